@@ -1,0 +1,12 @@
+from rest_framework import authentication
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """Django sessions (the dashboard), answering 401 rather than 403 when absent.
+
+    API keys (programs) will be added in front of this class in
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]; the base views need no change.
+    """
+
+    def authenticate_header(self, request):
+        return 'Session realm="api"'

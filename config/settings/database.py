@@ -1,0 +1,28 @@
+"""PostgreSQL (with pgvector) and Redis: given by URL, or started locally.
+
+With DATABASE_URL / REDIS_URL unset, the embedded servers from
+config.localservices are started on first use (see ADR 0002).
+"""
+
+import environ
+
+from config import localservices
+
+env = environ.Env()
+
+DATABASE_URL = env("DATABASE_URL", default="") or localservices.ensure_postgres()
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+REDIS_URL = env("REDIS_URL", default="") or localservices.ensure_redis()
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Keys are prefixed with the schema so one organization never reads another's.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+}

@@ -1,0 +1,53 @@
+"""Which apps live in the public schema and which in every organization's schema.
+
+Public: what must be found before a tenant is known or is shared by all
+(organizations, users, memberships, the AI model catalog, API-key hashes,
+billing). Tenant: the organization's own content. See ARCHITECTURE.md.
+"""
+
+SHARED_APPS = [
+    "django_tenants",
+    "users",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "rest_framework",
+    "drf_spectacular",
+    "integrations",
+    "billing",
+]
+
+TENANT_APPS = [
+    "assistants",
+    "knowledge_base",
+    "chat",
+    "workflows",
+    "prompts",
+    "files",
+]
+
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "users.Organization"
+TENANT_DOMAIN_MODEL = "users.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+ROOT_URLCONF = "config.urls"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+# Unknown hosts get 404, never the public site (fail closed).
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+DEFAULT_NOT_FOUND_TENANT_VIEW = "config.views.unknown_host"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# Names an organization may not take: they collide with our own hosts or
+# with PostgreSQL schemas.
+RESERVED_SLUGS = {
+    "www", "api", "admin", "public", "static", "media", "app", "dashboard", "docs",
+    "help", "support", "status", "mail", "email", "smtp", "ftp", "assets", "cdn",
+    "auth", "login", "signup", "accounts", "billing", "internal", "system", "root",
+    "test", "staging", "dev", "demo", "information_schema", "localhost",
+}  # fmt: skip

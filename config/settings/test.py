@@ -1,0 +1,23 @@
+"""Tests: the real PostgreSQL and Redis, fast password hashing, mail in memory."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import REST_FRAMEWORK, env
+
+SECRET_KEY = "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
+DEBUG = False
+BASE_DOMAIN = "localhost"
+SITE_PORT = ""
+ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_RATE_LIMITS = False
+# Throttling is exercised by its own test with explicit rates.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "signup": "100000/min"},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+# A separate Redis database so tests never see a running dev server's queue.
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default=CELERY_BROKER_URL.rsplit("/", 1)[0] + "/9")  # noqa: F405
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL

@@ -1,0 +1,17 @@
+"""URLs of an organization's host (acme.<BASE_DOMAIN>)."""
+
+from django.urls import include, path
+
+from config.urls_api import schema_urlpatterns
+from users.admin_site import organization_admin_site
+
+urlpatterns = [
+    path("admin/", organization_admin_site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include("users.api.urls")),
+    path("", include("users.urls")),
+    *schema_urlpatterns,
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

@@ -1,0 +1,17 @@
+"""URLs of the public site (<BASE_DOMAIN>): sign-up, platform admin, docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from config.urls_api import schema_urlpatterns
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include("users.api.urls_public")),
+    path("", include("users.urls_public")),
+    *schema_urlpatterns,
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

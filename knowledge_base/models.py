@@ -1,0 +1,4 @@
+"""Collections, documents and chunks (pgvector) arrive with the knowledge-base issue.
+
+No models yet: nothing here pretends to work before its issue lands.
+"""

@@ -1,0 +1,161 @@
+"""Organization, members and invitations: thin views over users.services."""
+
+from django.contrib.auth import login
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from config.api.errors import APIError
+from config.api.views import OrganizationAPIView, OrganizationGenericAPIView, PublicAPIView
+from users import selectors, services
+from users.api import serializers as s
+from users.models import Role
+
+
+class MeView(OrganizationAPIView):
+    @extend_schema(responses=s.MeOutputSerializer, operation_id="me_retrieve")
+    def get(self, request):
+        data = {
+            "user": request.user,
+            "organization": self.organization,
+            "role": self.membership.role,
+            "organizations": selectors.organization_list_for_user(user=request.user),
+        }
+        return Response(s.MeOutputSerializer(data).data)
+
+
+class OrganizationView(OrganizationAPIView):
+    required_roles = {"PATCH": Role.ADMIN}
+
+    @extend_schema(responses=s.OrganizationOutputSerializer)
+    def get(self, request):
+        return Response(s.OrganizationOutputSerializer(self.organization).data)
+
+    @extend_schema(request=s.OrganizationUpdateSerializer, responses=s.OrganizationOutputSerializer)
+    def patch(self, request):
+        data = s.OrganizationUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = services.organization_update(
+            organization=self.organization, **data.validated_data
+        )
+        return Response(s.OrganizationOutputSerializer(organization).data)
+
+
+class MemberListView(OrganizationGenericAPIView):
+    serializer_class = s.MembershipOutputSerializer
+
+    def get_queryset(self):
+        return selectors.membership_list(organization=self.organization)
+
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class MemberDetailView(OrganizationAPIView):
+    required_roles = {"PATCH": Role.ADMIN, "DELETE": Role.ADMIN}
+
+    def _get(self, member_id):
+        return selectors.membership_get(organization=self.organization, membership_id=member_id)
+
+    @extend_schema(responses=s.MembershipOutputSerializer)
+    def get(self, request, member_id):
+        return Response(s.MembershipOutputSerializer(self._get(member_id)).data)
+
+    @extend_schema(request=s.MembershipUpdateSerializer, responses=s.MembershipOutputSerializer)
+    def patch(self, request, member_id):
+        membership = self._get(member_id)
+        data = s.MembershipUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_change_role(membership=membership, **data.validated_data)
+        return Response(s.MembershipOutputSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, member_id):
+        services.membership_remove(membership=self._get(member_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListView(OrganizationGenericAPIView):
+    # Invitations reveal who is being invited: admins only, reads included.
+    required_roles = {"GET": Role.ADMIN, "POST": Role.ADMIN}
+    serializer_class = s.InvitationOutputSerializer
+
+    def get_queryset(self):
+        return selectors.invitation_list(organization=self.organization)
+
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationOutputSerializer})
+    def post(self, request):
+        data = s.InvitationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation, _token = services.invitation_create(
+            organization=self.organization, invited_by=request.user, **data.validated_data
+        )
+        return Response(s.InvitationOutputSerializer(invitation).data, status=201)
+
+
+class InvitationDetailView(OrganizationAPIView):
+    required_roles = {"GET": Role.ADMIN, "DELETE": Role.ADMIN}
+
+    def _get(self, invitation_id):
+        return selectors.invitation_get(organization=self.organization, invitation_id=invitation_id)
+
+    @extend_schema(responses=s.InvitationOutputSerializer)
+    def get(self, request, invitation_id):
+        return Response(s.InvitationOutputSerializer(self._get(invitation_id)).data)
+
+    @extend_schema(responses=s.InvitationOutputSerializer, operation_id="invitations_revoke")
+    def delete(self, request, invitation_id):
+        invitation = services.invitation_revoke(invitation=self._get(invitation_id))
+        return Response(s.InvitationOutputSerializer(invitation).data)
+
+
+class InvitationAcceptView(PublicAPIView):
+    """Accept with a token: members-to-be are not members yet, and may have no account.
+
+    Deliberately outside OrganizationAPIView; the token is the credential.
+    """
+
+    # Session auth is kept so a logged-in invitee joins with their account.
+    authentication_classes = OrganizationAPIView.authentication_classes
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "signup"
+
+    @extend_schema(request=s.InvitationAcceptSerializer, responses={201: s.MembershipOutputSerializer})
+    def post(self, request):
+        organization = getattr(request, "tenant", None)
+        if organization is None or organization.is_public:
+            raise APIError("Accept invitations on the organization's host.", status_code=404)
+        data = s.InvitationAcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        membership = services.invitation_accept(
+            organization=organization, user=user, **data.validated_data
+        )
+        if user is None:
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        return Response(s.MembershipOutputSerializer(membership).data, status=201)
+
+
+class SignupView(PublicAPIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "signup"
+
+    @extend_schema(request=s.SignupInputSerializer, responses={201: s.SignupOutputSerializer})
+    def post(self, request):
+        data = s.SignupInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.signup(request=request, **data.validated_data)
+        output = {
+            "user": result.user,
+            "organization": result.organization,
+            "redirect_url": result.redirect_url,
+            "email_verification_required": result.email_verification_required,
+        }
+        return Response(s.SignupOutputSerializer(output).data, status=201)
+

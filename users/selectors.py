@@ -1,0 +1,64 @@
+"""Reads of organizations, memberships and invitations, always scoped.
+
+Getters answer ``DoesNotExist`` alike for "missing" and "another
+organization's", so callers map both to the same 404.
+"""
+
+import hashlib
+import uuid
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import QuerySet
+
+from users.models import Invitation, Membership, Organization, Role, User
+
+
+def organization_list_for_user(*, user: User) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(user=user)
+        .exclude(organization__schema_name="public")
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+
+
+def membership_list(*, organization: Organization) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("created_at", "id")
+    )
+
+
+def membership_get(*, organization: Organization, membership_id) -> Membership:
+    return membership_list(organization=organization).get(id=_as_uuid(membership_id))
+
+
+def membership_admin_count(*, organization: Organization) -> int:
+    return Membership.objects.filter(organization=organization, role=Role.ADMIN).count()
+
+
+def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(organization=organization).select_related("invited_by")
+
+
+def invitation_get(*, organization: Organization, invitation_id) -> Invitation:
+    return invitation_list(organization=organization).get(id=_as_uuid(invitation_id))
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_get_by_token(*, organization: Organization, token: str) -> Invitation:
+    return Invitation.objects.select_related("organization").get(
+        organization=organization, token_hash=invitation_token_hash(token)
+    )
+
+
+def _as_uuid(value) -> uuid.UUID:
+    """Malformed ids are simply not found, never a 500."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise ObjectDoesNotExist(f"Malformed id: {value!r}") from None

@@ -1,0 +1,271 @@
+"""Writes: sign-up, organizations, memberships, invitations, login hand-off."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core import signing
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from config.api.errors import APIError, Conflict
+from users import selectors
+from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
+from users.validators import validate_organization_slug
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_SALT = "users.login-handoff"
+
+
+class LastAdminError(Conflict):
+    default_code = "last_admin"
+    default_detail = "An organization needs at least one admin."
+
+
+# -- organizations ------------------------------------------------------------
+
+
+def organization_schema_migrate(*, organization: Organization) -> None:
+    """Create the organization's schema and run the tenant migrations in it.
+
+    Runs inside the caller's transaction: PostgreSQL DDL is transactional, so a
+    failure here or later in the sign-up rolls the schema back with the row.
+    """
+    organization.create_schema(check_if_exists=False, verbosity=0)
+
+
+@transaction.atomic
+def organization_create(*, name: str, slug: str, owner: User | None = None) -> Organization:
+    validate_organization_slug(slug)
+    if connection.schema_name != settings.PUBLIC_SCHEMA_NAME:
+        raise RuntimeError("Organizations are created from the public schema only.")
+    if Organization.objects.filter(schema_name__iexact=slug).exists():
+        raise ValidationError({"slug": ["This name is taken. Choose another."]})
+    organization = Organization(name=name.strip(), schema_name=slug)
+    organization.save()
+    organization_schema_migrate(organization=organization)
+    Domain.objects.create(tenant=organization, domain=organization.host, is_primary=True)
+    if owner is not None:
+        Membership.objects.create(user=owner, organization=organization, role=Role.ADMIN)
+    logger.info("organization created: %s", slug)
+    return organization
+
+
+def organization_update(*, organization: Organization, name: str) -> Organization:
+    organization.name = name.strip()
+    organization.save(update_fields=["name"])
+    return organization
+
+
+# -- sign-up ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    user: User
+    organization: Organization
+    redirect_url: str
+    email_verification_required: bool
+
+
+def user_create(*, email: str, password: str, name: str = "", verified: bool = False) -> User:
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": ["An account with this e-mail address already exists."]})
+    user = User(email=email, name=name.strip())
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.save()
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=verified)
+    return user
+
+
+def signup(
+    *, email: str, password: str, organization_name: str, slug: str, name: str = "", request=None
+) -> SignupResult:
+    """Create the user and their organization (schema included), all or nothing."""
+    with transaction.atomic():
+        user = user_create(email=email, password=password, name=name)
+        organization = organization_create(name=organization_name, slug=slug, owner=user)
+    verification_required = settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory"
+    email_address = EmailAddress.objects.get(user=user, primary=True)
+    email_address.send_confirmation(request, signup=True)
+    if verification_required:
+        redirect_url = f"{organization.url}/accounts/login/"
+    else:
+        redirect_url = login_handoff_url(user=user, organization=organization)
+    return SignupResult(user, organization, redirect_url, verification_required)
+
+
+# -- login hand-off between hosts ---------------------------------------------
+
+
+def login_handoff_url(*, user: User, organization: Organization) -> str:
+    """A single-use link that logs ``user`` in on the organization's own host."""
+    token = signing.dumps(
+        {"u": user.pk, "o": organization.pk, "n": secrets.token_urlsafe(12)}, salt=HANDOFF_SALT
+    )
+    return f"{organization.url}/handoff/{token}/"
+
+
+def login_handoff_consume(*, token: str, organization: Organization) -> User | None:
+    try:
+        data = signing.loads(token, salt=HANDOFF_SALT, max_age=settings.LOGIN_HANDOFF_TTL_SECONDS)
+    except signing.BadSignature:
+        return None
+    if data.get("o") != organization.pk:
+        return None
+    # cache.add is atomic in Redis: a second use of the same link finds the key.
+    if not cache.add(f"handoff-used:{data['n']}", 1, settings.LOGIN_HANDOFF_TTL_SECONDS + 5):
+        return None
+    user = User.objects.filter(pk=data["u"], is_active=True).first()
+    if user is None or not Membership.objects.filter(user=user, organization=organization).exists():
+        return None
+    return user
+
+
+# -- memberships --------------------------------------------------------------
+
+
+def _lock_admins(organization: Organization) -> list[Membership]:
+    """Lock the admin rows so two concurrent demotions cannot leave zero admins."""
+    return list(
+        Membership.objects.select_for_update()
+        .filter(organization=organization, role=Role.ADMIN)
+        .order_by("id")
+    )
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str) -> Membership:
+    admins = _lock_admins(membership.organization)
+    membership.refresh_from_db(fields=["role"])
+    if membership.role == Role.ADMIN and role != Role.ADMIN and len(admins) <= 1:
+        raise LastAdminError("The last admin cannot be demoted. Promote someone else first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    admins = _lock_admins(membership.organization)
+    membership.refresh_from_db(fields=["role"])
+    if membership.role == Role.ADMIN and len(admins) <= 1:
+        raise LastAdminError("The last admin cannot be removed. Promote someone else first.")
+    membership.delete()
+
+
+# -- invitations --------------------------------------------------------------
+
+
+def invitation_create(
+    *, organization: Organization, email: str, role: str, invited_by: User
+) -> tuple[Invitation, str]:
+    """Invite ``email``; returns the invitation and its token (sent by e-mail only)."""
+    email = email.strip().lower()
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise Conflict("This person is already a member.", code="already_member")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        # One live invitation per address: a new one replaces the old.
+        Invitation.objects.filter(
+            organization=organization,
+            email__iexact=email,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        ).update(revoked_at=timezone.now())
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            role=role,
+            token_hash=selectors.invitation_token_hash(token),
+            invited_by=invited_by,
+            expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+        )
+        transaction.on_commit(lambda: _invitation_send(invitation=invitation, token=token))
+    return invitation, token
+
+
+def _invitation_send(*, invitation: Invitation, token: str) -> None:
+    organization = invitation.organization
+    link = f"{organization.url}/invitations/accept/?token={token}"
+    inviter = invitation.invited_by.email if invitation.invited_by else "An admin"
+    send_mail(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Join {organization.name}",
+        message=(
+            f"{inviter} invited you to join {organization.name} as {invitation.role}.\n\n"
+            f"Accept the invitation: {link}\n\n"
+            f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    if invitation.status != InvitationStatus.PENDING:
+        raise APIError(f"This invitation is already {invitation.status}.", code="not_pending")
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *,
+    organization: Organization,
+    token: str,
+    user: User | None,
+    password: str | None = None,
+    name: str = "",
+) -> Membership:
+    """Join the organization. Anonymous callers create their account here.
+
+    The token proves the address, so an account created here is verified.
+    """
+    try:
+        invitation = Invitation.objects.select_for_update().get(
+            organization=organization, token_hash=selectors.invitation_token_hash(token)
+        )
+    except Invitation.DoesNotExist:
+        raise APIError(
+            "This invitation link is not valid.", code="invalid_invitation", status_code=404
+        ) from None
+    status = invitation.status
+    if status != InvitationStatus.PENDING:
+        raise APIError(f"This invitation is {status}.", code=f"invitation_{status}")
+    if user is None:
+        if User.objects.filter(email__iexact=invitation.email).exists():
+            raise APIError(
+                "An account with this e-mail exists: log in, then accept the invitation.",
+                code="login_required",
+                status_code=401,
+            )
+        if not password:
+            raise ValidationError({"password": ["Choose a password for your new account."]})
+        user = user_create(email=invitation.email, password=password, name=name, verified=True)
+    elif user.email.lower() != invitation.email.lower():
+        raise APIError(
+            "This invitation was sent to a different e-mail address.",
+            code="email_mismatch",
+            status_code=403,
+        )
+    membership, _ = Membership.objects.get_or_create(
+        user=user, organization=organization, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
