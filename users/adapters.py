@@ -10,6 +10,14 @@ class AccountAdapter(DefaultAccountAdapter):
         # allauth's own sign-up form would create users with no organization.
         return settings.ACCOUNT_ALLOW_SIGNUPS
 
+    def get_email_confirmation_url(self, request, emailconfirmation) -> str:
+        """Confirmation links point at the public site, whatever host sent them."""
+        from django.urls import reverse
+
+        port = f":{settings.SITE_PORT}" if settings.SITE_PORT else ""
+        path = reverse("account_confirm_email", args=[emailconfirmation.key])
+        return f"{settings.SITE_SCHEME}://{settings.BASE_DOMAIN}{port}{path}"
+
     def get_login_redirect_url(self, request) -> str:
         """On the public site, continue to the user's (first) organization."""
         tenant = getattr(request, "tenant", None)

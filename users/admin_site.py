@@ -21,9 +21,7 @@ class OrganizationAdminSite(admin.AdminSite):
         tenant = getattr(request, "tenant", None)
         if not (user.is_active and user.is_authenticated) or tenant is None:
             return False
-        return Membership.objects.filter(
-            user=user, organization=tenant, role=Role.ADMIN
-        ).exists()
+        return Membership.objects.filter(user=user, organization=tenant, role=Role.ADMIN).exists()
 
 
 organization_admin_site = OrganizationAdminSite(name="organization_admin")

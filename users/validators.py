@@ -11,9 +11,7 @@ SLUG_MIN, SLUG_MAX = 3, 40
 
 def validate_organization_slug(value: str) -> None:
     if not SLUG_MIN <= len(value) <= SLUG_MAX:
-        raise ValidationError(
-            f"Use {SLUG_MIN} to {SLUG_MAX} characters.", code="invalid_length"
-        )
+        raise ValidationError(f"Use {SLUG_MIN} to {SLUG_MAX} characters.", code="invalid_length")
     if not SLUG_RE.match(value):
         raise ValidationError(
             "Use lowercase letters and digits only, starting with a letter.", code="invalid_format"

@@ -1,3 +1,4 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
 
@@ -10,3 +11,13 @@ class SessionAuthentication(authentication.SessionAuthentication):
 
     def authenticate_header(self, request):
         return 'Session realm="api"'
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents the session cookie in the OpenAPI schema."""
+
+    target_class = "config.api.authentication.SessionAuthentication"
+    name = "sessionAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

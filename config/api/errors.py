@@ -53,7 +53,9 @@ def _flatten(detail) -> dict:
             else:
                 out[key] = [str(m) for m in (value if isinstance(value, list) else [value])]
         return out
-    return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
+    return {
+        "non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]
+    }
 
 
 def exception_handler(exc, context):

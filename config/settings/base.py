@@ -91,9 +91,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-from config.settings.tenancy import *  # noqa: E402, F403
-from config.settings.database import *  # noqa: E402, F403
-from config.settings.auth import *  # noqa: E402, F403
 from config.settings.api import *  # noqa: E402, F403
+from config.settings.auth import *  # noqa: E402, F403
 from config.settings.celery import *  # noqa: E402, F403
+from config.settings.database import *  # noqa: E402, F403
 from config.settings.observability import *  # noqa: E402, F403
+from config.settings.tenancy import *  # noqa: E402, F403

@@ -11,3 +11,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", ".localhost", "1
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS", default=["http://localhost:8000", "http://*.localhost:8000"]
 )
+# Static files straight from the apps (no collectstatic needed outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -11,6 +11,7 @@ SHARED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
+    "django.contrib.sites",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.admin",
@@ -42,6 +43,8 @@ PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 # Unknown hosts get 404, never the public site (fail closed).
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 DEFAULT_NOT_FOUND_TENANT_VIEW = "config.views.unknown_host"
+# Set search_path once per schema switch, not before every cursor (halves round trips).
+TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # Names an organization may not take: they collide with our own hosts or
 # with PostgreSQL schemas.
@@ -51,3 +54,6 @@ RESERVED_SLUGS = {
     "auth", "login", "signup", "accounts", "billing", "internal", "system", "root",
     "test", "staging", "dev", "demo", "information_schema", "localhost",
 }  # fmt: skip
+
+# django.contrib.sites names the platform in allauth's e-mails (the public site).
+SITE_ID = 1

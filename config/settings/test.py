@@ -1,7 +1,7 @@
 """Tests: the real PostgreSQL and Redis, fast password hashing, mail in memory."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import REST_FRAMEWORK, env
+from config.settings.base import CELERY_BROKER_URL, REST_FRAMEWORK, env
 
 SECRET_KEY = "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 DEBUG = False
@@ -19,5 +19,11 @@ REST_FRAMEWORK = {
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # A separate Redis database so tests never see a running dev server's queue.
-CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default=CELERY_BROKER_URL.rsplit("/", 1)[0] + "/9")  # noqa: F405
+CELERY_BROKER_URL = env(
+    "TEST_CELERY_BROKER_URL", default=CELERY_BROKER_URL.rsplit("/", 1)[0] + "/9"
+)
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+# Static files straight from the apps (no collectstatic needed outside production).
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

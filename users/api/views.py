@@ -2,7 +2,7 @@
 
 from django.contrib.auth import login
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import mixins, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -42,15 +42,15 @@ class OrganizationView(OrganizationAPIView):
         return Response(s.OrganizationOutputSerializer(organization).data)
 
 
-class MemberListView(OrganizationGenericAPIView):
+class MemberListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     serializer_class = s.MembershipOutputSerializer
 
     def get_queryset(self):
         return selectors.membership_list(organization=self.organization)
 
+    @extend_schema(operation_id="members_list")
     def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.list(request)
 
 
 class MemberDetailView(OrganizationAPIView):
@@ -77,7 +77,7 @@ class MemberDetailView(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InvitationListView(OrganizationGenericAPIView):
+class InvitationListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     # Invitations reveal who is being invited: admins only, reads included.
     required_roles = {"GET": Role.ADMIN, "POST": Role.ADMIN}
     serializer_class = s.InvitationOutputSerializer
@@ -85,11 +85,13 @@ class InvitationListView(OrganizationGenericAPIView):
     def get_queryset(self):
         return selectors.invitation_list(organization=self.organization)
 
+    @extend_schema(operation_id="invitations_list")
     def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.list(request)
 
-    @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationOutputSerializer})
+    @extend_schema(
+        request=s.InvitationCreateSerializer, responses={201: s.InvitationOutputSerializer}
+    )
     def post(self, request):
         data = s.InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -126,7 +128,9 @@ class InvitationAcceptView(PublicAPIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "signup"
 
-    @extend_schema(request=s.InvitationAcceptSerializer, responses={201: s.MembershipOutputSerializer})
+    @extend_schema(
+        request=s.InvitationAcceptSerializer, responses={201: s.MembershipOutputSerializer}
+    )
     def post(self, request):
         organization = getattr(request, "tenant", None)
         if organization is None or organization.is_public:
@@ -158,4 +162,3 @@ class SignupView(PublicAPIView):
             "email_verification_required": result.email_verification_required,
         }
         return Response(s.SignupOutputSerializer(output).data, status=201)
-

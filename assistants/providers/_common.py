@@ -1,0 +1,178 @@
+"""Helpers shared by the adapters: message shaping, usage estimation, transport errors."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterable, Iterator
+
+from .base import (
+    ROLE_ASSISTANT,
+    ROLE_SYSTEM,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+from .errors import MalformedResponse, ProviderError, ProviderTimeout, ProviderUnavailable
+from .tokens import count_tokens
+
+# --- messages ----------------------------------------------------------------------------
+
+
+def split_system(request: ChatRequest) -> tuple[str | None, list[ChatMessage]]:
+    """System text for providers with a dedicated system slot (Anthropic, Gemini).
+
+    System-role messages inside the history are hoisted after `request.system`, in order,
+    because those APIs accept no system turns in the conversation.
+    """
+    parts = [request.system] if request.system else []
+    parts += [m.content for m in request.messages if m.role == ROLE_SYSTEM and m.content]
+    rest = [m for m in request.messages if m.role != ROLE_SYSTEM]
+    return ("\n\n".join(parts) or None), rest
+
+
+def merge_consecutive(messages: Iterable[ChatMessage]) -> list[ChatMessage]:
+    """Join adjacent same-role turns (APIs requiring alternation reject them) and drop
+    empty ones (rejected as invalid content)."""
+    merged: list[ChatMessage] = []
+    for message in messages:
+        if not message.content.strip():
+            continue
+        if merged and merged[-1].role == message.role:
+            merged[-1] = ChatMessage(message.role, f"{merged[-1].content}\n\n{message.content}")
+        else:
+            merged.append(message)
+    return merged
+
+
+def alternating_user_first(messages: Iterable[ChatMessage]) -> list[ChatMessage]:
+    """user/assistant alternation starting with user, as Anthropic requires.
+
+    Leading assistant turns (typically a canned greeting) are dropped rather than
+    answered by an invented user turn, so nothing is put in the user's mouth.
+    """
+    merged = merge_consecutive(messages)
+    while merged and merged[0].role == ROLE_ASSISTANT:
+        merged.pop(0)
+    return merged
+
+
+# --- finish reasons -------------------------------------------------------------------------
+
+# One vocabulary for callers: stop | length | content_filter | tool_calls | other.
+_FINISH_ALIASES = {
+    "stop": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "finish_reason_unspecified": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "content_filter": "content_filter",
+    "refusal": "content_filter",
+    "safety": "content_filter",
+    "recitation": "content_filter",
+    "blocklist": "content_filter",
+    "prohibited_content": "content_filter",
+    "spii": "content_filter",
+    "image_safety": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "tool_use": "tool_calls",
+}
+
+
+def normalize_finish(reason: str | None) -> str:
+    if not reason:
+        return "stop"
+    return _FINISH_ALIASES.get(reason.lower(), "other")
+
+
+# --- usage --------------------------------------------------------------------------------
+
+
+def prompt_text(request: ChatRequest) -> str:
+    parts = [request.system or ""] + [m.content for m in request.messages]
+    return "\n".join(p for p in parts if p)
+
+
+def estimate_usage(request: ChatRequest, completion: str) -> Usage:
+    prompt = count_tokens(prompt_text(request), request.model)
+    return Usage.of(prompt, count_tokens(completion, request.model), estimated=True)
+
+
+def usage_or_estimate(
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    request: ChatRequest,
+    completion: str,
+) -> Usage:
+    if prompt_tokens is None and completion_tokens is None:
+        return estimate_usage(request, completion)
+    if prompt_tokens is None or completion_tokens is None:
+        estimate = estimate_usage(request, completion)
+        return Usage.of(
+            estimate.prompt_tokens if prompt_tokens is None else prompt_tokens,
+            estimate.completion_tokens if completion_tokens is None else completion_tokens,
+            estimated=True,
+        )
+    return Usage.of(prompt_tokens, completion_tokens)
+
+
+def collect(events: Iterator[StreamEvent], *, model: str, provider: str) -> ChatResult:
+    """Fold a stream into a ChatResult (used where a provider streams natively)."""
+    texts: list[str] = []
+    usage = Usage.of(0, 0, estimated=True)
+    reason = "stop"
+    for event in events:
+        if isinstance(event, TextDelta):
+            texts.append(event.text)
+        elif isinstance(event, UsageEvent):
+            usage = event.usage
+        elif isinstance(event, Finish):
+            reason = event.reason
+    return ChatResult("".join(texts), usage, reason, model, provider)
+
+
+# --- transport errors ---------------------------------------------------------------------
+
+
+def _exception_classes(name: str) -> tuple[type[BaseException], ...]:
+    """`name` from every httpx flavour the SDKs may use (httpx and/or httpx2)."""
+    found: list[type[BaseException]] = []
+    for module_name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+_TIMEOUTS = (*_exception_classes("TimeoutException"), TimeoutError)
+_PROTOCOL_ERRORS = _exception_classes("RemoteProtocolError")
+_TRANSPORT_ERRORS = (*_exception_classes("TransportError"), ConnectionError)
+
+
+def translate_transport(exc: BaseException) -> ProviderError | None:
+    """Errors raised below the SDK (often while iterating a stream), or None."""
+    if isinstance(exc, _TIMEOUTS):
+        return ProviderTimeout(f"{type(exc).__name__}: request timed out")
+    if isinstance(exc, _PROTOCOL_ERRORS):
+        return MalformedResponse(f"{type(exc).__name__}: connection closed mid-response")
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return ProviderUnavailable(f"{type(exc).__name__}: could not reach the provider")
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+        return MalformedResponse(f"{type(exc).__name__}: response was not valid JSON")
+    return None
+
+
+def stream_ended_early(provider: str) -> MalformedResponse:
+    return MalformedResponse(f"{provider} stream ended before its final event")

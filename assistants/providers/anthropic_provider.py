@@ -1,0 +1,182 @@
+"""Anthropic Messages API via the official `anthropic` SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import anthropic
+from anthropic.types import Message
+
+from ._common import (
+    alternating_user_first,
+    normalize_finish,
+    split_system,
+    stream_ended_early,
+    translate_transport,
+    usage_or_estimate,
+)
+from .base import (
+    ChatProvider,
+    ChatRequest,
+    ChatResult,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    UsageEvent,
+)
+from .errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    error_for_status,
+)
+from .retry import retry_after_from_headers
+
+# The Messages API requires max_tokens; used when the assistant configures none.
+DEFAULT_MAX_TOKENS = 1024
+
+
+def _input_tokens(usage: Any) -> int | None:
+    """Billable input = uncached + cache writes + cache reads (Anthropic splits them)."""
+    if usage is None or usage.input_tokens is None:
+        return None
+    cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
+    return usage.input_tokens + cached
+
+
+# Anthropic error types -> the HTTP status they stand for (used for in-stream errors).
+_ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def _status_of(body: object) -> int:
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return _ERROR_TYPE_STATUS.get(kind, 500) if isinstance(kind, str) else 500
+
+
+class AnthropicProvider(ChatProvider):
+    name = "anthropic"
+
+    @cached_property
+    def client(self) -> anthropic.Anthropic:
+        if not self.config.api_key:
+            # Never let the SDK pick up a key from env/config files: tenants bring their own.
+            raise AuthenticationFailed("No API key configured for Anthropic.", provider=self.name)
+        return anthropic.Anthropic(
+            api_key=self.config.api_key,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout,
+            max_retries=0,  # RetryPolicy is the only retry layer
+        )
+
+    def build_params(self, request: ChatRequest) -> dict[str, Any]:
+        system, history = split_system(request)
+        messages = alternating_user_first(history)
+        if not messages:
+            raise InvalidRequest("Anthropic needs at least one non-empty user message.")
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        }
+        if system:
+            params["system"] = system  # top-level parameter: there is no "system" message role
+        if request.stop:
+            params["stop_sequences"] = request.stop
+        sampling = self.sampling_params(request)
+        if sampling:
+            params["extra_body"] = sampling
+        return params
+
+    @staticmethod
+    def sampling_params(request: ChatRequest) -> dict[str, float]:
+        """temperature/top_p, sent only when configured.
+
+        The SDK no longer types them (the newest Claude models reject sampling knobs), so
+        they travel in `extra_body`; the model catalog must not set them for such models.
+        Current models also reject temperature and top_p together: temperature wins.
+        """
+        if request.temperature is not None:
+            return {"temperature": request.temperature}
+        if request.top_p is not None:
+            return {"top_p": request.top_p}
+        return {}
+
+    def _complete_once(self, request: ChatRequest) -> ChatResult:
+        message = self.client.messages.create(**self.build_params(request))
+        # A proxy answering 200 with HTML makes the SDK hand back a bare string.
+        if not isinstance(message, Message):
+            raise MalformedResponse("Anthropic response was not a message")
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = message.usage
+        return ChatResult(
+            text=text,
+            usage=usage_or_estimate(
+                _input_tokens(usage), usage.output_tokens if usage else None, request, text
+            ),
+            finish_reason=normalize_finish(message.stop_reason),
+            model=request.model,
+            provider=self.name,
+        )
+
+    def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        stream = self.client.messages.create(**self.build_params(request), stream=True)
+        texts: list[str] = []
+        input_tokens: int | None = None
+        output_tokens: int | None = None
+        stop_reason: str | None = None
+        finished = False
+        with stream:
+            for event in stream:
+                if event.type == "message_start":
+                    input_tokens = _input_tokens(event.message.usage)
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    texts.append(event.delta.text)
+                    yield TextDelta(event.delta.text)
+                elif event.type == "message_delta":
+                    stop_reason = event.delta.stop_reason or stop_reason
+                    # message_delta carries the cumulative output count (and may restate input).
+                    output_tokens = event.usage.output_tokens
+                    input_tokens = _input_tokens(event.usage) or input_tokens
+                elif event.type == "message_stop":
+                    finished = True
+        if not finished:
+            raise stream_ended_early(self.name)
+        yield UsageEvent(usage_or_estimate(input_tokens, output_tokens, request, "".join(texts)))
+        yield Finish(normalize_finish(stop_reason))
+
+    def translate_error(self, exc: Exception) -> ProviderError | None:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderTimeout("Anthropic request timed out")
+        if isinstance(exc, anthropic.APIConnectionError):
+            return translate_transport(exc.__cause__) or ProviderUnavailable(
+                "Could not connect to Anthropic"
+            )
+        if isinstance(exc, anthropic.APIStatusError):
+            # An `error` event inside a 200 stream arrives with status 200: use its type.
+            status = exc.status_code if exc.status_code >= 400 else _status_of(exc.body)
+            return error_for_status(
+                status,
+                f"HTTP {status}: {exc.message}",
+                retry_after=retry_after_from_headers(exc.response.headers),
+            )
+        if isinstance(exc, anthropic.APIResponseValidationError):
+            return MalformedResponse("Anthropic response did not match the expected schema")
+        if isinstance(exc, anthropic.APIError):
+            return ProviderUnavailable(f"Anthropic stream error: {exc.message}")
+        return translate_transport(exc)

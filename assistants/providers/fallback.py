@@ -1,0 +1,65 @@
+"""Primary/fallback routing: when the primary model fails for a reason another model could
+avoid (outage, timeout, rate limit — after retries), answer with the fallback instead."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .base import ChatProvider, ChatRequest, ChatResult, FallbackUsed, StreamEvent
+from .errors import NON_FALLBACK_ERRORS, ProviderError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: ChatProvider
+    request: ChatRequest
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.request.model}"
+
+
+def should_fall_back(error: ProviderError) -> bool:
+    # Bad credentials or a malformed request are configuration bugs: a fallback would
+    # only hide them (and could silently move a tenant's traffic to another vendor).
+    return not isinstance(error, NON_FALLBACK_ERRORS)
+
+
+def _log_fallback(primary: Target, fallback: Target, error: ProviderError) -> None:
+    logger.warning(
+        "AI provider %s failed with %s; using fallback %s",
+        primary.label,
+        type(error).__name__,
+        fallback.label,
+    )
+
+
+def complete_with_fallback(primary: Target, fallback: Target | None = None) -> ChatResult:
+    try:
+        return primary.provider.complete(primary.request)
+    except ProviderError as error:
+        if fallback is None or not should_fall_back(error):
+            raise
+        _log_fallback(primary, fallback, error)
+        return fallback.provider.complete(fallback.request)
+
+
+def stream_with_fallback(primary: Target, fallback: Target | None = None) -> Iterator[StreamEvent]:
+    """Falls back only if the primary failed before emitting anything: once text has
+    reached the caller, switching models would splice two different answers."""
+    emitted = False
+    try:
+        for event in primary.provider.stream(primary.request):
+            emitted = True
+            yield event
+        return
+    except ProviderError as error:
+        if emitted or fallback is None or not should_fall_back(error):
+            raise
+        _log_fallback(primary, fallback, error)
+        yield FallbackUsed(fallback.provider.name, fallback.request.model, type(error).__name__)
+    yield from fallback.provider.stream(fallback.request)

@@ -1,0 +1,206 @@
+"""Google Gemini via the official `google-genai` SDK (see docs/adr/0003-google-genai.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from ._common import (
+    estimate_usage,
+    merge_consecutive,
+    normalize_finish,
+    split_system,
+    stream_ended_early,
+    translate_transport,
+    usage_or_estimate,
+)
+from .base import (
+    ROLE_ASSISTANT,
+    ChatProvider,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+from .errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MalformedResponse,
+    ProviderError,
+    error_for_status,
+)
+from .retry import retry_after_from_headers
+from .tokens import count_tokens
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def _finish_name(candidate: Any) -> str | None:
+    reason = getattr(candidate, "finish_reason", None)
+    if reason is None:
+        return None
+    return str(getattr(reason, "value", reason)).lower()
+
+
+def _candidate_text(candidate: Any) -> str:
+    content = getattr(candidate, "content", None)
+    parts = getattr(content, "parts", None) or []
+    # Skip "thought" parts: thinking models return their reasoning separately.
+    return "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)
+
+
+def _block_reason(response: Any) -> Any:
+    return getattr(getattr(response, "prompt_feedback", None), "block_reason", None)
+
+
+def _retry_delay_from_details(details: Any) -> float | None:
+    """Gemini puts the wait in a google.rpc.RetryInfo detail ("retryDelay": "12s")."""
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    for item in error.get("details", []) if isinstance(error, dict) else []:
+        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        match = _DURATION.match(delay) if isinstance(delay, str) else None
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def _is_bad_key(exc: genai_errors.APIError) -> bool:
+    # The Gemini API answers an invalid key with 400 INVALID_ARGUMENT, not 401.
+    return "API_KEY_INVALID" in json.dumps(exc.details, default=str) or (
+        "api key not valid" in (exc.message or "").lower()
+    )
+
+
+class GoogleProvider(ChatProvider):
+    name = "google"
+
+    @cached_property
+    def client(self) -> genai.Client:
+        if not self.config.api_key:
+            # Never let the SDK fall back to GOOGLE_API_KEY / ADC: tenants bring their own.
+            raise AuthenticationFailed("No API key configured for Google.", provider=self.name)
+        http_options = types.HttpOptions(
+            base_url=self.config.base_url,
+            timeout=int(self.config.timeout * 1000),  # the SDK takes milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),  # RetryPolicy retries
+        )
+        return genai.Client(api_key=self.config.api_key, vertexai=False, http_options=http_options)
+
+    # --- request shaping -------------------------------------------------------------------
+
+    def build_contents(self, request: ChatRequest) -> tuple[list[types.Content], str | None]:
+        system, history = split_system(request)
+        contents = [
+            types.Content(
+                role="model" if m.role == ROLE_ASSISTANT else "user",
+                parts=[types.Part(text=m.content)],
+            )
+            for m in merge_consecutive(history)
+        ]
+        if not contents:
+            raise InvalidRequest("Gemini needs at least one non-empty message.")
+        return contents, system
+
+    def build_config(self, request: ChatRequest, system: str | None) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            max_output_tokens=request.max_tokens,
+            stop_sequences=request.stop,
+        )
+
+    # --- calls ------------------------------------------------------------------------------
+
+    def _complete_once(self, request: ChatRequest) -> ChatResult:
+        contents, system = self.build_contents(request)
+        response = self.client.models.generate_content(
+            model=request.model, contents=contents, config=self.build_config(request, system)
+        )
+        if not response.candidates:
+            if _block_reason(response) is None:
+                raise MalformedResponse("Gemini returned no candidates")
+            # The prompt itself was blocked: an answer (a refusal), not an outage to retry.
+            return ChatResult(
+                "", estimate_usage(request, ""), "content_filter", request.model, self.name
+            )
+        candidate = response.candidates[0]
+        text = _candidate_text(candidate)
+        meta = response.usage_metadata
+        return ChatResult(
+            text=text,
+            usage=usage_or_estimate(
+                meta.prompt_token_count if meta else None,
+                meta.candidates_token_count if meta else None,
+                request,
+                text,
+            ),
+            finish_reason=normalize_finish(_finish_name(candidate)),
+            model=request.model,
+            provider=self.name,
+        )
+
+    def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        contents, system = self.build_contents(request)
+        chunks = self.client.models.generate_content_stream(
+            model=request.model, contents=contents, config=self.build_config(request, system)
+        )
+        texts: list[str] = []
+        finish: str | None = None
+        prompt_tokens: int | None = None
+        completion_tokens: int | None = None
+        for chunk in chunks:
+            for candidate in chunk.candidates or []:
+                piece = _candidate_text(candidate)
+                if piece:
+                    texts.append(piece)
+                    yield TextDelta(piece)
+                finish = _finish_name(candidate) or finish
+            if _block_reason(chunk) is not None:
+                finish = "content_filter"
+            if chunk.usage_metadata is not None:  # cumulative; the last one wins
+                prompt_tokens = chunk.usage_metadata.prompt_token_count
+                completion_tokens = chunk.usage_metadata.candidates_token_count
+        if finish is None:
+            raise stream_ended_early(self.name)
+        text = "".join(texts)
+        yield UsageEvent(usage_or_estimate(prompt_tokens, completion_tokens, request, text))
+        yield Finish(normalize_finish(finish))
+
+    def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
+        # The SDK sends these as one batchEmbedContents call on the Gemini API.
+        response = self.client.models.embed_content(model=model, contents=texts)
+        vectors = [list(e.values or []) for e in response.embeddings or []]
+        if len(vectors) != len(texts) or any(not v for v in vectors):
+            raise MalformedResponse("Gemini returned a different number of embeddings")
+        # The Gemini API reports no token usage for embeddings.
+        usage = Usage.of(sum(count_tokens(t, model) for t in texts), 0, estimated=True)
+        return EmbeddingResult(vectors=vectors, usage=usage, model=model)
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def translate_error(self, exc: Exception) -> ProviderError | None:
+        if isinstance(exc, genai_errors.APIError):
+            status = int(exc.code or 0)
+            detail = f"HTTP {status} {exc.status or ''}: {exc.message or ''}".strip()
+            if status == 400 and _is_bad_key(exc):
+                return AuthenticationFailed(detail, status_code=status)
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            retry_after = retry_after_from_headers(headers) or _retry_delay_from_details(
+                exc.details
+            )
+            return error_for_status(status, detail, retry_after=retry_after)
+        if isinstance(exc, genai_errors.UnknownApiResponseError):
+            return MalformedResponse("Gemini response was not valid JSON")
+        return translate_transport(exc)

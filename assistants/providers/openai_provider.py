@@ -1,0 +1,180 @@
+"""OpenAI and OpenAI-compatible servers (Ollama, vLLM, LM Studio, llama.cpp) via the
+official `openai` SDK; `ProviderConfig.base_url` selects the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import openai
+from openai.types import CreateEmbeddingResponse
+from openai.types.chat import ChatCompletion
+
+from ._common import (
+    estimate_usage,
+    normalize_finish,
+    stream_ended_early,
+    translate_transport,
+    usage_or_estimate,
+)
+from .base import (
+    ChatProvider,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    Finish,
+    ProviderConfig,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+from .errors import (
+    AuthenticationFailed,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    error_for_status,
+)
+from .retry import RetryPolicy, retry_after_from_headers
+from .tokens import count_tokens
+
+# Local servers ignore the key, but the SDK refuses to start without one.
+PLACEHOLDER_KEY = "not-needed"
+
+
+class OpenAIProvider(ChatProvider):
+    name = "openai"
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        retry_policy: RetryPolicy | None = None,
+        *,
+        compatible: bool = False,
+    ) -> None:
+        super().__init__(config, retry_policy)
+        self.compatible = compatible
+        self.name = "openai_compatible" if compatible else "openai"
+
+    @cached_property
+    def client(self) -> openai.OpenAI:
+        api_key = self.config.api_key
+        if not api_key:
+            if not self.compatible:
+                # Never fall back to OPENAI_API_KEY from the environment: in a
+                # multi-tenant platform that would bill one tenant's usage to another key.
+                raise AuthenticationFailed("No API key configured for OpenAI.", provider=self.name)
+            api_key = PLACEHOLDER_KEY
+        return openai.OpenAI(
+            api_key=api_key,
+            base_url=self.config.base_url,
+            organization=self.config.organization,
+            timeout=self.config.timeout,
+            max_retries=0,  # RetryPolicy is the only retry layer
+        )
+
+    # --- request shaping -------------------------------------------------------------------
+
+    def build_params(self, request: ChatRequest) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        params: dict[str, Any] = {"model": request.model, "messages": messages}
+        if request.max_tokens is not None:
+            # OpenAI's newer models reject `max_tokens`; most compatible servers only know it.
+            key = "max_tokens" if self.compatible else "max_completion_tokens"
+            params[key] = request.max_tokens
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stop": request.stop,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        return params
+
+    # --- calls ------------------------------------------------------------------------------
+
+    def _complete_once(self, request: ChatRequest) -> ChatResult:
+        response = self.client.chat.completions.create(**self.build_params(request))
+        # A proxy answering 200 with HTML makes the SDK hand back a bare string.
+        if not isinstance(response, ChatCompletion) or not response.choices:
+            raise MalformedResponse("OpenAI response was not a chat completion")
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = response.usage
+        return ChatResult(
+            text=text,
+            usage=usage_or_estimate(
+                usage.prompt_tokens if usage else None,
+                usage.completion_tokens if usage else None,
+                request,
+                text,
+            ),
+            finish_reason=normalize_finish(choice.finish_reason),
+            model=request.model,
+            provider=self.name,
+        )
+
+    def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        stream = self.client.chat.completions.create(
+            **self.build_params(request),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        texts: list[str] = []
+        finish: str | None = None
+        usage: Usage | None = None
+        with stream:
+            for chunk in stream:
+                if chunk.usage is not None:
+                    usage = Usage.of(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        texts.append(choice.delta.content)
+                        yield TextDelta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        if finish is None:
+            raise stream_ended_early(self.name)
+        yield UsageEvent(usage or estimate_usage(request, "".join(texts)))
+        yield Finish(normalize_finish(finish))
+
+    def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
+        response = self.client.embeddings.create(model=model, input=texts)
+        if not isinstance(response, CreateEmbeddingResponse):
+            raise MalformedResponse("OpenAI response was not an embedding list")
+        vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        if len(vectors) != len(texts):
+            raise MalformedResponse("OpenAI returned a different number of embeddings")
+        usage = response.usage
+        if usage is not None and usage.prompt_tokens is not None:
+            result_usage = Usage.of(usage.prompt_tokens, 0)
+        else:
+            result_usage = Usage.of(sum(count_tokens(t, model) for t in texts), 0, estimated=True)
+        return EmbeddingResult(vectors=vectors, usage=result_usage, model=model)
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def translate_error(self, exc: Exception) -> ProviderError | None:
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderTimeout("OpenAI request timed out")
+        if isinstance(exc, openai.APIConnectionError):
+            return translate_transport(exc.__cause__) or ProviderUnavailable(
+                "Could not connect to the OpenAI-compatible server"
+            )
+        if isinstance(exc, openai.APIStatusError):
+            return error_for_status(
+                exc.status_code,
+                f"HTTP {exc.status_code}: {exc.message}",
+                retry_after=retry_after_from_headers(exc.response.headers),
+            )
+        if isinstance(exc, openai.APIResponseValidationError):
+            return MalformedResponse("OpenAI response did not match the expected schema")
+        if isinstance(exc, openai.APIError):
+            # e.g. an error object sent inside an SSE stream
+            return ProviderUnavailable(f"OpenAI stream error: {exc.message}")
+        return translate_transport(exc)

@@ -1,0 +1,117 @@
+"""The single retry policy for all providers (the SDKs' own retries are disabled).
+
+Exponential backoff with jitter for retryable errors; a server's Retry-After wins over
+the computed backoff but is capped so one tenant's rate limit cannot park a worker for
+minutes. Streams are retried only until the first event reaches the caller: after that a
+retry would duplicate text, so a failure surfaces as an error instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from .errors import ProviderError, RateLimited
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; be lenient with naive ones
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """Prefer OpenAI's millisecond header (more precise), then the standard one."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 20.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    random: Callable[[], float] = field(default=random.random, repr=False)
+
+    def delay_for(self, attempt: int, error: ProviderError) -> float:
+        """Wait before attempt `attempt + 1` (attempt counts from 1)."""
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after)
+        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        # "Equal jitter": keep half the backoff, randomise the rest to spread herds.
+        return backoff / 2 + self.random() * backoff / 2
+
+    def call(self, fn: Callable[[], T]) -> T:
+        attempt = 1
+        while True:
+            try:
+                return fn()
+            except ProviderError as error:
+                self._wait_or_raise(attempt, error)
+                attempt += 1
+
+    def stream(self, open_stream: Callable[[], Iterator[E]]) -> Iterator[E]:
+        attempt = 1
+        while True:
+            events = open_stream()
+            try:
+                first = next(events)
+            except StopIteration:
+                return
+            except ProviderError as error:
+                self._wait_or_raise(attempt, error)
+                attempt += 1
+                continue
+            try:
+                yield first
+                # The caller has seen output now: no more retries, errors propagate.
+                yield from events
+            finally:
+                events.close()  # release the HTTP stream even if the caller stops early
+            return
+
+    def _wait_or_raise(self, attempt: int, error: ProviderError) -> None:
+        if not error.retryable or attempt >= self.max_attempts:
+            raise error
+        delay = self.delay_for(attempt, error)
+        logger.info(
+            "Retrying AI provider call after %s (attempt %d/%d, waiting %.2fs)",
+            type(error).__name__,
+            attempt,
+            self.max_attempts,
+            delay,
+        )
+        self.sleep(delay)

@@ -1,0 +1,43 @@
+"""OpenAPI post-processing: document the one error format on every operation."""
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "example": "not_found"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+
+ERROR_RESPONSES = {
+    "400": "Invalid input; `fields` names each invalid field.",
+    "401": "Not authenticated.",
+    "403": "Authenticated, but your role does not allow this.",
+    "404": "Not found (also for objects of other organizations).",
+    "409": "Conflicts with the current state (e.g. removing the last admin).",
+    "429": "Too many requests; see the Retry-After header.",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_RESPONSES.items():
+                responses.setdefault(
+                    status,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
+                )
+    return result

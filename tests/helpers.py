@@ -1,0 +1,23 @@
+"""Assertions and lookups shared by test modules (fixtures live in conftest.py)."""
+
+from django.db import connection
+
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """Every API error has the one shape; returns its inner object."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "fields"}, body
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def schema_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name])
+        return cursor.fetchone() is not None
