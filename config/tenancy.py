@@ -22,7 +22,7 @@ def require_tenant_schema() -> str:
 
 def public_hostnames() -> set[str]:
     base = settings.BASE_DOMAIN
-    extra = set(getattr(settings, "PUBLIC_HOSTS", []) or [])
+    extra = set(settings.PUBLIC_HOSTS)
     return {base, f"www.{base}", *extra}
 
 

@@ -5,6 +5,10 @@ Public: what must be found before a tenant is known or is shared by all
 billing). Tenant: the organization's own content. See ARCHITECTURE.md.
 """
 
+import environ
+
+env = environ.Env()
+
 SHARED_APPS = [
     "django_tenants",
     "users",
@@ -41,6 +45,8 @@ PUBLIC_SCHEMA_NAME = "public"
 ROOT_URLCONF = "config.urls"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 # Unknown hosts get 404, never the public site (fail closed).
+# Extra host names of the public site (BASE_DOMAIN and www.BASE_DOMAIN always are).
+PUBLIC_HOSTS = env.list("PUBLIC_HOSTS", default=[])
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 DEFAULT_NOT_FOUND_TENANT_VIEW = "config.views.unknown_host"
 # Set search_path once per schema switch, not before every cursor (halves round trips).
