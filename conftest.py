@@ -13,6 +13,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 
+from assistants.catalog.services import ai_models_sync
 from tests.helpers import PASSWORD
 from users import services
 from users.models import Membership, Organization, Role, User
@@ -52,6 +53,13 @@ def _make_org(slug: str, name: str) -> Org:
         )
         users[role] = user
     return Org(organization, users["admin"], users["member"], users["viewer"])
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, migrated, with the AI model catalog loaded."""
+    with django_db_blocker.unblock():
+        ai_models_sync()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,107 @@
-"""The AI model catalog (public schema) and assistants (tenant schema) arrive with the AI-layer issue; assistants/providers/ is the shared AI layer.
+"""Assistants and provider credentials (each organization's schema).
 
-No models yet: nothing here pretends to work before its issue lands.
+The model catalog they refer to lives in the public schema (assistants.catalog).
 """
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from assistants.catalog.models import AIModel, Provider
+
+# Every provider but the local one, which needs no credential.
+CREDENTIAL_PROVIDERS = [c for c in Provider.choices if c[0] != Provider.LOCAL]
+
+
+class ProviderCredential(models.Model):
+    """An organization's own key for one provider, encrypted at rest (config.crypto).
+
+    One per provider; the API never returns the key, only its last four characters.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(
+        max_length=32,
+        choices=CREDENTIAL_PROVIDERS,
+        unique=True,
+    )
+    api_key_encrypted = models.TextField(blank=True)
+    api_key_last4 = models.CharField(max_length=4, blank=True)
+    base_url = models.URLField(max_length=500, blank=True)
+    organization_id = models.CharField(
+        max_length=120, blank=True, help_text="OpenAI organization id, where relevant."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_constraint=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.provider} key …{self.api_key_last4}"
+
+
+class RetrievalMode(models.TextChoices):
+    VECTOR = "vector", "Vector"
+    KEYWORD = "keyword", "Keyword"
+    HYBRID = "hybrid", "Hybrid"
+
+
+# Users live in the public schema; rows here keep their id without a database
+# constraint, so deleting a user never has to reach into every organization's schema.
+
+
+class Assistant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=500, blank=True)
+    avatar = models.CharField(
+        max_length=500, blank=True, help_text="An image URL or an emoji shown next to answers."
+    )
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
+    fallback_model = models.ForeignKey(
+        AIModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    system_instructions = models.TextField(blank=True)
+    temperature = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("0.30"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("2"))],
+    )  # fmt: skip
+    top_p = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )  # fmt: skip
+    max_output_tokens = models.PositiveIntegerField(default=1024)
+    retrieval_mode = models.CharField(
+        max_length=16, choices=RetrievalMode.choices, default=RetrievalMode.HYBRID
+    )
+    retrieval_top_k = models.PositiveSmallIntegerField(
+        default=6, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    retrieval_min_score = models.DecimalField(
+        max_digits=4, decimal_places=3, default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )  # fmt: skip
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_constraint=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name

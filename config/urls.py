@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", organization_admin_site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("users.api.urls")),
+    path("api/v1/", include("assistants.api.urls")),
     path("", include("users.urls")),
     *schema_urlpatterns,
 ]

@@ -32,6 +32,7 @@ def main() -> int:
     if not os.environ.get("REDIS_URL"):
         print(f"Redis (embedded):      {localservices.ensure_redis()}")
     manage("migrate_schemas", "--executor=standard", "-v", "0")
+    manage("sync_ai_models")
     manage("create_demo")
 
     data = ROOT / ".data"

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from .base import (
+    MAX_VERIFY_MODELS,
     ROLE_ASSISTANT,
     ROLE_SYSTEM,
     ChatMessage,
@@ -17,6 +18,7 @@ from .base import (
     TextDelta,
     Usage,
     UsageEvent,
+    VerifyResult,
 )
 from .errors import MalformedResponse, ProviderError, ProviderTimeout, ProviderUnavailable
 from .tokens import count_tokens
@@ -137,6 +139,25 @@ def collect(events: Iterator[StreamEvent], *, model: str, provider: str) -> Chat
         elif isinstance(event, Finish):
             reason = event.reason
     return ChatResult("".join(texts), usage, reason, model, provider)
+
+
+# --- credential checks -------------------------------------------------------------------
+
+
+def models_listed(label: str, ids: Iterable[object], *, more: bool = False) -> VerifyResult:
+    """The VerifyResult for a successful model listing (the key was accepted).
+
+    `more` says the provider has further pages we did not fetch, so the count is a floor.
+    """
+    names = [i for i in ids if isinstance(i, str) and i]
+    count = len(names)
+    if count == 0 and not more:
+        # Valid key, nothing to call (e.g. a local server with no model pulled yet).
+        return VerifyResult(True, f"Connected to {label}, but no models are available.", [])
+    amount = f"at least {count}" if more else str(count)
+    noun = "model" if count == 1 and not more else "models"
+    message = f"Connected to {label}: {amount} {noun} available."
+    return VerifyResult(True, message, names[:MAX_VERIFY_MODELS])
 
 
 # --- transport errors ---------------------------------------------------------------------

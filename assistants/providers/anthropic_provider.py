@@ -11,6 +11,7 @@ from anthropic.types import Message
 
 from ._common import (
     alternating_user_first,
+    models_listed,
     normalize_finish,
     split_system,
     stream_ended_early,
@@ -25,6 +26,7 @@ from .base import (
     StreamEvent,
     TextDelta,
     UsageEvent,
+    VerifyResult,
 )
 from .errors import (
     AuthenticationFailed,
@@ -39,6 +41,8 @@ from .retry import retry_after_from_headers
 
 # The Messages API requires max_tokens; used when the assistant configures none.
 DEFAULT_MAX_TOKENS = 1024
+# The Models API's largest page (default 20): one request gives an exact count.
+MODELS_PAGE_LIMIT = 1000
 
 
 def _input_tokens(usage: Any) -> int | None:
@@ -159,6 +163,21 @@ class AnthropicProvider(ChatProvider):
             raise stream_ended_early(self.name)
         yield UsageEvent(usage_or_estimate(input_tokens, output_tokens, request, "".join(texts)))
         yield Finish(normalize_finish(stop_reason))
+
+    def _verify_once(self) -> VerifyResult:
+        # GET /v1/models, first page only: iterating the SDK page would fetch the rest.
+        client = self.client
+        try:
+            page = client.models.list(limit=MODELS_PAGE_LIMIT)
+        except AttributeError as exc:
+            # How the SDK's page parser fails on a 200 that is not JSON (a proxy's HTML
+            # page): the list-call twin of the "bare string" check in _complete_once.
+            raise MalformedResponse("Anthropic model list was not JSON") from exc
+        data = getattr(page, "data", None)
+        if not isinstance(data, list):
+            raise MalformedResponse("Anthropic response was not a model list")
+        ids = [getattr(m, "id", None) for m in data]
+        return models_listed("Anthropic", ids, more=bool(getattr(page, "has_more", False)))
 
     def translate_error(self, exc: Exception) -> ProviderError | None:
         if isinstance(exc, anthropic.APITimeoutError):

@@ -111,6 +111,19 @@ class EmbeddingResult:
     model: str = ""
 
 
+# Model ids kept in a VerifyResult: enough to show an admin, small enough to store or log.
+MAX_VERIFY_MODELS = 50
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of a credential check (`ChatProvider.verify`), which spends no tokens."""
+
+    ok: bool
+    message: str  # human readable, safe to show an organization admin
+    models: list[str] = field(default_factory=list)  # ids the key can see, first 50 at most
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
     provider: str
@@ -123,7 +136,8 @@ class ProviderConfig:
 
 class ChatProvider(abc.ABC):
     """One provider adapter. Subclasses implement single attempts (`_complete_once`,
-    `_stream_once`, `_embed_once`); this base class adds the one retry policy."""
+    `_stream_once`, `_embed_once`, `_verify_once`); this base class adds the one retry
+    policy and the error normalisation."""
 
     name: str = "base"
 
@@ -144,6 +158,16 @@ class ChatProvider(abc.ABC):
     def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
         return self.retry_policy.call(lambda: self._guard(lambda: self._embed_once(model, texts)))
 
+    def verify(self) -> VerifyResult:
+        """Check the configured credentials by listing models (no tokens are spent).
+
+        A failure raises the normalized error (AuthenticationFailed for a bad key, never an
+        SDK exception). Deliberately a single attempt, without the retry policy: an admin
+        is waiting on the "test" button, and backing off on a 5xx or a Retry-After would
+        park the request for seconds only to hide the outage the check should report.
+        """
+        return self._guard(self._verify_once)
+
     # Adapter hooks ----------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -154,6 +178,9 @@ class ChatProvider(abc.ABC):
 
     def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
         raise InvalidRequest(f"Provider {self.name!r} does not offer embeddings.")
+
+    def _verify_once(self) -> VerifyResult:
+        raise InvalidRequest(f"Provider {self.name!r} cannot check its credentials.")
 
     def translate_error(self, exc: Exception) -> ProviderError | None:
         """Map an SDK/transport exception to a normalized ProviderError, or None when the

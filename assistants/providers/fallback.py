@@ -4,7 +4,7 @@ avoid (outage, timeout, rate limit — after retries), answer with the fallback 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .base import ChatProvider, ChatRequest, ChatResult, FallbackUsed, StreamEvent
@@ -23,6 +23,14 @@ class Target:
         return f"{self.provider.name}/{self.request.model}"
 
 
+# A fallback may be given lazily, so its credential is only resolved when it is needed.
+FallbackTarget = Target | Callable[[], Target] | None
+
+
+def _resolve(fallback: FallbackTarget) -> Target | None:
+    return fallback() if callable(fallback) else fallback
+
+
 def should_fall_back(error: ProviderError) -> bool:
     # Bad credentials or a malformed request are configuration bugs: a fallback would
     # only hide them (and could silently move a tenant's traffic to another vendor).
@@ -38,17 +46,18 @@ def _log_fallback(primary: Target, fallback: Target, error: ProviderError) -> No
     )
 
 
-def complete_with_fallback(primary: Target, fallback: Target | None = None) -> ChatResult:
+def complete_with_fallback(primary: Target, fallback: FallbackTarget = None) -> ChatResult:
     try:
         return primary.provider.complete(primary.request)
     except ProviderError as error:
         if fallback is None or not should_fall_back(error):
             raise
-        _log_fallback(primary, fallback, error)
-        return fallback.provider.complete(fallback.request)
+        backup = _resolve(fallback)
+        _log_fallback(primary, backup, error)
+        return backup.provider.complete(backup.request)
 
 
-def stream_with_fallback(primary: Target, fallback: Target | None = None) -> Iterator[StreamEvent]:
+def stream_with_fallback(primary: Target, fallback: FallbackTarget = None) -> Iterator[StreamEvent]:
     """Falls back only if the primary failed before emitting anything: once text has
     reached the caller, switching models would splice two different answers."""
     emitted = False
@@ -60,6 +69,7 @@ def stream_with_fallback(primary: Target, fallback: Target | None = None) -> Ite
     except ProviderError as error:
         if emitted or fallback is None or not should_fall_back(error):
             raise
-        _log_fallback(primary, fallback, error)
-        yield FallbackUsed(fallback.provider.name, fallback.request.model, type(error).__name__)
-    yield from fallback.provider.stream(fallback.request)
+        backup = _resolve(fallback)
+        _log_fallback(primary, backup, error)
+        yield FallbackUsed(backup.provider.name, backup.request.model, type(error).__name__)
+    yield from backup.provider.stream(backup.request)

@@ -15,6 +15,7 @@ from google.genai import types
 from ._common import (
     estimate_usage,
     merge_consecutive,
+    models_listed,
     normalize_finish,
     split_system,
     stream_ended_early,
@@ -32,6 +33,7 @@ from .base import (
     TextDelta,
     Usage,
     UsageEvent,
+    VerifyResult,
 )
 from .errors import (
     AuthenticationFailed,
@@ -44,6 +46,8 @@ from .retry import retry_after_from_headers
 from .tokens import count_tokens
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+# The Gemini API's largest models page (default 50): one request gives an exact count.
+MODELS_PAGE_SIZE = 1000
 
 
 def _finish_name(candidate: Any) -> str | None:
@@ -187,6 +191,15 @@ class GoogleProvider(ChatProvider):
         # The Gemini API reports no token usage for embeddings.
         usage = Usage.of(sum(count_tokens(t, model) for t in texts), 0, estimated=True)
         return EmbeddingResult(vectors=vectors, usage=usage, model=model)
+
+    def _verify_once(self) -> VerifyResult:
+        # GET /{api_version}/models with the key (google-genai 3.x defaults to v1, older
+        # releases to v1beta). The SDK's Pager fetches the first page eagerly and the next
+        # ones only when iterated past it, so read `.page`, never iterate.
+        pager = self.client.models.list(config=types.ListModelsConfig(page_size=MODELS_PAGE_SIZE))
+        # Names come as "models/gemini-2.5-flash"; the catalog uses the bare id.
+        ids = [(m.name or "").removeprefix("models/") for m in pager.page]
+        return models_listed("Google Gemini", ids, more=bool(pager.config.get("page_token")))
 
     # --- errors ------------------------------------------------------------------------------
 

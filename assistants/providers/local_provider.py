@@ -25,6 +25,7 @@ from .base import (
     TextDelta,
     Usage,
     UsageEvent,
+    VerifyResult,
 )
 from .tokens import count_tokens
 
@@ -171,3 +172,14 @@ class LocalExtractiveProvider(ChatProvider):
             yield TextDelta(chunk)
         yield UsageEvent(result.usage)
         yield Finish(result.finish_reason)
+
+    def _verify_once(self) -> VerifyResult:
+        # Nothing to check: both local components run in-process without any key.
+        return VerifyResult(
+            ok=True,
+            message=(
+                "Local provider: the local extractive responder and the local embedder "
+                "need no credentials."
+            ),
+            models=[MODEL],
+        )

@@ -13,6 +13,7 @@ from openai.types.chat import ChatCompletion
 
 from ._common import (
     estimate_usage,
+    models_listed,
     normalize_finish,
     stream_ended_early,
     translate_transport,
@@ -29,6 +30,7 @@ from .base import (
     TextDelta,
     Usage,
     UsageEvent,
+    VerifyResult,
 )
 from .errors import (
     AuthenticationFailed,
@@ -156,6 +158,23 @@ class OpenAIProvider(ChatProvider):
         else:
             result_usage = Usage.of(sum(count_tokens(t, model) for t in texts), 0, estimated=True)
         return EmbeddingResult(vectors=vectors, usage=result_usage, model=model)
+
+    def _verify_once(self) -> VerifyResult:
+        # GET {base_url}/models: authenticated like every call, and free. OpenAI answers
+        # with one unpaged list; a compatible server without this route (404) fails the
+        # check on purpose, as that is also what a wrong base_url looks like.
+        client = self.client
+        try:
+            page = client.models.list()
+        except AttributeError as exc:
+            # How the SDK's page parser fails on a 200 that is not JSON (a proxy's HTML
+            # page): the list-call twin of the "bare string" check in _complete_once.
+            raise MalformedResponse("OpenAI model list was not JSON") from exc
+        data = getattr(page, "data", None)
+        if not isinstance(data, list):
+            raise MalformedResponse("OpenAI response was not a model list")
+        label = "the OpenAI-compatible server" if self.compatible else "OpenAI"
+        return models_listed(label, [getattr(m, "id", None) for m in data])
 
     # --- errors ------------------------------------------------------------------------------
 

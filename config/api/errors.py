@@ -89,6 +89,9 @@ def exception_handler(exc, context):
         if exc.wait is not None:
             message = f"Too many requests. Retry in {int(exc.wait + 0.999)} seconds."
     response.data = error_body(code, message, getattr(exc, "fields", None))
+    wait = getattr(exc, "wait", None)
+    if wait and response.status_code == 429 and "Retry-After" not in response:
+        response["Retry-After"] = str(int(wait + 0.999))
     return response
 
 

@@ -39,5 +39,9 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.api.schema.add_error_responses",
     ],
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "users.models.Role.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "users.models.Role.choices",
+        "ProviderEnum": "assistants.catalog.models.Provider.choices",
+        "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
+    },
 }

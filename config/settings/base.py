@@ -91,6 +91,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+from config.settings.ai import *  # noqa: E402, F403
 from config.settings.api import *  # noqa: E402, F403
 from config.settings.auth import *  # noqa: E402, F403
 from config.settings.celery import *  # noqa: E402, F403

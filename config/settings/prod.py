@@ -9,6 +9,8 @@ if not SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be set to a random value of 50+ characters.")
 
 DEBUG = False
+# Credentials at rest need real keys in production (CREDENTIALS_ENCRYPTION_KEYS).
+CREDENTIALS_KEY_FROM_SECRET = False
 SITE_SCHEME = "https"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

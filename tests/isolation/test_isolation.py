@@ -16,14 +16,17 @@ loudly, asking for seed data in ``seed_alpha`` below.
 import json
 
 import pytest
+from django_tenants.utils import schema_context
 
+from assistants import services as assistant_services
+from assistants.tests.conftest import catalog_model
 from tests.openapi import operations, path_params, tenant_schema
 from users import services
 from users.models import Role
 
 # The only operations outsiders may reach: the token is the credential.
 PUBLIC_OPERATIONS = {("POST", "/api/v1/invitations/accept")}
-CANARIES = ("ALPHA-CANARY", "@alpha.test", "canary-invitee")
+CANARIES = ("ALPHA-CANARY", "@alpha.test", "canary-invitee", "sk-alpha-canary")
 
 OPERATIONS = operations()
 
@@ -35,6 +38,13 @@ def seed_alpha(org_a):
         organization=org_a.organization, email="canary-invitee@example.test", role=Role.VIEWER,
         invited_by=org_a.admin,
     )  # fmt: skip
+    with schema_context(org_a.slug):
+        assistant_services.assistant_create(
+            user=org_a.admin, name="ALPHA-CANARY assistant", model=catalog_model("local/extractive")
+        )
+        assistant_services.credential_create(
+            provider="openai", api_key="sk-alpha-canary-secret", user=org_a.admin
+        )
     return org_a
 
 

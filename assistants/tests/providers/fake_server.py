@@ -4,7 +4,9 @@ It is the only stand-in for the real providers in the test-suite: the official S
 to it over real HTTP, so request building, SSE parsing and error mapping are exercised
 exactly as in production. Each test scripts the answers it needs with `enqueue()`; with an
 empty queue the server answers with a default text reply in the protocol of the route hit.
-Every request is recorded (path, query, headers, JSON body) for assertions.
+Besides the POST generation/embedding routes it serves the GET model listings (used for
+credential checks); scripted replies apply to both. Every request is recorded (method, path,
+query, headers, JSON body) for assertions.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Reply:
     """One scripted answer.
 
     With `body` unset, a success in the wire format of the route that was hit is rendered
-    from `text`/`usage`/`vectors`. With `status` >= 400 and no body, an error body in the
+    from `text`/`usage`/`vectors`/`models`. With `status` >= 400 and no body, an error body in the
     provider's own format is rendered. `body` (bytes or JSON-able) is sent verbatim.
     """
 
@@ -39,6 +41,7 @@ class Reply:
     usage: tuple[int, int] | None = (11, 7)  # (prompt, completion); None = report no usage
     finish: str | None = None  # provider-specific default when None
     vectors: list[list[float]] | None = None
+    models: list[str] | None = None  # model listings: ids to list (protocol default if None)
     delay: float = 0.0  # seconds before the response starts (timeouts)
     cut_after: int | None = None  # streams: stop after N text chunks, skip terminal events
     # "abort": broken chunked body; "clean": well-formed but short; "error": the provider's
@@ -79,11 +82,16 @@ def word_chunks(text: str) -> list[str]:
 
 class Protocol:
     name = "base"
+    # Ids a model listing returns when the reply scripts none.
+    default_models: tuple[str, ...] = ()
 
     def key_of(self, headers: dict[str, str], query: dict[str, str]) -> str | None:
         raise NotImplementedError
 
     def error_body(self, status: int, message: str) -> dict:
+        raise NotImplementedError
+
+    def models(self, reply: Reply, query: dict) -> dict:
         raise NotImplementedError
 
     def stream_error(self, message: str) -> str:
@@ -95,6 +103,7 @@ class Protocol:
 
 class OpenAIProtocol(Protocol):
     name = "openai"
+    default_models = ("gpt-4o-mini", "text-embedding-3-small")
 
     def key_of(self, headers, query):
         auth = headers.get("authorization", "")
@@ -169,9 +178,19 @@ class OpenAIProtocol(Protocol):
             result["usage"] = {"prompt_tokens": reply.usage[0], "total_tokens": reply.usage[0]}
         return result
 
+    def models(self, reply: Reply, query: dict) -> dict:
+        # GET /v1/models: one unpaged list.
+        ids = reply.models if reply.models is not None else self.default_models
+        data = [
+            {"id": i, "object": "model", "created": 1_715_367_049, "owned_by": "system"}
+            for i in ids
+        ]
+        return {"object": "list", "data": data}
+
 
 class AnthropicProtocol(Protocol):
     name = "anthropic"
+    default_models = ("claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")
 
     def key_of(self, headers, query):
         # Older SDKs send x-api-key; current ones send the key as a bearer token.
@@ -251,9 +270,31 @@ class AnthropicProtocol(Protocol):
         ]
         return head, parts, tail
 
+    def models(self, reply: Reply, query: dict) -> dict:
+        # GET /v1/models: newest first, paged by `limit` (default 20) with has_more.
+        ids = list(reply.models if reply.models is not None else self.default_models)
+        page = ids[: _page_size(query.get("limit"), 20)]
+        data = [
+            {
+                "type": "model",
+                "id": i,
+                "display_name": i.replace("-", " ").title(),
+                "created_at": "2025-09-29T00:00:00Z",
+                "lifecycle": "active",
+            }
+            for i in page
+        ]
+        return {
+            "data": data,
+            "has_more": len(page) < len(ids),
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
+        }
+
 
 class GeminiProtocol(Protocol):
     name = "gemini"
+    default_models = ("gemini-2.5-flash", "text-embedding-004")
 
     def key_of(self, headers, query):
         return headers.get("x-goog-api-key") or query.get("key")
@@ -311,6 +352,35 @@ class GeminiProtocol(Protocol):
         if batch:
             return {"embeddings": [{"values": v} for v in vectors]}
         return {"embedding": {"values": vectors[0]}}
+
+    def models(self, reply: Reply, query: dict) -> dict:
+        # GET /v1/models (or /v1beta/models): paged by `pageSize` (default 50) with nextPageToken.
+        ids = list(reply.models if reply.models is not None else self.default_models)
+        page = ids[: _page_size(query.get("pageSize"), 50)]
+        models = [
+            {
+                "name": f"models/{i}",
+                "version": "001",
+                "displayName": i.replace("-", " ").title(),
+                "inputTokenLimit": 1_048_576,
+                "outputTokenLimit": 65_536,
+                "supportedGenerationMethods": (
+                    ["embedContent"] if "embedding" in i else ["generateContent", "countTokens"]
+                ),
+            }
+            for i in page
+        ]
+        result: dict[str, Any] = {"models": models}
+        if len(page) < len(ids):
+            result["nextPageToken"] = "fake-next-page"
+        return result
+
+
+def _page_size(value: str | None, default: int) -> int:
+    try:
+        return max(1, int(value)) if value else default
+    except ValueError:
+        return default
 
 
 def _openai_usage(usage: tuple[int, int]) -> dict:
@@ -407,6 +477,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
@@ -416,13 +492,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
         query = dict(parse_qsl(parts.query))
-        self.fake._record(Recorded("POST", parts.path, query, headers, body))
+        self.fake._record(Recorded(method, parts.path, query, headers, body))
         # The client may have given up (e.g. its timeout fired): nothing left to answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._dispatch(parts.path, query, headers, body or {})
+            self._dispatch(method, parts.path, query, headers, body or {})
 
-    def _dispatch(self, path: str, query: dict, headers: dict, body: dict) -> None:
-        protocol, action = _route(path)
+    def _dispatch(self, method: str, path: str, query: dict, headers: dict, body: dict) -> None:
+        protocol, action = _route(path) if method == "POST" else _route_get(path, headers, query)
         if protocol is None:
             self._send_json(404, {"error": {"message": f"no route for {path}"}})
             return
@@ -444,7 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_success(
         self, protocol: Protocol, action: str, reply: Reply, query: dict, body: dict
     ) -> None:
-        if isinstance(protocol, OpenAIProtocol):
+        if action == "models":
+            self._send_json(200, protocol.models(reply, query), reply.headers)
+        elif isinstance(protocol, OpenAIProtocol):
             if action == "embeddings":
                 self._send_json(200, protocol.embeddings(reply, body), reply.headers)
             elif body.get("stream"):
@@ -533,3 +611,18 @@ def _route(path: str) -> tuple[Protocol | None, str]:
     if match:
         return _PROTOCOLS["gemini"], match.group(1)
     return None, ""
+
+
+def _route_get(
+    path: str, headers: dict[str, str], query: dict[str, str]
+) -> tuple[Protocol | None, str]:
+    """The model listings. OpenAI (base_url ".../v1"), Anthropic and Gemini (google-genai
+    defaults to API version v1; v1beta when asked) may all use /v1/models, so the
+    vendor-specific request headers tell them apart, as they would tell a real proxy."""
+    if not path.endswith("/models"):
+        return None, ""
+    if "x-goog-api-key" in headers or "key" in query or path.endswith("/v1beta/models"):
+        return _PROTOCOLS["gemini"], "models"
+    if "anthropic-version" in headers:
+        return _PROTOCOLS["anthropic"], "models"
+    return _PROTOCOLS["openai"], "models"

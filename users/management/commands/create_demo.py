@@ -12,7 +12,9 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_tenants.utils import schema_context
 
+from assistants.services import assistants_create_defaults
 from users import services
 from users.models import Membership, Organization, Role, User
 
@@ -52,6 +54,9 @@ class Command(BaseCommand):
             Membership.objects.update_or_create(
                 user=user, organization=organization, defaults={"role": Role.ADMIN}
             )
+
+        with schema_context(organization.schema_name):
+            assistants_create_defaults(user=user)
 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"email": email, "password": password}))

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from assistants.api import views
+
+urlpatterns = [
+    path("models", views.ModelListView.as_view(), name="model-list"),
+    path("assistants", views.AssistantListView.as_view(), name="assistant-list"),
+    path(
+        "assistants/<str:assistant_id>",
+        views.AssistantDetailView.as_view(),
+        name="assistant-detail",
+    ),
+    path(
+        "assistants/<str:assistant_id>/test",
+        views.AssistantTestView.as_view(),
+        name="assistant-test",
+    ),
+    path("credentials", views.CredentialListView.as_view(), name="credential-list"),
+    path(
+        "credentials/<str:credential_id>",
+        views.CredentialDetailView.as_view(),
+        name="credential-detail",
+    ),
+    path(
+        "credentials/<str:credential_id>/test",
+        views.CredentialTestView.as_view(),
+        name="credential-test",
+    ),
+]

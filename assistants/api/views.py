@@ -1,0 +1,183 @@
+"""Model catalog, assistants and provider credentials: thin views over services."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from assistants import selectors, services
+from assistants.api import serializers as s
+from assistants.api.errors import provider_error_to_api
+from assistants.catalog import selectors as catalog
+from assistants.catalog.models import Capability, Provider
+from assistants.providers.errors import ProviderError
+from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from users.models import Role
+
+
+class ModelListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    serializer_class = s.AIModelSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return catalog.ai_model_list(
+            capability=params.get("capability") or None, provider=params.get("provider") or None
+        )
+
+    @extend_schema(
+        operation_id="models_list",
+        parameters=[
+            OpenApiParameter("capability", enum=Capability.values),
+            OpenApiParameter("provider", enum=Provider.values),
+        ],
+    )
+    def get(self, request):
+        return self.list(request)
+
+
+class AssistantListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    serializer_class = s.AssistantOutputSerializer
+
+    def get_queryset(self):
+        active = self.request.query_params.get("is_active")
+        return selectors.assistant_list(
+            is_active={"true": True, "false": False}.get(active),
+            search=self.request.query_params.get("search", ""),
+        )
+
+    @extend_schema(
+        operation_id="assistants_list",
+        parameters=[OpenApiParameter("is_active", bool), OpenApiParameter("search", str)],
+    )
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=s.AssistantInputSerializer, responses={201: s.AssistantOutputSerializer})
+    def post(self, request):
+        data = s.AssistantInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assistant = services.assistant_create(user=request.user, **data.validated_data)
+        return Response(s.AssistantOutputSerializer(assistant).data, status=201)
+
+
+class AssistantDetailView(OrganizationAPIView):
+    def _get(self, assistant_id):
+        return selectors.assistant_get(assistant_id=assistant_id)
+
+    @extend_schema(responses=s.AssistantOutputSerializer)
+    def get(self, request, assistant_id):
+        return Response(s.AssistantOutputSerializer(self._get(assistant_id)).data)
+
+    @extend_schema(request=s.AssistantInputSerializer, responses=s.AssistantOutputSerializer)
+    def patch(self, request, assistant_id):
+        assistant = self._get(assistant_id)
+        data = s.AssistantInputSerializer(assistant, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        assistant = services.assistant_update(assistant=assistant, **data.validated_data)
+        return Response(s.AssistantOutputSerializer(assistant).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, assistant_id):
+        services.assistant_delete(assistant=self._get(assistant_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AssistantTestView(OrganizationAPIView):
+    """One non-streamed reply, to try an assistant's model and settings."""
+
+    @extend_schema(
+        request=s.AssistantTestInputSerializer, responses=s.AssistantTestOutputSerializer
+    )
+    def post(self, request, assistant_id):
+        assistant = selectors.assistant_get(assistant_id=assistant_id)
+        data = s.AssistantTestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            reply = services.assistant_test_reply(
+                assistant=assistant, organization=self.organization, user=request.user,
+                **data.validated_data,
+            )  # fmt: skip
+        except ProviderError as error:
+            raise provider_error_to_api(error) from error
+        priced = reply.priced
+        usage = priced.result.usage
+        return Response(
+            s.AssistantTestOutputSerializer(
+                {
+                    "reply": priced.result.text,
+                    "model": priced.model.key,
+                    "answer_mode": "extractive" if priced.model.is_extractive else "llm",
+                    "fell_back": priced.fell_back,
+                    "finish_reason": priced.result.finish_reason,
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.total_tokens,
+                        "estimated": usage.estimated,
+                    },
+                    "cost": priced.cost,
+                    "currency": priced.model.currency,
+                    "latency_ms": reply.latency_ms,
+                }
+            ).data
+        )
+
+
+class CredentialListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    required_roles = {"GET": Role.ADMIN, "POST": Role.ADMIN}
+    serializer_class = s.CredentialOutputSerializer
+
+    def get_queryset(self):
+        return selectors.credential_list()
+
+    @extend_schema(operation_id="credentials_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        request=s.CredentialCreateSerializer, responses={201: s.CredentialOutputSerializer}
+    )
+    def post(self, request):
+        data = s.CredentialCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        credential = services.credential_create(user=request.user, **data.validated_data)
+        return Response(s.CredentialOutputSerializer(credential).data, status=201)
+
+
+class CredentialDetailView(OrganizationAPIView):
+    required_roles = {"GET": Role.ADMIN, "PATCH": Role.ADMIN, "DELETE": Role.ADMIN}
+
+    def _get(self, credential_id):
+        return selectors.credential_get(credential_id=credential_id)
+
+    @extend_schema(responses=s.CredentialOutputSerializer)
+    def get(self, request, credential_id):
+        return Response(s.CredentialOutputSerializer(self._get(credential_id)).data)
+
+    @extend_schema(request=s.CredentialUpdateSerializer, responses=s.CredentialOutputSerializer)
+    def patch(self, request, credential_id):
+        credential = self._get(credential_id)
+        data = s.CredentialUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        credential = services.credential_update(credential=credential, **data.validated_data)
+        return Response(s.CredentialOutputSerializer(credential).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, credential_id):
+        services.credential_delete(credential=self._get(credential_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CredentialTestView(OrganizationAPIView):
+    """Check the key with the provider (lists models; spends no tokens).
+
+    Answers 200 with ``last_test_ok`` and ``last_test_message`` whatever the provider
+    said: the test itself succeeded, and its result is the answer.
+    """
+
+    required_roles = {"POST": Role.ADMIN}
+
+    @extend_schema(request=None, responses=s.CredentialOutputSerializer)
+    def post(self, request, credential_id):
+        credential = selectors.credential_get(credential_id=credential_id)
+        credential = services.credential_test(credential=credential)
+        return Response(s.CredentialOutputSerializer(credential).data)

@@ -1,0 +1,207 @@
+"""The AI gateway: the one way the platform calls an AI model.
+
+Resolves the organization's credential (or the platform default), builds the
+provider adapter, applies the fallback model, prices the call from the catalog
+and writes one usage row per provider call. Chat, ingestion, workflows and
+integrations call these functions, never an SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+
+from assistants.catalog.models import AIModel, Provider
+from assistants.models import ProviderCredential
+from assistants.providers.base import (
+    ChatProvider,
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    FallbackUsed,
+    ProviderConfig,
+    StreamEvent,
+    Usage,
+    UsageEvent,
+)
+from assistants.providers.cost import cost_for
+from assistants.providers.errors import AuthenticationFailed
+from assistants.providers.fallback import Target, complete_with_fallback, stream_with_fallback
+from assistants.providers.registry import get_provider
+from billing.models import Channel, UsageKind, UsageRecord
+from config import crypto
+from config.tenancy import require_tenant_schema
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UsageContext:
+    """Who a call is made for; copied onto its usage row."""
+
+    organization: object  # users.models.Organization
+    user: object | None = None
+    assistant_id: object | None = None
+    channel: str = Channel.WEB
+
+
+@dataclass
+class PricedResult:
+    result: ChatResult
+    model: AIModel
+    cost: Decimal
+    usage_record: UsageRecord
+    fell_back: bool = False
+
+
+@dataclass
+class StreamOutcome:
+    """Filled in while a stream is consumed: which model answered, usage and cost."""
+
+    model: AIModel
+    usage: Usage | None = None
+    cost: Decimal = Decimal("0")
+    usage_record: UsageRecord | None = None
+    fell_back: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+# -- credentials --------------------------------------------------------------
+
+
+def provider_config_for(
+    *, provider: str, credential: ProviderCredential | None = None
+) -> ProviderConfig:
+    """The organization's credential for ``provider``, else the platform default."""
+    timeout, retries = settings.AI_REQUEST_TIMEOUT, settings.AI_MAX_RETRIES
+    if provider == Provider.LOCAL:
+        return ProviderConfig(provider=provider, timeout=timeout, max_retries=retries)
+    if credential is None:
+        require_tenant_schema()
+        credential = ProviderCredential.objects.filter(provider=provider).first()
+    if credential is not None:
+        return ProviderConfig(
+            provider=provider,
+            api_key=crypto.decrypt(credential.api_key_encrypted)
+            if credential.api_key_encrypted
+            else None,
+            base_url=credential.base_url or None,
+            organization=credential.organization_id or None,
+            timeout=timeout,
+            max_retries=retries,
+        )
+    default = settings.AI_DEFAULT_CREDENTIALS.get(provider, {})
+    if not default.get("api_key") and not (
+        provider == Provider.OPENAI_COMPATIBLE and default.get("base_url")
+    ):
+        raise AuthenticationFailed(
+            f"No credential for {provider}: an admin must add one under provider credentials.",
+            provider=provider,
+        )
+    return ProviderConfig(
+        provider=provider,
+        api_key=default.get("api_key") or None,
+        base_url=default.get("base_url") or None,
+        organization=default.get("organization") or None,
+        timeout=timeout,
+        max_retries=retries,
+    )
+
+
+def provider_for(model: AIModel) -> ChatProvider:
+    return get_provider(provider_config_for(provider=model.provider))
+
+
+# -- accounting ---------------------------------------------------------------
+
+
+def _record_usage(*, model: AIModel, usage: Usage, kind: str, context: UsageContext) -> UsageRecord:
+    cost = cost_for(usage, model.input_price_per_million, model.output_price_per_million)
+    return UsageRecord.objects.create(
+        organization=context.organization,
+        assistant_id=context.assistant_id,
+        user=context.user if getattr(context.user, "pk", None) else None,
+        channel=context.channel,
+        kind=kind,
+        provider=model.provider,
+        model_id=model.model_id,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        tokens_estimated=usage.estimated,
+        input_price_per_million=model.input_price_per_million,
+        output_price_per_million=model.output_price_per_million,
+        currency=model.currency,
+        cost=cost,
+    )
+
+
+def _with_model(request: ChatRequest, model: AIModel) -> ChatRequest:
+    values = dict(request.__dict__)
+    values["model"] = model.model_id
+    if not model.supports_temperature:
+        values["temperature"] = None
+        values["top_p"] = None
+    if model.max_output_tokens and values.get("max_tokens"):
+        values["max_tokens"] = min(values["max_tokens"], model.max_output_tokens)
+    return ChatRequest(**values)
+
+
+# -- calls --------------------------------------------------------------------
+
+
+def _lazy_target(model: AIModel | None, request: ChatRequest, used: list):
+    """The fallback target, built (credential resolved) only if it is needed."""
+    if model is None:
+        return None
+
+    def build() -> Target:
+        used.append(model)
+        return Target(provider_for(model), _with_model(request, model))
+
+    return build
+
+
+def ai_chat_complete(
+    *, model: AIModel, request: ChatRequest, context: UsageContext, fallback: AIModel | None = None
+) -> PricedResult:
+    """One non-streamed answer, priced and recorded against the model that answered."""
+    fell_back: list[AIModel] = []
+    primary = Target(provider_for(model), _with_model(request, model))
+    result = complete_with_fallback(primary, _lazy_target(fallback, request, fell_back))
+    used = fell_back[0] if fell_back else model
+    record = _record_usage(model=used, usage=result.usage, kind=UsageKind.CHAT, context=context)
+    return PricedResult(result, used, record.cost, record, fell_back=bool(fell_back))
+
+
+def ai_chat_stream(
+    *, model: AIModel, request: ChatRequest, context: UsageContext, outcome: StreamOutcome,
+    fallback: AIModel | None = None,
+) -> Iterator[StreamEvent]:  # fmt: skip
+    """Stream an answer; the usage row is written when the provider reports usage.
+
+    ``outcome`` is filled as events pass, so the caller knows which model answered
+    and what it cost even when it only forwards the events.
+    """
+    primary = Target(provider_for(model), _with_model(request, model))
+    for event in stream_with_fallback(primary, _lazy_target(fallback, request, [])):
+        if isinstance(event, FallbackUsed) and fallback is not None:
+            outcome.model, outcome.fell_back = fallback, True
+        elif isinstance(event, UsageEvent):
+            outcome.usage = event.usage
+            outcome.usage_record = _record_usage(
+                model=outcome.model, usage=event.usage, kind=UsageKind.CHAT, context=context
+            )
+            outcome.cost = outcome.usage_record.cost
+        yield event
+
+
+def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> EmbeddingResult:
+    """Embed a batch of texts, priced and recorded."""
+    result = provider_for(model).embed(model.model_id, texts)
+    _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
+    return result

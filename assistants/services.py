@@ -1,0 +1,200 @@
+"""Writes: assistants, provider credentials, test replies."""
+
+import time
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from assistants import gateway
+from assistants.catalog.models import AIModel, Provider
+from assistants.models import Assistant, ProviderCredential
+from assistants.providers.base import ChatMessage, ChatRequest
+from assistants.providers.errors import ProviderError
+from assistants.providers.registry import get_provider
+from config import crypto
+from config.tenancy import require_tenant_schema
+
+ASSISTANT_FIELDS = {
+    "name", "description", "avatar", "model", "fallback_model", "system_instructions",
+    "temperature", "top_p", "max_output_tokens", "retrieval_mode", "retrieval_top_k",
+    "retrieval_min_score", "is_active",
+}  # fmt: skip
+
+
+# -- assistants ---------------------------------------------------------------
+
+
+def assistant_create(*, user, **fields) -> Assistant:
+    require_tenant_schema()
+    assistant = Assistant(created_by=user, **_only_assistant_fields(fields))
+    assistant.full_clean()
+    assistant.save()
+    return assistant
+
+
+def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
+    for name, value in _only_assistant_fields(fields).items():
+        setattr(assistant, name, value)
+    assistant.full_clean()
+    assistant.save()
+    return assistant
+
+
+def assistant_delete(*, assistant: Assistant) -> None:
+    assistant.delete()
+
+
+def _only_assistant_fields(fields: dict) -> dict:
+    unknown = set(fields) - ASSISTANT_FIELDS
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in unknown})
+    return fields
+
+
+@dataclass(frozen=True)
+class TestReply:
+    priced: gateway.PricedResult
+    latency_ms: int
+
+
+def assistant_test_reply(*, assistant: Assistant, message: str, organization, user) -> TestReply:
+    """One non-streamed reply from the assistant's model (no knowledge retrieval yet)."""
+    request = ChatRequest(
+        model=assistant.model.model_id,
+        messages=[ChatMessage("user", message)],
+        system=assistant.system_instructions or None,
+        temperature=float(assistant.temperature),
+        top_p=float(assistant.top_p),
+        max_tokens=assistant.max_output_tokens,
+    )
+    context = gateway.UsageContext(organization=organization, user=user, assistant_id=assistant.id)
+    started = time.perf_counter()
+    priced = gateway.ai_chat_complete(
+        model=assistant.model, request=request, context=context, fallback=assistant.fallback_model
+    )
+    return TestReply(priced, int((time.perf_counter() - started) * 1000))
+
+
+def assistants_create_defaults(*, user=None) -> list[Assistant]:
+    """Starter assistants, created once: the offline extractive helpdesk always, and
+    one assistant per provider the organization (or the platform) has a key for."""
+    require_tenant_schema()
+    created = []
+    starters = [
+        ("Help Center", Provider.LOCAL, "extractive",
+         "Answers from your knowledge base by quoting the most relevant passages, with "
+         "sources. Works offline with no AI provider key."),
+        ("Writing Assistant", Provider.OPENAI, "gpt-4o-mini", "Drafts and edits text."),
+        ("Research Assistant", Provider.ANTHROPIC, "claude-haiku-4-5", "Reads and summarises."),
+        ("Quick Answers", Provider.GOOGLE, "gemini-2.5-flash", "Fast, inexpensive answers."),
+    ]  # fmt: skip
+    for name, provider, model_id, description in starters:
+        model = AIModel.objects.available().filter(provider=provider, model_id=model_id).first()
+        if model is None or Assistant.objects.filter(name=name).exists():
+            continue
+        if provider != Provider.LOCAL and not _has_credential(provider):
+            continue
+        created.append(
+            assistant_create(
+                user=user,
+                name=name,
+                description=description,
+                model=model,
+                system_instructions="Answer from the provided sources and cite them as [n].",
+                max_output_tokens=min(1024, model.max_output_tokens or 1024),
+            )
+        )
+    return created
+
+
+def _has_credential(provider: str) -> bool:
+    try:
+        gateway.provider_config_for(provider=provider)
+    except ProviderError:
+        return False
+    return True
+
+
+# -- provider credentials -----------------------------------------------------
+
+
+def _require_usable(provider: str, api_key: str, base_url: str) -> None:
+    if provider == Provider.OPENAI_COMPATIBLE:
+        if not base_url:
+            raise ValidationError({"base_url": ["An OpenAI-compatible server needs its base URL."]})
+    elif not api_key:
+        raise ValidationError({"api_key": ["An API key is required for this provider."]})
+
+
+@transaction.atomic
+def credential_create(
+    *, provider: str, api_key: str = "", base_url: str = "", organization_id: str = "", user=None
+) -> ProviderCredential:
+    require_tenant_schema()
+    if ProviderCredential.objects.filter(provider=provider).exists():
+        raise ValidationError(
+            {"provider": ["A credential for this provider exists; update it instead."]}
+        )
+    _require_usable(provider, api_key, base_url)
+    credential = ProviderCredential(
+        provider=provider, base_url=base_url, organization_id=organization_id, created_by=user
+    )
+    _set_key(credential, api_key)
+    credential.full_clean()
+    credential.save()
+    return credential
+
+
+def credential_update(*, credential: ProviderCredential, **fields) -> ProviderCredential:
+    if "api_key" in fields:
+        _set_key(credential, fields.pop("api_key"))
+    for name in ("base_url", "organization_id"):
+        if name in fields:
+            setattr(credential, name, fields.pop(name))
+    if fields:
+        raise ValidationError({name: ["This field cannot be changed."] for name in fields})
+    _require_usable(credential.provider, credential.api_key_encrypted, credential.base_url)
+    credential.last_tested_at = credential.last_test_ok = None
+    credential.last_test_message = ""
+    credential.full_clean()
+    credential.save()
+    return credential
+
+
+def credential_delete(*, credential: ProviderCredential) -> None:
+    credential.delete()
+
+
+def _set_key(credential: ProviderCredential, api_key: str) -> None:
+    api_key = (api_key or "").strip()
+    credential.api_key_encrypted = crypto.encrypt(api_key) if api_key else ""
+    credential.api_key_last4 = api_key[-4:] if len(api_key) >= 8 else ""
+
+
+def credential_test(*, credential: ProviderCredential) -> ProviderCredential:
+    """Ask the provider whether the key works (lists models; spends no tokens)."""
+    config = gateway.provider_config_for(provider=credential.provider, credential=credential)
+    try:
+        result = get_provider(config).verify()
+        ok, message = result.ok, result.message
+    except ProviderError as error:
+        ok, message = False, f"{type(error).__name__}: {error.user_message} {error.detail}"[:300]
+    credential.last_tested_at = timezone.now()
+    credential.last_test_ok = ok
+    credential.last_test_message = message[:300]
+    credential.save(update_fields=["last_tested_at", "last_test_ok", "last_test_message"])
+    return credential
+
+
+@transaction.atomic
+def credentials_rotate_key() -> int:
+    """Re-encrypt every credential of the current organization with the newest key."""
+    require_tenant_schema()
+    rotated = 0
+    for credential in ProviderCredential.objects.select_for_update().exclude(api_key_encrypted=""):
+        credential.api_key_encrypted = crypto.rotate(credential.api_key_encrypted)
+        credential.save(update_fields=["api_key_encrypted"])
+        rotated += 1
+    return rotated

@@ -1,0 +1,27 @@
+"""The AI layer: platform-wide default provider keys, timeouts, credential encryption."""
+
+import environ
+
+env = environ.Env()
+
+# Platform-wide defaults, used when an organization has stored no credential of its own.
+AI_DEFAULT_CREDENTIALS = {
+    "openai": {
+        "api_key": env("OPENAI_API_KEY", default=""),
+        "base_url": env("OPENAI_BASE_URL", default=""),
+        "organization": env("OPENAI_ORGANIZATION", default=""),
+    },
+    "anthropic": {"api_key": env("ANTHROPIC_API_KEY", default=""), "base_url": ""},
+    "google": {"api_key": env("GOOGLE_API_KEY", default=""), "base_url": ""},
+    "openai_compatible": {
+        "api_key": env("OPENAI_COMPATIBLE_API_KEY", default=""),
+        "base_url": env("OPENAI_COMPATIBLE_BASE_URL", default=""),
+    },
+}
+AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)
+AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
+
+# Fernet keys, newest first (config/crypto.py).
+CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])
+# Outside production a key derived from SECRET_KEY is used when none is set.
+CREDENTIALS_KEY_FROM_SECRET = True
