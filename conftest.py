@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 
 from assistants.catalog.services import ai_models_sync
-from tests.helpers import PASSWORD
+from tests.helpers import GOOD_KEY, PASSWORD
 from users import services
 from users.models import Membership, Organization, Role, User
 
@@ -79,6 +79,44 @@ def org_a(organizations, db) -> Org:
 @pytest.fixture
 def org_b(organizations, db) -> Org:
     return organizations["beta"]
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker (threads) consuming from the real Redis broker.
+
+    It has its own database connection: it sees committed rows only.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
+        ) as worker,
+    ):
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def _provider_server():
+    from assistants.tests.providers.fake_server import FakeProviderServer
+
+    server = FakeProviderServer(api_key=GOOD_KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider_server(_provider_server, settings):
+    """A local server speaking the OpenAI, Anthropic and Gemini wire protocols (the one
+    allowed stand-in: the real SDKs talk to it over HTTP). Retries off for speed."""
+    _provider_server.reset()
+    settings.AI_MAX_RETRIES = 0
+    settings.AI_REQUEST_TIMEOUT = 5.0
+    return _provider_server
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,9 @@ class Assistant(models.Model):
         max_digits=4, decimal_places=3, default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
     )  # fmt: skip
+    collections = models.ManyToManyField(
+        "knowledge_base.Collection", blank=True, related_name="assistants"
+    )
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -18,7 +18,9 @@ def _uuid(value) -> uuid.UUID:
 
 def assistant_list(*, is_active: bool | None = None, search: str = "") -> QuerySet[Assistant]:
     require_tenant_schema()
-    assistants = Assistant.objects.select_related("model", "fallback_model")
+    assistants = Assistant.objects.select_related("model", "fallback_model").prefetch_related(
+        "collections"
+    )
     if is_active is not None:
         assistants = assistants.filter(is_active=is_active)
     if search:

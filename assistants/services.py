@@ -26,19 +26,25 @@ ASSISTANT_FIELDS = {
 # -- assistants ---------------------------------------------------------------
 
 
-def assistant_create(*, user, **fields) -> Assistant:
+@transaction.atomic
+def assistant_create(*, user, collections=None, **fields) -> Assistant:
     require_tenant_schema()
     assistant = Assistant(created_by=user, **_only_assistant_fields(fields))
     assistant.full_clean()
     assistant.save()
+    if collections is not None:
+        assistant.collections.set(collections)
     return assistant
 
 
-def assistant_update(*, assistant: Assistant, **fields) -> Assistant:
+@transaction.atomic
+def assistant_update(*, assistant: Assistant, collections=None, **fields) -> Assistant:
     for name, value in _only_assistant_fields(fields).items():
         setattr(assistant, name, value)
     assistant.full_clean()
     assistant.save()
+    if collections is not None:
+        assistant.collections.set(collections)
     return assistant
 
 

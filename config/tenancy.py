@@ -37,3 +37,17 @@ class OrganizationMiddleware(TenantMainMiddleware):
         if hostname in public_hostnames():
             return get_tenant_model().objects.get(schema_name=get_public_schema_name())
         return super().get_tenant(domain_model, hostname)
+
+
+def current_organization():
+    """The Organization whose schema is active (raises in public).
+
+    ``connection.tenant`` is the Organization under the middleware and in tasks,
+    but a placeholder under ``schema_context``; look it up then.
+    """
+    schema = require_tenant_schema()
+    tenant = getattr(connection, "tenant", None)
+    model = get_tenant_model()
+    if isinstance(tenant, model):
+        return tenant
+    return model.objects.get(schema_name=schema)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("users.api.urls")),
     path("api/v1/", include("assistants.api.urls")),
+    path("api/v1/", include("knowledge_base.api.urls")),
     path("", include("users.urls")),
     *schema_urlpatterns,
 ]

@@ -1,4 +1,45 @@
-"""Stored files and their processing arrive with the knowledge-base issue.
+"""Stored files (organization schema): the original bytes of uploads, through
+Django's storage API (local disk by default, S3 when configured)."""
 
-No models yet: nothing here pretends to work before its issue lands.
-"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class FileStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+def _storage_key(instance: "File", filename: str) -> str:
+    from django.db import connection
+
+    # The schema keeps organizations' files apart in a shared bucket or folder.
+    return f"{connection.schema_name}/files/{instance.id}/{filename}"
+
+
+class File(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    storage = models.FileField(upload_to=_storage_key, max_length=500)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_constraint=False,
+    )  # fmt: skip
+    status = models.CharField(max_length=16, choices=FileStatus.choices, default=FileStatus.PENDING)
+    extracted_text = models.TextField(blank=True)
+    summary = models.CharField(
+        max_length=500, blank=True, help_text="A short description of the data."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,4 +1,145 @@
-"""Collections, documents and chunks (pgvector) arrive with the knowledge-base issue.
+"""Collections, documents and chunks (organization schema).
 
-No models yet: nothing here pretends to work before its issue lands.
+Vectors: one ``embedding`` column without a fixed dimension, plus the chunk's
+``embedding_dimensions``. Each dimension in use has its own partial HNSW
+expression index (``embedding::vector(N)`` or ``::halfvec(N)`` above 2,000
+dimensions, pgvector's limit for ``vector`` indexes), so every collection's
+vectors are searched through an HNSW index whatever its embedding model.
+See docs/adr/0005-vector-storage.md and knowledge_base/vector_indexes.py.
 """
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from pgvector.django import VectorField
+
+from assistants.catalog.models import AIModel
+
+# Full-text configuration of the keyword index and of queries (they must match).
+TEXT_SEARCH_CONFIG = "english"
+
+
+class Collection(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=1000, blank=True)
+    # Fixed at creation: vectors of different models cannot be compared.
+    embedding_model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
+    embedding_dimensions = models.PositiveIntegerField()
+    chunk_size = models.PositiveIntegerField(
+        default=400, validators=[MinValueValidator(50), MaxValueValidator(8000)]
+    )
+    chunk_overlap = models.PositiveIntegerField(default=60)
+    document_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_constraint=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class DocumentSource(models.TextChoices):
+    UPLOAD = "upload", "Upload"
+    TEXT = "text", "Text"
+    URL = "url", "URL"
+
+
+class Document(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=300)
+    source = models.CharField(max_length=16, choices=DocumentSource.choices)
+    source_url = models.URLField(max_length=1000, blank=True)
+    file = models.ForeignKey(
+        "files.File", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Pasted text is kept here; uploads keep their bytes in the stored file.
+    text = models.TextField(blank=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING, db_index=True
+    )
+    error = models.CharField(max_length=1000, blank=True)
+    chunks_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Bumped by every (re)process request; a task carries the version it was sent
+    # for, so a stale or duplicate delivery does nothing.
+    version = models.PositiveIntegerField(default=1)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_constraint=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [models.Index(fields=["collection", "sha256"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DocumentChunk(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    # Denormalised from the document so searches filter without a join.
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    content = models.TextField()
+    token_count = models.PositiveIntegerField()
+    page_number = models.PositiveIntegerField(null=True, blank=True)
+    section_title = models.CharField(max_length=500, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    embedding = VectorField(null=True)
+    embedding_dimensions = models.PositiveIntegerField()
+    search_vector = models.GeneratedField(
+        expression=SearchVector("section_title", "content", config=TEXT_SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["document", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "index"], name="chunk_document_index_unique"
+            )
+        ]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            models.Index(
+                fields=["collection", "embedding_dimensions"], name="chunk_collection_dims"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.index}"

@@ -3,6 +3,8 @@
 from django.db import connection
 
 PASSWORD = "correct-horse-battery-staple-42"
+# The key the local wire-protocol server (provider_server fixture) accepts.
+GOOD_KEY = "sk-test-good-key-1234"
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

@@ -1,25 +1,11 @@
 """Fail closed without a tenant: tasks and code needing a schema refuse public."""
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from config.celery import app
 from config.tenancy import TenantRequiredError, require_tenant_schema
 from users.tasks import organization_schema_status
-
-
-@pytest.fixture(scope="module")
-def celery_worker(django_db_blocker):
-    """A real Celery worker (threads) consuming from the real Redis broker."""
-    with (
-        django_db_blocker.unblock(),
-        start_worker(
-            app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING"
-        ) as worker,
-    ):
-        yield worker
 
 
 def test_require_tenant_schema_raises_in_public(db):

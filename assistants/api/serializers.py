@@ -74,6 +74,20 @@ class AssistantInputSerializer(serializers.Serializer):
         max_digits=4, decimal_places=3, min_value=0, max_value=1, required=False
     )
     is_active = serializers.BooleanField(required=False)
+    collections = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=50,
+        help_text="Knowledge collections the assistant answers from.",
+    )  # fmt: skip
+
+    def validate_collections(self, ids):
+        from django.core.exceptions import ObjectDoesNotExist
+
+        from knowledge_base.selectors import collections_by_ids
+
+        try:
+            return collections_by_ids(ids=ids)
+        except ObjectDoesNotExist:
+            raise serializers.ValidationError("Unknown collection.") from None
 
     def validate(self, attrs):
         model = attrs.get("model") or getattr(self.instance, "model", None)
@@ -111,13 +125,14 @@ class AssistantOutputSerializer(serializers.ModelSerializer):
     model = AIModelBriefSerializer(read_only=True)
     fallback_model = AIModelBriefSerializer(read_only=True, allow_null=True)
     answer_mode = serializers.SerializerMethodField()
+    collections = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Assistant
         fields = [
             "id", "name", "description", "avatar", "model", "fallback_model", "answer_mode",
             "system_instructions", "temperature", "top_p", "max_output_tokens", "retrieval_mode",
-            "retrieval_top_k", "retrieval_min_score", "is_active", "created_by", "created_at",
+            "retrieval_top_k", "retrieval_min_score", "collections", "is_active", "created_by", "created_at",
             "updated_at",
         ]  # fmt: skip
 

@@ -19,6 +19,7 @@ from .base import (
     ChatProvider,
     ChatRequest,
     ChatResult,
+    EmbeddingResult,
     Finish,
     Source,
     StreamEvent,
@@ -27,6 +28,7 @@ from .base import (
     UsageEvent,
     VerifyResult,
 )
+from .errors import InvalidRequest
 from .tokens import count_tokens
 
 PROVIDER = "local"
@@ -172,6 +174,17 @@ class LocalExtractiveProvider(ChatProvider):
             yield TextDelta(chunk)
         yield UsageEvent(result.usage)
         yield Finish(result.finish_reason)
+
+    def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
+        # Imported here: onnxruntime loads only in processes that embed.
+        from .local_embedder import LocalEmbedder, get_local_embedder
+
+        if model != LocalEmbedder.model_id:
+            raise InvalidRequest(
+                f"The local provider embeds with {LocalEmbedder.model_id!r} only, not {model!r}."
+            )
+        result = get_local_embedder().embed(texts)
+        return EmbeddingResult(result.as_lists(), Usage.of(result.prompt_tokens, 0), model)
 
     def _verify_once(self) -> VerifyResult:
         # Nothing to check: both local components run in-process without any key.

@@ -5,25 +5,9 @@ from django_tenants.utils import schema_context
 
 from assistants import services
 from assistants.catalog.models import AIModel
-from assistants.tests.providers.fake_server import FakeProviderServer
+from tests.helpers import GOOD_KEY
 
-GOOD_KEY = "sk-test-good-key-1234"
-
-
-@pytest.fixture(scope="session")
-def _provider_server():
-    server = FakeProviderServer(api_key=GOOD_KEY).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider_server(_provider_server, settings):
-    """A local server speaking OpenAI, Anthropic and Gemini; retries off for speed."""
-    _provider_server.reset()
-    settings.AI_MAX_RETRIES = 0
-    settings.AI_REQUEST_TIMEOUT = 5.0
-    return _provider_server
+__all__ = ["GOOD_KEY"]
 
 
 def catalog_model(key: str) -> AIModel:

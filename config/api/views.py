@@ -25,6 +25,17 @@ from users.models import Membership, Role
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def reject_null_characters(request, kwargs) -> None:
+    """PostgreSQL cannot store or compare NUL characters; refuse them up front (400)
+    instead of failing in the database (500). DRF's CharField does this for bodies."""
+    bad = {name: ["Null characters are not allowed."] for name, value in request.query_params.lists()
+           if any("\x00" in v for v in value)}  # fmt: skip
+    bad |= {name: ["Null characters are not allowed."] for name, value in kwargs.items()
+            if isinstance(value, str) and "\x00" in value}  # fmt: skip
+    if bad:
+        raise exceptions.ValidationError(bad)
+
+
 class OrganizationAccess(BasePermission):
     """Membership of the host's organization, with the role the method requires."""
 
@@ -71,6 +82,10 @@ class OrganizationViewMixin:
         request.organization = organization if membership else None
         return membership
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        reject_null_characters(request, kwargs)
+
     @property
     def organization(self):
         return self.request.organization
@@ -99,3 +114,7 @@ class PublicAPIView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        reject_null_characters(request, kwargs)

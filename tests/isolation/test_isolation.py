@@ -20,6 +20,7 @@ from django_tenants.utils import schema_context
 
 from assistants import services as assistant_services
 from assistants.tests.conftest import catalog_model
+from knowledge_base import services as knowledge_services
 from tests.openapi import operations, path_params, tenant_schema
 from users import services
 from users.models import Role
@@ -44,6 +45,12 @@ def seed_alpha(org_a):
         )
         assistant_services.credential_create(
             provider="openai", api_key="sk-alpha-canary-secret", user=org_a.admin
+        )
+        collection = knowledge_services.collection_create(
+            name="ALPHA-CANARY collection", embedding_model=catalog_model("local/all-minilm-l6-v2")
+        )
+        knowledge_services.document_create_text(
+            collection=collection, title="ALPHA-CANARY document", text="ALPHA-CANARY secret text"
         )
     return org_a
 

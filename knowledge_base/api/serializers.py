@@ -1,0 +1,111 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from assistants.api.serializers import ModelKeyField
+from assistants.catalog.models import Capability
+from knowledge_base.models import Collection, Document, DocumentStatus
+from knowledge_base.retrieval import MAX_TOP_K, SearchMode
+
+
+class CollectionInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    embedding_model = ModelKeyField(
+        capability=Capability.EMBEDDINGS, required=False,
+        help_text='Catalog id of an embedding model; default "local/all-minilm-l6-v2" (offline).',
+    )  # fmt: skip
+    chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
+    chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
+
+
+class CollectionUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
+    chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
+
+
+class CollectionOutputSerializer(serializers.ModelSerializer):
+    embedding_model = serializers.CharField(source="embedding_model.key", read_only=True)
+
+    class Meta:
+        model = Collection
+        fields = [
+            "id", "name", "description", "embedding_model", "embedding_dimensions", "chunk_size",
+            "chunk_overlap", "document_count", "chunk_count", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class DocumentOutputSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "collection", "title", "source", "content_type", "size", "sha256", "status",
+            "error", "chunks_done", "chunks_total", "progress", "page_count", "metadata",
+            "created_at", "updated_at", "processed_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(OpenApiTypes.FLOAT)
+    def get_progress(self, document: Document) -> float:
+        """0..1 while processing; 1 when completed."""
+        if document.status == DocumentStatus.COMPLETED:
+            return 1.0
+        if not document.chunks_total:
+            return 0.0
+        return round(document.chunks_done / document.chunks_total, 3)
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=20,
+        help_text="One or more files (multipart field `files`, repeated).",
+    )  # fmt: skip
+
+
+class DocumentTextSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=300)
+    text = serializers.CharField(max_length=5_000_000, trim_whitespace=False)
+
+
+class UploadResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "duplicate"])
+    document = DocumentOutputSerializer(allow_null=True)
+    duplicate_of = serializers.UUIDField(allow_null=True)
+
+
+class UploadResponseSerializer(serializers.Serializer):
+    results = UploadResultSerializer(many=True)
+
+
+class SearchInputSerializer(serializers.Serializer):
+    query = serializers.CharField(max_length=2000)
+    collections = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=50)
+    mode = serializers.ChoiceField(choices=[m.value for m in SearchMode], default=SearchMode.HYBRID)
+    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=8)
+    documents = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=200)
+    metadata = serializers.DictField(
+        required=False, help_text="Chunks whose metadata contains this."
+    )
+    vector_weight = serializers.FloatField(min_value=0, max_value=10, default=1.0)
+    keyword_weight = serializers.FloatField(min_value=0, max_value=10, default=1.0)
+
+
+class HitSerializer(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.UUIDField()
+    document_title = serializers.CharField()
+    collection_id = serializers.UUIDField()
+    text = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    section = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField()
+    snippet = serializers.CharField(allow_blank=True)
+
+
+class SearchOutputSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    results = HitSerializer(many=True)

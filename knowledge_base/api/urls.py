@@ -1,0 +1,33 @@
+from django.urls import path
+
+from knowledge_base.api import views
+
+urlpatterns = [
+    path("collections", views.CollectionListView.as_view(), name="collection-list"),
+    path(
+        "collections/<str:collection_id>",
+        views.CollectionDetailView.as_view(),
+        name="collection-detail",
+    ),
+    path(
+        "collections/<str:collection_id>/documents",
+        views.DocumentListView.as_view(),
+        name="document-list",
+    ),
+    path(
+        "collections/<str:collection_id>/documents/text",
+        views.DocumentTextView.as_view(),
+        name="document-text",
+    ),
+    path(
+        "collections/<str:collection_id>/documents/<str:document_id>",
+        views.DocumentDetailView.as_view(),
+        name="document-detail",
+    ),
+    path(
+        "collections/<str:collection_id>/documents/<str:document_id>/reprocess",
+        views.DocumentReprocessView.as_view(),
+        name="document-reprocess",
+    ),
+    path("search", views.SearchView.as_view(), name="search"),
+]

@@ -1,0 +1,187 @@
+"""Collections, documents and search: thin views over services and selectors."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from assistants.api.errors import provider_error_to_api
+from assistants.catalog.models import AIModel
+from assistants.providers.errors import ProviderError
+from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from knowledge_base import retrieval, selectors, services
+from knowledge_base.api import serializers as s
+from knowledge_base.models import DocumentStatus
+from users.models import Role
+
+DEFAULT_EMBEDDING_MODEL = ("local", "all-minilm-l6-v2")
+
+
+class CollectionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    serializer_class = s.CollectionOutputSerializer
+
+    def get_queryset(self):
+        return selectors.collection_list(search=self.request.query_params.get("search", ""))
+
+    @extend_schema(operation_id="collections_list", parameters=[OpenApiParameter("search", str)])
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        request=s.CollectionInputSerializer, responses={201: s.CollectionOutputSerializer}
+    )
+    def post(self, request):
+        data = s.CollectionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        if "embedding_model" not in fields:
+            provider, model_id = DEFAULT_EMBEDDING_MODEL
+            fields["embedding_model"] = AIModel.objects.get(provider=provider, model_id=model_id)
+        collection = services.collection_create(user=request.user, **fields)
+        return Response(s.CollectionOutputSerializer(collection).data, status=201)
+
+
+class CollectionDetailView(OrganizationAPIView):
+    def _get(self, collection_id):
+        return selectors.collection_get(collection_id=collection_id)
+
+    @extend_schema(responses=s.CollectionOutputSerializer)
+    def get(self, request, collection_id):
+        return Response(s.CollectionOutputSerializer(self._get(collection_id)).data)
+
+    @extend_schema(request=s.CollectionUpdateSerializer, responses=s.CollectionOutputSerializer)
+    def patch(self, request, collection_id):
+        collection = self._get(collection_id)
+        data = s.CollectionUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        collection = services.collection_update(collection=collection, **data.validated_data)
+        return Response(s.CollectionOutputSerializer(collection).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, collection_id):
+        services.collection_delete(collection=self._get(collection_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _upload_results(outcomes) -> list[dict]:
+    return [
+        {
+            "name": o.name,
+            "status": "duplicate" if o.duplicate_of else "created",
+            "document": o.document,
+            "duplicate_of": o.duplicate_of.id if o.duplicate_of else None,
+        }
+        for o in outcomes
+    ]
+
+
+class DocumentListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    serializer_class = s.DocumentOutputSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        collection = selectors.collection_get(collection_id=self.kwargs["collection_id"])
+        status_filter = self.request.query_params.get("status") or None
+        return selectors.document_list(collection=collection, status=status_filter)
+
+    @extend_schema(
+        operation_id="documents_list",
+        parameters=[OpenApiParameter("status", enum=DocumentStatus.values)],
+    )
+    def get(self, request, collection_id):
+        return self.list(request)
+
+    @extend_schema(
+        request={"multipart/form-data": s.DocumentUploadSerializer},
+        responses={201: s.UploadResponseSerializer, 200: s.UploadResponseSerializer},
+        description=(
+            "Upload one or more files (PDF, DOCX, HTML, Markdown, text, CSV, JSON). Types are "
+            "checked by content; 413 above the size limit, 415 for other types; nothing is "
+            "stored unless every file is acceptable. Files already in the collection are "
+            'reported with status "duplicate".'
+        ),
+    )
+    def post(self, request, collection_id):
+        collection = selectors.collection_get(collection_id=collection_id)
+        data = s.DocumentUploadSerializer(data={"files": request.FILES.getlist("files")})
+        data.is_valid(raise_exception=True)
+        limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
+        for upload in data.validated_data["files"]:
+            # Refuse before reading a huge file into memory.
+            if upload.size > limit:
+                raise services.PayloadTooLarge(
+                    f"{upload.name} is {upload.size:,} bytes; the limit is {limit:,} bytes."
+                )
+        uploads = [services.Upload(f.name, f.read()) for f in data.validated_data["files"]]
+        outcomes = services.documents_upload(
+            collection=collection, uploads=uploads, user=request.user, max_bytes=limit
+        )
+        created = any(o.document for o in outcomes)
+        body = s.UploadResponseSerializer({"results": _upload_results(outcomes)}).data
+        return Response(body, status=201 if created else 200)
+
+
+class DocumentTextView(OrganizationAPIView):
+    @extend_schema(request=s.DocumentTextSerializer, responses={201: s.UploadResponseSerializer})
+    def post(self, request, collection_id):
+        collection = selectors.collection_get(collection_id=collection_id)
+        data = s.DocumentTextSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.document_create_text(
+            collection=collection, user=request.user, **data.validated_data
+        )
+        body = s.UploadResponseSerializer({"results": _upload_results([outcome])}).data
+        return Response(body, status=201 if outcome.document else 200)
+
+
+def _document(collection_id, document_id):
+    collection = selectors.collection_get(collection_id=collection_id)
+    return selectors.document_get(collection=collection, document_id=document_id)
+
+
+class DocumentDetailView(OrganizationAPIView):
+    @extend_schema(responses=s.DocumentOutputSerializer)
+    def get(self, request, collection_id, document_id):
+        return Response(s.DocumentOutputSerializer(_document(collection_id, document_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, collection_id, document_id):
+        services.document_delete(document=_document(collection_id, document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentReprocessView(OrganizationAPIView):
+    @extend_schema(request=None, responses={202: s.DocumentOutputSerializer})
+    def post(self, request, collection_id, document_id):
+        document = services.document_reprocess(document=_document(collection_id, document_id))
+        return Response(s.DocumentOutputSerializer(document).data, status=202)
+
+
+class SearchView(OrganizationAPIView):
+    """Hit testing: what the assistants would retrieve for a query."""
+
+    # A search reads: viewers may search, although it is a POST.
+    required_roles = {"POST": Role.VIEWER}
+
+    @extend_schema(request=s.SearchInputSerializer, responses=s.SearchOutputSerializer)
+    def post(self, request):
+        data = s.SearchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        params = retrieval.SearchParams(
+            query=values["query"],
+            collections=selectors.collections_by_ids(ids=values["collections"]),
+            mode=retrieval.SearchMode(values["mode"]),
+            top_k=values["top_k"],
+            filters=retrieval.SearchFilters(
+                documents=values.get("documents", []), metadata=values.get("metadata", {})
+            ),
+            vector_weight=values["vector_weight"],
+            keyword_weight=values["keyword_weight"],
+        )
+        try:
+            hits = retrieval.search(params, organization=self.organization, user=request.user)
+        except ProviderError as error:
+            raise provider_error_to_api(error) from error
+        return Response(s.SearchOutputSerializer({"mode": params.mode.value, "results": hits}).data)

@@ -1,0 +1,48 @@
+"""Reads of collections and documents (organization schema)."""
+
+import uuid
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import QuerySet
+
+from config.tenancy import require_tenant_schema
+from knowledge_base.models import Collection, Document
+
+
+def _uuid(value) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise ObjectDoesNotExist(f"Malformed id: {value!r}") from None
+
+
+def collection_list(*, search: str = "") -> QuerySet[Collection]:
+    require_tenant_schema()
+    collections = Collection.objects.select_related("embedding_model")
+    if search:
+        collections = collections.filter(name__icontains=search)
+    return collections
+
+
+def collection_get(*, collection_id) -> Collection:
+    return collection_list().get(id=_uuid(collection_id))
+
+
+def collections_by_ids(*, ids) -> list[Collection]:
+    """All of ``ids`` or DoesNotExist: a search never silently drops a collection."""
+    wanted = {_uuid(i) for i in ids}
+    found = list(collection_list().filter(id__in=wanted))
+    if len(found) != len(wanted):
+        raise ObjectDoesNotExist("Unknown collection.")
+    return found
+
+
+def document_list(*, collection: Collection, status: str | None = None) -> QuerySet[Document]:
+    documents = Document.objects.filter(collection=collection)
+    if status:
+        documents = documents.filter(status=status)
+    return documents
+
+
+def document_get(*, collection: Collection, document_id) -> Document:
+    return document_list(collection=collection).get(id=_uuid(document_id))

@@ -1,0 +1,223 @@
+"""Writes: collections and documents (upload, text, reprocess, delete)."""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Sum
+
+from assistants.catalog.models import AIModel, Capability
+from config.api.errors import APIError
+from config.tenancy import require_tenant_schema
+from files import services as file_services
+from knowledge_base import extraction
+from knowledge_base.models import (
+    Collection,
+    Document,
+    DocumentChunk,
+    DocumentSource,
+    DocumentStatus,
+)
+from knowledge_base.vector_indexes import MAX_DIMENSIONS, ensure_vector_index
+
+
+class UnsupportedMediaType(APIError):
+    status_code = 415
+    default_code = "unsupported_media_type"
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
+    default_code = "file_too_large"
+
+
+# -- collections --------------------------------------------------------------
+
+
+def _validate_chunking(chunk_size: int, chunk_overlap: int) -> None:
+    if not 50 <= chunk_size <= 8000:
+        raise ValidationError({"chunk_size": ["Use 50 to 8000 tokens."]})
+    if not 0 <= chunk_overlap < chunk_size // 2:
+        raise ValidationError({"chunk_overlap": ["Use 0 up to half the chunk size (exclusive)."]})
+
+
+@transaction.atomic
+def collection_create(
+    *, name: str, embedding_model: AIModel, description: str = "", chunk_size: int = 400,
+    chunk_overlap: int = 60, user=None,
+) -> Collection:  # fmt: skip
+    require_tenant_schema()
+    if not embedding_model.can(Capability.EMBEDDINGS) or not embedding_model.embedding_dimensions:
+        raise ValidationError({"embedding_model": ["This model does not produce embeddings."]})
+    if embedding_model.embedding_dimensions > MAX_DIMENSIONS:
+        raise ValidationError(
+            {
+                "embedding_model": [
+                    f"Embeddings above {MAX_DIMENSIONS} dimensions cannot be indexed."
+                ]
+            }
+        )
+    _validate_chunking(chunk_size, chunk_overlap)
+    collection = Collection.objects.create(
+        name=name, description=description, embedding_model=embedding_model,
+        embedding_dimensions=embedding_model.embedding_dimensions, chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap, created_by=user,
+    )  # fmt: skip
+    ensure_vector_index(collection.embedding_dimensions)
+    return collection
+
+
+def collection_update(*, collection: Collection, **fields) -> Collection:
+    """Name, description and chunking; the embedding model is fixed at creation.
+    New chunking applies to documents processed from now on (reprocess to apply)."""
+    for name in ("name", "description", "chunk_size", "chunk_overlap"):
+        if name in fields:
+            setattr(collection, name, fields.pop(name))
+    if fields:
+        raise ValidationError({name: ["This field cannot be changed."] for name in fields})
+    _validate_chunking(collection.chunk_size, collection.chunk_overlap)
+    collection.save()
+    return collection
+
+
+@transaction.atomic
+def collection_delete(*, collection: Collection) -> None:
+    for document in collection.documents.select_related("file"):
+        if document.file:
+            file_services.file_delete(file=document.file)
+    collection.delete()
+
+
+def collection_refresh_counts(*, collection_id) -> None:
+    """Exact counts, recomputed under a row lock so concurrent documents finishing
+    at once cannot lose an update."""
+    collection = Collection.objects.select_for_update().get(pk=collection_id)
+    completed = Document.objects.filter(collection=collection, status=DocumentStatus.COMPLETED)
+    totals = completed.aggregate(documents=Count("id"), chunks=Sum("chunks_total"))
+    collection.document_count = Document.objects.filter(collection=collection).count()
+    collection.chunk_count = totals["chunks"] or 0
+    collection.save(update_fields=["document_count", "chunk_count", "updated_at"])
+
+
+# -- documents ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    name: str
+    document: Document | None
+    duplicate_of: Document | None = None
+
+
+def _enqueue(document: Document) -> None:
+    from knowledge_base.tasks import document_process_task
+
+    document_id, version = str(document.id), document.version
+    transaction.on_commit(lambda: document_process_task.delay(document_id, version))
+
+
+def _find_duplicate(collection: Collection, sha256: str) -> Document | None:
+    return Document.objects.filter(collection=collection, sha256=sha256).first()
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+def _check_upload(upload: Upload, max_bytes: int) -> str:
+    """The upload's content type, or a clear 413/415/400 error."""
+    if len(upload.data) > max_bytes:
+        raise PayloadTooLarge(
+            f"{upload.name} is {len(upload.data):,} bytes; the limit is {max_bytes:,} bytes."
+        )
+    try:
+        return extraction.detect_content_type(upload.data, upload.name)
+    except extraction.EmptyContent as exc:
+        raise APIError(f"{upload.name}: {exc.message}", code="empty_file") from exc
+    except extraction.DocumentError as exc:
+        raise UnsupportedMediaType(f"{upload.name}: {exc.message}") from exc
+
+
+def documents_upload(
+    *, collection: Collection, uploads: list[Upload], user=None, max_bytes: int
+) -> list[UploadOutcome]:
+    """Store uploaded files and queue them for processing, all or nothing.
+
+    Every file is checked before any is stored: too large (413), empty, or not an
+    allowed type by its content (415) refuses the whole request. Bytes already in
+    the collection (or twice in one request) are reported as duplicates.
+    """
+    content_types = [_check_upload(upload, max_bytes) for upload in uploads]
+    created_files = []
+    outcomes = []
+    try:
+        with transaction.atomic():
+            for upload, content_type in zip(uploads, content_types, strict=True):
+                duplicate = _find_duplicate(collection, hashlib.sha256(upload.data).hexdigest())
+                if duplicate is not None:
+                    outcomes.append(UploadOutcome(upload.name, None, duplicate_of=duplicate))
+                    continue
+                file = file_services.file_create(
+                    name=upload.name, data=upload.data, content_type=content_type, user=user
+                )
+                created_files.append(file)
+                document = Document.objects.create(
+                    collection=collection, title=upload.name[:300], source=DocumentSource.UPLOAD,
+                    file=file, content_type=content_type, size=file.size, sha256=file.sha256,
+                    created_by=user,
+                )  # fmt: skip
+                _enqueue(document)
+                outcomes.append(UploadOutcome(upload.name, document))
+            collection_refresh_counts(collection_id=collection.id)
+    except BaseException:
+        for file in created_files:
+            file_services.file_discard_bytes(file=file)
+        raise
+    return outcomes
+
+
+@transaction.atomic
+def document_create_text(
+    *, collection: Collection, title: str, text: str, user=None
+) -> UploadOutcome:
+    data = text.encode()
+    if not text.strip():
+        raise ValidationError({"text": ["The text is empty."]})
+    duplicate = _find_duplicate(collection, hashlib.sha256(data).hexdigest())
+    if duplicate is not None:
+        return UploadOutcome(title, None, duplicate_of=duplicate)
+    document = Document.objects.create(
+        collection=collection, title=title, source=DocumentSource.TEXT, text=text,
+        content_type="text/markdown", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        created_by=user,
+    )  # fmt: skip
+    collection_refresh_counts(collection_id=collection.id)
+    _enqueue(document)
+    return UploadOutcome(title, document)
+
+
+@transaction.atomic
+def document_reprocess(*, document: Document) -> Document:
+    """Queue the document again; its chunks are replaced when the new run completes."""
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    document.version += 1
+    document.status = DocumentStatus.PENDING
+    document.error = ""
+    document.chunks_done = 0
+    document.save(update_fields=["version", "status", "error", "chunks_done", "updated_at"])
+    _enqueue(document)
+    return document
+
+
+@transaction.atomic
+def document_delete(*, document: Document) -> None:
+    """The document, its chunks and its stored file go together."""
+    collection_id = document.collection_id
+    DocumentChunk.objects.filter(document=document).delete()
+    if document.file:
+        file_services.file_delete(file=document.file)
+    document.delete()
+    collection_refresh_counts(collection_id=collection_id)

@@ -1,0 +1,209 @@
+"""Collections, documents and search over HTTP: roles, uploads, errors, isolation."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django_tenants.utils import schema_context
+
+from knowledge_base.models import Collection, Document, DocumentChunk
+from knowledge_base.tests.conftest import process_pending
+from tests.helpers import assert_error
+
+
+def _named(name: str, data: bytes):
+    handle = io.BytesIO(data)
+    handle.name = name
+    return handle
+
+
+@pytest.fixture
+def api_collection(org_a, client_for):
+    response = client_for(org_a, "member").post(
+        "/api/v1/collections",
+        {"name": "Docs", "chunk_size": 100, "chunk_overlap": 10},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+@pytest.mark.django_db
+class TestCollections:
+    def test_defaults_to_the_offline_embedder(self, api_collection):
+        assert api_collection["embedding_model"] == "local/all-minilm-l6-v2"
+        assert api_collection["embedding_dimensions"] == 384
+
+    def test_viewer_reads_but_cannot_write(self, org_a, client_for, api_collection):
+        viewer = client_for(org_a, "viewer")
+        assert viewer.get("/api/v1/collections").json()["count"] == 1
+        assert_error(viewer.post("/api/v1/collections", {"name": "x"}), 403)
+        assert_error(viewer.delete(f"/api/v1/collections/{api_collection['id']}"), 403)
+
+    def test_chat_model_cannot_embed(self, org_a, client_for):
+        response = client_for(org_a, "member").post(
+            "/api/v1/collections", {"name": "x", "embedding_model": "openai/gpt-4o"}, format="json"
+        )
+        assert "embedding_model" in assert_error(response, 400)["fields"]
+
+    def test_overlap_must_be_below_half_the_chunk_size(self, org_a, client_for):
+        response = client_for(org_a, "member").post(
+            "/api/v1/collections",
+            {"name": "x", "chunk_size": 100, "chunk_overlap": 60},
+            format="json",
+        )
+        assert "chunk_overlap" in assert_error(response, 400)["fields"]
+
+    def test_embedding_model_cannot_be_changed(self, org_a, client_for, api_collection):
+        response = client_for(org_a, "member").patch(
+            f"/api/v1/collections/{api_collection['id']}", {"embedding_model": "openai/text-embedding-3-small",
+                                                             "name": "Renamed"}, format="json"
+        )  # fmt: skip
+        assert (
+            response.status_code == 200
+            and response.json()["embedding_model"] == "local/all-minilm-l6-v2"
+        )
+        assert response.json()["name"] == "Renamed"
+
+
+@pytest.mark.django_db
+class TestDocuments:
+    def test_upload_several_files_then_watch_them_complete(self, org_a, client_for, api_collection):
+        member = client_for(org_a, "member")
+        url = f"/api/v1/collections/{api_collection['id']}/documents"
+        response = member.post(url, {"files": [
+            _named("guide.md", b"# Guide\n\nHow to reset a password: open settings."),
+            _named("faq.txt", b"Refunds are paid within five days."),
+        ]}, format="multipart")  # fmt: skip
+        assert response.status_code == 201, response.json()
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["created", "created"]
+        assert {r["document"]["status"] for r in results} == {"pending"}
+
+        process_pending(org_a)
+
+        listed = member.get(url, {"status": "completed"}).json()
+        assert listed["count"] == 2
+        detail = member.get(f"{url}/{results[0]['document']['id']}").json()
+        assert detail["progress"] == 1.0 and detail["chunks_total"] >= 1
+
+    def test_duplicate_upload_is_reported(self, org_a, client_for, api_collection):
+        member = client_for(org_a, "member")
+        url = f"/api/v1/collections/{api_collection['id']}/documents"
+        first = member.post(
+            url, {"files": [_named("a.md", b"# A\n\nsame")]}, format="multipart"
+        ).json()
+        again = member.post(url, {"files": [_named("b.md", b"# A\n\nsame")]}, format="multipart")
+        assert again.status_code == 200
+        [result] = again.json()["results"]
+        assert result["status"] == "duplicate"
+        assert result["duplicate_of"] == first["results"][0]["document"]["id"]
+
+    def test_unsupported_type_is_415_and_nothing_is_stored(self, org_a, client_for, api_collection):
+        response = client_for(org_a, "member").post(
+            f"/api/v1/collections/{api_collection['id']}/documents",
+            {
+                "files": [
+                    _named("ok.md", b"# fine"),
+                    _named("photo.txt", b"\xff\xd8\xff\xe0" + bytes(500)),
+                ]
+            },
+            format="multipart",
+        )
+        assert "photo.txt" in assert_error(response, 415, "unsupported_media_type")["message"]
+        with schema_context(org_a.slug):
+            assert not Document.objects.exists()
+
+    def test_oversized_file_is_413(self, org_a, client_for, api_collection, settings):
+        settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 100
+        response = client_for(org_a, "member").post(
+            f"/api/v1/collections/{api_collection['id']}/documents",
+            {"files": [_named("big.txt", b"word " * 100)]}, format="multipart",
+        )  # fmt: skip
+        assert "limit" in assert_error(response, 413, "file_too_large")["message"]
+
+    def test_missing_files_is_a_field_error(self, org_a, client_for, api_collection):
+        response = client_for(org_a, "member").post(
+            f"/api/v1/collections/{api_collection['id']}/documents", {}, format="multipart"
+        )
+        assert "files" in assert_error(response, 400)["fields"]
+
+    def test_pasted_text_reprocess_and_delete(self, org_a, client_for, api_collection):
+        member = client_for(org_a, "member")
+        base = f"/api/v1/collections/{api_collection['id']}/documents"
+        created = member.post(
+            f"{base}/text", {"title": "Note", "text": "# Note\n\nHello there."}
+        ).json()
+        document_id = created["results"][0]["document"]["id"]
+        process_pending(org_a)
+
+        requeued = member.post(f"{base}/{document_id}/reprocess")
+        assert requeued.status_code == 202 and requeued.json()["status"] == "pending"
+        process_pending(org_a)
+        assert member.get(f"{base}/{document_id}").json()["status"] == "completed"
+
+        assert member.delete(f"{base}/{document_id}").status_code == 204
+        with schema_context(org_a.slug):
+            assert not DocumentChunk.objects.exists()
+            assert Collection.objects.get().document_count == 0
+
+    def test_another_organizations_documents_are_404(
+        self, org_a, org_b, client_for, api_collection
+    ):
+        member = client_for(org_a, "member")
+        base = f"/api/v1/collections/{api_collection['id']}/documents"
+        created = member.post(f"{base}/text", {"title": "Secret", "text": "alpha secret"}).json()
+        document_id = created["results"][0]["document"]["id"]
+        other = client_for(org_b, "admin")
+        assert_error(other.get(f"{base}/{document_id}"), 404)
+        assert_error(other.get(base), 404)
+        assert_error(other.delete(f"{base}/{document_id}"), 404)
+
+
+@pytest.mark.django_db
+class TestSearchAPI:
+    def test_viewer_searches_and_gets_snippets(self, org_a, client_for, api_collection):
+        client_for(org_a, "member").post(
+            f"/api/v1/collections/{api_collection['id']}/documents/text",
+            {"title": "FAQ", "text": "# Refunds\n\nRefunds are paid within five business days."},
+        )
+        process_pending(org_a)
+        body = client_for(org_a, "viewer").post(
+            "/api/v1/search", {"query": "refunds", "collections": [api_collection["id"]], "top_k": 3},
+            format="json",
+        ).json()  # fmt: skip
+        assert body["mode"] == "hybrid"
+        [hit] = body["results"]
+        assert (
+            hit["document_title"] == "FAQ"
+            and "<mark>" in hit["snippet"]
+            and hit["section"] == "Refunds"
+        )
+
+    @pytest.mark.parametrize("top_k", [0, 51])
+    def test_top_k_out_of_range(self, org_a, client_for, api_collection, top_k):
+        response = client_for(org_a, "viewer").post(
+            "/api/v1/search",
+            {"query": "x", "collections": [api_collection["id"]], "top_k": top_k},
+            format="json",
+        )
+        assert "top_k" in assert_error(response, 400)["fields"]
+
+    def test_unknown_mode_and_empty_collections_are_field_errors(self, org_a, client_for):
+        response = client_for(org_a, "viewer").post(
+            "/api/v1/search", {"query": "x", "collections": [], "mode": "psychic"}, format="json"
+        )
+        assert {"collections", "mode"} <= set(assert_error(response, 400)["fields"])
+
+
+@pytest.mark.django_db
+def test_process_documents_command_reprocesses_a_collection(
+    org_a, client_for, api_collection, capsys
+):
+    client_for(org_a, "member").post(
+        f"/api/v1/collections/{api_collection['id']}/documents/text",
+        {"title": "T", "text": "Some text."},
+    )
+    call_command("process_documents", organization=org_a.slug, collection=api_collection["id"])
+    output = capsys.readouterr().out
+    assert "1/1" in output and "1 completed" in output
