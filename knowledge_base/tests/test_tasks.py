@@ -1,0 +1,65 @@
+"""Ingestion through a real Celery worker on the real broker, with committed rows.
+
+The worker has its own database connection, so this test commits its data (no
+rolled-back test transaction) and removes it afterwards.
+"""
+
+import time
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from billing.models import UsageRecord
+from knowledge_base import services
+from knowledge_base.models import Collection, Document, DocumentChunk, DocumentStatus
+from knowledge_base.tasks import document_process_task
+from knowledge_base.tests.conftest import local_embedding_model
+
+
+def _wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def committed_collection(organizations, django_db_blocker):
+    org = organizations["alpha"]
+    with django_db_blocker.unblock():
+        with schema_context(org.slug):
+            collection = services.collection_create(
+                name="Worker test", embedding_model=local_embedding_model(), chunk_size=80, chunk_overlap=10
+            )
+        started = timezone.now()
+        yield org, collection
+        with schema_context(org.slug):
+            Collection.objects.filter(pk=collection.pk).delete()
+        UsageRecord.objects.filter(organization=org.organization, created_at__gte=started).delete()
+
+
+def test_a_queued_document_is_processed_by_the_worker_and_redelivery_is_harmless(
+    committed_collection, celery_worker, django_db_blocker
+):
+    org, collection = committed_collection
+    with django_db_blocker.unblock(), schema_context(org.slug):
+        # when: the API path queues the task on commit
+        document = services.document_create_text(
+            collection=collection, title="Guide", text="# Guide\n\n" + "Useful sentence. " * 120
+        ).document
+
+        # then: the worker completes it
+        def completed():
+            return Document.objects.get(pk=document.pk).status == DocumentStatus.COMPLETED
+
+        assert _wait_for(completed), Document.objects.get(pk=document.pk).__dict__
+        chunks = DocumentChunk.objects.filter(document=document).count()
+        assert chunks > 1
+
+        # and a second delivery of the same task changes nothing
+        result = document_process_task.delay(str(document.id), document.version).get(timeout=30)
+        assert result == {"status": "skipped", "chunks": 0}
+        assert DocumentChunk.objects.filter(document=document).count() == chunks
