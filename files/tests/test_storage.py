@@ -28,5 +28,7 @@ def test_local_disk_by_default():
 
 def test_s3_when_a_bucket_is_configured():
     # No S3 endpoint is reachable here: this checks the wiring, not an upload.
-    output = _storage_class({"AWS_STORAGE_BUCKET_NAME": "acme-uploads", "AWS_S3_REGION_NAME": "eu-west-1"})
+    output = _storage_class(
+        {"AWS_STORAGE_BUCKET_NAME": "acme-uploads", "AWS_S3_REGION_NAME": "eu-west-1"}
+    )
     assert "storages.backends.s3.S3Storage" in output and "acme-uploads" in output

@@ -32,7 +32,10 @@ def committed_collection(organizations, django_db_blocker):
     with django_db_blocker.unblock():
         with schema_context(org.slug):
             collection = services.collection_create(
-                name="Worker test", embedding_model=local_embedding_model(), chunk_size=80, chunk_overlap=10
+                name="Worker test",
+                embedding_model=local_embedding_model(),
+                chunk_size=80,
+                chunk_overlap=10,
             )
         started = timezone.now()
         yield org, collection
