@@ -178,26 +178,54 @@ def ai_chat_complete(
     return PricedResult(result, used, record.cost, record, fell_back=bool(fell_back))
 
 
-def ai_chat_stream(
-    *, model: AIModel, request: ChatRequest, context: UsageContext, outcome: StreamOutcome,
-    fallback: AIModel | None = None,
-) -> Iterator[StreamEvent]:  # fmt: skip
-    """Stream an answer; the usage row is written when the provider reports usage.
+@dataclass
+class StreamPlan:
+    """Everything a stream needs, resolved up front (credentials are read from the
+    database here), so that streaming itself touches no database."""
 
-    ``outcome`` is filled as events pass, so the caller knows which model answered
-    and what it cost even when it only forwards the events.
+    model: AIModel
+    primary: Target
+    fallback_model: AIModel | None = None
+    fallback: Target | None = None
+
+
+def ai_stream_plan(
+    *, model: AIModel, request: ChatRequest, fallback: AIModel | None = None
+) -> StreamPlan:
+    plan = StreamPlan(model=model, primary=Target(provider_for(model), _with_model(request, model)))
+    if fallback is not None:
+        try:
+            plan.fallback = Target(provider_for(fallback), _with_model(request, fallback))
+            plan.fallback_model = fallback
+        except AuthenticationFailed:
+            logger.warning(
+                "fallback model %s has no credential; streaming without it", fallback.key
+            )
+    return plan
+
+
+def ai_chat_stream(*, plan: StreamPlan, outcome: StreamOutcome) -> Iterator[StreamEvent]:
+    """Stream an answer without touching the database: the caller may run it in any
+    thread while holding no connection, and records usage afterwards with
+    ``ai_record_stream_usage``. ``outcome`` learns which model answered and its usage.
     """
-    primary = Target(provider_for(model), _with_model(request, model))
-    for event in stream_with_fallback(primary, _lazy_target(fallback, request, [])):
-        if isinstance(event, FallbackUsed) and fallback is not None:
-            outcome.model, outcome.fell_back = fallback, True
+    for event in stream_with_fallback(plan.primary, plan.fallback):
+        if isinstance(event, FallbackUsed) and plan.fallback_model is not None:
+            outcome.model, outcome.fell_back = plan.fallback_model, True
         elif isinstance(event, UsageEvent):
             outcome.usage = event.usage
-            outcome.usage_record = _record_usage(
-                model=outcome.model, usage=event.usage, kind=UsageKind.CHAT, context=context
-            )
-            outcome.cost = outcome.usage_record.cost
         yield event
+
+
+def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> UsageRecord | None:
+    """Write the ledger row of a finished (or cut short) stream."""
+    if outcome.usage is None:
+        return None
+    outcome.usage_record = _record_usage(
+        model=outcome.model, usage=outcome.usage, kind=UsageKind.CHAT, context=context
+    )
+    outcome.cost = outcome.usage_record.cost
+    return outcome.usage_record
 
 
 def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> EmbeddingResult:

@@ -1,4 +1,103 @@
-"""Chat sessions and messages arrive with the chat issue.
+"""Chat sessions and messages (organization schema)."""
 
-No models yet: nothing here pretends to work before its issue lands.
-"""
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from billing.models import Channel
+
+
+class ChatSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    assistant = models.ForeignKey(
+        "assistants.Assistant", on_delete=models.CASCADE, related_name="sessions"
+    )
+    # Null for anonymous, widget, Slack or API callers.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", db_constraint=False,
+    )  # fmt: skip
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+    external_user_id = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=1000, blank=True)
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    is_archived = models.BooleanField(default=False)
+    is_shared = models.BooleanField(default=False)
+    # Narrows retrieval to some of the assistant's collections; empty = all of them.
+    collections = models.ManyToManyField("knowledge_base.Collection", blank=True, related_name="+")
+    # Totals are updated with F() expressions in the same transaction as the
+    # message, so concurrent messages never lose an update.
+    message_count = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    total_cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = [models.F("last_message_at").desc(nulls_last=True), "-created_at"]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+    SYSTEM = "system", "System"
+
+
+class MessageStatus(models.TextChoices):
+    STREAMING = "streaming", "Streaming"
+    COMPLETE = "complete", "Complete"
+    ERROR = "error", "Error"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+    )
+    error = models.CharField(max_length=500, blank=True)
+    is_edited = models.BooleanField(default=False)
+    original_content = models.TextField(blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # For an assistant message: the user message it answers.
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    # For a regenerated answer: the answer it replaces.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="regenerations"
+    )
+    provider = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The standalone query used for retrieval (after rewriting follow-ups).
+    retrieval_query = models.TextField(blank=True)
+    # Sources in citation order: [{"index", "chunk_id", "document_id", "document_title",
+    # "page", "section", "score", "cited"}].
+    sources = models.JSONField(default=list, blank=True)
+    attachments = models.ManyToManyField("files.File", blank=True, related_name="+")
+    feedback_rating = models.SmallIntegerField(null=True, blank=True)  # 1 up, -1 down
+    feedback_comment = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("users.api.urls")),
     path("api/v1/", include("assistants.api.urls")),
     path("api/v1/", include("knowledge_base.api.urls")),
+    path("api/v1/", include("chat.api.urls")),
     path("", include("users.urls")),
     *schema_urlpatterns,
 ]

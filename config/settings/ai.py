@@ -25,3 +25,6 @@ AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])
 # Outside production a key derived from SECRET_KEY is used when none is set.
 CREDENTIALS_KEY_FROM_SECRET = True
+
+# Chat: the longest message a user may send (characters).
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)

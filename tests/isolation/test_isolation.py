@@ -19,11 +19,16 @@ import pytest
 from django_tenants.utils import schema_context
 
 from assistants import services as assistant_services
+from assistants.models import Assistant
 from assistants.tests.conftest import catalog_model
+from chat import services as chat_services
 from knowledge_base import services as knowledge_services
 from tests.openapi import operations, path_params, tenant_schema
 from users import services
 from users.models import Role
+
+# Ids whose list endpoint is not the parent path (e.g. messages are listed per session).
+ID_SOURCES = {"message_id": "/api/v1/chat/sessions/{session_id}/messages"}
 
 # The only operations outsiders may reach: the token is the credential.
 PUBLIC_OPERATIONS = {("POST", "/api/v1/invitations/accept")}
@@ -52,6 +57,12 @@ def seed_alpha(org_a):
         knowledge_services.document_create_text(
             collection=collection, title="ALPHA-CANARY document", text="ALPHA-CANARY secret text"
         )
+        assistant = Assistant.objects.get(name="ALPHA-CANARY assistant")
+        turn = chat_services.chat_prepare(
+            organization=org_a.organization, assistant_id=assistant.id,
+            message="ALPHA-CANARY question", user=org_a.admin,
+        )  # fmt: skip
+        chat_services.chat_finish(turn=turn, text="ALPHA-CANARY answer", status="complete")
     return org_a
 
 
@@ -65,7 +76,13 @@ def _harvest_ids(client_a, path: str) -> dict:
     """Ids of A's objects for each path parameter, read from A's own list endpoints."""
     values = {}
     for param in path_params(path):
-        list_path = _fill(path[: path.index("{" + param + "}")].rstrip("/"), values)
+        if param in ID_SOURCES:
+            template = ID_SOURCES[param]
+            for name, value in _harvest_ids(client_a, template).items():
+                values.setdefault(name, value)
+            list_path = _fill(template, values)
+        else:
+            list_path = _fill(path[: path.index("{" + param + "}")].rstrip("/"), values)
         response = client_a.get(list_path, {"page_size": 100})
         results = response.json().get("results") if response.status_code == 200 else None
         assert results, (

@@ -43,6 +43,7 @@ class Reply:
     vectors: list[list[float]] | None = None
     models: list[str] | None = None  # model listings: ids to list (protocol default if None)
     delay: float = 0.0  # seconds before the response starts (timeouts)
+    chunk_delay: float = 0.0  # streams: seconds between events (slow generation)
     cut_after: int | None = None  # streams: stop after N text chunks, skip terminal events
     # "abort": broken chunked body; "clean": well-formed but short; "error": the provider's
     # in-stream error event (e.g. Anthropic's overloaded_error) after the cut
@@ -576,6 +577,8 @@ class _Handler(BaseHTTPRequestHandler):
         events = head + (parts if reply.cut_after is None else parts[: reply.cut_after])
         for event in events:
             self._write_chunk(event.encode())
+            if reply.chunk_delay:
+                time.sleep(reply.chunk_delay)
         if reply.cut_after is None:
             events = tail
         elif reply.cut_mode == "abort":

@@ -1,0 +1,89 @@
+from rest_framework import serializers
+
+from chat.models import ChatSession, Message
+
+
+class ChatInputSerializer(serializers.Serializer):
+    assistant = serializers.UUIDField()
+    session = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Continue this session."
+    )
+    message = serializers.CharField(
+        max_length=100_000, help_text="The question (limit: CHAT_MAX_MESSAGE_CHARS)."
+    )
+    top_k = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    stream = serializers.BooleanField(
+        default=True, help_text="Server-Sent Events when true, JSON when false."
+    )
+
+
+class SourceSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.CharField()
+    document_title = serializers.CharField()
+    page = serializers.IntegerField(allow_null=True)
+    section = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField()
+    cited = serializers.BooleanField()
+
+
+class MessageOutputSerializer(serializers.ModelSerializer):
+    sources = SourceSerializer(many=True, read_only=True)
+    feedback = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "session", "role", "content", "status", "error", "is_edited", "original_content",
+            "edited_at", "reply_to", "parent", "provider", "model", "prompt_tokens",
+            "completion_tokens", "total_tokens", "cost", "time_to_first_token_ms", "latency_ms",
+            "retrieval_query", "sources", "feedback", "created_at",
+        ]  # fmt: skip
+
+    def get_feedback(self, message: Message) -> dict | None:
+        if message.feedback_rating is None and not message.feedback_comment:
+            return None
+        return {"rating": message.feedback_rating, "comment": message.feedback_comment}
+
+
+class ChatOutputSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    message = MessageOutputSerializer()
+
+
+class SessionOutputSerializer(serializers.ModelSerializer):
+    assistant_name = serializers.CharField(source="assistant.name", read_only=True)
+
+    class Meta:
+        model = ChatSession
+        fields = [
+            "id", "assistant", "assistant_name", "title", "description", "tags", "channel",
+            "is_archived", "is_shared", "message_count", "total_tokens", "total_cost",
+            "last_message_at", "created_by", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class SessionUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=20, required=False
+    )
+    is_archived = serializers.BooleanField(required=False)
+    is_shared = serializers.BooleanField(required=False)
+
+
+class FeedbackSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(
+        choices=[1, -1], allow_null=True, help_text="1 thumbs up, -1 thumbs down."
+    )
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ReplyOptionsSerializer(serializers.Serializer):
+    stream = serializers.BooleanField(default=True)
+
+
+class EditSerializer(ReplyOptionsSerializer):
+    content = serializers.CharField(max_length=100_000)

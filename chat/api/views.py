@@ -1,0 +1,224 @@
+"""Chat over HTTP: SSE or JSON answers, sessions, message actions."""
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from assistants.api.errors import provider_error_to_api
+from assistants.providers.errors import ProviderError
+from chat import export, selectors, services, streaming
+from chat.api import serializers as s
+from chat.models import Role as MessageRole
+from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from users.models import Role
+
+SSE_DESCRIPTION = (
+    "With `stream=true` (default) the answer arrives as Server-Sent Events: `session` "
+    "(ids, title), `delta` (`text`), `sources`, `usage` (tokens, cost, latency), `done`; or "
+    "`error` (`code`, `message`) if the provider fails. With `stream=false`, JSON."
+)
+
+
+STREAM_OR_JSON = {
+    (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_DESCRIPTION),
+    (200, "application/json"): s.ChatOutputSerializer,
+}
+
+
+def _respond(turn, stream: bool):
+    if stream:
+        # Nothing touches the database while the provider streams: release the
+        # request's connection now; the answer is stored with a fresh one.
+        streaming.release_connection()
+        response = StreamingHttpResponse(
+            streaming.sse_stream(turn), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+    try:
+        message = streaming.run_turn_to_completion(turn)
+    except ProviderError as error:
+        raise provider_error_to_api(error) from error
+    return Response(
+        s.ChatOutputSerializer({"session_id": turn.session.id, "message": message}).data
+    )
+
+
+def _prepare(view, **kwargs):
+    try:
+        return services.chat_prepare(
+            organization=view.organization, user=view.request.user, membership=view.membership,
+            channel="web", **kwargs,
+        )  # fmt: skip
+    except ProviderError as error:
+        raise provider_error_to_api(error) from error
+
+
+class ChatView(OrganizationAPIView):
+    # Viewers may chat; changing assistants is for members.
+    required_roles = {"POST": Role.VIEWER}
+
+    @extend_schema(
+        request=s.ChatInputSerializer,
+        responses=STREAM_OR_JSON,
+        description=SSE_DESCRIPTION,
+    )
+    def post(self, request):
+        data = s.ChatInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        turn = _prepare(
+            self, assistant_id=values["assistant"], session_id=values.get("session"),
+            message=values["message"], top_k=values.get("top_k"),
+        )  # fmt: skip
+        return _respond(turn, values["stream"])
+
+
+class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    serializer_class = s.SessionOutputSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        archived = {"true": True, "false": False}.get(params.get("archived", ""))
+        return selectors.session_list(
+            membership=self.membership, assistant_id=params.get("assistant") or None,
+            archived=archived, search=params.get("search", ""),
+        )  # fmt: skip
+
+    @extend_schema(
+        operation_id="chat_sessions_list",
+        parameters=[
+            OpenApiParameter("assistant", OpenApiTypes.UUID),
+            OpenApiParameter("archived", bool),
+            OpenApiParameter("search", str),
+        ],
+    )
+    def get(self, request):
+        return self.list(request)
+
+
+class SessionDetailView(OrganizationAPIView):
+    required_roles = {"PATCH": Role.VIEWER, "DELETE": Role.VIEWER}
+
+    def _get(self, session_id, *, owner_only=False):
+        session = selectors.session_get(membership=self.membership, session_id=session_id)
+        if (
+            owner_only
+            and self.membership.role != Role.ADMIN
+            and session.created_by_id != self.request.user.id
+        ):
+            raise PermissionDenied("Only the session's owner or an admin can change it.")
+        return session
+
+    @extend_schema(responses=s.SessionOutputSerializer)
+    def get(self, request, session_id):
+        return Response(s.SessionOutputSerializer(self._get(session_id)).data)
+
+    @extend_schema(request=s.SessionUpdateSerializer, responses=s.SessionOutputSerializer)
+    def patch(self, request, session_id):
+        session = self._get(session_id, owner_only=True)
+        data = s.SessionUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(
+            s.SessionOutputSerializer(
+                services.session_update(session=session, **data.validated_data)
+            ).data
+        )
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, session_id):
+        services.session_delete(session=self._get(session_id, owner_only=True))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionMessagesView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    serializer_class = s.MessageOutputSerializer
+
+    def get_queryset(self):
+        session = selectors.session_get(
+            membership=self.membership, session_id=self.kwargs["session_id"]
+        )
+        return selectors.session_messages(session=session)
+
+    @extend_schema(operation_id="chat_session_messages_list")
+    def get(self, request, session_id):
+        return self.list(request)
+
+
+class SessionExportView(OrganizationAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("type", enum=["json", "markdown"], default="json")],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/markdown"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request, session_id):
+        session = selectors.session_get(membership=self.membership, session_id=session_id)
+        name = f"chat-{session.id}"
+        if request.query_params.get("type") == "markdown":
+            response = HttpResponse(
+                export.session_as_markdown(session), content_type="text/markdown; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{name}.md"'
+            return response
+        response = JsonResponse(export.session_as_dict(session))
+        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+        return response
+
+
+class MessageActionView(OrganizationAPIView):
+    required_roles = {"POST": Role.VIEWER}
+
+    def _message(self, message_id):
+        message = selectors.message_get(membership=self.membership, message_id=message_id)
+        session = message.session
+        if self.membership.role != Role.ADMIN and session.created_by_id != self.request.user.id:
+            raise PermissionDenied("Only the session's owner can do this.")
+        return message
+
+
+class RegenerateView(MessageActionView):
+    @extend_schema(request=s.ReplyOptionsSerializer, responses=STREAM_OR_JSON,
+                   description="Answer the same question again. " + SSE_DESCRIPTION)  # fmt: skip
+    def post(self, request, message_id):
+        answer = self._message(message_id)
+        if answer.role != MessageRole.ASSISTANT or answer.reply_to is None:
+            raise ObjectDoesNotExist("Not an answer.")
+        options = s.ReplyOptionsSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        turn = _prepare(
+            self, assistant_id=answer.session.assistant_id, session_id=answer.session_id, message=None,
+            existing_user_message=answer.reply_to, regenerates=answer,
+        )  # fmt: skip
+        return _respond(turn, options.validated_data["stream"])
+
+
+class EditView(MessageActionView):
+    @extend_schema(request=s.EditSerializer, responses=STREAM_OR_JSON,
+                   description="Change a question (its first wording is kept) and answer it again. "
+                   + SSE_DESCRIPTION)  # fmt: skip
+    def post(self, request, message_id):
+        question = self._message(message_id)
+        data = s.EditSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = services.message_edit(message=question, content=data.validated_data["content"])
+        turn = _prepare(
+            self, assistant_id=question.session.assistant_id, session_id=question.session_id, message=None,
+            existing_user_message=question, regenerates=services.latest_answer(user_message=question),
+        )  # fmt: skip
+        return _respond(turn, data.validated_data["stream"])
+
+
+class FeedbackView(MessageActionView):
+    @extend_schema(request=s.FeedbackSerializer, responses=s.MessageOutputSerializer)
+    def post(self, request, message_id):
+        message = self._message(message_id)
+        data = s.FeedbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_feedback(message=message, **data.validated_data)
+        return Response(s.MessageOutputSerializer(message).data)

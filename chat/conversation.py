@@ -1,0 +1,209 @@
+"""Pure conversation logic: history within a token budget, standalone retrieval
+queries for follow-ups, the prompt with numbered sources, and citations.
+
+No database and no provider here, so each rule is tested on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistants.providers.base import ChatMessage, Source
+from assistants.providers.tokens import count_tokens
+
+# Tokens kept free for the answer and for per-message overhead of chat formats.
+PER_MESSAGE_OVERHEAD = 4
+
+CITATION_INSTRUCTIONS = (
+    "Answer using the numbered sources below. Cite every claim with the number of its "
+    "source in square brackets, like [1] or [2][3]. If the sources do not contain the "
+    "answer, say that you could not find it in the knowledge base; do not invent facts."
+)
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    role: str
+    content: str
+
+
+def history_within_budget(turns: list[HistoryTurn], budget_tokens: int) -> list[ChatMessage]:
+    """The most recent turns that fit in ``budget_tokens``, oldest dropped first.
+
+    A turn is never cut in half, and the result always starts with a user turn
+    (providers such as Anthropic reject a conversation opening with the assistant).
+    """
+    kept: list[HistoryTurn] = []
+    used = 0
+    for turn in reversed(turns):
+        cost = count_tokens(turn.content) + PER_MESSAGE_OVERHEAD
+        if used + cost > budget_tokens:
+            break
+        kept.append(turn)
+        used += cost
+    kept.reverse()
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return [ChatMessage(t.role, t.content) for t in kept]
+
+
+# -- standalone retrieval query -------------------------------------------------
+
+_FOLLOW_UP_OPENERS = re.compile(
+    r"^(and|but|so|also|what about|how about|why|how come|then|ok|okay)\b", re.IGNORECASE
+)
+_REFERRING_WORDS = re.compile(
+    r"\b(it|its|this|that|these|those|they|them|their|he|she|his|her|there|one|ones|same|"
+    r"above|former|latter)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "do",
+        "does",
+        "did",
+        "how",
+        "what",
+        "why",
+        "when",
+        "where",
+        "which",
+        "who",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "i",
+        "you",
+        "we",
+        "me",
+        "my",
+        "your",
+        "our",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "and",
+        "or",
+        "but",
+        "so",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "they",
+        "them",
+        "their",
+        "about",
+        "please",
+        "tell",
+        "more",
+        "explain",
+        "work",
+        "works",
+    ]
+)
+
+
+def is_follow_up(message: str) -> bool:
+    """A question that leans on the conversation: refers back, or says too little alone."""
+    content_words = [w for w in _WORD.findall(message.lower()) if w not in _STOPWORDS]
+    return bool(
+        _FOLLOW_UP_OPENERS.search(message.strip())
+        or _REFERRING_WORDS.search(message)
+        or len(content_words) < 2
+    )
+
+
+def rule_based_query(message: str, previous_user_messages: list[str]) -> str:
+    """Offline rewrite: a follow-up is searched together with the last question.
+
+    "How does it work?" after "What is the refund policy?" searches for
+    "What is the refund policy? How does it work?", which retrieves the policy.
+    """
+    if not previous_user_messages or not is_follow_up(message):
+        return message
+    return f"{previous_user_messages[-1]} {message}"
+
+
+REWRITE_INSTRUCTIONS = (
+    "Rewrite the user's last message as one standalone search query that includes every "
+    "subject it refers to from the conversation. Answer with the query only."
+)
+
+
+# -- prompt and citations -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrievedSource:
+    index: int
+    chunk_id: int
+    document_id: str
+    document_title: str
+    page: int | None
+    section: str
+    score: float
+    text: str
+
+    def as_provider_source(self) -> Source:
+        return Source(index=self.index, title=self.document_title, text=self.text, page=self.page)
+
+
+def system_prompt(instructions: str, sources: list[RetrievedSource]) -> str:
+    parts = [instructions.strip()] if instructions.strip() else []
+    if sources:
+        parts.append(CITATION_INSTRUCTIONS)
+        blocks = []
+        for source in sources:
+            where = source.document_title
+            if source.page:
+                where += f", page {source.page}"
+            if source.section:
+                where += f", section “{source.section}”"
+            blocks.append(f"[{source.index}] ({where})\n{source.text}")
+        parts.append("Sources:\n\n" + "\n\n".join(blocks))
+    else:
+        parts.append(
+            "No knowledge-base passage matched this question. Say so if you cannot answer "
+            "from general knowledge, and never invent sources."
+        )
+    return "\n\n".join(parts)
+
+
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+def cited_indexes(answer: str, available: int) -> list[int]:
+    """Source numbers cited in the answer, in order of first appearance."""
+    seen: list[int] = []
+    for match in _CITATION.finditer(answer):
+        number = int(match.group(1))
+        if 1 <= number <= available and number not in seen:
+            seen.append(number)
+    return seen
+
+
+def title_from_message(message: str, limit: int = 60) -> str:
+    """A session title from its first message: the first line, cut at a word."""
+    line = message.strip().splitlines()[0] if message.strip() else "New chat"
+    if len(line) <= limit:
+        return line
+    cut = line[:limit].rsplit(" ", 1)[0]
+    return (cut or line[:limit]) + "…"

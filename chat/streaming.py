@@ -1,0 +1,185 @@
+"""Streaming a turn: provider events in a worker thread, database work before and
+after, events out as Server-Sent Events (and, the same events, over WebSocket).
+
+Event order: ``session``, ``delta``..., ``sources``, ``usage``, ``done``; or
+``error`` instead of the last three when the provider fails. A client that goes
+away mid-stream leaves the answer stored as ``cancelled`` with the text so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from assistants import gateway
+from assistants.api.errors import provider_error_to_api
+from assistants.providers.base import TextDelta
+from assistants.providers.errors import ProviderError
+from chat import services
+from chat.models import MessageStatus
+
+logger = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass
+class Event:
+    name: str
+    data: dict
+
+    def sse(self) -> bytes:
+        return f"event: {self.name}\ndata: {json.dumps(self.data, default=str)}\n\n".encode()
+
+
+def session_event(turn: services.Turn) -> Event:
+    return Event("session", {
+        "session_id": str(turn.session.id), "title": turn.session.title,
+        "user_message_id": str(turn.user_message.id), "message_id": str(turn.assistant_message.id),
+        "answer_mode": "extractive" if turn.assistant.model.is_extractive else "llm",
+    })  # fmt: skip
+
+
+def closing_events(message) -> list[Event]:
+    return [
+        Event("sources", {"sources": message.sources}),
+        Event(
+            "usage",
+            {
+                "prompt_tokens": message.prompt_tokens,
+                "completion_tokens": message.completion_tokens,
+                "total_tokens": message.total_tokens,
+                "cost": str(message.cost),
+                "model": message.model,
+                "provider": message.provider,
+                "time_to_first_token_ms": message.time_to_first_token_ms,
+                "latency_ms": message.latency_ms,
+            },
+        ),
+        Event("done", {"message_id": str(message.id), "status": message.status}),
+    ]
+
+
+def release_connection() -> None:
+    """Close this thread's database connection (outside transactions only: a test
+    runs inside one and must keep it)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def provider_deltas(turn: services.Turn, cancel: threading.Event) -> Iterator[str]:
+    """Text deltas from the provider. Runs in a worker thread; touches no database."""
+    events = gateway.ai_chat_stream(plan=turn.plan, outcome=turn.outcome)
+    try:
+        for event in events:
+            if cancel.is_set():
+                return
+            if isinstance(event, TextDelta) and event.text:
+                yield event.text
+    finally:
+        events.close()  # closes the SDK's HTTP stream when we stop early
+
+
+def _finish(turn: services.Turn, text: str, status: str, error: str, ttft_ms: int | None):
+    """Database work after the stream, in the organization's schema; the connection
+    is released at once so idle streams never pin one."""
+    try:
+        with tenant_context(turn.organization):
+            return services.chat_finish(
+                turn=turn, text=text, status=status, error=error, ttft_ms=ttft_ms
+            )
+    finally:
+        release_connection()
+
+
+async def _deltas_from_thread(turn: services.Turn, cancel: threading.Event) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+
+    def produce() -> None:
+        try:
+            for text in provider_deltas(turn, cancel):
+                loop.call_soon_threadsafe(queue.put_nowait, text)
+        except BaseException as exc:  # handed to the event loop, raised there
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+    worker = loop.run_in_executor(None, produce)
+    try:
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancel.set()
+        await asyncio.shield(worker)
+
+
+async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
+    """The events of one turn; stores the answer however the stream ends."""
+    yield session_event(turn)
+    cancel = threading.Event()
+    deltas = _deltas_from_thread(turn, cancel)
+    parts: list[str] = []
+    ttft_ms = None
+    finish = sync_to_async(_finish, thread_sensitive=True)
+    try:
+        async for text in deltas:
+            if ttft_ms is None:
+                ttft_ms = int((time.perf_counter() - turn.started) * 1000)
+            parts.append(text)
+            yield Event("delta", {"text": text})
+    except ProviderError as error:
+        api_error = provider_error_to_api(error)
+        await finish(turn, "".join(parts), MessageStatus.ERROR, str(api_error.detail), ttft_ms)
+        yield Event("error", {"code": api_error.get_codes(), "message": str(api_error.detail)})
+        return
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client went away: stop the provider, keep what was said so far.
+        cancel.set()
+        await asyncio.shield(deltas.aclose())
+        await asyncio.shield(finish(turn, "".join(parts), MessageStatus.CANCELLED, "", ttft_ms))
+        raise
+    except Exception:
+        logger.exception("chat stream failed")
+        await finish(turn, "".join(parts), MessageStatus.ERROR, "Internal error.", ttft_ms)
+        yield Event(
+            "error", {"code": "server_error", "message": "Something went wrong on our side."}
+        )
+        return
+    message = await finish(turn, "".join(parts), MessageStatus.COMPLETE, "", ttft_ms)
+    for event in closing_events(message):
+        yield event
+
+
+async def sse_stream(turn: services.Turn) -> AsyncIterator[bytes]:
+    async for event in turn_events(turn):
+        yield event.sse()
+
+
+def run_turn_to_completion(turn: services.Turn):
+    """Non-streamed answer (``stream=false``): the same path, collected."""
+    cancel = threading.Event()
+    parts, ttft_ms = [], None
+    try:
+        for text in provider_deltas(turn, cancel):
+            if ttft_ms is None:
+                ttft_ms = int((time.perf_counter() - turn.started) * 1000)
+            parts.append(text)
+    except ProviderError as error:
+        services.chat_finish(turn=turn, text="".join(parts), status=MessageStatus.ERROR,
+                             error=error.user_message, ttft_ms=ttft_ms)  # fmt: skip
+        raise
+    return services.chat_finish(
+        turn=turn, text="".join(parts), status=MessageStatus.COMPLETE, ttft_ms=ttft_ms
+    )
