@@ -38,17 +38,17 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def _flatten(detail) -> dict:
+def flatten_fields(detail) -> dict:
     """DRF's nested ValidationError detail -> {"field": ["message", ...]}."""
     if isinstance(detail, dict):
         out = {}
         for key, value in detail.items():
             if isinstance(value, dict):
-                for sub, messages in _flatten(value).items():
+                for sub, messages in flatten_fields(value).items():
                     out[f"{key}.{sub}"] = messages
             elif isinstance(value, list) and value and isinstance(value[0], dict):
                 for index, item in enumerate(value):
-                    for sub, messages in _flatten(item).items():
+                    for sub, messages in flatten_fields(item).items():
                         out[f"{key}[{index}].{sub}"] = messages
             else:
                 out[key] = [str(m) for m in (value if isinstance(value, list) else [value])]
@@ -72,7 +72,7 @@ def exception_handler(exc, context):
         return None  # unexpected: Django's 500 handler answers (and Sentry sees it)
 
     if isinstance(exc, exceptions.ValidationError):
-        fields = _flatten(exc.detail)
+        fields = flatten_fields(exc.detail)
         message = "Invalid input."
         if list(fields) == ["non_field_errors"]:
             message = fields["non_field_errors"][0]

@@ -24,6 +24,7 @@ SHARED_APPS = [
     "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
+    "channels",
     "assistants.catalog",
     "integrations",
     "billing",

@@ -15,6 +15,7 @@ from django.db import transaction
 from django_tenants.utils import schema_context
 
 from assistants.services import assistants_create_defaults
+from knowledge_base.demo import knowledge_demo_seed
 from users import services
 from users.models import Membership, Organization, Role, User
 
@@ -57,6 +58,7 @@ class Command(BaseCommand):
 
         with schema_context(organization.schema_name):
             assistants_create_defaults(user=user)
+            documents = knowledge_demo_seed(user=user)
 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"email": email, "password": password}))
@@ -67,4 +69,5 @@ class Command(BaseCommand):
             + f"\n  E-mail:   {email}"
             + f"\n  Password: {password}"
             + f"\n  API docs: {organization.url}/api/docs/"
+            + f"\n  Knowledge: {documents} demo documents in the Help Center's collection"
         )

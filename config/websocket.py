@@ -1,0 +1,98 @@
+"""WebSocket connections: the organization from the host and the user from the
+session cookie, resolved once per connection, the same way HTTP requests are.
+
+Written out here rather than with Channels' AuthMiddlewareStack because that
+closes database connections around every call, which would also end a test's
+transaction; here the connection is released explicitly (outside transactions).
+"""
+
+from http.cookies import SimpleCookie
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.auth.models import AnonymousUser
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
+from django_tenants.utils import get_tenant_domain_model, remove_www
+
+from config.tenancy import public_hostnames
+from users.models import Membership
+
+
+def _header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def _organization(host: str):
+    hostname = remove_www(host.split(":")[0])
+    if hostname in public_hostnames():
+        return None
+    domain = (
+        get_tenant_domain_model().objects.select_related("tenant").filter(domain=hostname).first()
+    )
+    return domain.tenant if domain else None
+
+
+def _user(cookie_header: str):
+    cookies = SimpleCookie()
+    cookies.load(cookie_header)
+    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None:
+        return AnonymousUser()
+    session = import_string(settings.SESSION_ENGINE + ".SessionStore")(morsel.value)
+    user_id, backend_path = session.get(SESSION_KEY), session.get(BACKEND_SESSION_KEY)
+    if not user_id or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    user = load_backend(backend_path).get_user(user_id)
+    # A password change or logout elsewhere invalidates the session, as on HTTP.
+    if user is None or not constant_time_compare(
+        session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+    ):
+        return AnonymousUser()
+    return user
+
+
+def resolve_connection(scope) -> tuple:
+    """(organization, user, membership) for a WebSocket scope; None where unknown."""
+    from chat.streaming import release_connection
+
+    try:
+        organization = _organization(_header(scope, b"host"))
+        user = _user(_header(scope, b"cookie"))
+        membership = None
+        if organization is not None and user.is_authenticated:
+            membership = Membership.objects.filter(organization=organization, user=user).first()
+        return organization, user, membership
+    finally:
+        release_connection()
+
+
+class OrganizationWebsocketMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        organization, user, membership = await sync_to_async(resolve_connection)(scope)
+        scope = {**scope, "tenant": organization, "user": user, "membership": membership}
+        return await self.app(scope, receive, send)
+
+
+class BrowserOriginValidator:
+    """Refuse sockets opened by other sites with a user's cookies (their Origin is
+    not one of ours). Clients that send no Origin are not browsers and carry no
+    ambient cookies, so they are let through to authenticate like any other."""
+
+    def __init__(self, app):
+        from channels.security.websocket import AllowedHostsOriginValidator
+
+        self.app = app
+        self.checked = AllowedHostsOriginValidator(app)
+
+    async def __call__(self, scope, receive, send):
+        if not _header(scope, b"origin"):
+            return await self.app(scope, receive, send)
+        return await self.checked(scope, receive, send)
