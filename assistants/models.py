@@ -6,11 +6,11 @@ The model catalog they refer to lives in the public schema (assistants.catalog).
 import uuid
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from assistants.catalog.models import AIModel, Provider
+from config.lookups import user_reference
 
 # Every provider but the local one, which needs no credential.
 CREDENTIAL_PROVIDERS = [c for c in Provider.choices if c[0] != Provider.LOCAL]
@@ -34,10 +34,7 @@ class ProviderCredential(models.Model):
     organization_id = models.CharField(
         max_length=120, blank=True, help_text="OpenAI organization id, where relevant."
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False,
-    )  # fmt: skip
+    created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
@@ -55,10 +52,6 @@ class RetrievalMode(models.TextChoices):
     VECTOR = "vector", "Vector"
     KEYWORD = "keyword", "Keyword"
     HYBRID = "hybrid", "Hybrid"
-
-
-# Users live in the public schema; rows here keep their id without a database
-# constraint, so deleting a user never has to reach into every organization's schema.
 
 
 class Assistant(models.Model):
@@ -96,10 +89,7 @@ class Assistant(models.Model):
         "knowledge_base.Collection", blank=True, related_name="assistants"
     )
     is_active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False,
-    )  # fmt: skip
+    created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,19 +1,10 @@
 """Reads of assistants and credentials (organization schema)."""
 
-import uuid
-
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 from assistants.models import Assistant, ProviderCredential
+from config.lookups import parse_uuid
 from config.tenancy import require_tenant_schema
-
-
-def _uuid(value) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ObjectDoesNotExist(f"Malformed id: {value!r}") from None
 
 
 def assistant_list(*, is_active: bool | None = None, search: str = "") -> QuerySet[Assistant]:
@@ -29,7 +20,7 @@ def assistant_list(*, is_active: bool | None = None, search: str = "") -> QueryS
 
 
 def assistant_get(*, assistant_id) -> Assistant:
-    return assistant_list().get(id=_uuid(assistant_id))
+    return assistant_list().get(id=parse_uuid(assistant_id))
 
 
 def credential_list() -> QuerySet[ProviderCredential]:
@@ -38,4 +29,4 @@ def credential_list() -> QuerySet[ProviderCredential]:
 
 
 def credential_get(*, credential_id) -> ProviderCredential:
-    return credential_list().get(id=_uuid(credential_id))
+    return credential_list().get(id=parse_uuid(credential_id))

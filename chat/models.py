@@ -3,11 +3,11 @@
 import uuid
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from billing.models import Channel
+from config.lookups import user_reference
 
 
 class ChatSession(models.Model):
@@ -16,10 +16,7 @@ class ChatSession(models.Model):
         "assistants.Assistant", on_delete=models.CASCADE, related_name="sessions"
     )
     # Null for anonymous, widget, Slack or API callers.
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False,
-    )  # fmt: skip
+    created_by = user_reference()
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
     external_user_id = models.CharField(max_length=200, blank=True)
     title = models.CharField(max_length=200, blank=True)

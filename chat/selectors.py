@@ -1,20 +1,11 @@
 """Reads of chat sessions and messages, scoped to what the caller may see."""
 
-import uuid
-
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 from chat.models import ChatSession, Message
+from config.lookups import parse_uuid
 from config.tenancy import require_tenant_schema
 from users.models import Membership, Role
-
-
-def _uuid(value) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ObjectDoesNotExist(f"Malformed id: {value!r}") from None
 
 
 def session_list(*, membership: Membership, assistant_id=None, archived: bool | None = None,
@@ -25,7 +16,7 @@ def session_list(*, membership: Membership, assistant_id=None, archived: bool | 
     if membership.role != Role.ADMIN:
         sessions = sessions.filter(Q(created_by_id=membership.user_id) | Q(is_shared=True))
     if assistant_id:
-        sessions = sessions.filter(assistant_id=_uuid(assistant_id))
+        sessions = sessions.filter(assistant_id=parse_uuid(assistant_id))
     if archived is not None:
         sessions = sessions.filter(is_archived=archived)
     if search:
@@ -34,7 +25,7 @@ def session_list(*, membership: Membership, assistant_id=None, archived: bool | 
 
 
 def session_get(*, membership: Membership, session_id) -> ChatSession:
-    return session_list(membership=membership).get(id=_uuid(session_id))
+    return session_list(membership=membership).get(id=parse_uuid(session_id))
 
 
 def session_messages(*, session: ChatSession) -> QuerySet[Message]:
@@ -44,5 +35,5 @@ def session_messages(*, session: ChatSession) -> QuerySet[Message]:
 def message_get(*, membership: Membership, message_id) -> Message:
     sessions = session_list(membership=membership)
     return Message.objects.select_related("session__assistant").get(
-        id=_uuid(message_id), session__in=sessions
+        id=parse_uuid(message_id), session__in=sessions
     )

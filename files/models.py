@@ -3,8 +3,9 @@ Django's storage API (local disk by default, S3 when configured)."""
 
 import uuid
 
-from django.conf import settings
 from django.db import models
+
+from config.lookups import user_reference
 
 
 class FileStatus(models.TextChoices):
@@ -27,10 +28,7 @@ class File(models.Model):
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     storage = models.FileField(upload_to=_storage_key, max_length=500)
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False,
-    )  # fmt: skip
+    uploaded_by = user_reference()
     status = models.CharField(max_length=16, choices=FileStatus.choices, default=FileStatus.PENDING)
     extracted_text = models.TextField(blank=True)
     summary = models.CharField(

@@ -10,7 +10,6 @@ See docs/adr/0005-vector-storage.md and knowledge_base/vector_indexes.py.
 
 import uuid
 
-from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -18,6 +17,7 @@ from django.db import models
 from pgvector.django import VectorField
 
 from assistants.catalog.models import AIModel
+from config.lookups import user_reference
 
 # Full-text configuration of the keyword index and of queries (they must match).
 TEXT_SEARCH_CONFIG = "english"
@@ -36,10 +36,7 @@ class Collection(models.Model):
     chunk_overlap = models.PositiveIntegerField(default=60)
     document_count = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False,
-    )  # fmt: skip
+    created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,10 +87,7 @@ class Document(models.Model):
     version = models.PositiveIntegerField(default=1)
     processing_started_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False,
-    )  # fmt: skip
+    created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

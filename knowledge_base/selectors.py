@@ -1,19 +1,11 @@
 """Reads of collections and documents (organization schema)."""
 
-import uuid
-
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 
+from config.lookups import parse_uuid
 from config.tenancy import require_tenant_schema
 from knowledge_base.models import Collection, Document
-
-
-def _uuid(value) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ObjectDoesNotExist(f"Malformed id: {value!r}") from None
 
 
 def collection_list(*, search: str = "") -> QuerySet[Collection]:
@@ -25,12 +17,12 @@ def collection_list(*, search: str = "") -> QuerySet[Collection]:
 
 
 def collection_get(*, collection_id) -> Collection:
-    return collection_list().get(id=_uuid(collection_id))
+    return collection_list().get(id=parse_uuid(collection_id))
 
 
 def collections_by_ids(*, ids) -> list[Collection]:
     """All of ``ids`` or DoesNotExist: a search never silently drops a collection."""
-    wanted = {_uuid(i) for i in ids}
+    wanted = {parse_uuid(i) for i in ids}
     found = list(collection_list().filter(id__in=wanted))
     if len(found) != len(wanted):
         raise ObjectDoesNotExist("Unknown collection.")
@@ -45,4 +37,4 @@ def document_list(*, collection: Collection, status: str | None = None) -> Query
 
 
 def document_get(*, collection: Collection, document_id) -> Document:
-    return document_list(collection=collection).get(id=_uuid(document_id))
+    return document_list(collection=collection).get(id=parse_uuid(document_id))

@@ -5,11 +5,10 @@ organization's", so callers map both to the same 404.
 """
 
 import hashlib
-import uuid
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 
+from config.lookups import parse_uuid
 from users.models import Invitation, Membership, Organization, Role, User
 
 
@@ -31,7 +30,7 @@ def membership_list(*, organization: Organization) -> QuerySet[Membership]:
 
 
 def membership_get(*, organization: Organization, membership_id) -> Membership:
-    return membership_list(organization=organization).get(id=_as_uuid(membership_id))
+    return membership_list(organization=organization).get(id=parse_uuid(membership_id))
 
 
 def membership_admin_count(*, organization: Organization) -> int:
@@ -43,7 +42,7 @@ def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
 
 
 def invitation_get(*, organization: Organization, invitation_id) -> Invitation:
-    return invitation_list(organization=organization).get(id=_as_uuid(invitation_id))
+    return invitation_list(organization=organization).get(id=parse_uuid(invitation_id))
 
 
 def invitation_token_hash(token: str) -> str:
@@ -54,11 +53,3 @@ def invitation_get_by_token(*, organization: Organization, token: str) -> Invita
     return Invitation.objects.select_related("organization").get(
         organization=organization, token_hash=invitation_token_hash(token)
     )
-
-
-def _as_uuid(value) -> uuid.UUID:
-    """Malformed ids are simply not found, never a 500."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ObjectDoesNotExist(f"Malformed id: {value!r}") from None
