@@ -77,7 +77,13 @@ class Passage:
     terms: frozenset[str]
 
 
+# A single line break inside a paragraph is wrapping, not the end of a sentence
+# (Markdown and PDF text are hard-wrapped); list items keep their own lines.
+_SOFT_BREAK = re.compile(r"(?<!\n)\n(?![\n\-*•]|\d+[.)]\s)")
+
+
 def split_sentences(text: str) -> list[str]:
+    text = _SOFT_BREAK.sub(" ", text)
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
@@ -103,7 +109,12 @@ def rank(question: str, sources: list[Source], limit: int = MAX_SENTENCES) -> li
     # Rare words say more about relevance than words found in every sentence.
     df = {t: sum(1 for p in passages if t in p.terms) for t in wanted}
     idf = {t: math.log(1 + len(passages) / df[t]) for t in wanted if df[t]}
-    scored = [(sum(idf.get(t, 0.0) for t in wanted & p.terms), p) for p in passages]
+    # Sources arrive in retrieval order: a mild prior for the better-ranked ones
+    # breaks ties that word overlap alone gets wrong.
+    scored = [
+        (sum(idf.get(t, 0.0) for t in wanted & p.terms) * (1 + 1 / (1 + p.source.index)), p)
+        for p in passages
+    ]
     relevant = sorted(
         ((score, p) for score, p in scored if score > 0),
         key=lambda item: (-item[0], item[1].source.index, item[1].position),

@@ -100,3 +100,14 @@ def test_max_tokens_limits_the_quotes():
     result = local().complete(ask("refund refunds delivery payment gift", max_tokens=25))
     assert result.finish_reason == "length"
     assert result.text.count("\n- ") == 1
+
+
+def test_wrapped_lines_stay_one_sentence_and_list_items_stay_apart():
+    from assistants.providers.local_provider import split_sentences
+
+    text = "Refunds are paid back to the original\ncard within five days.\n\n- first item\n- second item"
+    assert split_sentences(text) == [
+        "Refunds are paid back to the original card within five days.",
+        "- first item",
+        "- second item",
+    ]
