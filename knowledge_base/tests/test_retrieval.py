@@ -123,3 +123,25 @@ def test_another_organization_cannot_search_these_chunks(
     )
     assert response.status_code == 404
     assert "refund" not in response.content.decode().lower()
+
+
+@pytest.mark.django_db
+def test_keyword_ranking_weighs_rare_words_over_common_ones(org_a, collection):
+    # given: "policy" is everywhere, "chargeback" in one chunk only
+    for i in range(6):
+        add_text(
+            org_a,
+            collection,
+            f"Policy {i}",
+            f"# Policy {i}\n\nThis policy policy policy covers topic {i}.",
+        )
+    add_text(
+        org_a, collection, "Disputes", "# Disputes\n\nA chargeback is handled by the disputes team."
+    )
+    process_pending(org_a)
+
+    # when: a plain question mentions both
+    hits = _search(org_a, collection, "policy on chargeback", retrieval.SearchMode.KEYWORD, top_k=3)
+
+    # then: BM25's inverse document frequency puts the rare word's chunk first
+    assert hits[0].document_title == "Disputes"
