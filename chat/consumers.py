@@ -44,6 +44,8 @@ def _error(code: str, message: str, fields: dict | None = None) -> dict:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    current: asyncio.Task | None = None  # the answer being streamed
+
     async def connect(self):
         if not self.scope["user"].is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -51,7 +53,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             # Not a member (or not an organization host): as on HTTP, "not found".
             await self.close(code=CLOSE_NOT_FOUND)
         else:
-            self.current: asyncio.Task | None = None
             await self.accept()
 
     async def receive_json(self, content, **kwargs):
@@ -89,7 +90,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"event": event.name, "data": event.data})
 
     async def disconnect(self, code):
-        task = getattr(self, "current", None)
+        task = self.current
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

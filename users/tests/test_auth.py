@@ -8,6 +8,7 @@ from django.core import mail
 from django.test import Client
 
 from tests.helpers import PASSWORD
+from users.models import User
 
 
 def _login(client, email, password=PASSWORD):
@@ -28,8 +29,8 @@ def test_password_reset_by_email(org_a):
     browser.post(form.redirect_chain[-1][0] if form.redirect_chain else link,
                  {"password1": new_password, "password2": new_password})  # fmt: skip
 
-    org_a.member.refresh_from_db()
-    assert org_a.member.check_password(new_password)
+    # A fresh copy: the session-wide fixture object must keep its own password hash.
+    assert User.objects.get(pk=org_a.member.pk).check_password(new_password)
 
 
 @pytest.mark.django_db
