@@ -9,14 +9,17 @@ away mid-stream leaves the answer stored as ``cancelled`` with the text so far.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import tenant_context
 
@@ -101,6 +104,16 @@ def _finish(turn: services.Turn, text: str, status: str, error: str, ttft_ms: in
         release_connection()
 
 
+@functools.cache
+def _stream_executor() -> ThreadPoolExecutor:
+    """Threads that wait on providers' streams, one per open answer. asyncio's default
+    pool has min(32, cpus + 4) threads, which would cap a worker at a handful of
+    concurrent answers; these threads mostly sleep on the network."""
+    return ThreadPoolExecutor(
+        max_workers=settings.CHAT_STREAM_THREADS, thread_name_prefix="chat-stream"
+    )
+
+
 async def _deltas_from_thread(turn: services.Turn, cancel: threading.Event) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
@@ -114,7 +127,7 @@ async def _deltas_from_thread(turn: services.Turn, cancel: threading.Event) -> A
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _END)
 
-    worker = loop.run_in_executor(None, produce)
+    worker = loop.run_in_executor(_stream_executor(), produce)
     try:
         while (item := await queue.get()) is not _END:
             if isinstance(item, BaseException):

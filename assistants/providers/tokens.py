@@ -21,6 +21,7 @@ import importlib.util
 import logging
 import math
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,28 @@ def _load_ranks(name: str) -> dict[bytes, int] | None:
     return ranks
 
 
-@lru_cache(maxsize=4)
+_ENCODING_LOCK = threading.Lock()
+
+
 def get_encoding(name: str) -> Any | None:
-    """A tiktoken Encoding built from offline data, or None when that is impossible."""
+    """A tiktoken Encoding built from offline data, or None when that is impossible.
+
+    Loading takes most of a second and a few hundred MB while it runs: the lock makes
+    the first requests of a fresh process wait for one load instead of each doing it."""
+    with _ENCODING_LOCK:
+        return _load_encoding(name)
+
+
+def _clear_loaded_encodings() -> None:
+    _load_encoding.cache_clear()
+
+
+# Tests reset the loaded encodings through the public function, as with lru_cache.
+get_encoding.cache_clear = _clear_loaded_encodings  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=4)
+def _load_encoding(name: str) -> Any | None:
     try:
         import tiktoken
     except ImportError:

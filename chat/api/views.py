@@ -1,10 +1,13 @@
 """Chat over HTTP: SSE or JSON answers, sessions, message actions."""
 
+import json
+
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from assistants.api.errors import provider_error_to_api
@@ -58,9 +61,24 @@ def _prepare(view, **kwargs):
         raise provider_error_to_api(error) from error
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets clients ask for ``Accept: text/event-stream``; the stream itself is a
+    StreamingHttpResponse, and errors before it starts are rendered as JSON."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()
+
+
+STREAMING_RENDERERS = [JSONRenderer, EventStreamRenderer]
+
+
 class ChatView(OrganizationAPIView):
     # Viewers may chat; changing assistants is for members.
     required_roles = {"POST": Role.VIEWER}
+    renderer_classes = STREAMING_RENDERERS
 
     @extend_schema(
         request=s.ChatInputSerializer,
@@ -173,6 +191,7 @@ class SessionExportView(OrganizationAPIView):
 
 class MessageActionView(OrganizationAPIView):
     required_roles = {"POST": Role.VIEWER}
+    renderer_classes = STREAMING_RENDERERS
 
     def _message(self, message_id):
         message = selectors.message_get(membership=self.membership, message_id=message_id)

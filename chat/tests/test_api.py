@@ -127,6 +127,21 @@ class TestStreaming:
             message = Message.objects.filter(role="assistant").get()
         assert message.status == MessageStatus.ERROR and message.content  # the text so far is kept
 
+    def test_clients_may_ask_for_an_event_stream(self, org_a, client_for, assistant):
+        client = client_for(org_a, "member")
+        payload = {"assistant": str(assistant.id), "message": "Refunds?"}
+        response = client.post(
+            "/api/v1/chat", payload, format="json", HTTP_ACCEPT="text/event-stream"
+        )
+        assert _events(response)[-1][0] == "done"
+        bad = client.post(
+            "/api/v1/chat",
+            {**payload, "message": ""},
+            format="json",
+            HTTP_ACCEPT="text/event-stream",
+        )
+        assert bad.status_code == 400 and b"message" in bad.content
+
     def test_non_streamed_answer_as_json(self, org_a, client_for, assistant):
         response = _chat(client_for(org_a, "viewer"), assistant, "Refund timing?", stream=False)
         assert response.status_code == 200
