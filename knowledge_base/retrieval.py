@@ -28,6 +28,9 @@ from knowledge_base.vector_indexes import vector_distance_sql
 
 MAX_TOP_K = 50
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.)
+# HNSW candidate list: 200 gives recall@10 >= 0.95 against exact search at 10k-100k
+# chunks for about 2 ms more than pgvector's default of 40 (docs/benchmarks.md).
+HNSW_EF_SEARCH = 200
 SNIPPET_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=40, MinWords=15, MaxFragments=2"
 
 
@@ -125,7 +128,7 @@ def vector_search(
         # Iterative scans keep reading the HNSW graph until enough rows pass the
         # filters; ef_search bounds the candidate list per step.
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, limit * 2))}")
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(1000, limit * 4))}")
         cursor.execute(sql, params)
         hits = _rows_to_hits(cursor.fetchall())
     # relaxed_order may return rows slightly out of order: restore it.
