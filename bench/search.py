@@ -1,0 +1,726 @@
+"""Search latency (service vs raw SQL) and HNSW recall@10 on 10k and 100k chunk collections.
+
+Run from the repository root: ``python bench/search.py`` (10k and 100k collections;
+first run ~8-10 min on 2 cores, most of it building the data; later runs reuse it:
+~4-5 min). ``--quick`` does the 10k collection only; ``--sizes``, ``--queries`` and
+``--rebuild`` adjust the run.
+
+Data, in organization "benchsearch": real chunks are the SciFact corpus chunked and
+embedded with the local model (all-MiniLM-L6-v2) -- read from bench/scifact.py's ingested
+collection when it is complete, else chunked (400/40) and embedded here once. Embedding
+100k chunks for real would take ~2 hours here, so the rest are synthetic: a random real
+vector plus gaussian noise (sigma 0.025 per dimension, cosine ~0.89 to its source),
+re-normalised. That keeps the corpus' cluster structure (each real chunk becomes a small
+cluster) instead of uniform random vectors, on which HNSW behaves very differently.
+Every synthetic chunk carries its source chunk's text, so keyword search has real text to
+match. Rows are bulk-loaded with binary COPY (embedding_dimensions 384, one completed
+document per 20 chunks); the HNSW index is dropped for the load and rebuilt afterwards
+with ``vector_indexes.ensure_vector_index(384)`` (the same definition the tenant migration
+creates), then the tables are ANALYZEd. Both collections share the organization's one
+partial HNSW index, as collections of one organization do in production.
+
+Queries: the first 200 SciFact test queries, embedded once up front with the local
+embedder, so embedding time is excluded from both sides. Per collection and mode:
+
+- vector: ``retrieval.vector_search(limit=10)`` with the precomputed vector;
+- keyword: ``retrieval.keyword_search(limit=10)``;
+- hybrid: ``retrieval.search(mode=hybrid, top_k=10)`` itself, with its query-embedding step
+  (``_embed_query``) replaced by a lookup of the precomputed vector: vector_search and
+  keyword_search with a pool of 40, reciprocal rank fusion, snippets (ts_headline).
+
+Raw baseline: the very statements the service sent for that query (captured with
+``connection.execute_wrapper``: same SQL text, same parameters, same SET LOCAL
+hnsw.iterative_scan / hnsw.ef_search inside the same transaction), executed directly on
+the psycopg connection, rows fetched, nothing else. Service and raw calls alternate per
+query (ABBA) after a warm-up pass. Target: service p50 / raw p50 <= 1.3.
+
+Recall@10: the service's vector top 10 against the exact top 10 of the collection
+(numpy, all its vectors, same cosine distance); target >= 0.95. An ef_search sweep
+(raw SQL, SET LOCAL hnsw.ef_search = N) gives the recall and p50 at other settings;
+retrieval.py uses max(40, limit * 2), i.e. 40 for top 10.
+
+Results: bench/results/search-<UTC stamp>.json and search-latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
+
+import common
+
+ORG_SLUG = "benchsearch"
+SCIFACT_SLUG, SCIFACT_COLLECTION = "benchscifact", "scifact"
+SIZES = {"10k": 10_000, "100k": 100_000}
+DIMENSIONS = 384
+NOISE_SIGMA = 0.025
+CHUNKS_PER_DOCUMENT = 20
+CHUNK_SIZE, CHUNK_OVERLAP = 400, 40
+TOP_K = 10
+QUERIES = 200
+SLOW_QUERIES = {"100k": 100}  # keyword and hybrid take ~0.5 s a query there
+MAX_RATIO = 1.3
+MIN_RECALL = 0.95
+EF_SWEEP = (40, 64, 100, 150, 200, 300, 400)
+SEED = 20261123
+MODES = ("vector", "keyword", "hybrid")
+
+
+# -- the real chunks ------------------------------------------------------------------------
+
+
+@dataclass
+class Seed:
+    """Real chunks: text, source title and unit vectors (float32, n x 384)."""
+
+    texts: list[str]
+    titles: list[str]
+    vectors: np.ndarray
+    source: str
+
+
+def seed_from_scifact_bench() -> Seed | None:
+    """The chunks bench/scifact.py ingested through the pipeline, if that run completed."""
+    from django_tenants.utils import schema_context
+
+    from knowledge_base.models import DocumentChunk, DocumentStatus
+    from users.models import Organization
+
+    if not Organization.objects.filter(schema_name=SCIFACT_SLUG).exists():
+        return None
+    corpus_size = len(common.scifact_corpus())
+    with schema_context(SCIFACT_SLUG):
+        collection = common.collection_named(SCIFACT_COLLECTION)
+        completed = collection and collection.documents.filter(status=DocumentStatus.COMPLETED)
+        if not completed or completed.count() != corpus_size:
+            return None
+        rows = list(
+            DocumentChunk.objects.filter(collection=collection)
+            .order_by("id")
+            .values_list("content", "document__title", "embedding")
+        )
+    if len(rows) < collection.chunk_count or not rows:
+        return None
+    texts, titles, vectors = zip(*rows, strict=True)
+    source = f"{SCIFACT_SLUG}/{SCIFACT_COLLECTION} ({len(rows)} chunks, ingested by the pipeline)"
+    matrix = np.vstack([np.asarray(v, dtype=np.float32) for v in vectors])
+    return Seed(list(texts), list(titles), matrix, source)
+
+
+def seed_by_embedding() -> Seed:
+    """Chunk the corpus as the pipeline would and embed it here (~6 min on 2 cores)."""
+    from assistants.providers.local_embedder import get_local_embedder
+    from knowledge_base import chunking, extraction
+
+    texts, titles = [], []
+    for doc in common.scifact_corpus():
+        extracted = extraction.extract(doc.document_text().encode(), "text/markdown")
+        for chunk in chunking.chunk_document(
+            extracted, chunk_size=CHUNK_SIZE, overlap=CHUNK_OVERLAP
+        ):
+            texts.append(chunk.text)
+            titles.append(doc.title)
+    print(f"embedding {len(texts)} SciFact chunks (~{len(texts) / 17 / 60:.0f} min)", flush=True)
+    vectors = get_local_embedder().embed(texts, batch_size=32).vectors
+    return Seed(texts, titles, np.asarray(vectors, dtype=np.float32), "embedded by bench")
+
+
+def load_seed() -> Seed:
+    seed = seed_from_scifact_bench()
+    return seed if seed is not None else seed_by_embedding()
+
+
+def synthetic_vectors(
+    seed: Seed, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, source rows): the real vectors first, then noisy copies of random ones."""
+    real = min(count, len(seed.texts))
+    sources = np.concatenate(
+        [np.arange(real), rng.integers(0, len(seed.texts), count - real)]
+    ).astype(np.int64)
+    vectors = seed.vectors[sources].astype(np.float32)
+    noise = rng.normal(0.0, NOISE_SIGMA, size=(count - real, DIMENSIONS)).astype(np.float32)
+    vectors[real:] += noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors, sources
+
+
+# -- building the collections -------------------------------------------------------------------
+
+
+def description(size: int) -> str:
+    """Stored on the collection: a collection built with other parameters is rebuilt."""
+    return f"bench/search.py: {size} chunks, sigma {NOISE_SIGMA}, seed {SEED}"
+
+
+def collection_ready(name: str, size: int) -> Any:
+    """The collection if it was fully built with today's parameters, else None."""
+    from knowledge_base.models import DocumentChunk
+
+    collection = common.collection_named(name)
+    if collection is None or collection.description != description(size):
+        return None
+    stored = DocumentChunk.objects.filter(collection=collection).count()
+    return collection if stored == size == collection.chunk_count else None
+
+
+def raw_connection() -> Any:
+    """A separate psycopg connection on the organization's schema, with pgvector's binary types.
+
+    Separate so registering pgvector's adapters cannot change what Django's connection returns.
+    """
+    import psycopg
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    params = dict(connection.get_connection_params())
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    raw = psycopg.connect(**params)
+    raw.execute(f"SET search_path TO {ORG_SLUG}, public")
+    register_vector(raw)
+    return raw
+
+
+def create_documents(collection: Any, count: int, titles: list[str]) -> list[uuid.UUID]:
+    from knowledge_base.models import Document, DocumentSource, DocumentStatus
+
+    documents = [
+        Document(
+            collection=collection,
+            title=f"{titles[i][:280]} (synthetic {i})",
+            source=DocumentSource.TEXT,
+            content_type="text/markdown",
+            sha256=hashlib.sha256(f"{collection.id}:{i}".encode()).hexdigest(),
+            status=DocumentStatus.COMPLETED,
+            chunks_done=CHUNKS_PER_DOCUMENT,
+            chunks_total=CHUNKS_PER_DOCUMENT,
+        )
+        for i in range(count)
+    ]
+    Document.objects.bulk_create(documents, batch_size=2000)
+    return [d.id for d in documents]
+
+
+def copy_chunks(
+    collection: Any, document_ids: list, seed: Seed, vectors: np.ndarray, sources: np.ndarray
+) -> None:
+    """Binary COPY: the fastest way in; search_vector is computed by PostgreSQL on insert."""
+    from psycopg.types.json import Jsonb
+
+    columns = (
+        "document_id, collection_id, index, content, token_count, section_title, embedding, "
+        "embedding_dimensions, metadata"
+    )
+    types = ["uuid", "uuid", "int4", "text", "int4", "varchar", "vector", "int4", "jsonb"]
+    metadata = Jsonb({"synthetic": True})
+    with raw_connection() as raw, raw.cursor() as cursor:
+        sql = f"COPY knowledge_base_documentchunk ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+        with cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row, (vector, source) in enumerate(zip(vectors, sources, strict=True)):
+                text = seed.texts[source]
+                copy.write_row(
+                    (
+                        document_ids[row // CHUNKS_PER_DOCUMENT],
+                        collection.id,
+                        row % CHUNKS_PER_DOCUMENT,
+                        text,
+                        len(text.split()),
+                        "",
+                        vector,
+                        DIMENSIONS,
+                        metadata,
+                    )
+                )
+
+
+def purge_collection(name: str) -> None:
+    """Delete a benchmark collection in SQL: the ORM's cascade would load 100k chunks first."""
+    from django.db import connection, transaction
+
+    collection = common.collection_named(name)
+    if collection is None:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in ("knowledge_base_documentchunk", "knowledge_base_document"):
+            cursor.execute(f"DELETE FROM {table} WHERE collection_id = %s", [collection.id])
+        cursor.execute("DELETE FROM knowledge_base_collection WHERE id = %s", [collection.id])
+
+
+def build_collection(name: str, size: int, seed: Seed, rng: np.random.Generator) -> Any:
+    from django.db import transaction
+
+    from knowledge_base import services
+
+    purge_collection(name)
+    collection = services.collection_create(
+        name=name,
+        description=description(size),
+        embedding_model=common.local_embedding_model(),
+        chunk_size=CHUNK_SIZE,
+        chunk_overlap=CHUNK_OVERLAP,
+    )
+    vectors, sources = synthetic_vectors(seed, size, rng)
+    documents = -(-size // CHUNKS_PER_DOCUMENT)
+    titles = [seed.titles[sources[i * CHUNKS_PER_DOCUMENT]] for i in range(documents)]
+    document_ids = create_documents(collection, documents, titles)
+    copy_chunks(collection, document_ids, seed, vectors, sources)
+    with transaction.atomic():  # the refresh locks the collection row
+        services.collection_refresh_counts(collection_id=collection.id)
+    collection.refresh_from_db()
+    return collection
+
+
+def rebuild_vector_index() -> float:
+    """Build the 384-d HNSW index in one pass (faster than 100k incremental inserts)."""
+    from django.db import connection
+
+    from knowledge_base import vector_indexes
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Session settings for the build only: the graph of 100k+ vectors needs ~250 MB.
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        vector_indexes.ensure_vector_index(DIMENSIONS)
+        cursor.execute("RESET maintenance_work_mem")
+        cursor.execute("ANALYZE knowledge_base_document")
+        cursor.execute("ANALYZE knowledge_base_documentchunk")
+    return time.perf_counter() - started
+
+
+def indexed_vectors() -> int:
+    """Vectors in the schema's 384-d HNSW index: every collection of the organization."""
+    from knowledge_base.models import DocumentChunk
+
+    return DocumentChunk.objects.filter(embedding_dimensions=DIMENSIONS).count()
+
+
+def drop_vector_index() -> None:
+    from django.db import connection
+
+    from knowledge_base import vector_indexes
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX IF EXISTS {vector_indexes.index_name(DIMENSIONS)}")
+
+
+def ready_collections(sizes: dict[str, int], rebuild: bool) -> tuple[dict[str, Any], dict]:
+    """The benchmark collections (built when missing or stale) and what building took."""
+    names = {label: f"search-{label}" for label in sizes}
+    ready = (
+        {} if rebuild else {label: collection_ready(names[label], n) for label, n in sizes.items()}
+    )
+    missing = [label for label in sizes if ready.get(label) is None]
+    if not missing:
+        return ready, {}
+    started = time.perf_counter()
+    seed = load_seed()
+    print(f"building {', '.join(missing)} from {seed.source}", flush=True)
+    drop_vector_index()
+    for label in missing:
+        rng = np.random.default_rng([SEED, sizes[label]])
+        ready[label] = build_collection(names[label], sizes[label], seed, rng)
+        print(f"  {label}: {sizes[label]} chunks loaded", flush=True)
+    index_s = rebuild_vector_index()
+    build = {"seed": seed.source, "index_build_s": round(index_s, 1)}
+    build["total_s"] = round(time.perf_counter() - started, 1)
+    print(f"  HNSW index built in {index_s:.0f}s", flush=True)
+    return ready, build
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Query:
+    text: str
+    vector: list[float]
+
+
+@dataclass
+class Statement:
+    sql: str
+    params: Any
+    in_transaction: bool
+
+
+@dataclass
+class ModeResult:
+    service_s: list[float] = field(default_factory=list)
+    raw_s: list[float] = field(default_factory=list)
+
+
+def load_queries(count: int) -> list[Query]:
+    """The first ``count`` SciFact test queries, embedded once with the local embedder."""
+    from assistants.providers.local_embedder import get_local_embedder
+
+    texts = common.scifact_queries()
+    ids = list(common.scifact_qrels("test"))[:count]
+    vectors = get_local_embedder().embed([texts[i] for i in ids]).as_lists()
+    return [Query(texts[i], v) for i, v in zip(ids, vectors, strict=True)]
+
+
+def service_call(mode: str, collection: Any, query: Query, organization: Any) -> Callable[[], Any]:
+    from knowledge_base import retrieval
+
+    filters = retrieval.SearchFilters()
+    if mode == "vector":
+        return lambda: retrieval.vector_search(
+            embedding=query.vector,
+            dimensions=DIMENSIONS,
+            collection_ids=[collection.id],
+            limit=TOP_K,
+            filters=filters,
+        )
+    if mode == "keyword":
+        return lambda: retrieval.keyword_search(
+            query=query.text, collection_ids=[collection.id], limit=TOP_K, filters=filters
+        )
+    params = retrieval.SearchParams(
+        query=query.text, collections=[collection], mode=retrieval.SearchMode.HYBRID, top_k=TOP_K
+    )
+    return lambda: retrieval.search(params, organization=organization)
+
+
+def precomputed_embeddings(collection: Any, queries: list[Query]) -> Any:
+    """Replace search()'s query embedding by a lookup: embedding time is excluded."""
+    by_text = {q.text: q.vector for q in queries}
+    model_id = collection.embedding_model_id
+    return mock.patch(
+        "knowledge_base.retrieval._embed_query",
+        lambda query, collections, organization, user: {model_id: by_text[query]},
+    )
+
+
+def capture(call: Callable[[], Any]) -> list[Statement]:
+    """The statements ``call`` sends, with whether each ran inside a transaction."""
+    from django.db import connection
+
+    statements: list[Statement] = []
+
+    def wrapper(execute, sql, params, many, context):
+        statements.append(Statement(sql, params, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        call()
+    return statements
+
+
+def raw_call(statements: list[Statement]) -> Callable[[], None]:
+    """Replay captured statements on the psycopg connection under Django's: nothing else."""
+    from django.db import connection
+
+    def run() -> None:
+        raw = connection.connection
+        position = 0
+        while position < len(statements):
+            group = [statements[position]]
+            while (
+                group[0].in_transaction
+                and position + len(group) < len(statements)
+                and statements[position + len(group)].in_transaction
+            ):
+                group.append(statements[position + len(group)])
+            position += len(group)
+            if group[0].in_transaction:
+                with raw.transaction(), raw.cursor() as cursor:
+                    _execute_all(cursor, group)
+            else:
+                with raw.cursor() as cursor:
+                    _execute_all(cursor, group)
+
+    return run
+
+
+def _execute_all(cursor: Any, statements: list[Statement]) -> None:
+    for statement in statements:
+        cursor.execute(statement.sql, statement.params)
+        if cursor.description is not None:
+            cursor.fetchall()
+
+
+def time_mode(mode: str, collection: Any, queries: list[Query], organization: Any) -> ModeResult:
+    """Capture each query's statements (the pass doubles as warm-up: buffers, Python paths),
+    then time service and raw calls alternately (ABBA)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    calls = [service_call(mode, collection, q, organization) for q in queries]
+    raws = [raw_call(capture(call)) for call in calls]
+    result = ModeResult()
+    for i, (service, raw) in enumerate(zip(calls, raws, strict=True)):
+        pair = ((result.service_s, service), (result.raw_s, raw))
+        for times, fn in pair if i % 2 == 0 else reversed(pair):
+            seconds, _ = common.timed(fn)
+            times.append(seconds)
+    return result
+
+
+# -- recall ---------------------------------------------------------------------------------------
+
+
+def collection_vectors(collection: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk ids, unit vectors) of every chunk of the collection, read back from the table."""
+    # Binary results: pgvector's loader then reads float32 straight from the buffer.
+    with raw_connection() as raw, raw.cursor(binary=True) as cursor:
+        cursor.execute(
+            "SELECT id, embedding FROM knowledge_base_documentchunk WHERE collection_id = %s",
+            [collection.id],
+        )
+        rows = cursor.fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    vectors = np.vstack([r[1].to_numpy() for r in rows]).astype(np.float32)
+    return ids, vectors
+
+
+def exact_top(ids: np.ndarray, vectors: np.ndarray, queries: list[Query]) -> list[set[int]]:
+    """Exact top-k by cosine distance (vectors are unit length: largest dot product)."""
+    query_matrix = np.asarray([q.vector for q in queries], dtype=np.float32)
+    query_matrix /= np.linalg.norm(query_matrix, axis=1, keepdims=True)
+    scores = query_matrix @ vectors.T
+    top = np.argpartition(-scores, TOP_K, axis=1)[:, :TOP_K]
+    return [set(ids[row].tolist()) for row in top]
+
+
+def recall(found: list[list[int]], exact: list[set[int]]) -> float:
+    return float(
+        np.mean(
+            [len(exact_ids & set(f)) / TOP_K for f, exact_ids in zip(found, exact, strict=True)]
+        )
+    )
+
+
+def service_recall(collection: Any, queries: list[Query], exact: list[set[int]]) -> float:
+    from knowledge_base import retrieval
+
+    found = [
+        [
+            h.chunk_id
+            for h in retrieval.vector_search(
+                embedding=q.vector,
+                dimensions=DIMENSIONS,
+                collection_ids=[collection.id],
+                limit=TOP_K,
+                filters=retrieval.SearchFilters(),
+            )
+        ]
+        for q in queries
+    ]
+    return recall(found, exact)
+
+
+def ef_sweep(collection: Any, queries: list[Query], exact: list[set[int]]) -> list[dict]:
+    """Recall@10 and raw p50 at other hnsw.ef_search values (the service's SQL otherwise)."""
+    from django.db import connection
+
+    templates = [capture(service_call("vector", collection, q, None)) for q in queries]
+    rows = []
+    for ef in EF_SWEEP:
+        found, seconds = [], []
+        for statements in templates:
+            sql = [
+                Statement(f"SET LOCAL hnsw.ef_search = {ef}", None, True)
+                if s.sql.startswith("SET LOCAL hnsw.ef_search")
+                else s
+                for s in statements
+            ]
+            with connection.connection.transaction(), connection.connection.cursor() as cursor:
+                started = time.perf_counter()
+                for statement in sql:
+                    cursor.execute(statement.sql, statement.params)
+                ids = [row[0] for row in cursor.fetchall()]
+                seconds.append(time.perf_counter() - started)
+            found.append(ids)
+        rows.append(
+            {"ef_search": ef, "recall@10": recall(found, exact), **common.latency_summary(seconds)}
+        )
+    return rows
+
+
+def vector_plan(collection: Any, query: Query) -> str:
+    """EXPLAIN of the service's vector statement: which index answers it."""
+    from django.db import connection
+
+    statements = capture(service_call("vector", collection, query, None))
+    select = statements[-1]
+    with connection.connection.transaction(), connection.connection.cursor() as cursor:
+        for statement in statements[:-1]:
+            cursor.execute(statement.sql)
+        cursor.execute("EXPLAIN (COSTS OFF) " + select.sql, select.params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return re.sub(r"'\[[^\]]*\]'", "'<query vector>'", plan)
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def summarise(label: str, mode: str, timing: ModeResult, recall10: float | None) -> dict:
+    service = common.latency_summary(timing.service_s)
+    raw = common.latency_summary(timing.raw_s)
+    ratio = service["p50_ms"] / raw["p50_ms"]
+    return {
+        "size": label,
+        "mode": mode,
+        "service": service,
+        "raw": raw,
+        "ratio_p50": ratio,
+        "ratio_pass": ratio <= MAX_RATIO,
+        "recall@10": recall10,
+        "recall_pass": None if recall10 is None else recall10 >= MIN_RECALL,
+    }
+
+
+def print_rows(rows: list[dict]) -> None:
+    headers = [
+        "size",
+        "mode",
+        "n",
+        "p50 ms",
+        "p95 ms",
+        "raw p50 ms",
+        "raw p95 ms",
+        "ratio",
+        "ratio",
+        "recall@10",
+        "recall",
+    ]
+    table = [
+        [
+            r["size"],
+            r["mode"],
+            r["service"]["n"],
+            r["service"]["p50_ms"],
+            r["service"]["p95_ms"],
+            r["raw"]["p50_ms"],
+            r["raw"]["p95_ms"],
+            r["ratio_p50"],
+            common.verdict(r["ratio_pass"]),
+            "-" if r["recall@10"] is None else f"{r['recall@10']:.3f}",
+            "-" if r["recall_pass"] is None else common.verdict(r["recall_pass"]),
+        ]
+        for r in rows
+    ]
+    print()
+    common.print_table(headers, table)
+    print(f"\ntargets: service p50 / raw p50 <= {MAX_RATIO}; HNSW recall@10 >= {MIN_RECALL}")
+
+
+def print_sweep(label: str, sweep: list[dict]) -> None:
+    print(f"\n{label}: ef_search sweep (raw SQL, vector top {TOP_K})")
+    common.print_table(
+        ["ef_search", "recall@10", "p50 ms", "p95 ms"],
+        [[s["ef_search"], s["recall@10"], s["p50_ms"], s["p95_ms"]] for s in sweep],
+    )
+
+
+def measure_size(
+    label: str, collection: Any, queries: list[Query], slow: int, organization: Any
+) -> dict:
+    """Everything for one collection; keyword and hybrid (slow at 100k) use ``slow`` queries."""
+    ids, vectors = collection_vectors(collection)
+    exact = exact_top(ids, vectors, queries)
+    recall10 = service_recall(collection, queries, exact)
+    rows = []
+    with precomputed_embeddings(collection, queries):
+        for mode in MODES:
+            subset = queries if mode == "vector" else queries[:slow]
+            timing = time_mode(mode, collection, subset, organization)
+            rows.append(summarise(label, mode, timing, recall10 if mode == "vector" else None))
+            print(f"  {label} {mode}: p50 {rows[-1]['service']['p50_ms']:.1f} ms", flush=True)
+    sweep = ef_sweep(collection, queries, exact)
+    enough = next((s for s in sweep if s["recall@10"] >= MIN_RECALL), None)
+    return {
+        "size": label,
+        "chunks": len(ids),
+        "rows": rows,
+        "ef_sweep": sweep,
+        "ef_search_for_target": enough and enough["ef_search"],
+        "vector_plan": vector_plan(collection, queries[0]),
+    }
+
+
+def slow_queries(label: str, args: argparse.Namespace) -> int:
+    """Queries for keyword and hybrid: ~0.5 s each at 100k, so fewer there unless --queries."""
+    return args.queries or SLOW_QUERIES.get(label, QUERIES)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the 10k collection only")
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), help="collections to run")
+    parser.add_argument(
+        "--queries",
+        type=int,
+        help=f"SciFact test queries per mode (default {QUERIES}; "
+        f"keyword/hybrid at 100k: {SLOW_QUERIES['100k']})",
+    )
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the collections")
+    parser.add_argument("--build-only", action="store_true", help="build the data, measure nothing")
+    args = parser.parse_args()
+    labels = args.sizes or (["10k"] if args.quick else list(SIZES))
+
+    common.setup_django()
+    from django_tenants.utils import schema_context
+
+    from config.tenancy import current_organization
+
+    common.benchmark_organization(ORG_SLUG, "Benchmark: search")
+    started = time.perf_counter()
+    queries = load_queries(args.queries or QUERIES)
+    with schema_context(ORG_SLUG):
+        organization = current_organization()
+        collections, build = ready_collections({s: SIZES[s] for s in labels}, args.rebuild)
+        build["indexed_vectors"] = indexed_vectors()
+        if args.build_only:
+            print(f"built: {build}")
+            return 0
+        sizes = [
+            measure_size(
+                label, collections[label], queries, slow_queries(label, args), organization
+            )
+            for label in labels
+        ]
+    rows = [row for size in sizes for row in size["rows"]]
+    print_rows(rows)
+    for size in sizes:
+        print_sweep(size["size"], size["ef_sweep"])
+        print(f"vector plan ({size['size']}):\n{size['vector_plan']}")
+    common.write_results(
+        "search",
+        {
+            "method": (
+                "service = retrieval.vector_search / keyword_search (limit 10) and "
+                "retrieval.search(hybrid, top_k 10) with the query embedding precomputed; "
+                "raw = the same captured statements on the psycopg connection; alternated "
+                "per query after a warm-up pass; recall@10 vs exact numpy top-10"
+            ),
+            "noise_sigma": NOISE_SIGMA,
+            "queries": len(queries),
+            "build": build,
+            "max_ratio": MAX_RATIO,
+            "min_recall": MIN_RECALL,
+            "sizes": sizes,
+            "elapsed_s": round(time.perf_counter() - started, 1),
+        },
+    )
+    passed = all(r["ratio_pass"] and r["recall_pass"] is not False for r in rows)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
