@@ -75,10 +75,22 @@ class EventStreamRenderer(BaseRenderer):
 STREAMING_RENDERERS = [JSONRenderer, EventStreamRenderer]
 
 
-class ChatView(OrganizationAPIView):
+class StreamingErrorsAsJSON:
+    """Errors of a streaming endpoint keep the one JSON error format, whatever the
+    client asked for (``Accept: text/event-stream`` or ``?format=sse``)."""
+
+    renderer_classes = STREAMING_RENDERERS
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class ChatView(StreamingErrorsAsJSON, OrganizationAPIView):
     # Viewers may chat; changing assistants is for members.
     required_roles = {"POST": Role.VIEWER}
-    renderer_classes = STREAMING_RENDERERS
 
     @extend_schema(
         request=s.ChatInputSerializer,
@@ -189,9 +201,8 @@ class SessionExportView(OrganizationAPIView):
         return response
 
 
-class MessageActionView(OrganizationAPIView):
+class MessageActionView(StreamingErrorsAsJSON, OrganizationAPIView):
     required_roles = {"POST": Role.VIEWER}
-    renderer_classes = STREAMING_RENDERERS
 
     def _message(self, message_id):
         message = selectors.message_get(membership=self.membership, message_id=message_id)
