@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 SCIFACT_DIR = ROOT.parent / "shared" / "eval" / "scifact"
 LOCAL_EMBEDDING_MODEL = ("local", "all-minilm-l6-v2")
+# Application code whose uncommitted edits the results should mention (others edit it too).
+CODE_DIRS = ("knowledge_base", "assistants", "config", "billing", "files")
+_CODE_AT_START: dict[str, Any] = {}
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script, not installed: make the app importable
@@ -49,6 +52,11 @@ def setup_django() -> None:
     import django
 
     django.setup()
+    # The code under test is what was on disk when the run started (imports are done).
+    _CODE_AT_START.update(git_commit=_git(["rev-parse", "--short", "HEAD"]))
+    _CODE_AT_START.update(
+        uncommitted=_git(["diff", "--name-only", "HEAD", "--", *CODE_DIRS]).split()
+    )
 
 
 def benchmark_organization(slug: str, name: str) -> Any:
@@ -210,20 +218,15 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average_1min": round(os.getloadavg()[0], 2),
-        "git_commit": _git_commit(),
+        **{f"{key}_at_start": value for key, value in _CODE_AT_START.items()},
     }
 
 
-def _git_commit() -> str:
-    # Read-only: which code produced the figures.
+def _git(arguments: list[str]) -> str:
+    # Read-only git commands: which code produced the figures.
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
+            ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""

@@ -1,6 +1,6 @@
 """Ingestion throughput: chunks/s of the real pipeline against the bare embedder.
 
-Run from the repository root: ``python bench/ingestion.py`` (~3-4 min on 2 cores;
+Run from the repository root: ``python bench/ingestion.py`` (~3-5 min on 2 cores;
 ``--quick`` ~1 min). Needs the dev database (started automatically when DATABASE_URL is
 unset) and reads SciFact abstracts from ../shared/eval/scifact/corpus.jsonl.
 

@@ -1,9 +1,9 @@
 """Search latency (service vs raw SQL) and HNSW recall@10 on 10k and 100k chunk collections.
 
-Run from the repository root: ``python bench/search.py`` (10k and 100k collections;
-first run ~8-10 min on 2 cores, most of it building the data; later runs reuse it:
-~4-5 min). ``--quick`` does the 10k collection only; ``--sizes``, ``--queries`` and
-``--rebuild`` adjust the run.
+Run from the repository root: ``python bench/search.py`` (10k and 100k collections, ~7 min
+on 2 cores once the data exists; building it the first time adds ~5-7 min). ``--quick``
+does the 10k collection only (~2 min); ``--sizes``, ``--queries``, ``--rebuild`` and
+``--build-only`` adjust the run.
 
 Data, in organization "benchsearch": real chunks are the SciFact corpus chunked and
 embedded with the local model (all-MiniLM-L6-v2) -- read from bench/scifact.py's ingested
@@ -19,8 +19,9 @@ with ``vector_indexes.ensure_vector_index(384)`` (the same definition the tenant
 creates), then the tables are ANALYZEd. Both collections share the organization's one
 partial HNSW index, as collections of one organization do in production.
 
-Queries: the first 200 SciFact test queries, embedded once up front with the local
-embedder, so embedding time is excluded from both sides. Per collection and mode:
+Queries: the first 200 SciFact test queries (100 for keyword and hybrid at 100k, where a
+query takes ~0.4 s), embedded once up front with the local embedder, so embedding time is
+excluded from both sides. Per collection and mode:
 
 - vector: ``retrieval.vector_search(limit=10)`` with the precomputed vector;
 - keyword: ``retrieval.keyword_search(limit=10)``;
@@ -31,8 +32,8 @@ embedder, so embedding time is excluded from both sides. Per collection and mode
 Raw baseline: the very statements the service sent for that query (captured with
 ``connection.execute_wrapper``: same SQL text, same parameters, same SET LOCAL
 hnsw.iterative_scan / hnsw.ef_search inside the same transaction), executed directly on
-the psycopg connection, rows fetched, nothing else. Service and raw calls alternate per
-query (ABBA) after a warm-up pass. Target: service p50 / raw p50 <= 1.3.
+the psycopg connection, rows fetched, nothing else. The capturing pass doubles as warm-up;
+then service and raw calls alternate per query (ABBA). Target: service p50 / raw p50 <= 1.3.
 
 Recall@10: the service's vector top 10 against the exact top 10 of the collection
 (numpy, all its vectors, same cosine distance); target >= 0.95. An ef_search sweep
