@@ -12,6 +12,9 @@ urlpatterns = [
     path("api/v1/", include("assistants.api.urls")),
     path("api/v1/", include("knowledge_base.api.urls")),
     path("api/v1/", include("chat.api.urls")),
+    path("api/v1/", include("integrations.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("audit.api.urls")),
     path("", include("users.urls")),
     *schema_urlpatterns,
 ]

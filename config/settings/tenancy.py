@@ -37,6 +37,7 @@ TENANT_APPS = [
     "workflows",
     "prompts",
     "files",
+    "audit",
 ]
 
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

@@ -1,7 +1,7 @@
 """Tests: the real PostgreSQL and Redis, fast password hashing, mail in memory."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import CELERY_BROKER_URL, REST_FRAMEWORK, env
+from config.settings.base import CACHES, CELERY_BROKER_URL, DATABASES, REST_FRAMEWORK, env
 
 SECRET_KEY = "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 DEBUG = False
@@ -18,7 +18,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "signup": "100000/min"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Several test runs may share one PostgreSQL and Redis (e.g. two checkouts): give
+# each a TEST_RUN_ID and it gets its own test database and cache keys.
+TEST_RUN_ID = env("TEST_RUN_ID", default="")
+if TEST_RUN_ID:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_platform_{TEST_RUN_ID}"}
+    CACHES["default"]["KEY_PREFIX"] = f"test-{TEST_RUN_ID}"
 # A separate Redis database so tests never see a running dev server's queue.
+# (Concurrent runs also set TEST_CELERY_BROKER_URL to a Redis database of their own.)
 CELERY_BROKER_URL = env(
     "TEST_CELERY_BROKER_URL", default=CELERY_BROKER_URL.rsplit("/", 1)[0] + "/9"
 )
