@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := python3 -m uv
 
-.PHONY: install dev test test-fast lint format migrations-check services-stop clean
+.PHONY: install dev frontend test test-fast lint format migrations-check browser services-stop clean
 
 install: .venv/.installed
 
@@ -12,10 +12,29 @@ install: .venv/.installed
 	$(UV) sync --frozen
 	@touch $@
 
-dev: install
+dev: install frontend
 	$(PY) infra/dev.py
 
-test: install lint migrations-check
+# The dashboard (frontend/): `npm ci` when the lock file changed, the API types
+# regenerated from the server's OpenAPI schema (an API change the app no longer fits
+# fails here, at type-check), then Vite's build into frontend/dist, which Django serves.
+# Rebuilt only when the app's sources or the API's code changed.
+FRONTEND_MODULES := frontend/node_modules/.package-lock.json
+FRONTEND_SOURCES := $(shell find frontend/src frontend/scripts -type f ! -name schema.d.ts 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
+API_SOURCES := $(wildcard */api/*.py */api/*/*.py config/urls*.py)
+
+frontend: install frontend/dist/index.html
+
+$(FRONTEND_MODULES): frontend/package-lock.json
+	@command -v npm >/dev/null || { echo "make frontend needs Node.js 20+ and npm (https://nodejs.org)"; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+frontend/dist/index.html: $(FRONTEND_MODULES) $(FRONTEND_SOURCES) $(API_SOURCES) .venv/.installed
+	cd frontend && PYTHON=$(CURDIR)/$(PY) npm run --silent gen:api && npm run --silent build
+
+test: install frontend browser lint migrations-check
 	$(PY) -m pytest
 
 test-fast: install
@@ -31,6 +50,10 @@ format: install
 
 migrations-check: install
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+# Debian's Chromium for the browser tests (tests/browser/); apt-get when it is missing.
+browser:
+	infra/install_browser.sh
 
 services-stop:
 	$(PY) infra/services.py stop

@@ -42,6 +42,9 @@ def _make_org(slug: str, name: str) -> Org:
     organization = Organization.objects.filter(schema_name=slug).first()
     if organization is None:
         organization = services.organization_create(name=name, slug=slug)
+    # No plan limits by default; the limit tests set a plan of their own.
+    Organization.objects.filter(pk=organization.pk).update(plan="enterprise")
+    organization.plan = "enterprise"
     users = {}
     for role in Role.values:
         email = f"{role}@{slug}.test"
@@ -135,19 +138,21 @@ def tenant(org_a):
 class HostClient(APIClient):
     """An API client bound to one host, optionally logged in."""
 
-    def __init__(self, host: str, user: User | None = None):
+    def __init__(self, host: str, user: User | None = None, api_key: str | None = None):
         super().__init__(HTTP_HOST=host)
         if user is not None:
             self.force_login(user)
+        if api_key is not None:
+            self.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
 
 
 @pytest.fixture
 def client_for():
-    def make(org_or_host, user: User | str | None = None) -> HostClient:
+    def make(org_or_host, user: User | str | None = None, api_key: str | None = None):
         host = org_or_host if isinstance(org_or_host, str) else org_or_host.host
         if isinstance(user, str):
             user = org_or_host.user(user)
-        return HostClient(host, user)
+        return HostClient(host, user, api_key)
 
     return make
 

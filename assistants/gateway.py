@@ -33,6 +33,7 @@ from assistants.providers.cost import cost_for
 from assistants.providers.errors import AuthenticationFailed
 from assistants.providers.fallback import Target, complete_with_fallback, stream_with_fallback
 from assistants.providers.registry import get_provider
+from billing import quotas
 from billing.models import Channel, UsageKind, UsageRecord
 from config import crypto
 from config.tenancy import require_tenant_schema
@@ -45,9 +46,15 @@ class UsageContext:
     """Who a call is made for; copied onto its usage row."""
 
     organization: object  # users.models.Organization
+    # A person, or the request user of an API key (then the key is recorded).
     user: object | None = None
     assistant_id: object | None = None
     channel: str = Channel.WEB
+    api_key: object | None = None  # integrations.models.APIKey
+
+    @property
+    def caller_key(self):
+        return self.api_key or getattr(self.user, "api_key", None)
 
 
 @dataclass
@@ -131,10 +138,12 @@ def _provider(config: ProviderConfig) -> ChatProvider:
 
 def _record_usage(*, model: AIModel, usage: Usage, kind: str, context: UsageContext) -> UsageRecord:
     cost = cost_for(usage, model.input_price_per_million, model.output_price_per_million)
+    quotas.tokens_count(context.organization, usage.total_tokens)
     return UsageRecord.objects.create(
         organization=context.organization,
         assistant_id=context.assistant_id,
         user=context.user if getattr(context.user, "pk", None) else None,
+        api_key=context.caller_key,
         channel=context.channel,
         kind=kind,
         provider=model.provider,
@@ -180,6 +189,7 @@ def ai_chat_complete(
     *, model: AIModel, request: ChatRequest, context: UsageContext, fallback: AIModel | None = None
 ) -> PricedResult:
     """One non-streamed answer, priced and recorded against the model that answered."""
+    quotas.quota_check_ai(context.organization)
     fell_back: list[AIModel] = []
     primary = Target(provider_for(model), _with_model(request, model))
     result = complete_with_fallback(primary, _lazy_target(fallback, request, fell_back))
@@ -200,8 +210,10 @@ class StreamPlan:
 
 
 def ai_stream_plan(
-    *, model: AIModel, request: ChatRequest, fallback: AIModel | None = None
+    *, model: AIModel, request: ChatRequest, context: UsageContext, fallback: AIModel | None = None
 ) -> StreamPlan:
+    """Checks the quotas of ``context``'s organization: refused before any call."""
+    quotas.quota_check_ai(context.organization)
     plan = StreamPlan(model=model, primary=Target(provider_for(model), _with_model(request, model)))
     if fallback is not None:
         try:
@@ -240,6 +252,7 @@ def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> 
 
 def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> EmbeddingResult:
     """Embed a batch of texts, priced and recorded."""
+    quotas.quota_check_ai(context.organization)
     result = provider_for(model).embed(model.model_id, texts)
     _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
     return result

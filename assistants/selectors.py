@@ -7,11 +7,16 @@ from config.lookups import parse_uuid
 from config.tenancy import require_tenant_schema
 
 
-def assistant_list(*, is_active: bool | None = None, search: str = "") -> QuerySet[Assistant]:
+def assistant_list(
+    *, is_active: bool | None = None, search: str = "", only_ids: list | None = None
+) -> QuerySet[Assistant]:
+    """``only_ids``: the assistants an API key is restricted to (None: all)."""
     require_tenant_schema()
     assistants = Assistant.objects.select_related("model", "fallback_model").prefetch_related(
         "collections"
     )
+    if only_ids is not None:
+        assistants = assistants.filter(id__in=only_ids)
     if is_active is not None:
         assistants = assistants.filter(is_active=is_active)
     if search:
@@ -19,8 +24,8 @@ def assistant_list(*, is_active: bool | None = None, search: str = "") -> QueryS
     return assistants
 
 
-def assistant_get(*, assistant_id) -> Assistant:
-    return assistant_list().get(id=parse_uuid(assistant_id))
+def assistant_get(*, assistant_id, only_ids: list | None = None) -> Assistant:
+    return assistant_list(only_ids=only_ids).get(id=parse_uuid(assistant_id))
 
 
 def credential_list() -> QuerySet[ProviderCredential]:

@@ -13,7 +13,10 @@ from assistants.models import Assistant, ProviderCredential
 from assistants.providers.base import ChatMessage, ChatRequest
 from assistants.providers.errors import ProviderError
 from assistants.providers.registry import get_provider
+from audit.models import AuditAction
+from audit.services import Actor, audit_record, field_changes
 from config import crypto
+from config.lookups import person
 from config.tenancy import require_tenant_schema
 
 ASSISTANT_FIELDS = {
@@ -27,29 +30,57 @@ ASSISTANT_FIELDS = {
 
 
 @transaction.atomic
-def assistant_create(*, user, collections=None, **fields) -> Assistant:
+def assistant_create(*, user, collections=None, actor: Actor | None = None, **fields) -> Assistant:
     require_tenant_schema()
-    assistant = Assistant(created_by=user, **_only_assistant_fields(fields))
+    assistant = Assistant(created_by=person(user), **_only_assistant_fields(fields))
     assistant.full_clean()
     assistant.save()
     if collections is not None:
         assistant.collections.set(collections)
+    audit_record(
+        actor=actor,
+        action=AuditAction.ASSISTANT_CREATED,
+        target=assistant,
+        changes=field_changes({}, _audited(assistant)),
+    )
     return assistant
 
 
 @transaction.atomic
-def assistant_update(*, assistant: Assistant, collections=None, **fields) -> Assistant:
+def assistant_update(
+    *, assistant: Assistant, collections=None, actor: Actor | None = None, **fields
+) -> Assistant:
+    before = _audited(assistant)
     for name, value in _only_assistant_fields(fields).items():
         setattr(assistant, name, value)
     assistant.full_clean()
     assistant.save()
     if collections is not None:
         assistant.collections.set(collections)
+    changes = field_changes(before, _audited(assistant))
+    if changes:
+        audit_record(
+            actor=actor, action=AuditAction.ASSISTANT_UPDATED, target=assistant, changes=changes
+        )
     return assistant
 
 
-def assistant_delete(*, assistant: Assistant) -> None:
+@transaction.atomic
+def assistant_delete(*, assistant: Assistant, actor: Actor | None = None) -> None:
+    audit_record(actor=actor, action=AuditAction.ASSISTANT_DELETED, target=assistant)
     assistant.delete()
+
+
+def _audited(assistant: Assistant) -> dict:
+    values = {name: getattr(assistant, name) for name in ASSISTANT_FIELDS if name != "avatar"}
+    values["model"] = assistant.model.key if assistant.model_id else None
+    values["fallback_model"] = assistant.fallback_model.key if assistant.fallback_model_id else None
+    values["collections"] = (
+        [str(pk) for pk in assistant.collections.values_list("pk", flat=True)]
+        if assistant.pk
+        else []
+    )
+    return values
 
 
 def _only_assistant_fields(fields: dict) -> dict:
@@ -136,8 +167,9 @@ def _require_usable(provider: str, api_key: str, base_url: str) -> None:
 
 @transaction.atomic
 def credential_create(
-    *, provider: str, api_key: str = "", base_url: str = "", organization_id: str = "", user=None
-) -> ProviderCredential:
+    *, provider: str, api_key: str = "", base_url: str = "", organization_id: str = "", user=None,
+    actor: Actor | None = None,
+) -> ProviderCredential:  # fmt: skip
     require_tenant_schema()
     if ProviderCredential.objects.filter(provider=provider).exists():
         raise ValidationError(
@@ -145,20 +177,36 @@ def credential_create(
         )
     _require_usable(provider, api_key, base_url)
     credential = ProviderCredential(
-        provider=provider, base_url=base_url, organization_id=organization_id, created_by=user
-    )
+        provider=provider, base_url=base_url, organization_id=organization_id,
+        created_by=person(user),
+    )  # fmt: skip
     _set_key(credential, api_key)
     credential.full_clean()
     credential.save()
+    audit_record(
+        actor=actor, action=AuditAction.CREDENTIAL_CREATED, target=credential,
+        changes={"provider": [None, provider], "api_key": [None, _masked(credential)],
+                 "base_url": [None, base_url]},
+    )  # fmt: skip
     return credential
 
 
-def credential_update(*, credential: ProviderCredential, **fields) -> ProviderCredential:
+@transaction.atomic
+def credential_update(
+    *, credential: ProviderCredential, actor: Actor | None = None, **fields
+) -> ProviderCredential:
+    changes = {}
     if "api_key" in fields:
+        before = _masked(credential)
         _set_key(credential, fields.pop("api_key"))
+        # Never the key itself: its last four characters, as the API shows them.
+        changes["api_key"] = [before, _masked(credential)]
     for name in ("base_url", "organization_id"):
         if name in fields:
-            setattr(credential, name, fields.pop(name))
+            value = fields.pop(name)
+            if getattr(credential, name) != value:
+                changes[name] = [getattr(credential, name), value]
+            setattr(credential, name, value)
     if fields:
         raise ValidationError({name: ["This field cannot be changed."] for name in fields})
     _require_usable(credential.provider, credential.api_key_encrypted, credential.base_url)
@@ -166,11 +214,22 @@ def credential_update(*, credential: ProviderCredential, **fields) -> ProviderCr
     credential.last_test_message = ""
     credential.full_clean()
     credential.save()
+    audit_record(
+        actor=actor, action=AuditAction.CREDENTIAL_UPDATED, target=credential, changes=changes
+    )
     return credential
 
 
-def credential_delete(*, credential: ProviderCredential) -> None:
+@transaction.atomic
+def credential_delete(*, credential: ProviderCredential, actor: Actor | None = None) -> None:
+    audit_record(actor=actor, action=AuditAction.CREDENTIAL_DELETED, target=credential)
     credential.delete()
+
+
+def _masked(credential: ProviderCredential) -> str:
+    if not credential.api_key_encrypted:
+        return ""
+    return f"…{credential.api_key_last4}" if credential.api_key_last4 else "set"
 
 
 def _set_key(credential: ProviderCredential, api_key: str) -> None:

@@ -1,6 +1,5 @@
-"""Billing (public schema). For now: the usage ledger that every AI call writes.
-
-Plans, subscriptions, quotas and Stripe arrive with their issues.
+"""Billing (public schema): plans with their limits, and the usage ledger that
+every AI call writes. Stripe subscriptions arrive with their issue.
 """
 
 import uuid
@@ -26,6 +25,38 @@ class Channel(models.TextChoices):
     SYSTEM = "system", "System"
 
 
+class Plan(models.Model):
+    """What an organization may use: rate limits and monthly quotas.
+
+    ``Organization.plan`` holds the plan's code. An empty limit means unlimited.
+    """
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=80)
+    # Rate limits (per minute).
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API requests per minute for the whole organization."
+    )
+    key_requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API requests per minute for one API key."
+    )
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="AI tokens per minute for the whole organization."
+    )
+    # Monthly quotas (calendar month, UTC).
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    monthly_messages = models.PositiveIntegerField(null=True, blank=True)
+    max_documents = models.PositiveIntegerField(null=True, blank=True)
+    max_storage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class UsageRecord(models.Model):
     """One provider call: its tokens, the unit prices charged and the cost.
 
@@ -41,6 +72,13 @@ class UsageRecord(models.Model):
     assistant_id = models.UUIDField(null=True, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "integrations.APIKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_records",
     )
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
     kind = models.CharField(max_length=16, choices=UsageKind.choices)

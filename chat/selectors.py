@@ -9,10 +9,14 @@ from users.models import Membership, Role
 
 
 def session_list(*, membership: Membership, assistant_id=None, archived: bool | None = None,
-                 search: str = "") -> QuerySet[ChatSession]:  # fmt: skip
-    """Admins see every session; others their own and the shared ones."""
+                 search: str = "", only_assistant_ids: list | None = None,
+                 ) -> QuerySet[ChatSession]:  # fmt: skip
+    """Admins see every session; others their own and the shared ones.
+    ``only_assistant_ids``: the assistants an API key is restricted to."""
     require_tenant_schema()
     sessions = ChatSession.objects.select_related("assistant")
+    if only_assistant_ids is not None:
+        sessions = sessions.filter(assistant_id__in=only_assistant_ids)
     if membership.role != Role.ADMIN:
         sessions = sessions.filter(Q(created_by_id=membership.user_id) | Q(is_shared=True))
     if assistant_id:

@@ -23,6 +23,7 @@ from assistants.models import Assistant
 from assistants.providers.base import ChatMessage, ChatRequest, Usage
 from assistants.providers.errors import ProviderError
 from assistants.providers.tokens import count_tokens
+from billing import quotas
 from chat import conversation
 from chat.models import ChatSession, Message, MessageStatus, Role
 from config.tenancy import require_tenant_schema
@@ -71,8 +72,10 @@ def _check_message(message: str) -> str:
     return message
 
 
-def _active_assistant(assistant_id) -> Assistant:
+def _active_assistant(assistant_id, only_ids: list | None = None) -> Assistant:
     try:
+        if only_ids is not None and assistant_id not in {str(i) for i in only_ids}:
+            raise Assistant.DoesNotExist  # an API key restricted to other assistants
         assistant = Assistant.objects.select_related("model", "fallback_model").get(pk=assistant_id)
     except (Assistant.DoesNotExist, ValueError, ValidationError):
         raise _field_error("assistant", "Unknown assistant.") from None
@@ -190,14 +193,16 @@ def _source_rows(sources, cited: list[int] | None = None) -> list[dict]:
 def chat_prepare(
     *, organization, assistant_id, message: str | None, user=None, session_id=None, top_k: int | None = None,
     channel: str = "web", membership=None, existing_user_message: Message | None = None,
-    regenerates: Message | None = None,
+    regenerates: Message | None = None, only_assistant_ids: list | None = None,
 ) -> Turn:  # fmt: skip
-    """Validate, load or create the session, retrieve, and store the question and a
-    placeholder answer (status ``streaming``). Bad input raises before anything is stored."""
+    """Validate, check quotas, load or create the session, retrieve, and store the
+    question and a placeholder answer (status ``streaming``). Bad input or a quota
+    reached raises before anything is stored or any provider is called.
+    ``only_assistant_ids``: the assistants an API key is restricted to."""
     require_tenant_schema()
     started = time.perf_counter()
     text = existing_user_message.content if existing_user_message else _check_message(message)
-    assistant = _active_assistant(assistant_id)
+    assistant = _active_assistant(str(assistant_id), only_assistant_ids)
     if top_k is not None and not 1 <= top_k <= 20:
         raise _field_error("top_k", "Use 1 to 20.")
     session = None
@@ -205,6 +210,9 @@ def chat_prepare(
         session = _session_for(session_id, membership)
         if session.assistant_id != assistant.id:
             raise _field_error("session", "This session belongs to another assistant.")
+    if existing_user_message is None:
+        quotas.quota_check_messages(organization)
+    quotas.quota_check_ai(organization)
 
     history = _history(session, existing_user_message) if session else []
     query, rewrite = retrieval_query_for(assistant=assistant, message=text, history=history,
@@ -228,9 +236,17 @@ def chat_prepare(
         top_p=float(assistant.top_p), max_tokens=assistant.max_output_tokens,
         sources=[s.as_provider_source() for s in sources],
     )  # fmt: skip
-    plan = gateway.ai_stream_plan(model=model, request=request, fallback=assistant.fallback_model)
+    context = gateway.UsageContext(
+        organization=organization, user=user, assistant_id=assistant.id, channel=channel
+    )
+    plan = gateway.ai_stream_plan(
+        model=model, request=request, context=context, fallback=assistant.fallback_model
+    )
 
     with transaction.atomic():
+        if existing_user_message is None:
+            # Again under the organization's lock: exact when a burst races for the last one.
+            quotas.quota_check_messages(organization, lock=True)
         if session is None:
             session = ChatSession.objects.create(
                 assistant=assistant, created_by=user if getattr(user, "pk", None) else None, channel=channel,

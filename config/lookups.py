@@ -26,3 +26,9 @@ def user_reference(**kwargs) -> models.ForeignKey:
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", db_constraint=False, **kwargs,
     )  # fmt: skip
+
+
+def person(user):
+    """The user to record as an author: None for a program calling with an API key
+    (its request user is not a person) and for anonymous callers."""
+    return user if getattr(user, "pk", None) else None

@@ -2,12 +2,14 @@
 
 from django.urls import include, path
 
+from config.spa import spa_urlpatterns
 from config.urls_api import schema_urlpatterns
 from users.admin_site import organization_admin_site
 
 urlpatterns = [
     path("admin/", organization_admin_site.urls),
     path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include("users.api.urls")),
     path("api/v1/", include("assistants.api.urls")),
     path("api/v1/", include("knowledge_base.api.urls")),
@@ -17,6 +19,8 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("", include("users.urls")),
     *schema_urlpatterns,
+    # Last: every other path is a route of the dashboard app (frontend/).
+    *spa_urlpatterns,
 ]
 
 handler404 = "config.views.not_found"

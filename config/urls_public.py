@@ -3,14 +3,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.spa import spa_urlpatterns
 from config.urls_api import schema_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include("users.api.urls_public")),
     path("", include("users.urls_public")),
     *schema_urlpatterns,
+    # Last: every other path (/, /signup, /login, ...) is a route of the app (frontend/).
+    *spa_urlpatterns,
 ]
 
 handler404 = "config.views.not_found"

@@ -18,6 +18,14 @@ HOST = os.environ.get("DEV_HOST", "127.0.0.1")
 PORT = os.environ.get("DEV_PORT", "8000")
 
 
+def check_frontend() -> None:
+    """`make dev` builds the dashboard first (`make frontend`); started any other way,
+    say so when it is missing rather than serve 503 pages unexplained."""
+    if not (ROOT / "frontend" / "dist" / "index.html").exists():
+        print("The dashboard (frontend/) is not built: run `make frontend` (Node.js 20+). "
+              "Its pages answer 503 until then; the API works.", flush=True)  # fmt: skip
+
+
 def manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, check=True)
 
@@ -34,6 +42,7 @@ def main() -> int:
     manage("migrate_schemas", "--executor=standard", "-v", "0")
     manage("sync_ai_models")
     manage("create_demo")
+    check_frontend()
 
     data = ROOT / ".data"
     data.mkdir(exist_ok=True)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from assistants import gateway
 from assistants.providers.errors import ProviderError
+from billing import quotas
 from billing.models import Channel
 from config.tenancy import require_tenant_schema
 from files import services as file_services
@@ -176,6 +177,17 @@ def document_process(
             )
             raise RetryableIngestionError(str(exc)) from exc
         _fail(document_id, version, f"Embedding failed: {exc.user_message}")
+        return IngestionResult("failed")
+    except quotas.TokenRateExceeded as exc:
+        if not final_attempt:  # the minute's tokens are used up: try again later
+            Document.objects.filter(pk=document_id, version=version).update(
+                status=DocumentStatus.PENDING
+            )
+            raise RetryableIngestionError(str(exc.detail)) from exc
+        _fail(document_id, version, f"Not embedded: {exc.detail}")
+        return IngestionResult("failed")
+    except quotas.QuotaExceeded as exc:
+        _fail(document_id, version, f"Not embedded: {exc.detail}")
         return IngestionResult("failed")
     except Exception:
         logger.exception("ingestion of document %s failed", document_id)

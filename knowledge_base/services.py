@@ -8,8 +8,10 @@ from django.db import transaction
 from django.db.models import Count, Sum
 
 from assistants.catalog.models import AIModel, Capability
+from billing import quotas
 from config.api.errors import APIError
-from config.tenancy import require_tenant_schema
+from config.lookups import person
+from config.tenancy import current_organization, require_tenant_schema
 from files import services as file_services
 from knowledge_base import extraction
 from knowledge_base.models import (
@@ -62,7 +64,7 @@ def collection_create(
     collection = Collection.objects.create(
         name=name, description=description, embedding_model=embedding_model,
         embedding_dimensions=embedding_model.embedding_dimensions, chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap, created_by=user,
+        chunk_overlap=chunk_overlap, created_by=person(user),
     )  # fmt: skip
     ensure_vector_index(collection.embedding_dimensions)
     return collection
@@ -155,19 +157,28 @@ def documents_upload(
     outcomes = []
     try:
         with transaction.atomic():
-            for upload, content_type in zip(uploads, content_types, strict=True):
-                duplicate = _find_duplicate(collection, hashlib.sha256(upload.data).hexdigest())
+            duplicates = [
+                _find_duplicate(collection, hashlib.sha256(upload.data).hexdigest())
+                for upload in uploads
+            ]
+            new = [u for u, d in zip(uploads, duplicates, strict=True) if d is None]
+            quotas.quota_check_documents(
+                current_organization(), count=len(new), size_bytes=sum(len(u.data) for u in new)
+            )
+            for upload, content_type, duplicate in zip(
+                uploads, content_types, duplicates, strict=True
+            ):
                 if duplicate is not None:
                     outcomes.append(UploadOutcome(upload.name, None, duplicate_of=duplicate))
                     continue
                 file = file_services.file_create(
-                    name=upload.name, data=upload.data, content_type=content_type, user=user
+                    name=upload.name, data=upload.data, content_type=content_type, user=person(user)
                 )
                 created_files.append(file)
                 document = Document.objects.create(
                     collection=collection, title=upload.name[:300], source=DocumentSource.UPLOAD,
                     file=file, content_type=content_type, size=file.size, sha256=file.sha256,
-                    created_by=user,
+                    created_by=person(user),
                 )  # fmt: skip
                 _enqueue(document)
                 outcomes.append(UploadOutcome(upload.name, document))
@@ -189,10 +200,11 @@ def document_create_text(
     duplicate = _find_duplicate(collection, hashlib.sha256(data).hexdigest())
     if duplicate is not None:
         return UploadOutcome(title, None, duplicate_of=duplicate)
+    quotas.quota_check_documents(current_organization(), count=1, size_bytes=len(data))
     document = Document.objects.create(
         collection=collection, title=title, source=DocumentSource.TEXT, text=text,
         content_type="text/markdown", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        created_by=user,
+        created_by=person(user),
     )  # fmt: skip
     collection_refresh_counts(collection_id=collection.id)
     _enqueue(document)

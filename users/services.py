@@ -14,7 +14,10 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from config.api.errors import APIError, Conflict
 from users import selectors
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
@@ -148,23 +151,36 @@ def _lock_admins(organization: Organization) -> list[Membership]:
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, membership: Membership, role: str, actor=None) -> Membership:
+    """``actor`` (audit.services.Actor): recorded in the organization's audit log."""
     admins = _lock_admins(membership.organization)
     membership.refresh_from_db(fields=["role"])
     if membership.role == Role.ADMIN and role != Role.ADMIN and len(admins) <= 1:
         raise LastAdminError("The last admin cannot be demoted. Promote someone else first.")
+    before = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
+    if before != role:
+        _audit(actor, AuditAction.MEMBER_ROLE_CHANGED, membership, {"role": [before, role]})
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
+def membership_remove(*, membership: Membership, actor=None) -> None:
     admins = _lock_admins(membership.organization)
     membership.refresh_from_db(fields=["role"])
     if membership.role == Role.ADMIN and len(admins) <= 1:
         raise LastAdminError("The last admin cannot be removed. Promote someone else first.")
+    _audit(actor, AuditAction.MEMBER_REMOVED, membership, {"role": [membership.role, None]})
     membership.delete()
+
+
+def _audit(actor, action, membership: Membership, changes: dict) -> None:
+    """Memberships live in the public schema; their audit rows in the organization's."""
+    with schema_context(membership.organization.schema_name):
+        audit_record(
+            actor=actor, action=action, target=membership, target_type="member", changes=changes
+        )
 
 
 # -- invitations --------------------------------------------------------------

@@ -1,8 +1,10 @@
+"""Server-side redirects of the public site; its pages are the app (frontend/)."""
+
 from django.urls import path
 
 from users import views
 
 urlpatterns = [
-    path("", views.landing, name="landing"),
-    path("signup/", views.signup_page, name="signup-page"),
+    path("switch/", views.switch_organization, name="switch-first-organization"),
+    path("switch/<str:slug>/", views.switch_organization, name="public-switch-organization"),
 ]

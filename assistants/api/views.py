@@ -10,11 +10,14 @@ from assistants.api.errors import provider_error_to_api
 from assistants.catalog import selectors as catalog
 from assistants.catalog.models import Capability, Provider
 from assistants.providers.errors import ProviderError
+from audit.services import Actor
 from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from integrations.models import Scope
 from users.models import Role
 
 
 class ModelListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scope = "assistants"
     serializer_class = s.AIModelSerializer
 
     def get_queryset(self):
@@ -35,6 +38,7 @@ class ModelListView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
 
 class AssistantListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scope = "assistants"
     serializer_class = s.AssistantOutputSerializer
 
     def get_queryset(self):
@@ -42,6 +46,7 @@ class AssistantListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         return selectors.assistant_list(
             is_active={"true": True, "false": False}.get(active),
             search=self.request.query_params.get("search", ""),
+            only_ids=self.allowed_assistant_ids(),
         )
 
     @extend_schema(
@@ -55,13 +60,19 @@ class AssistantListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     def post(self, request):
         data = s.AssistantInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        assistant = services.assistant_create(user=request.user, **data.validated_data)
+        assistant = services.assistant_create(
+            user=request.user, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(s.AssistantOutputSerializer(assistant).data, status=201)
 
 
 class AssistantDetailView(OrganizationAPIView):
+    api_scope = "assistants"
+
     def _get(self, assistant_id):
-        return selectors.assistant_get(assistant_id=assistant_id)
+        return selectors.assistant_get(
+            assistant_id=assistant_id, only_ids=self.allowed_assistant_ids()
+        )
 
     @extend_schema(responses=s.AssistantOutputSerializer)
     def get(self, request, assistant_id):
@@ -72,23 +83,31 @@ class AssistantDetailView(OrganizationAPIView):
         assistant = self._get(assistant_id)
         data = s.AssistantInputSerializer(assistant, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        assistant = services.assistant_update(assistant=assistant, **data.validated_data)
+        assistant = services.assistant_update(
+            assistant=assistant, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(s.AssistantOutputSerializer(assistant).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, assistant_id):
-        services.assistant_delete(assistant=self._get(assistant_id))
+        services.assistant_delete(
+            assistant=self._get(assistant_id), actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AssistantTestView(OrganizationAPIView):
     """One non-streamed reply, to try an assistant's model and settings."""
 
+    api_scopes = {"POST": Scope.CHAT_WRITE}
+
     @extend_schema(
         request=s.AssistantTestInputSerializer, responses=s.AssistantTestOutputSerializer
     )
     def post(self, request, assistant_id):
-        assistant = selectors.assistant_get(assistant_id=assistant_id)
+        assistant = selectors.assistant_get(
+            assistant_id=assistant_id, only_ids=self.allowed_assistant_ids()
+        )
         data = s.AssistantTestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -124,6 +143,7 @@ class AssistantTestView(OrganizationAPIView):
 
 class CredentialListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     required_roles = {"GET": Role.ADMIN, "POST": Role.ADMIN}
+    api_scopes = {"GET": Scope.ADMIN, "POST": Scope.ADMIN}
     serializer_class = s.CredentialOutputSerializer
 
     def get_queryset(self):
@@ -139,12 +159,15 @@ class CredentialListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     def post(self, request):
         data = s.CredentialCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        credential = services.credential_create(user=request.user, **data.validated_data)
+        credential = services.credential_create(
+            user=request.user, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(s.CredentialOutputSerializer(credential).data, status=201)
 
 
 class CredentialDetailView(OrganizationAPIView):
     required_roles = {"GET": Role.ADMIN, "PATCH": Role.ADMIN, "DELETE": Role.ADMIN}
+    api_scopes = {"GET": Scope.ADMIN, "PATCH": Scope.ADMIN, "DELETE": Scope.ADMIN}
 
     def _get(self, credential_id):
         return selectors.credential_get(credential_id=credential_id)
@@ -158,12 +181,16 @@ class CredentialDetailView(OrganizationAPIView):
         credential = self._get(credential_id)
         data = s.CredentialUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        credential = services.credential_update(credential=credential, **data.validated_data)
+        credential = services.credential_update(
+            credential=credential, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(s.CredentialOutputSerializer(credential).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, credential_id):
-        services.credential_delete(credential=self._get(credential_id))
+        services.credential_delete(
+            credential=self._get(credential_id), actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -175,6 +202,7 @@ class CredentialTestView(OrganizationAPIView):
     """
 
     required_roles = {"POST": Role.ADMIN}
+    api_scopes = {"POST": Scope.ADMIN}
 
     @extend_schema(request=None, responses=s.CredentialOutputSerializer)
     def post(self, request, credential_id):

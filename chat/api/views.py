@@ -16,6 +16,7 @@ from chat import export, selectors, services, streaming
 from chat.api import serializers as s
 from chat.models import Role as MessageRole
 from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from integrations.models import Scope
 from users.models import Role
 
 SSE_DESCRIPTION = (
@@ -55,7 +56,8 @@ def _prepare(view, **kwargs):
     try:
         return services.chat_prepare(
             organization=view.organization, user=view.request.user, membership=view.membership,
-            channel="web", **kwargs,
+            channel="api" if view.api_key else "web",
+            only_assistant_ids=view.allowed_assistant_ids(), **kwargs,
         )  # fmt: skip
     except ProviderError as error:
         raise provider_error_to_api(error) from error
@@ -91,6 +93,7 @@ class StreamingErrorsAsJSON:
 class ChatView(StreamingErrorsAsJSON, OrganizationAPIView):
     # Viewers may chat; changing assistants is for members.
     required_roles = {"POST": Role.VIEWER}
+    api_scopes = {"POST": Scope.CHAT_WRITE}
 
     @extend_schema(
         request=s.ChatInputSerializer,
@@ -109,6 +112,7 @@ class ChatView(StreamingErrorsAsJSON, OrganizationAPIView):
 
 
 class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scopes = {"GET": Scope.SESSIONS_READ}
     serializer_class = s.SessionOutputSerializer
 
     def get_queryset(self):
@@ -117,6 +121,7 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         return selectors.session_list(
             membership=self.membership, assistant_id=params.get("assistant") or None,
             archived=archived, search=params.get("search", ""),
+            only_assistant_ids=self.allowed_assistant_ids(),
         )  # fmt: skip
 
     @extend_schema(
@@ -133,6 +138,7 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
 class SessionDetailView(OrganizationAPIView):
     required_roles = {"PATCH": Role.VIEWER, "DELETE": Role.VIEWER}
+    api_scopes = {"GET": Scope.SESSIONS_READ, "PATCH": Scope.CHAT_WRITE, "DELETE": Scope.CHAT_WRITE}
 
     def _get(self, session_id, *, owner_only=False):
         session = selectors.session_get(membership=self.membership, session_id=session_id)
@@ -166,6 +172,7 @@ class SessionDetailView(OrganizationAPIView):
 
 
 class SessionMessagesView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scopes = {"GET": Scope.SESSIONS_READ}
     serializer_class = s.MessageOutputSerializer
 
     def get_queryset(self):
@@ -180,6 +187,8 @@ class SessionMessagesView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
 
 class SessionExportView(OrganizationAPIView):
+    api_scopes = {"GET": Scope.SESSIONS_READ}
+
     @extend_schema(
         parameters=[OpenApiParameter("type", enum=["json", "markdown"], default="json")],
         responses={
@@ -203,6 +212,7 @@ class SessionExportView(OrganizationAPIView):
 
 class MessageActionView(StreamingErrorsAsJSON, OrganizationAPIView):
     required_roles = {"POST": Role.VIEWER}
+    api_scopes = {"POST": Scope.CHAT_WRITE}
 
     def _message(self, message_id):
         message = selectors.message_get(membership=self.membership, message_id=message_id)

@@ -9,20 +9,32 @@ the role the HTTP method needs:
     admin   manages members and settings (set ``required_roles``)
 
 A caller who is not a member of the organization gets 404, exactly as for a
-missing object, so nobody learns which organizations exist. Endpoints that
+missing object, so nobody learns which organizations exist.
+
+Programs call with an API key instead of a session. A key acts as a member of
+its organization (as an admin with the ``admin`` scope) and may only use the
+endpoints its scopes allow: every organization view declares the scope each
+method needs, with ``api_scope`` (a resource: reads need ``<resource>:read``,
+writes ``<resource>:write``) or ``api_scopes`` (per method). A test walks every
+URL and fails on an undeclared one. Endpoints that
 need no organization say so by deriving from ``PublicAPIView`` or
 ``AuthenticatedAPIView``: the bypass is spelled out, never implied.
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django_tenants.utils import get_public_schema_name
 from rest_framework import exceptions, generics
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
+from config.api.authentication import SessionAuthentication
+from integrations.models import APIKey, Scope
 from users.models import Membership, Role
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+# Declared for endpoints any valid key of the organization may call.
+ANY_SCOPE = "*"
 
 
 def reject_null_characters(request, kwargs) -> None:
@@ -45,6 +57,17 @@ class OrganizationAccess(BasePermission):
         membership = view.resolve_membership(request)
         if membership is None:
             raise exceptions.NotFound()
+        api_key = view.api_key
+        if api_key is not None:
+            if not view.api_keys_allowed:
+                raise exceptions.PermissionDenied("This endpoint is for people, not API keys.")
+            # For a key, its scopes are its permissions (in place of a role).
+            scope = view.required_scope(request.method)
+            if scope != ANY_SCOPE and not api_key.has_scope(scope):
+                raise exceptions.PermissionDenied(
+                    f"This API key lacks the scope this action needs: {scope}."
+                )
+            return True
         if not membership.has_role(view.required_role(request.method)):
             raise exceptions.PermissionDenied(
                 f"Your role ({membership.role}) does not allow this action."
@@ -60,11 +83,42 @@ class OrganizationViewMixin:
     required_roles: dict[str, str] = {}
     default_read_role = Role.VIEWER
     default_write_role = Role.MEMBER
+    # The API-key scope each method needs (see the module docstring).
+    api_scope: str | None = None
+    api_scopes: dict[str, str] = {}
+    # False for endpoints about a person (e.g. /me): API keys get 403 there.
+    api_keys_allowed = True
 
     def required_role(self, method: str) -> str:
         if method in self.required_roles:
             return self.required_roles[method]
         return self.default_read_role if method in READ_METHODS else self.default_write_role
+
+    def required_scope(self, method: str) -> str:
+        if method == "HEAD" and "HEAD" not in self.api_scopes:
+            method = "GET"
+        if method in self.api_scopes:
+            return self.api_scopes[method]
+        if self.api_scope in Scope.values:  # one scope for every method (e.g. admin)
+            return self.api_scope
+        if self.api_scope is not None and method != "OPTIONS":
+            return f"{self.api_scope}:{'read' if method in READ_METHODS else 'write'}"
+        if method == "OPTIONS":
+            return self.required_scope("GET") if self._declares("GET") else Scope.ADMIN
+        raise ImproperlyConfigured(f"{type(self).__name__} declares no API scope for {method}.")
+
+    def _declares(self, method: str) -> bool:
+        return method in self.api_scopes or self.api_scope is not None
+
+    @property
+    def api_key(self) -> APIKey | None:
+        auth = getattr(self.request, "auth", None)
+        return auth if isinstance(auth, APIKey) else None
+
+    def allowed_assistant_ids(self) -> list | None:
+        """The assistants an API key is restricted to; None: no restriction."""
+        api_key = self.api_key
+        return list(api_key.assistant_ids) if api_key and api_key.assistant_ids else None
 
     def resolve_membership(self, request) -> Membership | None:
         """Find the organization and the caller's membership, once per request."""
@@ -72,7 +126,16 @@ class OrganizationViewMixin:
             return request.membership
         organization = getattr(request, "tenant", None)
         membership = None
-        if organization is not None and connection.schema_name != get_public_schema_name():
+        in_organization = (
+            organization is not None and connection.schema_name != get_public_schema_name()
+        )
+        api_key = self.api_key
+        if api_key is not None:
+            # A key acts as a member of its own organization only.
+            if in_organization and api_key.organization_id == organization.pk:
+                role = Role.ADMIN if Scope.ADMIN in api_key.scopes else Role.MEMBER
+                membership = Membership(organization=organization, user=None, role=role)
+        elif in_organization:
             membership = (
                 Membership.objects.select_related("organization")
                 .filter(organization=organization, user=request.user)
@@ -104,9 +167,11 @@ class OrganizationGenericAPIView(OrganizationViewMixin, generics.GenericAPIView)
 
 
 class AuthenticatedAPIView(APIView):
-    """Needs a logged-in user but no membership (e.g. accepting an invitation)."""
+    """Needs a logged-in person but no membership (e.g. accepting an invitation).
+    API keys are not accepted: they belong to an organization, not a person."""
 
     permission_classes = [IsAuthenticated]
+    authentication_classes = [SessionAuthentication]
 
 
 class PublicAPIView(APIView):

@@ -5,7 +5,11 @@ import environ
 env = environ.Env()
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["config.api.authentication.SessionAuthentication"],
+    # API keys first (programs), then the dashboard's session.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.APIKeyAuthentication",
+        "config.api.authentication.SessionAuthentication",
+    ],
     # Fail closed: a view that forgets to derive from the base views refuses everyone.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PageNumberPagination",
@@ -14,7 +18,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "billing.throttling.UserRateThrottle",
+        # Per plan: requests per minute of one API key and of the whole organization.
+        "billing.throttling.APIKeyRateThrottle",
+        "billing.throttling.OrganizationRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="60/min"),
@@ -45,3 +52,14 @@ SPECTACULAR_SETTINGS = {
         "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
     },
 }
+
+# API keys: the HMAC key their hashes are made with (defaults to SECRET_KEY; set it
+# separately so that rotating SECRET_KEY does not invalidate every API key).
+API_KEY_PEPPER = env("API_KEY_PEPPER", default="")
+# django-ratelimit keeps its counters in the platform-wide cache.
+RATELIMIT_USE_CACHE = "shared"
+# The window of the plans' per-minute limits (requests and AI tokens). Only tests
+# shorten it, to see a limit recover without waiting a minute.
+RATE_LIMIT_WINDOW_SECONDS = 60
+# The plan of organizations whose plan code names no Plan row.
+BILLING_DEFAULT_PLAN = env("BILLING_DEFAULT_PLAN", default="free")

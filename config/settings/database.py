@@ -24,5 +24,12 @@ CACHES = {
         # Keys are prefixed with the schema so one organization never reads another's.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
-    }
+    },
+    # Platform-wide counters (rate limits per API key and per organization): the
+    # same key whichever schema is active, so a key's requests on any host add up.
+    "shared": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "shared",
+    },
 }

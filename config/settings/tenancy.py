@@ -22,6 +22,7 @@ SHARED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.headless",
     "rest_framework",
     "drf_spectacular",
     "channels",

@@ -24,6 +24,7 @@ TEST_RUN_ID = env("TEST_RUN_ID", default="")
 if TEST_RUN_ID:
     DATABASES["default"]["TEST"] = {"NAME": f"test_platform_{TEST_RUN_ID}"}
     CACHES["default"]["KEY_PREFIX"] = f"test-{TEST_RUN_ID}"
+    CACHES["shared"]["KEY_PREFIX"] = f"shared-test-{TEST_RUN_ID}"
 # A separate Redis database so tests never see a running dev server's queue.
 # (Concurrent runs also set TEST_CELERY_BROKER_URL to a Redis database of their own.)
 CELERY_BROKER_URL = env(

@@ -1,1 +1,13 @@
-urlpatterns: list = []
+from django.urls import path
+
+from integrations.api import views
+
+urlpatterns = [
+    path("api-keys", views.APIKeyListView.as_view(), name="api-key-list"),
+    path("api-keys/<str:api_key_id>", views.APIKeyDetailView.as_view(), name="api-key-detail"),
+    path(
+        "api-keys/<str:api_key_id>/revoke",
+        views.APIKeyRevokeView.as_view(),
+        name="api-key-revoke",
+    ),
+]

@@ -10,6 +10,7 @@ from assistants.api.errors import provider_error_to_api
 from assistants.catalog.models import AIModel
 from assistants.providers.errors import ProviderError
 from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from integrations.models import Scope
 from knowledge_base import retrieval, selectors, services
 from knowledge_base.api import serializers as s
 from knowledge_base.models import DocumentStatus
@@ -19,6 +20,7 @@ DEFAULT_EMBEDDING_MODEL = ("local", "all-minilm-l6-v2")
 
 
 class CollectionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scope = "knowledge"
     serializer_class = s.CollectionOutputSerializer
 
     def get_queryset(self):
@@ -43,6 +45,8 @@ class CollectionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
 
 class CollectionDetailView(OrganizationAPIView):
+    api_scope = "knowledge"
+
     def _get(self, collection_id):
         return selectors.collection_get(collection_id=collection_id)
 
@@ -77,6 +81,7 @@ def _upload_results(outcomes) -> list[dict]:
 
 
 class DocumentListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scope = "knowledge"
     serializer_class = s.DocumentOutputSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -123,6 +128,8 @@ class DocumentListView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
 
 class DocumentTextView(OrganizationAPIView):
+    api_scope = "knowledge"
+
     @extend_schema(request=s.DocumentTextSerializer, responses={201: s.UploadResponseSerializer})
     def post(self, request, collection_id):
         collection = selectors.collection_get(collection_id=collection_id)
@@ -141,6 +148,8 @@ def _document(collection_id, document_id):
 
 
 class DocumentDetailView(OrganizationAPIView):
+    api_scope = "knowledge"
+
     @extend_schema(responses=s.DocumentOutputSerializer)
     def get(self, request, collection_id, document_id):
         return Response(s.DocumentOutputSerializer(_document(collection_id, document_id)).data)
@@ -152,6 +161,8 @@ class DocumentDetailView(OrganizationAPIView):
 
 
 class DocumentReprocessView(OrganizationAPIView):
+    api_scope = "knowledge"
+
     @extend_schema(request=None, responses={202: s.DocumentOutputSerializer})
     def post(self, request, collection_id, document_id):
         document = services.document_reprocess(document=_document(collection_id, document_id))
@@ -163,6 +174,7 @@ class SearchView(OrganizationAPIView):
 
     # A search reads: viewers may search, although it is a POST.
     required_roles = {"POST": Role.VIEWER}
+    api_scopes = {"POST": Scope.KNOWLEDGE_READ}  # a search reads
 
     @extend_schema(request=s.SearchInputSerializer, responses=s.SearchOutputSerializer)
     def post(self, request):

@@ -6,6 +6,9 @@ organization A (alpha) with the ids of A's real objects:
 * anonymous on A's host                  -> 401 / 403 / 404
 * B's admin on A's host                  -> 404
 * B's admin on B's host with A's ids     -> 404
+* B's API key (all scopes) on A's host   -> 404
+* B's API key on the platform's host (routed to B) with A's ids -> 404
+* A's revoked API key                    -> 401
 
 and no answer may contain A's data (its canary strings or object ids), nor
 may any of these calls change A's data. New endpoints are covered without new
@@ -21,7 +24,10 @@ from django_tenants.utils import schema_context
 from assistants import services as assistant_services
 from assistants.models import Assistant
 from assistants.tests.conftest import catalog_model
+from audit.services import Actor
 from chat import services as chat_services
+from integrations import services as key_services
+from integrations.models import Scope
 from knowledge_base import services as knowledge_services
 from tests.openapi import operations, path_params, tenant_schema
 from users import services
@@ -63,7 +69,21 @@ def seed_alpha(org_a):
             message="ALPHA-CANARY question", user=org_a.admin,
         )  # fmt: skip
         chat_services.chat_finish(turn=turn, text="ALPHA-CANARY answer", status="complete")
+        key_services.api_key_create(
+            organization=org_a.organization, name="ALPHA-CANARY key", scopes=[Scope.ADMIN],
+            actor=Actor(user=org_a.admin),
+        )  # fmt: skip
     return org_a
+
+
+@pytest.fixture
+def beta_key(org_b):
+    """An API key of organization B with every scope."""
+    with schema_context(org_b.slug):
+        _, key = key_services.api_key_create(
+            organization=org_b.organization, name="beta key", scopes=Scope.values, actor=Actor()
+        )
+    return key
 
 
 def _fill(path: str, values: dict) -> str:
@@ -161,6 +181,58 @@ def test_alphas_ids_on_betas_host_get_404(method, path, seed_alpha, org_b, alpha
 
     assert response.status_code in _expected(method, path, {404}), response.content
     _assert_no_alpha_data(response, ids)
+    assert _snapshot(client_for(seed_alpha, "admin")) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_other_organizations_api_key_on_alphas_host_gets_404(
+    method, path, seed_alpha, beta_key, alpha_ids, client_for
+):
+    ids = alpha_ids(path)
+    before = _snapshot(client_for(seed_alpha, "admin"))
+
+    response = _call(client_for(seed_alpha.host, api_key=beta_key), method, _fill(path, ids))
+
+    # 403: endpoints for people only (e.g. /me) refuse every key before any lookup.
+    assert response.status_code in _expected(method, path, {403, 404}), response.content
+    _assert_no_alpha_data(response, ids)
+    assert _snapshot(client_for(seed_alpha, "admin")) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if path_params(op[1])])
+def test_alphas_ids_with_betas_api_key_on_the_platform_host_get_404(
+    method, path, seed_alpha, beta_key, alpha_ids, client_for
+):
+    ids = alpha_ids(path)
+    before = _snapshot(client_for(seed_alpha, "admin"))
+
+    # The platform's own host: the key routes the request to organization B.
+    response = _call(client_for("localhost", api_key=beta_key), method, _fill(path, ids))
+
+    assert response.status_code in _expected(method, path, {403, 404}), response.content
+    _assert_no_alpha_data(response, ids)
+    assert _snapshot(client_for(seed_alpha, "admin")) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_a_revoked_key_gets_nothing(method, path, seed_alpha, alpha_ids, client_for):
+    ids = alpha_ids(path)
+    with schema_context(seed_alpha.slug):
+        api_key, key = key_services.api_key_create(
+            organization=seed_alpha.organization, name="revoked", scopes=[Scope.ADMIN],
+            actor=Actor(),
+        )  # fmt: skip
+        key_services.api_key_revoke(api_key=api_key, actor=Actor())
+    before = _snapshot(client_for(seed_alpha, "admin"))
+
+    for host in (seed_alpha.host, "localhost"):
+        response = _call(client_for(host, api_key=key), method, _fill(path, ids))
+        expected = {400, 401, 403, 404} if (method, path) in PUBLIC_OPERATIONS else {401}
+        assert response.status_code in expected, (host, response.content)
+        _assert_no_alpha_data(response, ids)
     assert _snapshot(client_for(seed_alpha, "admin")) == before
 
 

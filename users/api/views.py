@@ -6,14 +6,24 @@ from rest_framework import mixins, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from audit.services import Actor
 from config.api.errors import APIError
-from config.api.views import OrganizationAPIView, OrganizationGenericAPIView, PublicAPIView
+from config.api.views import (
+    ANY_SCOPE,
+    OrganizationAPIView,
+    OrganizationGenericAPIView,
+    PublicAPIView,
+)
+from config.lookups import person
+from integrations.models import Scope
 from users import selectors, services
 from users.api import serializers as s
 from users.models import Role
 
 
 class MeView(OrganizationAPIView):
+    api_keys_allowed = False  # about a person; a key has no "me"
+
     @extend_schema(responses=s.MeOutputSerializer, operation_id="me_retrieve")
     def get(self, request):
         data = {
@@ -27,6 +37,7 @@ class MeView(OrganizationAPIView):
 
 class OrganizationView(OrganizationAPIView):
     required_roles = {"PATCH": Role.ADMIN}
+    api_scopes = {"GET": ANY_SCOPE, "PATCH": Scope.ADMIN}
 
     @extend_schema(responses=s.OrganizationOutputSerializer)
     def get(self, request):
@@ -43,6 +54,7 @@ class OrganizationView(OrganizationAPIView):
 
 
 class MemberListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scopes = {"GET": Scope.ADMIN}
     serializer_class = s.MembershipOutputSerializer
 
     def get_queryset(self):
@@ -55,6 +67,7 @@ class MemberListView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
 class MemberDetailView(OrganizationAPIView):
     required_roles = {"PATCH": Role.ADMIN, "DELETE": Role.ADMIN}
+    api_scope = Scope.ADMIN
 
     def _get(self, member_id):
         return selectors.membership_get(organization=self.organization, membership_id=member_id)
@@ -68,18 +81,23 @@ class MemberDetailView(OrganizationAPIView):
         membership = self._get(member_id)
         data = s.MembershipUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_change_role(membership=membership, **data.validated_data)
+        membership = services.membership_change_role(
+            membership=membership, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(s.MembershipOutputSerializer(membership).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, member_id):
-        services.membership_remove(membership=self._get(member_id))
+        services.membership_remove(
+            membership=self._get(member_id), actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class InvitationListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     # Invitations reveal who is being invited: admins only, reads included.
     required_roles = {"GET": Role.ADMIN, "POST": Role.ADMIN}
+    api_scope = Scope.ADMIN
     serializer_class = s.InvitationOutputSerializer
 
     def get_queryset(self):
@@ -96,13 +114,16 @@ class InvitationListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         data = s.InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invitation, _token = services.invitation_create(
-            organization=self.organization, invited_by=request.user, **data.validated_data
+            organization=self.organization,
+            invited_by=person(request.user),
+            **data.validated_data,
         )
         return Response(s.InvitationOutputSerializer(invitation).data, status=201)
 
 
 class InvitationDetailView(OrganizationAPIView):
     required_roles = {"GET": Role.ADMIN, "DELETE": Role.ADMIN}
+    api_scope = Scope.ADMIN
 
     def _get(self, invitation_id):
         return selectors.invitation_get(organization=self.organization, invitation_id=invitation_id)

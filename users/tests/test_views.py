@@ -1,66 +1,59 @@
-"""The server-rendered pages: public sign-up, hand-off, home, invitation accept."""
+"""Host hand-off and organization switch (server-side redirects), sign-up through the API
+to a logged-in organization host, the organization admin sites. The pages themselves are
+the app (frontend/), whose serving is tested in config/tests/test_spa.py."""
 
 import pytest
 from django.test import Client, override_settings
 
 from tests.helpers import PASSWORD, schema_exists
-from users import services
-from users.models import Membership, Organization, Role
+from users.models import Membership, Role
 
 
 @pytest.mark.django_db
-class TestSignupPage:
-    def test_form_errors_are_shown_next_to_fields(self):
-        response = Client(HTTP_HOST="localhost").post("/signup/", {
-            "email": "bad", "password": PASSWORD, "organization_name": "X", "slug": "www",
-        })  # fmt: skip
-        assert response.status_code == 200
-        html = response.content.decode()
-        assert "reserved" in html and "valid email" in html
-        assert not Organization.objects.filter(name="X").exists()
-
+class TestSignupHandoff:
     @override_settings(ACCOUNT_EMAIL_VERIFICATION="optional")
-    def test_signup_sends_the_user_to_the_organization_host_logged_in(self):
-        response = Client(HTTP_HOST="localhost").post("/signup/", {
+    def test_signup_hands_the_user_over_to_the_organization_host_logged_in(self):
+        # given: the app's sign-up form posts to the API on the public site
+        response = Client(HTTP_HOST="localhost").post("/api/v1/signup", {
             "email": "ops@vandelay.test", "password": PASSWORD, "organization_name": "Vandelay",
             "slug": "vandelay",
-        })  # fmt: skip
-        assert response.status_code == 302
-        assert response["Location"].startswith("http://vandelay.localhost/handoff/")
+        }, content_type="application/json")  # fmt: skip
+        assert response.status_code == 201
+        redirect_url = response.json()["redirect_url"]
+        assert redirect_url.startswith("http://vandelay.localhost/handoff/")
         assert schema_exists("vandelay")
 
+        # when: the browser follows the hand-off link on the new host
         browser = Client(HTTP_HOST="vandelay.localhost")
-        home = browser.get(
-            response["Location"].removeprefix("http://vandelay.localhost"), follow=True
-        )
-        assert "Vandelay" in home.content.decode()
-        assert "ops@vandelay.test" in home.content.decode()
+        handoff = browser.get(redirect_url.removeprefix("http://vandelay.localhost"))
 
-    def test_with_mandatory_verification_the_user_is_asked_to_confirm(self):
-        response = Client(HTTP_HOST="localhost").post("/signup/", {
-            "email": "x@kramerica.test", "password": PASSWORD, "organization_name": "Kramerica",
-            "slug": "kramerica",
-        })  # fmt: skip
-        assert response.status_code == 200
-        assert "Check your inbox" in response.content.decode()
+        # then: it is logged in there
+        assert handoff.status_code == 302 and handoff["Location"] == "/"
+        me = browser.get("/api/v1/me").json()
+        assert me["organization"]["name"] == "Vandelay"
+        assert me["user"]["email"] == "ops@vandelay.test"
+
+    def test_a_handoff_link_works_once(self, org_a):
+        from users import services
+
+        url = services.login_handoff_url(user=org_a.member, organization=org_a.organization)
+        path = url.split(org_a.host, 1)[1]
+        assert Client(HTTP_HOST=org_a.host).get(path).status_code == 302
+        assert Client(HTTP_HOST=org_a.host).get(path).status_code == 404
 
 
 @pytest.mark.django_db
 class TestOrganizationHost:
-    def test_home_requires_login(self, org_a):
-        response = Client(HTTP_HOST=org_a.host).get("/")
-        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-
-    def test_login_page_is_served_on_the_organization_host(self, org_a):
+    def test_login_page_of_allauth_still_works_without_javascript(self, org_a):
         response = Client(HTTP_HOST=org_a.host).post(
             "/accounts/login/", {"login": org_a.member.email, "password": PASSWORD}
         )
         assert response.status_code == 302
 
-    def test_member_of_another_organization_gets_404_on_home(self, org_a, org_b):
+    def test_member_of_another_organization_gets_404_from_the_api(self, org_a, org_b):
         browser = Client(HTTP_HOST=org_a.host)
         browser.force_login(org_b.admin)
-        assert browser.get("/").status_code == 404
+        assert browser.get("/api/v1/me").status_code == 404
 
     def test_switch_to_another_organization_via_handoff(self, org_a, org_b):
         Membership.objects.create(
@@ -73,17 +66,14 @@ class TestOrganizationHost:
 
         assert response["Location"].startswith("http://beta.localhost/handoff/")
 
-    def test_invitation_accept_page_creates_the_account(self, org_a):
-        _, token = services.invitation_create(
-            organization=org_a.organization, email="page@invitee.test", role=Role.MEMBER,
-            invited_by=org_a.admin,
-        )  # fmt: skip
+    def test_switch_to_an_organization_one_is_not_in_is_404(self, org_a, org_b):
         browser = Client(HTTP_HOST=org_a.host)
-        response = browser.post(f"/invitations/accept/?token={token}", {"password": PASSWORD})
-        assert response.status_code == 302
-        assert Membership.objects.filter(
-            organization=org_a.organization, user__email="page@invitee.test"
-        ).exists()
+        browser.force_login(org_a.viewer)
+        assert browser.get(f"/switch/{org_b.slug}/").status_code == 404
+
+    def test_switch_needs_a_login(self, org_a):
+        response = Client(HTTP_HOST=org_a.host).get(f"/switch/{org_a.slug}/")
+        assert response.status_code == 302 and response["Location"] == "/login"
 
     def test_organization_admin_site_is_for_organization_admins_only(self, org_a):
         admin, member = Client(HTTP_HOST=org_a.host), Client(HTTP_HOST=org_a.host)
@@ -110,3 +100,20 @@ class TestOrganizationHost:
         outsider = Client(HTTP_HOST="localhost")
         outsider.force_login(org_a.admin)
         assert outsider.get("/admin/users/organization/").status_code == 302
+
+
+@pytest.mark.django_db
+class TestPublicSite:
+    def test_after_logging_in_on_the_public_site_switch_goes_to_the_first_organization(self, org_a):
+        browser = Client(HTTP_HOST="localhost")
+        browser.force_login(org_a.member)
+
+        response = browser.get("/switch/")
+
+        assert response["Location"].startswith(f"http://{org_a.host}/handoff/")
+
+    def test_switch_without_organizations_is_404(self, django_user_model):
+        lonely = django_user_model.objects.create_user(email="lonely@x.test", password=PASSWORD)
+        browser = Client(HTTP_HOST="localhost")
+        browser.force_login(lonely)
+        assert browser.get("/switch/").status_code == 404

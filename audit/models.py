@@ -1,0 +1,47 @@
+"""The audit log (organization schema): who changed what, when, from where.
+
+Rows are written by the services that make the change, in the same transaction,
+so a change and its audit row commit or roll back together.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from config.lookups import user_reference
+
+
+class AuditAction(models.TextChoices):
+    API_KEY_CREATED = "api_key.created", "API key created"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+    ASSISTANT_CREATED = "assistant.created", "Assistant created"
+    ASSISTANT_UPDATED = "assistant.updated", "Assistant changed"
+    ASSISTANT_DELETED = "assistant.deleted", "Assistant deleted"
+    CREDENTIAL_CREATED = "credential.created", "Credential created"
+    CREDENTIAL_UPDATED = "credential.updated", "Credential changed"
+    CREDENTIAL_DELETED = "credential.deleted", "Credential deleted"
+
+
+class AuditEvent(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    action = models.CharField(max_length=40, choices=AuditAction.choices, db_index=True)
+    actor = user_reference()
+    actor_email = models.EmailField(blank=True)  # kept if the user is deleted later
+    # API keys live in the public schema: referenced by id, with a readable label.
+    api_key_id = models.UUIDField(null=True, blank=True)
+    api_key_label = models.CharField(max_length=140, blank=True)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_label}"

@@ -1,0 +1,222 @@
+"""Quotas (per month) and the AI token rate (per minute), from the organization's plan.
+
+Checked before a provider is called, so a caller over quota is refused with
+nothing charged and nothing written:
+
+    402 quota_exceeded  a monthly quota (tokens, cost, messages, documents, storage)
+    429 rate_limited    the plan's AI tokens per minute (with Retry-After)
+
+Tokens are only known once a call returns, so calls already running when a
+token or cost quota is reached still finish: those quotas can be overshot by
+the calls in flight, never by a call started after. Messages, documents and
+storage are counted exactly, under a per-organization lock.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from django.db.models import Count, Sum
+from rest_framework import status
+
+from billing.models import UsageRecord
+from billing.plans import plan_for
+from config.api.errors import APIError
+
+
+class QuotaExceeded(APIError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_code = "quota_exceeded"
+    default_detail = "Your organization has reached a limit of its plan."
+
+    def __init__(self, message, *, quota: str):
+        super().__init__(message)
+        self.quota = quota
+
+
+class TokenRateExceeded(APIError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "rate_limited"
+
+    def __init__(self, message, *, wait: int):
+        super().__init__(message)
+        self.wait = wait  # the error handler turns it into Retry-After
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month_start(now: datetime | None = None) -> datetime:
+    start = month_start(now)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+
+
+# -- AI calls -----------------------------------------------------------------
+
+
+def ai_month_totals(organization) -> dict:
+    return UsageRecord.objects.filter(
+        organization=organization, created_at__gte=month_start()
+    ).aggregate(tokens=Sum("total_tokens"), cost=Sum("cost"), calls=Count("id"))
+
+
+def quota_check_ai(organization) -> None:
+    """Before any provider call: monthly tokens and cost, and tokens per minute."""
+    plan = plan_for(organization)
+    if plan.tokens_per_minute is not None:
+        used, wait = _token_window(organization)
+        if used >= plan.tokens_per_minute:
+            raise TokenRateExceeded(
+                f"Your organization used its {plan.tokens_per_minute:,} AI tokens for this "
+                f"minute. Retry in {wait} seconds.",
+                wait=wait,
+            )
+    if plan.monthly_tokens is None and plan.monthly_cost is None:
+        return
+    totals = ai_month_totals(organization)
+    if plan.monthly_tokens is not None and (totals["tokens"] or 0) >= plan.monthly_tokens:
+        raise QuotaExceeded(
+            f"Your organization used its {plan.monthly_tokens:,} AI tokens for this month "
+            f"({plan.name} plan).",
+            quota="monthly_tokens",
+        )
+    if plan.monthly_cost is not None and (totals["cost"] or Decimal(0)) >= plan.monthly_cost:
+        raise QuotaExceeded(
+            f"Your organization reached its AI spending limit of {plan.monthly_cost} for this "
+            f"month ({plan.name} plan).",
+            quota="monthly_cost",
+        )
+
+
+def _token_key(organization, window: int) -> str:
+    return f"ai-tokens:{organization.pk}:{window}"
+
+
+def _window() -> tuple[int, int]:
+    """(start of the current window, seconds left in it)."""
+    seconds = settings.RATE_LIMIT_WINDOW_SECONDS
+    now = int(time.time())
+    start = now - now % seconds
+    return start, start + seconds - now
+
+
+def _token_window(organization) -> tuple[int, int]:
+    start, wait = _window()
+    return int(caches["shared"].get(_token_key(organization, start), 0)), max(wait, 1)
+
+
+def tokens_count(organization, tokens: int) -> None:
+    """Add a finished call's tokens to this minute's window (atomic in Redis)."""
+    if tokens <= 0:
+        return
+    start, _ = _window()
+    cache, key = caches["shared"], _token_key(organization, start)
+    ttl = settings.RATE_LIMIT_WINDOW_SECONDS + 5
+    if not cache.add(key, tokens, ttl):
+        try:
+            cache.incr(key, tokens)
+        except ValueError:  # expired between add and incr
+            cache.add(key, tokens, ttl)
+
+
+# -- messages, documents, storage (organization schema) ------------------------
+
+
+def _lock(organization, what: str) -> None:
+    """Serialize quota checks of one organization until the transaction ends, so a
+    burst of requests cannot all pass the same last free slot."""
+    key = zlib.crc32(f"quota:{organization.pk}:{what}".encode())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def messages_this_month() -> int:
+    from chat.models import Message, Role
+
+    return Message.objects.filter(role=Role.USER, created_at__gte=month_start()).count()
+
+
+def quota_check_messages(organization, *, lock: bool = False) -> None:
+    """One more chat message. With ``lock`` (inside the transaction that stores the
+    message) the count is exact under concurrency."""
+    limit = plan_for(organization).monthly_messages
+    if limit is None:
+        return
+    if lock:
+        _lock(organization, "messages")
+    if messages_this_month() >= limit:
+        raise QuotaExceeded(
+            f"Your organization sent its {limit:,} chat messages for this month.",
+            quota="monthly_messages",
+        )
+
+
+def document_totals() -> tuple[int, int]:
+    from knowledge_base.models import Document
+
+    totals = Document.objects.aggregate(count=Count("id"), size=Sum("size"))
+    return totals["count"] or 0, totals["size"] or 0
+
+
+def quota_check_documents(organization, *, count: int, size_bytes: int) -> None:
+    """Room for ``count`` more documents of ``size_bytes`` in all. Call inside the
+    transaction that stores them."""
+    plan = plan_for(organization)
+    if plan.max_documents is None and plan.max_storage_bytes is None:
+        return
+    _lock(organization, "documents")
+    documents, stored = document_totals()
+    if plan.max_documents is not None and documents + count > plan.max_documents:
+        raise QuotaExceeded(
+            f"Your plan allows {plan.max_documents:,} documents; the organization has "
+            f"{documents:,} and this would add {count:,}.",
+            quota="max_documents",
+        )
+    if plan.max_storage_bytes is not None and stored + size_bytes > plan.max_storage_bytes:
+        raise QuotaExceeded(
+            f"Your plan allows {plan.max_storage_bytes:,} bytes of documents; "
+            f"{stored:,} are used and this upload needs {size_bytes:,}.",
+            quota="max_storage_bytes",
+        )
+
+
+# -- status (for the dashboard and GET /usage/quotas) --------------------------
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    name: str
+    limit: int | Decimal | None
+    used: int | Decimal
+
+    @property
+    def remaining(self):
+        return None if self.limit is None else max(self.limit - self.used, 0)
+
+
+def quota_status(organization) -> list[QuotaStatus]:
+    plan = plan_for(organization)
+    totals = ai_month_totals(organization)
+    documents, stored = document_totals()
+    used_tokens, _ = _token_window(organization)
+    return [
+        QuotaStatus("monthly_tokens", plan.monthly_tokens, totals["tokens"] or 0),
+        QuotaStatus("monthly_cost", plan.monthly_cost, totals["cost"] or Decimal("0")),
+        QuotaStatus("monthly_messages", plan.monthly_messages, messages_this_month()),
+        QuotaStatus("max_documents", plan.max_documents, documents),
+        QuotaStatus("max_storage_bytes", plan.max_storage_bytes, stored),
+        QuotaStatus("tokens_per_minute", plan.tokens_per_minute, used_tokens),
+    ]

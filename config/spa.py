@@ -1,0 +1,94 @@
+"""Serving the dashboard (frontend/): the app shell for every app route, on both hosts.
+
+The shell is Vite's ``index.html`` with the host's configuration injected (which
+host this is, the organization it belongs to), so the app knows before its first
+request whether it is the public site or an organization's dashboard. Assets come
+from whitenoise (config/settings/frontend.py).
+"""
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from allauth.headless.adapter import DefaultHeadlessAdapter
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import re_path
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from users import selectors
+
+CONFIG_PLACEHOLDER = "<!--app-config-->"
+# Paths that belong to the server: never answered with the app shell, so a typo under
+# /api/ still gets the API's JSON 404.
+SERVER_PREFIXES = (
+    "api/", "admin/", "accounts/", "_allauth/", "static/", "media/", "assets/", "handoff/",
+    "switch/", "ws/", "healthz", "readyz",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def _read_shell(path: Path, mtime: float) -> str:
+    # Keyed by modification time: a rebuild is picked up without a restart.
+    return path.read_text(encoding="utf-8")
+
+
+def _public_url() -> str:
+    port = f":{settings.SITE_PORT}" if settings.SITE_PORT else ""
+    return f"{settings.SITE_SCHEME}://{settings.BASE_DOMAIN}{port}"
+
+
+def app_config(request: HttpRequest) -> dict:
+    tenant = getattr(request, "tenant", None)
+    is_public = tenant is None or tenant.is_public
+    user = request.user
+    authenticated = user.is_authenticated
+    # Lets the app skip asking /api/v1/me when the answer is known to be 401 or 404.
+    member = (
+        authenticated
+        and not is_public
+        and selectors.organization_list_for_user(user=user).filter(organization=tenant).exists()
+    )
+    return {
+        "host": "public" if is_public else "organization",
+        "organization": None if is_public else {"slug": tenant.slug, "name": tenant.name},
+        "baseDomain": settings.BASE_DOMAIN,
+        "publicUrl": _public_url(),
+        "csrfCookieName": settings.CSRF_COOKIE_NAME,
+        "user": {"authenticated": authenticated, "member": member},
+    }
+
+
+@ensure_csrf_cookie  # the app sends it back as X-CSRFToken on every unsafe request
+def app_shell(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    index = Path(settings.FRONTEND_DIST_DIR) / "index.html"
+    try:
+        shell = _read_shell(index, index.stat().st_mtime)
+    except FileNotFoundError:
+        return render(request, "spa_missing.html", status=503)
+    # "<" escaped so no value can close the script element.
+    data = json.dumps(app_config(request)).replace("<", "\\u003c")
+    tag = f'<script id="app-config" type="application/json">{data}</script>'
+    response = HttpResponse(shell.replace(CONFIG_PLACEHOLDER, tag, 1))
+    # The shell names the current hashed assets: always revalidate it.
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+_excluded = "|".join(re.escape(prefix) for prefix in SERVER_PREFIXES)
+# Last in both URL confs: everything the server does not route is an app route.
+spa_urlpatterns = [re_path(rf"^(?!(?:{_excluded})).*$", app_shell, name="app")]
+
+
+class HeadlessAdapter(DefaultHeadlessAdapter):
+    """Only e-mails sent by the app's own (headless) requests link into the app: a
+    password reset asked for on the server-rendered /accounts/ pages keeps its
+    server-rendered link."""
+
+    def get_frontend_url(self, urlname: str, **kwargs) -> str | None:
+        request = self.request
+        if request is None or not request.path.startswith("/_allauth/"):
+            return None
+        return super().get_frontend_url(urlname, **kwargs)

@@ -1,0 +1,139 @@
+import { lazy, Suspense, type ReactNode } from "react";
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { logout } from "./api/allauth";
+import { config, isPublicHost } from "./config";
+import { AppLayout } from "./layout/AppLayout";
+import { LoginPage, PasswordResetKeyPage, PasswordResetPage, AuthShell } from "./pages/auth";
+import { InvitationAcceptPage, LandingPage, SignupPage } from "./pages/public";
+import { SessionProvider, useSession } from "./session";
+import { ErrorMessage, Loading } from "./ui";
+import { AssistantsPage, AssistantEditPage } from "./pages/assistants";
+import { ChatPage } from "./pages/chat";
+import { CollectionPage, KnowledgePage, SearchPage } from "./pages/knowledge";
+import { MembersPage } from "./pages/members";
+import { ApiKeysPage } from "./pages/apikeys";
+import { CredentialsPage } from "./pages/credentials";
+import { AuditPage } from "./pages/audit";
+import { SecurityPage } from "./pages/security";
+
+// The chart library is the heaviest dependency: only the home page loads it.
+const HomePage = lazy(() => import("./pages/home"));
+
+function NotFound() {
+  return (
+    <div className="empty">
+      <h1>Page not found</h1>
+      <p className="muted" style={{ marginTop: 8 }}>
+        There is nothing at this address. <a href="/">Go home</a>.
+      </p>
+    </div>
+  );
+}
+
+/** Member-only pages: anonymous visitors go to the login page, outsiders are told. */
+function RequireMember({ children }: { children: ReactNode }) {
+  const { state, clear } = useSession();
+  const location = useLocation();
+  if (state.status === "loading") return <Loading />;
+  if (state.status === "anonymous") {
+    const next = location.pathname + location.search;
+    return <Navigate to={next === "/" ? "/login" : `/login?next=${encodeURIComponent(next)}`} replace />;
+  }
+  if (state.status === "outsider") {
+    return (
+      <AuthShell title="Not a member" lead={`Your account is not a member of ${config.organization?.name ?? "this organization"}.`}>
+        <div className="stack">
+          <p className="muted">Ask one of its admins for an invitation, or log in with another account.</p>
+          <button
+            type="button"
+            className="btn btn-primary btn-block"
+            onClick={async () => {
+              await logout().catch(() => undefined);
+              clear();
+            }}
+          >
+            Log out
+          </button>
+        </div>
+      </AuthShell>
+    );
+  }
+  if (state.status === "error") {
+    return (
+      <div className="content">
+        <ErrorMessage error={state.error} />
+      </div>
+    );
+  }
+  return <>{children}</>;
+}
+
+function PublicRoutes() {
+  return (
+    <Routes>
+      <Route path="/" element={<LandingPage />} />
+      <Route path="/signup" element={<SignupPage />} />
+      <Route path="/login" element={<LoginPage />} />
+      <Route path="/password/reset" element={<PasswordResetPage />} />
+      <Route path="/password/reset/key/:resetKey" element={<PasswordResetKeyPage />} />
+      <Route path="*" element={<NotFound />} />
+    </Routes>
+  );
+}
+
+function OrganizationRoutes() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route path="/password/reset" element={<PasswordResetPage />} />
+      <Route path="/password/reset/key/:resetKey" element={<PasswordResetKeyPage />} />
+      <Route path="/invitations/accept" element={<InvitationAcceptPage />} />
+      <Route
+        element={
+          <RequireMember>
+            <AppLayout fullWidth />
+          </RequireMember>
+        }
+      >
+        <Route path="/chat" element={<ChatPage />} />
+        <Route path="/chat/:sessionId" element={<ChatPage />} />
+      </Route>
+      <Route
+        element={
+          <RequireMember>
+            <AppLayout />
+          </RequireMember>
+        }
+      >
+        <Route
+          path="/"
+          element={
+            <Suspense fallback={<Loading />}>
+              <HomePage />
+            </Suspense>
+          }
+        />
+        <Route path="/assistants" element={<AssistantsPage />} />
+        <Route path="/assistants/new" element={<AssistantEditPage />} />
+        <Route path="/assistants/:assistantId" element={<AssistantEditPage />} />
+        <Route path="/knowledge" element={<KnowledgePage />} />
+        <Route path="/knowledge/:collectionId" element={<CollectionPage />} />
+        <Route path="/search" element={<SearchPage />} />
+        <Route path="/members" element={<MembersPage />} />
+        <Route path="/api-keys" element={<ApiKeysPage />} />
+        <Route path="/credentials" element={<CredentialsPage />} />
+        <Route path="/audit" element={<AuditPage />} />
+        <Route path="/security" element={<SecurityPage />} />
+        <Route path="*" element={<NotFound />} />
+      </Route>
+    </Routes>
+  );
+}
+
+export default function App() {
+  return (
+    <BrowserRouter>
+      <SessionProvider>{isPublicHost ? <PublicRoutes /> : <OrganizationRoutes />}</SessionProvider>
+    </BrowserRouter>
+  );
+}

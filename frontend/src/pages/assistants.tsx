@@ -1,0 +1,279 @@
+// Assistants: list, create and edit (model from the catalog with its prices), test reply.
+import { type FormEvent, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+import { client, unwrap } from "../api/client";
+import type { AIModel, Assistant, AssistantInput, AssistantTestOutput } from "../api/types";
+import { usePermissions } from "../session";
+import { Badge, Empty, ErrorMessage, Field, formatCost, formatNumber, Loading, PageHeader, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
+
+function modelLabel(model: Pick<AIModel, "display_name" | "provider" | "input_price_per_million" | "output_price_per_million" | "currency" | "answer_mode">) {
+  if (model.answer_mode === "extractive") return `${model.display_name} · free`;
+  const currency = model.currency || "USD";
+  return `${model.display_name} · ${model.provider} · in ${formatCost(model.input_price_per_million, currency)} / out ${formatCost(model.output_price_per_million, currency)} per 1M tokens`;
+}
+
+export function AssistantsPage() {
+  const { canEdit } = usePermissions();
+  const assistants = useAsync(() => unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } })), []);
+  return (
+    <>
+      <PageHeader
+        title="Assistants"
+        description="Each assistant answers with a model, its instructions and your knowledge."
+        actions={
+          canEdit ? (
+            <Link className="btn btn-primary" to="/assistants/new">
+              New assistant
+            </Link>
+          ) : null
+        }
+      />
+      <ErrorMessage error={assistants.error} />
+      {assistants.loading && !assistants.data ? <Loading /> : null}
+      {assistants.data ? (
+        assistants.data.results.length ? (
+          <div className="grid-3">
+            {assistants.data.results.map((assistant) => (
+              <Link key={assistant.id} to={`/assistants/${assistant.id}`} className="card" style={{ color: "inherit", textDecoration: "none" }} data-testid="assistant-card">
+                <div className="card-body stack" style={{ gap: 8 }}>
+                  <div className="row-between">
+                    <h2>{assistant.name}</h2>
+                    {assistant.is_active === false ? <Badge>inactive</Badge> : <Badge tone="success">active</Badge>}
+                  </div>
+                  <p className="muted small">{assistant.description || "No description."}</p>
+                  <div className="row small">
+                    <Badge tone="accent">{assistant.model.display_name}</Badge>
+                    <Badge>{assistant.retrieval_mode ?? "hybrid"} · top {assistant.retrieval_top_k ?? 8}</Badge>
+                    <Badge>{assistant.collections.length} collections</Badge>
+                  </div>
+                </div>
+              </Link>
+            ))}
+          </div>
+        ) : (
+          <div className="card">
+            <Empty title="No assistants yet">{canEdit ? <Link to="/assistants/new">Create the first one</Link> : null}</Empty>
+          </div>
+        )
+      ) : null}
+    </>
+  );
+}
+
+function TestReply({ assistant }: { assistant: Assistant }) {
+  const [result, setResult] = useState<AssistantTestOutput | null>(null);
+  const test = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const message = String(new FormData(event.currentTarget).get("message") ?? "");
+    setResult(await unwrap(client.POST("/api/v1/assistants/{assistant_id}/test", { params: { path: { assistant_id: assistant.id } }, body: { message } })));
+  });
+  return (
+    <section className="card" aria-labelledby="test-reply-title">
+      <div className="card-header">
+        <h2 id="test-reply-title">Test reply</h2>
+        <span className="muted small">One answer with the saved settings, not stored as a chat.</span>
+      </div>
+      <form className="card-body stack" onSubmit={test.run} noValidate>
+        <TextAreaField label="Test message" name="message" rows={3} required placeholder="Ask something your users would ask…" error={test.error} />
+        <ErrorMessage error={test.error} />
+        <div>
+          <button type="submit" className="btn btn-primary" disabled={test.busy}>
+            {test.busy ? "Waiting for the reply…" : "Send test message"}
+          </button>
+        </div>
+        {result ? (
+          <div className="stack" aria-live="polite">
+            <div className="chunk-text" data-testid="test-reply">
+              {result.reply}
+            </div>
+            <div className="row small muted">
+              <Badge tone="accent">{result.model}</Badge>
+              {result.fell_back ? <Badge tone="warning">fallback model</Badge> : null}
+              <span>
+                {formatNumber(result.usage.total_tokens)} tokens ({formatNumber(result.usage.prompt_tokens)} in, {formatNumber(result.usage.completion_tokens)} out)
+              </span>
+              <span>· {formatCost(result.cost, result.currency)}</span>
+              <span>· {(result.latency_ms / 1000).toFixed(2)} s</span>
+            </div>
+          </div>
+        ) : null}
+      </form>
+    </section>
+  );
+}
+
+export function AssistantEditPage() {
+  const { assistantId } = useParams();
+  const isNew = !assistantId;
+  const navigate = useNavigate();
+  const { canEdit } = usePermissions();
+  const assistant = useAsync<Assistant | null>(
+    async () => (assistantId ? unwrap(client.GET("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } })) : null),
+    [assistantId],
+  );
+  const models = useAsync(async () => (await unwrap(client.GET("/api/v1/models", { params: { query: { capability: "chat", page_size: 100 } } }))).results, []);
+  const collections = useAsync(async () => (await unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } }))).results, []);
+  const [temperature, setTemperature] = useState<string | null>(null);
+
+  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const body: AssistantInput = {
+      name: String(form.get("name") ?? ""),
+      description: String(form.get("description") ?? ""),
+      model: String(form.get("model") ?? ""),
+      system_instructions: String(form.get("system_instructions") ?? ""),
+      temperature: String(form.get("temperature") ?? "0.7"),
+      retrieval_mode: form.get("retrieval_mode") as AssistantInput["retrieval_mode"],
+      retrieval_top_k: Number(form.get("retrieval_top_k") || 8),
+      is_active: form.get("is_active") === "on",
+      collections: form.getAll("collections").map(String),
+    };
+    const fallback = String(form.get("fallback_model") ?? "");
+    if (fallback) body.fallback_model = fallback;
+    else if (!isNew) (body as Record<string, unknown>).fallback_model = null;
+    const saved = isNew
+      ? await unwrap(client.POST("/api/v1/assistants", { body }))
+      : await unwrap(client.PATCH("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } }, body }));
+    assistant.setData(saved);
+    if (isNew) navigate(`/assistants/${saved.id}`, { replace: true });
+    return saved;
+  });
+  const [saved, setSaved] = useState(false);
+  const remove = useAction(async () => {
+    if (!assistantId || !window.confirm("Delete this assistant? Its conversations are deleted too.")) return;
+    await unwrap(client.DELETE("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } }));
+    navigate("/assistants");
+  });
+
+  if (assistant.error) {
+    return (
+      <>
+        <PageHeader title="Assistant" />
+        <ErrorMessage error={assistant.error} />
+      </>
+    );
+  }
+  if ((!isNew && !assistant.data) || !models.data) {
+    return models.error ? <ErrorMessage error={models.error} /> : <Loading />;
+  }
+  const data = assistant.data;
+  const chatModels = models.data;
+  const currentTemperature = temperature ?? data?.temperature ?? "0.70";
+  return (
+    <div className="stack-lg">
+      <PageHeader
+        title={isNew ? "New assistant" : data!.name}
+        description={
+          <>
+            <Link to="/assistants">Assistants</Link>
+            {data ? ` · ${data.answer_mode === "extractive" ? "offline extractive answers" : "language model"}` : ""}
+          </>
+        }
+        actions={
+          !isNew ? (
+            <>
+              <Link className="btn" to="/chat">
+                Chat
+              </Link>
+              {canEdit ? (
+                <button type="button" className="btn btn-danger" onClick={() => void remove.run()} disabled={remove.busy}>
+                  Delete assistant
+                </button>
+              ) : null}
+            </>
+          ) : null
+        }
+      />
+      <ErrorMessage error={remove.error} />
+      {!canEdit ? (
+        <div className="alert alert-info" role="status">
+          You are a viewer: you can see this assistant's settings but not change them.
+        </div>
+      ) : null}
+      <form
+        className="card"
+        onSubmit={async (event) => {
+          setSaved(false);
+          const result = await save.run(event);
+          if (result) setSaved(true);
+        }}
+        noValidate
+        aria-label="Assistant settings"
+      >
+        <fieldset disabled={!canEdit} className="card-body stack-lg">
+          <div className="grid-2">
+            <TextField label="Name" name="name" defaultValue={data?.name ?? ""} required error={save.error} />
+            <TextField label="Description" name="description" defaultValue={data?.description ?? ""} error={save.error} />
+          </div>
+          <div className="grid-2">
+            <SelectField label="Model" name="model" defaultValue={data?.model.id ?? chatModels[0]?.id} error={save.error} hint="Prices per million tokens, from the model catalog.">
+              {chatModels.map((model) => (
+                <option key={model.id} value={model.id}>
+                  {modelLabel(model)}
+                </option>
+              ))}
+            </SelectField>
+            <SelectField label="Fallback model" name="fallback_model" defaultValue={data?.fallback_model?.id ?? ""} error={save.error} hint="Used when the main model's provider fails.">
+              <option value="">None</option>
+              {chatModels.map((model) => (
+                <option key={model.id} value={model.id}>
+                  {modelLabel(model)}
+                </option>
+              ))}
+            </SelectField>
+          </div>
+          <TextAreaField label="System instructions" name="system_instructions" defaultValue={data?.system_instructions ?? ""} rows={6} error={save.error} hint="How the assistant behaves: tone, scope, what to refuse." />
+          <div className="grid-3">
+            <Field label={`Temperature: ${Number(currentTemperature).toFixed(2)}`} name="temperature" error={save.error} hint="Lower is more focused, higher more varied.">
+              {(a11y) => <input type="range" name="temperature" min={0} max={2} step={0.05} value={currentTemperature} onChange={(event) => setTemperature(event.target.value)} {...a11y} />}
+            </Field>
+            <SelectField label="Retrieval mode" name="retrieval_mode" defaultValue={data?.retrieval_mode ?? "hybrid"} error={save.error}>
+              <option value="hybrid">Hybrid (vector + keyword)</option>
+              <option value="vector">Vector</option>
+              <option value="keyword">Keyword</option>
+            </SelectField>
+            <TextField label="Top k" name="retrieval_top_k" type="number" min={1} max={50} defaultValue={data?.retrieval_top_k ?? 8} error={save.error} hint="Passages retrieved per question." />
+          </div>
+          <fieldset>
+            <legend>Linked collections</legend>
+            <ErrorMessage error={collections.error} />
+            <div className="checks">
+              {(collections.data ?? []).map((collection) => (
+                <label key={collection.id} className="check">
+                  <input type="checkbox" name="collections" value={collection.id} defaultChecked={data?.collections.includes(collection.id)} />
+                  {collection.name}
+                </label>
+              ))}
+            </div>
+            {collections.data && !collections.data.length ? (
+              <p className="muted small">
+                No collections yet: <Link to="/knowledge">create one</Link>.
+              </p>
+            ) : null}
+          </fieldset>
+          <label className="check">
+            <input type="checkbox" name="is_active" defaultChecked={data?.is_active ?? true} />
+            Active (available in chat)
+          </label>
+          {canEdit ? (
+            <div className="stack">
+              <ErrorMessage error={save.error} />
+              {saved && !save.error ? (
+                <div className="alert alert-success" role="status">
+                  Saved.
+                </div>
+              ) : null}
+              <div>
+                <button type="submit" className="btn btn-primary" disabled={save.busy}>
+                  {save.busy ? "Saving…" : isNew ? "Create assistant" : "Save changes"}
+                </button>
+              </div>
+            </div>
+          ) : null}
+        </fieldset>
+      </form>
+      {data && canEdit ? <TestReply assistant={data} /> : null}
+    </div>
+  );
+}

@@ -1,0 +1,252 @@
+// Sign-in pages on both hosts: log in (with the TOTP step), password reset.
+import { type FormEvent, type ReactNode, useState } from "react";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import { allauth, allauthError, pendingFlow } from "../api/allauth";
+import { ApiError } from "../api/client";
+import { config, isPublicHost } from "../config";
+import { useSession } from "../session";
+import { ErrorMessage, TextField } from "../ui";
+
+export function Brand() {
+  return (
+    <div className="auth-brand">
+      <span className="brand-mark" aria-hidden="true">
+        AP
+      </span>
+      <span>Assistant Platform</span>
+    </div>
+  );
+}
+
+export function AuthShell({ title, lead, children, footer }: { title: string; lead?: ReactNode; children: ReactNode; footer?: ReactNode }) {
+  return (
+    <main className="auth" id="main">
+      <div className="auth-card">
+        <Brand />
+        <div className="card">
+          <div className="card-body">
+            <h1>{title}</h1>
+            {lead ? <p className="lead">{lead}</p> : <div style={{ height: 16 }} />}
+            {children}
+          </div>
+        </div>
+        {footer ? <div className="auth-links">{footer}</div> : null}
+      </div>
+    </main>
+  );
+}
+
+/** Where to go after logging in: `?next=` when it is a path on this host. */
+function nextPath(params: URLSearchParams): string {
+  const next = params.get("next") ?? "";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+const SERVER_PATHS = /^\/(accounts|admin|api|switch|handoff)\//;
+
+export function LoginPage() {
+  const [params] = useSearchParams();
+  const navigate = useNavigate();
+  const { refresh } = useSession();
+  const [step, setStep] = useState<"password" | "totp">("password");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState("");
+
+  const finish = async () => {
+    const next = nextPath(params);
+    if (isPublicHost) {
+      // Sessions are per host: continue to the user's organization through a hand-off.
+      window.location.assign("/switch/");
+      return;
+    }
+    if (SERVER_PATHS.test(next)) {
+      window.location.assign(next);
+      return;
+    }
+    await refresh();
+    navigate(next, { replace: true });
+  };
+
+  const handle = async (response: Awaited<ReturnType<typeof allauth>>) => {
+    if (response.status === 200 || response.status === 409) return finish();
+    if (response.status === 401) {
+      const flow = pendingFlow(response);
+      if (flow === "mfa_authenticate") {
+        setStep("totp");
+        return;
+      }
+      if (flow === "verify_email") {
+        setNotice("Confirm your e-mail address first: open the link we sent you, then log in.");
+        return;
+      }
+    }
+    setError(allauthError(response));
+  };
+
+  const submitPassword = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    setBusy(true);
+    setError(null);
+    setNotice("");
+    try {
+      await handle(await allauth("POST", "/auth/login", { email: form.get("email"), password: form.get("password") }));
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const submitCode = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    setBusy(true);
+    setError(null);
+    try {
+      const response = await allauth("POST", "/auth/2fa/authenticate", { code: String(form.get("code") ?? "").replace(/\s/g, "") });
+      if (response.status === 400) {
+        const failure = allauthError(response);
+        setError(new ApiError(400, "invalid", failure.fields.code?.[0] ?? failure.message, failure.fields));
+      } else await handle(response);
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const where = config.organization ? config.organization.name : "your organization";
+  if (step === "totp") {
+    return (
+      <AuthShell title="Two-factor authentication" lead="Enter the 6-digit code from your authenticator app.">
+        <form className="stack" onSubmit={submitCode} noValidate>
+          <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" autoFocus required error={error} />
+          <ErrorMessage error={error} />
+          <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
+            {busy ? "Verifying…" : "Verify"}
+          </button>
+          <p className="hint">Lost your device? Enter one of your recovery codes instead.</p>
+        </form>
+      </AuthShell>
+    );
+  }
+  return (
+    <AuthShell
+      title={`Log in${config.organization ? ` to ${where}` : ""}`}
+      lead={isPublicHost ? "We will take you to your organization." : "Welcome back."}
+      footer={
+        <>
+          <Link to="/password/reset">Forgot your password?</Link>
+          {isPublicHost ? <Link to="/signup">Create an organization</Link> : null}
+        </>
+      }
+    >
+      <form className="stack" onSubmit={submitPassword} noValidate>
+        <TextField label="E-mail" name="email" type="email" autoComplete="email" autoFocus required error={error} />
+        <TextField label="Password" name="password" type="password" autoComplete="current-password" required error={error} />
+        {notice ? (
+          <div className="alert alert-info" role="status">
+            {notice}
+          </div>
+        ) : null}
+        <ErrorMessage error={error} />
+        <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
+          {busy ? "Logging in…" : "Log in"}
+        </button>
+      </form>
+    </AuthShell>
+  );
+}
+
+export function PasswordResetPage() {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [sentTo, setSentTo] = useState("");
+  const submit = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const email = String(new FormData(event.currentTarget).get("email") ?? "");
+    setBusy(true);
+    setError(null);
+    try {
+      const response = await allauth("POST", "/auth/password/request", { email });
+      if (response.status === 200) setSentTo(email);
+      else setError(allauthError(response));
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <AuthShell title="Reset your password" lead="We will e-mail you a link to choose a new one." footer={<Link to="/login">Back to log in</Link>}>
+      {sentTo ? (
+        <div className="alert alert-success" role="status" data-testid="password-reset-sent">
+          If an account exists for {sentTo}, a reset link is on its way. Check your inbox.
+        </div>
+      ) : (
+        <form className="stack" onSubmit={submit} noValidate>
+          <TextField label="E-mail" name="email" type="email" autoComplete="email" autoFocus required error={error} />
+          <ErrorMessage error={error} />
+          <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
+            {busy ? "Sending…" : "Send reset link"}
+          </button>
+        </form>
+      )}
+    </AuthShell>
+  );
+}
+
+export function PasswordResetKeyPage() {
+  const { resetKey = "" } = useParams();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState(false);
+  const submit = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    if (form.get("password") !== form.get("password2")) {
+      setError(new ApiError(400, "invalid", "The two passwords differ.", { password2: ["The two passwords differ."] }));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const response = await allauth("POST", "/auth/password/reset", { key: resetKey, password: form.get("password") });
+      // 401: the password changed, and the user is to log in with it.
+      if (response.status === 200 || response.status === 401) setDone(true);
+      else {
+        const failure = allauthError(response);
+        setError(failure.fields.key ? new ApiError(400, "invalid", "This reset link is invalid or has expired. Ask for a new one.") : failure);
+      }
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <AuthShell title="Choose a new password" footer={<Link to="/login">Back to log in</Link>}>
+      {done ? (
+        <div className="stack">
+          <div className="alert alert-success" role="status">
+            Your password has been changed.
+          </div>
+          <Link className="btn btn-primary btn-block" to="/login">
+            Log in
+          </Link>
+        </div>
+      ) : (
+        <form className="stack" onSubmit={submit} noValidate>
+          <TextField label="New password" name="password" type="password" autoComplete="new-password" autoFocus required error={error} />
+          <TextField label="Repeat the new password" name="password2" type="password" autoComplete="new-password" required error={error} />
+          <ErrorMessage error={error} />
+          <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
+            {busy ? "Saving…" : "Change password"}
+          </button>
+        </form>
+      )}
+    </AuthShell>
+  );
+}

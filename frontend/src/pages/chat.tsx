@@ -1,0 +1,616 @@
+// Chat: sessions on the left, the conversation streaming token by token, sources on
+// the right when a citation is opened.
+import { type FormEvent, type KeyboardEvent, Fragment, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+import { client, unwrap } from "../api/client";
+import { streamTurn, type StreamHandlers } from "../api/stream";
+import type { Assistant, Hit, Message, Session, Source } from "../api/types";
+import { Icon } from "../layout/icons";
+import { useMe } from "../session";
+import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
+
+// ---------------------------------------------------------------- sessions sidebar
+
+function SessionItem({ session, active, onChanged }: { session: Session; active: boolean; onChanged: () => void }) {
+  const [renaming, setRenaming] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const patch = async (body: { title?: string; is_archived?: boolean }) => {
+    setError(null);
+    try {
+      await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: session.id } }, body }));
+      setRenaming(false);
+      onChanged();
+    } catch (cause) {
+      setError(cause);
+    }
+  };
+  const title = session.title || "New conversation";
+  return (
+    <li data-testid="chat-session">
+      <div className={`session-item ${active ? "active" : ""}`}>
+        {renaming ? (
+          <form
+            className="row grow"
+            style={{ padding: 6 }}
+            onSubmit={(event: FormEvent<HTMLFormElement>) => {
+              event.preventDefault();
+              void patch({ title: String(new FormData(event.currentTarget).get("title") ?? "") });
+            }}
+          >
+            <label className="sr-only" htmlFor={`rename-${session.id}`}>
+              New title
+            </label>
+            <input id={`rename-${session.id}`} name="title" className="input grow" defaultValue={title} autoFocus onKeyDown={(event) => event.key === "Escape" && setRenaming(false)} />
+            <button className="btn btn-sm btn-primary" type="submit">
+              Save
+            </button>
+          </form>
+        ) : (
+          <>
+            <Link className="session-link" to={`/chat/${session.id}`} aria-current={active ? "page" : undefined}>
+              <span className="session-title">{title}</span>
+              <span className="session-meta">
+                {session.assistant_name} · {session.message_count ?? 0} messages
+              </span>
+            </Link>
+            <div className="session-actions">
+              <button type="button" className="btn btn-ghost btn-icon btn-sm" aria-label={`Rename ${title}`} title="Rename" onClick={() => setRenaming(true)}>
+                <Icon name="edit" />
+              </button>
+              <button
+                type="button"
+                className="btn btn-ghost btn-icon btn-sm"
+                aria-label={`${session.is_archived ? "Unarchive" : "Archive"} ${title}`}
+                title={session.is_archived ? "Unarchive" : "Archive"}
+                onClick={() => void patch({ is_archived: !session.is_archived })}
+              >
+                <Icon name={session.is_archived ? "unarchive" : "archive"} />
+              </button>
+            </div>
+          </>
+        )}
+      </div>
+      {error ? (
+        <div style={{ padding: "0 6px 6px" }}>
+          <ErrorMessage error={error} />
+        </div>
+      ) : null}
+    </li>
+  );
+}
+
+// ---------------------------------------------------------------- messages
+
+interface ViewMessage extends Partial<Message> {
+  id: string;
+  role: Message["role"];
+  content: string;
+  streaming?: boolean;
+  streamError?: string;
+}
+
+function AnswerText({ text, sources, onCite }: { text: string; sources: Source[]; onCite: (source: Source) => void }) {
+  const parts = text.split(/(\[\d+\])/g);
+  return (
+    <>
+      {parts.map((part, index) => {
+        const match = /^\[(\d+)\]$/.exec(part);
+        const source = match ? sources.find((item) => item.index === Number(match[1])) : undefined;
+        if (!source) return <Fragment key={index}>{part}</Fragment>;
+        return (
+          <button
+            key={index}
+            type="button"
+            className="citation"
+            data-testid="citation"
+            aria-label={`Source ${source.index}: ${source.document_title}${source.page ? `, page ${source.page}` : ""}`}
+            onClick={() => onCite(source)}
+          >
+            {source.index}
+          </button>
+        );
+      })}
+    </>
+  );
+}
+
+function Feedback({ message, onChanged }: { message: ViewMessage; onChanged: (rating: number | null) => void }) {
+  const [error, setError] = useState<unknown>(null);
+  const rating = (message.feedback as { rating?: number | null } | null | undefined)?.rating ?? null;
+  const send = async (value: 1 | -1) => {
+    const next = rating === value ? null : value;
+    setError(null);
+    try {
+      await unwrap(client.POST("/api/v1/chat/messages/{message_id}/feedback", { params: { path: { message_id: message.id } }, body: { rating: next } }));
+      onChanged(next);
+    } catch (cause) {
+      setError(cause);
+    }
+  };
+  return (
+    <>
+      <button type="button" className={`btn btn-ghost btn-sm ${rating === 1 ? "active" : ""}`} aria-pressed={rating === 1} aria-label="Good answer" onClick={() => void send(1)}>
+        <Icon name="up" />
+      </button>
+      <button type="button" className={`btn btn-ghost btn-sm ${rating === -1 ? "active" : ""}`} aria-pressed={rating === -1} aria-label="Bad answer" onClick={() => void send(-1)}>
+        <Icon name="down" />
+      </button>
+      {error ? <ErrorMessage error={error} /> : null}
+    </>
+  );
+}
+
+// ---------------------------------------------------------------- source panel
+
+function SourcePanel({ source, assistant, query, onClose }: { source: Source; assistant?: Assistant; query: string; onClose: () => void }) {
+  // There is no chunk endpoint: the passage is found again by searching the document
+  // with the question the answer retrieved it with.
+  const chunk = useAsync<Hit | null>(async () => {
+    const collections = assistant?.collections ?? [];
+    if (!collections.length || !query) return null;
+    const result = await unwrap(
+      client.POST("/api/v1/search", { body: { query, collections, documents: [source.document_id], mode: "hybrid", top_k: 50 } }),
+    );
+    return result.results.find((hit) => hit.chunk_id === source.chunk_id) ?? null;
+  }, [source.chunk_id, query]);
+  const closeRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => closeRef.current?.focus(), [source.chunk_id]);
+  return (
+    <aside className="source-panel" aria-label="Source" data-testid="source-panel">
+      <div className="chat-head">
+        <h2>Source [{source.index}]</h2>
+        <button ref={closeRef} type="button" className="btn btn-ghost btn-sm" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      <div className="source-panel-body">
+        <div>
+          <div className="label" data-testid="source-document">
+            {source.document_title}
+          </div>
+          <div className="muted small">
+            {source.page ? <span data-testid="source-page">Page {source.page}</span> : "No page number"}
+            {source.section ? ` · ${source.section}` : ""}
+          </div>
+          <div className="small" style={{ marginTop: 4 }}>
+            Relevance <span className="score">{source.score.toFixed(3)}</span>
+            {source.cited ? <span className="badge badge-accent" style={{ marginLeft: 6 }}>cited</span> : null}
+          </div>
+        </div>
+        {chunk.loading ? (
+          <Spinner label="Loading the passage" />
+        ) : chunk.error ? (
+          <ErrorMessage error={chunk.error} />
+        ) : chunk.data ? (
+          <div className="chunk-text" data-testid="source-chunk">
+            {chunk.data.text}
+          </div>
+        ) : (
+          <p className="muted small">The passage's text could not be found again (the document may have been reprocessed).</p>
+        )}
+        <Link className="btn btn-sm" to={assistant?.collections?.length ? `/knowledge/${chunk.data?.collection_id ?? assistant.collections[0]}` : "/knowledge"}>
+          Open in Knowledge
+        </Link>
+      </div>
+    </aside>
+  );
+}
+
+// ---------------------------------------------------------------- the page
+
+function groupAnswers(messages: ViewMessage[]) {
+  // An answer can be regenerated: keep every version, show the latest by default.
+  const answers = new Map<string, ViewMessage[]>();
+  const turns: { question: ViewMessage; answers: ViewMessage[] }[] = [];
+  for (const message of messages) {
+    if (message.role === "assistant" && message.reply_to) {
+      const list = answers.get(message.reply_to) ?? [];
+      list.push(message);
+      answers.set(message.reply_to, list);
+    }
+  }
+  for (const message of messages) {
+    if (message.role === "user") turns.push({ question: message, answers: answers.get(message.id) ?? [] });
+  }
+  return turns;
+}
+
+export function ChatPage() {
+  const { sessionId } = useParams();
+  const navigate = useNavigate();
+  const me = useMe();
+  const [search, setSearch] = useState("");
+  const [archived, setArchived] = useState(false);
+  const [sessionsOpen, setSessionsOpen] = useState(false);
+  const [assistantId, setAssistantId] = useState("");
+  const [messages, setMessages] = useState<ViewMessage[]>([]);
+  const [loadingMessages, setLoadingMessages] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [streaming, setStreaming] = useState(false);
+  const [openSource, setOpenSource] = useState<{ source: Source; query: string } | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [versions, setVersions] = useState<Record<string, number>>({});
+  const [draft, setDraft] = useState("");
+  const abort = useRef<AbortController | null>(null);
+  const skipLoad = useRef<string | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+
+  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results, []);
+  const [query, setQuery] = useState("");
+  useEffect(() => {
+    const timer = window.setTimeout(() => setQuery(search), 250);
+    return () => window.clearTimeout(timer);
+  }, [search]);
+  const sessions = useAsync(
+    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, page_size: 100 } } })),
+    [query, archived],
+  );
+  const current = useAsync<Session | null>(
+    async () => (sessionId ? unwrap(client.GET("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } } })) : null),
+    [sessionId],
+  );
+
+  const activeAssistants = useMemo(() => (assistants.data ?? []).filter((item) => item.is_active !== false), [assistants.data]);
+  useEffect(() => {
+    if (current.data) setAssistantId(current.data.assistant);
+    else if (!sessionId && !assistantId && activeAssistants.length) setAssistantId(activeAssistants[0].id);
+  }, [current.data, sessionId, activeAssistants, assistantId]);
+  const assistant = assistants.data?.find((item) => item.id === assistantId);
+
+  const loadMessages = useCallback(async (id: string) => {
+    setLoadingMessages(true);
+    try {
+      const page = await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: 100 } } }));
+      setMessages(page.results as ViewMessage[]);
+      setError(null);
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setLoadingMessages(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    setOpenSource(null);
+    setEditing(null);
+    setSessionsOpen(false);
+    if (!sessionId) {
+      setMessages([]);
+      return;
+    }
+    if (skipLoad.current === sessionId) {
+      skipLoad.current = null; // the stream that created this session is filling it
+      return;
+    }
+    void loadMessages(sessionId);
+  }, [sessionId, loadMessages]);
+
+  useEffect(() => {
+    const element = scroller.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  }, [messages]);
+
+  useEffect(() => () => abort.current?.abort(), []);
+
+  /** Streams one answer into a placeholder, then reloads the stored conversation. */
+  const runStream = async (path: string, body: unknown, placeholder: ViewMessage, question?: ViewMessage) => {
+    const controller = new AbortController();
+    abort.current = controller;
+    setStreaming(true);
+    setError(null);
+    let answerId = placeholder.id;
+    let session = sessionId;
+    const update = (change: (message: ViewMessage) => ViewMessage) =>
+      setMessages((list) => list.map((message) => (message.id === answerId ? change(message) : message)));
+    const handlers: StreamHandlers = {
+      session: (data) => {
+        session = data.session_id;
+        const oldAnswerId = answerId;
+        answerId = data.message_id;
+        setMessages((list) =>
+          list.map((message) =>
+            message.id === oldAnswerId
+              ? { ...message, id: data.message_id, reply_to: data.user_message_id }
+              : question && message.id === question.id
+                ? { ...message, id: data.user_message_id }
+                : message,
+          ),
+        );
+        if (!sessionId) {
+          skipLoad.current = data.session_id;
+          navigate(`/chat/${data.session_id}`, { replace: true });
+        }
+      },
+      delta: (data) => update((message) => ({ ...message, content: message.content + data.text })),
+      sources: (data) => update((message) => ({ ...message, sources: data.sources })),
+      usage: (data) => update((message) => ({ ...message, total_tokens: data.total_tokens, cost: data.cost, latency_ms: data.latency_ms ?? undefined })),
+      error: (data) => update((message) => ({ ...message, streaming: false, streamError: data.message })),
+      done: () => update((message) => ({ ...message, streaming: false })),
+    };
+    try {
+      await streamTurn(path, body, handlers, controller.signal);
+    } catch (cause) {
+      setError(cause);
+      setMessages((list) => list.filter((message) => message.id !== answerId && (!question || message.id !== question.id || !question.id.startsWith("tmp-"))));
+    } finally {
+      setStreaming(false);
+      abort.current = null;
+      if (session) {
+        await loadMessages(session);
+        sessions.reload();
+        current.reload();
+      }
+    }
+  };
+
+  const send = async (event?: FormEvent) => {
+    event?.preventDefault();
+    const text = draft.trim();
+    if (!text || streaming) return;
+    if (!assistantId) {
+      setError(new Error("Choose an assistant first."));
+      return;
+    }
+    const question: ViewMessage = { id: `tmp-q-${Date.now()}`, role: "user", content: text };
+    const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
+    setMessages((list) => [...list, question, placeholder]);
+    setDraft("");
+    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true }, placeholder, question);
+  };
+
+  const regenerate = async (answer: ViewMessage) => {
+    const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: answer.reply_to ?? undefined, sources: [] };
+    setMessages((list) => [...list, placeholder]);
+    setVersions((value) => ({ ...value, [answer.reply_to ?? ""]: Number.MAX_SAFE_INTEGER }));
+    await runStream(`/api/v1/chat/messages/${answer.id}/regenerate`, { stream: true }, placeholder);
+  };
+
+  const saveEdit = async (question: ViewMessage, content: string) => {
+    setEditing(null);
+    const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
+    setMessages((list) => [...list.map((message) => (message.id === question.id ? { ...message, content, is_edited: true } : message)), placeholder]);
+    setVersions((value) => ({ ...value, [question.id]: Number.MAX_SAFE_INTEGER }));
+    await runStream(`/api/v1/chat/messages/${question.id}/edit`, { content, stream: true }, placeholder);
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      void send();
+    }
+  };
+
+  const turns = groupAnswers(messages);
+  const canChange = !current.data || me.role === "admin" || current.data.created_by === me.user.id;
+  const title = current.data?.title || (sessionId ? "Conversation" : "New conversation");
+
+  return (
+    <div className={`chat ${sessionsOpen ? "sessions-open" : ""}`}>
+      <aside className="chat-sidebar" aria-label="Conversations">
+        <div className="chat-sidebar-head">
+          <Link className="btn btn-primary btn-block" to="/chat" onClick={() => setDraft("")}>
+            New chat
+          </Link>
+          <label className="sr-only" htmlFor="session-search">
+            Search conversations
+          </label>
+          <input id="session-search" className="input" type="search" placeholder="Search conversations" value={search} onChange={(event) => setSearch(event.target.value)} />
+          <label className="check small">
+            <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
+            Show archived
+          </label>
+        </div>
+        {sessions.error ? (
+          <div style={{ padding: 12 }}>
+            <ErrorMessage error={sessions.error} />
+          </div>
+        ) : null}
+        <ul className="session-list" aria-label="Conversations" data-testid="chat-session-list">
+          {(sessions.data?.results ?? []).map((session) => (
+            <SessionItem key={session.id} session={session} active={session.id === sessionId} onChanged={() => { sessions.reload(); current.reload(); }} />
+          ))}
+          {sessions.data && !sessions.data.results.length ? (
+            <li className="muted small" style={{ padding: 12 }}>
+              {query ? "No conversation matches." : archived ? "No archived conversations." : "No conversations yet."}
+            </li>
+          ) : null}
+        </ul>
+      </aside>
+
+      <section className="chat-main" aria-label="Conversation">
+        <div className="chat-head">
+          <div className="row grow">
+            <button type="button" className="btn btn-sm only-mobile" aria-expanded={sessionsOpen} onClick={() => setSessionsOpen(!sessionsOpen)}>
+              Conversations
+            </button>
+            <h1 style={{ fontSize: "1.05rem" }} className="grow" data-testid="chat-title">
+              {title}
+            </h1>
+          </div>
+          <div className="row">
+            {sessionId ? (
+              <span className="muted small hide-sm">{current.data?.assistant_name}</span>
+            ) : (
+              <>
+                <label className="sr-only" htmlFor="assistant-picker">
+                  Assistant
+                </label>
+                <select id="assistant-picker" className="select" style={{ width: "auto" }} value={assistantId} onChange={(event) => setAssistantId(event.target.value)}>
+                  {activeAssistants.map((item) => (
+                    <option key={item.id} value={item.id}>
+                      {item.name}
+                    </option>
+                  ))}
+                </select>
+              </>
+            )}
+            {sessionId ? (
+              <>
+                <a className="btn btn-sm" href={`/api/v1/chat/sessions/${sessionId}/export?type=markdown`} download>
+                  Export Markdown
+                </a>
+                <a className="btn btn-sm hide-sm" href={`/api/v1/chat/sessions/${sessionId}/export?type=json`} download>
+                  Export JSON
+                </a>
+              </>
+            ) : null}
+          </div>
+        </div>
+
+        <div className="chat-scroll" ref={scroller}>
+          <div className="chat-thread">
+            {current.error ? <ErrorMessage error={current.error} /> : null}
+            {assistants.error ? <ErrorMessage error={assistants.error} /> : null}
+            {loadingMessages && !messages.length ? <Spinner label="Loading the conversation" /> : null}
+            {!sessionId && !messages.length ? (
+              <div className="chat-empty">
+                <h2>Ask {assistant?.name ?? "an assistant"}</h2>
+                <p>{assistant?.description || "Answers come from your organization's knowledge, with numbered sources you can open."}</p>
+                {assistants.data && !activeAssistants.length ? (
+                  <p style={{ marginTop: 12 }}>
+                    No assistant yet. <Link to="/assistants/new">Create one</Link>.
+                  </p>
+                ) : null}
+              </div>
+            ) : null}
+            {turns.map(({ question, answers }) => {
+              const selected = Math.min(versions[question.id] ?? answers.length - 1, answers.length - 1);
+              const answer = answers[selected];
+              return (
+                <Fragment key={question.id}>
+                  <div className="msg msg-user" data-testid="chat-question">
+                    {editing === question.id ? (
+                      <form
+                        className="stack"
+                        style={{ width: "min(100%, 560px)" }}
+                        onSubmit={(event: FormEvent<HTMLFormElement>) => {
+                          event.preventDefault();
+                          const content = String(new FormData(event.currentTarget).get("content") ?? "").trim();
+                          if (content) void saveEdit(question, content);
+                        }}
+                      >
+                        <label className="sr-only" htmlFor={`edit-${question.id}`}>
+                          Edit your question
+                        </label>
+                        <textarea id={`edit-${question.id}`} name="content" className="textarea" defaultValue={question.content} autoFocus />
+                        <div className="row" style={{ justifyContent: "flex-end" }}>
+                          <button type="button" className="btn btn-sm" onClick={() => setEditing(null)}>
+                            Cancel
+                          </button>
+                          <button type="submit" className="btn btn-sm btn-primary">
+                            Save and ask again
+                          </button>
+                        </div>
+                      </form>
+                    ) : (
+                      <>
+                        <div className="bubble">{question.content}</div>
+                        <div className="msg-actions">
+                          {question.is_edited ? <span className="msg-meta">edited</span> : null}
+                          {canChange && !streaming && !question.id.startsWith("tmp-") ? (
+                            <button type="button" className="btn btn-ghost btn-sm" onClick={() => setEditing(question.id)}>
+                              Edit question
+                            </button>
+                          ) : null}
+                        </div>
+                      </>
+                    )}
+                  </div>
+                  {answer ? (
+                    <div className="msg msg-assistant">
+                      <div className={`bubble ${answer.streaming ? "typing" : ""}`} data-testid="chat-answer" aria-live="polite" aria-busy={answer.streaming ? true : undefined}>
+                        {answer.content ? (
+                          <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content })} />
+                        ) : answer.streaming ? (
+                          <span className="muted">Thinking…</span>
+                        ) : null}
+                      </div>
+                      {answer.streamError || answer.status === "error" ? (
+                        <div className="alert alert-error" role="alert" data-testid="chat-error">
+                          {answer.streamError || answer.error || "The answer failed."}
+                        </div>
+                      ) : null}
+                      {answer.status === "cancelled" ? <div className="msg-meta">Stopped before the end.</div> : null}
+                      {answer.sources?.length && !answer.streaming ? (
+                        <div className="sources-list" aria-label="Sources">
+                          {answer.sources
+                            .filter((source) => source.cited)
+                            .map((source) => (
+                              <button key={source.index} type="button" className="source-chip" onClick={() => setOpenSource({ source, query: answer.retrieval_query || question.content })}>
+                                [{source.index}] {source.document_title}
+                                {source.page ? `, p. ${source.page}` : ""}
+                              </button>
+                            ))}
+                        </div>
+                      ) : null}
+                      {!answer.streaming && !answer.id.startsWith("tmp-") ? (
+                        <div className="msg-actions">
+                          {answers.length > 1 ? (
+                            <span className="row small muted" style={{ gap: 2 }}>
+                              <button type="button" className="btn btn-ghost btn-sm" aria-label="Previous version" disabled={selected === 0} onClick={() => setVersions({ ...versions, [question.id]: selected - 1 })}>
+                                ‹
+                              </button>
+                              {selected + 1}/{answers.length}
+                              <button type="button" className="btn btn-ghost btn-sm" aria-label="Next version" disabled={selected === answers.length - 1} onClick={() => setVersions({ ...versions, [question.id]: selected + 1 })}>
+                                ›
+                              </button>
+                            </span>
+                          ) : null}
+                          {canChange ? (
+                            <>
+                              <Feedback message={answer} onChanged={(rating) => setMessages((list) => list.map((item) => (item.id === answer.id ? { ...item, feedback: rating === null ? null : { rating } } : item)))} />
+                              <button type="button" className="btn btn-ghost btn-sm" disabled={streaming} onClick={() => void regenerate(answer)}>
+                                Regenerate
+                              </button>
+                            </>
+                          ) : null}
+                          <span className="msg-meta">
+                            {answer.total_tokens ? `${formatNumber(answer.total_tokens)} tokens · ${formatCost(answer.cost)}` : ""}
+                            {answer.latency_ms ? ` · ${(answer.latency_ms / 1000).toFixed(1)} s` : ""}
+                          </span>
+                        </div>
+                      ) : null}
+                    </div>
+                  ) : null}
+                </Fragment>
+              );
+            })}
+          </div>
+        </div>
+
+        <form className="composer" onSubmit={send}>
+          <div className="composer-inner">
+            <label className="sr-only" htmlFor="chat-input">
+              Message
+            </label>
+            <textarea
+              id="chat-input"
+              className="textarea grow"
+              placeholder={canChange ? "Ask a question… (Enter to send, Shift+Enter for a new line)" : "Only the conversation's owner can continue it."}
+              value={draft}
+              disabled={!canChange}
+              onChange={(event) => setDraft(event.target.value)}
+              onKeyDown={onKeyDown}
+              rows={1}
+              data-testid="chat-input"
+            />
+            {streaming ? (
+              <button type="button" className="btn" onClick={() => abort.current?.abort()}>
+                Stop
+              </button>
+            ) : (
+              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange}>
+                Send
+              </button>
+            )}
+          </div>
+          <div style={{ maxWidth: 820, margin: "8px auto 0" }}>
+            <ErrorMessage error={error} testId="chat-error" />
+          </div>
+        </form>
+      </section>
+
+      {openSource ? <SourcePanel source={openSource.source} assistant={assistant} query={openSource.query} onClose={() => setOpenSource(null)} /> : null}
+    </div>
+  );
+}

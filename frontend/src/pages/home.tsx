@@ -1,0 +1,219 @@
+// Home: usage and cost over time (by day, model or assistant), totals and quotas.
+import { useMemo, useState } from "react";
+import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Link } from "react-router-dom";
+import { client, unwrap } from "../api/client";
+import type { UsageGroupBy } from "../api/types";
+import { useMe } from "../session";
+import { Empty, ErrorMessage, formatCost, formatDay, formatNumber, Loading, PageHeader, useAsync } from "../ui";
+
+const RANGES = [
+  { days: 7, label: "7 days" },
+  { days: 30, label: "30 days" },
+  { days: 90, label: "90 days" },
+];
+const GROUPS: { value: UsageGroupBy; label: string }[] = [
+  { value: "day", label: "By day" },
+  { value: "model", label: "By model" },
+  { value: "assistant", label: "By assistant" },
+];
+
+function isoDay(date: Date) {
+  return date.toISOString().slice(0, 10);
+}
+
+function Stat({ label, value, testId }: { label: string; value: string; testId: string }) {
+  return (
+    <div className="card card-body">
+      <div className="stat-label">{label}</div>
+      <div className="stat-value" data-testid={testId}>
+        {value}
+      </div>
+    </div>
+  );
+}
+
+export default function HomePage() {
+  const me = useMe();
+  const [days, setDays] = useState(30);
+  const [groupBy, setGroupBy] = useState<UsageGroupBy>("day");
+  const [metric, setMetric] = useState<"cost" | "tokens">("cost");
+  const range = useMemo(() => {
+    const end = new Date();
+    const start = new Date(end.getTime() - (days - 1) * 86400000);
+    return { start: isoDay(start), end: isoDay(end) };
+  }, [days]);
+  const usage = useAsync(
+    () =>
+      unwrap(
+        client.GET("/api/v1/usage", {
+          // page_size (up to 400) is accepted by the view but not in the schema yet.
+          params: { query: { start: range.start, end: range.end, group_by: groupBy, page_size: 400 } as { start: string } },
+        }),
+      ),
+    [range.start, range.end, groupBy],
+  );
+  const quotas = useAsync(() => unwrap(client.GET("/api/v1/usage/quotas")), []);
+
+  const rows = useMemo(() => {
+    const results = usage.data?.results ?? [];
+    const data = results.map((row) => ({
+      name: groupBy === "day" ? formatDay(row.key || row.label) : row.label || row.key || "—",
+      cost: Number(row.cost),
+      prompt: row.prompt_tokens,
+      completion: row.completion_tokens,
+      calls: row.calls,
+    }));
+    return groupBy === "day" ? data : data.sort((a, b) => b.cost - a.cost || b.prompt + b.completion - (a.prompt + a.completion));
+  }, [usage.data, groupBy]);
+  const totals = usage.data?.totals;
+
+  return (
+    <div className="stack-lg">
+      <PageHeader
+        title={`Welcome, ${me.user.name || me.user.email.split("@")[0]}`}
+        description={`${me.organization.name} · usage and cost of every answer, embedding and test.`}
+        actions={
+          <>
+            <Link className="btn" to="/chat">
+              Open chat
+            </Link>
+            <Link className="btn btn-primary" to="/assistants">
+              Assistants
+            </Link>
+          </>
+        }
+      />
+      <div className="row-between">
+        <div className="segmented" role="group" aria-label="Period">
+          {RANGES.map((item) => (
+            <button key={item.days} type="button" aria-pressed={days === item.days} onClick={() => setDays(item.days)}>
+              {item.label}
+            </button>
+          ))}
+        </div>
+        <span className="muted small">
+          {formatDay(range.start)} – {formatDay(range.end)}
+        </span>
+      </div>
+      <ErrorMessage error={usage.error} testId="usage-error" />
+      <div className="grid-4" aria-live="polite">
+        <Stat label="Cost" value={totals ? formatCost(totals.cost) : "—"} testId="usage-total-cost" />
+        <Stat label="Tokens" value={totals ? formatNumber(totals.total_tokens) : "—"} testId="usage-total-tokens" />
+        <Stat label="Calls" value={totals ? formatNumber(totals.calls) : "—"} testId="usage-total-calls" />
+        <Stat label="Prompt / completion" value={totals ? `${formatNumber(totals.prompt_tokens)} / ${formatNumber(totals.completion_tokens)}` : "—"} testId="usage-total-split" />
+      </div>
+      <section className="card" aria-labelledby="usage-chart-title">
+        <div className="card-header">
+          <h2 id="usage-chart-title">Usage over time</h2>
+          <div className="row">
+            <div className="segmented" role="group" aria-label="Group by">
+              {GROUPS.map((group) => (
+                <button key={group.value} type="button" aria-pressed={groupBy === group.value} onClick={() => setGroupBy(group.value)}>
+                  {group.label}
+                </button>
+              ))}
+            </div>
+            <div className="segmented" role="group" aria-label="Measure">
+              <button type="button" aria-pressed={metric === "cost"} onClick={() => setMetric("cost")}>
+                Cost
+              </button>
+              <button type="button" aria-pressed={metric === "tokens"} onClick={() => setMetric("tokens")}>
+                Tokens
+              </button>
+            </div>
+          </div>
+        </div>
+        <div className="card-body" data-testid="usage-chart">
+          {usage.loading && !usage.data ? <Loading /> : null}
+          {usage.data && !rows.length ? <Empty title="No usage in this period">Chat with an assistant or upload documents and it shows here.</Empty> : null}
+          {rows.length ? (
+            <div style={{ width: "100%", height: 300 }}>
+              <ResponsiveContainer>
+                <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+                  <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
+                  <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
+                  <YAxis
+                    tick={{ fontSize: 12, fill: "#6b7284" }}
+                    tickLine={false}
+                    axisLine={false}
+                    width={70}
+                    tickFormatter={(value: number) => (metric === "cost" ? formatCost(value) : formatNumber(value))}
+                  />
+                  <Tooltip formatter={(value: number, name: string) => (name === "Cost" ? formatCost(value) : formatNumber(value))} cursor={{ fill: "#eef0ff" }} />
+                  {metric === "cost" ? (
+                    <Bar dataKey="cost" name="Cost" fill="#4f46e5" radius={[4, 4, 0, 0]} />
+                  ) : (
+                    <>
+                      <Legend />
+                      <Bar dataKey="prompt" name="Prompt tokens" stackId="tokens" fill="#4f46e5" />
+                      <Bar dataKey="completion" name="Completion tokens" stackId="tokens" fill="#a5b4fc" radius={[4, 4, 0, 0]} />
+                    </>
+                  )}
+                </BarChart>
+              </ResponsiveContainer>
+            </div>
+          ) : null}
+        </div>
+        {rows.length && groupBy !== "day" ? (
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>{groupBy === "model" ? "Model" : "Assistant"}</th>
+                  <th className="num">Calls</th>
+                  <th className="num">Tokens</th>
+                  <th className="num">Cost</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((row) => (
+                  <tr key={row.name} data-testid="usage-row">
+                    <td>{row.name}</td>
+                    <td className="num">{formatNumber(row.calls)}</td>
+                    <td className="num">{formatNumber(row.prompt + row.completion)}</td>
+                    <td className="num">{formatCost(row.cost)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : null}
+      </section>
+      <section className="card" aria-labelledby="quotas-title">
+        <div className="card-header">
+          <h2 id="quotas-title">Plan and quotas</h2>
+          {quotas.data ? <span className="badge badge-accent">{quotas.data.plan.name}</span> : null}
+        </div>
+        <div className="card-body stack">
+          <ErrorMessage error={quotas.error} />
+          {quotas.data ? (
+            <>
+              <p className="muted small">
+                Period {formatDay(quotas.data.period_start)} – {formatDay(quotas.data.period_end)}
+              </p>
+              <div className="grid-3">
+                {quotas.data.quotas.map((quota) => {
+                  const share = quota.limit ? Math.min(1, quota.used / quota.limit) : 0;
+                  return (
+                    <div key={quota.name} className="stack" style={{ gap: 6 }}>
+                      <div className="row-between small">
+                        <strong>{quota.name.replace(/_/g, " ")}</strong>
+                        <span className="muted">
+                          {formatNumber(quota.used)} / {quota.limit === null ? "unlimited" : formatNumber(quota.limit)}
+                        </span>
+                      </div>
+                      <div className="progress" role="progressbar" aria-label={quota.name} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
+                        <span style={{ width: `${share * 100}%`, background: share > 0.9 ? "var(--danger)" : undefined }} />
+                      </div>
+                    </div>
+                  );
+                })}
+              </div>
+            </>
+          ) : null}
+        </div>
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,527 @@
+// Knowledge: collections, documents (upload, live status, reprocess, delete) and the
+// search playground.
+import { type DragEvent, type FormEvent, useEffect, useRef, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
+import type { Collection, DocumentItem, Hit, SearchMode, UploadResponse } from "../api/types";
+import { usePermissions } from "../session";
+import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, TextAreaField, TextField, useAction, useAsync } from "../ui";
+
+// ---------------------------------------------------------------- collections
+
+export function KnowledgePage() {
+  const { canEdit } = usePermissions();
+  const navigate = useNavigate();
+  const [page, setPage] = useState(1);
+  const [creating, setCreating] = useState(false);
+  const collections = useAsync(() => unwrap(client.GET("/api/v1/collections", { params: { query: { page, page_size: 50 } } })), [page]);
+  const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const collection = await unwrap(client.POST("/api/v1/collections", { body: { name: String(form.get("name")), description: String(form.get("description") ?? "") } }));
+    navigate(`/knowledge/${collection.id}`);
+  });
+  return (
+    <>
+      <PageHeader
+        title="Knowledge"
+        description="Collections of documents your assistants answer from."
+        actions={
+          <>
+            <Link className="btn" to="/search">
+              Search playground
+            </Link>
+            {canEdit ? (
+              <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>
+                New collection
+              </button>
+            ) : null}
+          </>
+        }
+      />
+      <ErrorMessage error={collections.error} />
+      {collections.loading && !collections.data ? <Loading /> : null}
+      {collections.data ? (
+        <div className="card">
+          {collections.data.results.length ? (
+            <div className="table-wrap">
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th>Name</th>
+                    <th className="num">Documents</th>
+                    <th className="num hide-sm">Chunks</th>
+                    <th className="hide-sm">Embedding model</th>
+                    <th className="hide-sm">Updated</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {collections.data.results.map((collection) => (
+                    <tr key={collection.id} data-testid="collection-row">
+                      <td>
+                        <Link to={`/knowledge/${collection.id}`}>
+                          <strong>{collection.name}</strong>
+                        </Link>
+                        {collection.description ? <div className="muted small">{collection.description}</div> : null}
+                      </td>
+                      <td className="num">{formatNumber(collection.document_count)}</td>
+                      <td className="num hide-sm">{formatNumber(collection.chunk_count)}</td>
+                      <td className="hide-sm mono small">{collection.embedding_model}</td>
+                      <td className="hide-sm muted small">{formatDate(collection.updated_at)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : (
+            <Empty title="No collections yet">{canEdit ? "Create one, then drop your documents in." : "An admin or member can create one."}</Empty>
+          )}
+          <Pager page={page} count={collections.data.count} pageSize={50} onPage={setPage} />
+        </div>
+      ) : null}
+      <Modal open={creating} title="New collection" onClose={() => setCreating(false)}>
+        <form className="stack" onSubmit={create.run} noValidate>
+          <TextField label="Name" name="name" required autoFocus error={create.error} />
+          <TextAreaField label="Description" name="description" rows={3} error={create.error} />
+          <ErrorMessage error={create.error} />
+          <div className="row" style={{ justifyContent: "flex-end" }}>
+            <button type="button" className="btn" onClick={() => setCreating(false)}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn-primary" disabled={create.busy}>
+              Create collection
+            </button>
+          </div>
+        </form>
+      </Modal>
+    </>
+  );
+}
+
+// ---------------------------------------------------------------- documents
+
+const STATUS_TONE = { pending: "info", processing: "warning", completed: "success", failed: "danger" } as const;
+
+export function DocumentStatusBadge({ document }: { document: DocumentItem }) {
+  const status = document.status ?? "pending";
+  return (
+    <Badge tone={STATUS_TONE[status]} testId="document-status">
+      {status === "processing" || status === "pending" ? <span className="spin" aria-hidden="true" style={{ width: 10, height: 10 }} /> : <span className="dot" />}
+      {status}
+    </Badge>
+  );
+}
+
+interface UploadItem {
+  key: string;
+  name: string;
+  size: number;
+  progress: number;
+  state: "uploading" | "done" | "duplicate" | "failed";
+  error?: string;
+}
+
+/** One request per file, so each shows its own progress and its own refusal. */
+function uploadFile(collectionId: string, file: File, onProgress: (fraction: number) => void): Promise<UploadResponse> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1/collections/${collectionId}/documents`);
+    xhr.withCredentials = true;
+    for (const [name, value] of Object.entries(baseHeaders("POST"))) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON */
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as UploadResponse);
+      else reject(errorFromBody(xhr.status, body));
+    };
+    xhr.onerror = () => reject(errorFromBody(0, null));
+    const data = new FormData();
+    data.append("files", file);
+    xhr.send(data);
+  });
+}
+
+function Uploader({ collectionId, onUploaded }: { collectionId: string; onUploaded: () => void }) {
+  const [over, setOver] = useState(false);
+  const [items, setItems] = useState<UploadItem[]>([]);
+  const input = useRef<HTMLInputElement>(null);
+  const update = (key: string, change: Partial<UploadItem>) => setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
+
+  const start = (files: File[]) => {
+    const batch = files.map((file, index) => ({ file, key: `${Date.now()}-${index}-${file.name}` }));
+    setItems((list) => [...batch.map(({ file, key }) => ({ key, name: file.name, size: file.size, progress: 0, state: "uploading" as const })), ...list]);
+    for (const { file, key } of batch) {
+      uploadFile(collectionId, file, (progress) => update(key, { progress }))
+        .then((response) => {
+          const duplicate = response.results[0]?.status === "duplicate";
+          update(key, { progress: 1, state: duplicate ? "duplicate" : "done" });
+          onUploaded();
+        })
+        .catch((error: Error) => update(key, { state: "failed", error: error.message }));
+    }
+  };
+  const onDrop = (event: DragEvent) => {
+    event.preventDefault();
+    setOver(false);
+    const files = Array.from(event.dataTransfer.files);
+    if (files.length) start(files);
+  };
+  return (
+    <div className="stack">
+      <div
+        className={`dropzone ${over ? "over" : ""}`}
+        data-testid="dropzone"
+        onDragOver={(event) => {
+          event.preventDefault();
+          setOver(true);
+        }}
+        onDragLeave={() => setOver(false)}
+        onDrop={onDrop}
+      >
+        <p>
+          <strong>Drop files here</strong> <span className="muted">or</span>{" "}
+          <button type="button" className="btn btn-sm" onClick={() => input.current?.click()}>
+            Choose files
+          </button>
+        </p>
+        <p className="hint" style={{ marginTop: 6 }}>
+          PDF, DOCX, HTML, Markdown, text, CSV or JSON. Several at once.
+        </p>
+        <label className="sr-only" htmlFor="upload-input">
+          Upload files
+        </label>
+        <input
+          id="upload-input"
+          ref={input}
+          type="file"
+          multiple
+          hidden
+          data-testid="upload-input"
+          onChange={(event) => {
+            const files = Array.from(event.target.files ?? []);
+            if (files.length) start(files);
+            event.target.value = "";
+          }}
+        />
+      </div>
+      {items.length ? (
+        <ul className="upload-list" aria-label="Uploads" aria-live="polite">
+          {items.map((item) => (
+            <li key={item.key} className="upload-item" data-testid="upload-item">
+              <span className="grow" style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
+                {item.name} <span className="muted small">{formatBytes(item.size)}</span>
+              </span>
+              <div className="progress" role="progressbar" aria-label={`Upload of ${item.name}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(item.progress * 100)}>
+                <span style={{ width: `${Math.round(item.progress * 100)}%` }} />
+              </div>
+              <span className="small nowrap" data-testid="upload-state">
+                {item.state === "uploading" ? `${Math.round(item.progress * 100)}%` : item.state === "done" ? <Badge tone="success">uploaded</Badge> : item.state === "duplicate" ? <Badge tone="info">already there</Badge> : <Badge tone="danger">failed</Badge>}
+              </span>
+              {item.error ? (
+                <div className="alert alert-error small" role="alert" style={{ gridColumn: "1 / -1" }}>
+                  {item.error.includes(item.name) ? item.error : `${item.name}: ${item.error}`}
+                </div>
+              ) : null}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+function DocumentRow({ collectionId, document, canEdit, onChanged }: { collectionId: string; document: DocumentItem; canEdit: boolean; onChanged: () => void }) {
+  const path = { collection_id: collectionId, document_id: document.id };
+  const reprocess = useAction(async () => {
+    await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/{document_id}/reprocess", { params: { path } }));
+    onChanged();
+  });
+  const remove = useAction(async () => {
+    if (!window.confirm(`Delete "${document.title}" and its chunks?`)) return;
+    await unwrap(client.DELETE("/api/v1/collections/{collection_id}/documents/{document_id}", { params: { path } }));
+    onChanged();
+  });
+  const active = document.status === "pending" || document.status === "processing";
+  return (
+    <tr data-testid="document-row">
+      <td>
+        <strong data-testid="document-title">{document.title}</strong>
+        <div className="muted small">
+          {document.content_type} · {formatBytes(document.size)}
+          {document.page_count ? ` · ${document.page_count} pages` : ""}
+        </div>
+        {document.status === "failed" && document.error ? (
+          <div className="alert alert-error small" style={{ marginTop: 6 }} data-testid="document-error">
+            {document.error}
+          </div>
+        ) : null}
+        <ErrorMessage error={reprocess.error ?? remove.error} />
+      </td>
+      <td>
+        <div className="stack" style={{ gap: 6 }}>
+          <DocumentStatusBadge document={document} />
+          {active && document.chunks_total ? (
+            <div className="progress" role="progressbar" aria-label={`Processing ${document.title}`} aria-valuenow={Math.round((document.progress ?? 0) * 100)} aria-valuemin={0} aria-valuemax={100}>
+              <span style={{ width: `${Math.round((document.progress ?? 0) * 100)}%` }} />
+            </div>
+          ) : null}
+        </div>
+      </td>
+      <td className="num hide-sm">{document.status === "completed" ? formatNumber(document.chunks_total) : active && document.chunks_total ? `${document.chunks_done}/${document.chunks_total}` : "—"}</td>
+      <td className="hide-sm muted small">{formatDate(document.processed_at ?? document.created_at)}</td>
+      <td className="num">
+        {canEdit ? (
+          <div className="row" style={{ justifyContent: "flex-end" }}>
+            <button type="button" className="btn btn-sm" disabled={reprocess.busy || active} onClick={() => void reprocess.run()} aria-label={`Reprocess ${document.title}`}>
+              Reprocess
+            </button>
+            <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Delete ${document.title}`}>
+              Delete
+            </button>
+          </div>
+        ) : null}
+      </td>
+    </tr>
+  );
+}
+
+export function CollectionPage() {
+  const { collectionId = "" } = useParams();
+  const { canEdit } = usePermissions();
+  const navigate = useNavigate();
+  const [page, setPage] = useState(1);
+  const [editing, setEditing] = useState(false);
+  const collection = useAsync(() => unwrap(client.GET("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } })), [collectionId]);
+  const documents = useAsync(
+    () => unwrap(client.GET("/api/v1/collections/{collection_id}/documents", { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } })),
+    [collectionId, page],
+  );
+  // Live status: poll while any document is still pending or processing.
+  const busy = documents.data?.results.some((document) => document.status === "pending" || document.status === "processing");
+  const { reload } = documents;
+  useEffect(() => {
+    if (!busy) return;
+    const timer = window.setInterval(reload, 1500);
+    return () => window.clearInterval(timer);
+  }, [busy, reload]);
+  const wasBusy = useRef(false);
+  useEffect(() => {
+    if (wasBusy.current && !busy) collection.reload();
+    wasBusy.current = Boolean(busy);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [busy]);
+
+  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const updated = await unwrap(
+      client.PATCH("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } }, body: { name: String(form.get("name")), description: String(form.get("description") ?? "") } }),
+    );
+    collection.setData(updated);
+    setEditing(false);
+  });
+  const remove = useAction(async () => {
+    if (!window.confirm("Delete this collection with all its documents?")) return;
+    await unwrap(client.DELETE("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } }));
+    navigate("/knowledge");
+  });
+
+  if (collection.error) {
+    return (
+      <>
+        <PageHeader title="Collection" />
+        <ErrorMessage error={collection.error} />
+      </>
+    );
+  }
+  if (!collection.data) return <Loading />;
+  const data: Collection = collection.data;
+  return (
+    <div className="stack-lg">
+      <PageHeader
+        title={data.name}
+        description={
+          <>
+            <Link to="/knowledge">Knowledge</Link> · {formatNumber(data.document_count)} documents · {formatNumber(data.chunk_count)} chunks · <span className="mono">{data.embedding_model}</span>
+          </>
+        }
+        actions={
+          canEdit ? (
+            <>
+              <button type="button" className="btn" onClick={() => setEditing(true)}>
+                Edit collection
+              </button>
+              <button type="button" className="btn btn-danger" disabled={remove.busy} onClick={() => void remove.run()}>
+                Delete collection
+              </button>
+            </>
+          ) : null
+        }
+      />
+      <ErrorMessage error={remove.error} />
+      {data.description ? <p className="muted">{data.description}</p> : null}
+      {canEdit ? <Uploader collectionId={collectionId} onUploaded={documents.reload} /> : null}
+      <div className="card">
+        <div className="card-header">
+          <h2>Documents</h2>
+          {busy ? (
+            <span className="muted small" role="status">
+              <span className="spin" aria-hidden="true" style={{ width: 10, height: 10 }} /> Processing…
+            </span>
+          ) : null}
+        </div>
+        <ErrorMessage error={documents.error} />
+        {documents.data ? (
+          documents.data.results.length ? (
+            <div className="table-wrap">
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th>Document</th>
+                    <th>Status</th>
+                    <th className="num hide-sm">Chunks</th>
+                    <th className="hide-sm">Processed</th>
+                    <th className="num">
+                      <span className="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {documents.data.results.map((document) => (
+                    <DocumentRow key={document.id} collectionId={collectionId} document={document} canEdit={canEdit} onChanged={documents.reload} />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : (
+            <Empty title="No documents yet">{canEdit ? "Drop files above to add them." : null}</Empty>
+          )
+        ) : (
+          <Loading />
+        )}
+        {documents.data ? <Pager page={page} count={documents.data.count} pageSize={50} onPage={setPage} /> : null}
+      </div>
+      <Modal open={editing} title="Edit collection" onClose={() => setEditing(false)}>
+        <form className="stack" onSubmit={save.run} noValidate>
+          <TextField label="Name" name="name" defaultValue={data.name} required error={save.error} />
+          <TextAreaField label="Description" name="description" defaultValue={data.description ?? ""} rows={3} error={save.error} />
+          <ErrorMessage error={save.error} />
+          <div className="row" style={{ justifyContent: "flex-end" }}>
+            <button type="button" className="btn" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn-primary" disabled={save.busy}>
+              Save
+            </button>
+          </div>
+        </form>
+      </Modal>
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------- search playground
+
+const MODES: SearchMode[] = ["hybrid", "vector", "keyword"];
+
+export function SearchPage() {
+  const collections = useAsync(async () => (await unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } }))).results, []);
+  const [selected, setSelected] = useState<string[] | null>(null);
+  const [modes, setModes] = useState<SearchMode[]>(MODES);
+  const [results, setResults] = useState<Partial<Record<SearchMode, Hit[]>>>({});
+  const chosen = selected ?? (collections.data ?? []).map((collection) => collection.id);
+  const search = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const query = String(form.get("query") ?? "");
+    const topK = Number(form.get("top_k") || 5);
+    const answers = await Promise.all(
+      modes.map(async (mode) => [mode, (await unwrap(client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK } }))).results] as const),
+    );
+    setResults(Object.fromEntries(answers));
+  });
+  const toggle = <T,>(list: T[], value: T) => (list.includes(value) ? list.filter((item) => item !== value) : [...list, value]);
+  return (
+    <>
+      <PageHeader title="Search playground" description="See what each retrieval mode finds: scores, documents, pages and highlighted snippets." />
+      <div className="card" style={{ marginBottom: 20 }}>
+        <form className="card-body stack" onSubmit={search.run} noValidate>
+          <div className="row" style={{ alignItems: "flex-end" }}>
+            <div className="grow">
+              <TextField label="Query" name="query" required placeholder="e.g. How many vacation days do I get?" error={search.error} />
+            </div>
+            <div style={{ width: 110 }}>
+              <TextField label="Top k" name="top_k" type="number" min={1} max={50} defaultValue={5} error={search.error} />
+            </div>
+            <button type="submit" className="btn btn-primary" disabled={search.busy || !chosen.length || !modes.length}>
+              {search.busy ? "Searching…" : "Search"}
+            </button>
+          </div>
+          <div className="grid-2">
+            <fieldset>
+              <legend>Collections</legend>
+              {collections.error ? <ErrorMessage error={collections.error} /> : null}
+              <div className="checks">
+                {(collections.data ?? []).map((collection) => (
+                  <label key={collection.id} className="check">
+                    <input type="checkbox" checked={chosen.includes(collection.id)} onChange={() => setSelected(toggle(chosen, collection.id))} />
+                    {collection.name}
+                  </label>
+                ))}
+              </div>
+              {collections.data && !collections.data.length ? <p className="muted small">No collections yet.</p> : null}
+            </fieldset>
+            <fieldset>
+              <legend>Modes</legend>
+              <div className="checks">
+                {MODES.map((mode) => (
+                  <label key={mode} className="check">
+                    <input type="checkbox" checked={modes.includes(mode)} onChange={() => setModes(toggle(modes, mode))} />
+                    {mode}
+                  </label>
+                ))}
+              </div>
+            </fieldset>
+          </div>
+          <ErrorMessage error={search.error} />
+        </form>
+      </div>
+      <div className={`grid-${Math.max(1, Object.keys(results).length)}`} style={{ alignItems: "start" }} aria-live="polite">
+        {MODES.filter((mode) => results[mode]).map((mode) => (
+          <section key={mode} className="stack" data-testid={`search-results-${mode}`} aria-label={`${mode} results`}>
+            <h2 style={{ textTransform: "capitalize" }}>
+              {mode} <span className="muted small">({results[mode]!.length})</span>
+            </h2>
+            <div className="hits">
+              {results[mode]!.map((hit, index) => (
+                <article key={hit.chunk_id} className="hit" data-testid="search-hit">
+                  <div className="row-between small">
+                    <strong>
+                      {index + 1}. {hit.document_title}
+                    </strong>
+                    <span className="score" data-testid="search-score">
+                      {hit.score.toFixed(4)}
+                    </span>
+                  </div>
+                  <div className="muted small">
+                    {hit.page ? `Page ${hit.page}` : "No page"}
+                    {hit.section ? ` · ${hit.section}` : ""}
+                  </div>
+                  <p className="small" style={{ marginTop: 6 }}>
+                    <Highlighted text={hit.snippet} />
+                  </p>
+                </article>
+              ))}
+              {!results[mode]!.length ? <p className="muted small">Nothing found.</p> : null}
+            </div>
+          </section>
+        ))}
+      </div>
+    </>
+  );
+}

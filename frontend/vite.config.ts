@@ -1,0 +1,27 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+// Built into dist/ and served by Django (config/spa.py + whitenoise). `npm run dev`
+// is optional: it proxies the server's paths to `make dev` on port 8000.
+const server = "http://127.0.0.1:8000";
+const proxied = ["/api", "/_allauth", "/accounts", "/switch", "/handoff", "/admin", "/ws"];
+
+export default defineConfig({
+  plugins: [react()],
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: false,
+    chunkSizeWarningLimit: 700,
+    rollupOptions: {
+      output: {
+        manualChunks: { charts: ["recharts"], react: ["react", "react-dom", "react-router-dom"] },
+      },
+    },
+  },
+  server: {
+    proxy: Object.fromEntries(
+      proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }]),
+    ),
+  },
+});

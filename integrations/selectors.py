@@ -1,0 +1,14 @@
+"""Reads of API keys, always within one organization."""
+
+from django.db.models import QuerySet
+
+from config.lookups import parse_uuid
+from integrations.models import APIKey
+
+
+def api_key_list(*, organization) -> QuerySet[APIKey]:
+    return APIKey.objects.filter(organization=organization).select_related("created_by")
+
+
+def api_key_get(*, organization, api_key_id) -> APIKey:
+    return api_key_list(organization=organization).get(id=parse_uuid(api_key_id))

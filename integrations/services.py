@@ -1,0 +1,113 @@
+"""API keys: creation (the secret is returned once), revocation, verification.
+
+The stored hash is an HMAC-SHA256 keyed with a server secret: a key has 72
+random bits of secret, so a slow password hash would add nothing but latency
+on every request, while the keyed hash means a leaked table alone is useless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import Actor, audit_record
+from integrations.models import APIKey, Scope
+
+KEY_PREFIX = "apk_"
+# Refresh last_used_at at most this often: not one write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _hash(key: str) -> str:
+    pepper = (settings.API_KEY_PEPPER or settings.SECRET_KEY).encode()
+    return hmac.new(pepper, key.encode(), hashlib.sha256).hexdigest()
+
+
+def _split(key: str) -> str | None:
+    """The stored prefix of a presented key, or None when it is not shaped like one."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    prefix, sep, secret = key[len(KEY_PREFIX) :].partition("_")
+    if not sep or not prefix or not secret:
+        return None
+    return KEY_PREFIX + prefix
+
+
+def looks_like_api_key(value: str) -> bool:
+    return _split(value) is not None
+
+
+@transaction.atomic
+def api_key_create(
+    *, organization, name: str, scopes: list[str], assistant_ids=(), expires_at=None, actor: Actor
+) -> tuple[APIKey, str]:
+    """Create a key; returns it with its full secret, which is never stored."""
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown:
+        raise ValidationError({"scopes": [f"Unknown scope: {s}." for s in unknown]})
+    if not scopes:
+        raise ValidationError({"scopes": ["Give the key at least one scope."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    prefix = KEY_PREFIX + secrets.token_hex(6)
+    key = f"{prefix}_{secrets.token_urlsafe(24)}"
+    api_key = APIKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=prefix,
+        secret_hash=_hash(key),
+        scopes=sorted(set(scopes)),
+        assistant_ids=list(dict.fromkeys(assistant_ids)),
+        expires_at=expires_at,
+        created_by=actor.user,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.API_KEY_CREATED,
+        target=api_key,
+        changes={"scopes": api_key.scopes, "assistants": [str(a) for a in api_key.assistant_ids]},
+    )
+    return api_key, key
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: APIKey, actor: Actor) -> APIKey:
+    """Revoke at once: verification reads the row on every request (no cache)."""
+    api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action=AuditAction.API_KEY_REVOKED, target=api_key)
+    return api_key
+
+
+def api_key_verify(key: str) -> APIKey | None:
+    """The active key matching ``key``, or None (unknown, wrong secret, revoked, expired)."""
+    prefix = _split(key)
+    if prefix is None:
+        return None
+    api_key = APIKey.objects.select_related("organization").filter(prefix=prefix).first()
+    if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(key)):
+        return None
+    return api_key if api_key.is_active else None
+
+
+def api_key_touch(*, api_key: APIKey, ip_address: str | None) -> None:
+    """Record when and from where the key was last used (at most once a minute)."""
+    now = timezone.now()
+    if (
+        api_key.last_used_at is not None
+        and now - api_key.last_used_at < LAST_USED_RESOLUTION
+        and api_key.last_used_ip == ip_address
+    ):
+        return
+    APIKey.objects.filter(pk=api_key.pk).update(last_used_at=now, last_used_ip=ip_address)
+    api_key.last_used_at, api_key.last_used_ip = now, ip_address
