@@ -9,7 +9,8 @@ integrations call these functions, never an SDK.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -31,7 +32,12 @@ from assistants.providers.base import (
 )
 from assistants.providers.cost import cost_for
 from assistants.providers.errors import AuthenticationFailed
-from assistants.providers.fallback import Target, complete_with_fallback, stream_with_fallback
+from assistants.providers.fallback import (
+    Target,
+    astream_with_fallback,
+    complete_with_fallback,
+    stream_with_fallback,
+)
 from assistants.providers.registry import get_provider
 from billing import quotas
 from billing.models import Channel, UsageKind, UsageRecord
@@ -237,6 +243,23 @@ def ai_chat_stream(*, plan: StreamPlan, outcome: StreamOutcome) -> Iterator[Stre
         elif isinstance(event, UsageEvent):
             outcome.usage = event.usage
         yield event
+
+
+async def ai_chat_astream(
+    *, plan: StreamPlan, outcome: StreamOutcome
+) -> AsyncIterator[StreamEvent]:
+    """``ai_chat_stream`` over the providers' async clients: the same events and
+    ``outcome``, and no thread is held while the provider is waited on. It touches no
+    database (the plan resolved the credentials), so it may run on the event loop itself.
+    Close it (``contextlib.aclosing``) when stopping early, to end the provider's stream.
+    """
+    async with aclosing(astream_with_fallback(plan.primary, plan.fallback)) as events:
+        async for event in events:
+            if isinstance(event, FallbackUsed) and plan.fallback_model is not None:
+                outcome.model, outcome.fell_back = plan.fallback_model, True
+            elif isinstance(event, UsageEvent):
+                outcome.usage = event.usage
+            yield event
 
 
 def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> UsageRecord | None:

@@ -41,11 +41,12 @@ top 6), one linked to none.
    connections (psutil) before and at the peak; while all are held, uvicorn's CPU per
    delta. A step passes when all N stream at once and all end with ``done``; the ladder
    stops at the first step that does not (a step gives up waiting when no stream changed
-   state for STALL_S). When the stock server cannot hold the target, a diagnostic pass
-   reruns the ladder on the same application with a larger default thread pool (a launcher
-   in this file; no platform code changed) to show the next limit. The streams carry no
-   collection by default (the opening rate, not the holding, would pay for retrieval;
-   ``--load-with-retrieval`` changes that).
+   state for STALL_S). Memory per stream = (peak RSS - RSS before the step) / streams open
+   at once. The streams carry no collection by default (the opening rate, not the
+   holding, would pay for retrieval; ``--load-with-retrieval`` changes that). The
+   provider streams are awaited on uvicorn's event loop (the SDKs' async clients, see
+   docs/adr/0007-async-provider-streaming.md); the thread count is sampled to show what
+   a held stream still costs (Django's per-request thread, idle while it streams).
 3. Cold burst: before part 1, COLD_BURST streams sent at once to the fresh worker (time to
    the ``session`` event, RSS, database connections held).
 
@@ -232,28 +233,6 @@ def serve_fake(api_key: str) -> None:
     server.stop()
 
 
-def serve_uvicorn(port: int, executor_workers: int) -> None:
-    """Child process for the diagnostic pass: the same app and uvicorn defaults, with the
-    event loop's default executor (which chat/streaming.py runs each provider stream on)
-    raised from min(32, cpus + 4) threads to ``executor_workers``."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import uvicorn
-    import uvloop
-
-    config = uvicorn.Config(
-        "config.asgi:application", host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-
-    async def serve() -> None:
-        executor = ThreadPoolExecutor(max_workers=executor_workers, thread_name_prefix="stream")
-        asyncio.get_running_loop().set_default_executor(executor)
-        await server.serve()
-
-    uvloop.run(serve())
-
-
 # -- child processes ----------------------------------------------------------------------
 
 
@@ -333,16 +312,11 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def start_uvicorn(children: Children, executor_workers: int | None = None) -> tuple[Child, str]:
+def start_uvicorn(children: Children) -> tuple[Child, str]:
     port = free_port()
-    if executor_workers is None:
-        command = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", "1", "--log-level", "warning"]  # fmt: skip
-        name = "uvicorn"
-    else:
-        command = [PYTHON, str(Path(__file__).resolve()), "--serve-uvicorn", str(port),
-                   "--executor-workers", str(executor_workers)]  # fmt: skip
-        name = f"uvicorn (default executor {executor_workers} threads)"
+    command = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--log-level", "warning"]  # fmt: skip
+    name = "uvicorn"
     log = children.logdir / f"uvicorn-{port}.log"
     process = subprocess.Popen(
         command, cwd=common.ROOT, env=child_env(), stdin=subprocess.DEVNULL,
@@ -972,13 +946,20 @@ class Gauge:
 
 
 class Sampler(threading.Thread):
-    """uvicorn's RSS, threads and PostgreSQL connections, every SAMPLE_EVERY_S, with the gauge."""
+    """uvicorn's RSS, threads and PostgreSQL connections, every SAMPLE_EVERY_S, with the gauge;
+    and the CPU time of the fake provider, of this client and of the whole machine (shared
+    with other work), to tell a busy server from a busy machine."""
 
-    def __init__(self, pid: int, pg_port: int, gauge: Gauge, started: float) -> None:
+    def __init__(
+        self, pid: int, pg_port: int, gauge: Gauge, started: float, fake_pid: int | None = None
+    ) -> None:
         import psutil
 
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
+        self.others = {"client": psutil.Process()}
+        if fake_pid:
+            self.others["fake"] = psutil.Process(fake_pid)
         self.pg_port, self.gauge, self.started = pg_port, gauge, started
         self.samples: list[dict] = []
         self.stopping = threading.Event()
@@ -1000,6 +981,8 @@ class Sampler(threading.Thread):
             "pending": self.gauge.pending,
             "open": self.gauge.open,
             "streaming": self.gauge.streaming,
+            **{f"{name}_cpu_s": _cpu_s(process) for name, process in self.others.items()},
+            "machine_busy_s": round(_machine_busy_s(), 2),
         }
 
     def run(self) -> None:
@@ -1009,6 +992,19 @@ class Sampler(threading.Thread):
 
     def peak(self, key: str) -> float:
         return max((s[key] for s in self.samples), default=0)
+
+
+def _cpu_s(process: Any) -> float:
+    cpu = process.cpu_times()
+    return round(cpu.user + cpu.system, 2)
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all cores spent on anything but idling, since boot."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 async def run_stream(
@@ -1104,6 +1100,7 @@ class Target:
     pid: int
     pg_port: int
     label: str
+    fake_pid: int | None = None
 
 
 @dataclass
@@ -1143,7 +1140,7 @@ async def run_step(target: Target, n: int) -> dict:
             return run_stream(client, target.users[record.user], payload, record, run.gauge)
 
         began = time.perf_counter()
-        run.sampler = Sampler(target.pid, target.pg_port, run.gauge, began)
+        run.sampler = Sampler(target.pid, target.pg_port, run.gauge, began, target.fake_pid)
         run.before = run.sampler.sample()
         run.sampler.start()
         try:
@@ -1214,6 +1211,7 @@ def summarise_step(target: Target, run: StepRun) -> dict:
         "threads_peak": sampler.peak("threads"),
         "pg_connections_peak": sampler.peak("pg_connections"),
         "hold_window": hold_window(run),
+        "opening_window": opening_window(run),
         "timeline": sampler.samples,
     }
     result["held"] = (
@@ -1239,6 +1237,33 @@ def hold_window(run: StepRun) -> dict | None:
         "uvicorn_cpu_percent": round(100 * cpu / seconds, 1),
         "deltas_per_s": round(deltas / seconds, 1),
         "cpu_us_per_delta": round(1e6 * cpu / deltas, 1) if deltas else None,
+        **cpu_shares(first, last),
+    }
+
+
+def opening_window(run: StepRun) -> dict | None:
+    """CPU use while the streams were being opened (the ramp)."""
+    window = [s for s in run.sampler.samples if s["t_s"] <= run.opening_s]
+    if len(window) < 2:
+        return None
+    first, last = window[0], window[-1]
+    seconds = last["t_s"] - first["t_s"]
+    return {
+        "seconds": round(seconds, 1),
+        "uvicorn_cpu_percent": round(100 * (last["cpu_s"] - first["cpu_s"]) / seconds, 1),
+        **cpu_shares(first, last),
+    }
+
+
+def cpu_shares(first: dict, last: dict) -> dict:
+    """CPU % (100 = one core) of the fake provider, this client and the whole machine."""
+    seconds = last["t_s"] - first["t_s"]
+    keys = [k for k in ("fake_cpu_s", "client_cpu_s", "machine_busy_s") if k in first]
+    return {
+        k.replace("_cpu_s", "_cpu_percent").replace("_busy_s", "_busy_percent"): round(
+            100 * (last[k] - first[k]) / seconds, 1
+        )
+        for k in keys
     }
 
 
@@ -1267,12 +1292,14 @@ async def ladder(target: Target, steps: tuple[int, ...]) -> list[dict]:
 
 
 def make_target(
-    child: Child, base: str, users: list[Login], assistant: str, fake_url: str
+    child: Child, base: str, users: list[Login], assistant: str, fake: Child, fake_url: str
 ) -> Target:
     from django.conf import settings
 
     pg_port = urlsplit(settings.DATABASE_URL).port or 5432
-    return Target(base, users, assistant, fake_url, child.process.pid, pg_port, child.name)
+    return Target(
+        base, users, assistant, fake_url, child.process.pid, pg_port, child.name, fake.process.pid
+    )
 
 
 def cold_burst(target: Target) -> dict:
@@ -1289,34 +1316,16 @@ def cold_burst(target: Target) -> dict:
     return result
 
 
-def concurrency(
-    target: Target, child: Child, steps: tuple[int, ...], executor_workers: int | None
-) -> dict:
+def concurrency(target: Target, child: Child, steps: tuple[int, ...]) -> dict:
     results = asyncio.run(ladder(target, steps))
     return {
         "server": child.name,
-        "default_executor_threads": executor_workers or min(32, (os.cpu_count() or 1) + 4),
         "steps": results,
         "max_held": max((r["peak_streaming"] for r in results if r["held"]), default=0),
         "max_streaming_at_once": max(r["peak_streaming"] for r in results),
         "max_open_at_once": max(r["peak_open"] for r in results),
         "uvicorn_log_problems": log_problems(child),
     }
-
-
-def diagnostic_pass(children: Children, users: list[Login], fixture: Fixture, assistant: str,
-                    fake_url: str, steps: tuple[int, ...], workers: int) -> dict:  # fmt: skip
-    print(f"diagnostic pass: the same app, default executor of {workers} threads", flush=True)
-    server, base = start_uvicorn(children, executor_workers=workers)
-    with httpx2.Client(base_url=base, trust_env=False, timeout=60) as client:
-        for question in questions(WARMUP):  # warm, like the stock worker after part 1
-            platform_turn(client, users[0], fixture.assistant_plain, question)
-            platform_turn(client, users[0], fixture.assistant_kb, question)
-    target = make_target(server, base, users, assistant, fake_url)
-    try:
-        return concurrency(target, server, steps, workers)
-    finally:
-        server.stop()
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -1350,7 +1359,7 @@ def print_concurrency(passes: list[dict]) -> None:
         for s in run["steps"]:
             ttft = s["ttft"] or {"p50_ms": float("nan"), "p95_ms": float("nan")}
             rows.append([
-                "stock" if "executor" not in s["server"] else "executor+", s["streams"],
+                s["server"], s["streams"],
                 s["opened"], s["peak_streaming"], s["done"], s["error_count"],
                 s["provider_peak_concurrent"], ttft["p50_ms"] / 1000, ttft["p95_ms"] / 1000,
                 s["open_rate_per_s"], s["rss_before_mb"], s["rss_peak_mb"],
@@ -1359,6 +1368,12 @@ def print_concurrency(passes: list[dict]) -> None:
             ])  # fmt: skip
     print("\nConcurrent SSE streams, one uvicorn worker")
     common.print_table(headers, rows)
+    cores = os.cpu_count() or 1
+    print(f"CPU % (100 = one core, the machine has {cores}): opening ramp | all held")
+    for run in passes:
+        for s in run["steps"]:
+            cells = [_cpu_cells(s.get("opening_window")), _cpu_cells(s.get("hold_window"))]
+            print(f"  {s['streams']:>5} streams: {cells[0]} | {cells[1]}")
     for run in passes:
         for s in run["steps"]:
             if s["errors"] or s["opening_end"] != "all sent":
@@ -1367,6 +1382,14 @@ def print_concurrency(passes: list[dict]) -> None:
                 )
         if run["uvicorn_log_problems"]:
             print(f"  {run['server']} log: {run['uvicorn_log_problems'][:4]}")
+
+
+def _cpu_cells(window: dict | None) -> str:
+    if not window:
+        return "-"
+    names = (("uvicorn", "uvicorn_cpu_percent"), ("fake provider", "fake_cpu_percent"),
+             ("client", "client_cpu_percent"), ("machine", "machine_busy_percent"))  # fmt: skip
+    return ", ".join(f"{label} {window[key]:.0f}" for label, key in names if key in window)
 
 
 def _hold_cells(window: dict | None) -> list:
@@ -1408,11 +1431,12 @@ def print_verdicts(
         f"{stock['max_open_at_once']} (target {TARGET_STREAMS}: "
         f"{common.verdict(result['concurrent_streams'])})"
     )
-    for run in passes[1:]:
+    held = next((r for r in stock["steps"] if r["streams"] == stock["max_held"]), None)
+    if held:
         print(
-            f"Diagnostic, {run['server']}: largest step held {run['max_held'] or 'none'}; "
-            f"streaming at once at most "
-            f"{run['max_streaming_at_once']} (not the platform as shipped)"
+            f"  at {held['streams']} streams: {held['rss_per_open_stream_kb']:.0f} KB of RSS and "
+            f"{(held['threads_peak'] - held['threads_before']) / held['streams']:.2f} threads "
+            f"per stream, {held['pg_connections_peak']} PostgreSQL connections at the peak"
         )
 
 
@@ -1429,7 +1453,6 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="streams use the 10k-collection assistant (opening is then slower)",
     )
-    parser.add_argument("--skip-diagnostic", action="store_true", help="no larger-executor pass")
     assumed = "assumed target (no figure was specified)"
     parser.add_argument(
         "--target-overhead-p50-ms", type=float, default=TARGET_OVERHEAD_P50_MS, help=assumed
@@ -1437,9 +1460,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--target-overhead-p95-ms", type=float, default=TARGET_OVERHEAD_P95_MS, help=assumed
     )
+    parser.add_argument("--note", default="", help="stored with the results (e.g. machine load)")
     parser.add_argument("--serve-fake", metavar="KEY", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-uvicorn", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--executor-workers", type=int, default=1100, help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -1450,14 +1472,14 @@ def run(args: argparse.Namespace, children: Children) -> int:
     common.setup_django()
     for name in ("httpx2", "httpcore2", "openai"):
         logging.getLogger(name).setLevel(logging.WARNING)  # no line per request
-    _, fake_url = start_fake(children)
+    fake, fake_url = start_fake(children)
     fixture = prepare_fixture(fake_url)
     print(f"collection: {fixture.chunks} chunks ({fixture.chunk_source})", flush=True)
     server, base = start_uvicorn(children)
     users = [login(base, email) for email in fixture.emails]
     print(f"uvicorn pid {server.process.pid} at {base}; {len(users)} users logged in", flush=True)
     load = fixture.assistant_kb if args.load_with_retrieval else fixture.assistant_plain
-    target = make_target(server, base, users, load, fake_url)
+    target = make_target(server, base, users, load, fake, fake_url)
     cold = cold_burst(target)
     print(f"sequential TTFT: {rounds} rounds (+{WARMUP} warm-up)", flush=True)
     ttft = sequential_ttft(base, users[0], fixture, fake_url, rounds)
@@ -1465,17 +1487,14 @@ def run(args: argparse.Namespace, children: Children) -> int:
     breakdown = in_process_breakdown(fixture, QUICK_BREAKDOWN if args.quick else BREAKDOWN)
     print_breakdown(breakdown)
     print(f"\nconcurrent streams: steps {steps}", flush=True)
-    passes = [concurrency(target, server, steps, None)]
+    passes = [concurrency(target, server, steps)]
     server.stop()
-    if not args.skip_diagnostic and passes[0]["max_held"] < max(steps):
-        workers = args.executor_workers
-        passes.append(diagnostic_pass(children, users, fixture, load, fake_url, steps, workers))
     print_concurrency(passes)
     targets = (args.target_overhead_p50_ms, args.target_overhead_p95_ms)
     result = verdicts(ttft, passes[0], targets)
     print_verdicts(ttft, passes, targets, result)
     common.write_results("chat", {
-        "method": __doc__, "quick": args.quick, "fixture": asdict(fixture),
+        "method": __doc__, "note": args.note, "quick": args.quick, "fixture": asdict(fixture),
         "targets": {"ttft_overhead_p50_ms": targets[0], "ttft_overhead_p95_ms": targets[1],
                     "ttft_targets_assumed": True, "concurrent_streams": TARGET_STREAMS},
         "load_shape": {"assistant": "10k collection" if args.load_with_retrieval else "no collection",
@@ -1492,9 +1511,6 @@ def main() -> int:
     args = parse_args()
     if args.serve_fake:
         serve_fake(args.serve_fake)
-        return 0
-    if args.serve_uvicorn:
-        serve_uvicorn(args.serve_uvicorn, args.executor_workers)
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below
     children = Children()

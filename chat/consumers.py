@@ -6,6 +6,7 @@ A disconnect mid-answer stores the answer as ``cancelled`` with the text so far.
 """
 
 import asyncio
+from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -86,8 +87,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.current = asyncio.ensure_future(self._stream(turn))
 
     async def _stream(self, turn: services.Turn):
-        async for event in streaming.turn_events(turn):
-            await self.send_json({"event": event.name, "data": event.data})
+        # Closed explicitly: a disconnect that cancels us while sending (outside the
+        # generator) still stores the answer as cancelled now, not when it is collected.
+        async with aclosing(streaming.turn_events(turn)) as events:
+            async for event in events:
+                await self.send_json({"event": event.name, "data": event.data})
 
     async def disconnect(self, code):
         task = self.current

@@ -1,5 +1,6 @@
-"""Streaming a turn: provider events in a worker thread, database work before and
-after, events out as Server-Sent Events (and, the same events, over WebSocket).
+"""Streaming a turn: provider events awaited on the event loop (the SDKs' async clients,
+no thread per answer), database work before and after, events out as Server-Sent Events
+(and, the same events, over WebSocket).
 
 Event order: ``session``, ``delta``..., ``sources``, ``usage``, ``done``; or
 ``error`` instead of the last three when the provider fails. A client that goes
@@ -9,17 +10,14 @@ away mid-stream leaves the answer stored as ``cancelled`` with the text so far.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection
 from django_tenants.utils import tenant_context
 
@@ -31,8 +29,6 @@ from chat import services
 from chat.models import MessageStatus
 
 logger = logging.getLogger(__name__)
-
-_END = object()
 
 
 @dataclass
@@ -79,13 +75,20 @@ def release_connection() -> None:
         connection.close()
 
 
-def provider_deltas(turn: services.Turn, cancel: threading.Event) -> Iterator[str]:
-    """Text deltas from the provider. Runs in a worker thread; touches no database."""
+async def provider_deltas(turn: services.Turn) -> AsyncIterator[str]:
+    """Text deltas from the provider, awaited on the event loop: a waiting answer holds
+    no thread and no database connection."""
+    async with aclosing(gateway.ai_chat_astream(plan=turn.plan, outcome=turn.outcome)) as events:
+        async for event in events:
+            if isinstance(event, TextDelta) and event.text:
+                yield event.text
+
+
+def provider_deltas_sync(turn: services.Turn) -> Iterator[str]:
+    """The same deltas for a caller that waits anyway (``stream=false``)."""
     events = gateway.ai_chat_stream(plan=turn.plan, outcome=turn.outcome)
     try:
         for event in events:
-            if cancel.is_set():
-                return
             if isinstance(event, TextDelta) and event.text:
                 yield event.text
     finally:
@@ -104,45 +107,10 @@ def _finish(turn: services.Turn, text: str, status: str, error: str, ttft_ms: in
         release_connection()
 
 
-@functools.cache
-def _stream_executor() -> ThreadPoolExecutor:
-    """Threads that wait on providers' streams, one per open answer. asyncio's default
-    pool has min(32, cpus + 4) threads, which would cap a worker at a handful of
-    concurrent answers; these threads mostly sleep on the network."""
-    return ThreadPoolExecutor(
-        max_workers=settings.CHAT_STREAM_THREADS, thread_name_prefix="chat-stream"
-    )
-
-
-async def _deltas_from_thread(turn: services.Turn, cancel: threading.Event) -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-
-    def produce() -> None:
-        try:
-            for text in provider_deltas(turn, cancel):
-                loop.call_soon_threadsafe(queue.put_nowait, text)
-        except BaseException as exc:  # handed to the event loop, raised there
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
-
-    worker = loop.run_in_executor(_stream_executor(), produce)
-    try:
-        while (item := await queue.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        cancel.set()
-        await asyncio.shield(worker)
-
-
 async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
     """The events of one turn; stores the answer however the stream ends."""
     yield session_event(turn)
-    cancel = threading.Event()
-    deltas = _deltas_from_thread(turn, cancel)
+    deltas = provider_deltas(turn)
     parts: list[str] = []
     ttft_ms = None
     finish = sync_to_async(_finish, thread_sensitive=True)
@@ -158,9 +126,10 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
         yield Event("error", {"code": api_error.get_codes(), "message": str(api_error.detail)})
         return
     except (asyncio.CancelledError, GeneratorExit):
-        # The client went away: stop the provider, keep what was said so far.
-        cancel.set()
-        await asyncio.shield(deltas.aclose())
+        # The client went away: stop the provider, keep what was said so far. Closing
+        # runs in this task (the HTTP client's cleanup must not move to another task);
+        # the write is shielded, so a second cancellation cannot lose it.
+        await deltas.aclose()
         await asyncio.shield(finish(turn, "".join(parts), MessageStatus.CANCELLED, "", ttft_ms))
         raise
     except Exception:
@@ -176,16 +145,17 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
 
 
 async def sse_stream(turn: services.Turn) -> AsyncIterator[bytes]:
-    async for event in turn_events(turn):
-        yield event.sse()
+    async with aclosing(turn_events(turn)) as events:
+        async for event in events:
+            yield event.sse()
 
 
 def run_turn_to_completion(turn: services.Turn):
-    """Non-streamed answer (``stream=false``): the same path, collected."""
-    cancel = threading.Event()
+    """Non-streamed answer (``stream=false``): the same events, collected in the request's
+    thread (a synchronous view waits for the whole answer anyway)."""
     parts, ttft_ms = [], None
     try:
-        for text in provider_deltas(turn, cancel):
+        for text in provider_deltas_sync(turn):
             if ttft_ms is None:
                 ttft_ms = int((time.perf_counter() - turn.started) * 1000)
             parts.append(text)

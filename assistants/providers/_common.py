@@ -1,10 +1,15 @@
-"""Helpers shared by the adapters: message shaping, usage estimation, transport errors."""
+"""Helpers shared by the adapters: message shaping, usage estimation, transport errors,
+async clients kept per event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
-from collections.abc import Iterable, Iterator
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
 
 from .base import (
     MAX_VERIFY_MODELS,
@@ -22,6 +27,9 @@ from .base import (
 )
 from .errors import MalformedResponse, ProviderError, ProviderTimeout, ProviderUnavailable
 from .tokens import count_tokens
+
+T = TypeVar("T")
+L = TypeVar("L")
 
 # --- messages ----------------------------------------------------------------------------
 
@@ -197,3 +205,56 @@ def translate_transport(exc: BaseException) -> ProviderError | None:
 
 def stream_ended_early(provider: str) -> MalformedResponse:
     return MalformedResponse(f"{provider} stream ended before its final event")
+
+
+# --- async clients ------------------------------------------------------------------------
+
+
+# Connections one async client may open at once. Every open answer holds one, so the SDKs'
+# default (1,000) would be the most answers a worker could stream per configuration, the
+# next one waiting for a free connection; the file-descriptor limit is the real ceiling.
+MAX_STREAM_CONNECTIONS = 10_000
+
+
+def stream_pool_limits(sdk_default: L) -> L:
+    """The SDK's connection-pool limits (an httpx or httpx2 ``Limits``), with room for
+    many concurrent streams; idle keep-alive connections stay as the SDK sets them."""
+    return type(sdk_default)(
+        max_connections=MAX_STREAM_CONNECTIONS,
+        max_keepalive_connections=sdk_default.max_keepalive_connections,
+        keepalive_expiry=sdk_default.keepalive_expiry,
+    )
+
+
+class PerEventLoop(Generic[T]):
+    """One object per running event loop, built on first use in that loop.
+
+    An SDK's async client owns an httpx AsyncClient whose pooled connections belong to the
+    loop that opened them; used from another loop they fail ("Event loop is closed", or
+    "attached to a different loop"). A server has one loop, so this is one client per
+    configuration as for the sync SDKs, while callers that bridge with ``async_to_sync``
+    (a fresh loop per call) get a client of their own. Entries go with their loop: weakly
+    keyed, and dropped as soon as the loop is closed (a client's sockets refer to the loop,
+    which would otherwise keep it alive).
+    """
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()  # adapters are shared by every thread of a process
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            item = self._items.get(loop)
+            if item is None:
+                for closed in [old for old in self._items if old.is_closed()]:
+                    del self._items[closed]
+                item = self._items[loop] = self._build()
+            return item
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -10,11 +10,13 @@ import anthropic
 from anthropic.types import Message
 
 from ._common import (
+    PerEventLoop,
     alternating_user_first,
     models_listed,
     normalize_finish,
     split_system,
     stream_ended_early,
+    stream_pool_limits,
     translate_transport,
     usage_or_estimate,
 )
@@ -76,17 +78,35 @@ def _status_of(body: object) -> int:
 class AnthropicProvider(ChatProvider):
     name = "anthropic"
 
-    @cached_property
-    def client(self) -> anthropic.Anthropic:
+    def client_options(self) -> dict[str, Any]:
         if not self.config.api_key:
             # Never let the SDK pick up a key from env/config files: tenants bring their own.
             raise AuthenticationFailed("No API key configured for Anthropic.", provider=self.name)
-        return anthropic.Anthropic(
-            api_key=self.config.api_key,
-            base_url=self.config.base_url,
-            timeout=self.config.timeout,
-            max_retries=0,  # RetryPolicy is the only retry layer
-        )
+        return {
+            "api_key": self.config.api_key,
+            "base_url": self.config.base_url,
+            "timeout": self.config.timeout,
+            "max_retries": 0,  # RetryPolicy is the only retry layer
+        }
+
+    @cached_property
+    def client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(**self.client_options())
+
+    @cached_property
+    def _async_clients(self) -> PerEventLoop[anthropic.AsyncAnthropic]:
+        def build() -> anthropic.AsyncAnthropic:
+            options = self.client_options()  # first: a missing key raises before any I/O
+            limits = stream_pool_limits(anthropic.DEFAULT_CONNECTION_LIMITS)
+            http_client = anthropic.DefaultAsyncHttpxClient(limits=limits)
+            return anthropic.AsyncAnthropic(**options, http_client=http_client)
+
+        return PerEventLoop(build)
+
+    @property
+    def async_client(self) -> anthropic.AsyncAnthropic:
+        """The running event loop's client (see PerEventLoop)."""
+        return self._async_clients.get()
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         system, history = split_system(request)
@@ -140,29 +160,21 @@ class AnthropicProvider(ChatProvider):
 
     def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
         stream = self.client.messages.create(**self.build_params(request), stream=True)
-        texts: list[str] = []
-        input_tokens: int | None = None
-        output_tokens: int | None = None
-        stop_reason: str | None = None
-        finished = False
+        fold = _StreamFold(self.name, request)
         with stream:
             for event in stream:
-                if event.type == "message_start":
-                    input_tokens = _input_tokens(event.message.usage)
-                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    texts.append(event.delta.text)
-                    yield TextDelta(event.delta.text)
-                elif event.type == "message_delta":
-                    stop_reason = event.delta.stop_reason or stop_reason
-                    # message_delta carries the cumulative output count (and may restate input).
-                    output_tokens = event.usage.output_tokens
-                    input_tokens = _input_tokens(event.usage) or input_tokens
-                elif event.type == "message_stop":
-                    finished = True
-        if not finished:
-            raise stream_ended_early(self.name)
-        yield UsageEvent(usage_or_estimate(input_tokens, output_tokens, request, "".join(texts)))
-        yield Finish(normalize_finish(stop_reason))
+                yield from fold.feed(event)
+        yield from fold.end()
+
+    async def _astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        stream = await self.async_client.messages.create(**self.build_params(request), stream=True)
+        fold = _StreamFold(self.name, request)
+        async with stream:
+            async for event in stream:
+                for normalized in fold.feed(event):
+                    yield normalized
+        for normalized in fold.end():
+            yield normalized
 
     def _verify_once(self) -> VerifyResult:
         # GET /v1/models, first page only: iterating the SDK page would fetch the rest.
@@ -199,3 +211,38 @@ class AnthropicProvider(ChatProvider):
         if isinstance(exc, anthropic.APIError):
             return ProviderUnavailable(f"Anthropic stream error: {exc.message}")
         return translate_transport(exc)
+
+
+class _StreamFold:
+    """Messages-API stream events -> normalized events (shared by the sync and async
+    streams)."""
+
+    def __init__(self, provider: str, request: ChatRequest) -> None:
+        self.provider, self.request = provider, request
+        self.texts: list[str] = []
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.stop_reason: str | None = None
+        self.finished = False
+
+    def feed(self, event: Any) -> list[StreamEvent]:
+        if event.type == "message_start":
+            self.input_tokens = _input_tokens(event.message.usage)
+        elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+            self.texts.append(event.delta.text)
+            return [TextDelta(event.delta.text)]
+        elif event.type == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            # message_delta carries the cumulative output count (and may restate input).
+            self.output_tokens = event.usage.output_tokens
+            self.input_tokens = _input_tokens(event.usage) or self.input_tokens
+        elif event.type == "message_stop":
+            self.finished = True
+        return []
+
+    def end(self) -> list[StreamEvent]:
+        if not self.finished:
+            raise stream_ended_early(self.provider)
+        text = "".join(self.texts)
+        usage = usage_or_estimate(self.input_tokens, self.output_tokens, self.request, text)
+        return [UsageEvent(usage), Finish(normalize_finish(self.stop_reason))]

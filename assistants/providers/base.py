@@ -7,7 +7,7 @@ so the provider layer can be tested without a database.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -136,8 +136,13 @@ class ProviderConfig:
 
 class ChatProvider(abc.ABC):
     """One provider adapter. Subclasses implement single attempts (`_complete_once`,
-    `_stream_once`, `_embed_once`, `_verify_once`); this base class adds the one retry
-    policy and the error normalisation."""
+    `_stream_once`, `_astream_once`, `_embed_once`, `_verify_once`); this base class adds
+    the one retry policy and the error normalisation.
+
+    `astream` is the async twin of `stream` (same events, errors and retries) over the
+    SDK's async client: waiting on the provider then holds no thread, which is what lets
+    one worker keep a thousand answers open (docs/adr/0007-async-provider-streaming.md).
+    """
 
     name: str = "base"
 
@@ -153,6 +158,13 @@ class ChatProvider(abc.ABC):
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         return self.retry_policy.stream(
             lambda: self._guard_iter(lambda: self._stream_once(request))
+        )
+
+    def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Close it when stopping early (``contextlib.aclosing``): that ends the HTTP
+        stream at once instead of whenever the generator is garbage-collected."""
+        return self.retry_policy.astream(
+            lambda: self._guard_aiter(lambda: self._astream_once(request))
         )
 
     def embed(self, model: str, texts: list[str]) -> EmbeddingResult:
@@ -175,6 +187,9 @@ class ChatProvider(abc.ABC):
 
     @abc.abstractmethod
     def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]: ...
+
+    def _astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        raise InvalidRequest(f"Provider {self.name!r} cannot stream asynchronously.")
 
     def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
         raise InvalidRequest(f"Provider {self.name!r} does not offer embeddings.")
@@ -209,6 +224,23 @@ class ChatProvider(abc.ABC):
             if error is None:
                 raise
             raise error from _cause(exc)
+
+    async def _guard_aiter(
+        self, open_events: Callable[[], AsyncIterator[StreamEvent]]
+    ) -> AsyncIterator[StreamEvent]:
+        events = None
+        try:
+            events = open_events()
+            async for event in events:
+                yield event
+        except Exception as exc:
+            error = self._normalized(exc)
+            if error is None:
+                raise
+            raise error from _cause(exc)
+        finally:
+            if events is not None:
+                await events.aclose()
 
     def _normalized(self, exc: Exception) -> ProviderError | None:
         error = exc if isinstance(exc, ProviderError) else self.translate_error(exc)

@@ -4,7 +4,8 @@ avoid (outage, timeout, rate limit — after retries), answer with the fallback 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from .base import ChatProvider, ChatRequest, ChatResult, FallbackUsed, StreamEvent
@@ -73,3 +74,25 @@ def stream_with_fallback(primary: Target, fallback: FallbackTarget = None) -> It
         _log_fallback(primary, backup, error)
         yield FallbackUsed(backup.provider.name, backup.request.model, type(error).__name__)
     yield from backup.provider.stream(backup.request)
+
+
+async def astream_with_fallback(
+    primary: Target, fallback: FallbackTarget = None
+) -> AsyncIterator[StreamEvent]:
+    """`stream_with_fallback` over the providers' async streams (same rules)."""
+    emitted = False
+    try:
+        async with aclosing(primary.provider.astream(primary.request)) as events:
+            async for event in events:
+                emitted = True
+                yield event
+        return
+    except ProviderError as error:
+        if emitted or fallback is None or not should_fall_back(error):
+            raise
+        backup = _resolve(fallback)
+        _log_fallback(primary, backup, error)
+        yield FallbackUsed(backup.provider.name, backup.request.model, type(error).__name__)
+    async with aclosing(backup.provider.astream(backup.request)) as events:
+        async for event in events:
+            yield event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -160,27 +160,27 @@ class GoogleProvider(ChatProvider):
         chunks = self.client.models.generate_content_stream(
             model=request.model, contents=contents, config=self.build_config(request, system)
         )
-        texts: list[str] = []
-        finish: str | None = None
-        prompt_tokens: int | None = None
-        completion_tokens: int | None = None
+        fold = _StreamFold(self.name, request)
         for chunk in chunks:
-            for candidate in chunk.candidates or []:
-                piece = _candidate_text(candidate)
-                if piece:
-                    texts.append(piece)
-                    yield TextDelta(piece)
-                finish = _finish_name(candidate) or finish
-            if _block_reason(chunk) is not None:
-                finish = "content_filter"
-            if chunk.usage_metadata is not None:  # cumulative; the last one wins
-                prompt_tokens = chunk.usage_metadata.prompt_token_count
-                completion_tokens = chunk.usage_metadata.candidates_token_count
-        if finish is None:
-            raise stream_ended_early(self.name)
-        text = "".join(texts)
-        yield UsageEvent(usage_or_estimate(prompt_tokens, completion_tokens, request, text))
-        yield Finish(normalize_finish(finish))
+            yield from fold.feed(chunk)
+        yield from fold.end()
+
+    async def _astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        # `client.aio` shares the client's configuration; its httpx client already keeps
+        # one connection pool per event loop (google-genai's _PerLoopAsyncClientMixin).
+        contents, system = self.build_contents(request)
+        chunks = await self.client.aio.models.generate_content_stream(
+            model=request.model, contents=contents, config=self.build_config(request, system)
+        )
+        fold = _StreamFold(self.name, request)
+        try:
+            async for chunk in chunks:
+                for event in fold.feed(chunk):
+                    yield event
+        finally:
+            await chunks.aclose()  # ends the HTTP stream when the caller stops early
+        for event in fold.end():
+            yield event
 
     def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
         # The SDK sends these as one batchEmbedContents call on the Gemini API.
@@ -217,3 +217,37 @@ class GoogleProvider(ChatProvider):
         if isinstance(exc, genai_errors.UnknownApiResponseError):
             return MalformedResponse("Gemini response was not valid JSON")
         return translate_transport(exc)
+
+
+class _StreamFold:
+    """generateContent stream chunks -> normalized events (shared by the sync and async
+    streams)."""
+
+    def __init__(self, provider: str, request: ChatRequest) -> None:
+        self.provider, self.request = provider, request
+        self.texts: list[str] = []
+        self.finish: str | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+
+    def feed(self, chunk: Any) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for candidate in chunk.candidates or []:
+            piece = _candidate_text(candidate)
+            if piece:
+                self.texts.append(piece)
+                events.append(TextDelta(piece))
+            self.finish = _finish_name(candidate) or self.finish
+        if _block_reason(chunk) is not None:
+            self.finish = "content_filter"
+        if chunk.usage_metadata is not None:  # cumulative; the last one wins
+            self.prompt_tokens = chunk.usage_metadata.prompt_token_count
+            self.completion_tokens = chunk.usage_metadata.candidates_token_count
+        return events
+
+    def end(self) -> list[StreamEvent]:
+        if self.finish is None:
+            raise stream_ended_early(self.provider)
+        text = "".join(self.texts)
+        usage = usage_or_estimate(self.prompt_tokens, self.completion_tokens, self.request, text)
+        return [UsageEvent(usage), Finish(normalize_finish(self.finish))]

@@ -8,9 +8,10 @@ an LLM.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from ._common import prompt_text
@@ -166,6 +167,10 @@ def last_user_message(request: ChatRequest) -> str:
     return ""
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"\s*\S+\s*", text)
+
+
 class LocalExtractiveProvider(ChatProvider):
     name = PROVIDER
 
@@ -181,8 +186,19 @@ class LocalExtractiveProvider(ChatProvider):
 
     def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
         result = self._answer(request)
-        for chunk in re.findall(r"\s*\S+\s*", result.text):
+        for chunk in _words(result.text):
             yield TextDelta(chunk)
+        yield UsageEvent(result.usage)
+        yield Finish(result.finish_reason)
+
+    async def _astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        # Composing takes 1-2 ms (six sources, ~10 kB): done on the loop, as a thread hop
+        # would cost about as much as it saves.
+        result = self._answer(request)
+        for chunk in _words(result.text):
+            yield TextDelta(chunk)
+            # Let the loop serve other streams between words, as a network stream would.
+            await asyncio.sleep(0)
         yield UsageEvent(result.usage)
         yield Finish(result.finish_reason)
 

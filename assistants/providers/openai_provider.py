@@ -3,7 +3,7 @@ official `openai` SDK; `ProviderConfig.base_url` selects the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -12,10 +12,12 @@ from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
 from ._common import (
+    PerEventLoop,
     estimate_usage,
     models_listed,
     normalize_finish,
     stream_ended_early,
+    stream_pool_limits,
     translate_transport,
     usage_or_estimate,
 )
@@ -61,8 +63,7 @@ class OpenAIProvider(ChatProvider):
         self.compatible = compatible
         self.name = "openai_compatible" if compatible else "openai"
 
-    @cached_property
-    def client(self) -> openai.OpenAI:
+    def client_options(self) -> dict[str, Any]:
         api_key = self.config.api_key
         if not api_key:
             if not self.compatible:
@@ -70,13 +71,32 @@ class OpenAIProvider(ChatProvider):
                 # multi-tenant platform that would bill one tenant's usage to another key.
                 raise AuthenticationFailed("No API key configured for OpenAI.", provider=self.name)
             api_key = PLACEHOLDER_KEY
-        return openai.OpenAI(
-            api_key=api_key,
-            base_url=self.config.base_url,
-            organization=self.config.organization,
-            timeout=self.config.timeout,
-            max_retries=0,  # RetryPolicy is the only retry layer
-        )
+        return {
+            "api_key": api_key,
+            "base_url": self.config.base_url,
+            "organization": self.config.organization,
+            "timeout": self.config.timeout,
+            "max_retries": 0,  # RetryPolicy is the only retry layer
+        }
+
+    @cached_property
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(**self.client_options())
+
+    @cached_property
+    def _async_clients(self) -> PerEventLoop[openai.AsyncOpenAI]:
+        def build() -> openai.AsyncOpenAI:
+            options = self.client_options()  # first: a missing key raises before any I/O
+            limits = stream_pool_limits(openai.DEFAULT_CONNECTION_LIMITS)
+            http_client = openai.DefaultAsyncHttpxClient(limits=limits)
+            return openai.AsyncOpenAI(**options, http_client=http_client)
+
+        return PerEventLoop(build)
+
+    @property
+    def async_client(self) -> openai.AsyncOpenAI:
+        """The running event loop's client (see PerEventLoop)."""
+        return self._async_clients.get()
 
     # --- request shaping -------------------------------------------------------------------
 
@@ -121,29 +141,30 @@ class OpenAIProvider(ChatProvider):
             provider=self.name,
         )
 
-    def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
-        stream = self.client.chat.completions.create(
+    def stream_params(self, request: ChatRequest) -> dict[str, Any]:
+        return {
             **self.build_params(request),
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        texts: list[str] = []
-        finish: str | None = None
-        usage: Usage | None = None
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        stream = self.client.chat.completions.create(**self.stream_params(request))
+        fold = _StreamFold(self.name, request)
         with stream:
             for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage.of(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        texts.append(choice.delta.content)
-                        yield TextDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-        if finish is None:
-            raise stream_ended_early(self.name)
-        yield UsageEvent(usage or estimate_usage(request, "".join(texts)))
-        yield Finish(normalize_finish(finish))
+                yield from fold.feed(chunk)
+        yield from fold.end()
+
+    async def _astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        stream = await self.async_client.chat.completions.create(**self.stream_params(request))
+        fold = _StreamFold(self.name, request)
+        async with stream:
+            async for chunk in stream:
+                for event in fold.feed(chunk):
+                    yield event
+        for event in fold.end():
+            yield event
 
     def _embed_once(self, model: str, texts: list[str]) -> EmbeddingResult:
         response = self.client.embeddings.create(model=model, input=texts)
@@ -197,3 +218,31 @@ class OpenAIProvider(ChatProvider):
             # e.g. an error object sent inside an SSE stream
             return ProviderUnavailable(f"OpenAI stream error: {exc.message}")
         return translate_transport(exc)
+
+
+class _StreamFold:
+    """Chat-completion chunks -> normalized events (shared by the sync and async streams)."""
+
+    def __init__(self, provider: str, request: ChatRequest) -> None:
+        self.provider, self.request = provider, request
+        self.texts: list[str] = []
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: Any) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if chunk.usage is not None:
+            self.usage = Usage.of(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        for choice in chunk.choices:
+            if choice.delta and choice.delta.content:
+                self.texts.append(choice.delta.content)
+                events.append(TextDelta(choice.delta.content))
+            if choice.finish_reason:
+                self.finish = choice.finish_reason
+        return events
+
+    def end(self) -> list[StreamEvent]:
+        if self.finish is None:
+            raise stream_ended_early(self.provider)
+        usage = self.usage or estimate_usage(self.request, "".join(self.texts))
+        return [UsageEvent(usage), Finish(normalize_finish(self.finish))]

@@ -3,15 +3,18 @@
 Exponential backoff with jitter for retryable errors; a server's Retry-After wins over
 the computed backoff but is capped so one tenant's rate limit cannot park a worker for
 minutes. Streams are retried only until the first event reaches the caller: after that a
-retry would duplicate text, so a failure surfaces as an error instead.
+retry would duplicate text, so a failure surfaces as an error instead. The async stream
+(`astream`) follows the same rules and waits with the event loop's sleep, so a backoff
+parks no thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -64,6 +67,7 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 20.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    async_sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
     random: Callable[[], float] = field(default=random.random, repr=False)
 
     def delay_for(self, attempt: int, error: ProviderError) -> float:
@@ -103,7 +107,35 @@ class RetryPolicy:
                 events.close()  # release the HTTP stream even if the caller stops early
             return
 
+    async def astream(self, open_stream: Callable[[], AsyncIterator[E]]) -> AsyncIterator[E]:
+        """`stream` for async generators: retried until the first event, then not."""
+        attempt = 1
+        while True:
+            events = open_stream()
+            try:
+                first = await anext(events)
+            except StopAsyncIteration:
+                return
+            except ProviderError as error:
+                await _aclose(events)
+                await self.async_sleep(self._delay_or_raise(attempt, error))
+                attempt += 1
+                continue
+            except BaseException:  # cancelled while waiting for the first event
+                await _aclose(events)
+                raise
+            try:
+                yield first
+                async for event in events:
+                    yield event
+            finally:
+                await _aclose(events)  # release the HTTP stream even if the caller stops early
+            return
+
     def _wait_or_raise(self, attempt: int, error: ProviderError) -> None:
+        self.sleep(self._delay_or_raise(attempt, error))
+
+    def _delay_or_raise(self, attempt: int, error: ProviderError) -> float:
         if not error.retryable or attempt >= self.max_attempts:
             raise error
         delay = self.delay_for(attempt, error)
@@ -114,4 +146,10 @@ class RetryPolicy:
             self.max_attempts,
             delay,
         )
-        self.sleep(delay)
+        return delay
+
+
+async def _aclose(events: AsyncIterator) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()

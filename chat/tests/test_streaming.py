@@ -1,6 +1,7 @@
 """The streaming runtime: disconnects, concurrent organizations, exact totals."""
 
 import asyncio
+import os
 import threading
 from decimal import Decimal
 
@@ -11,11 +12,12 @@ from django_tenants.utils import schema_context
 
 from assistants import services as assistant_services
 from assistants.catalog.models import AIModel
-from assistants.tests.providers.fake_server import Reply
+from assistants.tests.providers.fake_server import Reply, error
 from billing.models import UsageRecord
 from chat import services, streaming
 from chat.models import ChatSession, Message, MessageStatus
 from chat.tests.conftest import make_assistant
+from tests.helpers import GOOD_KEY
 
 LONG_ANSWER = " ".join(f"word{i}" for i in range(60))
 
@@ -167,3 +169,85 @@ def test_session_totals_stay_exact_under_concurrent_messages(organizations, djan
         finally:
             with schema_context(org.slug):
                 assistant.delete()
+
+
+def _our_threads() -> set[str]:
+    # The fake provider runs in this process and serves each connection in a thread of
+    # its own: those stand for the provider's servers, not for what a stream costs us.
+    return {t.name for t in threading.enumerate() if "process_request_thread" not in t.name}
+
+
+@pytest.mark.django_db
+def test_waiting_streams_hold_no_thread(org_a, openai_assistant, provider_server):
+    # given: 8 answers streaming slowly at the same time (2 s each: long enough to overlap
+    # even when the fake server's small listen backlog delays a connection by a SYN retry)
+    count = 8
+    provider_server.enqueue(*[Reply(text="slow " * 40, chunk_delay=0.05) for _ in range(count)])
+    turns = [_prepare(org_a, openai_assistant, f"Question {i}?") for i in range(count)]
+    seen = {"all_streaming": False, "threads": set()}
+
+    async def run():
+        streaming_now: set = set()
+
+        async def collect(turn):
+            events = []
+            async for event in streaming.turn_events(turn):
+                events.append(event)
+                if event.name == "delta":
+                    streaming_now.add(turn.assistant_message.pk)
+                    if len(streaming_now) == count:  # every answer waits on the provider
+                        seen["all_streaming"] = True
+                        seen["threads"] |= _our_threads()
+            return events
+
+        return await asyncio.gather(*(collect(turn) for turn in turns))
+
+    # when
+    before = _our_threads()
+    results = async_to_sync(run)()
+
+    # then: all answers complete, and holding them added no thread per answer: the
+    # provider streams are awaited on the event loop. The only new threads are asyncio's
+    # default pool, which resolves host names for new connections (bounded, whatever the
+    # number of streams).
+    assert [events[-1].name for events in results] == ["done"] * count
+    assert seen["all_streaming"]
+    added = seen["threads"] - before
+    loop_thread = {name for name in added if not name.startswith("asyncio_")}
+    assert len(loop_thread) <= 1  # async_to_sync's event loop
+    assert len(added - loop_thread) <= min(32, (os.cpu_count() or 1) + 4)
+    for turn in turns:
+        assert _stored(org_a, turn).status == MessageStatus.COMPLETE
+
+
+@pytest.mark.django_db
+def test_a_failing_primary_hands_the_answer_to_the_fallback_model(org_a, provider_server):
+    # given: an OpenAI assistant whose fallback is an Anthropic model, OpenAI down
+    with schema_context(org_a.slug):
+        for vendor, base in (("openai", "/v1"), ("anthropic", "")):
+            assistant_services.credential_create(
+                provider=vendor, api_key=GOOD_KEY, base_url=f"{provider_server.url}{base}"
+            )
+    fallback = AIModel.objects.get(provider="anthropic", model_id="claude-haiku-4-5")
+    assistant = make_assistant(org_a, "openai/gpt-4o-mini", fallback_model=fallback)
+    provider_server.enqueue(error(503), Reply(text="Answered by the fallback.", usage=(40, 6)))
+    turn = _prepare(org_a, assistant)
+
+    # when
+    events = async_to_sync(_all_events)(turn)
+
+    # then: the user gets the fallback's answer, billed to the model that produced it
+    assert "".join(e.data["text"] for e in events if e.name == "delta") == (
+        "Answered by the fallback."
+    )
+    assert events[-2].data["provider"] == "anthropic"
+    assert events[-2].data["model"] == "claude-haiku-4-5"
+    message = _stored(org_a, turn)
+    assert message.status == MessageStatus.COMPLETE
+    assert (message.provider, message.model) == ("anthropic", "claude-haiku-4-5")
+    record = UsageRecord.objects.get(organization=org_a.organization, kind="chat")
+    assert (record.provider, record.prompt_tokens, record.completion_tokens) == ("anthropic", 40, 6)
+
+
+async def _all_events(turn):
+    return [event async for event in streaming.turn_events(turn)]

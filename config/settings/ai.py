@@ -28,6 +28,3 @@ CREDENTIALS_KEY_FROM_SECRET = True
 
 # Chat: the longest message a user may send (characters).
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)
-# Threads per worker process that wait on providers' streams: the most answers one
-# worker streams at once (the rest wait for a free thread).
-CHAT_STREAM_THREADS = env.int("CHAT_STREAM_THREADS", default=1000)

@@ -58,8 +58,17 @@ def make_provider(server: FakeProviderServer, sleeps: list[float]) -> Callable[.
             timeout=timeout,
             max_retries=max_attempts - 1,
         )
+
+        async def async_sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+
         # random() fixed at 0.5 makes the jittered backoff deterministic for assertions.
-        policy = RetryPolicy(max_attempts=max_attempts, sleep=sleeps.append, random=lambda: 0.5)
+        policy = RetryPolicy(
+            max_attempts=max_attempts,
+            sleep=sleeps.append,
+            async_sleep=async_sleep,
+            random=lambda: 0.5,
+        )
         return get_provider(config, retry_policy=policy)
 
     return make
