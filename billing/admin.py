@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from billing.models import UsageRecord
+from billing.models import Plan, UsageRecord
 
 
 @admin.register(UsageRecord)
@@ -23,3 +23,15 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Plans and their limits (empty: unlimited). Organizations name theirs by code;
+    processes re-read a changed plan within 30 seconds."""
+
+    list_display = [
+        "code", "name", "requests_per_minute", "key_requests_per_minute", "tokens_per_minute",
+        "monthly_tokens", "monthly_cost", "monthly_messages", "max_documents",
+    ]  # fmt: skip
+    search_fields = ["code", "name"]

@@ -1,6 +1,6 @@
 """API keys: creation (the secret is returned once), revocation, verification.
 
-The stored hash is an HMAC-SHA256 keyed with a server secret: a key has 72
+The stored hash is an HMAC-SHA256 keyed with a server secret: a key has 192
 random bits of secret, so a slow password hash would add nothing but latency
 on every request, while the keyed hash means a leaked table alone is useless.
 """

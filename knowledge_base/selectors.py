@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 
 from config.lookups import parse_uuid
 from config.tenancy import require_tenant_schema
-from knowledge_base.models import Collection, Document
+from knowledge_base.models import Collection, Document, DocumentChunk
 
 
 def collection_list(*, search: str = "") -> QuerySet[Collection]:
@@ -38,3 +38,16 @@ def document_list(*, collection: Collection, status: str | None = None) -> Query
 
 def document_get(*, collection: Collection, document_id) -> Document:
     return document_list(collection=collection).get(id=parse_uuid(document_id))
+
+
+def chunk_list(*, document: Document) -> QuerySet[DocumentChunk]:
+    return DocumentChunk.objects.filter(document=document).order_by("index")
+
+
+def chunk_get(*, chunk_id) -> DocumentChunk:
+    """A chunk by id (citations name chunks by id); malformed ids are not found."""
+    require_tenant_schema()
+    text = str(chunk_id)
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise DocumentChunk.DoesNotExist(f"Malformed chunk id: {chunk_id!r}")
+    return DocumentChunk.objects.select_related("document").get(pk=int(text))

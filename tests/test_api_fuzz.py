@@ -1,9 +1,10 @@
 """Property-based fuzzing of the organization API with schemathesis.
 
 Generated requests (bounded number of examples per operation) are sent as
-organization alpha's admin through the real WSGI stack and database. Every
-answer must be non-5xx and conform to the schema (status code documented,
-body matching the documented shape).
+organization alpha's admin through the real WSGI stack and database, once with
+the admin's session and once with an API key holding every scope. Every answer
+must be non-5xx and conform to the schema (status code documented, body
+matching the documented shape).
 """
 
 import pytest
@@ -13,9 +14,13 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
+from django_tenants.utils import schema_context
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from audit.services import Actor
+from integrations import services as key_services
+from integrations.models import Scope
 from tests.openapi import tenant_schema
 
 schema = schemathesis.openapi.from_dict(tenant_schema())
@@ -48,6 +53,32 @@ def admin_session(org_a, client, keep_test_transaction):
     }
 
 
+EXCLUDED_CHECKS = [
+    # Auth is sent by the session client, which this check cannot see;
+    # unauthenticated access is covered by tests/isolation.
+    checks.ignored_auth,
+    # Unknown query parameters are ignored by design (REST convention).
+    checks.negative_data_rejection,
+    # Business rules (password strength, NUL bytes, last admin) refuse some
+    # schema-valid input with a documented 400/409; that is not a defect.
+    checks.positive_data_acceptance,
+]
+
+
+@pytest.fixture
+def api_key_client(org_a, keep_test_transaction):
+    """A WSGI client calling with an API key of alpha that has every scope."""
+    with schema_context(org_a.slug):
+        _, key = key_services.api_key_create(
+            organization=org_a.organization, name="fuzz", scopes=Scope.values, actor=Actor()
+        )
+    return {
+        "session": werkzeug.Client(schema.app),
+        "base_url": f"http://{org_a.host}",
+        "headers": {"Authorization": f"Bearer {key}"},
+    }
+
+
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
@@ -60,18 +91,27 @@ def test_api_conforms_to_its_schema(case, admin_session):
     # The schema documents the session cookie, so schemathesis generates random
     # ones; drop them so the admin's real session is sent.
     case.cookies = {}
-    response = case.call_and_validate(
-        **admin_session,
-        excluded_checks=[
-            # Auth is sent by the session client, which this check cannot see;
-            # unauthenticated access is covered by tests/isolation.
-            checks.ignored_auth,
-            # Unknown query parameters are ignored by design (REST convention).
-            checks.negative_data_rejection,
-            # Business rules (password strength, NUL bytes, last admin) refuse some
-            # schema-valid input with a documented 400/409; that is not a defect.
-            checks.positive_data_acceptance,
-        ],
-    )
+    # Likewise random Bearer tokens (the schema documents API keys too).
+    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    response = case.call_and_validate(**admin_session, excluded_checks=EXCLUDED_CHECKS)
     # Authenticated as an admin, nothing may be refused for lack of credentials.
     assert response.status_code not in (401, 403), response.text
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_api_conforms_to_its_schema_with_an_api_key(case, api_key_client):
+    case.cookies = {}
+    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    response = case.call_and_validate(**api_key_client, excluded_checks=EXCLUDED_CHECKS)
+    # Every scope: only endpoints about a person (/me) refuse a key.
+    if case.path != "/api/v1/me":
+        assert response.status_code not in (401, 403), response.text
+    else:
+        assert response.status_code == 403

@@ -97,6 +97,8 @@ class OrganizationViewMixin:
     def required_scope(self, method: str) -> str:
         if method == "HEAD" and "HEAD" not in self.api_scopes:
             method = "GET"
+        if method != "OPTIONS" and not hasattr(self, method.lower()):
+            return ANY_SCOPE  # the view answers 405 Method Not Allowed
         if method in self.api_scopes:
             return self.api_scopes[method]
         if self.api_scope in Scope.values:  # one scope for every method (e.g. admin)

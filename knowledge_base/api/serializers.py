@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from assistants.api.serializers import ModelKeyField
 from assistants.catalog.models import Capability
-from knowledge_base.models import Collection, Document, DocumentStatus
+from knowledge_base.models import Collection, Document, DocumentChunk, DocumentStatus
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
 
 
@@ -109,3 +109,21 @@ class HitSerializer(serializers.Serializer):
 class SearchOutputSerializer(serializers.Serializer):
     mode = serializers.CharField()
     results = HitSerializer(many=True)
+
+
+class ChunkOutputSerializer(serializers.ModelSerializer):
+    """One passage of a document, as retrieval and citations see it."""
+
+    document_id = serializers.UUIDField()
+    document_title = serializers.CharField(source="document.title")
+    collection_id = serializers.UUIDField()
+    page = serializers.IntegerField(source="page_number", allow_null=True)
+    section = serializers.CharField(source="section_title")
+    text = serializers.CharField(source="content")
+
+    class Meta:
+        model = DocumentChunk
+        fields = [
+            "id", "collection_id", "document_id", "document_title", "index", "page", "section",
+            "text", "token_count",
+        ]  # fmt: skip

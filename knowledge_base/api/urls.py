@@ -29,5 +29,11 @@ urlpatterns = [
         views.DocumentReprocessView.as_view(),
         name="document-reprocess",
     ),
+    path(
+        "collections/<str:collection_id>/documents/<str:document_id>/chunks",
+        views.DocumentChunkListView.as_view(),
+        name="document-chunk-list",
+    ),
+    path("chunks/<str:chunk_id>", views.ChunkDetailView.as_view(), name="chunk-detail"),
     path("search", views.SearchView.as_view(), name="search"),
 ]

@@ -160,6 +160,31 @@ class DocumentDetailView(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class DocumentChunkListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    """The document's passages in order: what retrieval searches and answers cite."""
+
+    api_scope = "knowledge"
+    serializer_class = s.ChunkOutputSerializer
+
+    def get_queryset(self):
+        document = _document(self.kwargs["collection_id"], self.kwargs["document_id"])
+        return selectors.chunk_list(document=document).select_related("document")
+
+    @extend_schema(operation_id="document_chunks_list")
+    def get(self, request, collection_id, document_id):
+        return self.list(request)
+
+
+class ChunkDetailView(OrganizationAPIView):
+    """One passage by id, e.g. the chunk a citation ``[n]`` of an answer points at."""
+
+    api_scope = "knowledge"
+
+    @extend_schema(responses=s.ChunkOutputSerializer)
+    def get(self, request, chunk_id):
+        return Response(s.ChunkOutputSerializer(selectors.chunk_get(chunk_id=chunk_id)).data)
+
+
 class DocumentReprocessView(OrganizationAPIView):
     api_scope = "knowledge"
 

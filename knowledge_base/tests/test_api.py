@@ -207,3 +207,28 @@ def test_process_documents_command_reprocesses_a_collection(
     call_command("process_documents", organization=org_a.slug, collection=api_collection["id"])
     output = capsys.readouterr().out
     assert "1/1" in output and "1 completed" in output
+
+
+class TestChunks:
+    def test_a_documents_chunks_and_one_chunk_by_id(self, org_a, client_for, api_collection):
+        member = client_for(org_a, "member")
+        url = f"/api/v1/collections/{api_collection['id']}/documents"
+        created = member.post(
+            f"{url}/text", {"title": "Refunds", "text": "# Refunds\n\nPaid within five days."}
+        ).json()["results"][0]
+        process_pending(org_a)
+
+        listed = client_for(org_a, "viewer").get(f"{url}/{created['document']['id']}/chunks")
+        chunk = listed.json()["results"][0]
+        one = client_for(org_a, "viewer").get(f"/api/v1/chunks/{chunk['id']}")
+
+        assert listed.json()["count"] == 1
+        assert one.status_code == 200
+        assert one.json() == chunk
+        assert "Paid within five days." in chunk["text"]
+        assert chunk["document_title"] == "Refunds"
+        assert chunk["collection_id"] == api_collection["id"]
+
+    @pytest.mark.parametrize("chunk_id", ["abc", "99999999999999999999999", "0", "123456789"])
+    def test_unknown_or_malformed_chunk_ids_are_404(self, org_a, client_for, chunk_id):
+        assert_error(client_for(org_a, "viewer").get(f"/api/v1/chunks/{chunk_id}"), 404)

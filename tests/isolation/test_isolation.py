@@ -29,12 +29,16 @@ from chat import services as chat_services
 from integrations import services as key_services
 from integrations.models import Scope
 from knowledge_base import services as knowledge_services
+from knowledge_base.tests.conftest import process_pending
 from tests.openapi import operations, path_params, tenant_schema
 from users import services
 from users.models import Role
 
 # Ids whose list endpoint is not the parent path (e.g. messages are listed per session).
-ID_SOURCES = {"message_id": "/api/v1/chat/sessions/{session_id}/messages"}
+ID_SOURCES = {
+    "message_id": "/api/v1/chat/sessions/{session_id}/messages",
+    "chunk_id": "/api/v1/collections/{collection_id}/documents/{document_id}/chunks",
+}
 
 # The only operations outsiders may reach: the token is the credential.
 PUBLIC_OPERATIONS = {("POST", "/api/v1/invitations/accept")}
@@ -65,6 +69,8 @@ def seed_alpha(org_a):
         knowledge_services.document_create_text(
             collection=collection, title="ALPHA-CANARY document", text="ALPHA-CANARY secret text"
         )
+    process_pending(org_a)  # its chunks
+    with schema_context(org_a.slug):
         assistant = Assistant.objects.get(name="ALPHA-CANARY assistant")
         turn = chat_services.chat_prepare(
             organization=org_a.organization, assistant_id=assistant.id,
@@ -117,9 +123,7 @@ def _harvest_ids(client_a, path: str) -> dict:
 
 def _snapshot(client_a) -> str:
     """Everything A's admin can list, to prove outsiders changed nothing."""
-    lists = sorted(
-        {p for m, p in OPERATIONS if m == "GET" and not path_params(p)} - TIME_DEPENDENT
-    )
+    lists = sorted({p for m, p in OPERATIONS if m == "GET" and not path_params(p)} - TIME_DEPENDENT)
     return json.dumps(
         {p: client_a.get(p, {"page_size": 100}).json() for p in lists}, sort_keys=True
     )

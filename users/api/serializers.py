@@ -52,7 +52,7 @@ class MembershipUpdateSerializer(serializers.Serializer):
 
 class InvitationOutputSerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True)
-    invited_by = UserOutputSerializer(read_only=True)
+    invited_by = UserOutputSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Invitation

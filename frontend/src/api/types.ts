@@ -13,6 +13,7 @@ export type DocumentItem = S["DocumentOutput"];
 export type DocumentStatus = S["DocumentOutputStatusEnum"];
 export type UploadResponse = S["UploadResponse"];
 export type Hit = S["Hit"];
+export type Chunk = S["ChunkOutput"];
 export type SearchMode = S["ModeEnum"];
 export type Session = S["SessionOutput"];
 export type Message = S["MessageOutput"];

@@ -2,9 +2,9 @@
 // the right when a citation is opened.
 import { type FormEvent, type KeyboardEvent, Fragment, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { client, unwrap } from "../api/client";
+import { ApiError, client, unwrap } from "../api/client";
 import { streamTurn, type StreamHandlers } from "../api/stream";
-import type { Assistant, Hit, Message, Session, Source } from "../api/types";
+import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
 import { Icon } from "../layout/icons";
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
@@ -142,17 +142,19 @@ function Feedback({ message, onChanged }: { message: ViewMessage; onChanged: (ra
 
 // ---------------------------------------------------------------- source panel
 
-function SourcePanel({ source, assistant, query, onClose }: { source: Source; assistant?: Assistant; query: string; onClose: () => void }) {
-  // There is no chunk endpoint: the passage is found again by searching the document
-  // with the question the answer retrieved it with.
-  const chunk = useAsync<Hit | null>(async () => {
-    const collections = assistant?.collections ?? [];
-    if (!collections.length || !query) return null;
-    const result = await unwrap(
-      client.POST("/api/v1/search", { body: { query, collections, documents: [source.document_id], mode: "hybrid", top_k: 50 } }),
-    );
-    return result.results.find((hit) => hit.chunk_id === source.chunk_id) ?? null;
-  }, [source.chunk_id, query]);
+function SourcePanel({ source, assistant, onClose }: { source: Source; assistant?: Assistant; onClose: () => void }) {
+  // The exact passage the citation points at, by its chunk id.
+  // A reprocessed document has new chunks: the old id is then gone (404).
+  const chunk = useAsync<Chunk | null>(
+    () =>
+      unwrap(client.GET("/api/v1/chunks/{chunk_id}", { params: { path: { chunk_id: String(source.chunk_id) } } })).catch(
+        (error: unknown) => {
+          if (error instanceof ApiError && error.status === 404) return null;
+          throw error;
+        },
+      ),
+    [source.chunk_id],
+  );
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), [source.chunk_id]);
   return (
@@ -610,7 +612,7 @@ export function ChatPage() {
         </form>
       </section>
 
-      {openSource ? <SourcePanel source={openSource.source} assistant={assistant} query={openSource.query} onClose={() => setOpenSource(null)} /> : null}
+      {openSource ? <SourcePanel source={openSource.source} assistant={assistant} onClose={() => setOpenSource(null)} /> : null}
     </div>
   );
 }
