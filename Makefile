@@ -53,7 +53,7 @@ migrations-check: install
 
 # Debian's Chromium for the browser tests (tests/browser/); apt-get when it is missing.
 browser:
-	infra/install_browser.sh
+	bash infra/install_browser.sh
 
 services-stop:
 	$(PY) infra/services.py stop

@@ -1,6 +1,6 @@
 """Usage (from the ledger) and the plan's quotas, for admins and usage:read keys."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -25,7 +25,11 @@ class UsageView(OrganizationAPIView):
     api_scopes = {"GET": Scope.USAGE_READ}
 
     @extend_schema(
-        parameters=[s.UsageQuerySerializer],
+        parameters=[
+            s.UsageQuerySerializer,
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="Rows per page, at most 400."),
+        ],
         responses=inline_serializer(
             "UsageReport",
             {

@@ -6931,6 +6931,9 @@ export interface operations {
                  *     * `user` - user
                  */
                 group_by?: "day" | "model" | "assistant" | "api_key" | "channel" | "kind" | "user";
+                page?: number;
+                /** @description Rows per page, at most 400. */
+                page_size?: number;
                 /** @description First day (UTC). Default: 29 days ago. */
                 start?: string;
             };

@@ -4,7 +4,7 @@ import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAx
 import { Link } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { UsageGroupBy } from "../api/types";
-import { useMe } from "../session";
+import { useMe, usePermissions } from "../session";
 import { Empty, ErrorMessage, formatCost, formatDay, formatNumber, Loading, PageHeader, useAsync } from "../ui";
 
 const RANGES = [
@@ -35,6 +35,8 @@ function Stat({ label, value, testId }: { label: string; value: string; testId: 
 
 export default function HomePage() {
   const me = useMe();
+  // Usage and cost are for admins (the API refuses others); everyone sees the quotas.
+  const { isAdmin } = usePermissions();
   const [days, setDays] = useState(30);
   const [groupBy, setGroupBy] = useState<UsageGroupBy>("day");
   const [metric, setMetric] = useState<"cost" | "tokens">("cost");
@@ -44,14 +46,15 @@ export default function HomePage() {
     return { start: isoDay(start), end: isoDay(end) };
   }, [days]);
   const usage = useAsync(
-    () =>
-      unwrap(
-        client.GET("/api/v1/usage", {
-          // page_size (up to 400) is accepted by the view but not in the schema yet.
-          params: { query: { start: range.start, end: range.end, group_by: groupBy, page_size: 400 } as { start: string } },
-        }),
-      ),
-    [range.start, range.end, groupBy],
+    async () =>
+      isAdmin
+        ? unwrap(
+            client.GET("/api/v1/usage", {
+              params: { query: { start: range.start, end: range.end, group_by: groupBy, page_size: 400 } },
+            }),
+          )
+        : null,
+    [range.start, range.end, groupBy, isAdmin],
   );
   const quotas = useAsync(() => unwrap(client.GET("/api/v1/usage/quotas")), []);
 
@@ -72,7 +75,11 @@ export default function HomePage() {
     <div className="stack-lg">
       <PageHeader
         title={`Welcome, ${me.user.name || me.user.email.split("@")[0]}`}
-        description={`${me.organization.name} · usage and cost of every answer, embedding and test.`}
+        description={
+          isAdmin
+            ? `${me.organization.name} · usage and cost of every answer, embedding and test.`
+            : `${me.organization.name} · ask the assistants, and see how much of the plan is used.`
+        }
         actions={
           <>
             <Link className="btn" to="/chat">
@@ -84,6 +91,8 @@ export default function HomePage() {
           </>
         }
       />
+      {isAdmin ? (
+        <>
       <div className="row-between">
         <div className="segmented" role="group" aria-label="Period">
           {RANGES.map((item) => (
@@ -180,6 +189,8 @@ export default function HomePage() {
           </div>
         ) : null}
       </section>
+        </>
+      ) : null}
       <section className="card" aria-labelledby="quotas-title">
         <div className="card-header">
           <h2 id="quotas-title">Plan and quotas</h2>
