@@ -13,6 +13,7 @@ even one the app handles and shows; a test that provokes one on purpose declares
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.browser.harness import ARTIFACTS, CHROMIUM, DIST, WORKER, Platform
@@ -283,6 +285,9 @@ def snap(page, name: str) -> None:
     """Screenshots of the current page at desktop and phone width (artifacts/), checking
     on the way that the phone layout has no horizontal overflow."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # The page's data, not its spinners (pages that poll never go idle: cap the wait).
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_load_state("networkidle", timeout=5_000)
     original = page.viewport_size
     try:
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
