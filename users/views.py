@@ -5,7 +5,7 @@ React app in frontend/, served by config.spa; these views stay on the server
 because they set the session of the host they run on.
 """
 
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.http import Http404
 from django.shortcuts import redirect
 
@@ -31,6 +31,12 @@ def switch_organization(request, slug=None):
     membership = (
         memberships.filter(organization__schema_name=slug) if slug else memberships
     ).first()
+    if membership is None and not slug:
+        # Logged in on the public site, but in no organization (never invited, or
+        # removed from all of them): nowhere to go, so back to the log-in page, which
+        # says so, rather than a 404 and a session that leads nowhere.
+        logout(request)
+        return redirect("/login?error=no_organization")
     if membership is None:
         raise Http404
     return redirect(

@@ -112,8 +112,19 @@ class TestPublicSite:
 
         assert response["Location"].startswith(f"http://{org_a.host}/handoff/")
 
-    def test_switch_without_organizations_is_404(self, django_user_model):
+    def test_switch_without_organizations_logs_out_back_to_the_login_page(self, django_user_model):
         lonely = django_user_model.objects.create_user(email="lonely@x.test", password=PASSWORD)
         browser = Client(HTTP_HOST="localhost")
         browser.force_login(lonely)
-        assert browser.get("/switch/").status_code == 404
+
+        response = browser.get("/switch/")
+
+        # the app's log-in page explains; a session leading nowhere is not kept
+        assert response.status_code == 302
+        assert response["Location"] == "/login?error=no_organization"
+        assert "_auth_user_id" not in browser.session
+
+    def test_switch_to_an_organization_one_is_not_in_is_still_404(self, org_a):
+        browser = Client(HTTP_HOST="localhost")
+        browser.force_login(org_a.admin)
+        assert browser.get("/switch/nosuchorg/").status_code == 404

@@ -58,7 +58,7 @@ export function allauthError(response: AllauthResponse): ApiError {
       response.status === 429
         ? "Too many attempts. Wait a few minutes and try again."
         : Object.keys(fields).length
-          ? "Please correct the errors below."
+          ? "Please correct the highlighted fields."
           : `The server answered ${response.status}.`;
   }
   return new ApiError(response.status, "invalid", message, fields);

@@ -1,5 +1,5 @@
 // The organization dashboard's frame: navigation, organization switcher, account.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/allauth";
 import { usePermissions, useMe, useSession } from "../session";
@@ -71,6 +71,21 @@ export function AppLayout({ fullWidth = false }: { fullWidth?: boolean }) {
   const location = useLocation();
   const navigate = useNavigate();
   useEffect(() => setOpen(false), [location.pathname]);
+  // The phone's drawer: opening it moves the focus into it, Escape closes it and gives
+  // the focus back to the menu button.
+  const menuButton = useRef<HTMLButtonElement>(null);
+  const sidebar = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    sidebar.current?.querySelector<HTMLElement>("nav a")?.focus();
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "Escape") return;
+      setOpen(false);
+      menuButton.current?.focus();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [open]);
 
   const signOut = async () => {
     await logout().catch(() => undefined);
@@ -83,7 +98,7 @@ export function AppLayout({ fullWidth = false }: { fullWidth?: boolean }) {
       <a className="skip-link" href="#main">
         Skip to content
       </a>
-      <aside className="sidebar" aria-label="Sidebar">
+      <aside className="sidebar" aria-label="Sidebar" ref={sidebar}>
         <div className="brand">
           <span className="brand-mark" aria-hidden="true">
             AP
@@ -123,7 +138,7 @@ export function AppLayout({ fullWidth = false }: { fullWidth?: boolean }) {
       <div className="backdrop" onClick={() => setOpen(false)} aria-hidden="true" />
       <div className="main">
         <div className="topbar">
-          <button type="button" className="btn btn-ghost btn-icon" aria-label="Open navigation" aria-expanded={open} onClick={() => setOpen(!open)}>
+          <button ref={menuButton} type="button" className="btn btn-ghost btn-icon" aria-label="Open navigation" aria-expanded={open} onClick={() => setOpen(!open)}>
             <Icon name="menu" />
           </button>
           <strong>{me.organization.name}</strong>

@@ -2,9 +2,12 @@
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
 import { API_KEY_SCOPES, type ApiKey, type ApiKeyScope } from "../api/types";
+import { usePermissions } from "../session";
 import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField, useAction, useAsync } from "../ui";
 
 export function ApiKeysPage() {
+  // Admins only (not in others' navigation); opened by address, the API's 403 explains.
+  const { isAdmin } = usePermissions();
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ key: string } | null>(null);
@@ -39,9 +42,18 @@ export function ApiKeysPage() {
         title="API keys"
         description="Keys let programs call the API with the scopes you give them."
         actions={
-          <button type="button" className="btn btn-primary" onClick={() => setCreating(true)}>
-            New API key
-          </button>
+          isAdmin ? (
+            <button
+              type="button"
+              className="btn btn-primary"
+              onClick={() => {
+                create.setError(null);
+                setCreating(true);
+              }}
+            >
+              New API key
+            </button>
+          ) : null
         }
       />
       <ErrorMessage error={revoke.error} />
@@ -51,7 +63,7 @@ export function ApiKeysPage() {
         {keys.data ? (
           keys.data.results.length ? (
             <div className="table-wrap">
-              <table className="table">
+              <table className="table table-stack">
                 <thead>
                   <tr>
                     <th>Name</th>

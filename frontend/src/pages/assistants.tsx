@@ -154,6 +154,16 @@ export function AssistantEditPage() {
       </>
     );
   }
+  if (isNew && !canEdit) {
+    return (
+      <div className="stack-lg">
+        <PageHeader title="New assistant" description={<Link to="/assistants">Assistants</Link>} />
+        <div className="alert alert-info" role="status">
+          You are a viewer: you can use the organization's assistants but not create them.
+        </div>
+      </div>
+    );
+  }
   if ((!isNew && !assistant.data) || !models.data) {
     return models.error ? <ErrorMessage error={models.error} /> : <Loading />;
   }

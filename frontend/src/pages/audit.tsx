@@ -2,6 +2,7 @@
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
 import type { AuditAction } from "../api/types";
+import { usePermissions } from "../session";
 import { Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField, useAsync } from "../ui";
 
 // Kept in step with the schema's ActionEnum by the type checker.
@@ -19,6 +20,8 @@ const ACTIONS: AuditAction[] = [
 ];
 
 export function AuditPage() {
+  // Admins only: others (who came by address) get the API's 403 and no filters.
+  const { isAdmin } = usePermissions();
   const [filters, setFilters] = useState({ action: "", start: "", end: "" });
   const [page, setPage] = useState(1);
   const events = useAsync(
@@ -47,34 +50,36 @@ export function AuditPage() {
   return (
     <div className="stack-lg">
       <PageHeader title="Audit log" description="Every change to the organization's settings, members, keys and content." />
-      <form className="card card-body row" style={{ alignItems: "flex-end" }} onSubmit={apply} aria-label="Filter events">
-        <div className="grow">
-          <SelectField label="Action" name="action" defaultValue="">
-            <option value="">All actions</option>
-            {ACTIONS.map((action) => (
-              <option key={action} value={action}>
-                {action}
-              </option>
-            ))}
-          </SelectField>
-        </div>
-        <div>
-          <TextField label="From" name="start" type="date" />
-        </div>
-        <div>
-          <TextField label="To" name="end" type="date" />
-        </div>
-        <button type="submit" className="btn">
-          Filter
-        </button>
-      </form>
+      {isAdmin ? (
+        <form className="card card-body row" style={{ alignItems: "flex-end" }} onSubmit={apply} aria-label="Filter events">
+          <div className="grow">
+            <SelectField label="Action" name="action" defaultValue="">
+              <option value="">All actions</option>
+              {ACTIONS.map((action) => (
+                <option key={action} value={action}>
+                  {action}
+                </option>
+              ))}
+            </SelectField>
+          </div>
+          <div>
+            <TextField label="From" name="start" type="date" />
+          </div>
+          <div>
+            <TextField label="To" name="end" type="date" />
+          </div>
+          <button type="submit" className="btn">
+            Filter
+          </button>
+        </form>
+      ) : null}
       <section className="card" aria-label="Events">
         <ErrorMessage error={events.error} />
         {events.loading && !events.data ? <Loading /> : null}
         {events.data ? (
           events.data.results.length ? (
             <div className="table-wrap">
-              <table className="table">
+              <table className="table table-stack">
                 <thead>
                   <tr>
                     <th>When</th>

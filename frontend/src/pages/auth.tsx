@@ -1,7 +1,7 @@
 // Sign-in pages on both hosts: log in (with the TOTP step), password reset.
-import { type FormEvent, type ReactNode, useState } from "react";
+import { type FormEvent, type ReactNode, useEffect, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
-import { allauth, allauthError, pendingFlow } from "../api/allauth";
+import { allauth, allauthError, logout, pendingFlow } from "../api/allauth";
 import { ApiError } from "../api/client";
 import { config, isPublicHost } from "../config";
 import { useSession } from "../session";
@@ -51,7 +51,12 @@ export function LoginPage() {
   const [step, setStep] = useState<"password" | "totp">("password");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const [notice, setNotice] = useState("");
+  // /switch/ sends back here (logged out) a user who belongs to no organization.
+  const [notice, setNotice] = useState(
+    params.get("error") === "no_organization"
+      ? "Your account does not belong to any organization yet. Ask an organization's admin for an invitation, or create an organization with another e-mail address."
+      : "",
+  );
 
   const finish = async () => {
     const next = nextPath(params);
@@ -60,7 +65,9 @@ export function LoginPage() {
       window.location.assign("/switch/");
       return;
     }
-    if (SERVER_PATHS.test(next)) {
+    // Back to an invitation: a fresh page load knows (from the server's config) that the
+    // user is not a member yet, without asking /api/v1/me for a 404.
+    if (SERVER_PATHS.test(next) || next.startsWith("/invitations/")) {
       window.location.assign(next);
       return;
     }
@@ -91,7 +98,15 @@ export function LoginPage() {
     setError(null);
     setNotice("");
     try {
-      await handle(await allauth("POST", "/auth/login", { email: form.get("email"), password: form.get("password") }));
+      const credentials = { email: form.get("email"), password: form.get("password") };
+      let response = await allauth("POST", "/auth/login", credentials);
+      if (response.status === 409) {
+        // Someone is logged in on this host already (allauth answers 409): whoever filled
+        // in the form means to be them instead.
+        await logout();
+        response = await allauth("POST", "/auth/login", credentials);
+      }
+      await handle(response);
     } catch (cause) {
       setError(cause);
     } finally {
@@ -120,10 +135,25 @@ export function LoginPage() {
   const where = config.organization ? config.organization.name : "your organization";
   if (step === "totp") {
     return (
-      <AuthShell title="Two-factor authentication" lead="Enter the 6-digit code from your authenticator app.">
+      <AuthShell
+        title="Two-factor authentication"
+        lead="Enter the 6-digit code from your authenticator app."
+        footer={
+          <Link
+            to={`/login${params.toString() ? `?${params.toString()}` : ""}`}
+            onClick={() => {
+              setStep("password");
+              setError(null);
+            }}
+          >
+            Back to log in
+          </Link>
+        }
+      >
         <form className="stack" onSubmit={submitCode} noValidate>
           <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" autoFocus required error={error} />
-          <ErrorMessage error={error} />
+          {/* A wrong code is shown under the field; the alert is for everything else. */}
+          {error instanceof ApiError && error.fields.code ? null : <ErrorMessage error={error} />}
           <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
             {busy ? "Verifying…" : "Verify"}
           </button>
@@ -203,11 +233,22 @@ export function PasswordResetKeyPage() {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
+  // Checked on arrival, so a used or expired link says so before a password is typed.
+  const [keyValid, setKeyValid] = useState<boolean | null>(null);
+  useEffect(() => {
+    let alive = true;
+    allauth("GET", "/auth/password/reset", undefined, { "X-Password-Reset-Key": resetKey })
+      .then((response) => alive && setKeyValid(response.status === 200))
+      .catch(() => alive && setKeyValid(true)); // unreachable now: the form's submit will say
+    return () => {
+      alive = false;
+    };
+  }, [resetKey]);
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     if (form.get("password") !== form.get("password2")) {
-      setError(new ApiError(400, "invalid", "The two passwords differ.", { password2: ["The two passwords differ."] }));
+      setError(new ApiError(400, "invalid", "Please correct the highlighted fields.", { password2: ["The two passwords differ."] }));
       return;
     }
     setBusy(true);
@@ -218,7 +259,8 @@ export function PasswordResetKeyPage() {
       if (response.status === 200 || response.status === 401) setDone(true);
       else {
         const failure = allauthError(response);
-        setError(failure.fields.key ? new ApiError(400, "invalid", "This reset link is invalid or has expired. Ask for a new one.") : failure);
+        if (failure.fields.key) setKeyValid(false);
+        else setError(failure);
       }
     } catch (cause) {
       setError(cause);
@@ -235,6 +277,15 @@ export function PasswordResetKeyPage() {
           </div>
           <Link className="btn btn-primary btn-block" to="/login">
             Log in
+          </Link>
+        </div>
+      ) : keyValid === false ? (
+        <div className="stack">
+          <div className="alert alert-error" role="alert" data-testid="error-message">
+            This reset link is invalid or has expired. Ask for a new one.
+          </div>
+          <Link className="btn btn-primary btn-block" to="/password/reset">
+            Send a new reset link
           </Link>
         </div>
       ) : (

@@ -2,6 +2,7 @@
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
 import type { Credential, CredentialProvider } from "../api/types";
+import { usePermissions } from "../session";
 import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField, useAction, useAsync } from "../ui";
 
 const PROVIDERS: { value: CredentialProvider; label: string }[] = [
@@ -11,7 +12,54 @@ const PROVIDERS: { value: CredentialProvider; label: string }[] = [
   { value: "openai_compatible", label: "OpenAI-compatible server (Ollama, vLLM, …)" },
 ];
 
+/** Replaces a credential's key (the API keeps one credential per provider). */
+function EditCredential({ credential, provider, onClose, onSaved }: { credential: Credential; provider: string; onClose: () => void; onSaved: () => void }) {
+  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const body: { api_key?: string; base_url?: string; organization_id?: string } = {};
+    const key = String(form.get("api_key") ?? "");
+    if (key) body.api_key = key; // empty: keep the stored key
+    if (form.has("base_url")) body.base_url = String(form.get("base_url") ?? "");
+    if (form.has("organization_id")) body.organization_id = String(form.get("organization_id") ?? "");
+    await unwrap(client.PATCH("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } }, body }));
+    onSaved();
+    onClose();
+  });
+  return (
+    <Modal open title={`Change the ${provider} credential`} onClose={onClose}>
+      <form className="stack" onSubmit={save.run} noValidate>
+        <TextField
+          label="New API key"
+          name="api_key"
+          type="password"
+          autoComplete="off"
+          hint={`Leave empty to keep the current key (${credential.api_key_hint || "none"}).`}
+          error={save.error}
+          autoFocus
+        />
+        {credential.provider === "openai_compatible" || credential.provider === "openai" ? (
+          <TextField label="Base URL" name="base_url" type="url" defaultValue={credential.base_url ?? ""} error={save.error} />
+        ) : null}
+        {credential.provider === "openai" ? (
+          <TextField label="OpenAI organization id (optional)" name="organization_id" defaultValue={credential.organization_id ?? ""} error={save.error} />
+        ) : null}
+        <ErrorMessage error={save.error} />
+        <div className="row" style={{ justifyContent: "flex-end" }}>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={save.busy}>
+            Save changes
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
 function CredentialRow({ credential, onChanged }: { credential: Credential; onChanged: () => void }) {
+  const [editing, setEditing] = useState(false);
   const test = useAction(async () => {
     await unwrap(client.POST("/api/v1/credentials/{credential_id}/test", { params: { path: { credential_id: credential.id } } }));
     onChanged();
@@ -29,8 +77,9 @@ function CredentialRow({ credential, onChanged }: { credential: Credential; onCh
         {credential.base_url ? <div className="muted small mono">{credential.base_url}</div> : null}
         <ErrorMessage error={test.error ?? remove.error} />
       </td>
-      <td className="mono" data-testid="credential-key">
-        {credential.api_key_hint ? `••••••••${credential.api_key_hint.replace(/^[•*.]+/, "")}` : "—"}
+      <td className="mono nowrap" data-testid="credential-key">
+        {/* The API's hint is "…1234" (or "set" when the key is too short to show any). */}
+        {credential.api_key_hint ? (credential.api_key_hint === "set" ? "••••••••" : `••••${credential.api_key_hint.replace(/^[^A-Za-z0-9]+/, "")}`) : "—"}
       </td>
       <td data-testid="credential-test-result">
         {credential.last_tested_at ? (
@@ -46,20 +95,26 @@ function CredentialRow({ credential, onChanged }: { credential: Credential; onCh
         )}
       </td>
       <td className="num">
-        <div className="row" style={{ justifyContent: "flex-end" }}>
+        <div className="row" style={{ justifyContent: "flex-end", flexWrap: "nowrap" }}>
           <button type="button" className="btn btn-sm" disabled={test.busy} onClick={() => void test.run()} aria-label={`Test the ${provider} credential`}>
             {test.busy ? "Testing…" : "Test"}
+          </button>
+          <button type="button" className="btn btn-sm" onClick={() => setEditing(true)} aria-label={`Change the ${provider} credential`}>
+            Change
           </button>
           <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Delete the ${provider} credential`}>
             Delete
           </button>
         </div>
+        {editing ? <EditCredential credential={credential} provider={provider} onClose={() => setEditing(false)} onSaved={onChanged} /> : null}
       </td>
     </tr>
   );
 }
 
 export function CredentialsPage() {
+  // Admins only (not in others' navigation); opened by address, the API's 403 explains.
+  const { isAdmin } = usePermissions();
   const [adding, setAdding] = useState(false);
   const [provider, setProvider] = useState<CredentialProvider>("openai");
   const credentials = useAsync(() => unwrap(client.GET("/api/v1/credentials", { params: { query: { page_size: 100 } } })), []);
@@ -85,9 +140,18 @@ export function CredentialsPage() {
         title="Provider credentials"
         description="Your organization's own keys for AI providers. They are stored encrypted and never shown again."
         actions={
-          <button type="button" className="btn btn-primary" onClick={() => setAdding(true)}>
-            Add credential
-          </button>
+          isAdmin ? (
+            <button
+              type="button"
+              className="btn btn-primary"
+              onClick={() => {
+                add.setError(null);
+                setAdding(true);
+              }}
+            >
+              Add credential
+            </button>
+          ) : null
         }
       />
       <section className="card" aria-label="Credentials">
@@ -96,7 +160,7 @@ export function CredentialsPage() {
         {credentials.data ? (
           credentials.data.results.length ? (
             <div className="table-wrap">
-              <table className="table">
+              <table className="table table-stack">
                 <thead>
                   <tr>
                     <th>Provider</th>

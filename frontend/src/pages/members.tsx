@@ -23,7 +23,10 @@ function MemberRow({ member, isAdmin, self, onChanged }: { member: Member; isAdm
         <strong>{member.user.name || member.user.email}</strong>
         {self ? <span className="badge" style={{ marginLeft: 6 }}>you</span> : null}
         {member.user.name ? <div className="muted small">{member.user.email}</div> : null}
-        <ErrorMessage error={change.error ?? remove.error} />
+        {/* The last action's refusal (e.g. the last admin's 409), tied to the role control. */}
+        <div id={`member-error-${member.id}`}>
+          <ErrorMessage error={change.error ?? remove.error} />
+        </div>
       </td>
       <td>
         {isAdmin ? (
@@ -31,7 +34,18 @@ function MemberRow({ member, isAdmin, self, onChanged }: { member: Member; isAdm
             <label className="sr-only" htmlFor={`role-${member.id}`}>
               Role of {member.user.email}
             </label>
-            <select id={`role-${member.id}`} className="select" style={{ width: 130 }} value={member.role} disabled={change.busy} onChange={(event) => void change.run(event.target.value as Role)}>
+            <select
+              id={`role-${member.id}`}
+              className="select"
+              style={{ width: 130 }}
+              value={member.role}
+              disabled={change.busy}
+              aria-describedby={change.error || remove.error ? `member-error-${member.id}` : undefined}
+              onChange={(event) => {
+                remove.setError(null);
+                void change.run(event.target.value as Role);
+              }}
+            >
               {ROLES.map((role) => (
                 <option key={role} value={role}>
                   {role}
@@ -46,7 +60,10 @@ function MemberRow({ member, isAdmin, self, onChanged }: { member: Member; isAdm
       <td className="hide-sm muted small">{formatDate(member.created_at)}</td>
       <td className="num">
         {isAdmin ? (
-          <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Remove ${member.user.email}`}>
+          <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => {
+              change.setError(null);
+              void remove.run();
+            }} aria-label={`Remove ${member.user.email}`}>
             Remove
           </button>
         ) : null}
@@ -90,7 +107,7 @@ function Invitations() {
               ))}
             </SelectField>
           </div>
-          <div style={{ paddingTop: 26 }}>
+          <div className="invite-submit" style={{ paddingTop: 26 }}>
             <button type="submit" className="btn btn-primary" disabled={invite.busy}>
               Send invitation
             </button>
@@ -106,7 +123,7 @@ function Invitations() {
       <ErrorMessage error={invitations.error ?? revoke.error} />
       {invitations.data?.results.length ? (
         <div className="table-wrap">
-          <table className="table">
+          <table className="table table-stack">
             <thead>
               <tr>
                 <th>E-mail</th>
@@ -158,7 +175,7 @@ export function MembersPage() {
         <ErrorMessage error={members.error} />
         {members.data ? (
           <div className="table-wrap">
-            <table className="table">
+            <table className="table table-stack">
               <thead>
                 <tr>
                   <th>Member</th>

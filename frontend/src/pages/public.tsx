@@ -2,6 +2,7 @@
 // host, accepting an invitation.
 import { type FormEvent, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import { logout } from "../api/allauth";
 import { ApiError, client, unwrap } from "../api/client";
 import { config } from "../config";
 import { useSession } from "../session";
@@ -162,7 +163,7 @@ export function SignupPage() {
 export function InvitationAcceptPage() {
   const [params] = useSearchParams();
   const token = params.get("token") ?? "";
-  const { state, refresh } = useSession();
+  const { state, refresh, clear } = useSession();
   const navigate = useNavigate();
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -188,13 +189,60 @@ export function InvitationAcceptPage() {
     }
   };
 
-  const needsLogin = error instanceof ApiError && error.code === "login_required";
+  const code = error instanceof ApiError ? error.code : "";
+  // An account exists for the invited address: log in first (then back here).
+  const needsLogin = code === "login_required";
+  // Accepted, revoked, expired or unknown: nothing more to do with this link.
+  const finished = code.startsWith("invitation_") || code === "invalid_invitation";
+  // Logged in with another address than the invited one.
+  const otherAccount = code === "email_mismatch";
   const next = encodeURIComponent(`/invitations/accept/?token=${token}`);
+  const logInLink = (label: string, primary = false) => (
+    <Link className={`btn btn-block ${primary ? "btn-primary" : ""}`} to={`/login?next=${next}`}>
+      {label}
+    </Link>
+  );
   return (
-    <AuthShell title={`Join ${organization}`} lead={loggedIn ? "Accept the invitation with your account." : "Create your account to accept the invitation."}>
+    <AuthShell
+      title={`Join ${organization}`}
+      lead={
+        finished
+          ? undefined
+          : loggedIn
+            ? "Accept the invitation with your account."
+            : needsLogin
+              ? "You already have an account."
+              : "Create your account to accept the invitation."
+      }
+      footer={
+        token && !loggedIn && !needsLogin && !finished ? (
+          <>
+            <span className="muted">Already have an account?</span>
+            <Link to={`/login?next=${next}`}>Log in, then accept</Link>
+          </>
+        ) : undefined
+      }
+    >
       {!token ? (
         <div className="alert alert-error" role="alert">
           This invitation link is incomplete. Open the link from your e-mail again.
+        </div>
+      ) : finished ? (
+        <div className="stack">
+          <ErrorMessage error={error} />
+          <p className="muted">Ask an admin of {organization} for a new invitation if you still need one.</p>
+          {state.status === "member" ? (
+            <Link className="btn btn-primary btn-block" to="/">
+              Go to {organization}
+            </Link>
+          ) : loggedIn ? null : (
+            logInLink("Log in")
+          )}
+        </div>
+      ) : needsLogin ? (
+        <div className="stack">
+          <ErrorMessage error={error} />
+          {logInLink("Log in, then accept", true)}
         </div>
       ) : (
         <form className="stack" onSubmit={submit} noValidate>
@@ -205,14 +253,24 @@ export function InvitationAcceptPage() {
             </>
           )}
           <ErrorMessage error={error} />
-          {needsLogin ? (
-            <Link className="btn btn-block" to={`/login?next=${next}`}>
-              Log in, then accept
-            </Link>
+          {otherAccount ? (
+            <button
+              type="button"
+              className="btn btn-block"
+              onClick={async () => {
+                await logout().catch(() => undefined);
+                clear();
+                setError(null);
+              }}
+            >
+              Log out, to use another account
+            </button>
           ) : null}
-          <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
-            {busy ? "Joining…" : "Accept invitation"}
-          </button>
+          {otherAccount ? null : (
+            <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
+              {busy ? "Joining…" : "Accept invitation"}
+            </button>
+          )}
         </form>
       )}
     </AuthShell>

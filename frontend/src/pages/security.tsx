@@ -1,13 +1,45 @@
-// Two-factor authentication (TOTP) through allauth's headless API.
-import { type FormEvent, useState } from "react";
-import { allauth, allauthError, pendingFlow } from "../api/allauth";
-import { Badge, CopyButton, ErrorMessage, Loading, PageHeader, TextField, useAsync } from "../ui";
+// Two-factor authentication (TOTP) and recovery codes through allauth's headless API.
+//
+// allauth asks for a fresh password confirmation ("reauthentication", valid a few
+// minutes) before any change to the authenticators, and logging in does not count as
+// one. So every change asks for the password first, and a change that still meets the
+// 401 (the confirmation expired meanwhile) asks again and is then retried.
+import { type FormEvent, useRef, useState } from "react";
+import { allauth, type AllauthResponse, allauthError, pendingFlow } from "../api/allauth";
+import { ApiError } from "../api/client";
+import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextField, useAsync } from "../ui";
 
 interface Authenticator {
   type: "totp" | "recovery_codes" | string;
   created_at?: number;
   last_used_at?: number | null;
+  total_code_count?: number;
+  unused_code_count?: number;
+  unused_codes?: string[];
 }
+
+/** allauth's 401 for "confirm who you are first": no pending flow, only the ways to do it. */
+function needsReauthentication(response: AllauthResponse): boolean {
+  if (response.status !== 401) return false;
+  if (pendingFlow(response) === "reauthenticate") return true;
+  const flows = response.data?.flows ?? [];
+  return Boolean(response.meta?.is_authenticated) && flows.some((flow) => flow.id === "reauthenticate" || flow.id === "mfa_reauthenticate");
+}
+
+class ReauthenticationNeeded extends Error {}
+
+/** A 2xx, or the error to show; a reauthentication 401 becomes ReauthenticationNeeded. */
+function check<T>(response: AllauthResponse<T>): AllauthResponse<T> {
+  if (needsReauthentication(response)) throw new ReauthenticationNeeded();
+  if (response.status >= 400) throw allauthError(response);
+  return response;
+}
+
+// allauth's reauthentication lasts 300 s (ACCOUNT_REAUTHENTICATION_TIMEOUT); ask again a
+// little before, rather than meet its 401.
+const CONFIRMATION_TTL_MS = 270_000;
+
+type Action = () => Promise<void>;
 
 export function SecurityPage() {
   const authenticators = useAsync(async () => {
@@ -16,66 +48,133 @@ export function SecurityPage() {
     return response.data ?? [];
   }, []);
   const [setup, setSetup] = useState<{ secret: string; url: string } | null>(null);
-  const [needsPassword, setNeedsPassword] = useState(false);
+  // The change waiting for the password confirmation, and what it is (for the form).
+  const [pending, setPending] = useState<{ action: Action; purpose: string } | null>(null);
+  const confirmedAt = useRef(0);
   const [codes, setCodes] = useState<string[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState("");
+  // Which card the last action came from: its error and notice are shown there.
+  const [section, setSection] = useState<"totp" | "recovery">("totp");
   const totp = authenticators.data?.find((item) => item.type === "totp");
+  const recovery = authenticators.data?.find((item) => item.type === "recovery_codes");
 
-  const guard = async (action: () => Promise<void>) => {
+  const run = async (action: Action, purpose: string) => {
+    setSection(purpose.includes("recovery") ? "recovery" : "totp");
     setBusy(true);
     setError(null);
+    setNotice("");
     try {
       await action();
     } catch (cause) {
-      setError(cause);
+      if (cause instanceof ReauthenticationNeeded) {
+        confirmedAt.current = 0;
+        setPending({ action, purpose });
+      } else setError(cause);
     } finally {
       setBusy(false);
     }
   };
-  const handle = (response: Awaited<ReturnType<typeof allauth>>) => {
-    if (response.status === 401 && pendingFlow(response) === "reauthenticate") {
-      setNeedsPassword(true);
-      return false;
-    }
-    if (response.status >= 400) throw allauthError(response);
-    return true;
+  /** Runs `action` once the password was confirmed recently enough. */
+  const withConfirmation = (action: Action, purpose: string) => {
+    if (Date.now() - confirmedAt.current < CONFIRMATION_TTL_MS) return run(action, purpose);
+    setSection("totp");
+    setError(null);
+    setNotice("");
+    setPending({ action, purpose });
+    return Promise.resolve();
   };
 
+  const showCodes = async () => {
+    const response = check(await allauth<Authenticator>("GET", "/account/authenticators/recovery-codes"));
+    setCodes(response.data?.unused_codes ?? null);
+  };
   const begin = () =>
-    guard(async () => {
+    withConfirmation(async () => {
+      // Answers 404 while TOTP is off, with a new secret in `meta` (allauth's design).
       const response = await allauth<unknown>("GET", "/account/authenticators/totp");
       const meta = response.meta as { secret?: string; totp_url?: string } | undefined;
       if (meta?.secret) setSetup({ secret: meta.secret, url: meta.totp_url ?? "" });
-      else if (handle(response)) authenticators.reload();
-    });
+      else {
+        check(response);
+        authenticators.reload();
+      }
+    }, "turn on two-factor authentication");
   const activate = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const code = String(new FormData(event.currentTarget).get("code") ?? "").replace(/\s/g, "");
-    return guard(async () => {
-      if (!handle(await allauth("POST", "/account/authenticators/totp", { code }))) return;
+    if (!code) {
+      setError(new ApiError(400, "invalid", "Enter the 6-digit code from your authenticator app.", { code: ["Enter the 6-digit code from your authenticator app."] }));
+      return;
+    }
+    return withConfirmation(async () => {
+      const response = await allauth("POST", "/account/authenticators/totp", { code });
+      if (response.status === 400) {
+        const failure = allauthError(response);
+        throw new ApiError(400, "invalid", failure.fields.code?.[0] ?? failure.message, failure.fields);
+      }
+      check(response);
       setSetup(null);
-      const recovery = await allauth<{ unused_codes?: string[] }>("GET", "/account/authenticators/recovery-codes");
-      setCodes(recovery.data?.unused_codes ?? null);
+      setNotice("Two-factor authentication is on.");
+      await showCodes();
       authenticators.reload();
-    });
+    }, "turn on two-factor authentication");
   };
-  const deactivate = () =>
-    guard(async () => {
-      if (!window.confirm("Turn off two-factor authentication?")) return;
-      if (!handle(await allauth("DELETE", "/account/authenticators/totp"))) return;
+  const deactivate = () => {
+    if (!window.confirm("Turn off two-factor authentication? Logging in will only ask for your password.")) return;
+    return withConfirmation(async () => {
+      check(await allauth("DELETE", "/account/authenticators/totp"));
       setCodes(null);
+      setNotice("Two-factor authentication is off.");
       authenticators.reload();
-    });
+    }, "turn off two-factor authentication");
+  };
+  const regenerate = () =>
+    withConfirmation(async () => {
+      const response = check(await allauth<Authenticator>("POST", "/account/authenticators/recovery-codes"));
+      setCodes(response.data?.unused_codes ?? null);
+      setNotice("New recovery codes: the previous ones no longer work.");
+      authenticators.reload();
+    }, "make new recovery codes");
   const reauthenticate = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const password = String(new FormData(event.currentTarget).get("password") ?? "");
-    return guard(async () => {
+    const waiting = pending;
+    void run(async () => {
       const response = await allauth("POST", "/auth/reauthenticate", { password });
-      if (response.status !== 200) throw allauthError(response);
-      setNeedsPassword(false);
-    });
+      if (response.status !== 200) {
+        const failure = allauthError(response);
+        throw new ApiError(failure.status, "invalid", failure.fields.password?.[0] ?? failure.message, failure.fields);
+      }
+      confirmedAt.current = Date.now();
+      setPending(null);
+      if (waiting) await waiting.action();
+    }, waiting?.purpose ?? "");
   };
+
+  const reauthForm = pending ? (
+    <form className="stack" onSubmit={reauthenticate} noValidate>
+      <p>Confirm your password to {pending.purpose}.</p>
+      <TextField label="Password" name="password" type="password" autoComplete="current-password" required autoFocus error={error} />
+      {error instanceof ApiError && error.fields.password ? null : <ErrorMessage error={error} />}
+      <div className="row">
+        <button className="btn btn-primary" type="submit" disabled={busy}>
+          {busy ? "Confirming…" : "Confirm"}
+        </button>
+        <button
+          className="btn"
+          type="button"
+          onClick={() => {
+            setPending(null);
+            setError(null);
+          }}
+        >
+          Cancel
+        </button>
+      </div>
+    </form>
+  ) : null;
 
   return (
     <div className="stack-lg">
@@ -88,22 +187,16 @@ export function SecurityPage() {
         <div className="card-body stack">
           <ErrorMessage error={authenticators.error} />
           {authenticators.loading && !authenticators.data ? <Loading /> : null}
-          {needsPassword ? (
-            <form className="stack" onSubmit={reauthenticate} noValidate>
-              <p>Confirm your password to change two-factor settings.</p>
-              <TextField label="Password" name="password" type="password" autoComplete="current-password" required autoFocus error={error} />
-              <ErrorMessage error={error} />
-              <div>
-                <button className="btn btn-primary" type="submit" disabled={busy}>
-                  Confirm
-                </button>
-              </div>
-            </form>
+          {notice && !pending && section === "totp" ? (
+            <div className="alert alert-success" role="status">
+              {notice}
+            </div>
+          ) : null}
+          {reauthForm ? (
+            reauthForm
           ) : setup ? (
             <form className="stack" onSubmit={activate} noValidate>
-              <p>
-                Add this key to your authenticator app (Google Authenticator, 1Password, Authy…), then enter the 6-digit code it shows.
-              </p>
+              <p>Add this key to your authenticator app (Google Authenticator, 1Password, Authy…), then enter the 6-digit code it shows.</p>
               <div className="secret">
                 <code data-testid="totp-secret">{setup.secret}</code>
                 <CopyButton text={setup.secret} label="Copy key" />
@@ -113,13 +206,20 @@ export function SecurityPage() {
                   On a phone: <a href={setup.url}>open in your authenticator app</a>.
                 </p>
               ) : null}
-              <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" required error={error} />
-              <ErrorMessage error={error} />
+              <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" required autoFocus error={error} />
+              {error instanceof ApiError && error.fields.code ? null : <ErrorMessage error={error} />}
               <div className="row">
                 <button className="btn btn-primary" type="submit" disabled={busy}>
                   Turn on
                 </button>
-                <button className="btn" type="button" onClick={() => setSetup(null)}>
+                <button
+                  className="btn"
+                  type="button"
+                  onClick={() => {
+                    setSetup(null);
+                    setError(null);
+                  }}
+                >
                   Cancel
                 </button>
               </div>
@@ -127,10 +227,12 @@ export function SecurityPage() {
           ) : authenticators.data ? (
             <>
               <p className="muted">
-                {totp ? "Each login asks for a code from your authenticator app after your password." : "Only your password protects your account."}
+                {totp
+                  ? `Each login asks for a code from your authenticator app after your password.${totp.created_at ? ` On since ${formatDate(new Date(totp.created_at * 1000).toISOString())}.` : ""}`
+                  : "Only your password protects your account."}
               </p>
-              <ErrorMessage error={error} />
-              <div>
+              {section === "totp" ? <ErrorMessage error={error} /> : null}
+              <div className="row">
                 {totp ? (
                   <button className="btn btn-danger" type="button" onClick={() => void deactivate()} disabled={busy}>
                     Turn off two-factor authentication
@@ -143,19 +245,55 @@ export function SecurityPage() {
               </div>
             </>
           ) : null}
-          {codes?.length ? (
-            <div className="stack">
-              <div className="alert alert-warning" role="status">
-                Keep these recovery codes somewhere safe: each one logs you in once if you lose your device.
-              </div>
-              <div className="secret">
-                <code data-testid="recovery-codes">{codes.join("  ")}</code>
-                <CopyButton text={codes.join("\n")} />
-              </div>
-            </div>
-          ) : null}
         </div>
       </section>
+      {totp && recovery ? (
+        <section className="card" aria-labelledby="recovery-title">
+          <div className="card-header">
+            <h2 id="recovery-title">Recovery codes</h2>
+            <Badge tone={recovery.unused_code_count ? undefined : "danger"}>
+              {recovery.unused_code_count ?? 0} of {recovery.total_code_count ?? 0} left
+            </Badge>
+          </div>
+          <div className="card-body stack">
+            {notice && !pending && section === "recovery" ? (
+              <div className="alert alert-success" role="status">
+                {notice}
+              </div>
+            ) : null}
+            {codes?.length ? (
+              <>
+                <div className="alert alert-warning" role="status">
+                  Keep these recovery codes somewhere safe: each one logs you in once if you lose your device.
+                </div>
+                <div className="secret">
+                  <code className="recovery-codes" data-testid="recovery-codes">
+                    {codes.map((code) => (
+                      <span key={code}>{code}</span>
+                    ))}
+                  </code>
+                  <CopyButton text={codes.join("\n")} />
+                </div>
+              </>
+            ) : (
+              <p className="muted">Each code logs you in once, in place of a code from your authenticator app.</p>
+            )}
+            {section === "recovery" && !pending ? <ErrorMessage error={error} /> : null}
+            {pending ? null : (
+              <div className="row">
+                {codes?.length ? null : (
+                  <button className="btn" type="button" onClick={() => void withConfirmation(showCodes, "see your recovery codes")} disabled={busy}>
+                    Show recovery codes
+                  </button>
+                )}
+                <button className="btn" type="button" onClick={() => void regenerate()} disabled={busy}>
+                  Make new recovery codes
+                </button>
+              </div>
+            )}
+          </div>
+        </section>
+      ) : null}
     </div>
   );
 }
