@@ -28,7 +28,13 @@ frontend: install frontend/dist/index.html
 
 $(FRONTEND_MODULES): frontend/package-lock.json
 	@command -v npm >/dev/null || { echo "make frontend needs Node.js 20+ and npm (https://nodejs.org)"; exit 1; }
-	cd frontend && npm ci --no-audit --no-fund
+	@# npm ci checks that the lock file lists every platform's optional packages (rollup's
+	@# and esbuild's native builds); this machine's registry serves only the Linux ones (the
+	@# others are 404), so no lock file made here can list them and npm ci refuses it. Then
+	@# install exactly the locked versions (integrity-checked) without rewriting the lock.
+	cd frontend && (npm ci --no-audit --no-fund 2>/dev/null || { \
+		echo "npm ci refused the lock file (other platforms' packages); installing its versions"; \
+		npm install --no-save --no-audit --no-fund; })
 	@touch $@
 
 frontend/dist/index.html: $(FRONTEND_MODULES) $(FRONTEND_SOURCES) $(API_SOURCES) .venv/.installed
