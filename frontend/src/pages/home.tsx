@@ -5,7 +5,22 @@ import { Link } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { UsageGroupBy } from "../api/types";
 import { useMe, usePermissions } from "../session";
-import { Empty, ErrorMessage, formatCost, formatDay, formatNumber, Loading, PageHeader, useAsync } from "../ui";
+import { Empty, ErrorMessage, formatBytes, formatCost, formatDay, formatNumber, Loading, PageHeader, useAsync } from "../ui";
+
+const QUOTA_LABELS: Record<string, string> = {
+  monthly_tokens: "AI tokens this month",
+  monthly_cost: "AI spending this month",
+  monthly_messages: "Chat messages this month",
+  max_documents: "Documents",
+  max_storage_bytes: "Document storage",
+  tokens_per_minute: "AI tokens this minute",
+};
+
+function formatQuota(name: string, value: number) {
+  if (name === "monthly_cost") return formatCost(value);
+  if (name === "max_storage_bytes") return formatBytes(value);
+  return formatNumber(value);
+}
 
 const RANGES = [
   { days: 7, label: "7 days" },
@@ -39,7 +54,8 @@ export default function HomePage() {
   const { isAdmin } = usePermissions();
   const [days, setDays] = useState(30);
   const [groupBy, setGroupBy] = useState<UsageGroupBy>("day");
-  const [metric, setMetric] = useState<"cost" | "tokens">("cost");
+  // null: not chosen yet; then cost, unless everything was free (local models): tokens.
+  const [chosenMetric, setMetric] = useState<"cost" | "tokens" | null>(null);
   const range = useMemo(() => {
     const end = new Date();
     const start = new Date(end.getTime() - (days - 1) * 86400000);
@@ -70,6 +86,7 @@ export default function HomePage() {
     return groupBy === "day" ? data : data.sort((a, b) => b.cost - a.cost || b.prompt + b.completion - (a.prompt + a.completion));
   }, [usage.data, groupBy]);
   const totals = usage.data?.totals;
+  const metric = chosenMetric ?? (totals && Number(totals.cost) === 0 && totals.total_tokens > 0 ? "tokens" : "cost");
 
   return (
     <div className="stack-lg">
@@ -209,12 +226,12 @@ export default function HomePage() {
                   return (
                     <div key={quota.name} className="stack" style={{ gap: 6 }}>
                       <div className="row-between small">
-                        <strong>{quota.name.replace(/_/g, " ")}</strong>
+                        <strong>{QUOTA_LABELS[quota.name] ?? quota.name.replace(/_/g, " ")}</strong>
                         <span className="muted">
-                          {formatNumber(quota.used)} / {quota.limit === null ? "unlimited" : formatNumber(quota.limit)}
+                          {formatQuota(quota.name, quota.used)} / {quota.limit === null ? "unlimited" : formatQuota(quota.name, quota.limit)}
                         </span>
                       </div>
-                      <div className="progress" role="progressbar" aria-label={quota.name} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
+                      <div className="progress" role="progressbar" aria-label={QUOTA_LABELS[quota.name] ?? quota.name} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
                         <span style={{ width: `${share * 100}%`, background: share > 0.9 ? "var(--danger)" : undefined }} />
                       </div>
                     </div>
