@@ -202,6 +202,9 @@ def ensure_redis() -> str:
             [redis_binary(), "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
              "--dir", str(directory), "--daemonize", "yes", "--logfile", str(log),
              "--pidfile", str(directory / "redis.pid"), "--save", "60 1000",
+             # Snapshots are a convenience here: one that fails (disk full, data
+             # directory removed) must not turn the broker and cache read-only.
+             "--stop-writes-on-bgsave-error", "no",
              "--appendonly", "no", "--protected-mode", "yes"],
             check=True, capture_output=True, start_new_session=True,
         )  # fmt: skip
