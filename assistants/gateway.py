@@ -144,7 +144,7 @@ def _provider(config: ProviderConfig) -> ChatProvider:
 
 def _record_usage(*, model: AIModel, usage: Usage, kind: str, context: UsageContext) -> UsageRecord:
     cost = cost_for(usage, model.input_price_per_million, model.output_price_per_million)
-    quotas.tokens_count(context.organization, usage.total_tokens)
+    quotas.tokens_count(context.organization, usage.total_tokens, api_key=context.caller_key)
     return UsageRecord.objects.create(
         organization=context.organization,
         assistant_id=context.assistant_id,
@@ -195,7 +195,7 @@ def ai_chat_complete(
     *, model: AIModel, request: ChatRequest, context: UsageContext, fallback: AIModel | None = None
 ) -> PricedResult:
     """One non-streamed answer, priced and recorded against the model that answered."""
-    quotas.quota_check_ai(context.organization)
+    quotas.quota_check_ai(context.organization, api_key=context.caller_key)
     fell_back: list[AIModel] = []
     primary = Target(provider_for(model), _with_model(request, model))
     result = complete_with_fallback(primary, _lazy_target(fallback, request, fell_back))
@@ -219,7 +219,7 @@ def ai_stream_plan(
     *, model: AIModel, request: ChatRequest, context: UsageContext, fallback: AIModel | None = None
 ) -> StreamPlan:
     """Checks the quotas of ``context``'s organization: refused before any call."""
-    quotas.quota_check_ai(context.organization)
+    quotas.quota_check_ai(context.organization, api_key=context.caller_key)
     plan = StreamPlan(model=model, primary=Target(provider_for(model), _with_model(request, model)))
     if fallback is not None:
         try:
@@ -275,7 +275,7 @@ def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> 
 
 def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> EmbeddingResult:
     """Embed a batch of texts, priced and recorded."""
-    quotas.quota_check_ai(context.organization)
+    quotas.quota_check_ai(context.organization, api_key=context.caller_key)
     result = provider_for(model).embed(model.model_id, texts)
     _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
     return result

@@ -32,6 +32,7 @@ class PlanAdmin(admin.ModelAdmin):
 
     list_display = [
         "code", "name", "requests_per_minute", "key_requests_per_minute", "tokens_per_minute",
+        "key_tokens_per_minute",
         "monthly_tokens", "monthly_cost", "monthly_messages", "max_documents",
     ]  # fmt: skip
     search_fields = ["code", "name"]

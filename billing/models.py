@@ -43,6 +43,9 @@ class Plan(models.Model):
     tokens_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="AI tokens per minute for the whole organization."
     )
+    key_tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="AI tokens per minute for one API key."
+    )
     # Monthly quotas (calendar month, UTC).
     monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
     monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)

@@ -73,17 +73,13 @@ def ai_month_totals(organization) -> dict:
     ).aggregate(tokens=Sum("total_tokens"), cost=Sum("cost"), calls=Count("id"))
 
 
-def quota_check_ai(organization) -> None:
-    """Before any provider call: monthly tokens and cost, and tokens per minute."""
+def quota_check_ai(organization, api_key=None) -> None:
+    """Before any provider call: tokens per minute (the organization's, and the API
+    key's when a key calls), then the monthly tokens and cost."""
     plan = plan_for(organization)
-    if plan.tokens_per_minute is not None:
-        used, wait = _token_window(organization)
-        if used >= plan.tokens_per_minute:
-            raise TokenRateExceeded(
-                f"Your organization used its {plan.tokens_per_minute:,} AI tokens for this "
-                f"minute. Retry in {wait} seconds.",
-                wait=wait,
-            )
+    _check_token_rate(_org_subject(organization), plan.tokens_per_minute, "Your organization")
+    if api_key is not None:
+        _check_token_rate(_key_subject(api_key), plan.key_tokens_per_minute, "This API key")
     if plan.monthly_tokens is None and plan.monthly_cost is None:
         return
     totals = ai_month_totals(organization)
@@ -101,8 +97,27 @@ def quota_check_ai(organization) -> None:
         )
 
 
-def _token_key(organization, window: int) -> str:
-    return f"ai-tokens:{organization.pk}:{window}"
+def _org_subject(organization) -> str:
+    return f"org:{organization.pk}"
+
+
+def _key_subject(api_key) -> str:
+    return f"key:{api_key.pk}"
+
+
+def _check_token_rate(subject: str, limit: int | None, who: str) -> None:
+    if limit is None:
+        return
+    used, wait = _tokens_used(subject)
+    if used >= limit:
+        raise TokenRateExceeded(
+            f"{who} used its {limit:,} AI tokens for this minute. Retry in {wait} seconds.",
+            wait=wait,
+        )
+
+
+def _token_key(subject: str, window: int) -> str:
+    return f"ai-tokens:{subject}:{window}"
 
 
 def _window() -> tuple[int, int]:
@@ -113,23 +128,25 @@ def _window() -> tuple[int, int]:
     return start, start + seconds - now
 
 
-def _token_window(organization) -> tuple[int, int]:
+def _tokens_used(subject: str) -> tuple[int, int]:
     start, wait = _window()
-    return int(caches["shared"].get(_token_key(organization, start), 0)), max(wait, 1)
+    return int(caches["shared"].get(_token_key(subject, start), 0)), max(wait, 1)
 
 
-def tokens_count(organization, tokens: int) -> None:
-    """Add a finished call's tokens to this minute's window (atomic in Redis)."""
+def tokens_count(organization, tokens: int, api_key=None) -> None:
+    """Add a finished call's tokens to this minute's windows (atomic in Redis)."""
     if tokens <= 0:
         return
     start, _ = _window()
-    cache, key = caches["shared"], _token_key(organization, start)
-    ttl = settings.RATE_LIMIT_WINDOW_SECONDS + 5
-    if not cache.add(key, tokens, ttl):
-        try:
-            cache.incr(key, tokens)
-        except ValueError:  # expired between add and incr
-            cache.add(key, tokens, ttl)
+    cache, ttl = caches["shared"], settings.RATE_LIMIT_WINDOW_SECONDS + 5
+    subjects = [_org_subject(organization)] + ([_key_subject(api_key)] if api_key else [])
+    for subject in subjects:
+        key = _token_key(subject, start)
+        if not cache.add(key, tokens, ttl):
+            try:
+                cache.incr(key, tokens)
+            except ValueError:  # expired between add and incr
+                cache.add(key, tokens, ttl)
 
 
 # -- messages, documents, storage (organization schema) ------------------------
@@ -211,7 +228,7 @@ def quota_status(organization) -> list[QuotaStatus]:
     plan = plan_for(organization)
     totals = ai_month_totals(organization)
     documents, stored = document_totals()
-    used_tokens, _ = _token_window(organization)
+    used_tokens, _ = _tokens_used(_org_subject(organization))
     return [
         QuotaStatus("monthly_tokens", plan.monthly_tokens, totals["tokens"] or 0),
         QuotaStatus("monthly_cost", plan.monthly_cost, totals["cost"] or Decimal("0")),

@@ -212,7 +212,8 @@ def chat_prepare(
             raise _field_error("session", "This session belongs to another assistant.")
     if existing_user_message is None:
         quotas.quota_check_messages(organization)
-    quotas.quota_check_ai(organization)
+    # The AI quotas are checked by the gateway before each provider call (rewrite,
+    # embedding, answer), all of which come before anything is stored.
 
     history = _history(session, existing_user_message) if session else []
     query, rewrite = retrieval_query_for(assistant=assistant, message=text, history=history,

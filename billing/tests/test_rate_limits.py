@@ -125,29 +125,53 @@ def test_a_burst_from_many_threads_gets_exactly_the_allowance(org_a, use_plan):
     assert allowed.count(True) == 5 and allowed.count(False) == 35
 
 
-def test_ai_tokens_per_minute_refuse_before_calling_the_provider(
-    org_a, client_for, use_plan, provider_server
-):
+@pytest.fixture
+def openai_helper(org_a, provider_server):
     with schema_context(org_a.slug):
         assistant_services.credential_create(
             provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
         )
-    assistant = make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
+    return make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
+
+
+def _chat(client, assistant):
+    return client.post(
+        "/api/v1/chat", {"assistant": str(assistant.pk), "message": "Hello?", "stream": False}
+    )
+
+
+def test_ai_tokens_per_minute_refuse_before_calling_the_provider(
+    org_a, client_for, use_plan, provider_server, openai_helper
+):
     use_plan(tokens_per_minute=1)
     client = client_for(org_a, "member")
-    body = {"assistant": str(assistant.pk), "message": "Hello?", "stream": False}
-
-    def two_turns():
-        provider_server.reset()
-        first = client.post("/api/v1/chat", body)
-        second = client.post("/api/v1/chat", body)
-        return first, second, len(provider_server.requests)
 
     _at_a_window_start()
-    first, second, calls = two_turns()
+    provider_server.reset()
+    first = _chat(client, openai_helper)
+    second = _chat(client, openai_helper)
 
     assert first.status_code == 200, first.content
     error = assert_error(second, 429, "rate_limited")
-    assert "tokens" in error["message"]
+    assert "Your organization" in error["message"] and "tokens" in error["message"]
     assert 1 <= int(second["Retry-After"]) <= WINDOW
-    assert calls == 1  # the refused turn never reached the provider
+    assert len(provider_server.requests) == 1  # the refused turn never reached the provider
+
+
+def test_each_api_key_has_its_own_ai_tokens_per_minute(
+    org_a, client_for, use_plan, provider_server, openai_helper
+):
+    use_plan(key_tokens_per_minute=1)
+    first_key = client_for(org_a.host, api_key=make_key(org_a, Scope.CHAT_WRITE)[1])
+    second_key = client_for(org_a.host, api_key=make_key(org_a, Scope.CHAT_WRITE)[1])
+
+    _at_a_window_start()
+    provider_server.reset()
+    answered = _chat(first_key, openai_helper)
+    refused = _chat(first_key, openai_helper)
+    other_key = _chat(second_key, openai_helper)
+
+    assert answered.status_code == 200, answered.content
+    assert "This API key" in assert_error(refused, 429, "rate_limited")["message"]
+    assert other_key.status_code == 200, other_key.content
+    assert len(provider_server.requests) == 2
