@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from assistants import services
 from assistants.models import Assistant, ProviderCredential
+from audit.services import Actor
 from users.admin_site import OrganizationModelAdmin, organization_admin_site
 
 
@@ -12,6 +13,31 @@ class AssistantAdmin(OrganizationModelAdmin):
     search_fields = ["name", "description"]
     raw_id_fields = ["model", "fallback_model"]
     exclude = ["created_by"]
+
+    # Through the services, like the API: validation and the audit log are the same.
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        names = form.changed_data if change else list(data)
+        fields = {name: data[name] for name in names if name in services.ASSISTANT_FIELDS}
+        collections = data["collections"] if "collections" in names else None
+        actor = Actor.from_request(request)
+        if change:
+            original = Assistant.objects.get(pk=obj.pk)
+            services.assistant_update(
+                assistant=original, collections=collections, actor=actor, **fields
+            )
+        else:
+            created = services.assistant_create(
+                user=request.user, collections=collections, actor=actor, **fields
+            )
+            obj.pk = created.pk
+
+    def delete_model(self, request, obj):
+        services.assistant_delete(assistant=obj, actor=Actor.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for assistant in queryset:
+            self.delete_model(request, assistant)
 
 
 @admin.register(ProviderCredential, site=organization_admin_site)
@@ -37,6 +63,13 @@ class ProviderCredentialAdmin(OrganizationModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        services.credential_delete(credential=obj, actor=Actor.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for credential in queryset:
+            self.delete_model(request, credential)
 
     @admin.action(description="Test the selected credentials with their providers")
     def test_credentials(self, request, queryset):

@@ -72,14 +72,22 @@ class OrganizationMembershipAdmin(OrganizationModelAdmin):
         return False  # people join by invitation
 
     def save_model(self, request, obj, form, change):
+        from audit.services import Actor
         from users import services
 
-        services.membership_change_role(membership=obj, role=obj.role)
+        services.membership_change_role(
+            membership=obj, role=obj.role, actor=Actor.from_request(request)
+        )
 
     def delete_model(self, request, obj):
+        from audit.services import Actor
         from users import services
 
-        services.membership_remove(membership=obj)
+        services.membership_remove(membership=obj, actor=Actor.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset:
+            self.delete_model(request, membership)
 
 
 @admin.register(Invitation, site=organization_admin_site)
