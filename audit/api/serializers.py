@@ -4,7 +4,7 @@ from audit.models import AuditAction, AuditEvent
 
 
 class AuditActorSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = serializers.IntegerField()
     email = serializers.EmailField()
 
 

@@ -845,8 +845,7 @@ export interface components {
             label: string;
         };
         AuditActor: {
-            /** Format: uuid */
-            id: string;
+            id: number;
             /** Format: email */
             email: string;
         };
