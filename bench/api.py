@@ -151,7 +151,7 @@ def main() -> int:
 
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
     host, key = prepare()
-    port = common_free_port()
+    port = common.free_port()
     base = f"http://127.0.0.1:{port}"
     logdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
     server = start_server(port, logdir)
@@ -208,14 +208,6 @@ def main() -> int:
         },
     )
     return 0 if passed else 1
-
-
-def common_free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -65,7 +65,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -274,12 +273,6 @@ class Children:
             child.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_fake(children: Children) -> tuple[Child, str]:
     log = children.logdir / "fake.log"
     process = subprocess.Popen(
@@ -313,7 +306,7 @@ def child_env() -> dict[str, str]:
 
 
 def start_uvicorn(children: Children) -> tuple[Child, str]:
-    port = free_port()
+    port = common.free_port()
     command = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--log-level", "warning"]  # fmt: skip
     name = "uvicorn"

@@ -59,6 +59,15 @@ def setup_django() -> None:
     )
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (for the servers a benchmark starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def benchmark_organization(slug: str, name: str) -> Any:
     """The benchmark's own organization (created once, reused afterwards).
 

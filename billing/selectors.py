@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from billing.models import Channel, UsageKind, UsageRecord
@@ -12,7 +12,7 @@ from billing.models import Channel, UsageKind, UsageRecord
 GROUPS = ("day", "model", "assistant", "api_key", "channel", "kind", "user")
 _GROUP_FIELDS = {
     "day": "day",
-    "model": "model_key",
+    "model": "model_id",
     "assistant": "assistant_id",
     "api_key": "api_key_id",
     "channel": "channel",
@@ -29,11 +29,12 @@ _SUMS = {
 
 
 def usage_records(*, organization, start: date, end: date) -> QuerySet[UsageRecord]:
-    """The ledger rows of ``start`` to ``end`` (both included, UTC days)."""
+    """The ledger rows of ``start`` to ``end`` (both included, UTC days). Bounds on
+    ``created_at`` itself, so the (organization, created_at) index serves the range."""
     return UsageRecord.objects.filter(
         organization=organization,
-        created_at__date__gte=start,
-        created_at__date__lt=end + timedelta(days=1),
+        created_at__gte=datetime.combine(start, time.min, tzinfo=UTC),
+        created_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
     )
 
 
@@ -45,10 +46,11 @@ def usage_totals(*, organization, start: date, end: date) -> dict:
 def usage_breakdown(*, organization, start: date, end: date, group_by: str) -> list[dict]:
     """One row per group, largest cost first (days in date order)."""
     field = _GROUP_FIELDS[group_by]
+    records = usage_records(organization=organization, start=start, end=end)
+    if group_by == "day":
+        records = records.annotate(day=TruncDate("created_at", tzinfo=UTC))
     rows = (
-        usage_records(organization=organization, start=start, end=end)
-        .annotate(day=TruncDate("created_at"), model_key=F("model_id"))
-        .values(*([field, "provider"] if group_by == "model" else [field]))
+        records.values(*([field, "provider"] if group_by == "model" else [field]))
         .annotate(**_SUMS)
         .order_by(field if group_by == "day" else "-cost", field)
     )

@@ -10,11 +10,10 @@ from django_ratelimit.core import get_usage
 from rest_framework import throttling
 
 from billing.plans import plan_for
+from integrations.models import APIKey
 
 
 def _api_key(request):
-    from integrations.models import APIKey
-
     auth = getattr(request, "auth", None)
     return auth if isinstance(auth, APIKey) else None
 

@@ -23,3 +23,18 @@ def schema_exists(name: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", [name])
         return cursor.fetchone() is not None
+
+
+def api_key_for(org, *scopes: str, name: str = "program", **fields):
+    """A new API key of ``org`` (a conftest ``Org``): ``(APIKey, full key)``.
+    Without scopes it has ``admin`` (every scope)."""
+    from django_tenants.utils import schema_context
+
+    from audit.services import Actor
+    from integrations.services import api_key_create
+
+    with schema_context(org.slug):
+        return api_key_create(
+            organization=org.organization, name=name, scopes=list(scopes) or ["admin"],
+            actor=Actor(user=org.admin), **fields,
+        )  # fmt: skip

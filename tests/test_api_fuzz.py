@@ -14,13 +14,11 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
-from django_tenants.utils import schema_context
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from audit.services import Actor
-from integrations import services as key_services
 from integrations.models import Scope
+from tests.helpers import api_key_for
 from tests.openapi import tenant_schema
 
 schema = schemathesis.openapi.from_dict(tenant_schema())
@@ -65,13 +63,17 @@ EXCLUDED_CHECKS = [
 ]
 
 
+def _without_generated_credentials(case) -> None:
+    """The schema documents the session cookie and Bearer keys, so schemathesis
+    generates random ones; drop them so the test's real credentials are sent."""
+    case.cookies = {}
+    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+
+
 @pytest.fixture
 def api_key_client(org_a, keep_test_transaction):
     """A WSGI client calling with an API key of alpha that has every scope."""
-    with schema_context(org_a.slug):
-        _, key = key_services.api_key_create(
-            organization=org_a.organization, name="fuzz", scopes=Scope.values, actor=Actor()
-        )
+    _, key = api_key_for(org_a, *Scope.values, name="fuzz")
     return {
         "session": werkzeug.Client(schema.app),
         "base_url": f"http://{org_a.host}",
@@ -88,11 +90,7 @@ def api_key_client(org_a, keep_test_transaction):
     derandomize=True,
 )
 def test_api_conforms_to_its_schema(case, admin_session):
-    # The schema documents the session cookie, so schemathesis generates random
-    # ones; drop them so the admin's real session is sent.
-    case.cookies = {}
-    # Likewise random Bearer tokens (the schema documents API keys too).
-    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    _without_generated_credentials(case)
     response = case.call_and_validate(**admin_session, excluded_checks=EXCLUDED_CHECKS)
     # Authenticated as an admin, nothing may be refused for lack of credentials.
     assert response.status_code not in (401, 403), response.text
@@ -107,8 +105,7 @@ def test_api_conforms_to_its_schema(case, admin_session):
     derandomize=True,
 )
 def test_api_conforms_to_its_schema_with_an_api_key(case, api_key_client):
-    case.cookies = {}
-    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    _without_generated_credentials(case)
     response = case.call_and_validate(**api_key_client, excluded_checks=EXCLUDED_CHECKS)
     # Every scope: only endpoints about a person (/me) refuse a key.
     if case.path != "/api/v1/me":

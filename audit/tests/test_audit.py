@@ -4,9 +4,8 @@ import pytest
 from django_tenants.utils import schema_context
 
 from audit.models import AuditAction, AuditEvent
-from billing.tests.conftest import make_key
 from integrations.models import Scope
-from tests.helpers import assert_error
+from tests.helpers import api_key_for, assert_error
 from users.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +85,7 @@ def test_member_role_change_is_audited(org_a, client_for):
 
 
 def test_changes_made_with_an_api_key_name_the_key(org_a, client_for):
-    api_key, key = make_key(org_a, Scope.ASSISTANTS_WRITE, name="Terraform")
+    api_key, key = api_key_for(org_a, Scope.ASSISTANTS_WRITE, name="Terraform")
 
     client_for(org_a.host, api_key=key).post(
         "/api/v1/assistants", {"name": "Bot", "model": "local/extractive"}, format="json"
@@ -102,7 +101,7 @@ def test_admins_list_the_log_newest_first_with_filters(org_a, client_for):
     for name in ("One", "Two"):
         admin.post("/api/v1/assistants", {"name": name, "model": "local/extractive"},
                    format="json")  # fmt: skip
-    make_key(org_a, Scope.USAGE_READ)
+    api_key_for(org_a, Scope.USAGE_READ)
 
     everything = admin.get("/api/v1/audit-events").json()
     created = admin.get("/api/v1/audit-events", {"action": "assistant.created"}).json()

@@ -1,13 +1,9 @@
 import uuid
 
 import pytest
-from django_tenants.utils import schema_context
 
-from audit.services import Actor
 from billing.models import Plan
 from billing.plans import plan_cache_clear
-from integrations import services as key_services
-from integrations.models import Scope
 from users.models import Organization
 
 
@@ -28,11 +24,3 @@ def use_plan(org_a):
 def fresh(org) -> Organization:
     """The organization as the database has it now (its plan may have changed)."""
     return Organization.objects.get(pk=org.organization.pk)
-
-
-def make_key(org, *scopes, name="program"):
-    with schema_context(org.slug):
-        return key_services.api_key_create(
-            organization=org.organization, name=name, scopes=list(scopes) or [Scope.ADMIN],
-            actor=Actor(),
-        )  # fmt: skip

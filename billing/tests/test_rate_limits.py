@@ -9,11 +9,11 @@ from django_tenants.utils import schema_context
 
 from assistants import services as assistant_services
 from billing.plans import plan_for
-from billing.tests.conftest import fresh, make_key
+from billing.tests.conftest import fresh
 from billing.throttling import APIKeyRateThrottle
 from chat.tests.conftest import make_assistant
 from integrations.models import Scope
-from tests.helpers import GOOD_KEY, assert_error
+from tests.helpers import GOOD_KEY, api_key_for, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_then_recovers(org_a, clie
     use_plan(key_requests_per_minute=3)
 
     def burst():
-        _, key = make_key(org_a, Scope.ASSISTANTS_READ)
+        _, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
         client = client_for(org_a.host, api_key=key)
         return client, *_until_refused(client, "/api/v1/assistants")
 
@@ -75,8 +75,8 @@ def test_each_key_has_its_own_allowance(org_a, client_for, use_plan):
     use_plan(key_requests_per_minute=2)
 
     def two_keys():
-        first = client_for(org_a.host, api_key=make_key(org_a, Scope.ASSISTANTS_READ)[1])
-        second = client_for(org_a.host, api_key=make_key(org_a, Scope.ASSISTANTS_READ)[1])
+        first = client_for(org_a.host, api_key=api_key_for(org_a, Scope.ASSISTANTS_READ)[1])
+        second = client_for(org_a.host, api_key=api_key_for(org_a, Scope.ASSISTANTS_READ)[1])
         return _until_refused(first, "/api/v1/assistants")[0], second.get("/api/v1/assistants")
 
     statuses, other = _in_one_window(two_keys, lambda r: r[0] == [200, 200, 429])
@@ -90,7 +90,7 @@ def test_the_organization_limit_counts_every_caller(org_a, client_for, use_plan)
 
     def mixed():
         admin = client_for(org_a, "admin")
-        program = client_for(org_a.host, api_key=make_key(org_a, Scope.ASSISTANTS_READ)[1])
+        program = client_for(org_a.host, api_key=api_key_for(org_a, Scope.ASSISTANTS_READ)[1])
         return [c.get("/api/v1/assistants").status_code for c in (admin, program, admin, program)]
 
     assert _in_one_window(mixed, lambda r: r == [200, 200, 200, 429]) == [200, 200, 200, 429]
@@ -101,7 +101,7 @@ def test_a_burst_from_many_threads_gets_exactly_the_allowance(org_a, use_plan):
     use_plan(key_requests_per_minute=5)
 
     def burst():
-        api_key, _ = make_key(org_a, Scope.ASSISTANTS_READ)
+        api_key, _ = api_key_for(org_a, Scope.ASSISTANTS_READ)
         api_key.organization = fresh(org_a)
         plan_for(api_key.organization)  # cached: the threads do not query the database
         request = RequestFactory().get("/api/v1/assistants")
@@ -162,8 +162,8 @@ def test_each_api_key_has_its_own_ai_tokens_per_minute(
     org_a, client_for, use_plan, provider_server, openai_helper
 ):
     use_plan(key_tokens_per_minute=1)
-    first_key = client_for(org_a.host, api_key=make_key(org_a, Scope.CHAT_WRITE)[1])
-    second_key = client_for(org_a.host, api_key=make_key(org_a, Scope.CHAT_WRITE)[1])
+    first_key = client_for(org_a.host, api_key=api_key_for(org_a, Scope.CHAT_WRITE)[1])
+    second_key = client_for(org_a.host, api_key=api_key_for(org_a, Scope.CHAT_WRITE)[1])
 
     _at_a_window_start()
     provider_server.reset()

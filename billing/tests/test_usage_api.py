@@ -7,10 +7,9 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from billing.tests.conftest import make_key
 from chat.tests.conftest import make_assistant
 from integrations.models import Scope
-from tests.helpers import assert_error
+from tests.helpers import api_key_for, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +28,7 @@ def _row(org, day, *, model="gpt-4o-mini", tokens=100, cost="0.010000", **fields
 def ledger(org_a, org_b):
     today = timezone.now().date()
     assistant = make_assistant(org_a, with_knowledge=False)
-    api_key, _ = make_key(org_a, Scope.CHAT_WRITE, name="Zapier")
+    api_key, _ = api_key_for(org_a, Scope.CHAT_WRITE, name="Zapier")
     _row(org_a, today, assistant_id=assistant.pk, user=org_a.member)
     _row(org_a, today, model="gpt-4o", tokens=300, cost="0.100000", api_key=api_key, channel="api")
     _row(org_a, today - timedelta(days=2), kind="embedding", tokens=50, cost="0.000500")
@@ -100,7 +99,7 @@ def test_bad_ranges_are_field_errors(org_a, client_for):
 
 
 def test_usage_is_for_admins_and_usage_keys(org_a, client_for, ledger):
-    _, key = make_key(org_a, Scope.USAGE_READ)
+    _, key = api_key_for(org_a, Scope.USAGE_READ)
 
     assert_error(client_for(org_a, "member").get("/api/v1/usage"), 403)
     assert client_for(org_a.host, api_key=key).get("/api/v1/usage").status_code == 200

@@ -7,28 +7,15 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from audit.models import AuditAction, AuditEvent
-from audit.services import Actor
 from billing.models import UsageRecord
 from chat.models import ChatSession
 from chat.tests.conftest import make_assistant
-from integrations import services
 from integrations.models import APIKey, Scope
-from tests.helpers import assert_error
+from tests.helpers import api_key_for, assert_error
 
 pytestmark = pytest.mark.django_db
 
 PLATFORM_HOST = "localhost"
-
-
-def create_key(org, *scopes, **fields):
-    with schema_context(org.slug):
-        return services.api_key_create(
-            organization=org.organization,
-            name=fields.pop("name", "test key"),
-            scopes=list(scopes) or [Scope.ADMIN],
-            actor=Actor(user=org.admin),
-            **fields,
-        )
 
 
 class TestLifecycle:
@@ -55,7 +42,7 @@ class TestLifecycle:
         assert "key" not in detail and body["key"] not in str(detail)
 
     def test_only_the_hash_is_stored(self, org_a):
-        api_key, key = create_key(org_a, Scope.KNOWLEDGE_READ)
+        api_key, key = api_key_for(org_a, Scope.KNOWLEDGE_READ)
 
         row = APIKey.objects.filter(pk=api_key.pk).values().get()
         secret = key.split("_", 2)[2]
@@ -66,14 +53,14 @@ class TestLifecycle:
     def test_the_key_works_on_its_organizations_host_and_on_the_platform_host(
         self, org_a, client_for
     ):
-        _, key = create_key(org_a, Scope.ASSISTANTS_READ)
+        _, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
 
         for host in (org_a.host, PLATFORM_HOST):
             response = client_for(host, api_key=key).get("/api/v1/assistants")
             assert response.status_code == 200, (host, response.content)
 
     def test_revoked_key_is_refused_at_once(self, org_a, client_for):
-        api_key, key = create_key(org_a, Scope.ASSISTANTS_READ)
+        api_key, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
         program = client_for(org_a.host, api_key=key)
         assert program.get("/api/v1/assistants").status_code == 200
 
@@ -87,7 +74,7 @@ class TestLifecycle:
             assert response["WWW-Authenticate"].startswith("Bearer")
 
     def test_expired_key_is_refused(self, org_a, client_for):
-        api_key, key = create_key(org_a, Scope.ASSISTANTS_READ)
+        api_key, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
         APIKey.objects.filter(pk=api_key.pk).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
@@ -95,7 +82,7 @@ class TestLifecycle:
         assert_error(client_for(org_a.host, api_key=key).get("/api/v1/assistants"), 401)
 
     def test_a_wrong_secret_with_a_real_prefix_is_refused(self, org_a, client_for):
-        _, key = create_key(org_a, Scope.ASSISTANTS_READ)
+        _, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
         forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
 
         assert_error(client_for(org_a.host, api_key=forged).get("/api/v1/assistants"), 401)
@@ -130,7 +117,7 @@ class TestLifecycle:
         )
 
     def test_last_use_time_and_address_are_recorded(self, org_a, client_for):
-        api_key, key = create_key(org_a, Scope.ASSISTANTS_READ)
+        api_key, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
 
         client_for(org_a.host, api_key=key).get("/api/v1/assistants", REMOTE_ADDR="203.0.113.9")
 
@@ -161,7 +148,7 @@ class TestLifecycle:
 
 class TestScopes:
     def test_a_read_scope_does_not_allow_writes(self, org_a, client_for):
-        _, key = create_key(org_a, Scope.ASSISTANTS_READ)
+        _, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
         program = client_for(org_a.host, api_key=key)
 
         response = program.post("/api/v1/assistants", {"name": "x"}, format="json")
@@ -184,7 +171,7 @@ class TestScopes:
         ],
     )
     def test_each_endpoint_needs_its_scope(self, org_a, client_for, scope, method, path, allowed):
-        _, key = create_key(org_a, scope)
+        _, key = api_key_for(org_a, scope)
 
         response = getattr(client_for(org_a.host, api_key=key), method)(path, {}, format="json")
 
@@ -194,7 +181,7 @@ class TestScopes:
             assert_error(response, 403)
 
     def test_endpoints_about_a_person_refuse_keys(self, org_a, client_for):
-        _, key = create_key(org_a, Scope.ADMIN)
+        _, key = api_key_for(org_a, Scope.ADMIN)
 
         assert_error(client_for(org_a.host, api_key=key).get("/api/v1/me"), 403)
 
@@ -206,7 +193,7 @@ class TestRestrictedToAssistants:
     def test_key_sees_and_chats_with_its_assistants_only(self, org_a, client_for):
         allowed = make_assistant(org_a, with_knowledge=False)
         other = make_assistant(org_a, with_knowledge=False)
-        _, key = create_key(
+        _, key = api_key_for(
             org_a, Scope.ASSISTANTS_READ, Scope.CHAT_WRITE, assistant_ids=[allowed.pk]
         )
         program = client_for(org_a.host, api_key=key)
@@ -245,7 +232,7 @@ class TestAProgramWithAKey:
 
     def test_chats_lists_sessions_and_uploads_knowledge(self, org_a, client_for):
         assistant = make_assistant(org_a)
-        api_key, key = create_key(
+        api_key, key = api_key_for(
             org_a, Scope.CHAT_WRITE, Scope.SESSIONS_READ, Scope.KNOWLEDGE_WRITE
         )
         program = client_for(PLATFORM_HOST, api_key=key)

@@ -30,6 +30,7 @@ from integrations import services as key_services
 from integrations.models import Scope
 from knowledge_base import services as knowledge_services
 from knowledge_base.tests.conftest import process_pending
+from tests.helpers import api_key_for
 from tests.openapi import operations, path_params, tenant_schema
 from users import services
 from users.models import Role
@@ -77,21 +78,14 @@ def seed_alpha(org_a):
             message="ALPHA-CANARY question", user=org_a.admin,
         )  # fmt: skip
         chat_services.chat_finish(turn=turn, text="ALPHA-CANARY answer", status="complete")
-        key_services.api_key_create(
-            organization=org_a.organization, name="ALPHA-CANARY key", scopes=[Scope.ADMIN],
-            actor=Actor(user=org_a.admin),
-        )  # fmt: skip
+    api_key_for(org_a, Scope.ADMIN, name="ALPHA-CANARY key")
     return org_a
 
 
 @pytest.fixture
 def beta_key(org_b):
     """An API key of organization B with every scope."""
-    with schema_context(org_b.slug):
-        _, key = key_services.api_key_create(
-            organization=org_b.organization, name="beta key", scopes=Scope.values, actor=Actor()
-        )
-    return key
+    return api_key_for(org_b, *Scope.values, name="beta key")[1]
 
 
 def _fill(path: str, values: dict) -> str:
@@ -228,11 +222,8 @@ def test_alphas_ids_with_betas_api_key_on_the_platform_host_get_404(
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_a_revoked_key_gets_nothing(method, path, seed_alpha, alpha_ids, client_for):
     ids = alpha_ids(path)
+    api_key, key = api_key_for(seed_alpha, name="revoked")
     with schema_context(seed_alpha.slug):
-        api_key, key = key_services.api_key_create(
-            organization=seed_alpha.organization, name="revoked", scopes=[Scope.ADMIN],
-            actor=Actor(),
-        )  # fmt: skip
         key_services.api_key_revoke(api_key=api_key, actor=Actor())
     before = _snapshot(client_for(seed_alpha, "admin"))
 
