@@ -41,8 +41,8 @@ from assistants.providers.fallback import (
 from assistants.providers.registry import get_provider
 from billing import quotas
 from billing.models import Channel, UsageKind, UsageRecord
-from config import crypto
-from config.tenancy import require_tenant_schema
+from core import crypto
+from core.tenancy import require_tenant_schema
 
 logger = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from assistants.catalog.models import AIModel, Provider
-from config.lookups import user_reference
+from core.lookups import user_reference
 
 # Every provider but the local one, which needs no credential.
 CREDENTIAL_PROVIDERS = [c for c in Provider.choices if c[0] != Provider.LOCAL]
 
 
 class ProviderCredential(models.Model):
-    """An organization's own key for one provider, encrypted at rest (config.crypto).
+    """An organization's own key for one provider, encrypted at rest (core.crypto).
 
     One per provider; the API never returns the key, only its last four characters.
     """

@@ -3,8 +3,8 @@
 from django.db.models import Q, QuerySet
 
 from assistants.models import Assistant, ProviderCredential
-from config.lookups import parse_uuid
-from config.tenancy import require_tenant_schema
+from core.lookups import parse_uuid
+from core.tenancy import require_tenant_schema
 
 
 def assistant_list(

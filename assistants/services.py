@@ -15,9 +15,9 @@ from assistants.providers.errors import ProviderError
 from assistants.providers.registry import get_provider
 from audit.models import AuditAction
 from audit.services import Actor, audit_record, field_changes
-from config import crypto
-from config.lookups import person
-from config.tenancy import require_tenant_schema
+from core import crypto
+from core.lookups import person
+from core.tenancy import require_tenant_schema
 
 ASSISTANT_FIELDS = {
     "name", "description", "avatar", "model", "fallback_model", "system_instructions",

@@ -9,7 +9,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from config.lookups import user_reference
+from core.lookups import user_reference
 
 
 class AuditAction(models.TextChoices):

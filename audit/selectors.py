@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 
 
 def audit_event_list(*, action: str = "", start=None, end=None) -> QuerySet[AuditEvent]:

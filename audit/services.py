@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audit.models import AuditEvent
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 
 
 @dataclass(frozen=True)

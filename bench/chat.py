@@ -611,7 +611,7 @@ def top_up(collection: Any) -> int:
 
 def embed_scifact(collection: Any) -> int:
     """Fallback: SciFact abstracts through the real pipeline until EMBED_CHUNKS (~2 min)."""
-    from config.tenancy import current_organization
+    from core.tenancy import current_organization
     from knowledge_base import ingestion, services
 
     print(f"  no benchmark chunks to copy: embedding ~{EMBED_CHUNKS} SciFact chunks", flush=True)
@@ -833,7 +833,7 @@ def breakdown_parts(fixture: Fixture, texts: list[str], sessions: list) -> dict[
     from assistants import gateway
     from assistants.providers.registry import get_provider
     from chat import services
-    from config.tenancy import current_organization
+    from core.tenancy import current_organization
     from knowledge_base import retrieval
     from knowledge_base.models import Collection
     from users.models import Membership

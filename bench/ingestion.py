@@ -265,7 +265,7 @@ def main() -> int:
     from django.conf import settings
     from django_tenants.utils import schema_context
 
-    from config.tenancy import current_organization
+    from core.tenancy import current_organization
 
     common.benchmark_organization(ORG_SLUG, "Benchmark: ingestion")
     profiler = make_profiler(args.profile)

@@ -678,7 +678,7 @@ def main() -> int:
     common.setup_django()
     from django_tenants.utils import schema_context
 
-    from config.tenancy import current_organization
+    from core.tenancy import current_organization
 
     common.benchmark_organization(ORG_SLUG, "Benchmark: search")
     started = time.perf_counter()

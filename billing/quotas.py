@@ -28,7 +28,7 @@ from rest_framework import status
 
 from billing.models import UsageRecord
 from billing.plans import plan_for
-from config.api.errors import APIError
+from core.api.errors import APIError
 
 
 class QuotaExceeded(APIError):

@@ -18,7 +18,7 @@ from assistants.api.errors import provider_error_to_api
 from assistants.providers.errors import ProviderError
 from chat import services, streaming
 from chat.api.serializers import ChatInputSerializer
-from config.api.errors import flatten_fields
+from core.api.errors import flatten_fields
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404

@@ -7,7 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from billing.models import Channel
-from config.lookups import user_reference
+from core.lookups import user_reference
 
 
 class ChatSession(models.Model):

@@ -3,9 +3,10 @@
 from django.db.models import Q, QuerySet
 
 from chat.models import ChatSession, Message
-from config.lookups import parse_uuid
-from config.tenancy import require_tenant_schema
-from users.models import Membership, Role
+from core.access import Role
+from core.lookups import parse_uuid
+from core.tenancy import require_tenant_schema
+from users.models import Membership
 
 
 def session_list(*, membership: Membership, assistant_id=None, archived: bool | None = None,

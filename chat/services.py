@@ -26,7 +26,7 @@ from assistants.providers.tokens import count_tokens
 from billing import quotas
 from chat import conversation
 from chat.models import ChatSession, Message, MessageStatus, Role
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 from knowledge_base import retrieval
 
 logger = logging.getLogger(__name__)

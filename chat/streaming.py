@@ -18,7 +18,6 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from assistants import gateway
@@ -27,6 +26,7 @@ from assistants.providers.base import TextDelta
 from assistants.providers.errors import ProviderError
 from chat import services
 from chat.models import MessageStatus
+from core.connections import release_connection
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +66,6 @@ def closing_events(message) -> list[Event]:
         ),
         Event("done", {"message_id": str(message.id), "status": message.status}),
     ]
-
-
-def release_connection() -> None:
-    """Close this thread's database connection (outside transactions only: a test
-    runs inside one and must keep it)."""
-    if not connection.in_atomic_block:
-        connection.close()
 
 
 async def provider_deltas(turn: services.Turn) -> AsyncIterator[str]:

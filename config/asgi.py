@@ -10,7 +10,7 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from config.websocket import BrowserOriginValidator, OrganizationWebsocketMiddleware  # noqa: E402
+from core.websocket import BrowserOriginValidator, OrganizationWebsocketMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

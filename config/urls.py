@@ -2,9 +2,9 @@
 
 from django.urls import include, path
 
-from config.spa import spa_urlpatterns
 from config.urls_api import schema_urlpatterns
 from users.admin_site import organization_admin_site
+from users.spa import spa_urlpatterns
 
 urlpatterns = [
     path("admin/", organization_admin_site.urls),
@@ -23,5 +23,5 @@ urlpatterns = [
     *spa_urlpatterns,
 ]
 
-handler404 = "config.views.not_found"
-handler500 = "config.views.server_error"
+handler404 = "core.error_pages.not_found"
+handler500 = "core.error_pages.server_error"

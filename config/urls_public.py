@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config.spa import spa_urlpatterns
 from config.urls_api import schema_urlpatterns
+from users.spa import spa_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,5 +17,5 @@ urlpatterns = [
     *spa_urlpatterns,
 ]
 
-handler404 = "config.views.not_found"
-handler500 = "config.views.server_error"
+handler404 = "core.error_pages.not_found"
+handler500 = "core.error_pages.server_error"

@@ -5,7 +5,7 @@ import uuid
 
 from django.db import models
 
-from config.lookups import user_reference
+from core.lookups import user_reference
 
 
 class FileStatus(models.TextChoices):

@@ -5,7 +5,7 @@ import hashlib
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 from files.models import File
 
 

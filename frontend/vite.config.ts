@@ -1,7 +1,7 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
-// Built into dist/ and served by Django (config/spa.py + whitenoise). `npm run dev`
+// Built into dist/ and served by Django (users/spa.py + whitenoise). `npm run dev`
 // is optional: it proxies the server's paths to `make dev` on port 8000.
 const server = "http://127.0.0.1:8000";
 const proxied = ["/api", "/_allauth", "/accounts", "/switch", "/handoff", "/admin", "/ws"];

@@ -12,16 +12,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
-
-class Scope(models.TextChoices):
-    CHAT_WRITE = "chat:write", "Chat, and change own chat sessions"
-    SESSIONS_READ = "sessions:read", "Read chat sessions and messages"
-    ASSISTANTS_READ = "assistants:read", "Read assistants and the model catalog"
-    ASSISTANTS_WRITE = "assistants:write", "Create, change and delete assistants"
-    KNOWLEDGE_READ = "knowledge:read", "Read collections and documents, search"
-    KNOWLEDGE_WRITE = "knowledge:write", "Create collections, upload and delete documents"
-    USAGE_READ = "usage:read", "Read usage, costs and quotas"
-    ADMIN = "admin", "Everything, including members, keys, credentials and the audit log"
+from core.access import Scope
 
 
 class APIKey(models.Model):

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from config.lookups import parse_uuid
+from core.lookups import parse_uuid
 from integrations.models import APIKey
 
 

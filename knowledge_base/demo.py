@@ -7,7 +7,7 @@ from django.conf import settings
 
 from assistants.catalog.models import AIModel
 from assistants.models import Assistant
-from config.tenancy import current_organization
+from core.tenancy import current_organization
 from knowledge_base import ingestion, services
 from knowledge_base.models import Collection, Document, DocumentStatus
 

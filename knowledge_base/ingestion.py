@@ -19,7 +19,7 @@ from assistants import gateway
 from assistants.providers.errors import ProviderError
 from billing import quotas
 from billing.models import Channel
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 from files import services as file_services
 from files.models import FileStatus
 from knowledge_base import chunking, extraction

@@ -17,7 +17,7 @@ from django.db import models
 from pgvector.django import VectorField
 
 from assistants.catalog.models import AIModel
-from config.lookups import user_reference
+from core.lookups import user_reference
 
 # Full-text configuration of the keyword index and of queries (they must match).
 TEXT_SEARCH_CONFIG = "english"

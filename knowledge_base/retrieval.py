@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from assistants import gateway
 from billing.models import Channel
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 from knowledge_base.models import TEXT_SEARCH_CONFIG, Collection
 from knowledge_base.vector_indexes import vector_distance_sql
 

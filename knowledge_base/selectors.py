@@ -3,8 +3,8 @@
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 
-from config.lookups import parse_uuid
-from config.tenancy import require_tenant_schema
+from core.lookups import parse_uuid
+from core.tenancy import require_tenant_schema
 from knowledge_base.models import Collection, Document, DocumentChunk
 
 

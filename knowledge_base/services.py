@@ -9,9 +9,9 @@ from django.db.models import Count, Sum
 
 from assistants.catalog.models import AIModel, Capability
 from billing import quotas
-from config.api.errors import APIError
-from config.lookups import person
-from config.tenancy import current_organization, require_tenant_schema
+from core.api.errors import APIError
+from core.lookups import person
+from core.tenancy import current_organization, require_tenant_schema
 from files import services as file_services
 from knowledge_base import extraction
 from knowledge_base.models import (

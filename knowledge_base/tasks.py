@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from config.celery import TenantTask
-from config.tenancy import current_organization
+from core.tasks import TenantTask
+from core.tenancy import current_organization
 from knowledge_base.ingestion import RetryableIngestionError, document_process
 
 

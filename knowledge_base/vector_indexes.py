@@ -9,7 +9,7 @@ index: ``vector_order_sql`` returns them.
 
 from django.db import connection
 
-from config.tenancy import require_tenant_schema
+from core.tenancy import require_tenant_schema
 
 TABLE = "knowledge_base_documentchunk"
 MAX_VECTOR_INDEX_DIMENSIONS = 2000

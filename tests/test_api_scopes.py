@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from config.api.views import ANY_SCOPE, OrganizationAPIView, OrganizationViewMixin
+from core.api.views import ANY_SCOPE, OrganizationAPIView, OrganizationViewMixin
 from integrations.models import Scope
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

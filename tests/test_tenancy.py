@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from config.tenancy import TenantRequiredError, require_tenant_schema
+from core.tenancy import TenantRequiredError, require_tenant_schema
 from users.tasks import organization_schema_status
 
 

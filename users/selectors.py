@@ -8,7 +8,7 @@ import hashlib
 
 from django.db.models import QuerySet
 
-from config.lookups import parse_uuid
+from core.lookups import parse_uuid
 from users.models import Invitation, Membership, Organization, Role, User
 
 

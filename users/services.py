@@ -18,7 +18,7 @@ from django_tenants.utils import schema_context
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.api.errors import APIError, Conflict
+from core.api.errors import APIError, Conflict
 from users import selectors
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
 from users.validators import validate_organization_slug

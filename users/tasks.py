@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import connection
 
-from config.celery import TenantTask
+from core.tasks import TenantTask
 
 
 @shared_task(name="users.organization_schema_status", base=TenantTask, acks_late=True)

@@ -1,7 +1,7 @@
 """Server-side redirects that move a session between hosts (ADR 0001).
 
 The pages themselves (sign-up, log in, invitation accept, the dashboard) are the
-React app in frontend/, served by config.spa; these views stay on the server
+React app in frontend/, served by users.spa; these views stay on the server
 because they set the session of the host they run on.
 """
 

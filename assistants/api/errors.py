@@ -1,7 +1,7 @@
 """Provider failures as API errors: clear 4xx for configuration problems, never a 500."""
 
 from assistants.providers import errors as provider_errors
-from config.api.errors import APIError
+from core.api.errors import APIError
 
 # (status, code) per normalized provider error, most specific first.
 _MAPPING = [

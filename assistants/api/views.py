@@ -11,9 +11,8 @@ from assistants.catalog import selectors as catalog
 from assistants.catalog.models import Capability, Provider
 from assistants.providers.errors import ProviderError
 from audit.services import Actor
-from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
-from integrations.models import Scope
-from users.models import Role
+from core.access import Role, Scope
+from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
 
 class ModelListView(mixins.ListModelMixin, OrganizationGenericAPIView):

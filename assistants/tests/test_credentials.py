@@ -8,7 +8,7 @@ from django_tenants.utils import schema_context
 
 from assistants.models import ProviderCredential
 from assistants.tests.conftest import GOOD_KEY
-from config import crypto
+from core import crypto
 from tests.helpers import assert_error
 
 

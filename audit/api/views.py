@@ -3,9 +3,8 @@ from rest_framework import mixins
 
 from audit import selectors
 from audit.api import serializers as s
-from config.api.views import OrganizationGenericAPIView
-from integrations.models import Scope
-from users.models import Role
+from core.access import Role, Scope
+from core.api.views import OrganizationGenericAPIView
 
 
 class AuditEventListView(mixins.ListModelMixin, OrganizationGenericAPIView):

@@ -7,10 +7,9 @@ from rest_framework.response import Response
 from billing import quotas, selectors
 from billing.api import serializers as s
 from billing.plans import plan_for
-from config.api.pagination import PageNumberPagination
-from config.api.views import OrganizationAPIView
-from integrations.models import Scope
-from users.models import Role
+from core.access import Role, Scope
+from core.api.pagination import PageNumberPagination
+from core.api.views import OrganizationAPIView
 
 
 class UsagePagination(PageNumberPagination):

@@ -15,9 +15,8 @@ from assistants.providers.errors import ProviderError
 from chat import export, selectors, services, streaming
 from chat.api import serializers as s
 from chat.models import Role as MessageRole
-from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
-from integrations.models import Scope
-from users.models import Role
+from core.access import Role, Scope
+from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 
 SSE_DESCRIPTION = (
     "With `stream=true` (default) the answer arrives as Server-Sent Events: `session` "

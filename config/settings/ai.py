@@ -21,7 +21,7 @@ AI_DEFAULT_CREDENTIALS = {
 AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
 
-# Fernet keys, newest first (config/crypto.py).
+# Fernet keys, newest first (core/crypto.py).
 CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])
 # Outside production a key derived from SECRET_KEY is used when none is set.
 CREDENTIALS_KEY_FROM_SECRET = True

@@ -8,14 +8,14 @@ REST_FRAMEWORK = {
     # API keys first (programs), then the dashboard's session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "integrations.authentication.APIKeyAuthentication",
-        "config.api.authentication.SessionAuthentication",
+        "core.api.authentication.SessionAuthentication",
     ],
     # Fail closed: a view that forgets to derive from the base views refuses everyone.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "billing.throttling.UserRateThrottle",
@@ -44,10 +44,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.schema.add_error_responses",
+        "core.api.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
-        "RoleEnum": "users.models.Role.choices",
+        "RoleEnum": "core.access.Role.choices",
         "ProviderEnum": "assistants.catalog.models.Provider.choices",
         "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
     },

@@ -5,6 +5,8 @@ import environ
 env = environ.Env()
 
 AUTH_USER_MODEL = "users.User"
+# The membership the base API views and the WebSocket glue check (core/access.py).
+ORGANIZATION_MEMBERSHIP_MODEL = "users.Membership"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",

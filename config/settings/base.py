@@ -32,8 +32,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MIDDLEWARE = [
     # First: answers /healthz and /readyz before tenant lookup or host checks,
     # so load balancers get an answer even when the database is down.
-    "config.health.HealthCheckMiddleware",
-    "config.tenancy.OrganizationMiddleware",
+    "core.health.HealthCheckMiddleware",
+    "integrations.middleware.APIKeyOrganizationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

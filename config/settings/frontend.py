@@ -1,7 +1,7 @@
 """The dashboard (frontend/, React + Vite): where its build lives, how Django serves
 it, and django-allauth's headless API the app signs in with.
 
-Vite writes ``frontend/dist``: ``index.html`` (served by ``config.spa`` for every app
+Vite writes ``frontend/dist``: ``index.html`` (served by ``users.spa`` for every app
 route, with the host's configuration injected) and ``assets/`` with content-hashed
 names, which whitenoise serves from the site root with a one-year cache.
 """
@@ -27,9 +27,9 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"^/assets/.+-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$"
 HEADLESS_ONLY = False
 HEADLESS_CLIENTS = ("browser",)
 HEADLESS_SERVE_SPECIFICATION = False
-HEADLESS_ADAPTER = "config.spa.HeadlessAdapter"
+HEADLESS_ADAPTER = "users.spa.HeadlessAdapter"
 # Links in e-mails sent by a headless request lead back into the app (see
-# config.spa.HeadlessAdapter); e-mails sent by the server-rendered pages keep theirs.
+# users.spa.HeadlessAdapter); e-mails sent by the server-rendered pages keep theirs.
 HEADLESS_FRONTEND_URLS = {
     "account_reset_password": "/password/reset",
     "account_reset_password_from_key": "/password/reset/key/{key}",

@@ -52,7 +52,7 @@ PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 # Extra host names of the public site (BASE_DOMAIN and www.BASE_DOMAIN always are).
 PUBLIC_HOSTS = env.list("PUBLIC_HOSTS", default=[])
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
-DEFAULT_NOT_FOUND_TENANT_VIEW = "config.views.unknown_host"
+DEFAULT_NOT_FOUND_TENANT_VIEW = "core.error_pages.unknown_host"
 # Set search_path once per schema switch, not before every cursor (halves round trips).
 TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]

@@ -1,4 +1,4 @@
-// What the server tells the app about this host (injected by config/spa.py).
+// What the server tells the app about this host (injected by users/spa.py).
 export interface AppConfig {
   host: "public" | "organization";
   organization: { slug: string; name: string } | null;

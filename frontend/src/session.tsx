@@ -19,7 +19,7 @@ interface SessionValue {
   clear: () => void;
 }
 
-// What the page was served with (config/spa.py) decides whether /api/v1/me is worth
+// What the page was served with (users/spa.py) decides whether /api/v1/me is worth
 // asking: a request known to fail would only add an error to the browser console.
 function initialState(): State {
   if (isPublicHost || !config.user.authenticated) return { status: "anonymous" };

@@ -7,11 +7,10 @@ from rest_framework.response import Response
 
 from assistants.models import Assistant
 from audit.services import Actor
-from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
+from core.access import Role, Scope
+from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from integrations import selectors, services
 from integrations.api import serializers as s
-from integrations.models import Scope
-from users.models import Role
 
 
 class APIKeyListView(mixins.ListModelMixin, OrganizationGenericAPIView):

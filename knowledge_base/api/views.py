@@ -9,12 +9,11 @@ from rest_framework.response import Response
 from assistants.api.errors import provider_error_to_api
 from assistants.catalog.models import AIModel
 from assistants.providers.errors import ProviderError
-from config.api.views import OrganizationAPIView, OrganizationGenericAPIView
-from integrations.models import Scope
+from core.access import Role, Scope
+from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from knowledge_base import retrieval, selectors, services
 from knowledge_base.api import serializers as s
 from knowledge_base.models import DocumentStatus
-from users.models import Role
 
 DEFAULT_EMBEDDING_MODEL = ("local", "all-minilm-l6-v2")
 

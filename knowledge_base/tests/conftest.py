@@ -5,7 +5,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from assistants.catalog.models import AIModel
-from config.tenancy import current_organization
+from core.tenancy import current_organization
 from knowledge_base import ingestion, services
 from knowledge_base.models import Document, DocumentStatus
 

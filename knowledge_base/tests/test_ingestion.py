@@ -6,7 +6,7 @@ from django_tenants.utils import schema_context
 from assistants.catalog.models import AIModel
 from assistants.tests.providers.fake_server import error
 from billing.models import UsageRecord
-from config.tenancy import current_organization
+from core.tenancy import current_organization
 from knowledge_base import ingestion, services
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
 from knowledge_base.tests.conftest import add_text, process_pending

@@ -7,18 +7,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from audit.services import Actor
-from config.api.errors import APIError
-from config.api.views import (
+from core.access import Role, Scope
+from core.api.errors import APIError
+from core.api.views import (
     ANY_SCOPE,
     OrganizationAPIView,
     OrganizationGenericAPIView,
     PublicAPIView,
 )
-from config.lookups import person
-from integrations.models import Scope
+from core.lookups import person
 from users import selectors, services
 from users.api import serializers as s
-from users.models import Role
 
 
 class MeView(OrganizationAPIView):

@@ -8,7 +8,7 @@ from django.db.models.signals import post_migrate
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from config.api.errors import APIError
+from core.api.errors import APIError
 from tests.helpers import PASSWORD, schema_exists
 from users import services
 from users.models import Domain, Invitation, Membership, Organization, Role, User

@@ -5,7 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
-from config.tenancy import current_organization
+from core.tenancy import current_organization
 from knowledge_base import ingestion, services
 from knowledge_base.models import Collection, Document, DocumentStatus
 

@@ -16,8 +16,9 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django_tenants.utils import get_tenant_domain_model, remove_www
 
-from config.tenancy import public_hostnames
-from users.models import Membership
+from core.access import membership_model
+from core.connections import release_connection
+from core.tenancy import public_hostnames
 
 
 def _header(scope, name: bytes) -> str:
@@ -58,14 +59,14 @@ def _user(cookie_header: str):
 
 def resolve_connection(scope) -> tuple:
     """(organization, user, membership) for a WebSocket scope; None where unknown."""
-    from chat.streaming import release_connection
-
     try:
         organization = _organization(_header(scope, b"host"))
         user = _user(_header(scope, b"cookie"))
         membership = None
         if organization is not None and user.is_authenticated:
-            membership = Membership.objects.filter(organization=organization, user=user).first()
+            membership = (
+                membership_model().objects.filter(organization=organization, user=user).first()
+            )
         return organization, user, membership
     finally:
         release_connection()

@@ -3,7 +3,7 @@
 from django.http import HttpResponseNotFound
 from django.views import defaults
 
-from config.api.errors import api_error_response
+from core.api.errors import api_error_response
 
 
 def not_found(request, exception=None):

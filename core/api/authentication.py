@@ -16,7 +16,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
 class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents the session cookie in the OpenAPI schema."""
 
-    target_class = "config.api.authentication.SessionAuthentication"
+    target_class = "core.api.authentication.SessionAuthentication"
     name = "sessionAuth"
 
     def get_security_definition(self, auto_schema):

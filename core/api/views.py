@@ -28,9 +28,8 @@ from rest_framework import exceptions, generics
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
-from config.api.authentication import SessionAuthentication
-from integrations.models import APIKey, Scope
-from users.models import Membership, Role
+from core.access import Role, Scope, ScopedKey, membership_model
+from core.api.authentication import SessionAuthentication
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # Declared for endpoints any valid key of the organization may call.
@@ -113,16 +112,16 @@ class OrganizationViewMixin:
         return method in self.api_scopes or self.api_scope is not None
 
     @property
-    def api_key(self) -> APIKey | None:
+    def api_key(self) -> ScopedKey | None:
         auth = getattr(self.request, "auth", None)
-        return auth if isinstance(auth, APIKey) else None
+        return auth if isinstance(auth, ScopedKey) else None
 
     def allowed_assistant_ids(self) -> list | None:
         """The assistants an API key is restricted to; None: no restriction."""
         api_key = self.api_key
         return list(api_key.assistant_ids) if api_key and api_key.assistant_ids else None
 
-    def resolve_membership(self, request) -> Membership | None:
+    def resolve_membership(self, request):
         """Find the organization and the caller's membership, once per request."""
         if hasattr(request, "membership"):
             return request.membership
@@ -136,10 +135,11 @@ class OrganizationViewMixin:
             # A key acts as a member of its own organization only.
             if in_organization and api_key.organization_id == organization.pk:
                 role = Role.ADMIN if Scope.ADMIN in api_key.scopes else Role.MEMBER
-                membership = Membership(organization=organization, user=None, role=role)
+                membership = membership_model()(organization=organization, user=None, role=role)
         elif in_organization:
             membership = (
-                Membership.objects.select_related("organization")
+                membership_model()
+                .objects.select_related("organization")
                 .filter(organization=organization, user=request.user)
                 .first()
             )
@@ -156,7 +156,7 @@ class OrganizationViewMixin:
         return self.request.organization
 
     @property
-    def membership(self) -> Membership:
+    def membership(self):
         return self.request.membership
 
 

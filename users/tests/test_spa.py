@@ -1,4 +1,4 @@
-"""Serving the dashboard (config/spa.py): the app shell on both hosts, after the
+"""Serving the dashboard (users/spa.py): the app shell on both hosts, after the
 server's own paths, with the host's configuration; a clear 503 when it is not built."""
 
 import json

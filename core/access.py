@@ -1,0 +1,52 @@
+"""The vocabulary of access, shared by every app: the roles of members, the scopes
+of API keys, and how the base API views and the WebSocket glue find a caller's
+membership without importing the apps that store them.
+
+The membership model is named by a setting (``ORGANIZATION_MEMBERSHIP_MODEL``,
+like ``AUTH_USER_MODEL``) so the core stays below the domain apps (ADR
+"layer contracts"); an API key is recognised by what it can do (``ScopedKey``).
+"""
+
+from typing import Protocol, runtime_checkable
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+
+
+# Higher ranks include the rights of lower ones.
+ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.ADMIN: 3}
+
+
+class Scope(models.TextChoices):
+    CHAT_WRITE = "chat:write", "Chat, and change own chat sessions"
+    SESSIONS_READ = "sessions:read", "Read chat sessions and messages"
+    ASSISTANTS_READ = "assistants:read", "Read assistants and the model catalog"
+    ASSISTANTS_WRITE = "assistants:write", "Create, change and delete assistants"
+    KNOWLEDGE_READ = "knowledge:read", "Read collections and documents, search"
+    KNOWLEDGE_WRITE = "knowledge:write", "Create collections, upload and delete documents"
+    USAGE_READ = "usage:read", "Read usage, costs and quotas"
+    ADMIN = "admin", "Everything, including members, keys, credentials and the audit log"
+
+
+@runtime_checkable
+class ScopedKey(Protocol):
+    """An API key as the base views see it (integrations.models.APIKey)."""
+
+    organization_id: object
+    scopes: list
+    assistant_ids: list
+
+    def has_scope(self, scope: str) -> bool: ...
+
+
+def membership_model():
+    """The model of a person's membership of an organization (users.Membership):
+    fields ``organization``, ``user``, ``role`` and a ``has_role(role)`` method."""
+    return apps.get_model(settings.ORGANIZATION_MEMBERSHIP_MODEL, require_ready=True)
