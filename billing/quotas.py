@@ -24,30 +24,18 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, Sum
-from rest_framework import status
 
 from billing.models import UsageRecord
 from billing.plans import plan_for
-from core.api.errors import APIError
+from core import errors
+
+# A monthly quota is used up (402 at the API); ``quota`` names which.
+QuotaExceeded = errors.QuotaExceeded
 
 
-class QuotaExceeded(APIError):
-    status_code = status.HTTP_402_PAYMENT_REQUIRED
-    default_code = "quota_exceeded"
-    default_detail = "Your organization has reached a limit of its plan."
-
-    def __init__(self, message, *, quota: str):
-        super().__init__(message)
-        self.quota = quota
-
-
-class TokenRateExceeded(APIError):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_code = "rate_limited"
-
-    def __init__(self, message, *, wait: int):
-        super().__init__(message)
-        self.wait = wait  # the error handler turns it into Retry-After
+class TokenRateExceeded(errors.RateLimited):
+    """The plan's AI tokens per minute are used up; ``retry_after`` seconds until the
+    window frees some (the API's Retry-After)."""
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -112,7 +100,7 @@ def _check_token_rate(subject: str, limit: int | None, who: str) -> None:
     if used >= limit:
         raise TokenRateExceeded(
             f"{who} used its {limit:,} AI tokens for this minute. Retry in {wait} seconds.",
-            wait=wait,
+            retry_after=wait,
         )
 
 

@@ -14,8 +14,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django_tenants.utils import tenant_context
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from assistants.api.errors import provider_error_to_api
-from assistants.providers.errors import ProviderError
+from assistants.providers.errors import ProviderError, as_domain_error
 from chat import services, streaming
 from chat.api.serializers import ChatInputSerializer
 from core.api.errors import flatten_fields
@@ -80,8 +79,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(_error("not_found", "Not found."))
             return
         except ProviderError as error:
-            api_error = provider_error_to_api(error)
-            await self.send_json(_error(api_error.get_codes(), str(api_error.detail)))
+            failure = as_domain_error(error)
+            await self.send_json(_error(failure.code, failure.message))
             return
         # The answer streams in its own task, so a disconnect can cancel it.
         self.current = asyncio.ensure_future(self._stream(turn))

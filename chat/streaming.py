@@ -21,9 +21,8 @@ from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
 from assistants import gateway
-from assistants.api.errors import provider_error_to_api
 from assistants.providers.base import TextDelta
-from assistants.providers.errors import ProviderError
+from assistants.providers.errors import ProviderError, as_domain_error
 from chat import services
 from chat.models import MessageStatus
 from core.connections import release_connection
@@ -114,9 +113,9 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
             parts.append(text)
             yield Event("delta", {"text": text})
     except ProviderError as error:
-        api_error = provider_error_to_api(error)
-        await finish(turn, "".join(parts), MessageStatus.ERROR, str(api_error.detail), ttft_ms)
-        yield Event("error", {"code": api_error.get_codes(), "message": str(api_error.detail)})
+        failure = as_domain_error(error)
+        await finish(turn, "".join(parts), MessageStatus.ERROR, failure.message, ttft_ms)
+        yield Event("error", {"code": failure.code, "message": failure.message})
         return
     except (asyncio.CancelledError, GeneratorExit):
         # The client went away: stop the provider, keep what was said so far. Closing

@@ -183,11 +183,11 @@ def document_process(
             Document.objects.filter(pk=document_id, version=version).update(
                 status=DocumentStatus.PENDING
             )
-            raise RetryableIngestionError(str(exc.detail)) from exc
-        _fail(document_id, version, f"Not embedded: {exc.detail}")
+            raise RetryableIngestionError(exc.message) from exc
+        _fail(document_id, version, f"Not embedded: {exc.message}")
         return IngestionResult("failed")
     except quotas.QuotaExceeded as exc:
-        _fail(document_id, version, f"Not embedded: {exc.detail}")
+        _fail(document_id, version, f"Not embedded: {exc.message}")
         return IngestionResult("failed")
     except Exception:
         logger.exception("ingestion of document %s failed", document_id)

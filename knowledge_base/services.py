@@ -9,7 +9,7 @@ from django.db.models import Count, Sum
 
 from assistants.catalog.models import AIModel, Capability
 from billing import quotas
-from core.api.errors import APIError
+from core import errors
 from core.lookups import person
 from core.tenancy import current_organization, require_tenant_schema
 from files import services as file_services
@@ -24,14 +24,12 @@ from knowledge_base.models import (
 from knowledge_base.vector_indexes import MAX_DIMENSIONS, ensure_vector_index
 
 
-class UnsupportedMediaType(APIError):
-    status_code = 415
-    default_code = "unsupported_media_type"
+class UnsupportedMediaType(errors.UnsupportedType):
+    code = "unsupported_media_type"
 
 
-class PayloadTooLarge(APIError):
-    status_code = 413
-    default_code = "file_too_large"
+class PayloadTooLarge(errors.PayloadTooLarge):
+    code = "file_too_large"
 
 
 # -- collections --------------------------------------------------------------
@@ -138,7 +136,7 @@ def _check_upload(upload: Upload, max_bytes: int) -> str:
     try:
         return extraction.detect_content_type(upload.data, upload.name)
     except extraction.EmptyContent as exc:
-        raise APIError(f"{upload.name}: {exc.message}", code="empty_file") from exc
+        raise errors.DomainError(f"{upload.name}: {exc.message}", code="empty_file") from exc
     except extraction.DocumentError as exc:
         raise UnsupportedMediaType(f"{upload.name}: {exc.message}") from exc
 

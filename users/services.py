@@ -18,7 +18,7 @@ from django_tenants.utils import schema_context
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.api.errors import APIError, Conflict
+from core import errors
 from users import selectors
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
 from users.validators import validate_organization_slug
@@ -28,9 +28,9 @@ logger = logging.getLogger(__name__)
 HANDOFF_SALT = "users.login-handoff"
 
 
-class LastAdminError(Conflict):
-    default_code = "last_admin"
-    default_detail = "An organization needs at least one admin."
+class LastAdminError(errors.Conflict):
+    code = "last_admin"
+    message = "An organization needs at least one admin."
 
 
 # -- organizations ------------------------------------------------------------
@@ -192,7 +192,7 @@ def invitation_create(
     """Invite ``email``; returns the invitation and its token (sent by e-mail only)."""
     email = email.strip().lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
-        raise Conflict("This person is already a member.", code="already_member")
+        raise errors.Conflict("This person is already a member.", code="already_member")
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         # One live invitation per address: a new one replaces the old.
@@ -232,7 +232,9 @@ def _invitation_send(*, invitation: Invitation, token: str) -> None:
 
 def invitation_revoke(*, invitation: Invitation) -> Invitation:
     if invitation.status != InvitationStatus.PENDING:
-        raise APIError(f"This invitation is already {invitation.status}.", code="not_pending")
+        raise errors.DomainError(
+            f"This invitation is already {invitation.status}.", code="not_pending"
+        )
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     return invitation
@@ -256,27 +258,24 @@ def invitation_accept(
             organization=organization, token_hash=selectors.invitation_token_hash(token)
         )
     except Invitation.DoesNotExist:
-        raise APIError(
-            "This invitation link is not valid.", code="invalid_invitation", status_code=404
+        raise errors.NotFound(
+            "This invitation link is not valid.", code="invalid_invitation"
         ) from None
     status = invitation.status
     if status != InvitationStatus.PENDING:
-        raise APIError(f"This invitation is {status}.", code=f"invitation_{status}")
+        raise errors.DomainError(f"This invitation is {status}.", code=f"invitation_{status}")
     if user is None:
         if User.objects.filter(email__iexact=invitation.email).exists():
-            raise APIError(
+            raise errors.NotAuthenticated(
                 "An account with this e-mail exists: log in, then accept the invitation.",
                 code="login_required",
-                status_code=401,
             )
         if not password:
             raise ValidationError({"password": ["Choose a password for your new account."]})
         user = user_create(email=invitation.email, password=password, name=name, verified=True)
     elif user.email.lower() != invitation.email.lower():
-        raise APIError(
-            "This invitation was sent to a different e-mail address.",
-            code="email_mismatch",
-            status_code=403,
+        raise errors.PermissionDenied(
+            "This invitation was sent to a different e-mail address.", code="email_mismatch"
         )
     membership, _ = Membership.objects.get_or_create(
         user=user, organization=organization, defaults={"role": invitation.role}

@@ -6,10 +6,9 @@ from rest_framework.response import Response
 
 from assistants import selectors, services
 from assistants.api import serializers as s
-from assistants.api.errors import provider_error_to_api
 from assistants.catalog import selectors as catalog
 from assistants.catalog.models import Capability, Provider
-from assistants.providers.errors import ProviderError
+from assistants.providers.errors import ProviderError, as_domain_error
 from audit.services import Actor
 from core.access import Role, Scope
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
@@ -115,7 +114,7 @@ class AssistantTestView(OrganizationAPIView):
                 **data.validated_data,
             )  # fmt: skip
         except ProviderError as error:
-            raise provider_error_to_api(error) from error
+            raise as_domain_error(error) from error
         priced = reply.priced
         usage = priced.result.usage
         return Response(

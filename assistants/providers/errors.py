@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from core import errors as domain_errors
+
 # Shapes of common provider keys, scrubbed even when we were not told the exact key
 # (e.g. an upstream proxy echoing a different credential back in its error body).
 _KEY_PATTERNS = (
@@ -116,3 +118,30 @@ def error_for_status(
     if 400 <= status < 500:
         return InvalidRequest(detail, **kwargs)
     return MalformedResponse(detail, **kwargs)
+
+
+# (domain error, code) per normalized provider error, most specific first.
+_DOMAIN_ERRORS = [
+    (AuthenticationFailed, domain_errors.ProviderRejected, "provider_authentication_failed"),
+    (InvalidRequest, domain_errors.ProviderRejected, "provider_invalid_request"),
+    (RateLimited, domain_errors.ProviderRateLimited, "provider_rate_limited"),
+    (ProviderTimeout, domain_errors.ProviderTimedOut, "provider_timeout"),
+    (ProviderUnavailable, domain_errors.ProviderFailed, "provider_unavailable"),
+]
+
+
+def as_domain_error(error: ProviderError) -> domain_errors.ProviderFailed:
+    """The platform's error for a provider failure (the API answers a clear 4xx/5xx
+    for it, never a 500; chat streams send its code and message as an event)."""
+    cls, code = next(
+        ((cls, code) for kind, cls, code in _DOMAIN_ERRORS if isinstance(error, kind)),
+        (domain_errors.ProviderFailed, "provider_error"),
+    )
+    message = error.user_message
+    if isinstance(error, AuthenticationFailed | InvalidRequest):
+        # The detail says what to fix (missing key, model refused a parameter); it is
+        # scrubbed of credentials above.
+        message = f"{message} {error.detail}".strip()
+    if cls is domain_errors.ProviderRateLimited:
+        return cls(message, code=code, retry_after=getattr(error, "retry_after", None))
+    return cls(message, code=code)

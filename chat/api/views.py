@@ -10,8 +10,7 @@ from rest_framework import mixins, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from assistants.api.errors import provider_error_to_api
-from assistants.providers.errors import ProviderError
+from assistants.providers.errors import ProviderError, as_domain_error
 from chat import export, selectors, services, streaming
 from chat.api import serializers as s
 from chat.models import Role as MessageRole
@@ -45,7 +44,7 @@ def _respond(turn, stream: bool):
     try:
         message = streaming.run_turn_to_completion(turn)
     except ProviderError as error:
-        raise provider_error_to_api(error) from error
+        raise as_domain_error(error) from error
     return Response(
         s.ChatOutputSerializer({"session_id": turn.session.id, "message": message}).data
     )
@@ -59,7 +58,7 @@ def _prepare(view, **kwargs):
             only_assistant_ids=view.allowed_assistant_ids(), **kwargs,
         )  # fmt: skip
     except ProviderError as error:
-        raise provider_error_to_api(error) from error
+        raise as_domain_error(error) from error
 
 
 class EventStreamRenderer(BaseRenderer):

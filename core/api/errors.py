@@ -2,9 +2,11 @@
 
     {"error": {"code": "not_found", "message": "...", "fields": {"name": ["..."]}}}
 
-DRF's exceptions (validation, 401, 403, 404, 405, 415, 429) go through
-``exception_handler``; Django's own 404/500 on /api/ paths go through
-``api_error_response`` via the handlers in config/urls.py.
+``exception_handler`` is the one place that turns errors into responses: the
+domain errors of services and tasks (core/errors.py, mapped to a status here),
+Django's ValidationError/ObjectDoesNotExist/PermissionDenied, and DRF's own
+exceptions (validation, 401, 403, 404, 405, 415, 429). Django's own 404/500 on
+/api/ paths go through ``api_error_response`` via core/error_pages.py.
 """
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -14,9 +16,12 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core import errors
+
 
 class APIError(exceptions.APIException):
-    """A domain error with a stable code, raised by services and views."""
+    """An error with a stable code raised by a view (API layer only: services and
+    tasks raise core.errors.DomainError)."""
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
@@ -32,6 +37,45 @@ class APIError(exceptions.APIException):
 class Conflict(APIError):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+# The status of each domain error; looked up along the class's MRO, so a subclass
+# without an entry answers like its parent.
+DOMAIN_ERROR_STATUS: dict[type[errors.DomainError], int] = {
+    errors.DomainError: status.HTTP_400_BAD_REQUEST,
+    errors.ValidationFailed: status.HTTP_400_BAD_REQUEST,
+    errors.NotAuthenticated: status.HTTP_401_UNAUTHORIZED,
+    errors.PermissionDenied: status.HTTP_403_FORBIDDEN,
+    errors.NotFound: status.HTTP_404_NOT_FOUND,
+    errors.Conflict: status.HTTP_409_CONFLICT,
+    errors.QuotaExceeded: status.HTTP_402_PAYMENT_REQUIRED,
+    errors.PayloadTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    errors.UnsupportedType: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    errors.RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+    errors.ServiceUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    # Provider failures: a configuration the organization must fix is its 400; the
+    # provider's own trouble is a bad gateway (or its timeout), never our 500.
+    errors.ProviderFailed: status.HTTP_502_BAD_GATEWAY,
+    errors.ProviderRejected: status.HTTP_400_BAD_REQUEST,
+    errors.ProviderRateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+    errors.ProviderTimedOut: status.HTTP_504_GATEWAY_TIMEOUT,
+}
+
+
+def domain_error_status(error: errors.DomainError) -> int:
+    return next(DOMAIN_ERROR_STATUS[c] for c in type(error).__mro__ if c in DOMAIN_ERROR_STATUS)
+
+
+def _from_domain_error(error: errors.DomainError) -> exceptions.APIException:
+    if isinstance(error, errors.ValidationFailed):
+        return exceptions.ValidationError(error.fields or [error.message])
+    api_error = APIError(
+        error.message, code=error.code, fields=error.fields, status_code=domain_error_status(error)
+    )
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        api_error.wait = retry_after  # Retry-After
+    return api_error
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -59,7 +103,9 @@ def flatten_fields(detail) -> dict:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, Http404 | ObjectDoesNotExist):
+    if isinstance(exc, errors.DomainError):
+        exc = _from_domain_error(exc)
+    elif isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError; callers see field errors.

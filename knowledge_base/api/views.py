@@ -6,9 +6,8 @@ from rest_framework import mixins, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from assistants.api.errors import provider_error_to_api
 from assistants.catalog.models import AIModel
-from assistants.providers.errors import ProviderError
+from assistants.providers.errors import ProviderError, as_domain_error
 from core.access import Role, Scope
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from knowledge_base import retrieval, selectors, services
@@ -219,5 +218,5 @@ class SearchView(OrganizationAPIView):
         try:
             hits = retrieval.search(params, organization=self.organization, user=request.user)
         except ProviderError as error:
-            raise provider_error_to_api(error) from error
+            raise as_domain_error(error) from error
         return Response(s.SearchOutputSerializer({"mode": params.mode.value, "results": hits}).data)

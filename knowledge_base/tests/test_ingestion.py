@@ -152,7 +152,7 @@ class TestUploads:
     @pytest.mark.parametrize(
         ("name", "data", "error_class"),
         [
-            ("empty.txt", b"", "APIError"),
+            ("empty.txt", b"", "DomainError"),
             ("junk.txt", bytes(range(256)) * 20, "UnsupportedMediaType"),
             ("fake.pdf", b"just some text pretending", "UnsupportedMediaType"),
             ("image.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "UnsupportedMediaType"),

@@ -8,7 +8,7 @@ from django.db.models.signals import post_migrate
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from core.api.errors import APIError
+from core import errors
 from tests.helpers import PASSWORD, schema_exists
 from users import services
 from users.models import Domain, Invitation, Membership, Organization, Role, User
@@ -154,36 +154,36 @@ class TestInvitations:
         _, token = self._invite(org_a)
         services.invitation_accept(organization=org_a.organization, token=token, user=None,
                                    password=PASSWORD)  # fmt: skip
-        with pytest.raises(APIError) as exc:
+        with pytest.raises(errors.DomainError) as exc:
             services.invitation_accept(organization=org_a.organization, token=token, user=None,
                                        password=PASSWORD)  # fmt: skip
-        assert exc.value.get_codes() == "invitation_accepted"
+        assert exc.value.code == "invitation_accepted"
 
     def test_expired_invitation_is_refused(self, org_a):
         invitation, token = self._invite(org_a)
         Invitation.objects.filter(pk=invitation.pk).update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
-        with pytest.raises(APIError) as exc:
+        with pytest.raises(errors.DomainError) as exc:
             services.invitation_accept(organization=org_a.organization, token=token, user=None,
                                        password=PASSWORD)  # fmt: skip
-        assert exc.value.get_codes() == "invitation_expired"
+        assert exc.value.code == "invitation_expired"
         assert not User.objects.filter(email="new@person.test").exists()
 
     def test_revoked_invitation_is_refused(self, org_a):
         invitation, token = self._invite(org_a)
         services.invitation_revoke(invitation=invitation)
-        with pytest.raises(APIError) as exc:
+        with pytest.raises(errors.DomainError) as exc:
             services.invitation_accept(organization=org_a.organization, token=token, user=None,
                                        password=PASSWORD)  # fmt: skip
-        assert exc.value.get_codes() == "invitation_revoked"
+        assert exc.value.code == "invitation_revoked"
 
     def test_token_of_one_organization_does_not_work_in_another(self, org_a, org_b):
         _, token = self._invite(org_a)
-        with pytest.raises(APIError) as exc:
+        with pytest.raises(errors.DomainError) as exc:
             services.invitation_accept(organization=org_b.organization, token=token, user=None,
                                        password=PASSWORD)  # fmt: skip
-        assert exc.value.status_code == 404
+        assert isinstance(exc.value, errors.NotFound)
 
     def test_existing_user_joins_a_second_organization(self, org_a, org_b):
         _, token = self._invite(org_a, email=org_b.member.email)
@@ -195,10 +195,10 @@ class TestInvitations:
 
     def test_wrong_account_cannot_accept(self, org_a, org_b):
         _, token = self._invite(org_a, email="someone@else.test")
-        with pytest.raises(APIError) as exc:
+        with pytest.raises(errors.DomainError) as exc:
             services.invitation_accept(organization=org_a.organization, token=token,
                                        user=org_b.member)  # fmt: skip
-        assert exc.value.get_codes() == "email_mismatch"
+        assert exc.value.code == "email_mismatch"
 
     def test_a_new_invitation_replaces_the_pending_one(self, org_a):
         first, _ = self._invite(org_a)
@@ -207,9 +207,9 @@ class TestInvitations:
         assert first.status == "revoked"
 
     def test_inviting_a_member_is_a_conflict(self, org_a):
-        with pytest.raises(APIError) as exc:
+        with pytest.raises(errors.DomainError) as exc:
             self._invite(org_a, email=org_a.viewer.email)
-        assert exc.value.status_code == 409
+        assert isinstance(exc.value, errors.Conflict)
 
 
 @pytest.mark.django_db
