@@ -49,6 +49,7 @@ test-fast: install
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 format: install
 	.venv/bin/ruff check --fix .

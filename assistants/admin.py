@@ -3,7 +3,7 @@ from django.contrib import admin
 from assistants import services
 from assistants.models import Assistant, ProviderCredential
 from audit.services import Actor
-from users.admin_site import OrganizationModelAdmin, organization_admin_site
+from core.admin_site import OrganizationModelAdmin, organization_admin_site
 
 
 @admin.register(Assistant, site=organization_admin_site)

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class AssistantsConfig(AppConfig):
     name = "assistants"
     verbose_name = "AI models and assistants"
+
+    def ready(self):
+        # Billing needs assistants' names (usage reports by assistant);
+        # it sits below this app, so it asks through billing.sources.
+        from assistants.selectors import assistant_names
+        from billing import sources
+
+        sources.register_labels("assistant", assistant_names)

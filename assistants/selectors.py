@@ -1,5 +1,6 @@
 """Reads of assistants and credentials (organization schema)."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 from assistants.models import Assistant, ProviderCredential
@@ -35,3 +36,26 @@ def credential_list() -> QuerySet[ProviderCredential]:
 
 def credential_get(*, credential_id) -> ProviderCredential:
     return credential_list().get(id=parse_uuid(credential_id))
+
+
+def assistant_names(ids) -> dict[str, str]:
+    """{id: name} of the assistants ``ids`` (labels of usage reports)."""
+    return {
+        str(pk): name for pk, name in Assistant.objects.filter(id__in=ids).values_list("id", "name")
+    }
+
+
+def assistant_collections_by_ids(*, ids) -> list:
+    """The knowledge collections ``ids`` name, all of them or DoesNotExist.
+
+    Reached through the assistant's relation: the collections are knowledge_base's,
+    which builds on assistants (embeddings, the model catalog), so this app reads
+    them through the ORM relation instead of importing that app.
+    """
+    require_tenant_schema()
+    collection_model = Assistant.collections.field.related_model
+    wanted = {parse_uuid(i) for i in ids}
+    found = list(collection_model.objects.filter(id__in=wanted))
+    if len(found) != len(wanted):
+        raise ObjectDoesNotExist("Unknown collection.")
+    return found

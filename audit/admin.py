@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent
-from users.admin_site import organization_admin_site
+from core.admin_site import organization_admin_site
 
 
 @admin.register(AuditEvent, site=organization_admin_site)

@@ -25,6 +25,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, Sum
 
+from billing import sources
 from billing.models import UsageRecord
 from billing.plans import plan_for
 from core import errors
@@ -149,9 +150,7 @@ def _lock(organization, what: str) -> None:
 
 
 def messages_this_month() -> int:
-    from chat.models import Message, Role
-
-    return Message.objects.filter(role=Role.USER, created_at__gte=month_start()).count()
+    return sources.count("messages_since", since=month_start())
 
 
 def quota_check_messages(organization, *, lock: bool = False) -> None:
@@ -170,10 +169,7 @@ def quota_check_messages(organization, *, lock: bool = False) -> None:
 
 
 def document_totals() -> tuple[int, int]:
-    from knowledge_base.models import Document
-
-    totals = Document.objects.aggregate(count=Count("id"), size=Sum("size"))
-    return totals["count"] or 0, totals["size"] or 0
+    return sources.count("document_totals")
 
 
 def quota_check_documents(organization, *, count: int, size_bytes: int) -> None:

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from billing import sources
 from billing.models import Channel, UsageKind, UsageRecord
+from users.models import User
 
 GROUPS = ("day", "model", "assistant", "api_key", "channel", "kind", "user")
 _GROUP_FIELDS = {
@@ -82,23 +84,9 @@ def _every_day(rows: list[dict], start: date, end: date) -> list[dict]:
 def _label(rows: list[dict], group_by: str) -> None:
     names: dict[str, str] = {}
     ids = [r["key"] for r in rows if r["key"]]
-    if group_by == "assistant" and ids:
-        from assistants.models import Assistant
-
-        names = {str(pk): name for pk, name in Assistant.objects.filter(id__in=ids).values_list(
-            "id", "name")}  # fmt: skip
-    elif group_by == "api_key" and ids:
-        from integrations.models import APIKey
-
-        names = {
-            str(pk): f"{name} ({prefix})"
-            for pk, name, prefix in APIKey.objects.filter(id__in=ids).values_list(
-                "id", "name", "prefix"
-            )
-        }
+    if group_by in ("assistant", "api_key") and ids:
+        names = sources.labels(group_by, ids)
     elif group_by == "user" and ids:
-        from users.models import User
-
         names = {str(pk): email for pk, email in User.objects.filter(id__in=ids).values_list(
             "id", "email")}  # fmt: skip
     elif group_by == "channel":

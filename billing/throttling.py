@@ -10,12 +10,12 @@ from django_ratelimit.core import get_usage
 from rest_framework import throttling
 
 from billing.plans import plan_for
-from integrations.models import APIKey
+from core.access import ScopedKey
 
 
 def _api_key(request):
     auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, APIKey) else None
+    return auth if isinstance(auth, ScopedKey) else None
 
 
 def _organization(request):

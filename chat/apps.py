@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
+
+    def ready(self):
+        # Billing needs messages (the plan's monthly message quota);
+        # it sits below this app, so it asks through billing.sources.
+        from billing import sources
+        from chat.selectors import user_messages_since
+
+        sources.register_counter("messages_since", lambda since: user_messages_since(since=since))

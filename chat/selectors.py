@@ -3,6 +3,7 @@
 from django.db.models import Q, QuerySet
 
 from chat.models import ChatSession, Message
+from chat.models import Role as MessageRole
 from core.access import Role
 from core.lookups import parse_uuid
 from core.tenancy import require_tenant_schema
@@ -42,3 +43,8 @@ def message_get(*, membership: Membership, message_id) -> Message:
     return Message.objects.select_related("session__assistant").get(
         id=parse_uuid(message_id), session__in=sessions
     )
+
+
+def user_messages_since(*, since) -> int:
+    """Messages people sent since ``since`` (the plan's monthly message quota)."""
+    return Message.objects.filter(role=MessageRole.USER, created_at__gte=since).count()

@@ -24,7 +24,7 @@ from assistants.providers.base import ChatMessage, ChatRequest, Usage
 from assistants.providers.errors import ProviderError
 from assistants.providers.tokens import count_tokens
 from billing import quotas
-from chat import conversation
+from chat import conversation, selectors
 from chat.models import ChatSession, Message, MessageStatus, Role
 from core.tenancy import require_tenant_schema
 from knowledge_base import retrieval
@@ -86,8 +86,6 @@ def _active_assistant(assistant_id, only_ids: list | None = None) -> Assistant:
 
 def _session_for(session_id, membership) -> ChatSession:
     """The session if the caller may use it; "not found" alike for missing and forbidden."""
-    from chat import selectors
-
     if membership is not None:
         return selectors.session_get(membership=membership, session_id=session_id)
     try:

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from config.urls_api import schema_urlpatterns
-from users.admin_site import organization_admin_site
+from core.admin_site import organization_admin_site
 from users.spa import spa_urlpatterns
 
 urlpatterns = [

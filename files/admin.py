@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.admin_site import OrganizationModelAdmin, organization_admin_site
 from files.models import File
-from users.admin_site import OrganizationModelAdmin, organization_admin_site
 
 
 @admin.register(File, site=organization_admin_site)

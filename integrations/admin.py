@@ -8,9 +8,9 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from audit.services import Actor
+from core.admin_site import OrganizationModelAdmin, organization_admin_site
 from integrations.models import APIKey, Scope
 from integrations.services import api_key_create, api_key_revoke
-from users.admin_site import OrganizationModelAdmin, organization_admin_site
 
 
 class RevokeAction:

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations"
+
+    def ready(self):
+        # Billing needs API keys' names (usage reports by key);
+        # it sits below this app, so it asks through billing.sources.
+        from billing import sources
+        from integrations.selectors import api_key_labels
+
+        sources.register_labels("api_key", api_key_labels)

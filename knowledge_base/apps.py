@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class KnowledgeBaseConfig(AppConfig):
     name = "knowledge_base"
     verbose_name = "Knowledge base"
+
+    def ready(self):
+        # Billing needs documents and their bytes (the plan's document and storage limits);
+        # it sits below this app, so it asks through billing.sources.
+        from billing import sources
+        from knowledge_base.selectors import document_totals
+
+        sources.register_counter("document_totals", document_totals)

@@ -23,8 +23,8 @@ from core.tenancy import require_tenant_schema
 from files import services as file_services
 from files.models import FileStatus
 from knowledge_base import chunking, extraction
+from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
-from knowledge_base.services import collection_refresh_counts
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Reads of collections and documents (organization schema)."""
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from core.lookups import parse_uuid
 from core.tenancy import require_tenant_schema
@@ -51,3 +51,9 @@ def chunk_get(*, chunk_id) -> DocumentChunk:
     if not text.isdigit() or not 0 < int(text) < 2**63:
         raise DocumentChunk.DoesNotExist(f"Malformed chunk id: {chunk_id!r}")
     return DocumentChunk.objects.select_related("document").get(pk=int(text))
+
+
+def document_totals() -> tuple[int, int]:
+    """(documents, bytes) of the organization (the plan's document and storage limits)."""
+    totals = Document.objects.aggregate(count=Count("id"), size=Sum("size"))
+    return totals["count"] or 0, totals["size"] or 0

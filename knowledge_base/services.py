@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Sum
 
 from assistants.catalog.models import AIModel, Capability
 from billing import quotas
@@ -14,6 +13,7 @@ from core.lookups import person
 from core.tenancy import current_organization, require_tenant_schema
 from files import services as file_services
 from knowledge_base import extraction
+from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.models import (
     Collection,
     Document,
@@ -21,6 +21,7 @@ from knowledge_base.models import (
     DocumentSource,
     DocumentStatus,
 )
+from knowledge_base.tasks import document_process_task
 from knowledge_base.vector_indexes import MAX_DIMENSIONS, ensure_vector_index
 
 
@@ -89,17 +90,6 @@ def collection_delete(*, collection: Collection) -> None:
     collection.delete()
 
 
-def collection_refresh_counts(*, collection_id) -> None:
-    """Exact counts, recomputed under a row lock so concurrent documents finishing
-    at once cannot lose an update."""
-    collection = Collection.objects.select_for_update().get(pk=collection_id)
-    completed = Document.objects.filter(collection=collection, status=DocumentStatus.COMPLETED)
-    totals = completed.aggregate(documents=Count("id"), chunks=Sum("chunks_total"))
-    collection.document_count = Document.objects.filter(collection=collection).count()
-    collection.chunk_count = totals["chunks"] or 0
-    collection.save(update_fields=["document_count", "chunk_count", "updated_at"])
-
-
 # -- documents ----------------------------------------------------------------
 
 
@@ -111,8 +101,6 @@ class UploadOutcome:
 
 
 def _enqueue(document: Document) -> None:
-    from knowledge_base.tasks import document_process_task
-
     document_id, version = str(document.id), document.version
     transaction.on_commit(lambda: document_process_task.delay(document_id, version))
 

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from users.admin_site import OrganizationModelAdmin, organization_admin_site
+from audit.services import Actor
+from core.admin_site import OrganizationModelAdmin, organization_admin_site
+from users import services
 from users.models import Domain, Invitation, Membership, Organization, User
 
 # -- platform staff, public host ------------------------------------------------
@@ -72,17 +74,11 @@ class OrganizationMembershipAdmin(OrganizationModelAdmin):
         return False  # people join by invitation
 
     def save_model(self, request, obj, form, change):
-        from audit.services import Actor
-        from users import services
-
         services.membership_change_role(
             membership=obj, role=obj.role, actor=Actor.from_request(request)
         )
 
     def delete_model(self, request, obj):
-        from audit.services import Actor
-        from users import services
-
         services.membership_remove(membership=obj, actor=Actor.from_request(request))
 
     def delete_queryset(self, request, queryset):

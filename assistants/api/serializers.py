@@ -1,7 +1,9 @@
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from assistants import selectors
 from assistants.catalog import selectors as catalog
 from assistants.catalog.models import AIModel, Capability
 from assistants.models import CREDENTIAL_PROVIDERS, Assistant, ProviderCredential, RetrievalMode
@@ -80,12 +82,8 @@ class AssistantInputSerializer(serializers.Serializer):
     )  # fmt: skip
 
     def validate_collections(self, ids):
-        from django.core.exceptions import ObjectDoesNotExist
-
-        from knowledge_base.selectors import collections_by_ids
-
         try:
-            return collections_by_ids(ids=ids)
+            return selectors.assistant_collections_by_ids(ids=ids)
         except ObjectDoesNotExist:
             raise serializers.ValidationError("Unknown collection.") from None
 

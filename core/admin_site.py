@@ -8,7 +8,7 @@ request's organization.
 
 from django.contrib import admin
 
-from users.models import Membership, Role
+from core.access import Role, membership_model
 
 
 class OrganizationAdminSite(admin.AdminSite):
@@ -21,7 +21,11 @@ class OrganizationAdminSite(admin.AdminSite):
         tenant = getattr(request, "tenant", None)
         if not (user.is_active and user.is_authenticated) or tenant is None:
             return False
-        return Membership.objects.filter(user=user, organization=tenant, role=Role.ADMIN).exists()
+        return (
+            membership_model()
+            .objects.filter(user=user, organization=tenant, role=Role.ADMIN)
+            .exists()
+        )
 
 
 organization_admin_site = OrganizationAdminSite(name="organization_admin")
