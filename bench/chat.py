@@ -845,9 +845,7 @@ def breakdown_parts(fixture: Fixture, texts: list[str], sessions: list) -> dict[
     collection = Collection.objects.select_related("embedding_model").get(pk=fixture.collection_id)
     user, ids, filters = membership.user, [collection.id], retrieval.SearchFilters()
     vectors = {
-        q: retrieval._embed_query(q, [collection], organization, user)[
-            collection.embedding_model_id
-        ]
+        q: retrieval.embed_query(q, [collection], organization, user)[collection.embedding_model_id]
         for q in texts
     }
 
@@ -870,7 +868,7 @@ def breakdown_parts(fixture: Fixture, texts: list[str], sessions: list) -> dict[
         "new PostgreSQL connection (CONN_MAX_AGE=0)": lambda q: reconnect(),
         "credential lookup + decrypt": lambda q: config(),
         "new openai SDK client (per turn)": lambda q: get_provider(config()).client,
-        "query embedding (local model)": lambda q: retrieval._embed_query(
+        "query embedding (local model)": lambda q: retrieval.embed_query(
             q, [collection], organization, user
         ),
         "vector search, pool 40": lambda q: retrieval.vector_search(

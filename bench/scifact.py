@@ -65,7 +65,7 @@ CANDIDATES = 10 * max(POOL_FACTORS)  # tuning is at top_k=10
 # Keyword rankers compared by --keyword-experiments.
 CURRENT = "keyword_search [current]"
 BM25_EXACT = "bm25 exact (SQL)"
-# ORDER BY expressions over the same OR tsquery retrieval.py builds ({tsquery}).
+# ORDER BY expressions over the same OR tsquery knowledge_base/retrieval/keyword.py builds ({tsquery}).
 RANKERS = {
     CURRENT: None,  # retrieval.keyword_search itself (BM25 since d8e00d6)
     # The ranking keyword_search used before d8e00d6: cover density, no IDF.
@@ -258,7 +258,7 @@ def tuned_hybrid(
     """search()'s hybrid branch with another pool / RRF constant (both are not parameters)."""
     from knowledge_base import retrieval
 
-    embedding = retrieval._embed_query(text, [collection], organization, None)
+    embedding = retrieval.embed_query(text, [collection], organization, None)
     pool = pool_size(fusion, top_k)
     filters = retrieval.SearchFilters()
     vector = retrieval.vector_search(
@@ -437,7 +437,7 @@ def _preference(item: tuple[float, Fusion]) -> tuple[float, float]:
 
 BM25_K1, BM25_B = 1.2, 0.75  # the usual defaults, not tuned
 
-# Okapi BM25 in SQL, as a reference for retrieval.py's approximation (which scores at most
+# Okapi BM25 in SQL, as a reference for knowledge_base/retrieval/keyword.py's approximation (which scores at most
 # 300 candidates picked by ts_rank over the informative words, with token_count lengths):
 # document frequencies from ts_stat over the collection (a temp table built per run), term
 # frequencies and lengths from the tsvector positions, every chunk matching any query word
@@ -489,7 +489,7 @@ def bm25_statistics(collection: Any) -> float:
 def keyword_ranked(
     ranker: str, query: str, collection: Any, limit: int, average: float = 0.0
 ) -> list[int]:
-    """Chunk ids best first under ``ranker``, over the tsquery retrieval.py builds."""
+    """Chunk ids best first under ``ranker``, over the tsquery knowledge_base/retrieval/keyword.py builds."""
     from django.db import connection
 
     from knowledge_base import retrieval
@@ -502,7 +502,7 @@ def keyword_ranked(
             filters=retrieval.SearchFilters(),
         )
         return [hit.chunk_id for hit in hits]
-    tsquery = retrieval._tsquery_sql(query).replace("%s", "%(query)s")
+    tsquery = retrieval.tsquery_sql(query).replace("%s", "%(query)s")
     if ranker == BM25_EXACT:
         sql = BM25_SQL.format(tsquery=tsquery)
     else:

@@ -26,7 +26,7 @@ excluded from both sides. Per collection and mode:
 - vector: ``retrieval.vector_search(limit=10)`` with the precomputed vector;
 - keyword: ``retrieval.keyword_search(limit=10)``;
 - hybrid: ``retrieval.search(mode=hybrid, top_k=10)`` itself, with its query-embedding step
-  (``_embed_query``) replaced by a lookup of the precomputed vector: vector_search and
+  (``embed_query``) replaced by a lookup of the precomputed vector: vector_search and
   keyword_search with a pool of 40, reciprocal rank fusion, snippets (ts_headline).
 
 Raw baseline: the very statements the service sent for that query (captured with
@@ -38,7 +38,7 @@ then service and raw calls alternate per query (ABBA). Target: service p50 / raw
 Recall@10: the service's vector top 10 against the exact top 10 of the collection
 (numpy, all its vectors, same cosine distance); target >= 0.95. An ef_search sweep
 (raw SQL, SET LOCAL hnsw.ef_search = N) gives the recall and p50 at other settings;
-retrieval.py uses max(40, limit * 2), i.e. 40 for top 10.
+knowledge_base/retrieval/hybrid.py uses max(40, limit * 2), i.e. 40 for top 10.
 
 Results: bench/results/search-<UTC stamp>.json and search-latest.json.
 """
@@ -402,7 +402,7 @@ def precomputed_embeddings(collection: Any, queries: list[Query]) -> Any:
     by_text = {q.text: q.vector for q in queries}
     model_id = collection.embedding_model_id
     return mock.patch(
-        "knowledge_base.retrieval._embed_query",
+        "knowledge_base.retrieval.vector.embed_query",
         lambda query, collections, organization, user: {model_id: by_text[query]},
     )
 

@@ -43,7 +43,7 @@ def session_event(turn: services.Turn) -> Event:
     return Event("session", {
         "session_id": str(turn.session.id), "title": turn.session.title,
         "user_message_id": str(turn.user_message.id), "message_id": str(turn.assistant_message.id),
-        "answer_mode": "extractive" if turn.assistant.model.is_extractive else "llm",
+        "answer_mode": turn.assistant.model.answer_mode,
     })  # fmt: skip
 
 

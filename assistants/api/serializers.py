@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from assistants import selectors
 from assistants.catalog import selectors as catalog
-from assistants.catalog.models import AIModel, Capability
+from assistants.catalog.models import AIModel, AnswerMode, Capability
 from assistants.models import CREDENTIAL_PROVIDERS, Assistant, ProviderCredential, RetrievalMode
 
 MAX_TEST_MESSAGE = 8000
@@ -27,7 +27,7 @@ class AIModelSerializer(serializers.ModelSerializer):
 
     def get_answer_mode(self, model: AIModel) -> str:
         """ "extractive" for the offline responder (quotes sources), "llm" otherwise."""
-        return "extractive" if model.is_extractive else "llm"
+        return model.answer_mode
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -135,7 +135,7 @@ class AssistantOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_answer_mode(self, assistant: Assistant) -> str:
-        return "extractive" if assistant.model.is_extractive else "llm"
+        return assistant.model.answer_mode
 
 
 class AssistantTestInputSerializer(serializers.Serializer):
@@ -152,7 +152,7 @@ class UsageSerializer(serializers.Serializer):
 class AssistantTestOutputSerializer(serializers.Serializer):
     reply = serializers.CharField()
     model = serializers.CharField(help_text="The model that answered (the fallback if used).")
-    answer_mode = serializers.ChoiceField(choices=["extractive", "llm"])
+    answer_mode = serializers.ChoiceField(choices=[mode.value for mode in AnswerMode])
     fell_back = serializers.BooleanField()
     finish_reason = serializers.CharField()
     usage = UsageSerializer()

@@ -122,7 +122,7 @@ class AssistantTestView(OrganizationAPIView):
                 {
                     "reply": priced.result.text,
                     "model": priced.model.key,
-                    "answer_mode": "extractive" if priced.model.is_extractive else "llm",
+                    "answer_mode": priced.model.answer_mode,
                     "fell_back": priced.fell_back,
                     "finish_reason": priced.result.finish_reason,
                     "usage": {

@@ -1,6 +1,7 @@
 """The AI model catalog (public schema): what each model can do and what it costs."""
 
 from decimal import Decimal
+from enum import StrEnum
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -20,6 +21,11 @@ class Capability(models.TextChoices):
     EMBEDDINGS = "embeddings", "Embeddings"
     VISION = "vision", "Vision"
     TOOLS = "tools", "Tools"
+
+
+class AnswerMode(StrEnum):
+    EXTRACTIVE = "extractive"  # the offline responder: quotes the sources, no LLM
+    LLM = "llm"
 
 
 class AIModelQuerySet(models.QuerySet):
@@ -68,6 +74,12 @@ class AIModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model_id}"
+
+    @property
+    def answer_mode(self) -> AnswerMode:
+        """How this model answers; the one place that decides it (the API, the chat
+        stream and the assistant test all report it)."""
+        return AnswerMode.EXTRACTIVE if self.is_extractive else AnswerMode.LLM
 
     @property
     def key(self) -> str:

@@ -1,0 +1,34 @@
+"""Search over an organization's chunks: vector, keyword and hybrid.
+
+- vector (vector.py): cosine distance on the per-dimension HNSW index
+  (vector_indexes.py), with pgvector's iterative index scan so filters still
+  return top_k rows;
+- keyword (keyword.py): BM25 over PostgreSQL's full-text index for plain
+  questions, websearch syntax (quotes, -word, OR) applied exactly otherwise;
+- hybrid (fusion.py): reciprocal rank fusion of both candidate lists, with weights.
+
+``search`` (hybrid.py) is the entry point. Only chunks of completed documents are
+searched. Every hit (hits.py) carries the chunk id, text, document title, page,
+section, score and a highlighted snippet (snippets.py).
+"""
+
+from knowledge_base.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from knowledge_base.retrieval.hits import Hit, SearchFilters
+from knowledge_base.retrieval.hybrid import MAX_TOP_K, SearchMode, SearchParams, search
+from knowledge_base.retrieval.keyword import keyword_search, tsquery_sql
+from knowledge_base.retrieval.vector import embed_query, vector_search
+
+__all__ = [
+    "MAX_TOP_K",
+    "RRF_K",
+    "Hit",
+    "SearchFilters",
+    "SearchMode",
+    "SearchParams",
+    "embed_query",
+    "keyword_search",
+    "reciprocal_rank_fusion",
+    "search",
+    "tsquery_sql",
+    "vector_search",
+]

@@ -1,0 +1,64 @@
+"""What a search returns (``Hit``), how it is narrowed (``SearchFilters``), and the
+SQL every search mode shares to read chunks of completed documents."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    documents: list = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)  # chunk or document metadata containment
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    document_id: str
+    document_title: str
+    collection_id: str
+    text: str
+    page: int | None
+    section: str
+    score: float
+    snippet: str = ""
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+BASE_SELECT = """
+    SELECT c.id, c.document_id, d.title, c.collection_id, c.content, c.page_number,
+           c.section_title, {score} AS score
+    FROM knowledge_base_documentchunk c
+    JOIN knowledge_base_document d ON d.id = c.document_id
+    WHERE d.status = 'completed' AND c.collection_id = ANY(%s::uuid[]) {filters}
+"""
+
+
+def filter_sql(filters: SearchFilters) -> tuple[str, list]:
+    sql, params = [], []
+    if filters.documents:
+        sql.append("AND c.document_id = ANY(%s::uuid[])")
+        params.append([str(d) for d in filters.documents])
+    if filters.metadata:
+        sql.append("AND (c.metadata @> %s::jsonb OR d.metadata @> %s::jsonb)")
+        params += [json.dumps(filters.metadata)] * 2
+    return " ".join(sql), params
+
+
+def rows_to_hits(rows) -> list[Hit]:
+    return [
+        Hit(
+            chunk_id=r[0],
+            document_id=str(r[1]),
+            document_title=r[2],
+            collection_id=str(r[3]),
+            text=r[4],
+            page=r[5],
+            section=r[6] or "",
+            score=float(r[7]),
+        )
+        for r in rows
+    ]
