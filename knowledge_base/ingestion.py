@@ -4,9 +4,14 @@ Safe to run twice: a run claims the document for the version it was queued for;
 a duplicate or stale delivery finds nothing to claim and returns. All chunks of
 a document are written in one transaction that replaces the previous ones, so a
 failure at any step leaves no partial chunks.
+
+Deleting or reprocessing a document cancels its run: the parse runs in a child
+process (knowledge_base.extraction.sandbox) that is killed as soon as the
+document's version is gone, and every later stage checks again before it works.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +29,7 @@ from files import services as file_services
 from files.models import FileStatus
 from knowledge_base import chunking, extraction
 from knowledge_base.collection_counts import collection_refresh_counts
+from knowledge_base.extraction.sandbox import ExtractionCancelled, extract_isolated
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
 
 logger = logging.getLogger(__name__)
@@ -37,9 +43,13 @@ class RetryableIngestionError(Exception):
     """A transient provider failure: the task retries with backoff."""
 
 
+class IngestionCancelled(Exception):
+    """The document was deleted or reprocessed while this run worked on it."""
+
+
 @dataclass(frozen=True)
 class IngestionResult:
-    status: str  # completed | failed | skipped
+    status: str  # completed | failed | skipped | cancelled
     chunks: int = 0
 
 
@@ -59,14 +69,49 @@ def _claim(document_id, version: int) -> bool:
     )
 
 
-def _source_document(document: Document) -> extraction.ExtractedDocument:
+def extraction_limits() -> extraction.ExtractionLimits:
+    return extraction.ExtractionLimits(
+        cpu_seconds=settings.KNOWLEDGE_EXTRACTION_CPU_SECONDS,
+        memory_mb=settings.KNOWLEDGE_EXTRACTION_MEMORY_MB,
+        max_pages=settings.KNOWLEDGE_EXTRACTION_MAX_PAGES,
+        max_paragraphs=settings.KNOWLEDGE_EXTRACTION_MAX_PARAGRAPHS,
+        max_rows=settings.KNOWLEDGE_EXTRACTION_MAX_ROWS,
+        max_columns=settings.KNOWLEDGE_EXTRACTION_MAX_COLUMNS,
+        max_html_elements=settings.KNOWLEDGE_EXTRACTION_MAX_HTML_ELEMENTS,
+        max_xml_depth=settings.KNOWLEDGE_EXTRACTION_MAX_XML_DEPTH,
+        max_zip_members=settings.KNOWLEDGE_EXTRACTION_MAX_ZIP_MEMBERS,
+        max_unpacked_mb=settings.KNOWLEDGE_EXTRACTION_MAX_UNPACKED_MB,
+        max_compression_ratio=settings.KNOWLEDGE_EXTRACTION_MAX_COMPRESSION_RATIO,
+    )
+
+
+class _Run:
+    """This run's view of its document: still wanted? (checked between and during stages)"""
+
+    def __init__(self, document_id, version: int, heartbeat: Callable[[], None] | None) -> None:
+        self.document_id, self.version, self.heartbeat = document_id, version, heartbeat
+
+    def current(self) -> bool:
+        if self.heartbeat is not None:
+            self.heartbeat()
+        return Document.objects.filter(pk=self.document_id, version=self.version).exists()
+
+    def check(self) -> None:
+        if not self.current():
+            raise IngestionCancelled()
+
+
+def _source_document(document: Document, run: _Run) -> extraction.ExtractedDocument:
     if document.file_id:
         data = file_services.file_read(file=document.file)
-        return extraction.extract(data, document.content_type)
-    return extraction.extract(document.text.encode(), document.content_type)
+    else:
+        data = document.text.encode()
+    return extract_isolated(
+        data, document.content_type, limits=extraction_limits(), keep_going=run.current
+    )
 
 
-def _embed(document: Document, chunks: list, organization) -> list[list[float]]:
+def _embed(document: Document, chunks: list, organization, run: _Run) -> list[list[float]]:
     collection = document.collection
     context = gateway.UsageContext(organization=organization, channel=Channel.INGESTION)
     batch_size = settings.KNOWLEDGE_EMBED_BATCH_SIZE
@@ -75,8 +120,14 @@ def _embed(document: Document, chunks: list, organization) -> list[list[float]]:
         batch = [c.text for c in chunks[start : start + batch_size]]
         result = gateway.ai_embed(model=collection.embedding_model, texts=batch, context=context)
         vectors.extend(result.vectors)
-        # Progress is its own short write, visible to readers while the run goes on.
-        Document.objects.filter(pk=document.pk).update(chunks_done=len(vectors))
+        # Progress is its own short write, visible to readers while the run goes on;
+        # it finds no row when the document was deleted or reprocessed meanwhile.
+        if not Document.objects.filter(pk=document.pk, version=run.version).update(
+            chunks_done=len(vectors)
+        ):
+            raise IngestionCancelled()
+        if run.heartbeat is not None:
+            run.heartbeat()
     return vectors
 
 
@@ -84,8 +135,8 @@ def _write_chunks(document: Document, version: int, chunks: list, vectors: list,
     """Replace the document's chunks in one transaction; False if a newer run took over."""
     dimensions = document.collection.embedding_dimensions
     with transaction.atomic():
-        current = Document.objects.select_for_update().get(pk=document.pk)
-        if current.version != version:
+        current = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if current is None or current.version != version:  # deleted or reprocessed
             return False
         DocumentChunk.objects.filter(document=document).delete()
         DocumentChunk.objects.bulk_create(
@@ -146,17 +197,27 @@ def _fail(document_id, version: int, message: str) -> None:
 
 
 def document_process(
-    *, document_id, version: int, organization, final_attempt: bool = True
+    *,
+    document_id,
+    version: int,
+    organization,
+    final_attempt: bool = True,
+    heartbeat: Callable[[], None] | None = None,
 ) -> IngestionResult:
-    """Run the pipeline for one document version (the body of the Celery task)."""
+    """Run the pipeline for one document version (the body of the Celery task).
+
+    `heartbeat` is called while the run makes progress (the caller's lease on its slot).
+    """
     require_tenant_schema()
     if not _claim(document_id, version):
         return IngestionResult("skipped")
     document = Document.objects.select_related("collection__embedding_model", "file").get(
         pk=document_id
     )
+    run = _Run(document_id, version, heartbeat)
     try:
-        extracted = _source_document(document)
+        extracted = _source_document(document, run)
+        run.check()
         chunks = chunking.chunk_document(
             extracted,
             chunk_size=document.collection.chunk_size,
@@ -165,7 +226,10 @@ def document_process(
         if not chunks:
             raise extraction.ExtractionError("No text could be extracted from this document.")
         Document.objects.filter(pk=document.pk).update(chunks_total=len(chunks))
-        vectors = _embed(document, chunks, organization)
+        vectors = _embed(document, chunks, organization, run)
+    except (ExtractionCancelled, IngestionCancelled):
+        logger.info("ingestion of document %s v%s cancelled", document_id, version)
+        return IngestionResult("cancelled")
     except extraction.DocumentError as exc:
         _fail(document_id, version, exc.message)
         return IngestionResult("failed")
@@ -194,5 +258,5 @@ def document_process(
         _fail(document_id, version, "Processing failed unexpectedly; the team has been notified.")
         raise
     if not _write_chunks(document, version, chunks, vectors, extracted):
-        return IngestionResult("skipped")
+        return IngestionResult("cancelled")
     return IngestionResult("completed", len(chunks))

@@ -27,3 +27,32 @@ else:
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 # Texts per embedding call during ingestion.
 KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=32)
+
+# Extraction limits (knowledge_base/extraction/limits.py, docs/security.md "Extraction
+# limits"): each document is parsed in a child process held to this CPU time and memory,
+# and refused with a clear reason past these element counts.
+KNOWLEDGE_EXTRACTION_CPU_SECONDS = env.int("KNOWLEDGE_EXTRACTION_CPU_SECONDS", default=60)
+KNOWLEDGE_EXTRACTION_MEMORY_MB = env.int("KNOWLEDGE_EXTRACTION_MEMORY_MB", default=1024)
+KNOWLEDGE_EXTRACTION_MAX_PAGES = env.int("KNOWLEDGE_EXTRACTION_MAX_PAGES", default=5000)
+KNOWLEDGE_EXTRACTION_MAX_PARAGRAPHS = env.int(
+    "KNOWLEDGE_EXTRACTION_MAX_PARAGRAPHS", default=100_000
+)
+KNOWLEDGE_EXTRACTION_MAX_ROWS = env.int("KNOWLEDGE_EXTRACTION_MAX_ROWS", default=200_000)
+KNOWLEDGE_EXTRACTION_MAX_COLUMNS = env.int("KNOWLEDGE_EXTRACTION_MAX_COLUMNS", default=1000)
+KNOWLEDGE_EXTRACTION_MAX_HTML_ELEMENTS = env.int(
+    "KNOWLEDGE_EXTRACTION_MAX_HTML_ELEMENTS", default=500_000
+)
+KNOWLEDGE_EXTRACTION_MAX_XML_DEPTH = env.int("KNOWLEDGE_EXTRACTION_MAX_XML_DEPTH", default=256)
+KNOWLEDGE_EXTRACTION_MAX_ZIP_MEMBERS = env.int("KNOWLEDGE_EXTRACTION_MAX_ZIP_MEMBERS", default=2000)
+KNOWLEDGE_EXTRACTION_MAX_UNPACKED_MB = env.int("KNOWLEDGE_EXTRACTION_MAX_UNPACKED_MB", default=200)
+KNOWLEDGE_EXTRACTION_MAX_COMPRESSION_RATIO = env.int(
+    "KNOWLEDGE_EXTRACTION_MAX_COMPRESSION_RATIO", default=500
+)
+# Documents of one organization processed at once (across all workers); its other
+# documents wait their turn so one organization's uploads cannot starve the others'.
+# See docs/adr/XXXX-extract-ingestion-fairness.md. 0 turns the limit off.
+KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION = env.int(
+    "KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION", default=1
+)
+# Seconds a document of an organization at its limit waits before it asks again.
+KNOWLEDGE_INGESTION_REQUEUE_SECONDS = env.int("KNOWLEDGE_INGESTION_REQUEUE_SECONDS", default=5)

@@ -38,10 +38,12 @@ from knowledge_base.extraction.formats import (
     SUPPORTED_FORMATS_TEXT,
     TEXT_CONTENT_TYPES,
 )
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, LimitExceeded
 from knowledge_base.extraction.text import decode_text
 
 __all__ = [
     "CSV",
+    "DEFAULT_LIMITS",
     "DOCX",
     "EXTENSION_TYPES",
     "HTML",
@@ -56,6 +58,8 @@ __all__ = [
     "EmptyContent",
     "ExtractedDocument",
     "ExtractionError",
+    "ExtractionLimits",
+    "LimitExceeded",
     "Section",
     "UnsupportedContent",
     "decode_text",
@@ -65,26 +69,34 @@ __all__ = [
 ]
 
 
-def extract_upload(data: bytes, filename: str) -> ExtractedDocument:
+def extract_upload(
+    data: bytes, filename: str, limits: ExtractionLimits = DEFAULT_LIMITS
+) -> ExtractedDocument:
     """Detect and extract in one call; records the content type in the metadata."""
     content_type = detect_content_type(data, filename)
-    document = extract(data, content_type)
+    document = extract(data, content_type, limits)
     document.metadata.setdefault("content_type", content_type)
     return document
 
 
-def extract(data: bytes, content_type: str) -> ExtractedDocument:
-    """Structured text for `data`, which must be of the (already detected) `content_type`."""
+def extract(
+    data: bytes, content_type: str, limits: ExtractionLimits = DEFAULT_LIMITS
+) -> ExtractedDocument:
+    """Structured text for `data`, which must be of the (already detected) `content_type`.
+
+    In this process, under the element-count `limits` only: `sandbox.extract_isolated` runs
+    it in a child process under the CPU and memory limits too (what ingestion does).
+    """
     if not data:
         raise EmptyContent("The file is empty.")
     if content_type == PDF:
         from knowledge_base.extraction.pdf import extract_pdf
 
-        return extract_pdf(data)
+        return extract_pdf(data, limits)
     if content_type == DOCX:
         from knowledge_base.extraction.docx import extract_docx
 
-        return _non_empty(extract_docx(data))
+        return _non_empty(extract_docx(data, limits))
     extractor = _text_extractor(content_type)
     if extractor is None:
         raise UnsupportedContent(
@@ -93,7 +105,7 @@ def extract(data: bytes, content_type: str) -> ExtractedDocument:
     text = decode_text(data)
     if not text.strip():
         raise EmptyContent("The file contains no text.")
-    document = extractor(text)
+    document = extractor(text, limits)
     document.metadata.setdefault("content_type", content_type)
     return _non_empty(document)
 
@@ -104,7 +116,9 @@ def _non_empty(document: ExtractedDocument) -> ExtractedDocument:
     return document
 
 
-def _text_extractor(content_type: str) -> Callable[[str], ExtractedDocument] | None:
+def _text_extractor(
+    content_type: str,
+) -> Callable[[str, ExtractionLimits], ExtractedDocument] | None:
     # Readers are imported when needed: a worker parsing one PDF never loads bs4 or docx.
     if content_type == HTML:
         from knowledge_base.extraction.html import extract_html

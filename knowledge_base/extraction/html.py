@@ -6,6 +6,7 @@ import warnings
 from typing import Any
 
 from knowledge_base.extraction.document import ExtractedDocument, Section
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, check_count
 from knowledge_base.extraction.tabular import table_text
 from knowledge_base.extraction.text import HeadingPath, clean_text, one_line
 
@@ -64,14 +65,16 @@ _HTML_HEADINGS = {f"h{level}": level for level in range(1, 7)}
 _FLUSH = object()  # walk marker: the block element whose children were just visited ends here
 
 
-def extract_html(text: str) -> ExtractedDocument:
+def extract_html(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
+    # Every element starts with "<": counting them bounds the tree before it is built.
+    check_count(text.count("<"), limits.max_html_elements, "HTML elements")
     from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         soup = BeautifulSoup(text, "html.parser")
     title = one_line(soup.title.get_text()) if soup.title else ""
-    walker = _HtmlWalker()
+    walker = _HtmlWalker(limits.max_paragraphs)
     walker.walk(soup)
     first_h1 = soup.find("h1")
     if not title and first_h1 is not None:
@@ -82,8 +85,9 @@ def extract_html(text: str) -> ExtractedDocument:
 class _HtmlWalker:
     """Iterative walk (deeply nested markup must not hit Python's recursion limit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_sections: int) -> None:
         self.sections: list[Section] = []
+        self._max_sections = max_sections
         self._headings = HeadingPath()
         self._inline: list[str] = []
 
@@ -147,6 +151,7 @@ class _HtmlWalker:
     def _add(self, text: str) -> None:
         if text.strip():
             self.sections.append(Section(text, heading=self._headings.current))
+            check_count(len(self.sections), self._max_sections, "paragraphs")
 
 
 def _html_table_text(table: Any) -> str:

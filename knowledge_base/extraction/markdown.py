@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from knowledge_base.extraction.document import ExtractedDocument, Section
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, check_count
 from knowledge_base.extraction.text import HeadingPath, one_line
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -14,8 +15,9 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 class _MarkdownReader:
-    def __init__(self) -> None:
+    def __init__(self, max_sections: int) -> None:
         self.sections: list[Section] = []
+        self._max_sections = max_sections
         self.title: str | None = None
         self._headings = HeadingPath()
         self._lines: list[str] = []
@@ -68,14 +70,15 @@ class _MarkdownReader:
         self._lines.clear()
         if block.strip():
             self.sections.append(Section(block, heading=self._headings.current))
+            check_count(len(self.sections), self._max_sections, "paragraphs")
 
 
-def extract_markdown(text: str) -> ExtractedDocument:
+def extract_markdown(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
     metadata: dict[str, Any] = {}
     body, front_matter = _split_front_matter(text)
     if front_matter is not None:
         metadata["front_matter"] = front_matter
-    reader = _MarkdownReader()
+    reader = _MarkdownReader(limits.max_paragraphs)
     for line in body.split("\n"):
         reader.feed(line)
     reader.flush()

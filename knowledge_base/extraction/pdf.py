@@ -9,17 +9,23 @@ from collections.abc import Iterator
 from typing import Any
 
 from knowledge_base.extraction.document import ExtractedDocument, Section
-from knowledge_base.extraction.errors import ExtractionError
+from knowledge_base.extraction.errors import DocumentError, ExtractionError
 from knowledge_base.extraction.formats import PDF
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, too_many
 from knowledge_base.extraction.text import clean_text, paragraphs
 
 logger = logging.getLogger(__name__)
 
 
-def extract_pdf(data: bytes) -> ExtractedDocument:
+def extract_pdf(data: bytes, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
     reader = _open_pdf(data)
     try:
+        _check_page_count(reader, limits.max_pages)
         page_count = len(reader.pages)
+    except DocumentError:
+        raise
+    except MemoryError:  # the sandbox reports it as the memory limit
+        raise
     except Exception as exc:
         raise _pdf_damaged(exc) from exc
     sections: list[Section] = []
@@ -46,18 +52,44 @@ def extract_pdf(data: bytes) -> ExtractedDocument:
     )
 
 
+def _check_page_count(reader: Any, limit: int) -> None:
+    """Count the leaves of the page tree, giving up past `limit`.
+
+    pypdf lists every page before it answers `len(reader.pages)`, and a page tree whose
+    nodes share their children lists 2**depth pages from a file of a few KB; the /Count
+    entries are the file's own claims, so they are not trusted. Each node visited costs
+    budget, so a cyclic or absurdly wide tree ends here too.
+    """
+    stack = [reader.trailer["/Root"]["/Pages"].get_object()]
+    pages = nodes = 0
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        kids = node.get("/Kids") if node.get("/Type") != "/Page" else None
+        if kids is None:
+            pages += 1
+        else:
+            stack.extend(kid.get_object() for kid in kids.get_object())
+        if pages > limit or nodes > 2 * limit + 100:
+            raise too_many("pages", limit)
+
+
 def _open_pdf(data: bytes) -> Any:
     from pypdf import PasswordType, PdfReader
 
     try:
         reader = PdfReader(io.BytesIO(data))
         encrypted = reader.is_encrypted
+    except MemoryError:  # the sandbox reports it as the memory limit
+        raise
     except Exception as exc:
         raise _pdf_damaged(exc) from exc
     if encrypted:
         # Many "encrypted" PDFs only restrict printing/copying and open with an empty password.
         try:
             result = reader.decrypt("")
+        except MemoryError:  # the sandbox reports it as the memory limit
+            raise
         except Exception as exc:
             logger.info("Could not decrypt PDF with an empty password", exc_info=True)
             raise _pdf_encrypted() from exc
@@ -81,6 +113,8 @@ def _pdf_damaged(exc: BaseException) -> ExtractionError:
 def _pdf_page_text(reader: Any, number: int) -> str | None:
     try:
         return reader.pages[number - 1].extract_text() or ""
+    except MemoryError:  # the sandbox reports it as the memory limit
+        raise
     except Exception:
         # One broken page should not cost the rest of the document.
         logger.info("Could not extract text from PDF page %d", number, exc_info=True)
@@ -100,6 +134,8 @@ def _pdf_blocks(page_text: str) -> Iterator[str]:
 def _pdf_info(reader: Any) -> dict[str, str]:
     try:
         info = reader.metadata
+    except MemoryError:  # the sandbox reports it as the memory limit
+        raise
     except Exception:
         return {}
     if not info:
@@ -108,6 +144,8 @@ def _pdf_info(reader: Any) -> dict[str, str]:
     for key, attribute in (("title", "title"), ("author", "author"), ("subject", "subject")):
         try:
             value = getattr(info, attribute)
+        except MemoryError:  # the sandbox reports it as the memory limit
+            raise
         except Exception:  # malformed metadata must not cost the whole document
             logger.info("Unreadable PDF metadata field %r", attribute, exc_info=True)
             continue

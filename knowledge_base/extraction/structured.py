@@ -8,13 +8,17 @@ from typing import Any
 
 from knowledge_base.extraction.document import ExtractedDocument, Section
 from knowledge_base.extraction.errors import ExtractionError
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, check_count
 from knowledge_base.extraction.text import clean_text
 
 
-def extract_json(text: str) -> ExtractedDocument:
+def extract_json(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
+    sections: list[Section] = []
     try:
         value = json.loads(text)
-        sections = list(_json_sections(value))
+        for section in _json_sections(value):
+            sections.append(section)
+            check_count(len(sections), limits.max_paragraphs, "records")
     except RecursionError as exc:
         raise ExtractionError("The JSON file is nested too deeply to be read.") from exc
     except ValueError as exc:

@@ -7,6 +7,7 @@ import io
 
 from knowledge_base.extraction.document import ExtractedDocument, Section
 from knowledge_base.extraction.errors import ExtractionError
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, check_count
 
 # CSV rows are grouped so one section is a readable screenful, not one section per row.
 CSV_ROWS_PER_SECTION = 20
@@ -34,14 +35,17 @@ def table_text(rows: list[list[str]]) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def extract_csv(text: str) -> ExtractedDocument:
+def extract_csv(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
     dialect = _csv_dialect(text)
+    rows: list[list[str]] = []
     try:
-        rows = [
-            [cell.strip() for cell in row]
-            for row in csv.reader(io.StringIO(text), dialect)
-            if any(cell.strip() for cell in row)
-        ]
+        for row in csv.reader(io.StringIO(text), dialect):
+            # Checked row by row, before a row is copied or formatted.
+            check_count(len(row), limits.max_columns, "columns")
+            cells = [cell.strip() for cell in row]
+            if any(cells):
+                rows.append(cells)
+                check_count(len(rows) - 1, limits.max_rows, "rows")  # the first is the header
     except csv.Error as exc:
         raise ExtractionError(f"The CSV file could not be parsed: {exc}.") from exc
     if not rows:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from knowledge_base.extraction.document import ExtractedDocument, Section
 from knowledge_base.extraction.errors import UnsupportedContent
+from knowledge_base.extraction.limits import DEFAULT_LIMITS, ExtractionLimits, check_count
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -92,5 +93,9 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def extract_plain(text: str) -> ExtractedDocument:
-    return ExtractedDocument(title=None, sections=[Section(block) for block in paragraphs(text)])
+def extract_plain(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
+    sections: list[Section] = []
+    for block in paragraphs(text):
+        sections.append(Section(block))
+        check_count(len(sections), limits.max_paragraphs, "paragraphs")
+    return ExtractedDocument(title=None, sections=sections)

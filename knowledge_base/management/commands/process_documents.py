@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 documents = documents.filter(status=status)
             documents = list(documents)
             org = current_organization()
-            counts = {"completed": 0, "failed": 0, "skipped": 0}
+            counts = {"completed": 0, "failed": 0, "skipped": 0, "cancelled": 0}
             for number, document in enumerate(documents, start=1):
                 document = services.document_reprocess(document=document)
                 result = ingestion.document_process(
@@ -50,6 +50,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{counts['completed']} completed, {counts['failed']} failed, "
-                f"{counts['skipped']} skipped."
+                f"{counts['skipped'] + counts['cancelled']} skipped."
             )
         )
