@@ -60,7 +60,11 @@ def _check_page_count(reader: Any, limit: int) -> None:
     entries are the file's own claims, so they are not trusted. Each node visited costs
     budget, so a cyclic or absurdly wide tree ends here too.
     """
-    stack = [reader.trailer["/Root"]["/Pages"].get_object()]
+    root = reader.trailer["/Root"]["/Pages"].get_object()
+    declared = root.get("/Count")
+    if isinstance(declared, int) and declared > limit:  # the file's own claim, when too big
+        raise too_many("pages", limit)
+    stack = [root]
     pages = nodes = 0
     while stack:
         node = stack.pop()

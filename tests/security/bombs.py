@@ -122,11 +122,12 @@ def docx_billion_laughs(levels: int = 10) -> tuple[str, bytes]:
     return "laughs.docx", _docx_with_body(document_xml=document_xml)
 
 
-def pdf_many_pages(depth: int = 17) -> tuple[str, bytes]:
+def pdf_many_pages(depth: int = 17, *, honest_count: bool = True) -> tuple[str, bytes]:
     """A PDF of 2**depth (131,072) pages in about 2 KB: each page-tree node lists its child twice.
 
     The page tree is a chain of shared nodes, so the file stays tiny while a reader
-    that walks it sees every page.
+    that walks it sees every page. Without `honest_count` every node claims /Count 1, so
+    only walking the tree reveals its size.
     """
     objects: list[bytes] = []
     # 1: catalog, 2: root Pages, 3..: shared intermediate nodes, then the page and its content.
@@ -137,7 +138,7 @@ def pdf_many_pages(depth: int = 17) -> tuple[str, bytes]:
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     for level in range(depth):
         child = node_ids[level + 1] if level + 1 < depth else page_id
-        count = 2 ** (depth - level)
+        count = 2 ** (depth - level) if honest_count else 1
         parent = b"" if level == 0 else b" /Parent %d 0 R" % node_ids[level - 1]
         objects.append(
             b"<< /Type /Pages /Kids [%d 0 R %d 0 R] /Count %d%s >>" % (child, child, count, parent)
