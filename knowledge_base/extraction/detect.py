@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
@@ -28,6 +29,7 @@ from knowledge_base.extraction.formats import (
     PLAIN,
     SUPPORTED_FORMATS_TEXT,
 )
+from knowledge_base.extraction.limits import DEFAULT_LIMITS
 from knowledge_base.extraction.text import decode_text, try_decode_text
 
 _PDF_MAGIC = b"%PDF-"
@@ -159,6 +161,16 @@ def _sniff(data: bytes) -> _Sniffed:
 
 
 def _sniff_zip(data: bytes) -> _Sniffed:
+    # Opening an archive reads its whole directory; this runs in the upload request, so an
+    # archive claiming more files than any Word document has is refused from its end record
+    # (a few bytes) first. The worker applies the configurable limits later.
+    entries = _zip_entry_count(data)
+    if entries is None:
+        return _Sniffed(None, "a damaged ZIP archive")
+    if entries > DEFAULT_LIMITS.max_zip_members:
+        return _Sniffed(
+            None, f"a ZIP archive of more than {DEFAULT_LIMITS.max_zip_members:,} files"
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
@@ -178,6 +190,14 @@ def _sniff_zip(data: bytes) -> _Sniffed:
     if "META-INF/MANIFEST.MF" in names:
         return _Sniffed(None, "a Java archive")
     return _Sniffed(None, "a ZIP archive")
+
+
+def _zip_entry_count(data: bytes) -> int | None:
+    try:
+        end = zipfile._EndRecData(io.BytesIO(data))  # the end-of-directory record, zip64 too
+    except (OSError, ValueError, EOFError, struct.error):
+        return None
+    return None if end is None else end[zipfile._ECD_ENTRIES_TOTAL]
 
 
 def _read_small_member(archive: zipfile.ZipFile, member: str, names: set[str]) -> bytes | None:

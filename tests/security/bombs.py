@@ -15,7 +15,7 @@ import docx
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
-def _docx_with_body(body: bytes | None = None, *, document_xml: bytes | None = None) -> bytes:
+def docx_with_body(body: bytes | None = None, *, document_xml: bytes | None = None) -> bytes:
     """A real .docx whose word/document.xml is replaced (deflated at the highest level)."""
     template = io.BytesIO()
     docx.Document().save(template)
@@ -42,7 +42,7 @@ def _docx_with_body(body: bytes | None = None, *, document_xml: bytes | None = N
 def docx_tiny_paragraphs(megabytes: int = 40) -> tuple[str, bytes]:
     """The issue's bomb: ~40 MB of XML made of one-letter paragraphs (~1.2 M of them)."""
     paragraph = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>"
-    return "paragraphs.docx", _docx_with_body(
+    return "paragraphs.docx", docx_with_body(
         paragraph * (megabytes * 1024 * 1024 // len(paragraph))
     )
 
@@ -72,7 +72,7 @@ def docx_zip_bomb(gigabytes: float = 1.0) -> tuple[str, bytes]:
     parts.append(compressor.compress(tail) + compressor.flush())
     crc, written = zlib.crc32(tail, crc), written + len(tail)
     return "bomb.docx", _zip_replacing(
-        _docx_with_body(b"<w:p/>"), "word/document.xml", b"".join(parts), written, crc
+        docx_with_body(b"<w:p/>"), "word/document.xml", b"".join(parts), written, crc
     )
 
 
@@ -119,7 +119,7 @@ def docx_billion_laughs(levels: int = 10) -> tuple[str, bytes]:
         b'<w:document xmlns:w="' + _W.encode() + b'"><w:body><w:p><w:r><w:t>'
         b"&lol%d;</w:t></w:r></w:p></w:body></w:document>" % levels
     )
-    return "laughs.docx", _docx_with_body(document_xml=document_xml)
+    return "laughs.docx", docx_with_body(document_xml=document_xml)
 
 
 def pdf_many_pages(depth: int = 17, *, honest_count: bool = True) -> tuple[str, bytes]:
