@@ -4,7 +4,8 @@
 
 For each bomb of tests/security/bombs.py, a fresh process plays the worker: it calls
 `extract_isolated` (the parse in its rlimited child) with the default limits and reports
-the wall time until the refusal, its own peak RSS and the parsing child's. The same run
+the wall time until the refusal, the parsing child's CPU time, its own peak RSS and the
+child's. The same run
 measures an honest one-page document through the same path (the baseline: what any
 document costs, mostly the child's start-up), and prints each bomb as a ratio of it.
 
@@ -45,7 +46,9 @@ except Exception as exc:
 seconds = time.monotonic() - started
 # VmHWM: this process's own peak RSS (ru_maxrss would include what the parent held before exec).
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
-print(json.dumps({"seconds": seconds, "outcome": outcome, "worker_mb": int(hwm) / 1024}))
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": seconds, "outcome": outcome, "worker_mb": int(hwm) / 1024,
+    "child_cpu": children.ru_utime + children.ru_stime}))
 """
 
 _MAIN = """
@@ -142,21 +145,25 @@ def main() -> None:
         main_module = Path(tempfile.mkdtemp()) / "main_extraction.py"
         main_module.write_bytes(source)
     baseline = None
-    print(f"{'case':36} {'size':>9} {'refused in':>10} {'x base':>7} {'worker':>8} {'child':>8}")
+    print(
+        f"{'case':36} {'size':>9} {'refused in':>10} {'x base':>7} {'child CPU':>9} "
+        f"{'worker':>8} {'child':>8}"
+    )
     for label, build in cases.items():
         name, data = build()
         measured = _run(_WORKER, name, data)
         baseline = baseline or measured["seconds"]
         print(
             f"{label:36} {len(data) / 1024:7.0f}KB {measured['seconds']:9.2f}s "
-            f"{measured['seconds'] / baseline:6.1f}x {measured.get('worker_mb', 0):6.0f}MB "
+            f"{measured['seconds'] / baseline:6.1f}x {measured.get('child_cpu', 0):8.2f}s "
+            f"{measured.get('worker_mb', 0):6.0f}MB "
             f"{measured.get('child_mb', 0):6.0f}MB  {measured['outcome'][:90]}"
         )
         if main_module is not None:
             before = _run(_MAIN, name, data, str(main_module), cap=args.main_cap)
             print(
                 f"{'  main (in-process)':36} {'':9} {before['seconds']:9.2f}s "
-                f"{before['seconds'] / baseline:6.1f}x {before.get('worker_mb', 0):6.0f}MB "
+                f"{before['seconds'] / baseline:6.1f}x {'':9} {before.get('worker_mb', 0):6.0f}MB "
                 f"{'':8}  {before['outcome'][:90]}"
             )
 
