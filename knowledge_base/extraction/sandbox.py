@@ -204,7 +204,22 @@ def _memory_exceeded(limits: ExtractionLimits) -> dict[str, Any]:
     }
 
 
+def _die_with_the_worker() -> None:
+    """Linux: the kernel kills this process if the thread that started it ends (a worker
+    killed mid-parse), so an orphan does not parse on until its CPU limit."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the worker died before the line above
+        os._exit(1)
+
+
 def _child_main() -> int:
+    _die_with_the_worker()
     stdin = sys.stdin.buffer
     arguments = json.loads(stdin.readline())
     limits = ExtractionLimits(**arguments["limits"])
