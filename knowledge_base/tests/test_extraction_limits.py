@@ -126,3 +126,44 @@ def test_the_sandbox_passes_limits_and_reasons_through() -> None:
     with pytest.raises(LimitExceeded) as refused:
         extract_isolated(data, PLAIN, limits=ExtractionLimits(max_paragraphs=5))
     assert refused.value.message == "The document has more than 5 paragraphs (limit 5)."
+
+
+def test_html_never_expands_declared_entities() -> None:
+    entities = "".join(
+        f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10 if n else "lol"}">' for n in range(10)
+    )
+    page = f"<!DOCTYPE html [{entities}]><html><body><p>Hi &lol9;</p></body></html>".encode()
+    document = extract(page, HTML)
+    assert len(document.text) < 1000
+    assert "lollol" not in document.text
+
+
+def test_a_worker_killed_mid_parse_leaves_no_parse_running() -> None:
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from tests.security import bombs\n"
+            "from knowledge_base.extraction import DOCX, ExtractionLimits\n"
+            "from knowledge_base.extraction.sandbox import extract_isolated\n"
+            "name, data = bombs.docx_tiny_paragraphs()\n"
+            "extract_isolated(data, DOCX, limits=ExtractionLimits(max_paragraphs=10**8))\n",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not psutil.Process(worker.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [parse] = psutil.Process(worker.pid).children()
+    finally:
+        worker.kill()
+        worker.wait()
+    parse.wait(timeout=10)  # raises if the parse outlived its worker
