@@ -114,11 +114,17 @@ def _child_environment() -> dict[str, str]:
 def _result(
     returncode: int, stdout: bytes, stderr: bytes, limits: ExtractionLimits
 ) -> ExtractedDocument:
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL) and not stdout:
-        # SIGXCPU at the soft limit, SIGKILL at the hard one (a parser that ignores the first).
+    if returncode == -signal.SIGXCPU and not stdout:  # the soft CPU limit
         raise LimitExceeded(
             f"Reading the document took more than {limits.cpu_seconds} seconds of CPU time "
             f"(limit {limits.cpu_seconds} s)."
+        )
+    if returncode == -signal.SIGKILL and not stdout:
+        # The hard CPU limit (a parser that ignored SIGXCPU) or the system's OOM killer.
+        raise LimitExceeded(
+            "Reading the document was stopped: it needed more than the "
+            f"{limits.cpu_seconds} seconds of CPU time or {limits.memory_mb:,} MB of memory "
+            "allowed."
         )
     try:
         answer = json.loads(stdout)
