@@ -14,12 +14,14 @@ storage are counted exactly, under a per-organization lock.
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
@@ -32,6 +34,8 @@ from core import errors
 
 # A monthly quota is used up (402 at the API); ``quota`` names which.
 QuotaExceeded = errors.QuotaExceeded
+
+logger = logging.getLogger(__name__)
 
 
 class TokenRateExceeded(errors.RateLimited):
@@ -118,14 +122,32 @@ def _window() -> tuple[int, int]:
 
 
 def _tokens_used(subject: str) -> tuple[int, int]:
+    """Tokens of this minute's window. While Redis is down: 0 (the per-minute limit
+    fails open; the monthly token and cost quotas, read from the ledger in PostgreSQL,
+    still hold exactly)."""
     start, wait = _window()
-    return int(caches["shared"].get(_token_key(subject, start), 0)), max(wait, 1)
+    try:
+        used = int(caches["shared"].get(_token_key(subject, start), 0))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        logger.warning("AI tokens per minute not checked, Redis unavailable: %s", exc)
+        used = 0
+    return used, max(wait, 1)
 
 
 def tokens_count(organization, tokens: int, api_key=None) -> None:
-    """Add a finished call's tokens to this minute's windows (atomic in Redis)."""
+    """Add a finished call's tokens to this minute's windows (atomic in Redis).
+
+    Skipped while Redis is down: this counter only feeds the per-minute limit, the
+    call's tokens are in its ledger row (PostgreSQL), which is written regardless."""
     if tokens <= 0:
         return
+    try:
+        _tokens_add(organization, tokens, api_key)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        logger.warning("AI tokens per minute not counted, Redis unavailable: %s", exc)
+
+
+def _tokens_add(organization, tokens: int, api_key) -> None:
     start, _ = _window()
     cache, ttl = caches["shared"], settings.RATE_LIMIT_WINDOW_SECONDS + 5
     subjects = [_org_subject(organization)] + ([_key_subject(api_key)] if api_key else [])

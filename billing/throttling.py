@@ -3,14 +3,43 @@
 Counting is django-ratelimit's (fixed windows, atomic ``add``/``incr`` on the
 shared Redis cache), wrapped as DRF throttles so that a refusal is DRF's 429
 with Retry-After in the common error format.
+
+While Redis is unreachable these limits fail open (the request is let through and
+the outage logged): refusing every request because a counter cannot be read would
+turn a cache outage into a full outage, and what costs money (AI tokens and spend)
+stays bounded by the monthly quotas, counted in PostgreSQL. The sign-up limit
+(DRF's ScopedRateThrottle, anonymous callers) fails closed instead: 503.
+See docs/adr/XXXX-errors-outages-and-malformed-requests.md.
 """
 
+import logging
+
+import redis
 from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework import throttling
 
 from billing.plans import plan_for
 from core.access import ScopedKey
+
+logger = logging.getLogger(__name__)
+
+
+class FailOpenWhenRedisIsDown:
+    """A throttle whose counter is in Redis lets requests through while Redis is down."""
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            logger.warning(
+                "rate limit %s not applied, Redis unavailable: %s", type(self).__name__, exc
+            )
+            return True
+
+
+class AnonRateThrottle(FailOpenWhenRedisIsDown, throttling.AnonRateThrottle):
+    pass
 
 
 def _api_key(request):
@@ -25,7 +54,7 @@ def _organization(request):
     return tenant
 
 
-class UserRateThrottle(throttling.UserRateThrottle):
+class UserRateThrottle(FailOpenWhenRedisIsDown, throttling.UserRateThrottle):
     """DRF's per-user limit for people; API keys have their own (below)."""
 
     def get_cache_key(self, request, view):
@@ -63,7 +92,7 @@ class _PlanRateThrottle(throttling.BaseThrottle):
         return getattr(self, "_wait", None)
 
 
-class APIKeyRateThrottle(_PlanRateThrottle):
+class APIKeyRateThrottle(FailOpenWhenRedisIsDown, _PlanRateThrottle):
     group = "api-key"
 
     def subject(self, request):
@@ -73,7 +102,7 @@ class APIKeyRateThrottle(_PlanRateThrottle):
         return str(key.pk), plan_for(key.organization).key_requests_per_minute
 
 
-class OrganizationRateThrottle(_PlanRateThrottle):
+class OrganizationRateThrottle(FailOpenWhenRedisIsDown, _PlanRateThrottle):
     """Every API request to an organization, whoever makes it."""
 
     group = "organization"

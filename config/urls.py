@@ -23,5 +23,6 @@ urlpatterns = [
     *spa_urlpatterns,
 ]
 
+handler400 = "core.error_pages.bad_request"
 handler404 = "core.error_pages.not_found"
 handler500 = "core.error_pages.server_error"

@@ -26,16 +26,33 @@ def _check_database() -> None:
         cursor.execute("SELECT 1")
 
 
-def _check_redis() -> None:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+def _ping(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()
     finally:
         client.close()
 
 
+def _check_redis() -> None:
+    _ping(settings.REDIS_URL)
+
+
+def _check_broker() -> None:
+    _ping(settings.CELERY_BROKER_URL)
+
+
+def _separate_broker() -> bool:
+    """The Celery broker is a Redis of its own (not REDIS_URL's server): check it too."""
+    broker, cache = settings.CELERY_BROKER_URL, settings.REDIS_URL
+    same_server = broker.rsplit("/", 1)[0] == cache.rsplit("/", 1)[0]
+    return broker.startswith(("redis://", "rediss://")) and not same_server
+
+
 def readiness() -> tuple[bool, dict]:
     checks = {"database": _timed(_check_database), "redis": _timed(_check_redis)}
+    if _separate_broker():
+        checks["broker"] = _timed(_check_broker)
     return all(c["ok"] for c in checks.values()), checks
 
 

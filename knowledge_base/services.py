@@ -1,14 +1,17 @@
 """Writes: collections and documents (upload, text, reprocess, delete)."""
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from assistants.catalog.models import AIModel, Capability
 from billing import quotas
 from core import errors
+from core.dependencies import require_broker
 from core.lookups import person
 from core.tenancy import current_organization, require_tenant_schema
 from files import services as file_services
@@ -23,6 +26,8 @@ from knowledge_base.models import (
 )
 from knowledge_base.tasks import document_process_task
 from knowledge_base.vector_indexes import MAX_DIMENSIONS, ensure_vector_index
+
+logger = logging.getLogger(__name__)
 
 
 class UnsupportedMediaType(errors.UnsupportedType):
@@ -101,8 +106,19 @@ class UploadOutcome:
 
 
 def _enqueue(document: Document) -> None:
+    """Send the document's task once the transaction commits. (Callers check the broker
+    with ``require_broker`` before writing anything.)"""
     document_id, version = str(document.id), document.version
-    transaction.on_commit(lambda: document_process_task.delay(document_id, version))
+
+    def send() -> None:
+        try:
+            document_process_task.delay(document_id, version)
+        except KombuOperationalError:
+            # The broker went away between the check and the commit: the document is
+            # stored and stays pending; its task is sent when it is reprocessed.
+            logger.exception("document %s stored but its task could not be queued", document_id)
+
+    transaction.on_commit(send)
 
 
 def _find_duplicate(collection: Collection, sha256: str) -> Document | None:
@@ -139,6 +155,8 @@ def documents_upload(
     the collection (or twice in one request) are reported as duplicates.
     """
     content_types = [_check_upload(upload, max_bytes) for upload in uploads]
+    # Nothing is stored that no task could process: with the broker down, 503 first.
+    require_broker()
     created_files = []
     outcomes = []
     try:
@@ -186,6 +204,7 @@ def document_create_text(
     duplicate = _find_duplicate(collection, hashlib.sha256(data).hexdigest())
     if duplicate is not None:
         return UploadOutcome(title, None, duplicate_of=duplicate)
+    require_broker()
     quotas.quota_check_documents(current_organization(), count=1, size_bytes=len(data))
     document = Document.objects.create(
         collection=collection, title=title, source=DocumentSource.TEXT, text=text,
@@ -200,6 +219,7 @@ def document_create_text(
 @transaction.atomic
 def document_reprocess(*, document: Document) -> Document:
     """Queue the document again; its chunks are replaced when the new run completes."""
+    require_broker()
     document = Document.objects.select_for_update().get(pk=document.pk)
     document.version += 1
     document.status = DocumentStatus.PENDING

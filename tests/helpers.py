@@ -38,3 +38,23 @@ def api_key_for(org, *scopes: str, name: str = "program", **fields):
             organization=org.organization, name=name, scopes=list(scopes) or ["admin"],
             actor=Actor(user=org.admin), **fields,
         )  # fmt: skip
+
+
+def db_writes() -> dict:
+    """Rows inserted, updated or deleted so far in this transaction, per table, across
+    every schema (PostgreSQL's own per-transaction counters). Writes rolled back to a
+    savepoint count too: "nothing written" means nothing was even attempted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT schemaname || '.' || relname, n_tup_ins + n_tup_upd + n_tup_del "
+            "FROM pg_stat_xact_all_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0"
+        )
+        return dict(cursor.fetchall())
+
+
+def assert_nothing_written(before: dict, label: str = "") -> None:
+    """No row changed in any table since ``before = db_writes()``."""
+    after = db_writes()
+    changed = {table: after[table] - before.get(table, 0) for table in after}
+    changed = {table: n for table, n in changed.items() if n}
+    assert not changed, f"{label}: rows written in {changed}"

@@ -1,8 +1,10 @@
 """The single retry policy for all providers (the SDKs' own retries are disabled).
 
 Exponential backoff with jitter for retryable errors; a server's Retry-After wins over
-the computed backoff but is capped so one tenant's rate limit cannot park a worker for
-minutes. Streams are retried only until the first event reaches the caller: after that a
+the computed backoff. A Retry-After longer than the cap (``max_retry_after``) is not
+waited at all: the provider has said that no attempt before then can succeed, so waiting
+the cap (possibly twice) would only delay a certain failure. The error surfaces at once,
+with its ``retry_after``, and the fallback model (if any) answers immediately. Streams are retried only until the first event reaches the caller: after that a
 retry would duplicate text, so a failure surfaces as an error instead. The async stream
 (`astream`) follows the same rules and waits with the event loop's sleep, so a backoff
 parks no thread.
@@ -78,6 +80,17 @@ class RetryPolicy:
         # "Equal jitter": keep half the backoff, randomise the rest to spread herds.
         return backoff / 2 + self.random() * backoff / 2
 
+    def _told_to_wait_too_long(self, error: ProviderError) -> bool:
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        if retry_after is None or retry_after <= self.max_retry_after:
+            return False
+        logger.info(
+            "Not retrying AI provider call: Retry-After %.0fs exceeds the %.0fs cap",
+            retry_after,
+            self.max_retry_after,
+        )
+        return True
+
     def call(self, fn: Callable[[], T]) -> T:
         attempt = 1
         while True:
@@ -136,7 +149,11 @@ class RetryPolicy:
         self.sleep(self._delay_or_raise(attempt, error))
 
     def _delay_or_raise(self, attempt: int, error: ProviderError) -> float:
-        if not error.retryable or attempt >= self.max_attempts:
+        if (
+            not error.retryable
+            or attempt >= self.max_attempts
+            or self._told_to_wait_too_long(error)
+        ):
             raise error
         delay = self.delay_for(attempt, error)
         logger.info(

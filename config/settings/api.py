@@ -2,6 +2,8 @@
 
 import environ
 
+from config.settings.storage import KNOWLEDGE_MAX_UPLOAD_BYTES
+
 env = environ.Env()
 
 REST_FRAMEWORK = {
@@ -16,8 +18,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
+    # DRF's three, with JSON nested too deeply refused as 400 (not a RecursionError 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
+        # Fail open while Redis is down (billing/throttling.py says why).
+        "billing.throttling.AnonRateThrottle",
         "billing.throttling.UserRateThrottle",
         # Per plan: requests per minute of one API key and of the whole organization.
         "billing.throttling.APIKeyRateThrottle",
@@ -61,5 +70,14 @@ RATELIMIT_USE_CACHE = "shared"
 # The window of the plans' per-minute limits (requests and AI tokens). Only tests
 # shorten it, to see a limit recover without waiting a minute.
 RATE_LIMIT_WINDOW_SECONDS = 60
+# Largest request body under /api/ (413 payload_too_large above it, refused from its
+# Content-Length before it is read): JSON and forms up to DATA_UPLOAD_MAX_MEMORY_SIZE,
+# multipart uploads (several files at once) up to this (at least one file of the largest
+# size allowed, plus room for the multipart framing).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+API_MAX_UPLOAD_REQUEST_BYTES = env.int(
+    "API_MAX_UPLOAD_REQUEST_BYTES",
+    default=max(100 * 1024 * 1024, KNOWLEDGE_MAX_UPLOAD_BYTES + 1024 * 1024),
+)
 # The plan of organizations whose plan code names no Plan row.
 BILLING_DEFAULT_PLAN = env("BILLING_DEFAULT_PLAN", default="free")

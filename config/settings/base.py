@@ -33,6 +33,9 @@ MIDDLEWARE = [
     # First: answers /healthz and /readyz before tenant lookup or host checks,
     # so load balancers get an answer even when the database is down.
     "core.health.HealthCheckMiddleware",
+    # Next: every /api/ answer in the error format (oversized bodies refused before they
+    # are read, HTML error pages and outages turned into JSON 4xx/503).
+    "core.api.request_errors.APIErrorsMiddleware",
     "integrations.middleware.APIKeyOrganizationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

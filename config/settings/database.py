@@ -17,6 +17,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL", default="") or localservices.ensure_redis()
+# A Redis that stops answering must fail a request in seconds, not hang it: the callers
+# then fail open or answer 503 (docs/adr/XXXX-errors-outages-and-malformed-requests.md).
+REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -24,6 +27,7 @@ CACHES = {
         # Keys are prefixed with the schema so one organization never reads another's.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": REDIS_CACHE_OPTIONS,
     },
     # Platform-wide counters (rate limits per API key and per organization): the
     # same key whichever schema is active, so a key's requests on any host add up.
@@ -31,5 +35,6 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "shared",
+        "OPTIONS": REDIS_CACHE_OPTIONS,
     },
 }

@@ -17,6 +17,8 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core import errors
+from core.api.body_errors import malformed_request_error
+from core.dependencies import as_service_unavailable
 
 
 class APIError(exceptions.APIException):
@@ -103,6 +105,9 @@ def flatten_fields(detail) -> dict:
 
 
 def exception_handler(exc, context):
+    # Malformed requests and outages (core/api/request_errors.py, core/dependencies.py):
+    # a clear 4xx or 503 in this format, never a 500 or an HTML page.
+    exc = malformed_request_error(exc) or as_service_unavailable(exc) or exc
     if isinstance(exc, errors.DomainError):
         exc = _from_domain_error(exc)
     elif isinstance(exc, Http404 | ObjectDoesNotExist):
@@ -136,7 +141,7 @@ def exception_handler(exc, context):
             message = f"Too many requests. Retry in {int(exc.wait + 0.999)} seconds."
     response.data = error_body(code, message, getattr(exc, "fields", None))
     wait = getattr(exc, "wait", None)
-    if wait and response.status_code == 429 and "Retry-After" not in response:
+    if wait and response.status_code in (429, 503) and "Retry-After" not in response:
         response["Retry-After"] = str(int(wait + 0.999))
     return response
 

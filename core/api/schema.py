@@ -20,14 +20,19 @@ ERROR_SCHEMA = {
 }
 
 ERROR_RESPONSES = {
-    "400": "Invalid input; `fields` names each invalid field.",
+    "400": "Invalid input (`fields` names each invalid field), or a body that does not parse.",
     "401": "Not authenticated (no session, or an invalid, expired or revoked API key).",
     "402": "A monthly quota of the organization's plan is used up (`quota_exceeded`).",
     "403": "Authenticated, but your role (or the API key's scopes) does not allow this.",
     "404": "Not found (also for objects of other organizations).",
     "409": "Conflicts with the current state (e.g. removing the last admin).",
+    "413": "The request body is larger than the limit (`payload_too_large`).",
     "415": "The request body's content type is not accepted.",
     "429": "Too many requests; see the Retry-After header.",
+    "503": (
+        "A service the platform depends on (database, Redis) is unavailable "
+        "(`service_unavailable`); see the Retry-After header."
+    ),
 }
 
 

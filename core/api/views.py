@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 
 from core.access import Role, Scope, ScopedKey, membership_model
 from core.api.authentication import SessionAuthentication
+from core.api.request_errors import read_request_body
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 # Declared for endpoints any valid key of the organization may call.
@@ -150,6 +151,7 @@ class OrganizationViewMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         reject_null_characters(request, kwargs)
+        read_request_body(request)
 
     @property
     def organization(self):
@@ -175,6 +177,10 @@ class AuthenticatedAPIView(APIView):
     permission_classes = [IsAuthenticated]
     authentication_classes = [SessionAuthentication]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        read_request_body(request)
+
 
 class PublicAPIView(APIView):
     """Open to anyone (sign-up). Keep these few and throttled."""
@@ -185,3 +191,4 @@ class PublicAPIView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         reject_null_characters(request, kwargs)
+        read_request_body(request)

@@ -3,12 +3,13 @@
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from assistants.catalog.models import AIModel
 from assistants.providers.errors import ProviderError, as_domain_error
 from core.access import Role, Scope
+from core.api.parsers import JSONParser
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from knowledge_base import retrieval, selectors, services
 from knowledge_base.api import serializers as s

@@ -120,6 +120,19 @@ def test_rate_limit_before_the_first_token_waits_retry_after_then_streams(
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
+def test_rate_limit_with_retry_after_beyond_the_cap_fails_fast(
+    vendor, server, make_provider, sleeps
+):
+    server.enqueue(*[error(429, retry_after="600")] * 3)
+
+    _, raised = collect_until_error(make_provider(vendor, max_attempts=3).astream(chat()))
+
+    assert isinstance(raised, RateLimited) and raised.retry_after == 600.0
+    assert sleeps == []  # neither slept nor retried: the provider said "not before 10 min"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_outage_before_the_first_token_is_retried_with_backoff(
     vendor, server, make_provider, sleeps
 ):
@@ -296,6 +309,18 @@ def test_fallback_answers_when_the_primary_fails_before_any_text(server, make_pr
         "/v1/chat/completions",  # the primary is retried first
         "/v1/messages",
     ]
+
+
+def test_retry_after_beyond_the_cap_switches_to_the_fallback_at_once(server, make_provider, sleeps):
+    primary, fallback = targets(make_provider, primary_attempts=3)
+    server.enqueue(error(429, retry_after="600"), Reply(text="fallback answer"))
+
+    events = asyncio.run(_collect(astream_with_fallback(primary, fallback)))
+
+    assert events[0] == FallbackUsed("anthropic", "claude-y", "RateLimited")
+    assert joined(events) == "fallback answer"
+    assert sleeps == []
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/messages"]
 
 
 def test_no_fallback_once_text_was_emitted(server, make_provider):

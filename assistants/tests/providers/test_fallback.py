@@ -43,6 +43,30 @@ def test_fallback_after_rate_limit_and_timeout(server, make_provider):
     assert complete_with_fallback(primary, fallback).provider == "anthropic"
 
 
+def test_retry_after_beyond_the_cap_switches_to_the_fallback_at_once(server, make_provider, sleeps):
+    primary, fallback = targets(make_provider, primary_attempts=3)
+    server.enqueue(error(429, retry_after="600"), Reply(text="fallback"))
+
+    result = complete_with_fallback(primary, fallback)
+
+    assert (result.text, result.provider) == ("fallback", "anthropic")
+    assert sleeps == []  # no 2 x 20 s of waiting for a primary that said "in 10 minutes"
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/messages"]
+
+
+def test_stream_retry_after_beyond_the_cap_switches_to_the_fallback_at_once(
+    server, make_provider, sleeps
+):
+    primary, fallback = targets(make_provider, primary_attempts=3)
+    server.enqueue(error(429, retry_after="600"), Reply(text="fallback answer"))
+
+    events = list(stream_with_fallback(primary, fallback))
+
+    assert events[0] == FallbackUsed("anthropic", "claude-y", "RateLimited")
+    assert sleeps == []
+    assert len(server.requests) == 2
+
+
 @pytest.mark.parametrize(
     ("status", "expected"), [(401, AuthenticationFailed), (400, InvalidRequest)]
 )

@@ -48,11 +48,41 @@ def test_429_retry_after_is_honoured_then_succeeds(vendor, server, make_provider
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_429_retry_after_http_date_is_capped(vendor, server, make_provider, sleeps):
+def test_429_retry_after_http_date_beyond_the_cap_fails_fast(vendor, server, make_provider, sleeps):
     later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
-    server.enqueue(error(429, retry_after=later), Reply(text="ok"))
-    make_provider(vendor).complete(chat())
-    assert sleeps == [20.0]  # RetryPolicy.max_retry_after
+    server.enqueue(error(429, retry_after=later), Reply(text="never asked for"))
+    with pytest.raises(RateLimited) as info:
+        make_provider(vendor).complete(chat())
+    assert info.value.retry_after > 3500
+    assert sleeps == []  # no capped wait for an attempt the provider said would fail
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_429_retry_after_600_fails_fast_instead_of_waiting_the_cap_twice(
+    vendor, server, make_provider, sleeps
+):
+    server.enqueue(*[error(429, retry_after="600")] * 3)
+    with pytest.raises(RateLimited) as info:
+        make_provider(vendor, max_attempts=3).complete(chat())
+    assert info.value.retry_after == 600.0  # the API passes it on as Retry-After
+    assert sleeps == []
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_stream_429_retry_after_600_fails_fast(vendor, server, make_provider, sleeps):
+    server.enqueue(*[error(429, retry_after="600")] * 3)
+    with pytest.raises(RateLimited):
+        collect(make_provider(vendor))
+    assert sleeps == [] and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_429_retry_after_at_the_cap_is_still_waited(vendor, server, make_provider, sleeps):
+    server.enqueue(error(429, retry_after="20"), Reply(text="ok"))
+    assert make_provider(vendor).complete(chat()).text == "ok"
+    assert sleeps == [20.0]
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
