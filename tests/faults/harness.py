@@ -32,9 +32,10 @@ from config.localservices import PostgresServer, RedisServer
 ROOT = Path(__file__).resolve().parent.parent.parent
 PYTHON = sys.executable
 SLUG = "faults"
-# Short timings: a lease nobody renews expires in seconds and beat sweeps every two.
+# Short timings: a lease nobody renews expires in 20 s (longer than a killed pool
+# process takes to be replaced and its task redelivered) and beat sweeps every two.
 RECOVERY_ENV = {
-    "DOCUMENT_LEASE_SECONDS": "6",
+    "DOCUMENT_LEASE_SECONDS": "20",
     "DOCUMENT_SWEEP_INTERVAL": "2",
     "CHAT_SWEEP_INTERVAL": "2",
     "CHAT_STREAM_HEARTBEAT_SECONDS": "1",
