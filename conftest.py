@@ -58,6 +58,15 @@ def _make_org(slug: str, name: str) -> Org:
     return Org(organization, users["admin"], users["member"], users["viewer"])
 
 
+def pytest_configure(config):
+    """Start this checkout's embedded PostgreSQL and Redis (unless DATABASE_URL /
+    REDIS_URL name servers) before any test touches them: importing the settings
+    starts nothing, so the suite does it here, once per process."""
+    from config import localservices
+
+    localservices.ensure_services()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, migrated, with the AI model catalog loaded."""

@@ -49,6 +49,9 @@ def setup_django() -> None:
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
     os.environ.setdefault("DEBUG", "false")
+    from config import localservices
+
+    localservices.ensure_services()  # the embedded servers, unless URLs are given
     import django
 
     django.setup()

@@ -53,6 +53,9 @@ class MessageStatus(models.TextChoices):
     COMPLETE = "complete", "Complete"
     ERROR = "error", "Error"
     CANCELLED = "cancelled", "Cancelled"
+    # The web process stopped while it streamed (crash): stored by the recovery sweep
+    # with the text it had (chat/recovery.py).
+    INTERRUPTED = "interrupted", "Interrupted"
 
 
 class Message(models.Model):
@@ -81,6 +84,9 @@ class Message(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    # The answer request's prompt, counted when the turn was prepared: what an answer
+    # interrupted by a crash is charged for its prompt (chat/recovery.py).
+    estimated_prompt_tokens = models.PositiveIntegerField(default=0)
     time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     # The standalone query used for retrieval (after rewriting follow-ups).
@@ -92,9 +98,20 @@ class Message(models.Model):
     feedback_rating = models.SmallIntegerField(null=True, blank=True)  # 1 up, -1 down
     feedback_comment = models.CharField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Bumped with the text so far while the answer streams: a streaming row whose
+    # updated_at stopped moving belongs to a process that died (chat/recovery.py).
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The recovery sweep's question; only the few streaming rows are indexed.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status="streaming"),
+                name="message_streaming_heartbeat",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"

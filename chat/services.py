@@ -259,7 +259,7 @@ def chat_prepare(
         answer = Message.objects.create(
             session=session, role=Role.ASSISTANT, status=MessageStatus.STREAMING, reply_to=user_message,
             parent=regenerates, provider=model.provider, model=model.model_id, retrieval_query=query,
-            sources=_source_rows(sources),
+            sources=_source_rows(sources), **_placeholder_usage(request, rewrite),
         )  # fmt: skip
     turn = Turn(
         organization,
@@ -278,9 +278,26 @@ def chat_prepare(
     return turn
 
 
+def _estimated_prompt_tokens(request: ChatRequest) -> int:
+    return count_tokens((request.system or "") + "\n".join(m.content for m in request.messages))
+
+
+def _placeholder_usage(request: ChatRequest, rewrite: gateway.PricedResult | None) -> dict:
+    """What the streaming row carries before the answer is finished: the query rewrite's
+    usage (already in the ledger) and the answer prompt's estimate, so an answer
+    orphaned by a crash is charged consistently by the recovery sweep (chat/recovery.py)."""
+    extra = rewrite.result.usage if rewrite else Usage.of(0, 0)
+    return {
+        "estimated_prompt_tokens": _estimated_prompt_tokens(request),
+        "prompt_tokens": extra.prompt_tokens,
+        "completion_tokens": extra.completion_tokens,
+        "total_tokens": extra.total_tokens,
+        "cost": rewrite.cost if rewrite else Decimal("0"),
+    }
+
+
 def _estimated_usage(turn: Turn, text: str) -> Usage:
-    prompt = (turn.request.system or "") + "\n".join(m.content for m in turn.request.messages)
-    return Usage.of(count_tokens(prompt), count_tokens(text), estimated=True)
+    return Usage.of(_estimated_prompt_tokens(turn.request), count_tokens(text), estimated=True)
 
 
 def chat_finish(
@@ -296,6 +313,11 @@ def chat_finish(
     context = gateway.UsageContext(organization=turn.organization, user=turn.user,
                                    assistant_id=turn.assistant.id, channel=turn.channel)  # fmt: skip
     with transaction.atomic():
+        stored = Message.objects.select_for_update().filter(pk=turn.assistant_message.pk).first()
+        if stored is None or stored.status != MessageStatus.STREAMING:
+            # The recovery sweep stored it `interrupted` (its heartbeat had stopped) and
+            # charged it: finishing it again would count it twice.
+            return stored or turn.assistant_message
         gateway.ai_record_stream_usage(outcome=outcome, context=context)
         usage = outcome.usage or Usage.of(0, 0)
         cited = conversation.cited_indexes(text, len(turn.sources))

@@ -4,7 +4,10 @@ no thread per answer), database work before and after, events out as Server-Sent
 
 Event order: ``session``, ``delta``..., ``sources``, ``usage``, ``done``; or
 ``error`` instead of the last three when the provider fails. A client that goes
-away mid-stream leaves the answer stored as ``cancelled`` with the text so far.
+away mid-stream, or a server shutting down (uvicorn cancels open streams after its
+graceful timeout), leaves the answer stored as ``cancelled`` with the text so far.
+While it streams, the text so far is stored every ``CHAT_STREAM_HEARTBEAT_SECONDS``:
+that heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from assistants import gateway
 from assistants.providers.base import TextDelta
 from assistants.providers.errors import ProviderError, as_domain_error
-from chat import services
+from chat import recovery, services
 from chat.models import MessageStatus
 from core.connections import release_connection
 
@@ -99,6 +103,62 @@ def _finish(turn: services.Turn, text: str, status: str, error: str, ttft_ms: in
         release_connection()
 
 
+def _heartbeat(turn: services.Turn, text: str) -> None:
+    try:
+        with tenant_context(turn.organization):
+            recovery.answer_heartbeat(message_id=turn.assistant_message.pk, text=text)
+    finally:
+        release_connection()
+
+
+async def _beat(turn: services.Turn, parts: list[str]) -> None:
+    """Store the text so far now and then while the answer streams (its lease)."""
+    beat = sync_to_async(_heartbeat, thread_sensitive=True)
+    while True:
+        await asyncio.sleep(settings.CHAT_STREAM_HEARTBEAT_SECONDS)
+        try:
+            await beat(turn, "".join(parts))
+        except Exception:  # the database away for a moment: the next beat tries again
+            logger.warning("heartbeat of answer %s failed", turn.assistant_message.pk,
+                           exc_info=True)  # fmt: skip
+
+
+async def _finish_cancelled(turn: services.Turn, text: str, ttft_ms: int | None):
+    try:
+        return await sync_to_async(_finish, thread_sensitive=True)(
+            turn, text, MessageStatus.CANCELLED, "", ttft_ms
+        )
+    except RuntimeError:
+        # uvicorn shutting down cancels a stream after Django's request handler (and its
+        # thread-sensitive context) is gone; asgiref then refuses that thread. Store the
+        # answer from a thread of its own (chat_finish writes a given answer only once).
+        logger.info(
+            "storing cancelled answer %s after its request ended", turn.assistant_message.pk
+        )
+        return await sync_to_async(_finish, thread_sensitive=False)(
+            turn, text, MessageStatus.CANCELLED, "", ttft_ms
+        )
+
+
+# The tasks streaming an answer in this process, for a graceful shutdown to close.
+OPEN_STREAMS: set[asyncio.Task] = set()
+
+
+async def streams_cancel_open(*, timeout: float) -> int:
+    """Cancel every answer still streaming in this process and wait (up to ``timeout``)
+    until each has stored itself ``cancelled`` with its text so far; returns how many.
+
+    Run at shutdown (the ASGI lifespan, config/asgi.py): uvicorn cancels the request
+    it waited for, but Django leaves the task that streams the body running, and the
+    process would exit with the answer still ``streaming``."""
+    tasks = [task for task in OPEN_STREAMS if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+    return len(tasks)
+
+
 async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
     """The events of one turn; stores the answer however the stream ends."""
     yield session_event(turn)
@@ -106,6 +166,9 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
     parts: list[str] = []
     ttft_ms = None
     finish = sync_to_async(_finish, thread_sensitive=True)
+    heartbeat = asyncio.ensure_future(_beat(turn, parts))
+    streaming_task = asyncio.current_task()
+    OPEN_STREAMS.add(streaming_task)
     try:
         async for text in deltas:
             if ttft_ms is None:
@@ -118,11 +181,15 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
         yield Event("error", {"code": failure.code, "message": failure.message})
         return
     except (asyncio.CancelledError, GeneratorExit):
-        # The client went away: stop the provider, keep what was said so far. Closing
-        # runs in this task (the HTTP client's cleanup must not move to another task);
-        # the write is shielded, so a second cancellation cannot lose it.
-        await deltas.aclose()
-        await asyncio.shield(finish(turn, "".join(parts), MessageStatus.CANCELLED, "", ttft_ms))
+        # The client went away, or the server is shutting down: stop the provider, keep
+        # what was said so far. Closing runs in this task (the HTTP client's cleanup must
+        # not move to another task); the write is shielded, so a second cancellation
+        # cannot lose it.
+        try:
+            await deltas.aclose()
+        except Exception:  # a provider connection already torn down: nothing to close
+            logger.warning("closing the provider stream failed", exc_info=True)
+        await asyncio.shield(_finish_cancelled(turn, "".join(parts), ttft_ms))
         raise
     except Exception:
         logger.exception("chat stream failed")
@@ -131,6 +198,9 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
             "error", {"code": "server_error", "message": "Something went wrong on our side."}
         )
         return
+    finally:
+        heartbeat.cancel()
+        OPEN_STREAMS.discard(streaming_task)
     message = await finish(turn, "".join(parts), MessageStatus.COMPLETE, "", ttft_ms)
     for event in closing_events(message):
         yield event
@@ -146,11 +216,15 @@ def run_turn_to_completion(turn: services.Turn):
     """Non-streamed answer (``stream=false``): the same events, collected in the request's
     thread (a synchronous view waits for the whole answer anyway)."""
     parts, ttft_ms = [], None
+    last_beat = time.monotonic()
     try:
         for text in provider_deltas_sync(turn):
             if ttft_ms is None:
                 ttft_ms = int((time.perf_counter() - turn.started) * 1000)
             parts.append(text)
+            if time.monotonic() - last_beat >= settings.CHAT_STREAM_HEARTBEAT_SECONDS:
+                recovery.answer_heartbeat(message_id=turn.assistant_message.pk, text="".join(parts))
+                last_beat = time.monotonic()
     except ProviderError as error:
         services.chat_finish(turn=turn, text="".join(parts), status=MessageStatus.ERROR,
                              error=error.user_message, ttft_ms=ttft_ms)  # fmt: skip

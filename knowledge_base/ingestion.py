@@ -1,7 +1,9 @@
 """The ingestion pipeline: extract -> chunk -> embed in batches -> write chunks.
 
-Safe to run twice: a run claims the document for the version it was queued for;
-a duplicate or stale delivery finds nothing to claim and returns. All chunks of
+Safe to run twice: a run claims the document for the version it was queued for,
+as a lease owned by its delivery (knowledge_base/leases.py); a duplicate or stale
+delivery finds nothing to claim and returns, and a redelivery after the owner died
+takes it over. All chunks of
 a document are written in one transaction that replaces the previous ones, so a
 failure at any step leaves no partial chunks.
 
@@ -11,14 +13,15 @@ document's version is gone, and every later stage checks again before it works.
 """
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from assistants import gateway
 from assistants.providers.errors import ProviderError
@@ -27,16 +30,15 @@ from billing.models import Channel
 from core.tenancy import require_tenant_schema
 from files import services as file_services
 from files.models import FileStatus
-from knowledge_base import chunking, extraction
+from knowledge_base import chunking, extraction, leases
 from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.extraction.sandbox import ExtractionCancelled, extract_isolated
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
 
 logger = logging.getLogger(__name__)
 
-# A run that has not finished after this long is presumed dead (worker killed)
-# and may be claimed again by a redelivered task.
-STALE_PROCESSING = timedelta(minutes=30)
+# A service the pipeline needs went away mid-run (not the document's fault).
+OUTAGES = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError)
 
 
 class RetryableIngestionError(Exception):
@@ -53,19 +55,13 @@ class IngestionResult:
     chunks: int = 0
 
 
-def _claim(document_id, version: int) -> bool:
-    stale = timezone.now() - STALE_PROCESSING
-    claimable = Q(status__in=[DocumentStatus.PENDING, DocumentStatus.FAILED]) | Q(
-        status=DocumentStatus.PROCESSING, processing_started_at__lt=stale
-    )
-    return bool(
-        Document.objects.filter(claimable, pk=document_id, version=version).update(
-            status=DocumentStatus.PROCESSING,
-            processing_started_at=timezone.now(),
-            error="",
-            chunks_done=0,
-            chunks_total=0,
-        )
+def _release_for_retry(document_id, version: int) -> None:
+    """Back to ``pending`` without an owner, claimable by the task's retry."""
+    Document.objects.filter(pk=document_id, version=version).update(
+        status=DocumentStatus.PENDING,
+        lease_owner="",
+        lease_expires_at=None,
+        updated_at=timezone.now(),
     )
 
 
@@ -131,13 +127,18 @@ def _embed(document: Document, chunks: list, organization, run: _Run) -> list[li
     return vectors
 
 
-def _write_chunks(document: Document, version: int, chunks: list, vectors: list, extracted) -> bool:
-    """Replace the document's chunks in one transaction; False if a newer run took over."""
+def _write_chunks(
+    document: Document, version: int, chunks: list, vectors: list, extracted, owner: str = ""
+) -> bool:
+    """Replace the document's chunks in one transaction; False if a newer run (another
+    version, or another delivery that took the lease over) did."""
     dimensions = document.collection.embedding_dimensions
     with transaction.atomic():
         current = Document.objects.select_for_update().filter(pk=document.pk).first()
         if current is None or current.version != version:  # deleted or reprocessed
             return False
+        if not leases.document_lease_held(document=current, owner=owner):
+            return False  # another delivery took the lease over (ours had expired)
         DocumentChunk.objects.filter(document=document).delete()
         DocumentChunk.objects.bulk_create(
             [
@@ -158,6 +159,7 @@ def _write_chunks(document: Document, version: int, chunks: list, vectors: list,
             batch_size=500,
         )
         current.status = DocumentStatus.COMPLETED
+        current.lease_owner, current.lease_expires_at = "", None
         current.chunks_done = current.chunks_total = len(chunks)
         current.page_count = extracted.page_count
         current.processed_at = timezone.now()
@@ -188,12 +190,28 @@ def _fail(document_id, version: int, message: str) -> None:
         document.status = DocumentStatus.FAILED
         document.error = message[:1000]
         document.chunks_done = 0
-        document.save(update_fields=["status", "error", "chunks_done", "updated_at"])
+        document.lease_owner, document.lease_expires_at = "", None
+        document.save(
+            update_fields=[
+                "status",
+                "error",
+                "chunks_done",
+                "lease_owner",
+                "lease_expires_at",
+                "updated_at",
+            ]
+        )
         if document.file_id:
             file_services.file_update_extraction(
                 file=document.file, status=FileStatus.FAILED, extracted_text="", summary=message
             )
         collection_refresh_counts(collection_id=document.collection_id)
+
+
+def fail_document(document_id, version: int, message: str) -> None:
+    """Mark the version failed with the reason (no chunks); what the recovery sweep
+    records when it gives a stalled document up."""
+    _fail(document_id, version, message)
 
 
 def document_process(
@@ -203,14 +221,25 @@ def document_process(
     organization,
     final_attempt: bool = True,
     heartbeat: Callable[[], None] | None = None,
+    owner: str = "",
 ) -> IngestionResult:
     """Run the pipeline for one document version (the body of the Celery task).
 
     `heartbeat` is called while the run makes progress (the caller's lease on its slot).
+    ``owner`` names the delivery (the task id): the document's lease it takes is renewed
+    while the pipeline runs, and the same owner coming back takes the document over.
     """
     require_tenant_schema()
-    if not _claim(document_id, version):
+    owner = owner or f"direct-{uuid.uuid4()}"
+    if not leases.document_lease_claim(document_id=document_id, version=version, owner=owner):
         return IngestionResult("skipped")
+    with leases.document_lease_heartbeat(document_id=document_id, owner=owner):
+        return _run_claimed(document_id, version, organization, final_attempt, heartbeat, owner)
+
+
+def _run_claimed(
+    document_id, version, organization, final_attempt, heartbeat, owner
+) -> IngestionResult:
     document = Document.objects.select_related("collection__embedding_model", "file").get(
         pk=document_id
     )
@@ -236,27 +265,29 @@ def document_process(
     except ProviderError as exc:
         if exc.retryable and not final_attempt:
             # Leave it claimable for the retry.
-            Document.objects.filter(pk=document_id, version=version).update(
-                status=DocumentStatus.PENDING
-            )
+            _release_for_retry(document_id, version)
             raise RetryableIngestionError(str(exc)) from exc
         _fail(document_id, version, f"Embedding failed: {exc.user_message}")
         return IngestionResult("failed")
     except quotas.TokenRateExceeded as exc:
         if not final_attempt:  # the minute's tokens are used up: try again later
-            Document.objects.filter(pk=document_id, version=version).update(
-                status=DocumentStatus.PENDING
-            )
+            _release_for_retry(document_id, version)
             raise RetryableIngestionError(exc.message) from exc
         _fail(document_id, version, f"Not embedded: {exc.message}")
         return IngestionResult("failed")
     except quotas.QuotaExceeded as exc:
         _fail(document_id, version, f"Not embedded: {exc.message}")
         return IngestionResult("failed")
+    except OUTAGES as exc:
+        # Redis or PostgreSQL away for a moment is no fault of the document: keep it
+        # `processing`; its lease, no longer renewed, expires and the recovery sweep
+        # queues it again once the service is back (knowledge_base/leases.py).
+        logger.warning("ingestion of document %s stopped by an outage: %r", document_id, exc)
+        raise
     except Exception:
         logger.exception("ingestion of document %s failed", document_id)
         _fail(document_id, version, "Processing failed unexpectedly; the team has been notified.")
         raise
-    if not _write_chunks(document, version, chunks, vectors, extracted):
+    if not _write_chunks(document, version, chunks, vectors, extracted, owner):
         return IngestionResult("cancelled")
     return IngestionResult("completed", len(chunks))

@@ -76,6 +76,13 @@ def ingestion_slot(*, organization_id, token: str) -> Iterator[Slot | None]:
         _client().zrem(key, token)
 
 
+def ingestion_slot_release(*, organization_id, token: str) -> None:
+    """Free the slot of a holder known to be dead (the recovery sweep found its document
+    lease expired), so the document's next delivery need not wait out the slot lease."""
+    if settings.KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION > 0 and token:
+        _client().zrem(_key(organization_id), token)
+
+
 def ingestion_slots_held(*, organization_id) -> int:
     """Slots of the organization held now (unexpired leases)."""
     key = _key(organization_id)

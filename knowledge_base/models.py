@@ -86,6 +86,12 @@ class Document(models.Model):
     # for, so a stale or duplicate delivery does nothing.
     version = models.PositiveIntegerField(default=1)
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    # The delivery (Celery task id) that holds the document while it is processed, and
+    # until when; renewed by a heartbeat. See knowledge_base/leases.py.
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Times the recovery sweep queued it again after a stall (worker died, task lost).
+    recovery_attempts = models.PositiveSmallIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -225,7 +225,17 @@ def document_reprocess(*, document: Document) -> Document:
     document.status = DocumentStatus.PENDING
     document.error = ""
     document.chunks_done = 0
-    document.save(update_fields=["version", "status", "error", "chunks_done", "updated_at"])
+    document.recovery_attempts = 0  # a fresh start: the sweep's count begins again
+    document.save(
+        update_fields=[
+            "version",
+            "status",
+            "error",
+            "chunks_done",
+            "recovery_attempts",
+            "updated_at",
+        ]
+    )
     _enqueue(document)
     return document
 

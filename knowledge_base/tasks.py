@@ -7,8 +7,9 @@ from django.conf import settings
 
 from core.tasks import TenantTask
 from core.tenancy import current_organization
-from knowledge_base.ingestion import RetryableIngestionError, document_process
+from knowledge_base.ingestion import RetryableIngestionError, document_process, fail_document
 from knowledge_base.ingestion_slots import ingestion_slot
+from knowledge_base.leases import documents_recover_stalled_everywhere
 
 
 @shared_task(
@@ -37,5 +38,20 @@ def document_process_task(self, document_id: str, version: int) -> dict:
             organization=organization,
             final_attempt=self.request.retries >= self.max_retries,
             heartbeat=slot.renew if slot else None,
+            # The delivery owns the document's lease: the task id is the same when Celery
+            # redelivers it after the worker running it died, so it takes over at once.
+            owner=self.request.id or "",
         )
     return {"status": result.status, "chunks": result.chunks}
+
+
+@shared_task(name="knowledge_base.documents_recover_stalled", acks_late=True)
+def documents_recover_stalled_task() -> dict:
+    """Beat, every minute: documents whose worker died or whose task was lost are
+    queued again (bounded), then failed with the reason. Safe to run twice: each
+    document is taken under a row lock."""
+    return documents_recover_stalled_everywhere(requeue=_requeue, fail=fail_document)
+
+
+def _requeue(document_id: str, version: int) -> None:
+    document_process_task.delay(document_id, version)

@@ -104,4 +104,5 @@ from config.settings.celery import *  # noqa: E402, F403
 from config.settings.database import *  # noqa: E402, F403
 from config.settings.frontend import *  # noqa: E402, F403
 from config.settings.observability import *  # noqa: E402, F403
+from config.settings.recovery import *  # noqa: E402, F403
 from config.settings.tenancy import *  # noqa: E402, F403

@@ -8,7 +8,14 @@ run carries the database's name so concurrent runs sharing one Redis never meet.
 """
 
 from config.settings.dev import *  # noqa: F403
-from config.settings.dev import BASE_DIR, CACHES, DATABASES, REST_FRAMEWORK, env
+from config.settings.dev import (
+    BASE_DIR,
+    CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    DATABASES,
+    REST_FRAMEWORK,
+    env,
+)
 
 DEBUG = env.bool("DEBUG", default=False)
 EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
@@ -23,5 +30,8 @@ REST_FRAMEWORK = {
 _RUN = DATABASES["default"]["NAME"]
 for _cache in CACHES.values():
     _cache["KEY_PREFIX"] = f"{_RUN}:{_cache.get('KEY_PREFIX', '')}"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_RUN}:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **CELERY_BROKER_TRANSPORT_OPTIONS,
+    "global_keyprefix": f"{_RUN}:",
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_RUN}:"}

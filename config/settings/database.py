@@ -1,7 +1,9 @@
 """PostgreSQL (with pgvector) and Redis: given by URL, or started locally.
 
-With DATABASE_URL / REDIS_URL unset, the embedded servers from
-config.localservices are started on first use (see ADR 0002).
+With DATABASE_URL / REDIS_URL unset, the URLs of this checkout's embedded servers
+(config.localservices). Importing the settings starts nothing: the entry points
+(`make dev`, manage.py, the test suite, the benchmarks) start the servers explicitly
+(see ADR 0002 and the recovery ADR).
 """
 
 import environ
@@ -10,13 +12,13 @@ from config import localservices
 
 env = environ.Env()
 
-DATABASE_URL = env("DATABASE_URL", default="") or localservices.ensure_postgres()
+DATABASE_URL = env("DATABASE_URL", default="") or localservices.postgres_url()
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
-REDIS_URL = env("REDIS_URL", default="") or localservices.ensure_redis()
+REDIS_URL = env("REDIS_URL", default="") or localservices.redis_url()
 # A Redis that stops answering must fail a request in seconds, not hang it: the callers
 # then fail open or answer 503 (docs/adr/XXXX-errors-outages-and-malformed-requests.md).
 REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}

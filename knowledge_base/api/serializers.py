@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from assistants.api.serializers import ModelKeyField
 from assistants.catalog.models import Capability
+from knowledge_base.leases import document_is_stalled
 from knowledge_base.models import Collection, Document, DocumentChunk, DocumentStatus
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
 
@@ -39,13 +40,14 @@ class CollectionOutputSerializer(serializers.ModelSerializer):
 
 class DocumentOutputSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
+    stalled = serializers.SerializerMethodField()
 
     class Meta:
         model = Document
         fields = [
             "id", "collection", "title", "source", "content_type", "size", "sha256", "status",
-            "error", "chunks_done", "chunks_total", "progress", "page_count", "metadata",
-            "created_at", "updated_at", "processed_at",
+            "error", "chunks_done", "chunks_total", "progress", "stalled", "recovery_attempts",
+            "page_count", "metadata", "created_at", "updated_at", "processed_at",
         ]  # fmt: skip
 
     @extend_schema_field(OpenApiTypes.FLOAT)
@@ -56,6 +58,13 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
         if not document.chunks_total:
             return 0.0
         return round(document.chunks_done / document.chunks_total, 3)
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_stalled(self, document: Document) -> bool:
+        """True while the document is not done and its processing stalled (the worker
+        stopped, or the task was lost): it is being retried (``recovery_attempts``
+        times so far) or waits for the recovery sweep to retry it."""
+        return document_is_stalled(document)
 
 
 class DocumentUploadSerializer(serializers.Serializer):

@@ -986,6 +986,13 @@ export interface components {
              * @description 0..1 while processing; 1 when completed.
              */
             readonly progress: number;
+            /**
+             * @description True while the document is not done and its processing stalled (the worker
+             *     stopped, or the task was lost): it is being retried (``recovery_attempts``
+             *     times so far) or waits for the recovery sweep to retry it.
+             */
+            readonly stalled: boolean;
+            recovery_attempts?: number;
             page_count?: number | null;
             metadata?: unknown;
             /** Format: date-time */
@@ -1127,9 +1134,10 @@ export interface components {
          *     * `complete` - Complete
          *     * `error` - Error
          *     * `cancelled` - Cancelled
+         *     * `interrupted` - Interrupted
          * @enum {string}
          */
-        MessageOutputStatusEnum: "streaming" | "complete" | "error" | "cancelled";
+        MessageOutputStatusEnum: "streaming" | "complete" | "error" | "cancelled" | "interrupted";
         /**
          * @description * `vector` - vector
          *     * `keyword` - keyword

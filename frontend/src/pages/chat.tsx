@@ -533,6 +533,7 @@ export function ChatPage() {
                         </div>
                       ) : null}
                       {answer.status === "cancelled" ? <div className="msg-meta">Stopped before the end.</div> : null}
+                      {answer.status === "interrupted" ? <div className="msg-meta" data-testid="chat-interrupted">Interrupted: the server stopped while answering.</div> : null}
                       {answer.sources?.length && !answer.streaming ? (
                         <div className="sources-list" aria-label="Sources">
                           {answer.sources

@@ -102,12 +102,24 @@ export function KnowledgePage() {
 
 const STATUS_TONE = { pending: "info", processing: "warning", completed: "success", failed: "danger" } as const;
 
+/** The status as the API reports it; a stalled document (its worker stopped or its task
+ * was lost) says so and that it is being retried, rather than spinning as if all were well. */
+export function documentStatusText(document: DocumentItem): string {
+  const status = document.status ?? "pending";
+  if (document.stalled) {
+    const attempt = document.recovery_attempts ? ` (retry ${document.recovery_attempts})` : "";
+    return `stalled, retrying${attempt}`;
+  }
+  return status;
+}
+
 export function DocumentStatusBadge({ document }: { document: DocumentItem }) {
   const status = document.status ?? "pending";
+  const tone = document.stalled ? "warning" : STATUS_TONE[status];
   return (
-    <Badge tone={STATUS_TONE[status]} testId="document-status">
+    <Badge tone={tone} testId="document-status">
       {status === "processing" || status === "pending" ? <span className="spin" aria-hidden="true" style={{ width: 10, height: 10 }} /> : <span className="dot" />}
-      {status}
+      {documentStatusText(document)}
     </Badge>
   );
 }
