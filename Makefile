@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := python3 -m uv
 
-.PHONY: install dev frontend test test-fast lint format migrations-check browser services-stop clean
+.PHONY: install dev frontend test test-fast lint format migrations-check deadcode browser services-stop clean
 
 install: .venv/.installed
 
@@ -54,6 +54,13 @@ lint: install
 format: install
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# Functions nothing calls (vulture). Django finds views, admin and commands by name, so
+# only unused functions are listed; review them, they are not all dead.
+deadcode: install
+	.venv/bin/vulture core config users audit billing assistants files knowledge_base chat \
+		integrations workflows prompts --min-confidence 60 --exclude "*/migrations/*,*/tests/*" \
+		| grep "unused function" || true
 
 migrations-check: install
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
-from rest_framework.test import APIClient
 
 from assistants.catalog.services import ai_models_sync
-from tests.helpers import GOOD_KEY, PASSWORD
+from tests.helpers import GOOD_KEY, PASSWORD, HostClient
 from users import services
 from users.models import Membership, Organization, Role, User
 
@@ -131,6 +130,33 @@ def provider_server(_provider_server, settings):
     return _provider_server
 
 
+@pytest.fixture
+def keep_test_transaction():
+    """The real WSGI handler closes connections after each request, which would
+    end the test's transaction; Django's test client disconnects these the same way."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def keep_websocket_test_transaction(monkeypatch):
+    """Channels closes "old" connections before each handler, which inside a test's
+    transaction would end it; Django's test client disconnects the same hook for
+    the same reason. Production keeps Channels' behaviour."""
+
+    async def keep():
+        return None
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", keep)
+    monkeypatch.setattr("channels.generic.websocket.aclose_old_connections", keep)
+
+
 @pytest.fixture(autouse=True)
 def _public_schema_after_test():
     yield
@@ -138,21 +164,23 @@ def _public_schema_after_test():
 
 
 @pytest.fixture
+def collection(org_a):
+    """A collection of alpha embedded by the real local model (small chunks)."""
+    from knowledge_base import services as knowledge_services
+    from tests.factories import local_embedding_model
+
+    with schema_context(org_a.slug):
+        return knowledge_services.collection_create(
+            name="Handbook", embedding_model=local_embedding_model(), chunk_size=120,
+            chunk_overlap=20, user=org_a.admin,
+        )  # fmt: skip
+
+
+@pytest.fixture
 def tenant(org_a):
     """Run the test body inside organization alpha's schema."""
     with schema_context(org_a.slug):
         yield org_a
-
-
-class HostClient(APIClient):
-    """An API client bound to one host, optionally logged in."""
-
-    def __init__(self, host: str, user: User | None = None, api_key: str | None = None):
-        super().__init__(HTTP_HOST=host)
-        if user is not None:
-            self.force_login(user)
-        if api_key is not None:
-            self.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
 
 
 @pytest.fixture
@@ -169,3 +197,37 @@ def client_for():
 @pytest.fixture
 def public_client(db) -> HostClient:
     return HostClient("localhost")
+
+
+# -- every test file runs -----------------------------------------------------------
+
+_SKIPPED_DIRS = {".venv", "node_modules", ".data", ".git", "frontend", "staticfiles"}
+_collected_files: set = set()
+
+
+def pytest_itemcollected(item):
+    _collected_files.add(item.path)
+
+
+def _test_files(root) -> set:
+    return {
+        path
+        for path in root.rglob("test_*.py")
+        if not _SKIPPED_DIRS.intersection(path.relative_to(root).parts)
+    }
+
+
+def pytest_collection_finish(session):
+    """A whole run (``pytest`` with no paths: the testpaths) fails when a test file
+    under the repository was not collected (e.g. an app missing from testpaths)."""
+    config = session.config
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or config.option.keyword:
+        return
+    missing = sorted(
+        str(p.relative_to(config.rootpath)) for p in _test_files(config.rootpath) - _collected_files
+    )
+    if missing:
+        raise pytest.UsageError(
+            "These test files are not collected (add their app to testpaths in "
+            "pyproject.toml): " + ", ".join(missing)
+        )

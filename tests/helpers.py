@@ -1,6 +1,9 @@
 """Assertions and lookups shared by test modules (fixtures live in conftest.py)."""
 
-from django.db import connection
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+from rest_framework.test import APIClient
 
 PASSWORD = "correct-horse-battery-staple-42"
 # The key the local wire-protocol server (provider_server fixture) accepts.
@@ -25,19 +28,11 @@ def schema_exists(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def api_key_for(org, *scopes: str, name: str = "program", **fields):
-    """A new API key of ``org`` (a conftest ``Org``): ``(APIKey, full key)``.
-    Without scopes it has ``admin`` (every scope)."""
-    from django_tenants.utils import schema_context
+def fresh(org):
+    """The organization as the database has it now (its plan may have changed)."""
+    from users.models import Organization
 
-    from audit.services import Actor
-    from integrations.services import api_key_create
-
-    with schema_context(org.slug):
-        return api_key_create(
-            organization=org.organization, name=name, scopes=list(scopes) or ["admin"],
-            actor=Actor(user=org.admin), **fields,
-        )  # fmt: skip
+    return Organization.objects.get(pk=org.organization.pk)
 
 
 def db_writes() -> dict:
@@ -58,3 +53,54 @@ def assert_nothing_written(before: dict, label: str = "") -> None:
     changed = {table: after[table] - before.get(table, 0) for table in after}
     changed = {table: n for table, n in changed.items() if n}
     assert not changed, f"{label}: rows written in {changed}"
+
+
+def parse_sse(body: bytes) -> list[tuple[str, dict]]:
+    import json
+
+    events = []
+    for block in body.decode().strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def stream_body(response) -> bytes:
+    """Read a streamed body the way an ASGI server does (async iterator); the database
+    work inside runs back on this test's thread, in its transaction."""
+    from asgiref.sync import async_to_sync
+
+    if not response.is_async:
+        return b"".join(response.streaming_content)
+
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return async_to_sync(collect)()
+
+
+class HostClient(APIClient):
+    """An API client bound to one host, optionally logged in."""
+
+    def __init__(self, host: str, user=None, api_key: str | None = None):
+        super().__init__(HTTP_HOST=host)
+        if user is not None:
+            self.force_login(user)
+        if api_key is not None:
+            self.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+
+
+@contextmanager
+def rolled_back_at_the_end(django_db_blocker):
+    """Data seeded once for a module (what Django's TestCase.setUpTestData does):
+    inside a transaction rolled back at the end, so each test runs in a savepoint
+    within it (what a test changes is undone) and nothing outlives the module."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            connection.set_schema_to_public()

@@ -10,30 +10,17 @@ matching the documented shape).
 import pytest
 import schemathesis
 import werkzeug
-from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from integrations.models import Scope
-from tests.helpers import api_key_for
+from tests.factories import api_key_for
 from tests.openapi import tenant_schema
 
 schema = schemathesis.openapi.from_dict(tenant_schema())
 schema.app = get_wsgi_application()
-
-
-@pytest.fixture
-def keep_test_transaction():
-    """The real WSGI handler closes connections after each request, which would
-    end the test's transaction; Django's test client disconnects these the same way."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -24,3 +24,19 @@ def test_every_environment_variable_is_documented():
     assert "SECRET_KEY" in variables  # the scan sees the settings
     missing = sorted(v for v in variables if f"`{v}`" not in readme)
     assert not missing, f"add to the README configuration table: {missing}"
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_every_link_of_the_docs_stays_in_the_repository_and_resolves():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in LINK.findall(page.read_text()):
+            if re.match(r"[a-z]+:", target):  # https:, mailto: ...
+                continue
+            resolved = (page.parent / target).resolve()
+            if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not broken, f"links leaving the repository or to nothing: {broken}"

@@ -25,9 +25,9 @@ from django_tenants.utils import schema_context
 from billing.models import Plan, UsageRecord
 from billing.plans import plan_cache_clear
 from chat.models import Message
-from chat.tests.conftest import make_assistant
 from knowledge_base import services as knowledge_services
 from knowledge_base.models import Document
+from tests.factories import make_assistant
 from tests.helpers import assert_error, assert_nothing_written, db_writes
 from tests.outages import Platform, PostgresCopy, ThrowawayRedis
 from users.models import Organization
@@ -212,7 +212,7 @@ def test_readyz_names_redis_while_it_is_down_and_recovers(throwaway_redis):
 
 
 def _embedding_model():
-    from assistants.tests.conftest import catalog_model
+    from tests.factories import catalog_model
 
     return catalog_model("local/all-minilm-l6-v2")
 

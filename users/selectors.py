@@ -9,7 +9,7 @@ import hashlib
 from django.db.models import QuerySet
 
 from core.lookups import parse_uuid
-from users.models import Invitation, Membership, Organization, Role, User
+from users.models import Invitation, Membership, Organization, User
 
 
 def organization_list_for_user(*, user: User) -> QuerySet[Membership]:
@@ -33,10 +33,6 @@ def membership_get(*, organization: Organization, membership_id) -> Membership:
     return membership_list(organization=organization).get(id=parse_uuid(membership_id))
 
 
-def membership_admin_count(*, organization: Organization) -> int:
-    return Membership.objects.filter(organization=organization, role=Role.ADMIN).count()
-
-
 def invitation_list(*, organization: Organization) -> QuerySet[Invitation]:
     return Invitation.objects.filter(organization=organization).select_related("invited_by")
 
@@ -47,9 +43,3 @@ def invitation_get(*, organization: Organization, invitation_id) -> Invitation:
 
 def invitation_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def invitation_get_by_token(*, organization: Organization, token: str) -> Invitation:
-    return Invitation.objects.select_related("organization").get(
-        organization=organization, token_hash=invitation_token_hash(token)
-    )

@@ -8,7 +8,7 @@ import importlib
 import json
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from .base import (
@@ -17,12 +17,7 @@ from .base import (
     ROLE_SYSTEM,
     ChatMessage,
     ChatRequest,
-    ChatResult,
-    Finish,
-    StreamEvent,
-    TextDelta,
     Usage,
-    UsageEvent,
     VerifyResult,
 )
 from .errors import MalformedResponse, ProviderError, ProviderTimeout, ProviderUnavailable
@@ -132,21 +127,6 @@ def usage_or_estimate(
             estimated=True,
         )
     return Usage.of(prompt_tokens, completion_tokens)
-
-
-def collect(events: Iterator[StreamEvent], *, model: str, provider: str) -> ChatResult:
-    """Fold a stream into a ChatResult (used where a provider streams natively)."""
-    texts: list[str] = []
-    usage = Usage.of(0, 0, estimated=True)
-    reason = "stop"
-    for event in events:
-        if isinstance(event, TextDelta):
-            texts.append(event.text)
-        elif isinstance(event, UsageEvent):
-            usage = event.usage
-        elif isinstance(event, Finish):
-            reason = event.reason
-    return ChatResult("".join(texts), usage, reason, model, provider)
 
 
 # --- credential checks -------------------------------------------------------------------

@@ -1,18 +1,11 @@
-"""Fixtures for the Django side of the AI layer: the wire-protocol server and catalog rows."""
+"""Fixtures for the Django side of the AI layer: credentials pointed at the local
+wire-protocol server (catalog lookups are tests.factories.catalog_model)."""
 
 import pytest
 from django_tenants.utils import schema_context
 
 from assistants import services
-from assistants.catalog.models import AIModel
 from tests.helpers import GOOD_KEY
-
-__all__ = ["GOOD_KEY"]
-
-
-def catalog_model(key: str) -> AIModel:
-    provider, model_id = key.split("/", 1)
-    return AIModel.objects.get(provider=provider, model_id=model_id)
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from django_tenants.utils import schema_context
 
 from assistants.models import Assistant
-from assistants.tests.conftest import catalog_model
 from assistants.tests.providers.fake_server import Reply, error
 from billing.models import UsageRecord
+from tests.factories import catalog_model
 from tests.helpers import assert_error
 
 

@@ -9,8 +9,8 @@ from assistants import gateway
 from assistants.catalog.models import AIModel
 from assistants.catalog.services import FIXTURE, ai_models_sync
 from assistants.providers.base import Usage
-from assistants.tests.conftest import catalog_model
 from billing.models import UsageRecord
+from tests.factories import catalog_model
 
 
 @pytest.mark.django_db

@@ -7,9 +7,8 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from assistants.models import ProviderCredential
-from assistants.tests.conftest import GOOD_KEY
 from core import crypto
-from tests.helpers import assert_error
+from tests.helpers import GOOD_KEY, assert_error
 
 
 def _stored_column(org, credential_id) -> str:

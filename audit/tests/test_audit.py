@@ -5,7 +5,8 @@ from django_tenants.utils import schema_context
 
 from audit.models import AuditAction, AuditEvent
 from integrations.models import Scope
-from tests.helpers import api_key_for, assert_error
+from tests.factories import api_key_for
+from tests.helpers import assert_error
 from users.models import Membership
 
 pytestmark = pytest.mark.django_db

@@ -1,9 +1,13 @@
 import uuid
 
 import pytest
+from django_tenants.utils import schema_context
 
+from assistants import services as assistant_services
 from billing.models import Plan
 from billing.plans import plan_cache_clear
+from tests.factories import make_assistant
+from tests.helpers import GOOD_KEY
 from users.models import Organization
 
 
@@ -21,6 +25,11 @@ def use_plan(org_a):
     plan_cache_clear()
 
 
-def fresh(org) -> Organization:
-    """The organization as the database has it now (its plan may have changed)."""
-    return Organization.objects.get(pk=org.organization.pk)
+@pytest.fixture
+def openai_helper(org_a, provider_server):
+    """An assistant of alpha on OpenAI's protocol (the local server), no knowledge."""
+    with schema_context(org_a.slug):
+        assistant_services.credential_create(
+            provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
+        )
+    return make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)

@@ -9,8 +9,8 @@ from django_tenants.utils import schema_context
 from assistants import services as assistant_services
 from billing.models import UsageRecord
 from chat.models import Message
-from chat.tests.conftest import make_assistant, stream_body
-from tests.helpers import GOOD_KEY
+from tests.factories import make_assistant
+from tests.helpers import GOOD_KEY, stream_body
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from billing.plans import plan_cache_clear
 from billing.quotas import QuotaExceeded
 from chat import services as chat_services
 from chat.models import ChatSession, Message
-from chat.tests.conftest import make_assistant
+from tests.factories import make_assistant
 from users.models import Organization
 
 

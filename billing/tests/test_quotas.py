@@ -6,24 +6,13 @@ from decimal import Decimal
 import pytest
 from django_tenants.utils import schema_context
 
-from assistants import services as assistant_services
 from billing.models import UsageRecord
 from chat.models import ChatSession, Message
-from chat.tests.conftest import make_assistant
 from knowledge_base.models import Document, DocumentStatus
-from knowledge_base.tests.conftest import collection, process_pending  # noqa: F401
-from tests.helpers import GOOD_KEY, assert_error
+from tests.factories import make_assistant, process_pending
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def openai_helper(org_a, provider_server):
-    with schema_context(org_a.slug):
-        assistant_services.credential_create(
-            provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
-        )
-    return make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
 
 
 def _spent(org, tokens: int, cost: str) -> None:
@@ -95,7 +84,7 @@ def test_monthly_messages_quota(org_a, client_for, use_plan):
     assert _rows(org_a) == before
 
 
-def test_documents_and_storage_quotas_refuse_uploads_whole(org_a, client_for, use_plan, collection):  # noqa: F811
+def test_documents_and_storage_quotas_refuse_uploads_whole(org_a, client_for, use_plan, collection):
     use_plan(max_documents=2, max_storage_bytes=10_000)
     member = client_for(org_a, "member")
     url = f"/api/v1/collections/{collection.pk}/documents"
@@ -121,7 +110,7 @@ def test_documents_and_storage_quotas_refuse_uploads_whole(org_a, client_for, us
 def test_ingestion_over_the_token_quota_fails_the_document_with_the_reason(
     org_a,
     use_plan,
-    collection,  # noqa: F811
+    collection,
 ):
     from knowledge_base import services as knowledge_services
 

@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from chat.tests.conftest import make_assistant
 from integrations.models import Scope
-from tests.helpers import api_key_for, assert_error
+from tests.factories import api_key_for, make_assistant
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

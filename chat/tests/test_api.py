@@ -9,9 +9,8 @@ from django_tenants.utils import schema_context
 from assistants.tests.providers.fake_server import Reply
 from billing.models import UsageRecord
 from chat.models import ChatSession, Message, MessageStatus
-from chat.tests.conftest import parse_sse, stream_body
 from knowledge_base.models import DocumentChunk
-from tests.helpers import assert_error
+from tests.helpers import assert_error, parse_sse, stream_body
 
 warnings.filterwarnings(
     "ignore", message="StreamingHttpResponse must consume asynchronous iterators"
@@ -173,7 +172,7 @@ class TestBadInput:
         assert "inactive" in assert_error(response, 400)["fields"]["assistant"][0]
 
     def test_session_of_another_assistant(self, org_a, client_for, assistant):
-        from chat.tests.conftest import make_assistant
+        from tests.factories import make_assistant
 
         other = make_assistant(org_a, with_knowledge=False)
         client = client_for(org_a, "member")

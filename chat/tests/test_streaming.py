@@ -16,7 +16,7 @@ from assistants.tests.providers.fake_server import Reply, error
 from billing.models import UsageRecord
 from chat import services, streaming
 from chat.models import ChatSession, Message, MessageStatus
-from chat.tests.conftest import make_assistant
+from tests.factories import make_assistant
 from tests.helpers import GOOD_KEY
 
 LONG_ANSWER = " ".join(f"word{i}" for i in range(60))

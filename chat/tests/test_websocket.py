@@ -10,18 +10,7 @@ from assistants.tests.providers.fake_server import Reply
 from chat.models import ChatSession, Message, MessageStatus
 from config.asgi import application
 
-
-@pytest.fixture(autouse=True)
-def keep_test_transaction(monkeypatch):
-    """Channels closes "old" connections before each handler, which inside a test's
-    transaction would end it; Django's test client disconnects the same hook for
-    the same reason. Production keeps Channels' behaviour."""
-
-    async def keep():
-        return None
-
-    monkeypatch.setattr("channels.consumer.aclose_old_connections", keep)
-    monkeypatch.setattr("channels.generic.websocket.aclose_old_connections", keep)
+pytestmark = pytest.mark.usefixtures("keep_websocket_test_transaction")
 
 
 def _cookie(org, user) -> str:

@@ -7,10 +7,10 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from assistants.models import Assistant
-from assistants.tests.conftest import catalog_model
 from audit.models import AuditAction, AuditEvent
 from integrations.models import APIKey
 from integrations.services import api_key_verify
+from tests.factories import catalog_model
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from django_tenants.utils import schema_context
 from audit.models import AuditAction, AuditEvent
 from billing.models import UsageRecord
 from chat.models import ChatSession
-from chat.tests.conftest import make_assistant
 from integrations.models import APIKey, Scope
-from tests.helpers import api_key_for, assert_error
+from tests.factories import api_key_for, make_assistant
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django_tenants.utils import schema_context
 
 from knowledge_base.models import Collection, Document, DocumentChunk
-from knowledge_base.tests.conftest import process_pending
+from tests.factories import process_pending
 from tests.helpers import assert_error
 
 

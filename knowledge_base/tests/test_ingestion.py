@@ -9,7 +9,7 @@ from billing.models import UsageRecord
 from core.tenancy import current_organization
 from knowledge_base import ingestion, services
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
-from knowledge_base.tests.conftest import add_text, process_pending
+from tests.factories import add_text, process_pending
 
 HANDBOOK = """# Refunds
 

@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 from core.tenancy import current_organization
 from knowledge_base import ingestion, leases
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
-from knowledge_base.tests.conftest import add_text
+from tests.factories import add_text
 
 TEXT = "# Guide\n\n" + "A useful sentence about refunds and parcels. " * 60
 

@@ -6,8 +6,8 @@ from django_tenants.utils import schema_context
 
 from knowledge_base import retrieval
 from knowledge_base.models import TEXT_SEARCH_CONFIG
-from knowledge_base.tests.conftest import add_text, process_pending
 from knowledge_base.vector_indexes import vector_distance_sql
+from tests.factories import add_text, process_pending
 
 CORPUS = {
     "Refunds": "# Refund policy\n\nCustomers may return a product within 30 days for a full refund. "

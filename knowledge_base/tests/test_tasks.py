@@ -14,7 +14,7 @@ from billing.models import UsageRecord
 from knowledge_base import services
 from knowledge_base.models import Collection, Document, DocumentChunk, DocumentStatus
 from knowledge_base.tasks import document_process_task
-from knowledge_base.tests.conftest import local_embedding_model
+from tests.factories import local_embedding_model
 
 
 def _wait_for(predicate, timeout=60.0):

@@ -17,29 +17,18 @@ loudly, asking for seed data in ``seed_alpha`` below.
 """
 
 import json
+from dataclasses import dataclass, field
 
 import pytest
+from django.db import connection
 from django_tenants.utils import schema_context
 
-from assistants import services as assistant_services
-from assistants.models import Assistant
-from assistants.tests.conftest import catalog_model
 from audit.services import Actor
-from chat import services as chat_services
 from integrations import services as key_services
 from integrations.models import Scope
-from knowledge_base import services as knowledge_services
-from knowledge_base.tests.conftest import process_pending
-from tests.helpers import api_key_for
-from tests.openapi import operations, path_params, tenant_schema
-from users import services
-from users.models import Role
-
-# Ids whose list endpoint is not the parent path (e.g. messages are listed per session).
-ID_SOURCES = {
-    "message_id": "/api/v1/chat/sessions/{session_id}/messages",
-    "chunk_id": "/api/v1/collections/{collection_id}/documents/{document_id}/chunks",
-}
+from tests.factories import api_key_for, seed_every_kind
+from tests.helpers import HostClient, rolled_back_at_the_end
+from tests.openapi import fill_path, harvest_ids, operations, path_params, tenant_schema
 
 # The only operations outsiders may reach: the token is the credential.
 PUBLIC_OPERATIONS = {("POST", "/api/v1/invitations/accept")}
@@ -50,69 +39,43 @@ OPERATIONS = operations()
 TIME_DEPENDENT = {"/api/v1/usage/quotas"}
 
 
-@pytest.fixture
-def seed_alpha(org_a):
-    """At least one object of every kind in organization A (extend as the API grows)."""
-    services.invitation_create(
-        organization=org_a.organization, email="canary-invitee@example.test", role=Role.VIEWER,
-        invited_by=org_a.admin,
-    )  # fmt: skip
-    with schema_context(org_a.slug):
-        assistant_services.assistant_create(
-            user=org_a.admin, name="ALPHA-CANARY assistant", model=catalog_model("local/extractive")
-        )
-        assistant_services.credential_create(
-            provider="openai", api_key="sk-alpha-canary-secret", user=org_a.admin
-        )
-        collection = knowledge_services.collection_create(
-            name="ALPHA-CANARY collection", embedding_model=catalog_model("local/all-minilm-l6-v2")
-        )
-        knowledge_services.document_create_text(
-            collection=collection, title="ALPHA-CANARY document", text="ALPHA-CANARY secret text"
-        )
-    process_pending(org_a)  # its chunks
-    with schema_context(org_a.slug):
-        assistant = Assistant.objects.get(name="ALPHA-CANARY assistant")
-        turn = chat_services.chat_prepare(
-            organization=org_a.organization, assistant_id=assistant.id,
-            message="ALPHA-CANARY question", user=org_a.admin,
-        )  # fmt: skip
-        chat_services.chat_finish(turn=turn, text="ALPHA-CANARY answer", status="complete")
-    api_key_for(org_a, Scope.ADMIN, name="ALPHA-CANARY key")
-    return org_a
+@dataclass
+class Seeded:
+    alpha: object  # the conftest Org
+    beta_key: str  # an API key of organization B with every scope
+    before: str  # the snapshot of A taken right after seeding
+    ids: dict = field(default_factory=dict)  # path -> A's ids for its parameters
+
+
+@pytest.fixture(scope="module")
+def seeded(organizations, django_db_blocker):
+    """Seed once for the module, inside a transaction rolled back at its end (what
+    Django's TestCase.setUpTestData does): every test runs in a savepoint within it,
+    so whatever a call changes is undone before the next test, and nothing of the
+    seed outlives the module. A's snapshot is taken once, here."""
+    with rolled_back_at_the_end(django_db_blocker):
+        org_a = organizations["alpha"]
+        seed_every_kind(org_a, label="ALPHA-CANARY", email="canary-invitee")
+        beta_key = api_key_for(organizations["beta"], *Scope.values, name="beta key")[1]
+        connection.set_schema_to_public()
+        before = _snapshot(HostClient(org_a.host, org_a.admin))
+        yield Seeded(org_a, beta_key, before)
 
 
 @pytest.fixture
-def beta_key(org_b):
-    """An API key of organization B with every scope."""
-    return api_key_for(org_b, *Scope.values, name="beta key")[1]
+def seed_alpha(seeded, db):
+    return seeded.alpha
 
 
-def _fill(path: str, values: dict) -> str:
-    for name, value in values.items():
-        path = path.replace("{" + name + "}", str(value))
-    return path
+@pytest.fixture
+def beta_key(seeded, db):
+    return seeded.beta_key
 
 
-def _harvest_ids(client_a, path: str) -> dict:
-    """Ids of A's objects for each path parameter, read from A's own list endpoints."""
-    values = {}
-    for param in path_params(path):
-        if param in ID_SOURCES:
-            template = ID_SOURCES[param]
-            for name, value in _harvest_ids(client_a, template).items():
-                values.setdefault(name, value)
-            list_path = _fill(template, values)
-        else:
-            list_path = _fill(path[: path.index("{" + param + "}")].rstrip("/"), values)
-        response = client_a.get(list_path, {"page_size": 100})
-        results = response.json().get("results") if response.status_code == 200 else None
-        assert results, (
-            f"Cannot find an id of organization A for {{{param}}} in {path}: GET {list_path} "
-            f"gave {response.status_code}. Seed one in seed_alpha() (tests/isolation)."
-        )
-        values[param] = results[0]["id"]
-    return values
+@pytest.fixture
+def before(seeded) -> str:
+    """A's snapshot before any outsider's call (the seed's: tests change nothing)."""
+    return seeded.before
 
 
 def _snapshot(client_a) -> str:
@@ -138,20 +101,23 @@ def _expected(method, path, allowed):
 
 
 @pytest.fixture
-def alpha_ids(seed_alpha, client_for):
+def alpha_ids(seeded, seed_alpha, client_for):
+    """A's ids for a path's parameters, harvested once per path (the seed is fixed)."""
+
     def harvest(path):
-        return _harvest_ids(client_for(seed_alpha, "admin"), path)
+        if path not in seeded.ids:
+            seeded.ids[path] = harvest_ids(client_for(seed_alpha, "admin"), path)
+        return seeded.ids[path]
 
     return harvest
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_anonymous_caller_gets_nothing(method, path, seed_alpha, alpha_ids, client_for):
+def test_anonymous_caller_gets_nothing(method, path, before, seed_alpha, alpha_ids, client_for):
     ids = alpha_ids(path)
-    before = _snapshot(client_for(seed_alpha, "admin"))
 
-    response = _call(client_for(seed_alpha), method, _fill(path, ids))
+    response = _call(client_for(seed_alpha), method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {401, 403, 404}), response.content
     _assert_no_alpha_data(response, ids)
@@ -161,12 +127,11 @@ def test_anonymous_caller_gets_nothing(method, path, seed_alpha, alpha_ids, clie
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_other_organizations_admin_on_alphas_host_gets_404(
-    method, path, seed_alpha, org_b, alpha_ids, client_for
+    method, path, before, seed_alpha, org_b, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
-    before = _snapshot(client_for(seed_alpha, "admin"))
 
-    response = _call(client_for(seed_alpha.host, org_b.admin), method, _fill(path, ids))
+    response = _call(client_for(seed_alpha.host, org_b.admin), method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {404}), response.content
     _assert_no_alpha_data(response, ids)
@@ -175,11 +140,12 @@ def test_other_organizations_admin_on_alphas_host_gets_404(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if path_params(op[1])])
-def test_alphas_ids_on_betas_host_get_404(method, path, seed_alpha, org_b, alpha_ids, client_for):
+def test_alphas_ids_on_betas_host_get_404(
+    method, path, before, seed_alpha, org_b, alpha_ids, client_for
+):
     ids = alpha_ids(path)
-    before = _snapshot(client_for(seed_alpha, "admin"))
 
-    response = _call(client_for(org_b, "admin"), method, _fill(path, ids))
+    response = _call(client_for(org_b, "admin"), method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {404}), response.content
     _assert_no_alpha_data(response, ids)
@@ -189,12 +155,11 @@ def test_alphas_ids_on_betas_host_get_404(method, path, seed_alpha, org_b, alpha
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_other_organizations_api_key_on_alphas_host_gets_404(
-    method, path, seed_alpha, beta_key, alpha_ids, client_for
+    method, path, before, seed_alpha, beta_key, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
-    before = _snapshot(client_for(seed_alpha, "admin"))
 
-    response = _call(client_for(seed_alpha.host, api_key=beta_key), method, _fill(path, ids))
+    response = _call(client_for(seed_alpha.host, api_key=beta_key), method, fill_path(path, ids))
 
     # 403: endpoints for people only (e.g. /me) refuse every key before any lookup.
     assert response.status_code in _expected(method, path, {403, 404}), response.content
@@ -205,13 +170,12 @@ def test_other_organizations_api_key_on_alphas_host_gets_404(
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if path_params(op[1])])
 def test_alphas_ids_with_betas_api_key_on_the_platform_host_get_404(
-    method, path, seed_alpha, beta_key, alpha_ids, client_for
+    method, path, before, seed_alpha, beta_key, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
-    before = _snapshot(client_for(seed_alpha, "admin"))
 
     # The platform's own host: the key routes the request to organization B.
-    response = _call(client_for("localhost", api_key=beta_key), method, _fill(path, ids))
+    response = _call(client_for("localhost", api_key=beta_key), method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {403, 404}), response.content
     _assert_no_alpha_data(response, ids)
@@ -228,7 +192,7 @@ def test_a_revoked_key_gets_nothing(method, path, seed_alpha, alpha_ids, client_
     before = _snapshot(client_for(seed_alpha, "admin"))
 
     for host in (seed_alpha.host, "localhost"):
-        response = _call(client_for(host, api_key=key), method, _fill(path, ids))
+        response = _call(client_for(host, api_key=key), method, fill_path(path, ids))
         expected = {400, 401, 403, 404} if (method, path) in PUBLIC_OPERATIONS else {401}
         assert response.status_code in expected, (host, response.content)
         _assert_no_alpha_data(response, ids)

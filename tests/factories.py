@@ -1,0 +1,164 @@
+"""Builders of test data, in one place (plain functions over the services).
+
+Every test module imports what it needs from here; conftest.py files hold only
+fixtures (which call these). Organizations and their people come from the
+session fixtures of the root conftest.py (``org_a``, ``org_b``).
+"""
+
+from django_tenants.utils import schema_context
+
+from assistants import services as assistant_services
+from assistants.catalog.models import AIModel
+from audit.services import Actor
+from chat import services as chat_services
+from core.access import Role, Scope
+from core.tenancy import current_organization
+from integrations.services import api_key_create
+from knowledge_base import ingestion
+from knowledge_base import services as knowledge_services
+from knowledge_base.models import Document, DocumentStatus
+from users import services as user_services
+
+# A small real handbook: the local embedder and the extractive responder answer from it.
+HANDBOOK = {
+    "Refund policy": "# Refunds\n\nA refund is paid to the original card within five business days "
+    "after we receive the returned item. Items must be returned within 30 days.",
+    "Shipping guide": "# Shipping\n\nParcels leave the Lyon warehouse every weekday. Express delivery "
+    "inside the European Union takes two days.",
+}
+
+
+def catalog_model(key: str) -> AIModel:
+    """A catalog model by its "provider/model_id"."""
+    provider, model_id = key.split("/", 1)
+    return AIModel.objects.get(provider=provider, model_id=model_id)
+
+
+def local_embedding_model() -> AIModel:
+    return AIModel.objects.get(provider="local", model_id="all-minilm-l6-v2")
+
+
+def process_pending(org) -> list[ingestion.IngestionResult]:
+    """Do what a worker does with the queued documents (in this test's transaction)."""
+    with schema_context(org.slug):
+        results = []
+        for document in Document.objects.filter(status=DocumentStatus.PENDING).order_by(
+            "created_at"
+        ):
+            results.append(
+                ingestion.document_process(
+                    document_id=document.id,
+                    version=document.version,
+                    organization=current_organization(),
+                )
+            )
+        return results
+
+
+def add_text(org, collection, title: str, text: str) -> Document:
+    with schema_context(org.slug):
+        outcome = knowledge_services.document_create_text(
+            collection=collection, title=title, text=text
+        )
+        return outcome.document
+
+
+def make_assistant(org, model_key="local/extractive", with_knowledge=True, **fields):
+    """An assistant of ``org``; with knowledge, it answers from a processed HANDBOOK."""
+    with schema_context(org.slug):
+        collections = []
+        if with_knowledge:
+            collection = knowledge_services.collection_create(
+                name=f"KB {org.slug}", embedding_model=local_embedding_model()
+            )
+            for title, text in HANDBOOK.items():
+                add_text(org, collection, title, text)
+            collections = [collection]
+        assistant = assistant_services.assistant_create(
+            user=org.admin,
+            name=f"Helper {org.slug}",
+            model=catalog_model(model_key),
+            collections=collections,
+            retrieval_top_k=4,
+            **fields,
+        )
+    if with_knowledge:
+        process_pending(org)
+    return assistant
+
+
+def api_key_for(org, *scopes: str, name: str = "program", **fields):
+    """A new API key of ``org`` (a conftest ``Org``): ``(APIKey, full key)``.
+    Without scopes it has ``admin`` (every scope)."""
+    with schema_context(org.slug):
+        return api_key_create(
+            organization=org.organization,
+            name=name,
+            scopes=list(scopes) or ["admin"],
+            actor=Actor(user=org.admin),
+            **fields,
+        )
+
+
+def _name(label: str, kind: str, n: int) -> str:
+    return f"{label} {kind}" + (f" {n}" if n else "")
+
+
+def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1) -> None:
+    """``copies`` objects of every kind the organization API lists, named after
+    ``label``: invitations, assistants, credentials, collections, documents of the
+    first collection (processed into chunks), turns of one chat session, API keys.
+    The isolation suite seeds one of each; the query-count suite several, so that an
+    N+1 shows."""
+    for n in range(copies):
+        user_services.invitation_create(
+            organization=org.organization,
+            email=f"{email}{f'-{n}' if n else ''}@example.test",
+            role=Role.VIEWER,
+            invited_by=org.admin,
+        )
+    with schema_context(org.slug):
+        assistants = [
+            assistant_services.assistant_create(
+                user=org.admin,
+                name=_name(label, "assistant", n),
+                model=catalog_model("local/extractive"),
+            )
+            for n in range(copies)
+        ]
+        for n, provider in enumerate(["openai", "anthropic", "google"][:copies]):
+            assistant_services.credential_create(
+                provider=provider, api_key=f"sk-{label.lower()}-secret-{n}", user=org.admin
+            )
+        collections = [
+            knowledge_services.collection_create(
+                name=_name(label, "collection", n),
+                embedding_model=local_embedding_model(),
+                chunk_size=60,
+                chunk_overlap=10,
+            )
+            for n in range(copies)
+        ]
+        # With copies, documents are long enough to make several chunks each.
+        filler = "".join(f"\n\n## Part {i}\n\n" + "Words of the handbook. " * 20 for i in range(4))
+        for n in range(copies):
+            knowledge_services.document_create_text(
+                collection=collections[0],
+                title=_name(label, "document", n),
+                text=f"{label} secret text" + (f" {n}{filler}" if copies > 1 else ""),
+            )
+    process_pending(org)  # their chunks
+    with schema_context(org.slug):
+        session_id = None
+        for _ in range(copies):
+            turn = chat_services.chat_prepare(
+                organization=org.organization,
+                assistant_id=assistants[0].id,
+                message=f"{label} question",
+                user=org.admin,
+                session_id=session_id,
+            )
+            chat_services.chat_finish(turn=turn, text=f"{label} answer", status="complete")
+            session_id = turn.session.id
+    for n in range(copies):
+        api_key_for(org, Scope.ADMIN, name=_name(label, "key", n))
