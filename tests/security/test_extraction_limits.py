@@ -27,7 +27,7 @@ from billing.models import UsageRecord
 from knowledge_base import services
 from knowledge_base.ingestion_slots import ingestion_slots_held
 from knowledge_base.models import Collection, Document, DocumentChunk, DocumentStatus
-from knowledge_base.tests.conftest import local_embedding_model
+from tests.factories import local_embedding_model
 from tests.security import bombs
 
 # Generous: every bomb is refused in seconds; main needed 25+ minutes for one of them.
@@ -279,7 +279,7 @@ def test_the_user_sees_why_a_bomb_was_refused(org_a, client_for, settings, tmp_p
     create the test database when this module runs alone.)"""
     from io import BytesIO
 
-    from knowledge_base.tests.conftest import process_pending
+    from tests.factories import process_pending
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
     member = client_for(org_a, "member")
