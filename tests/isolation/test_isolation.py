@@ -13,7 +13,7 @@ organization A (alpha) with the ids of A's real objects:
 and no answer may contain A's data (its canary strings or object ids), nor
 may any of these calls change A's data. New endpoints are covered without new
 code; an endpoint whose ids cannot be harvested from A's list endpoints fails
-loudly, asking for seed data in ``seed_alpha`` below.
+loudly, asking for seed data in ``tests.factories.seed_every_kind``.
 """
 
 import json
