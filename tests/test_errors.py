@@ -16,10 +16,10 @@ from django_tenants.utils import schema_context
 from drf_spectacular.generators import SchemaGenerator
 
 from assistants import services as assistant_services
-from assistants.tests.conftest import catalog_model
 from chat import services as chat_services
 from knowledge_base import services as knowledge_services
-from tests.helpers import api_key_for, assert_error, assert_nothing_written, db_writes
+from tests.factories import api_key_for, catalog_model
+from tests.helpers import assert_error, assert_nothing_written, db_writes
 from tests.openapi import HTTP_METHODS, operations, path_params
 from users import services as user_services
 from users.models import Role
