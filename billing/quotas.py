@@ -14,6 +14,7 @@ storage are counted exactly, under a per-organization lock.
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from core import errors
 
 # A monthly quota is used up (402 at the API); ``quota`` names which.
 QuotaExceeded = errors.QuotaExceeded
+
+logger = logging.getLogger(__name__)
 
 
 class TokenRateExceeded(errors.RateLimited):
@@ -123,9 +126,20 @@ def _tokens_used(subject: str) -> tuple[int, int]:
 
 
 def tokens_count(organization, tokens: int, api_key=None) -> None:
-    """Add a finished call's tokens to this minute's windows (atomic in Redis)."""
+    """Add a finished call's tokens to this minute's windows (atomic in Redis).
+
+    Best effort: called while a call's usage is recorded, it must not lose the answer
+    or the ledger row (PostgreSQL) when Redis is unreachable; the minute's window then
+    undercounts, which only loosens the per-minute limit until Redis is back."""
     if tokens <= 0:
         return
+    try:
+        _tokens_add(organization, tokens, api_key)
+    except Exception:  # redis-py's ConnectionError/TimeoutError, whichever cache backend
+        logger.warning("tokens per minute not counted: the shared cache is unreachable")
+
+
+def _tokens_add(organization, tokens: int, api_key) -> None:
     start, _ = _window()
     cache, ttl = caches["shared"], settings.RATE_LIMIT_WINDOW_SECONDS + 5
     subjects = [_org_subject(organization)] + ([_key_subject(api_key)] if api_key else [])
