@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
@@ -29,6 +29,7 @@ from assistants.providers.base import TextDelta
 from assistants.providers.errors import ProviderError, as_domain_error
 from chat import recovery, services
 from chat.models import MessageStatus
+from chat.turn import TurnPlan
 from core.connections import release_connection
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,17 @@ class Event:
         return f"event: {self.name}\ndata: {json.dumps(self.data, default=str)}\n\n".encode()
 
 
-def session_event(turn: services.Turn) -> Event:
-    return Event("session", {
-        "session_id": str(turn.session.id), "title": turn.session.title,
-        "user_message_id": str(turn.user_message.id), "message_id": str(turn.assistant_message.id),
-        "answer_mode": turn.assistant.model.answer_mode,
-    })  # fmt: skip
+def session_event(turn: TurnPlan) -> Event:
+    return Event(
+        "session",
+        {
+            "session_id": str(turn.session.id),
+            "title": turn.session.title,
+            "user_message_id": str(turn.user_message.id),
+            "message_id": str(turn.assistant_message.id),
+            "answer_mode": turn.answer_mode,
+        },
+    )
 
 
 def closing_events(message) -> list[Event]:
@@ -71,18 +77,44 @@ def closing_events(message) -> list[Event]:
     ]
 
 
-async def provider_deltas(turn: services.Turn) -> AsyncIterator[str]:
+def release_request_thread() -> None:
+    """Let the request's worker thread go while the answer streams.
+
+    Django runs a request's synchronous parts (middleware, the DRF view that prepares
+    the turn) in one thread per request (asgiref's ``ThreadSensitiveContext``) and keeps
+    that thread until the whole response is sent: for an SSE answer, an idle thread per
+    open stream for as long as it streams. Called once the response has started, when
+    nothing needs that thread any more: it closes its database connection and ends. A
+    later synchronous call of the same request (storing the answer, Django's
+    ``response.close``) gets a fresh thread, which the context ends as usual. Outside a
+    per-request context (tests, WebSocket consumers) there is nothing to release.
+
+    This reads two class attributes of asgiref's ``SyncToAsync`` (stable since 3.3);
+    ``chat/tests/test_async_view.py`` fails if they change.
+    """
+    current = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    context = current.get(None) if current is not None else None
+    if context is None or executors is None:
+        return
+    executor = executors.pop(context, None)
+    if executor is not None:
+        executor.submit(release_connection)
+        executor.shutdown(wait=False)
+
+
+async def provider_deltas(turn: TurnPlan, outcome: gateway.StreamOutcome) -> AsyncIterator[str]:
     """Text deltas from the provider, awaited on the event loop: a waiting answer holds
-    no thread and no database connection."""
-    async with aclosing(gateway.ai_chat_astream(plan=turn.plan, outcome=turn.outcome)) as events:
+    no thread and no database connection. ``outcome`` learns the model, usage, cost."""
+    async with aclosing(gateway.ai_chat_astream(plan=turn.stream, outcome=outcome)) as events:
         async for event in events:
             if isinstance(event, TextDelta) and event.text:
                 yield event.text
 
 
-def provider_deltas_sync(turn: services.Turn) -> Iterator[str]:
+def provider_deltas_sync(turn: TurnPlan, outcome: gateway.StreamOutcome) -> Iterator[str]:
     """The same deltas for a caller that waits anyway (``stream=false``)."""
-    events = gateway.ai_chat_stream(plan=turn.plan, outcome=turn.outcome)
+    events = gateway.ai_chat_stream(plan=turn.stream, outcome=outcome)
     try:
         for event in events:
             if isinstance(event, TextDelta) and event.text:
@@ -91,19 +123,19 @@ def provider_deltas_sync(turn: services.Turn) -> Iterator[str]:
         events.close()  # closes the SDK's HTTP stream when we stop early
 
 
-def _finish(turn: services.Turn, text: str, status: str, error: str, ttft_ms: int | None):
+def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms: int | None):
     """Database work after the stream, in the organization's schema; the connection
     is released at once so idle streams never pin one."""
     try:
         with tenant_context(turn.organization):
             return services.chat_finish(
-                turn=turn, text=text, status=status, error=error, ttft_ms=ttft_ms
+                turn=turn, outcome=outcome, text=text, status=status, error=error, ttft_ms=ttft_ms
             )
     finally:
         release_connection()
 
 
-def _heartbeat(turn: services.Turn, text: str) -> None:
+def _heartbeat(turn: TurnPlan, text: str) -> None:
     try:
         with tenant_context(turn.organization):
             recovery.answer_heartbeat(message_id=turn.assistant_message.pk, text=text)
@@ -111,9 +143,11 @@ def _heartbeat(turn: services.Turn, text: str) -> None:
         release_connection()
 
 
-async def _beat(turn: services.Turn, parts: list[str]) -> None:
+async def _beat(turn: TurnPlan, parts: list[str]) -> None:
     """Store the text so far now and then while the answer streams (its lease)."""
-    beat = sync_to_async(_heartbeat, thread_sensitive=True)
+    # Not thread-sensitive: the request's thread was let go when the stream started
+    # (release_request_thread); a beat borrows a pool thread for its one write.
+    beat = sync_to_async(_heartbeat, thread_sensitive=False)
     while True:
         await asyncio.sleep(settings.CHAT_STREAM_HEARTBEAT_SECONDS)
         try:
@@ -123,10 +157,10 @@ async def _beat(turn: services.Turn, parts: list[str]) -> None:
                            exc_info=True)  # fmt: skip
 
 
-async def _finish_cancelled(turn: services.Turn, text: str, ttft_ms: int | None):
+async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):
     try:
         return await sync_to_async(_finish, thread_sensitive=True)(
-            turn, text, MessageStatus.CANCELLED, "", ttft_ms
+            turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
         )
     except RuntimeError:
         # uvicorn shutting down cancels a stream after Django's request handler (and its
@@ -136,7 +170,7 @@ async def _finish_cancelled(turn: services.Turn, text: str, ttft_ms: int | None)
             "storing cancelled answer %s after its request ended", turn.assistant_message.pk
         )
         return await sync_to_async(_finish, thread_sensitive=False)(
-            turn, text, MessageStatus.CANCELLED, "", ttft_ms
+            turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
         )
 
 
@@ -159,10 +193,11 @@ async def streams_cancel_open(*, timeout: float) -> int:
     return len(tasks)
 
 
-async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
+async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
     """The events of one turn; stores the answer however the stream ends."""
     yield session_event(turn)
-    deltas = provider_deltas(turn)
+    outcome = turn.new_outcome()
+    deltas = provider_deltas(turn, outcome)
     parts: list[str] = []
     ttft_ms = None
     finish = sync_to_async(_finish, thread_sensitive=True)
@@ -177,7 +212,7 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
             yield Event("delta", {"text": text})
     except ProviderError as error:
         failure = as_domain_error(error)
-        await finish(turn, "".join(parts), MessageStatus.ERROR, failure.message, ttft_ms)
+        await finish(turn, outcome, "".join(parts), MessageStatus.ERROR, failure.message, ttft_ms)
         yield Event("error", {"code": failure.code, "message": failure.message})
         return
     except (asyncio.CancelledError, GeneratorExit):
@@ -189,11 +224,11 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
             await deltas.aclose()
         except Exception:  # a provider connection already torn down: nothing to close
             logger.warning("closing the provider stream failed", exc_info=True)
-        await asyncio.shield(_finish_cancelled(turn, "".join(parts), ttft_ms))
+        await asyncio.shield(_finish_cancelled(turn, outcome, "".join(parts), ttft_ms))
         raise
     except Exception:
         logger.exception("chat stream failed")
-        await finish(turn, "".join(parts), MessageStatus.ERROR, "Internal error.", ttft_ms)
+        await finish(turn, outcome, "".join(parts), MessageStatus.ERROR, "Internal error.", ttft_ms)
         yield Event(
             "error", {"code": "server_error", "message": "Something went wrong on our side."}
         )
@@ -201,24 +236,42 @@ async def turn_events(turn: services.Turn) -> AsyncIterator[Event]:
     finally:
         heartbeat.cancel()
         OPEN_STREAMS.discard(streaming_task)
-    message = await finish(turn, "".join(parts), MessageStatus.COMPLETE, "", ttft_ms)
+    try:
+        message = await finish(turn, outcome, "".join(parts), MessageStatus.COMPLETE, "", ttft_ms)
+    except Exception:
+        # The answer could not be stored (database unreachable...): the client gets a final
+        # event instead of a cut connection; the row stays ``streaming`` for the sweep.
+        logger.exception("storing a finished answer failed")
+        yield Event(
+            "error", {"code": "server_error", "message": "Something went wrong on our side."}
+        )
+        return
     for event in closing_events(message):
         yield event
 
 
-async def sse_stream(turn: services.Turn) -> AsyncIterator[bytes]:
+async def store_cancelled(turn: TurnPlan) -> None:
+    """The client left before its answer started: store it ``cancelled``, empty."""
+    await sync_to_async(_finish, thread_sensitive=True)(
+        turn, turn.new_outcome(), "", MessageStatus.CANCELLED, "", None
+    )
+
+
+async def sse_stream(turn: TurnPlan) -> AsyncIterator[bytes]:
+    release_request_thread()
     async with aclosing(turn_events(turn)) as events:
         async for event in events:
             yield event.sse()
 
 
-def run_turn_to_completion(turn: services.Turn):
+def run_turn_to_completion(turn: TurnPlan):
     """Non-streamed answer (``stream=false``): the same events, collected in the request's
     thread (a synchronous view waits for the whole answer anyway)."""
     parts, ttft_ms = [], None
     last_beat = time.monotonic()
+    outcome = turn.new_outcome()
     try:
-        for text in provider_deltas_sync(turn):
+        for text in provider_deltas_sync(turn, outcome):
             if ttft_ms is None:
                 ttft_ms = int((time.perf_counter() - turn.started) * 1000)
             parts.append(text)
@@ -226,9 +279,19 @@ def run_turn_to_completion(turn: services.Turn):
                 recovery.answer_heartbeat(message_id=turn.assistant_message.pk, text="".join(parts))
                 last_beat = time.monotonic()
     except ProviderError as error:
-        services.chat_finish(turn=turn, text="".join(parts), status=MessageStatus.ERROR,
-                             error=error.user_message, ttft_ms=ttft_ms)  # fmt: skip
+        services.chat_finish(
+            turn=turn,
+            outcome=outcome,
+            text="".join(parts),
+            status=MessageStatus.ERROR,
+            error=error.user_message,
+            ttft_ms=ttft_ms,
+        )
         raise
     return services.chat_finish(
-        turn=turn, text="".join(parts), status=MessageStatus.COMPLETE, ttft_ms=ttft_ms
+        turn=turn,
+        outcome=outcome,
+        text="".join(parts),
+        status=MessageStatus.COMPLETE,
+        ttft_ms=ttft_ms,
     )

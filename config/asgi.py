@@ -10,6 +10,7 @@ django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chat.admission import PreparationGate  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from core.websocket import BrowserOriginValidator, OrganizationWebsocketMiddleware  # noqa: E402
 
@@ -36,7 +37,8 @@ async def lifespan(scope, receive, send):
 application = ProtocolTypeRouter(
     {
         "lifespan": lifespan,
-        "http": django_application,
+        # At most CHAT_PREPARING_MAX answers prepared at once per worker (chat/admission.py).
+        "http": PreparationGate(django_application),
         # The Origin check stops other sites from opening sockets with a user's cookie.
         "websocket": BrowserOriginValidator(
             OrganizationWebsocketMiddleware(URLRouter(websocket_urlpatterns))

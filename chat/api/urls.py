@@ -3,7 +3,7 @@ from django.urls import path
 from chat.api import views
 
 urlpatterns = [
-    path("chat", views.ChatView.as_view(), name="chat"),
+    path("chat", views.answering_view(views.ChatView), name="chat"),
     path("chat/sessions", views.SessionListView.as_view(), name="chat-session-list"),
     path(
         "chat/sessions/<str:session_id>",
@@ -22,10 +22,14 @@ urlpatterns = [
     ),
     path(
         "chat/messages/<str:message_id>/regenerate",
-        views.RegenerateView.as_view(),
+        views.answering_view(views.RegenerateView),
         name="chat-regenerate",
     ),
-    path("chat/messages/<str:message_id>/edit", views.EditView.as_view(), name="chat-edit"),
+    path(
+        "chat/messages/<str:message_id>/edit",
+        views.answering_view(views.EditView),
+        name="chat-edit",
+    ),
     path(
         "chat/messages/<str:message_id>/feedback",
         views.FeedbackView.as_view(),

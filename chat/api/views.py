@@ -1,7 +1,16 @@
-"""Chat over HTTP: SSE or JSON answers, sessions, message actions."""
+"""Chat over HTTP: SSE or JSON answers, sessions, message actions.
 
+The three endpoints that answer (chat, regenerate, edit) are async views: the DRF view
+of each one authorizes (the organization base view), validates and prepares the turn
+in a worker thread, then the answer streams on the event loop with no thread of its own
+(ADR "async chat view"). ``stream=false`` answers as JSON from the DRF view.
+"""
+
+import asyncio
+import functools
 import json
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -30,17 +39,57 @@ STREAM_OR_JSON = {
 }
 
 
+class PreparedStream(HttpResponse):
+    """What a chat view's DRF part returns for ``stream=true``: the prepared turn, for
+    the async view around it to stream (``answering_view``). Never sent as such."""
+
+    def __init__(self, turn):
+        super().__init__(content_type="text/event-stream")
+        self.turn = turn
+
+
+def sse_response(turn) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(streaming.sse_stream(turn), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+def answering_view(drf_view: type):
+    """The async view of a chat endpoint that answers.
+
+    Authorization, validation and preparation are the DRF view's, unchanged: it runs
+    (one thread-sensitive call, the thread Django's middleware used) and either returns
+    its response (an error in the one format, or the JSON answer) or a
+    ``PreparedStream``, which is then streamed here on the event loop. A client that
+    leaves while the turn is being prepared gets its placeholder answer stored as
+    ``cancelled`` rather than left ``streaming``.
+    """
+    prepare = drf_view.as_view()
+
+    @functools.wraps(prepare)  # keeps cls, view_class, csrf_exempt for Django, the schema, tests
+    async def view(request, *args, **kwargs):
+        preparing = asyncio.ensure_future(sync_to_async(prepare)(request, *args, **kwargs))
+        try:
+            response = await asyncio.shield(preparing)
+        except asyncio.CancelledError:
+            response = await preparing
+            if isinstance(response, PreparedStream):
+                await streaming.store_cancelled(response.turn)
+            raise
+        if isinstance(response, PreparedStream):
+            return sse_response(response.turn)
+        return response
+
+    return view
+
+
 def _respond(turn, stream: bool):
     if stream:
         # Nothing touches the database while the provider streams: release the
         # request's connection now; the answer is stored with a fresh one.
         streaming.release_connection()
-        response = StreamingHttpResponse(
-            streaming.sse_stream(turn), content_type="text/event-stream"
-        )
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-        return response
+        return PreparedStream(turn)
     try:
         message = streaming.run_turn_to_completion(turn)
     except ProviderError as error:

@@ -28,3 +28,6 @@ CREDENTIALS_KEY_FROM_SECRET = True
 
 # Chat: the longest message a user may send (characters).
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)
+# Answering requests one worker prepares at once (each holds a thread and a database
+# connection until its stream starts); the rest wait on the event loop (chat/admission.py).
+CHAT_PREPARING_MAX = env.int("CHAT_PREPARING_MAX", default=16)

@@ -1,0 +1,433 @@
+"""A chat turn as three named steps that end in one immutable plan.
+
+    inputs   validate the question, find the assistant and the session, check the
+             message quota: bad input raises here, before anything is stored or called
+    context  history, the retrieval query (rewritten for follow-ups), retrieval, the
+             prompt within the context window, the provider request and stream plan
+    rows     in one transaction: the session (when new), the question and a
+             placeholder answer (status ``streaming``)
+
+``prepare_turn`` runs them in that order and returns a ``TurnPlan``: a frozen record
+of everything the stream and the finishing write need. Nothing mutates it; what the
+stream learns (which model answered, usage, cost) goes into a ``gateway.StreamOutcome``
+owned by whoever runs the stream, and the finishing write copies the answer row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from assistants import gateway
+from assistants.catalog.models import AnswerMode
+from assistants.models import Assistant
+from assistants.providers.base import ChatMessage, ChatRequest, Usage
+from assistants.providers.errors import ProviderError
+from assistants.providers.tokens import count_tokens
+from billing import quotas
+from chat import conversation, selectors
+from chat.models import ChatSession, Message, MessageStatus, Role
+from core.tenancy import require_tenant_schema
+from knowledge_base import retrieval
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnInputs:
+    """A validated question and who asks it, before anything is stored."""
+
+    organization: object
+    user: object | None
+    channel: str
+    assistant: Assistant
+    session: ChatSession | None  # None: a new session is made with the rows
+    text: str
+    top_k: int
+    existing_user_message: Message | None  # regenerate/edit: the question exists
+    regenerates: Message | None
+    started: float
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What the model will be asked, resolved before any row is written."""
+
+    query: str  # what retrieval searched for (the follow-up rewritten)
+    rewrite: gateway.PricedResult | None  # the rewrite's model call, already in the ledger
+    sources: tuple[conversation.RetrievedSource, ...]
+    request: ChatRequest
+    stream: gateway.StreamPlan
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """One prepared turn: the rows it wrote and everything its stream needs."""
+
+    organization: object
+    user: object | None
+    channel: str
+    assistant: Assistant
+    session: ChatSession
+    user_message: Message
+    assistant_message: Message  # the placeholder, as stored (status ``streaming``)
+    request: ChatRequest
+    stream: gateway.StreamPlan
+    sources: tuple[conversation.RetrievedSource, ...]
+    rewrite: gateway.PricedResult | None
+    started: float  # perf_counter at the start of preparation (TTFT and latency)
+
+    @property
+    def answer_mode(self) -> str:
+        return self.assistant.model.answer_mode
+
+    def usage_context(self) -> gateway.UsageContext:
+        return gateway.UsageContext(
+            organization=self.organization,
+            user=self.user,
+            assistant_id=self.assistant.id,
+            channel=self.channel,
+        )
+
+    def new_outcome(self) -> gateway.StreamOutcome:
+        """The mutable record one run of the stream fills in."""
+        return gateway.StreamOutcome(model=self.stream.model)
+
+
+# -- step 1: inputs --------------------------------------------------------------
+
+
+def _field_error(name: str, message: str) -> ValidationError:
+    return ValidationError({name: [message]})
+
+
+def check_message(message: str | None) -> str:
+    message = (message or "").strip()
+    if not message:
+        raise _field_error("message", "The message is empty.")
+    if len(message) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise _field_error(
+            "message", f"Keep messages under {settings.CHAT_MAX_MESSAGE_CHARS} characters."
+        )
+    return message
+
+
+def _active_assistant(assistant_id, only_ids: list | None = None) -> Assistant:
+    try:
+        if only_ids is not None and assistant_id not in {str(i) for i in only_ids}:
+            raise Assistant.DoesNotExist  # an API key restricted to other assistants
+        assistant = Assistant.objects.select_related("model", "fallback_model").get(pk=assistant_id)
+    except (Assistant.DoesNotExist, ValueError, ValidationError):
+        raise _field_error("assistant", "Unknown assistant.") from None
+    if not assistant.is_active:
+        raise _field_error("assistant", "This assistant is inactive.")
+    return assistant
+
+
+def _session_for(session_id, membership) -> ChatSession:
+    """The session if the caller may use it; "not found" alike for missing and forbidden."""
+    if membership is not None:
+        return selectors.session_get(membership=membership, session_id=session_id)
+    try:
+        return ChatSession.objects.get(pk=session_id)
+    except (ValueError, ValidationError):
+        raise ObjectDoesNotExist("Unknown session.") from None
+
+
+def turn_inputs(
+    *,
+    organization,
+    assistant_id,
+    message: str | None,
+    user=None,
+    session_id=None,
+    top_k: int | None = None,
+    channel: str = "web",
+    membership=None,
+    existing_user_message: Message | None = None,
+    regenerates: Message | None = None,
+    only_assistant_ids: list | None = None,
+) -> TurnInputs:
+    require_tenant_schema()
+    started = time.perf_counter()
+    text = existing_user_message.content if existing_user_message else check_message(message)
+    assistant = _active_assistant(str(assistant_id), only_assistant_ids)
+    if top_k is not None and not 1 <= top_k <= 20:
+        raise _field_error("top_k", "Use 1 to 20.")
+    session = None
+    if session_id is not None:
+        session = _session_for(session_id, membership)
+        if session.assistant_id != assistant.id:
+            raise _field_error("session", "This session belongs to another assistant.")
+    if existing_user_message is None:
+        quotas.quota_check_messages(organization)
+    # The AI quotas are checked by the gateway before each provider call (rewrite,
+    # embedding, answer), all of which come before anything is stored.
+    return TurnInputs(
+        organization=organization,
+        user=user,
+        channel=channel,
+        assistant=assistant,
+        session=session,
+        text=text,
+        top_k=top_k or assistant.retrieval_top_k,
+        existing_user_message=existing_user_message,
+        regenerates=regenerates,
+        started=started,
+    )
+
+
+# -- step 2: context -------------------------------------------------------------
+
+
+def _history(session: ChatSession, before: Message | None) -> list[conversation.HistoryTurn]:
+    """The session's completed turns, only the latest answer to each question (an
+    answer that was regenerated is some newer answer's ``parent``), in one query."""
+    superseded = Message.objects.filter(session=session, parent__isnull=False).values("parent_id")
+    messages = (
+        session.messages.filter(status=MessageStatus.COMPLETE, role__in=[Role.USER, Role.ASSISTANT])
+        .exclude(id__in=superseded)
+        .order_by("created_at", "id")
+    )
+    if before is not None:
+        messages = messages.filter(created_at__lt=before.created_at)
+    return [
+        conversation.HistoryTurn(role, content)
+        for role, content in messages.values_list("role", "content")
+    ]
+
+
+def retrieval_query_for(
+    *, assistant: Assistant, message: str, history, organization, user, channel
+) -> tuple[str, gateway.PricedResult | None]:
+    """A standalone query for follow-ups: the assistant's model rewrites it, or,
+    offline (extractive responder) or when that fails, the rule-based rewrite."""
+    previous = [t.content for t in history if t.role == Role.USER]
+    if not previous or not conversation.is_follow_up(message):
+        return message, None
+    if assistant.model.answer_mode == AnswerMode.EXTRACTIVE:
+        return conversation.rule_based_query(message, previous), None
+    transcript = "\n".join(f"{t.role}: {t.content[:500]}" for t in history[-6:])
+    request = ChatRequest(
+        model=assistant.model.model_id,
+        system=conversation.REWRITE_INSTRUCTIONS,
+        messages=[ChatMessage("user", f"{transcript}\nuser: {message}")],
+        temperature=0.0,
+        max_tokens=60,
+    )
+    context = gateway.UsageContext(
+        organization=organization, user=user, assistant_id=assistant.id, channel=channel
+    )
+    try:
+        priced = gateway.ai_chat_complete(model=assistant.model, request=request, context=context)
+    except ProviderError:
+        logger.warning("query rewrite failed; using the rule-based rewrite", exc_info=True)
+        return conversation.rule_based_query(message, previous), None
+    rewritten = priced.result.text.strip().strip('"')
+    return rewritten or conversation.rule_based_query(message, previous), priced
+
+
+def _collections(assistant: Assistant, session: ChatSession | None) -> list:
+    """The session's narrowed collections, else all of the assistant's."""
+    if session is not None:
+        narrowed = list(session.collections.all())
+        if narrowed:
+            return narrowed
+    return list(assistant.collections.all())
+
+
+def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSource, ...]:
+    collections = _collections(inputs.assistant, inputs.session)
+    if not collections:
+        return ()
+    assistant = inputs.assistant
+    params = retrieval.SearchParams(
+        query=query,
+        collections=collections,
+        mode=retrieval.SearchMode(assistant.retrieval_mode),
+        top_k=inputs.top_k,
+        min_score=float(assistant.retrieval_min_score),
+    )
+    hits = retrieval.search(params, organization=inputs.organization, user=inputs.user)
+    return tuple(
+        conversation.RetrievedSource(
+            index=number,
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            document_title=hit.document_title,
+            page=hit.page,
+            section=hit.section,
+            score=hit.score,
+            text=hit.text,
+        )
+        for number, hit in enumerate(hits, start=1)
+    )
+
+
+def _request(inputs: TurnInputs, history, sources) -> ChatRequest:
+    """The provider request: system prompt with the sources, then as much history as
+    the model's context window leaves room for, then the question."""
+    assistant, model, text = inputs.assistant, inputs.assistant.model, inputs.text
+    system = conversation.system_prompt(assistant.system_instructions, list(sources))
+    budget = (
+        (model.context_window or 8000)
+        - assistant.max_output_tokens
+        - count_tokens(system)
+        - count_tokens(text)
+    )
+    messages = [
+        *conversation.history_within_budget(history, max(budget, 0)),
+        ChatMessage("user", text),
+    ]
+    return ChatRequest(
+        model=model.model_id,
+        messages=messages,
+        system=system,
+        temperature=float(assistant.temperature),
+        top_p=float(assistant.top_p),
+        max_tokens=assistant.max_output_tokens,
+        sources=[s.as_provider_source() for s in sources],
+    )
+
+
+def turn_context(inputs: TurnInputs) -> TurnContext:
+    history = _history(inputs.session, inputs.existing_user_message) if inputs.session else []
+    query, rewrite = retrieval_query_for(
+        assistant=inputs.assistant,
+        message=inputs.text,
+        history=history,
+        organization=inputs.organization,
+        user=inputs.user,
+        channel=inputs.channel,
+    )
+    sources = _retrieve(inputs, query)
+    request = _request(inputs, history, sources)
+    usage = gateway.UsageContext(
+        organization=inputs.organization,
+        user=inputs.user,
+        assistant_id=inputs.assistant.id,
+        channel=inputs.channel,
+    )
+    stream = gateway.ai_stream_plan(
+        model=inputs.assistant.model,
+        request=request,
+        context=usage,
+        fallback=inputs.assistant.fallback_model,
+    )
+    return TurnContext(
+        query=query, rewrite=rewrite, sources=sources, request=request, stream=stream
+    )
+
+
+# -- step 3: rows ----------------------------------------------------------------
+
+
+def source_rows(sources, cited: list[int] | None = None) -> list[dict]:
+    cited = cited or []
+    return [
+        {
+            "index": s.index,
+            "chunk_id": s.chunk_id,
+            "document_id": s.document_id,
+            "document_title": s.document_title,
+            "page": s.page,
+            "section": s.section,
+            "score": round(s.score, 6),
+            "cited": s.index in cited,
+        }
+        for s in sources
+    ]
+
+
+def session_add_totals(
+    *, session_id, messages: int, tokens: int = 0, cost: Decimal = Decimal("0")
+) -> None:
+    """Add to a session's totals in one UPDATE with F() expressions: the database
+    applies concurrent additions one after another, so none is lost."""
+    ChatSession.objects.filter(pk=session_id).update(
+        message_count=F("message_count") + messages,
+        total_tokens=F("total_tokens") + tokens,
+        total_cost=F("total_cost") + cost,
+        last_message_at=timezone.now(),
+    )
+
+
+def estimated_prompt_tokens(request: ChatRequest) -> int:
+    return count_tokens((request.system or "") + "\n".join(m.content for m in request.messages))
+
+
+def _placeholder_usage(request: ChatRequest, rewrite: gateway.PricedResult | None) -> dict:
+    """What the streaming row carries before the answer is finished: the query rewrite's
+    usage (already in the ledger) and the answer prompt's estimate, so an answer
+    orphaned by a crash is charged consistently by the recovery sweep (chat/recovery.py)."""
+    extra = rewrite.result.usage if rewrite else Usage.of(0, 0)
+    return {
+        "estimated_prompt_tokens": estimated_prompt_tokens(request),
+        "prompt_tokens": extra.prompt_tokens,
+        "completion_tokens": extra.completion_tokens,
+        "total_tokens": extra.total_tokens,
+        "cost": rewrite.cost if rewrite else Decimal("0"),
+    }
+
+
+def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
+    model = inputs.assistant.model
+    session = inputs.session
+    with transaction.atomic():
+        if inputs.existing_user_message is None:
+            # Again under the organization's lock: exact when a burst races for the last one.
+            quotas.quota_check_messages(inputs.organization, lock=True)
+        if session is None:
+            session = ChatSession.objects.create(
+                assistant=inputs.assistant,
+                channel=inputs.channel,
+                created_by=inputs.user if getattr(inputs.user, "pk", None) else None,
+                title=conversation.title_from_message(inputs.text),
+            )
+        user_message = inputs.existing_user_message
+        if user_message is None:
+            user_message = Message.objects.create(
+                session=session, role=Role.USER, content=inputs.text
+            )
+            session_add_totals(session_id=session.pk, messages=1)
+        answer = Message.objects.create(
+            session=session,
+            role=Role.ASSISTANT,
+            status=MessageStatus.STREAMING,
+            reply_to=user_message,
+            parent=inputs.regenerates,
+            provider=model.provider,
+            model=model.model_id,
+            retrieval_query=context.query,
+            sources=source_rows(context.sources),
+            **_placeholder_usage(context.request, context.rewrite),
+        )
+    return TurnPlan(
+        organization=inputs.organization,
+        user=inputs.user,
+        channel=inputs.channel,
+        assistant=inputs.assistant,
+        session=session,
+        user_message=user_message,
+        assistant_message=answer,
+        request=context.request,
+        stream=context.stream,
+        sources=context.sources,
+        rewrite=context.rewrite,
+        started=inputs.started,
+    )
+
+
+def prepare_turn(**arguments) -> TurnPlan:
+    """Inputs, context, rows. Bad input or a quota reached raises before anything is
+    stored or any provider is called (see ``turn_inputs`` for the arguments)."""
+    inputs = turn_inputs(**arguments)
+    return turn_rows(inputs, turn_context(inputs))
