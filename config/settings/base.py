@@ -101,4 +101,5 @@ from config.settings.celery import *  # noqa: E402, F403
 from config.settings.database import *  # noqa: E402, F403
 from config.settings.frontend import *  # noqa: E402, F403
 from config.settings.observability import *  # noqa: E402, F403
+from config.settings.security import *  # noqa: E402, F403
 from config.settings.tenancy import *  # noqa: E402, F403
