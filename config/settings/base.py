@@ -35,6 +35,7 @@ MIDDLEWARE = [
     "core.health.HealthCheckMiddleware",
     "integrations.middleware.APIKeyOrganizationMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -25,6 +25,7 @@ SHARED_APPS = [
     "allauth.headless",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from pinned local files
     "channels",
     "assistants.catalog",
     "integrations",
