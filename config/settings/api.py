@@ -67,3 +67,7 @@ RATELIMIT_USE_CACHE = "shared"
 RATE_LIMIT_WINDOW_SECONDS = 60
 # The plan of organizations whose plan code names no Plan row.
 BILLING_DEFAULT_PLAN = env("BILLING_DEFAULT_PLAN", default="free")
+# Wrong API keys one client address may try per window before every key it sends is
+# refused with 429 until the window ends (integrations.services.api_key_authenticate).
+API_KEY_FAILURES_PER_WINDOW = env.int("API_KEY_FAILURES_PER_WINDOW", default=20)
+API_KEY_FAILURE_WINDOW_SECONDS = env.int("API_KEY_FAILURE_WINDOW_SECONDS", default=60)
