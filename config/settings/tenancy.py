@@ -26,6 +26,7 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from pinned local files
+    "core.api",  # API conventions DRF has no setting for (core/api/strict.py)
     "channels",
     "assistants.catalog",
     "integrations",

@@ -1614,7 +1614,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -1715,8 +1715,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["APIKeyCreateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["APIKeyCreateRequest"];
-                "multipart/form-data": components["schemas"]["APIKeyCreateRequest"];
             };
         };
         responses: {
@@ -1994,7 +1992,7 @@ export interface operations {
                 is_active?: boolean;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 search?: string;
             };
@@ -2096,8 +2094,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AssistantInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["AssistantInputRequest"];
-                "multipart/form-data": components["schemas"]["AssistantInputRequest"];
             };
         };
         responses: {
@@ -2380,8 +2376,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedAssistantInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedAssistantInputRequest"];
-                "multipart/form-data": components["schemas"]["PatchedAssistantInputRequest"];
             };
         };
         responses: {
@@ -2479,8 +2473,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AssistantTestInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["AssistantTestInputRequest"];
-                "multipart/form-data": components["schemas"]["AssistantTestInputRequest"];
             };
         };
         responses: {
@@ -2585,7 +2577,7 @@ export interface operations {
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 start?: string;
             };
@@ -2689,8 +2681,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ChatInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ChatInputRequest"];
-                "multipart/form-data": components["schemas"]["ChatInputRequest"];
             };
         };
         responses: {
@@ -2792,8 +2782,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["EditRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["EditRequest"];
-                "multipart/form-data": components["schemas"]["EditRequest"];
             };
         };
         responses: {
@@ -2895,8 +2883,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["FeedbackRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["FeedbackRequest"];
-                "multipart/form-data": components["schemas"]["FeedbackRequest"];
             };
         };
         responses: {
@@ -2997,8 +2983,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["ReplyOptionsRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ReplyOptionsRequest"];
-                "multipart/form-data": components["schemas"]["ReplyOptionsRequest"];
             };
         };
         responses: {
@@ -3093,7 +3077,7 @@ export interface operations {
                 assistant?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 search?: string;
             };
@@ -3382,8 +3366,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedSessionUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedSessionUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedSessionUpdateRequest"];
             };
         };
         responses: {
@@ -3572,7 +3554,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -3763,7 +3745,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 search?: string;
             };
@@ -3865,8 +3847,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CollectionInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["CollectionInputRequest"];
-                "multipart/form-data": components["schemas"]["CollectionInputRequest"];
             };
         };
         responses: {
@@ -4149,8 +4129,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedCollectionUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedCollectionUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedCollectionUpdateRequest"];
             };
         };
         responses: {
@@ -4241,7 +4219,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 status?: "completed" | "failed" | "pending" | "processing";
             };
@@ -4452,8 +4430,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["DocumentTextRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["DocumentTextRequest"];
-                "multipart/form-data": components["schemas"]["DocumentTextRequest"];
             };
         };
         responses: {
@@ -4731,7 +4707,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -4924,7 +4900,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -5025,8 +5001,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CredentialCreateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["CredentialCreateRequest"];
-                "multipart/form-data": components["schemas"]["CredentialCreateRequest"];
             };
         };
         responses: {
@@ -5309,8 +5283,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedCredentialUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedCredentialUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedCredentialUpdateRequest"];
             };
         };
         responses: {
@@ -5494,7 +5466,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -5595,8 +5567,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["InvitationCreateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["InvitationCreateRequest"];
-                "multipart/form-data": components["schemas"]["InvitationCreateRequest"];
             };
         };
         responses: {
@@ -5692,8 +5662,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["InvitationAcceptRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["InvitationAcceptRequest"];
-                "multipart/form-data": components["schemas"]["InvitationAcceptRequest"];
             };
         };
         responses: {
@@ -6060,7 +6028,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -6348,8 +6316,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedMembershipUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedMembershipUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedMembershipUpdateRequest"];
             };
         };
         responses: {
@@ -6441,7 +6407,7 @@ export interface operations {
                 capability?: "chat" | "embeddings" | "streaming" | "tools" | "vision";
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 provider?: "anthropic" | "google" | "local" | "openai" | "openai_compatible";
             };
@@ -6634,8 +6600,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedOrganizationUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedOrganizationUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedOrganizationUpdateRequest"];
             };
         };
         responses: {
@@ -6731,8 +6695,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SearchInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SearchInputRequest"];
-                "multipart/form-data": components["schemas"]["SearchInputRequest"];
             };
         };
         responses: {
@@ -6828,8 +6790,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SignupInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SignupInputRequest"];
-                "multipart/form-data": components["schemas"]["SignupInputRequest"];
             };
         };
         responses: {
