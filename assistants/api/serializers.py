@@ -7,7 +7,7 @@ from assistants import selectors
 from assistants.catalog import selectors as catalog
 from assistants.catalog.models import AIModel, AnswerMode, Capability, Provider
 from assistants.models import CREDENTIAL_PROVIDERS, Assistant, ProviderCredential, RetrievalMode
-from core.api.query import QuerySerializer
+from core.api.query import QueryBooleanField, QuerySerializer
 
 MAX_TEST_MESSAGE = 8000
 
@@ -199,5 +199,5 @@ class ModelQuerySerializer(QuerySerializer):
 
 
 class AssistantQuerySerializer(QuerySerializer):
-    is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+    is_active = QueryBooleanField()
     search = serializers.CharField(required=False, allow_blank=True, default="")

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from chat.models import ChatSession, Message
-from core.api.query import QuerySerializer
+from core.api.query import QueryBooleanField, QuerySerializer
 
 
 class ChatInputSerializer(serializers.Serializer):
@@ -92,5 +92,5 @@ class EditSerializer(ReplyOptionsSerializer):
 
 class SessionQuerySerializer(QuerySerializer):
     assistant = serializers.UUIDField(required=False, allow_null=True, default=None)
-    archived = serializers.BooleanField(required=False, allow_null=True, default=None)
+    archived = QueryBooleanField()
     search = serializers.CharField(required=False, allow_blank=True, default="")

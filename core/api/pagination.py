@@ -11,6 +11,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_page_size(self, request):
         # DRF falls back to the default for a malformed page_size; the schema says it is
         # an integer, so anything else is the caller's error (400), not ignored.
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and not page.strip().isdigit() and page != "last":
+            raise ValidationError({"page": ["A page number is required."]})
         raw = request.query_params.get(self.page_size_query_param)
         if raw is not None and not raw.strip().isdigit():
             raise ValidationError({"page_size": ["A whole number is required."]})

@@ -18,3 +18,16 @@ class QuerySerializer(serializers.Serializer):
         if blank:
             raise serializers.ValidationError(blank)
         return super().to_internal_value(data)
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """An optional true/false filter: omitted is None (no filter), while the text "null"
+    (which DRF's BooleanField would take for None) is an error like any other word."""
+
+    NULL_VALUES = {None}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("default", None)
+        super().__init__(**kwargs)
