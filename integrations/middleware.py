@@ -8,10 +8,10 @@ from django.db import connection
 from django.urls import set_urlconf
 from django_tenants.utils import get_public_schema_name
 
+from audit.services import client_ip
 from core.api.errors import api_error_response
 from core.tenancy import OrganizationMiddleware
 from integrations.authentication import bearer_token
-from audit.services import client_ip
 from integrations.services import (
     TooManyKeyFailures,
     api_key_authenticate,

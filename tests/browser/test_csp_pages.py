@@ -2,6 +2,8 @@
 and ReDoc (pinned local assets), the Django admin and allauth's login page. A CSP
 violation is a console error, which the page watch turns into a failure."""
 
+import re
+
 from playwright.sync_api import expect
 
 
@@ -29,14 +31,23 @@ def test_swagger_ui_and_redoc_render_from_local_files(page, globex):
         ),
     )
     page.goto(f"{globex.url}/api/docs/")
-    expect(page.locator(".swagger-ui .title").first).to_contain_text("Assistant Platform API")
+    # The schema is generated on request: slow on a busy machine.
+    expect(page.locator(".swagger-ui .title").first).to_contain_text(
+        "Assistant Platform API", timeout=60_000
+    )
     expect(page.locator(".opblock").first).to_be_visible()
     assert _violations(page) == []
 
+    # ReDoc's own footer shows its vendor's logo from their CDN: the policy blocks that
+    # image (nothing leaves the page), which is the one violation expected here.
+    vendor_logo = r"cdn\.redoc\.ly/redoc/logo-mini\.svg"
+    page.watch.allow(vendor_logo)
     page.goto(f"{globex.url}/api/redoc/")
-    expect(page.get_by_role("heading", name="Assistant Platform API").first).to_be_visible()
-    assert _violations(page) == []
-    assert outside == []
+    expect(page.get_by_role("heading", name="Assistant Platform API").first).to_be_visible(
+        timeout=60_000
+    )
+    assert [v for v in _violations(page) if not re.search(vendor_logo, v)] == []
+    assert [url for url in outside if not re.search(vendor_logo, url)] == []
 
 
 def test_admin_and_account_pages_render_under_the_policy(page, globex):
