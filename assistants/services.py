@@ -15,7 +15,7 @@ from assistants.providers.errors import ProviderError
 from assistants.providers.registry import get_provider
 from audit.models import AuditAction
 from audit.services import Actor, audit_record, field_changes
-from core import crypto
+from core import crypto, outbound
 from core.lookups import person
 from core.tenancy import require_tenant_schema
 
@@ -158,6 +158,11 @@ def _has_credential(provider: str) -> bool:
 
 
 def _require_usable(provider: str, api_key: str, base_url: str) -> None:
+    if base_url:
+        try:
+            outbound.validate_url(base_url)
+        except outbound.InvalidURL as exc:
+            raise ValidationError({"base_url": [str(exc)]}) from None
     if provider == Provider.OPENAI_COMPATIBLE:
         if not base_url:
             raise ValidationError({"base_url": ["An OpenAI-compatible server needs its base URL."]})

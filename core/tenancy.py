@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import connection
 from django_tenants.middleware.main import TenantMainMiddleware
-from django_tenants.utils import get_public_schema_name, get_tenant_model
+from django_tenants.utils import get_public_schema_name, get_tenant_model, remove_www
 
 
 class TenantRequiredError(RuntimeError):
@@ -32,6 +32,11 @@ class OrganizationMiddleware(TenantMainMiddleware):
     The public site (BASE_DOMAIN, www.BASE_DOMAIN) needs no Domain rows, so
     changing BASE_DOMAIN between environments needs no data migration.
     """
+
+    @staticmethod
+    def hostname_from_request(request):
+        # Host names are case-insensitive (RFC 9110) and may end with the root's dot.
+        return remove_www(request.get_host().split(":")[0].lower().rstrip("."))
 
     def get_tenant(self, domain_model, hostname):
         if hostname in public_hostnames():

@@ -7,6 +7,7 @@ transaction; here the connection is released explicitly (outside transactions).
 """
 
 from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -29,7 +30,7 @@ def _header(scope, name: bytes) -> str:
 
 
 def _organization(host: str):
-    hostname = remove_www(host.split(":")[0])
+    hostname = remove_www(host.split(":")[0].lower().rstrip("."))
     if hostname in public_hostnames():
         return None
     domain = (
@@ -82,10 +83,26 @@ class OrganizationWebsocketMiddleware:
         return await self.app(scope, receive, send)
 
 
+def same_origin(origin: str, host: str, *, secure: bool) -> bool:
+    """Whether a browser's Origin names exactly the host and port the socket was opened
+    on (a sibling organization's subdomain is another site, though ALLOWED_HOSTS covers
+    both). `secure`: the socket is wss, so a Host without a port means 443."""
+    try:
+        parts = urlsplit(origin)
+        origin_port = parts.port or (443 if parts.scheme == "https" else 80)
+        requested = urlsplit(f"//{host}")
+        host_port = requested.port or (443 if secure else 80)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not requested.hostname:
+        return False
+    return parts.hostname.rstrip(".") == requested.hostname.rstrip(".") and origin_port == host_port
+
+
 class BrowserOriginValidator:
     """Refuse sockets opened by other sites with a user's cookies (their Origin is
-    not one of ours). Clients that send no Origin are not browsers and carry no
-    ambient cookies, so they are let through to authenticate like any other."""
+    not exactly the host they connect to). Clients that send no Origin are not browsers
+    and carry no ambient cookies, so they are let through to authenticate like any other."""
 
     def __init__(self, app):
         from channels.security.websocket import AllowedHostsOriginValidator
@@ -94,6 +111,12 @@ class BrowserOriginValidator:
         self.checked = AllowedHostsOriginValidator(app)
 
     async def __call__(self, scope, receive, send):
-        if not _header(scope, b"origin"):
+        origin = _header(scope, b"origin")
+        if not origin:
             return await self.app(scope, receive, send)
+        secure = scope.get("scheme") == "wss"
+        if not same_origin(origin, _header(scope, b"host"), secure=secure):
+            from channels.security.websocket import WebsocketDenier
+
+            return await WebsocketDenier()(scope, receive, send)
         return await self.checked(scope, receive, send)

@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from audit.services import client_ip
-from integrations.services import api_key_touch, api_key_verify
+from integrations.services import TooManyKeyFailures, api_key_authenticate, api_key_touch
 
 
 class APIKeyUser(AnonymousUser):
@@ -43,7 +43,12 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         django_request = request._request
         # The tenant middleware has verified (and routed by) the key already
         # when it arrived on the platform's own host.
-        api_key = getattr(django_request, "api_key", None) or api_key_verify(token)
+        api_key = getattr(django_request, "api_key", None)
+        if api_key is None:
+            try:
+                api_key = api_key_authenticate(token, client_address=client_ip(django_request))
+            except TooManyKeyFailures as exc:
+                raise exceptions.Throttled(wait=exc.retry_after) from None
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
         api_key_touch(api_key=api_key, ip_address=client_ip(django_request))

@@ -8,10 +8,15 @@ from django.db import connection
 from django.urls import set_urlconf
 from django_tenants.utils import get_public_schema_name
 
+from audit.services import client_ip
 from core.api.errors import api_error_response
 from core.tenancy import OrganizationMiddleware
 from integrations.authentication import bearer_token
-from integrations.services import api_key_verify, looks_like_api_key
+from integrations.services import (
+    TooManyKeyFailures,
+    api_key_authenticate,
+    looks_like_api_key,
+)
 
 
 class APIKeyOrganizationMiddleware(OrganizationMiddleware):
@@ -31,7 +36,14 @@ class APIKeyOrganizationMiddleware(OrganizationMiddleware):
         token = bearer_token(request)
         if token is None or not looks_like_api_key(token):
             return None
-        api_key = api_key_verify(token)
+        try:
+            api_key = api_key_authenticate(token, client_address=client_ip(request))
+        except TooManyKeyFailures as exc:
+            response = api_error_response(
+                429, "throttled", f"Too many requests. Retry in {exc.retry_after} seconds."
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         if api_key is None:
             response = api_error_response(
                 401, "authentication_failed", "Invalid, expired or revoked API key."

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -98,6 +100,36 @@ def api_key_verify(key: str) -> APIKey | None:
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(key)):
         return None
     return api_key if api_key.is_active else None
+
+
+class TooManyKeyFailures(Exception):
+    """Too many wrong keys from one client address: refused without checking."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed API-key attempts; retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+def _failures_key(client_address: str | None) -> tuple[str, int, int]:
+    window = settings.API_KEY_FAILURE_WINDOW_SECONDS
+    now = int(time.time())
+    start = now - now % window
+    return f"api-key-failures:{client_address or '-'}:{start}", window, start + window - now
+
+
+def api_key_authenticate(key: str, *, client_address: str | None) -> APIKey | None:
+    """``api_key_verify``, throttled per client address: past
+    ``API_KEY_FAILURES_PER_WINDOW`` wrong keys in a window, every key from that address
+    is refused unchecked until the window ends (checking would answer the guess)."""
+    cache = caches["shared"]
+    name, window, remaining = _failures_key(client_address)
+    if int(cache.get(name, 0)) >= settings.API_KEY_FAILURES_PER_WINDOW:
+        raise TooManyKeyFailures(max(remaining, 1))
+    api_key = api_key_verify(key)
+    if api_key is None:
+        cache.add(name, 0, timeout=window + 5)
+        cache.incr(name)
+    return api_key
 
 
 def api_key_touch(*, api_key: APIKey, ip_address: str | None) -> None:

@@ -5,8 +5,9 @@ from rest_framework import serializers
 
 from assistants import selectors
 from assistants.catalog import selectors as catalog
-from assistants.catalog.models import AIModel, AnswerMode, Capability
+from assistants.catalog.models import AIModel, AnswerMode, Capability, Provider
 from assistants.models import CREDENTIAL_PROVIDERS, Assistant, ProviderCredential, RetrievalMode
+from core.api.query import QueryBooleanField, QuerySerializer
 
 MAX_TEST_MESSAGE = 8000
 
@@ -190,3 +191,13 @@ class CredentialOutputSerializer(serializers.ModelSerializer):
         if not credential.api_key_encrypted:
             return ""
         return f"…{credential.api_key_last4}" if credential.api_key_last4 else "set"
+
+
+class ModelQuerySerializer(QuerySerializer):
+    capability = serializers.ChoiceField(choices=Capability.choices, required=False)
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+
+
+class AssistantQuerySerializer(QuerySerializer):
+    is_active = QueryBooleanField()
+    search = serializers.CharField(required=False, allow_blank=True, default="")

@@ -19,9 +19,11 @@ class ModelListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     serializer_class = s.AIModelSerializer
 
     def get_queryset(self):
-        params = self.request.query_params
+        query = s.ModelQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
         return catalog.ai_model_list(
-            capability=params.get("capability") or None, provider=params.get("provider") or None
+            capability=query.validated_data.get("capability"),
+            provider=query.validated_data.get("provider"),
         )
 
     @extend_schema(
@@ -40,10 +42,11 @@ class AssistantListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     serializer_class = s.AssistantOutputSerializer
 
     def get_queryset(self):
-        active = self.request.query_params.get("is_active")
+        query = s.AssistantQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
         return selectors.assistant_list(
-            is_active={"true": True, "false": False}.get(active),
-            search=self.request.query_params.get("search", ""),
+            is_active=query.validated_data["is_active"],
+            search=query.validated_data["search"],
             only_ids=self.allowed_assistant_ids(),
         )
 

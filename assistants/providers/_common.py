@@ -11,6 +11,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
+from core import outbound
+
 from .base import (
     MAX_VERIFY_MODELS,
     ROLE_ASSISTANT,
@@ -172,6 +174,9 @@ _TRANSPORT_ERRORS = (*_exception_classes("TransportError"), ConnectionError)
 
 def translate_transport(exc: BaseException) -> ProviderError | None:
     """Errors raised below the SDK (often while iterating a stream), or None."""
+    if isinstance(exc, outbound.UnreachableAddress):
+        # One message whatever the cause (refused address, closed port, not HTTP).
+        return ProviderUnavailable(outbound.UNREACHABLE_MESSAGE)
     if isinstance(exc, _TIMEOUTS):
         return ProviderTimeout(f"{type(exc).__name__}: request timed out")
     if isinstance(exc, _PROTOCOL_ERRORS):

@@ -9,6 +9,8 @@ from typing import Any
 import anthropic
 from anthropic.types import Message
 
+from core import outbound
+
 from ._common import (
     PerEventLoop,
     alternating_user_first,
@@ -91,14 +93,17 @@ class AnthropicProvider(ChatProvider):
 
     @cached_property
     def client(self) -> anthropic.Anthropic:
-        return anthropic.Anthropic(**self.client_options())
+        http_client = anthropic.DefaultHttpxClient(transport=outbound.transport())
+        return anthropic.Anthropic(**self.client_options(), http_client=http_client)
 
     @cached_property
     def _async_clients(self) -> PerEventLoop[anthropic.AsyncAnthropic]:
         def build() -> anthropic.AsyncAnthropic:
             options = self.client_options()  # first: a missing key raises before any I/O
             limits = stream_pool_limits(anthropic.DEFAULT_CONNECTION_LIMITS)
-            http_client = anthropic.DefaultAsyncHttpxClient(limits=limits)
+            http_client = anthropic.DefaultAsyncHttpxClient(
+                transport=outbound.async_transport(limits=limits)
+            )
             return anthropic.AsyncAnthropic(**options, http_client=http_client)
 
         return PerEventLoop(build)
@@ -196,7 +201,7 @@ class AnthropicProvider(ChatProvider):
             return ProviderTimeout("Anthropic request timed out")
         if isinstance(exc, anthropic.APIConnectionError):
             return translate_transport(exc.__cause__) or ProviderUnavailable(
-                "Could not connect to Anthropic"
+                outbound.UNREACHABLE_MESSAGE
             )
         if isinstance(exc, anthropic.APIStatusError):
             # An `error` event inside a 200 stream arrives with status 200: use its type.

@@ -12,6 +12,8 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from core import outbound
+
 from ._common import (
     estimate_usage,
     merge_consecutive,
@@ -98,6 +100,10 @@ class GoogleProvider(ChatProvider):
             base_url=self.config.base_url,
             timeout=int(self.config.timeout * 1000),  # the SDK takes milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),  # RetryPolicy retries
+            # Every request through the outbound policy; the async transport keeps one
+            # pool per event loop, like the SDK's own per-loop client would.
+            client_args={"transport": outbound.transport()},
+            async_client_args={"transport": outbound.async_transport()},
         )
         return genai.Client(api_key=self.config.api_key, vertexai=False, http_options=http_options)
 

@@ -11,6 +11,8 @@ import openai
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
+from core import outbound
+
 from ._common import (
     PerEventLoop,
     estimate_usage,
@@ -81,14 +83,17 @@ class OpenAIProvider(ChatProvider):
 
     @cached_property
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(**self.client_options())
+        http_client = openai.DefaultHttpxClient(transport=outbound.transport())
+        return openai.OpenAI(**self.client_options(), http_client=http_client)
 
     @cached_property
     def _async_clients(self) -> PerEventLoop[openai.AsyncOpenAI]:
         def build() -> openai.AsyncOpenAI:
             options = self.client_options()  # first: a missing key raises before any I/O
             limits = stream_pool_limits(openai.DEFAULT_CONNECTION_LIMITS)
-            http_client = openai.DefaultAsyncHttpxClient(limits=limits)
+            http_client = openai.DefaultAsyncHttpxClient(
+                transport=outbound.async_transport(limits=limits)
+            )
             return openai.AsyncOpenAI(**options, http_client=http_client)
 
         return PerEventLoop(build)
@@ -204,7 +209,7 @@ class OpenAIProvider(ChatProvider):
             return ProviderTimeout("OpenAI request timed out")
         if isinstance(exc, openai.APIConnectionError):
             return translate_transport(exc.__cause__) or ProviderUnavailable(
-                "Could not connect to the OpenAI-compatible server"
+                outbound.UNREACHABLE_MESSAGE
             )
         if isinstance(exc, openai.APIStatusError):
             return error_for_status(

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from audit.models import AuditAction, AuditEvent
+from core.api.query import QuerySerializer
 
 
 class AuditActorSerializer(serializers.Serializer):
@@ -35,7 +36,7 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
         return {"id": event.api_key_id, "label": event.api_key_label}
 
 
-class AuditQuerySerializer(serializers.Serializer):
+class AuditQuerySerializer(QuerySerializer):
     action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)

@@ -4,11 +4,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from billing.selectors import GROUPS
+from core.api.query import QuerySerializer
 
 MAX_RANGE_DAYS = 366
 
 
-class UsageQuerySerializer(serializers.Serializer):
+class UsageQuerySerializer(QuerySerializer):
     start = serializers.DateField(
         required=False, help_text="First day (UTC). Default: 29 days ago."
     )

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from chat.models import ChatSession, Message
+from core.api.query import QueryBooleanField, QuerySerializer
 
 
 class ChatInputSerializer(serializers.Serializer):
@@ -87,3 +88,9 @@ class ReplyOptionsSerializer(serializers.Serializer):
 
 class EditSerializer(ReplyOptionsSerializer):
     content = serializers.CharField(max_length=100_000)
+
+
+class SessionQuerySerializer(QuerySerializer):
+    assistant = serializers.UUIDField(required=False, allow_null=True, default=None)
+    archived = QueryBooleanField()
+    search = serializers.CharField(required=False, allow_blank=True, default="")

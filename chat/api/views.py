@@ -163,11 +163,12 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     serializer_class = s.SessionOutputSerializer
 
     def get_queryset(self):
-        params = self.request.query_params
-        archived = {"true": True, "false": False}.get(params.get("archived", ""))
+        query = s.SessionQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
         return selectors.session_list(
-            membership=self.membership, assistant_id=params.get("assistant") or None,
-            archived=archived, search=params.get("search", ""),
+            membership=self.membership, assistant_id=params["assistant"],
+            archived=params["archived"], search=params["search"],
             only_assistant_ids=self.allowed_assistant_ids(),
         )  # fmt: skip
 

@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "core.api.request_errors.APIErrorsMiddleware",
     "integrations.middleware.APIKeyOrganizationMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,4 +106,5 @@ from config.settings.database import *  # noqa: E402, F403
 from config.settings.frontend import *  # noqa: E402, F403
 from config.settings.observability import *  # noqa: E402, F403
 from config.settings.recovery import *  # noqa: E402, F403
+from config.settings.security import *  # noqa: E402, F403
 from config.settings.tenancy import *  # noqa: E402, F403

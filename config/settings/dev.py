@@ -18,3 +18,7 @@ CSRF_TRUSTED_ORIGINS = env.list(
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# A model server on this machine (Ollama, LM Studio) is the usual development setup.
+OUTBOUND_ALLOWED_NETWORKS = env.list(
+    "OUTBOUND_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)

@@ -25,6 +25,8 @@ SHARED_APPS = [
     "allauth.headless",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from pinned local files
+    "core.api",  # API conventions DRF has no setting for (core/api/strict.py)
     "channels",
     "assistants.catalog",
     "integrations",

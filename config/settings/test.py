@@ -35,3 +35,8 @@ CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The fake AI providers (assistants/tests/providers/fake_server.py) listen on loopback;
+# the outbound policy's own tests turn this off with override_settings.
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+# Failed API-key throttling is exercised by tests/security with explicit limits.
+API_KEY_FAILURES_PER_WINDOW = 100_000

@@ -73,9 +73,50 @@ class _MarkdownReader:
             check_count(len(self.sections), self._max_sections, "paragraphs")
 
 
+# Raw HTML in Markdown prose: script/style elements with their content, comments, and
+# any other tag. Inline code spans are matched first so `<div>` in backticks stays.
+_RAW_HTML = re.compile(
+    r"(?P<code>(`+)[^`]*?\2)"
+    r"|<(?P<element>script|style|iframe|object|template)\b.*?</(?P=element)\s*>"
+    r"|<!--.*?-->"
+    r"|</?[A-Za-z][^<>]*>",
+    re.I | re.S,
+)
+
+
+def _without_raw_html(body: str) -> str:
+    """Markdown prose without its embedded HTML (tags go, their text stays): chunk text
+    is served as text, and must not carry `<script>` or `<img onerror>` to a client
+    that would render it as HTML. Fenced code is code, kept as written."""
+    parts: list[str] = []
+    prose: list[str] = []
+    fence: str | None = None
+
+    def flush_prose() -> None:
+        text = "\n".join(prose)
+        parts.append(_RAW_HTML.sub(lambda m: m.group("code") or "", text))
+        prose.clear()
+
+    for line in body.split("\n"):
+        opened = _FENCE.match(line)
+        if fence is None and opened:
+            flush_prose()
+            fence = opened.group(1)
+            parts.append(line)
+        elif fence is not None:
+            parts.append(line)
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                fence = None
+        else:
+            prose.append(line)
+    flush_prose()
+    return "\n".join(parts)
+
+
 def extract_markdown(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
     metadata: dict[str, Any] = {}
     body, front_matter = _split_front_matter(text)
+    body = _without_raw_html(body)
     if front_matter is not None:
         metadata["front_matter"] = front_matter
     reader = _MarkdownReader(limits.max_paragraphs)

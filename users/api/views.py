@@ -131,10 +131,10 @@ class InvitationDetailView(OrganizationAPIView):
     def get(self, request, invitation_id):
         return Response(s.InvitationOutputSerializer(self._get(invitation_id)).data)
 
-    @extend_schema(responses=s.InvitationOutputSerializer, operation_id="invitations_revoke")
+    @extend_schema(responses={204: None}, operation_id="invitations_revoke")
     def delete(self, request, invitation_id):
-        invitation = services.invitation_revoke(invitation=self._get(invitation_id))
-        return Response(s.InvitationOutputSerializer(invitation).data)
+        services.invitation_revoke(invitation=self._get(invitation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class InvitationAcceptView(PublicAPIView):
@@ -155,6 +155,13 @@ class InvitationAcceptView(PublicAPIView):
         organization = getattr(request, "tenant", None)
         if organization is None or organization.is_public:
             raise APIError("Accept invitations on the organization's host.", status_code=404)
+        if request.user.is_authenticated and person(request.user) is None:
+            # An API key is a program, not a person: it cannot become a member.
+            raise APIError(
+                "Invitations are accepted by a person, not with an API key.",
+                status_code=403,
+                code="permission_denied",
+            )
         data = s.InvitationAcceptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None

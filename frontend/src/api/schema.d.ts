@@ -1622,7 +1622,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -1723,8 +1723,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["APIKeyCreateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["APIKeyCreateRequest"];
-                "multipart/form-data": components["schemas"]["APIKeyCreateRequest"];
             };
         };
         responses: {
@@ -2002,7 +2000,7 @@ export interface operations {
                 is_active?: boolean;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 search?: string;
             };
@@ -2104,8 +2102,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AssistantInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["AssistantInputRequest"];
-                "multipart/form-data": components["schemas"]["AssistantInputRequest"];
             };
         };
         responses: {
@@ -2388,8 +2384,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedAssistantInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedAssistantInputRequest"];
-                "multipart/form-data": components["schemas"]["PatchedAssistantInputRequest"];
             };
         };
         responses: {
@@ -2487,8 +2481,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AssistantTestInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["AssistantTestInputRequest"];
-                "multipart/form-data": components["schemas"]["AssistantTestInputRequest"];
             };
         };
         responses: {
@@ -2593,7 +2585,7 @@ export interface operations {
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 start?: string;
             };
@@ -2697,8 +2689,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ChatInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ChatInputRequest"];
-                "multipart/form-data": components["schemas"]["ChatInputRequest"];
             };
         };
         responses: {
@@ -2800,8 +2790,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["EditRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["EditRequest"];
-                "multipart/form-data": components["schemas"]["EditRequest"];
             };
         };
         responses: {
@@ -2903,8 +2891,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["FeedbackRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["FeedbackRequest"];
-                "multipart/form-data": components["schemas"]["FeedbackRequest"];
             };
         };
         responses: {
@@ -3005,8 +2991,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["ReplyOptionsRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ReplyOptionsRequest"];
-                "multipart/form-data": components["schemas"]["ReplyOptionsRequest"];
             };
         };
         responses: {
@@ -3101,7 +3085,7 @@ export interface operations {
                 assistant?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 search?: string;
             };
@@ -3390,8 +3374,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedSessionUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedSessionUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedSessionUpdateRequest"];
             };
         };
         responses: {
@@ -3580,7 +3562,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -3771,7 +3753,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 search?: string;
             };
@@ -3873,8 +3855,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CollectionInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["CollectionInputRequest"];
-                "multipart/form-data": components["schemas"]["CollectionInputRequest"];
             };
         };
         responses: {
@@ -4157,8 +4137,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedCollectionUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedCollectionUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedCollectionUpdateRequest"];
             };
         };
         responses: {
@@ -4249,7 +4227,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 status?: "completed" | "failed" | "pending" | "processing";
             };
@@ -4460,8 +4438,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["DocumentTextRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["DocumentTextRequest"];
-                "multipart/form-data": components["schemas"]["DocumentTextRequest"];
             };
         };
         responses: {
@@ -4739,7 +4715,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -4932,7 +4908,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -5033,8 +5009,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CredentialCreateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["CredentialCreateRequest"];
-                "multipart/form-data": components["schemas"]["CredentialCreateRequest"];
             };
         };
         responses: {
@@ -5317,8 +5291,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedCredentialUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedCredentialUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedCredentialUpdateRequest"];
             };
         };
         responses: {
@@ -5502,7 +5474,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -5603,8 +5575,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["InvitationCreateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["InvitationCreateRequest"];
-                "multipart/form-data": components["schemas"]["InvitationCreateRequest"];
             };
         };
         responses: {
@@ -5700,8 +5670,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["InvitationAcceptRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["InvitationAcceptRequest"];
-                "multipart/form-data": components["schemas"]["InvitationAcceptRequest"];
             };
         };
         responses: {
@@ -6068,7 +6036,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
             };
             header?: never;
@@ -6356,8 +6324,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedMembershipUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedMembershipUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedMembershipUpdateRequest"];
             };
         };
         responses: {
@@ -6449,7 +6415,7 @@ export interface operations {
                 capability?: "chat" | "embeddings" | "streaming" | "tools" | "vision";
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Number of results to return per page. */
+                /** @description Results per page (at most 100; more is capped). */
                 page_size?: number;
                 provider?: "anthropic" | "google" | "local" | "openai" | "openai_compatible";
             };
@@ -6642,8 +6608,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedOrganizationUpdateRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedOrganizationUpdateRequest"];
-                "multipart/form-data": components["schemas"]["PatchedOrganizationUpdateRequest"];
             };
         };
         responses: {
@@ -6739,8 +6703,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SearchInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SearchInputRequest"];
-                "multipart/form-data": components["schemas"]["SearchInputRequest"];
             };
         };
         responses: {
@@ -6836,8 +6798,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SignupInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SignupInputRequest"];
-                "multipart/form-data": components["schemas"]["SignupInputRequest"];
             };
         };
         responses: {
