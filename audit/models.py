@@ -23,6 +23,7 @@ class AuditAction(models.TextChoices):
     CREDENTIAL_CREATED = "credential.created", "Credential created"
     CREDENTIAL_UPDATED = "credential.updated", "Credential changed"
     CREDENTIAL_DELETED = "credential.deleted", "Credential deleted"
+    PLAN_CHANGED = "billing.plan_changed", "Plan changed"
 
 
 class AuditEvent(models.Model):

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing.api.webhook import stripe_webhook
 from config.urls_api import schema_urlpatterns
 from users.spa import spa_urlpatterns
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include("users.api.urls_public")),
+    # Stripe calls this one address for every organization (docs/billing.md).
+    path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("", include("users.urls_public")),
     *schema_urlpatterns,
     # Last: every other path (/, /signup, /login, ...) is a route of the app (frontend/).
