@@ -98,8 +98,13 @@ def subscription_store(*, obj, organization=None) -> Subscription | None:
     period_end = period_source.get("current_period_end") or obj.get("current_period_end")
     status = obj["status"]
     with transaction.atomic():
-        row = Subscription.objects.select_for_update().filter(stripe_id=obj["id"]).first()
-        row = row or Subscription(stripe_id=obj["id"], organization=organization)
+        # Two events of one new subscription may be processed at once: create the
+        # row (or find it), then lock it, so the second waits for the first.
+        row, _ = Subscription.objects.get_or_create(
+            stripe_id=obj["id"],
+            defaults={"organization": organization, "customer_id": customer_id, "status": status},
+        )
+        row = Subscription.objects.select_for_update().get(pk=row.pk)
         if status == SubscriptionStatus.PAST_DUE:
             row.past_due_since = row.past_due_since or timezone.now()
         else:
@@ -196,9 +201,10 @@ def organization_plan_refresh(
     *, organization, actor: Actor | None = None, reason: str = "", now: datetime | None = None
 ):
     """Put the organization on the plan its subscription gives it; audit a change."""
-    code = effective_plan_code(organization, now=now)
     with transaction.atomic():
+        # Locked first: concurrent refreshes decide one after the other (one audit entry).
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        code = effective_plan_code(organization, now=now)
         if code is None or organization.plan == code:
             return organization
         before = organization.plan

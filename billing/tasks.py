@@ -1,6 +1,5 @@
 """Billing tasks (public schema): thin, safe to run twice."""
 
-import stripe
 from celery import shared_task
 
 from billing import metering, subscriptions, webhooks
@@ -10,7 +9,8 @@ from billing import metering, subscriptions, webhooks
     name="billing.process_stripe_event",
     bind=True,
     acks_late=True,
-    autoretry_for=(stripe.StripeError,),
+    # Stripe unreachable, a lock timeout...: the event stays unprocessed and is retried.
+    autoretry_for=(Exception,),
     retry_backoff=5,
     retry_backoff_max=600,
     max_retries=8,

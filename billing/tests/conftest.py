@@ -8,6 +8,7 @@ from django_tenants.utils import schema_context
 from assistants import services as assistant_services
 from billing.models import Plan
 from billing.plans import plan_cache_clear
+from billing.webhooks import event_process
 from tests.factories import make_assistant
 from tests.helpers import GOOD_KEY
 from users.models import Organization
@@ -118,3 +119,40 @@ def webhook_post(client, event: dict, *, secret: str, timestamp: int | None = No
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=event_signature(body, secret, timestamp),
     )
+
+
+@pytest.fixture
+def on_free(org_a):
+    Organization.objects.filter(pk=org_a.organization.pk).update(plan="free")
+    return org_a
+
+
+def deliver(public_client, server, events, django_capture_on_commit_callbacks):
+    """Post each event as Stripe does; process what was stored (as the task does)."""
+    for event in events:
+        with django_capture_on_commit_callbacks() as queued:
+            response = webhook_post(public_client, event, secret=server.webhook_secret)
+        assert response.status_code == 200, response.content
+        if not response.json()["duplicate"]:
+            assert len(queued) == 1  # one task per new event
+        event_process(event_id=event["id"])
+
+
+def checkout(client_for, org, server, plan="team", interval="month") -> str:
+    response = client_for(org, "admin").post(
+        "/api/v1/billing/checkout", {"plan": plan, "interval": interval}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    session_id = response.json()["url"].rsplit("/", 1)[1]
+    assert session_id in server.sessions
+    return session_id
+
+
+@pytest.fixture
+def subscribed(on_free, stripe_api, client_for, public_client, django_capture_on_commit_callbacks):
+    """Alpha on the team plan through Checkout (two days ago); returns the Stripe
+    subscription id."""
+    session_id = checkout(client_for, on_free, stripe_api)
+    events = stripe_api.checkout_complete(session_id, started_days_ago=2)
+    deliver(public_client, stripe_api, events, django_capture_on_commit_callbacks)
+    return stripe_api.sessions[session_id]["subscription"]

@@ -18,48 +18,11 @@ from audit.models import AuditAction, AuditEvent
 from billing import webhooks
 from billing.models import StripeCustomer, StripeEvent, Subscription
 from billing.subscriptions import dunning_sweep
-from billing.tests.conftest import fresh, webhook_post
+from billing.tests.conftest import checkout, deliver, fresh, webhook_post
 from billing.tests.stripe_api.server import event_signature
 from tests.helpers import assert_error
-from users.models import Organization
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def on_free(org_a):
-    Organization.objects.filter(pk=org_a.organization.pk).update(plan="free")
-    return org_a
-
-
-def deliver(public_client, server, events, django_capture_on_commit_callbacks):
-    """Post each event as Stripe does; process what was stored (as the task does)."""
-    for event in events:
-        with django_capture_on_commit_callbacks() as queued:
-            response = webhook_post(public_client, event, secret=server.webhook_secret)
-        assert response.status_code == 200, response.content
-        if not response.json()["duplicate"]:
-            assert len(queued) == 1  # one task per new event
-        webhooks.event_process(event_id=event["id"])
-
-
-def checkout(client_for, org, server, plan="team", interval="month") -> str:
-    response = client_for(org, "admin").post(
-        "/api/v1/billing/checkout", {"plan": plan, "interval": interval}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    session_id = response.json()["url"].rsplit("/", 1)[1]
-    assert session_id in server.sessions
-    return session_id
-
-
-@pytest.fixture
-def subscribed(on_free, stripe_api, client_for, public_client, django_capture_on_commit_callbacks):
-    """Alpha on the team plan through Checkout; returns the Stripe subscription id."""
-    session_id = checkout(client_for, on_free, stripe_api)
-    events = stripe_api.checkout_complete(session_id)
-    deliver(public_client, stripe_api, events, django_capture_on_commit_callbacks)
-    return stripe_api.sessions[session_id]["subscription"]
 
 
 def test_checkout_then_webhook_puts_the_organization_on_the_plan(

@@ -179,11 +179,13 @@ class FakeStripe:
             event["data"]["previous_attributes"] = previous
         return event
 
-    def checkout_complete(self, session_id: str, *, trial_days: int = 0) -> list[dict]:
-        """The customer pays at Checkout: a subscription and its first paid invoice."""
+    def checkout_complete(self, session_id: str, *, trial_days: int = 0,
+                          started_days_ago: float = 0) -> list[dict]:  # fmt: skip
+        """The customer pays at Checkout: a subscription and its first paid invoice
+        (``started_days_ago``: as if that happened in the past, for usage tests)."""
         with self.lock:
             session = self.sessions[session_id]
-            now = int(time.time())
+            now = int(time.time() - started_days_ago * 86400)
             items = []
             for line in session["_line_items"]:
                 price = self.prices[line["price"]]
