@@ -200,9 +200,13 @@ def meter_report(
     return run
 
 
-def meter_reconcile() -> MeterRun:
+def reconcile_since() -> datetime:
+    return timezone.now() - STRIPE_METER_MAX_AGE
+
+
+def meter_reconcile(organization_ids=None) -> MeterRun:
     """The whole window Stripe still accepts (35 days): late usage, failed sends."""
-    return meter_report(since=timezone.now() - STRIPE_METER_MAX_AGE)
+    return meter_report(since=reconcile_since(), organization_ids=organization_ids)
 
 
 # -- the running bill ---------------------------------------------------------------

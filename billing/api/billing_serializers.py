@@ -82,3 +82,18 @@ class InvoiceSerializer(serializers.Serializer):
     period_end = serializers.DateTimeField()
     hosted_invoice_url = serializers.CharField()
     invoice_pdf = serializers.CharField()
+
+
+def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a page of ``item`` (these lists are not querysets)."""
+    from drf_spectacular.utils import inline_serializer
+
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )

@@ -1,7 +1,7 @@
 """The Billing page's API: the plan for everyone, the account for admins, and the
 ways to pay (Checkout, Customer Portal, plan change), for admins in person."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -17,6 +17,8 @@ from core.api.pagination import PageNumberPagination
 from core.api.views import OrganizationAPIView
 from integrations.models import Scope
 from users.models import Role
+
+PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
 
 
 class CurrentPlanView(OrganizationAPIView):
@@ -35,7 +37,9 @@ class PlanOffersView(OrganizationAPIView):
 
     api_scopes = {"GET": Scope.USAGE_READ}
 
-    @extend_schema(responses=s.PlanOfferSerializer(many=True))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=s.paginated("PlanOfferPage", s.PlanOfferSerializer)
+    )
     def get(self, request):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(Plan.objects.order_by("code"), request, view=self)
@@ -77,7 +81,9 @@ class InvoicesView(OrganizationAPIView):
     required_roles = {"GET": Role.ADMIN}
     api_scopes = {"GET": Scope.USAGE_READ}
 
-    @extend_schema(responses=s.InvoiceSerializer(many=True))
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=s.paginated("InvoicePage", s.InvoiceSerializer)
+    )
     def get(self, request):
         paginator = PageNumberPagination()
         rows = invoice_list(organization=self.organization)
@@ -86,8 +92,8 @@ class InvoicesView(OrganizationAPIView):
 
 
 class _PaymentView(OrganizationAPIView):
+    # Admins, or a program with an admin key (it hands the URL to a person).
     required_roles = {"POST": Role.ADMIN}
-    api_keys_allowed = False  # paying is done by a person in a browser
     api_scopes = {"POST": Scope.ADMIN}
 
 

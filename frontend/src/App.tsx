@@ -14,6 +14,7 @@ import { MembersPage } from "./pages/members";
 import { ApiKeysPage } from "./pages/apikeys";
 import { CredentialsPage } from "./pages/credentials";
 import { AuditPage } from "./pages/audit";
+import { BillingPage } from "./pages/billing";
 import { SecurityPage } from "./pages/security";
 
 // The chart library is the heaviest dependency: only the home page loads it.
@@ -123,6 +124,7 @@ function OrganizationRoutes() {
         <Route path="/api-keys" element={<ApiKeysPage />} />
         <Route path="/credentials" element={<CredentialsPage />} />
         <Route path="/audit" element={<AuditPage />} />
+        <Route path="/billing" element={<BillingPage />} />
         <Route path="/security" element={<SecurityPage />} />
         <Route path="*" element={<NotFound />} />
       </Route>

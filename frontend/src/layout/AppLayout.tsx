@@ -30,6 +30,7 @@ const SECTIONS: { title: string; items: Item[] }[] = [
       { to: "/api-keys", label: "API keys", icon: "key", admin: true },
       { to: "/credentials", label: "Provider credentials", icon: "plug", admin: true },
       { to: "/audit", label: "Audit log", icon: "list", admin: true },
+      { to: "/billing", label: "Billing", icon: "list" },
       { to: "/security", label: "Security", icon: "shield" },
     ],
   },

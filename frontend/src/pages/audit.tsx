@@ -17,6 +17,7 @@ const ACTIONS: AuditAction[] = [
   "credential.created",
   "credential.updated",
   "credential.deleted",
+  "billing.plan_changed",
 ];
 
 export function AuditPage() {
