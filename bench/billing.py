@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -288,8 +289,8 @@ def bench_webhooks(server, subscriptions: dict[int, str], count: int) -> dict:
 
     port = common.free_port()
     base = f"http://localhost:{port}"
-    logdir = common.RESULTS_DIR
-    logdir.mkdir(parents=True, exist_ok=True)
+    logdir = Path(tempfile.mkdtemp(prefix="bench-billing-"))  # the processes' logs
+    print(f"server and worker logs: {logdir}")
     processes = start_processes(server, port, logdir)
     try:
         wait_ready(base)
