@@ -14,6 +14,7 @@ even one the app handles and shows; a test that provokes one on purpose declares
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -79,11 +80,23 @@ def platform() -> Platform:
     # The suite's PostgreSQL server and its Redis database (TEST_CELERY_BROKER_URL):
     # own database, own key prefix, so concurrent runs and the dev server never meet.
     running = Platform(db=settings.DATABASES["default"], redis_url=settings.CELERY_BROKER_URL)
+    # Billing talks to a local Stripe (billing/tests/stripe_api) through the platform's env.
+    from billing.tests.stripe_api.server import FakeStripe
+
+    stripe = FakeStripe().start()
+    running.stripe = stripe
+    os.environ.update(
+        STRIPE_SECRET_KEY=stripe.api_key,
+        STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
+        STRIPE_API_BASE=stripe.url,
+    )
     try:
         running.start()
+        stripe.webhook_url = f"{running.public_url}/billing/stripe/webhook"
         yield running
     finally:
         running.stop()
+        stripe.stop()
 
 
 @dataclass

@@ -30,6 +30,7 @@ import re
 import secrets
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,6 +99,8 @@ class FakeStripe:
         self.webhook_secret = webhook_secret
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+        # Where the hosted Checkout page delivers its events (as Stripe's webhook would).
+        self.webhook_url = ""
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -538,11 +541,54 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):  # the client may be gone
             self._respond(status, body)
 
+    def _hosted_checkout(self, method: str) -> bool:
+        """Stripe's hosted Checkout page (for browser tests): GET shows a Pay button;
+        POST completes the session, delivers the signed events to ``webhook_url`` and
+        sends the browser to the success URL, as Stripe does."""
+        match = re.fullmatch(r"/c/pay/([\w-]+)", urlsplit(self.path).path)
+        if not match:
+            return False
+        fake = self.stripe
+        session = fake.sessions.get(match.group(1))
+        if session is None:
+            self._respond(404, b'{"error": {"type": "invalid_request_error"}}')
+            return True
+        if method == "GET":
+            page = (
+                b'<!doctype html><html lang=en><title>Checkout</title><link rel=icon href="data:,">'
+                b"<body><h1>Pay</h1>"
+                b"<form method=post><button type=submit>Pay and subscribe</button></form>"
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return True
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        for event in fake.checkout_complete(session["id"]):
+            body = json.dumps(event).encode()
+            # The test's own http:// address of the platform.
+            request = urllib.request.Request(  # noqa: S310
+                fake.webhook_url, data=body, method="POST",
+                headers={"Content-Type": "application/json",
+                         "Stripe-Signature": event_signature(body, fake.webhook_secret)},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                response.read()
+        self.send_response(303)
+        self.send_header("Location", session["success_url"])
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
+
     def do_GET(self):
-        self._serve("GET")
+        if not self._hosted_checkout("GET"):
+            self._serve("GET")
 
     def do_POST(self):
-        self._serve("POST")
+        if not self._hosted_checkout("POST"):
+            self._serve("POST")
 
     def do_DELETE(self):
         self._serve("DELETE")
