@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import stripe
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -59,9 +60,10 @@ def event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]
             },
         )
         if created:
-            from billing.tasks import process_stripe_event
-
-            transaction.on_commit(lambda: process_stripe_event.delay(row.id))
+            # By name: the tasks module imports this one.
+            transaction.on_commit(
+                lambda: current_app.send_task("billing.process_stripe_event", args=[row.id])
+            )
     return row, created
 
 
@@ -140,9 +142,11 @@ def on_invoice_created(invoice: dict) -> None:
     """A period ended: report its last usage now, before Stripe finalizes the invoice."""
     organization = organization_for_customer(_id(invoice.get("customer")))
     if organization is not None and invoice.get("billing_reason") == "subscription_cycle":
-        from billing.tasks import meter_report
-
-        transaction.on_commit(lambda: meter_report.delay(organization_ids=[organization.pk]))
+        transaction.on_commit(
+            lambda: current_app.send_task(
+                "billing.meter_report", kwargs={"organization_ids": [organization.pk]}
+            )
+        )
 
 
 def on_customer_deleted(customer: dict) -> None:

@@ -13,10 +13,9 @@ from billing.models import Plan, StripeCustomer
 from billing.plans import plan_for
 from billing.stripe_client import stripe_configured
 from billing.subscriptions import billing_state, current_subscription
+from core.access import Role, Scope
 from core.api.pagination import PageNumberPagination
 from core.api.views import OrganizationAPIView
-from integrations.models import Scope
-from users.models import Role
 
 PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
 
