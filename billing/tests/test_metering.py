@@ -28,14 +28,14 @@ def customer_of(org) -> str:
 
 
 def test_each_closed_slice_is_reported_once(subscribed, on_free, stripe_api):
-    # given: usage in two closed hours and in the current one
-    spend(on_free, 100, hours_ago=2.5)
-    spend(on_free, 50, hours_ago=2.4)
-    spend(on_free, 700, hours_ago=1.2)
-    current = spend(on_free, 9, hours_ago=0)
-    closed_slice = metering.slice_floor(current.created_at)
-    if closed_slice == current.created_at:  # exactly on the hour: nothing to tell apart
-        pytest.skip("the clock sits on a slice boundary")
+    # given: usage in two closed hours (anchored to the hour, so the clock cannot
+    # split them) and in the current one
+    now = timezone.now()
+    hours_into_slice = (now - metering.slice_floor(now)).total_seconds() / 3600
+    spend(on_free, 100, hours_ago=hours_into_slice + 2.9)
+    spend(on_free, 50, hours_ago=hours_into_slice + 2.1)
+    spend(on_free, 700, hours_ago=hours_into_slice + 1.5)
+    spend(on_free, 9, hours_ago=0)
 
     run = metering.meter_report(since=timezone.now() - timedelta(hours=5))
 
@@ -56,10 +56,12 @@ def test_each_closed_slice_is_reported_once(subscribed, on_free, stripe_api):
 def test_usage_that_reaches_the_ledger_late_is_sent_as_the_difference(
     subscribed, on_free, stripe_api
 ):
-    spend(on_free, 100, hours_ago=3.5)
+    now = timezone.now()
+    hours_into_slice = (now - metering.slice_floor(now)).total_seconds() / 3600
+    spend(on_free, 100, hours_ago=hours_into_slice + 3.6)
     metering.meter_report(since=timezone.now() - timedelta(hours=5))
     # a call that finished late is booked in the already reported hour
-    spend(on_free, 40, hours_ago=3.4)
+    spend(on_free, 40, hours_ago=hours_into_slice + 3.4)
 
     run = metering.meter_reconcile()
 
