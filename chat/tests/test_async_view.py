@@ -18,9 +18,9 @@ from django_tenants.utils import schema_context
 from chat import streaming
 from chat.api import views
 from chat.models import Message, MessageStatus
-from chat.tests.conftest import parse_sse
 from core.access import Scope
-from tests.helpers import api_key_for
+from tests.factories import api_key_for
+from tests.helpers import parse_sse
 
 
 @pytest.fixture(autouse=True)

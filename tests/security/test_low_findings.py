@@ -10,8 +10,8 @@ from django.core import mail
 from django.test import Client
 
 from config.asgi import application
-from knowledge_base.tests.conftest import process_pending
-from tests.helpers import api_key_for, assert_error
+from tests.factories import api_key_for, process_pending
+from tests.helpers import assert_error
 from users.models import Invitation
 
 pytestmark = pytest.mark.django_db
