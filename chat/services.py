@@ -19,13 +19,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from assistants import gateway
+from assistants import selectors as assistant_selectors
 from assistants.models import Assistant
 from assistants.providers.base import ChatMessage, ChatRequest, Usage
 from assistants.providers.errors import ProviderError
 from assistants.providers.tokens import count_tokens
 from billing import quotas
-from chat import conversation, selectors
+from chat import access, conversation
 from chat.models import ChatSession, Message, MessageStatus, Role
+from core.access import Caller
 from core.tenancy import require_tenant_schema
 from knowledge_base import retrieval
 
@@ -74,24 +76,13 @@ def _check_message(message: str) -> str:
 
 def _active_assistant(assistant_id, only_ids: list | None = None) -> Assistant:
     try:
-        if only_ids is not None and assistant_id not in {str(i) for i in only_ids}:
-            raise Assistant.DoesNotExist  # an API key restricted to other assistants
-        assistant = Assistant.objects.select_related("model", "fallback_model").get(pk=assistant_id)
-    except (Assistant.DoesNotExist, ValueError, ValidationError):
+        # ``only_ids``: an API key restricted to some assistants sees no others.
+        assistant = assistant_selectors.assistant_get(assistant_id=assistant_id, only_ids=only_ids)
+    except ObjectDoesNotExist:
         raise _field_error("assistant", "Unknown assistant.") from None
     if not assistant.is_active:
         raise _field_error("assistant", "This assistant is inactive.")
     return assistant
-
-
-def _session_for(session_id, membership) -> ChatSession:
-    """The session if the caller may use it; "not found" alike for missing and forbidden."""
-    if membership is not None:
-        return selectors.session_get(membership=membership, session_id=session_id)
-    try:
-        return ChatSession.objects.get(pk=session_id)
-    except (ValueError, ValidationError):
-        raise ObjectDoesNotExist("Unknown session.") from None
 
 
 def _history(session: ChatSession, before: Message | None) -> list[conversation.HistoryTurn]:
@@ -190,22 +181,23 @@ def _source_rows(sources, cited: list[int] | None = None) -> list[dict]:
 
 def chat_prepare(
     *, organization, assistant_id, message: str | None, user=None, session_id=None, top_k: int | None = None,
-    channel: str = "web", membership=None, existing_user_message: Message | None = None,
-    regenerates: Message | None = None, only_assistant_ids: list | None = None,
+    channel: str = "web", caller: Caller, existing_user_message: Message | None = None,
+    regenerates: Message | None = None,
 ) -> Turn:  # fmt: skip
     """Validate, check quotas, load or create the session, retrieve, and store the
     question and a placeholder answer (status ``streaming``). Bad input or a quota
     reached raises before anything is stored or any provider is called.
-    ``only_assistant_ids``: the assistants an API key is restricted to."""
+    ``caller``: whose sessions and assistants may be used (chat.access); a session
+    created here belongs to the caller (its person, or its API key)."""
     require_tenant_schema()
     started = time.perf_counter()
     text = existing_user_message.content if existing_user_message else _check_message(message)
-    assistant = _active_assistant(str(assistant_id), only_assistant_ids)
+    assistant = _active_assistant(str(assistant_id), caller.allowed_assistant_ids)
     if top_k is not None and not 1 <= top_k <= 20:
         raise _field_error("top_k", "Use 1 to 20.")
     session = None
     if session_id is not None:
-        session = _session_for(session_id, membership)
+        session = access.access_session(caller=caller, session_id=session_id)
         if session.assistant_id != assistant.id:
             raise _field_error("session", "This session belongs to another assistant.")
     if existing_user_message is None:
@@ -249,6 +241,7 @@ def chat_prepare(
         if session is None:
             session = ChatSession.objects.create(
                 assistant=assistant, created_by=user if getattr(user, "pk", None) else None, channel=channel,
+                api_key_id=caller.api_key.pk if caller.api_key else None,
                 title=conversation.title_from_message(text),
             )  # fmt: skip
         if existing_user_message is None:

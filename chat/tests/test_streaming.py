@@ -17,6 +17,7 @@ from billing.models import UsageRecord
 from chat import services, streaming
 from chat.models import ChatSession, Message, MessageStatus
 from chat.tests.conftest import make_assistant
+from core.api.authorization import caller_resolve
 from tests.helpers import GOOD_KEY
 
 LONG_ANSWER = " ".join(f"word{i}" for i in range(60))
@@ -29,6 +30,7 @@ def _prepare(org, assistant, message="How do refunds work?"):
             assistant_id=assistant.id,
             message=message,
             user=org.member,
+            caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
         )
 
 

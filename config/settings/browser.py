@@ -8,7 +8,7 @@ run carries the database's name so concurrent runs sharing one Redis never meet.
 """
 
 from config.settings.dev import *  # noqa: F403
-from config.settings.dev import BASE_DIR, CACHES, DATABASES, REST_FRAMEWORK, env
+from config.settings.dev import BASE_DIR, CACHES, CHANNEL_LAYERS, DATABASES, REST_FRAMEWORK, env
 
 DEBUG = env.bool("DEBUG", default=False)
 EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
@@ -24,4 +24,5 @@ _RUN = DATABASES["default"]["NAME"]
 for _cache in CACHES.values():
     _cache["KEY_PREFIX"] = f"{_RUN}:{_cache.get('KEY_PREFIX', '')}"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_RUN}:"}
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{_RUN}:asgi"
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_RUN}:"}

@@ -26,6 +26,7 @@ from assistants.models import Assistant
 from assistants.tests.conftest import catalog_model
 from audit.services import Actor
 from chat import services as chat_services
+from core.api.authorization import caller_resolve
 from integrations import services as key_services
 from integrations.models import Scope
 from knowledge_base import services as knowledge_services
@@ -76,6 +77,7 @@ def seed_alpha(org_a):
         turn = chat_services.chat_prepare(
             organization=org_a.organization, assistant_id=assistant.id,
             message="ALPHA-CANARY question", user=org_a.admin,
+            caller=caller_resolve(organization=org_a.organization, user=org_a.admin, api_key=None),
         )  # fmt: skip
         chat_services.chat_finish(turn=turn, text="ALPHA-CANARY answer", status="complete")
     api_key_for(org_a, Scope.ADMIN, name="ALPHA-CANARY key")
