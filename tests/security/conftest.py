@@ -13,7 +13,7 @@ from billing.plans import plan_cache_clear
 from users.models import Organization
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def keep_test_transaction(monkeypatch):
     """Channels closes "old" connections before each handler, which inside a test's
     transaction would end it; Django's test client disconnects the same hook for

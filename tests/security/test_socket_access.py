@@ -22,7 +22,7 @@ from tests.security.conftest import logged_in_client, session_cookie
 from users import services as user_services
 from users.models import Membership, Role
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_transaction")]
 
 # A pushed close arrives in milliseconds; this bound only keeps a loaded machine
 # from failing the test. Without the push nothing would ever arrive.
