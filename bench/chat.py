@@ -846,6 +846,7 @@ def breakdown_parts(fixture: Fixture, texts: list[str], sessions: list) -> dict[
     from assistants import gateway
     from assistants.providers.registry import get_provider
     from chat import services
+    from core.access import Caller
     from core.tenancy import current_organization
     from knowledge_base import retrieval
     from knowledge_base.models import Collection
@@ -865,7 +866,7 @@ def breakdown_parts(fixture: Fixture, texts: list[str], sessions: list) -> dict[
     def prepare(assistant: str, question: str) -> None:
         turn = services.chat_prepare(
             organization=organization, assistant_id=assistant, message=question, user=user,
-            membership=membership, channel="web",
+            caller=Caller(organization, user, membership), channel="web",
         )  # fmt: skip
         sessions.append(turn.session.pk)
 

@@ -17,6 +17,9 @@ class ChatSession(models.Model):
     )
     # Null for anonymous, widget, Slack or API callers.
     created_by = user_reference()
+    # The API key (public schema, so an id, not a foreign key) a program created the
+    # session with: it owns the session as a person owns theirs (chat.access).
+    api_key_id = models.UUIDField(null=True, blank=True, db_index=True)
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
     external_user_id = models.CharField(max_length=200, blank=True)
     title = models.CharField(max_length=200, blank=True)

@@ -30,7 +30,7 @@ def chat_prepare(**arguments) -> turn_module.TurnPlan:
     """Validate, check quotas, load or create the session, retrieve, and store the
     question and a placeholder answer (status ``streaming``). Bad input or a quota
     reached raises before anything is stored or any provider is called.
-    ``only_assistant_ids``: the assistants an API key is restricted to. The steps
+    ``caller``: whose sessions and assistants may be used (chat.access). The steps
     are in ``chat/turn.py``."""
     return turn_module.prepare_turn(**arguments)
 

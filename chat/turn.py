@@ -27,14 +27,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from assistants import gateway
+from assistants import selectors as assistant_selectors
 from assistants.catalog.models import AnswerMode
 from assistants.models import Assistant
 from assistants.providers.base import ChatMessage, ChatRequest, Usage
 from assistants.providers.errors import ProviderError
 from assistants.providers.tokens import count_tokens
 from billing import quotas
-from chat import conversation, selectors
+from chat import access, conversation
 from chat.models import ChatSession, Message, MessageStatus, Role
+from core.access import Caller
 from core.tenancy import require_tenant_schema
 from knowledge_base import retrieval
 
@@ -55,6 +57,7 @@ class TurnInputs:
     existing_user_message: Message | None  # regenerate/edit: the question exists
     regenerates: Message | None
     started: float
+    api_key_id: int | None = None  # asked through an API key: the new session is the key's
 
 
 @dataclass(frozen=True)
@@ -122,24 +125,13 @@ def check_message(message: str | None) -> str:
 
 def _active_assistant(assistant_id, only_ids: list | None = None) -> Assistant:
     try:
-        if only_ids is not None and assistant_id not in {str(i) for i in only_ids}:
-            raise Assistant.DoesNotExist  # an API key restricted to other assistants
-        assistant = Assistant.objects.select_related("model", "fallback_model").get(pk=assistant_id)
-    except (Assistant.DoesNotExist, ValueError, ValidationError):
+        # ``only_ids``: an API key restricted to some assistants sees no others.
+        assistant = assistant_selectors.assistant_get(assistant_id=assistant_id, only_ids=only_ids)
+    except ObjectDoesNotExist:
         raise _field_error("assistant", "Unknown assistant.") from None
     if not assistant.is_active:
         raise _field_error("assistant", "This assistant is inactive.")
     return assistant
-
-
-def _session_for(session_id, membership) -> ChatSession:
-    """The session if the caller may use it; "not found" alike for missing and forbidden."""
-    if membership is not None:
-        return selectors.session_get(membership=membership, session_id=session_id)
-    try:
-        return ChatSession.objects.get(pk=session_id)
-    except (ValueError, ValidationError):
-        raise ObjectDoesNotExist("Unknown session.") from None
 
 
 def turn_inputs(
@@ -151,20 +143,21 @@ def turn_inputs(
     session_id=None,
     top_k: int | None = None,
     channel: str = "web",
-    membership=None,
+    caller: Caller,
     existing_user_message: Message | None = None,
     regenerates: Message | None = None,
-    only_assistant_ids: list | None = None,
 ) -> TurnInputs:
+    """``caller``: whose sessions and assistants may be used (chat.access); a session
+    created by the turn belongs to the caller (its person, or its API key)."""
     require_tenant_schema()
     started = time.perf_counter()
     text = existing_user_message.content if existing_user_message else check_message(message)
-    assistant = _active_assistant(str(assistant_id), only_assistant_ids)
+    assistant = _active_assistant(str(assistant_id), caller.allowed_assistant_ids)
     if top_k is not None and not 1 <= top_k <= 20:
         raise _field_error("top_k", "Use 1 to 20.")
     session = None
     if session_id is not None:
-        session = _session_for(session_id, membership)
+        session = access.access_session(caller=caller, session_id=session_id)
         if session.assistant_id != assistant.id:
             raise _field_error("session", "This session belongs to another assistant.")
     if existing_user_message is None:
@@ -182,6 +175,7 @@ def turn_inputs(
         existing_user_message=existing_user_message,
         regenerates=regenerates,
         started=started,
+        api_key_id=caller.api_key.pk if caller.api_key else None,
     )
 
 
@@ -390,6 +384,7 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
                 assistant=inputs.assistant,
                 channel=inputs.channel,
                 created_by=inputs.user if getattr(inputs.user, "pk", None) else None,
+                api_key_id=inputs.api_key_id,
                 title=conversation.title_from_message(inputs.text),
             )
         user_message = inputs.existing_user_message

@@ -7,7 +7,8 @@ like ``AUTH_USER_MODEL``) so the core stays below the domain apps (ADR
 "layer contracts"); an API key is recognised by what it can do (``ScopedKey``).
 """
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from django.apps import apps
 from django.conf import settings
@@ -50,3 +51,29 @@ def membership_model():
     """The model of a person's membership of an organization (users.Membership):
     fields ``organization``, ``user``, ``role`` and a ``has_role(role)`` method."""
     return apps.get_model(settings.ORGANIZATION_MEMBERSHIP_MODEL, require_ready=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes a call, and as what. ``membership`` is None for a non-member; for an
+    API key it is an unsaved Membership (no user) with the role its scopes give."""
+
+    organization: object
+    user: Any  # a User, an APIKeyUser (a key: no id) or AnonymousUser
+    membership: Any  # users.Membership, or None
+    api_key: ScopedKey | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return bool(self.user and self.user.is_authenticated)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.membership is not None and self.membership.role == Role.ADMIN
+
+    @property
+    def allowed_assistant_ids(self) -> list | None:
+        """The assistants an API key is restricted to; None: no restriction."""
+        if self.api_key is not None and self.api_key.assistant_ids:
+            return list(self.api_key.assistant_ids)
+        return None

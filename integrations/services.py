@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import Actor, audit_record
+from core import socket_groups
 from integrations.models import APIKey, Scope
 
 KEY_PREFIX = "apk_"
@@ -88,6 +89,10 @@ def api_key_revoke(*, api_key: APIKey, actor: Actor) -> APIKey:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
         audit_record(actor=actor, action=AuditAction.API_KEY_REVOKED, target=api_key)
+        socket_groups.sockets_close(
+            group=socket_groups.api_key_group(api_key_id=api_key.pk),
+            code=socket_groups.CLOSE_UNAUTHENTICATED, reason="This API key was revoked.",
+        )  # fmt: skip
     return api_key
 
 

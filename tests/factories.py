@@ -12,6 +12,7 @@ from assistants.catalog.models import AIModel
 from audit.services import Actor
 from chat import services as chat_services
 from core.access import Role, Scope
+from core.api.authorization import caller_resolve
 from core.tenancy import current_organization
 from integrations.services import api_key_create
 from knowledge_base import ingestion
@@ -157,6 +158,7 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
                 message=f"{label} question",
                 user=org.admin,
                 session_id=session_id,
+                caller=caller_resolve(organization=org.organization, user=org.admin, api_key=None),
             )
             chat_services.chat_finish(turn=turn, text=f"{label} answer", status="complete")
             session_id = turn.session.id

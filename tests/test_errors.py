@@ -17,6 +17,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from assistants import services as assistant_services
 from chat import services as chat_services
+from core.api.authorization import caller_resolve
 from knowledge_base import services as knowledge_services
 from tests.factories import api_key_for, catalog_model
 from tests.helpers import assert_error, assert_nothing_written, db_writes
@@ -81,6 +82,7 @@ def seeded(org_a):
         turn = chat_services.chat_prepare(
             organization=org_a.organization, assistant_id=assistant.id, message="Question",
             user=org_a.admin,
+            caller=caller_resolve(organization=org_a.organization, user=org_a.admin, api_key=None),
         )  # fmt: skip
         chat_services.chat_finish(turn=turn, text="Answer", status="complete")
     api_key_for(org_a, name="malformed")

@@ -18,7 +18,7 @@ from django_tenants.utils import schema_context
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from core import errors
+from core import errors, socket_groups
 from users import selectors
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
 from users.validators import validate_organization_slug
@@ -162,6 +162,11 @@ def membership_change_role(*, membership: Membership, role: str, actor=None) -> 
     membership.save(update_fields=["role"])
     if before != role:
         _audit(actor, AuditAction.MEMBER_ROLE_CHANGED, membership, {"role": [before, role]})
+        # Open sockets were authorized with the old role: they reconnect with the new one.
+        socket_groups.sockets_close(
+            group=_member_group(membership), code=socket_groups.CLOSE_ACCESS_CHANGED,
+            reason="Your role changed.",
+        )  # fmt: skip
     return membership
 
 
@@ -172,7 +177,35 @@ def membership_remove(*, membership: Membership, actor=None) -> None:
     if membership.role == Role.ADMIN and len(admins) <= 1:
         raise LastAdminError("The last admin cannot be removed. Promote someone else first.")
     _audit(actor, AuditAction.MEMBER_REMOVED, membership, {"role": [membership.role, None]})
+    socket_groups.sockets_close(
+        group=_member_group(membership), code=socket_groups.CLOSE_NOT_FOUND,
+        reason="You are no longer a member of this organization.",
+    )  # fmt: skip
     membership.delete()
+
+
+def _member_group(membership: Membership) -> str:
+    return socket_groups.member_group(
+        organization_id=membership.organization_id, user_id=membership.user_id
+    )
+
+
+def sockets_close_for_login(*, session_key: str | None) -> None:
+    """A login session ended (logout): its sockets close with it."""
+    if session_key:
+        socket_groups.sockets_close(
+            group=socket_groups.login_session_group(session_key=session_key),
+            code=socket_groups.CLOSE_UNAUTHENTICATED, reason="You logged out.",
+        )  # fmt: skip
+
+
+def sockets_close_for_user(*, user: User) -> None:
+    """The person's password changed: every login session but the one that changed it
+    has ended, and that one has a new key, so every socket of theirs closes."""
+    socket_groups.sockets_close(
+        group=socket_groups.user_group(user_id=user.pk),
+        code=socket_groups.CLOSE_UNAUTHENTICATED, reason="Your password changed.",
+    )  # fmt: skip
 
 
 def _audit(actor, action, membership: Membership, changes: dict) -> None:

@@ -10,6 +10,7 @@ from billing.plans import plan_cache_clear
 from billing.quotas import QuotaExceeded
 from chat import services as chat_services
 from chat.models import ChatSession, Message
+from core.api.authorization import caller_resolve
 from tests.factories import make_assistant
 from users.models import Organization
 
@@ -29,6 +30,7 @@ def test_a_burst_cannot_overshoot_the_messages_quota(organizations, django_db_bl
             organization = Organization.objects.get(pk=org.organization.pk)
             outcomes = []
             start = threading.Barrier(12)
+            caller = caller_resolve(organization=organization, user=org.member, api_key=None)
 
             def ask(number):
                 with schema_context(org.slug):
@@ -36,7 +38,7 @@ def test_a_burst_cannot_overshoot_the_messages_quota(organizations, django_db_bl
                     try:
                         chat_services.chat_prepare(
                             organization=organization, assistant_id=assistant.pk,
-                            message=f"Question {number}?",
+                            message=f"Question {number}?", user=org.member, caller=caller,
                         )  # fmt: skip
                         outcomes.append("ok")
                     except QuotaExceeded:

@@ -11,7 +11,7 @@ import functools
 import json
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from assistants.providers.errors import ProviderError, as_domain_error
-from chat import export, selectors, services, streaming
+from chat import access, export, selectors, services, streaming
 from chat.api import serializers as s
 from chat.models import Role as MessageRole
 from core.access import Role, Scope
@@ -102,9 +102,8 @@ def _respond(turn, stream: bool):
 def _prepare(view, **kwargs):
     try:
         return services.chat_prepare(
-            organization=view.organization, user=view.request.user, membership=view.membership,
-            channel="api" if view.api_key else "web",
-            only_assistant_ids=view.allowed_assistant_ids(), **kwargs,
+            organization=view.organization, user=view.request.user, caller=view.caller,
+            channel="api" if view.api_key else "web", **kwargs,
         )  # fmt: skip
     except ProviderError as error:
         raise as_domain_error(error) from error
@@ -167,9 +166,8 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         return selectors.session_list(
-            membership=self.membership, assistant_id=params["assistant"],
+            caller=self.caller, assistant_id=params["assistant"],
             archived=params["archived"], search=params["search"],
-            only_assistant_ids=self.allowed_assistant_ids(),
         )  # fmt: skip
 
     @extend_schema(
@@ -189,14 +187,9 @@ class SessionDetailView(OrganizationAPIView):
     api_scopes = {"GET": Scope.SESSIONS_READ, "PATCH": Scope.CHAT_WRITE, "DELETE": Scope.CHAT_WRITE}
 
     def _get(self, session_id, *, owner_only=False):
-        session = selectors.session_get(membership=self.membership, session_id=session_id)
-        if (
-            owner_only
-            and self.membership.role != Role.ADMIN
-            and session.created_by_id != self.request.user.id
-        ):
-            raise PermissionDenied("Only the session's owner or an admin can change it.")
-        return session
+        return access.access_session(
+            caller=self.caller, session_id=session_id, for_change=owner_only
+        )
 
     @extend_schema(responses=s.SessionOutputSerializer)
     def get(self, request, session_id):
@@ -224,9 +217,7 @@ class SessionMessagesView(mixins.ListModelMixin, OrganizationGenericAPIView):
     serializer_class = s.MessageOutputSerializer
 
     def get_queryset(self):
-        session = selectors.session_get(
-            membership=self.membership, session_id=self.kwargs["session_id"]
-        )
+        session = access.access_session(caller=self.caller, session_id=self.kwargs["session_id"])
         return selectors.session_messages(session=session)
 
     @extend_schema(operation_id="chat_session_messages_list")
@@ -245,7 +236,7 @@ class SessionExportView(OrganizationAPIView):
         },
     )
     def get(self, request, session_id):
-        session = selectors.session_get(membership=self.membership, session_id=session_id)
+        session = access.access_session(caller=self.caller, session_id=session_id)
         name = f"chat-{session.id}"
         if request.query_params.get("type") == "markdown":
             response = HttpResponse(
@@ -263,11 +254,7 @@ class MessageActionView(StreamingErrorsAsJSON, OrganizationAPIView):
     api_scopes = {"POST": Scope.CHAT_WRITE}
 
     def _message(self, message_id):
-        message = selectors.message_get(membership=self.membership, message_id=message_id)
-        session = message.session
-        if self.membership.role != Role.ADMIN and session.created_by_id != self.request.user.id:
-            raise PermissionDenied("Only the session's owner can do this.")
-        return message
+        return access.access_message(caller=self.caller, message_id=message_id, for_change=True)
 
 
 class RegenerateView(MessageActionView):

@@ -19,6 +19,7 @@ from chat import streaming
 from chat.api import views
 from chat.models import Message, MessageStatus
 from core.access import Scope
+from core.api.authorization import caller_resolve
 from tests.factories import api_key_for
 from tests.helpers import parse_sse
 
@@ -159,7 +160,9 @@ def test_an_answer_is_stored_and_charged_while_redis_is_unreachable(
 
     with schema_context(org_a.slug):
         turn = services.chat_prepare(organization=org_a.organization, user=org_a.member,
-                                     assistant_id=openai_assistant.id, message="Refunds?")  # fmt: skip
+                                     assistant_id=openai_assistant.id, message="Refunds?",
+                                     caller=caller_resolve(organization=org_a.organization,
+                                                           user=org_a.member, api_key=None))  # fmt: skip
     unreachable = f"redis://127.0.0.1:{_closed_port()}/0"
     settings.CACHES = {name: {**cache, "LOCATION": unreachable}
                        for name, cache in settings.CACHES.items()}  # fmt: skip

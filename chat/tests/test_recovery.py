@@ -14,6 +14,7 @@ from assistants.tests.providers.fake_server import Reply
 from billing.models import UsageRecord
 from chat import recovery, services, streaming
 from chat.models import ChatSession, Message, MessageStatus
+from core.api.authorization import caller_resolve
 
 LONG_ANSWER = " ".join(f"word{i}" for i in range(40))
 
@@ -23,6 +24,7 @@ def _prepare(org, assistant, message="How do refunds work?"):
         return services.chat_prepare(
             organization=org.organization, assistant_id=assistant.id, message=message,
             user=org.member,
+            caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
         )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from assistants.tests.providers.fake_server import Reply, error
 from billing.models import UsageRecord
 from chat import services, streaming
 from chat.models import ChatSession, Message, MessageStatus
+from core.api.authorization import caller_resolve
 from tests.factories import make_assistant
 from tests.helpers import GOOD_KEY
 
@@ -29,6 +30,7 @@ def _prepare(org, assistant, message="How do refunds work?"):
             assistant_id=assistant.id,
             message=message,
             user=org.member,
+            caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
         )
 
 

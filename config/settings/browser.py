@@ -12,6 +12,7 @@ from config.settings.dev import (
     BASE_DIR,
     CACHES,
     CELERY_BROKER_TRANSPORT_OPTIONS,
+    CHANNEL_LAYERS,
     DATABASES,
     REST_FRAMEWORK,
     env,
@@ -34,4 +35,5 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "global_keyprefix": f"{_RUN}:",
 }
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{_RUN}:asgi"
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_RUN}:"}

@@ -40,3 +40,19 @@ CACHES = {
         "OPTIONS": REDIS_CACHE_OPTIONS,
     },
 }
+
+# Channels' layer (chat sockets): the same Redis. The services send "close" to the
+# sockets of a removed member, a logged-out session or a revoked key through it
+# (core.socket_groups), from whichever process made the change.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # A socket waits for its messages with BZPOPMIN for 5 s (channels-redis),
+            # the very time redis-py (8+) gives up reading by default: the read must
+            # outlast the wait, or an idle socket's consumer dies at random.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
+            "prefix": env("CHANNEL_LAYER_PREFIX", default="asgi"),
+        },
+    }
+}

@@ -1,7 +1,14 @@
 """Tests: the real PostgreSQL and Redis, fast password hashing, mail in memory."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import CACHES, CELERY_BROKER_URL, DATABASES, REST_FRAMEWORK, env
+from config.settings.base import (
+    CACHES,
+    CELERY_BROKER_URL,
+    CHANNEL_LAYERS,
+    DATABASES,
+    REST_FRAMEWORK,
+    env,
+)
 
 SECRET_KEY = "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 DEBUG = False
@@ -25,6 +32,7 @@ if TEST_RUN_ID:
     DATABASES["default"]["TEST"] = {"NAME": f"test_platform_{TEST_RUN_ID}"}
     CACHES["default"]["KEY_PREFIX"] = f"test-{TEST_RUN_ID}"
     CACHES["shared"]["KEY_PREFIX"] = f"shared-test-{TEST_RUN_ID}"
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-test-{TEST_RUN_ID}"
 # A separate Redis database so tests never see a running dev server's queue.
 # (Concurrent runs also set TEST_CELERY_BROKER_URL to a Redis database of their own.)
 CELERY_BROKER_URL = env(

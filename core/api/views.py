@@ -28,13 +28,18 @@ from rest_framework import exceptions, generics
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.views import APIView
 
-from core.access import Role, Scope, ScopedKey, membership_model
+from core.access import Caller, Role, Scope, ScopedKey
 from core.api.authentication import SessionAuthentication
+from core.api.authorization import (  # ANY_SCOPE: views declare it from here
+    ANY_SCOPE,
+    Requirement,
+    authorize,
+    caller_resolve,
+    throttle,
+)
 from core.api.request_errors import read_request_body
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
-# Declared for endpoints any valid key of the organization may call.
-ANY_SCOPE = "*"
 
 
 def reject_null_characters(request, kwargs) -> None:
@@ -49,29 +54,16 @@ def reject_null_characters(request, kwargs) -> None:
 
 
 class OrganizationAccess(BasePermission):
-    """Membership of the host's organization, with the role the method requires."""
+    """Membership of the host's organization, with the role the method requires:
+    ``core.api.authorization.authorize``, the check the chat socket makes too."""
 
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
-        membership = view.resolve_membership(request)
-        if membership is None:
-            raise exceptions.NotFound()
-        api_key = view.api_key
-        if api_key is not None:
-            if not view.api_keys_allowed:
-                raise exceptions.PermissionDenied("This endpoint is for people, not API keys.")
-            # For a key, its scopes are its permissions (in place of a role).
-            scope = view.required_scope(request.method)
-            if scope != ANY_SCOPE and not api_key.has_scope(scope):
-                raise exceptions.PermissionDenied(
-                    f"This API key lacks the scope this action needs: {scope}."
-                )
-            return True
-        if not membership.has_role(view.required_role(request.method)):
-            raise exceptions.PermissionDenied(
-                f"Your role ({membership.role}) does not allow this action."
-            )
+        view.resolve_membership(request)
+        caller = view.caller
+        requirement = view.requirement(request.method, for_api_key=caller.api_key is not None)
+        authorize(caller=caller, requirement=requirement)
         return True
 
 
@@ -117,36 +109,42 @@ class OrganizationViewMixin:
         auth = getattr(self.request, "auth", None)
         return auth if isinstance(auth, ScopedKey) else None
 
+    def requirement(self, method: str, *, for_api_key: bool) -> Requirement:
+        """What ``method`` needs; the scope is looked up for keys only (an endpoint
+        about a person declares none)."""
+        needs_scope = for_api_key and self.api_keys_allowed
+        return Requirement(
+            role=self.required_role(method),
+            scope=self.required_scope(method) if needs_scope else ANY_SCOPE,
+            api_keys_allowed=self.api_keys_allowed,
+        )
+
     def allowed_assistant_ids(self) -> list | None:
         """The assistants an API key is restricted to; None: no restriction."""
-        api_key = self.api_key
-        return list(api_key.assistant_ids) if api_key and api_key.assistant_ids else None
+        return self.caller.allowed_assistant_ids
 
     def resolve_membership(self, request):
         """Find the organization and the caller's membership, once per request."""
-        if hasattr(request, "membership"):
-            return request.membership
+        if hasattr(request, "caller"):
+            return request.caller.membership
         organization = getattr(request, "tenant", None)
-        membership = None
-        in_organization = (
-            organization is not None and connection.schema_name != get_public_schema_name()
-        )
-        api_key = self.api_key
-        if api_key is not None:
-            # A key acts as a member of its own organization only.
-            if in_organization and api_key.organization_id == organization.pk:
-                role = Role.ADMIN if Scope.ADMIN in api_key.scopes else Role.MEMBER
-                membership = membership_model()(organization=organization, user=None, role=role)
-        elif in_organization:
-            membership = (
-                membership_model()
-                .objects.select_related("organization")
-                .filter(organization=organization, user=request.user)
-                .first()
-            )
-        request.membership = membership
-        request.organization = organization if membership else None
-        return membership
+        if organization is None or connection.schema_name == get_public_schema_name():
+            organization = None
+        caller = caller_resolve(organization=organization, user=request.user, api_key=self.api_key)
+        request.caller = caller
+        request.membership = caller.membership
+        request.organization = caller.organization
+        return caller.membership
+
+    @property
+    def caller(self) -> Caller:
+        if not hasattr(self.request, "caller"):
+            self.resolve_membership(self.request)
+        return self.request.caller
+
+    def check_throttles(self, request):
+        # The same function the chat socket counts its messages with.
+        throttle(call=request, throttles=self.get_throttles(), view=self)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -1,0 +1,71 @@
+"""Who may see and change which chat sessions and messages: the one place that says.
+
+Every chat view, the chat socket and the chat service fetch sessions and messages
+through these helpers, never with ``objects.get(pk=...)``:
+
+- people: an admin sees every session; others their own and the shared ones;
+- API keys: a key with the ``admin`` scope sees every session, any other key only
+  the sessions created through it (``ChatSession.api_key_id``);
+- a key restricted to some assistants sees nothing of the others' sessions.
+
+Whatever the caller may not see answers "not found", exactly as a missing id does.
+Changing a session (rename, archive, delete, rate, edit, regenerate) is for its
+owner (the person or the key that created it) and admins; a shared session that
+is someone else's is visible but refused with 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+
+from chat.models import ChatSession, Message
+from core.access import Caller
+from core.lookups import parse_uuid
+from core.tenancy import require_tenant_schema
+
+
+def sessions_visible(*, caller: Caller) -> QuerySet[ChatSession]:
+    """The sessions ``caller`` may see (fails closed: none for a non-member)."""
+    require_tenant_schema()
+    sessions = ChatSession.objects.select_related("assistant")
+    if caller.membership is None:
+        return sessions.none()
+    only = caller.allowed_assistant_ids
+    if only is not None:
+        sessions = sessions.filter(assistant_id__in=only)
+    if caller.is_admin:
+        return sessions
+    if caller.api_key is not None:
+        return sessions.filter(api_key_id=caller.api_key.pk)
+    return sessions.filter(Q(created_by_id=caller.user.pk) | Q(is_shared=True))
+
+
+def session_is_owned_by(session: ChatSession, caller: Caller) -> bool:
+    if caller.api_key is not None:
+        return session.api_key_id == caller.api_key.pk
+    return session.created_by_id is not None and session.created_by_id == caller.user.pk
+
+
+def _check_change(session: ChatSession, caller: Caller) -> None:
+    if not caller.is_admin and not session_is_owned_by(session, caller):
+        raise PermissionDenied("Only the session's owner or an admin can change it.")
+
+
+def access_session(*, caller: Caller, session_id, for_change: bool = False) -> ChatSession:
+    """The session if ``caller`` may see it (and change it, with ``for_change``);
+    ChatSession.DoesNotExist alike for a missing and an invisible one."""
+    session = sessions_visible(caller=caller).get(id=parse_uuid(session_id))
+    if for_change:
+        _check_change(session, caller)
+    return session
+
+
+def access_message(*, caller: Caller, message_id, for_change: bool = False) -> Message:
+    """A message of a session ``caller`` may see (and change, with ``for_change``)."""
+    message = Message.objects.select_related("session__assistant").get(
+        id=parse_uuid(message_id), session__in=sessions_visible(caller=caller)
+    )
+    if for_change:
+        _check_change(message.session, caller)
+    return message
