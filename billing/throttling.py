@@ -9,7 +9,7 @@ the outage logged): refusing every request because a counter cannot be read woul
 turn a cache outage into a full outage, and what costs money (AI tokens and spend)
 stays bounded by the monthly quotas, counted in PostgreSQL. The sign-up limit
 (DRF's ScopedRateThrottle, anonymous callers) fails closed instead: 503.
-See docs/adr/XXXX-errors-outages-and-malformed-requests.md.
+See docs/adr/0014-outages-and-malformed-requests.md.
 """
 
 import logging

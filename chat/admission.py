@@ -1,7 +1,7 @@
 """Admission of answering requests: a bound on how many one worker prepares at once.
 
 Preparing a turn (middleware, authorization, retrieval, rows) holds a worker thread and
-a PostgreSQL connection; streaming the answer holds neither (ADR "async chat view").
+a PostgreSQL connection; streaming the answer holds neither (ADR 0016).
 Without a bound, a burst of N questions opens N threads and N database connections at
 once: 200 soak clients made PostgreSQL refuse connections ("too many clients") and every
 turn slower. This ASGI middleware lets at most ``CHAT_PREPARING_MAX`` answering requests

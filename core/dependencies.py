@@ -5,7 +5,7 @@ An outage is not a bug in the request, nor in our code: the caller should retry
 later, and the platform recovers by itself when the service returns (Django opens a
 new database connection per request, redis-py and kombu reconnect on the next use).
 What each Redis-backed counter does meanwhile (fail open or closed) is decided where
-the counter lives and listed in docs/adr/XXXX-errors-outages-and-malformed-requests.md.
+the counter lives and listed in docs/adr/0014-outages-and-malformed-requests.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One organization processes at most `KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION`
 documents at a time, whichever worker runs them; a document whose organization is at its
-limit goes back to the queue (see docs/adr/XXXX-extract-ingestion-fairness.md). A slot is a
+limit goes back to the queue (see docs/adr/0013-ingestion-fairness.md). A slot is a
 member of a sorted set scored by its expiry: a worker that dies loses its slot when the
 lease runs out, and a running ingestion renews it as it makes progress.
 """

@@ -14,7 +14,7 @@ a heartbeat thread pushes the expiry forward. So:
 
 A document that stays ``pending`` too long (its message was lost: Redis restarted
 without its data, or the enqueue failed) is queued again by the same sweep.
-See docs/adr/XXXX-recovery-broker-outages-and-leases.md.
+See docs/adr/0015-broker-outages-and-leases.md.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the suite's), stopped and started again: 503 in the error format while it is dow
 same server answering normally once it is back.
 
 The decisions (what fails open, what closed) are in
-docs/adr/XXXX-errors-outages-and-malformed-requests.md.
+docs/adr/0014-outages-and-malformed-requests.md.
 """
 
 import uuid

@@ -3,7 +3,7 @@
 The three endpoints that answer (chat, regenerate, edit) are async views: the DRF view
 of each one authorizes (the organization base view), validates and prepares the turn
 in a worker thread, then the answer streams on the event loop with no thread of its own
-(ADR "async chat view"). ``stream=false`` answers as JSON from the DRF view.
+(ADR 0016). ``stream=false`` answers as JSON from the DRF view.
 """
 
 import asyncio

@@ -19,7 +19,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_RESULT_EXPIRES = 24 * 60 * 60
 
-# Riding out a broker outage (ADR "recovery"): the worker never gives up on Redis,
+# Riding out a broker outage (ADR 0015): the worker never gives up on Redis,
 # at start-up or later, and retries forever with kombu's capped backoff.
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

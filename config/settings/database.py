@@ -20,7 +20,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env("REDIS_URL", default="") or localservices.redis_url()
 # A Redis that stops answering must fail a request in seconds, not hang it: the callers
-# then fail open or answer 503 (docs/adr/XXXX-errors-outages-and-malformed-requests.md).
+# then fail open or answer 503 (docs/adr/0014-outages-and-malformed-requests.md).
 REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
 CACHES = {
     "default": {

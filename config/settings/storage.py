@@ -50,7 +50,7 @@ KNOWLEDGE_EXTRACTION_MAX_COMPRESSION_RATIO = env.int(
 )
 # Documents of one organization processed at once (across all workers); its other
 # documents wait their turn so one organization's uploads cannot starve the others'.
-# See docs/adr/XXXX-extract-ingestion-fairness.md. 0 turns the limit off.
+# See docs/adr/0013-ingestion-fairness.md. 0 turns the limit off.
 KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION = env.int(
     "KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION", default=1
 )

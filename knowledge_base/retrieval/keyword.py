@@ -1,4 +1,4 @@
-"""Keyword search over PostgreSQL's full-text index (ADR "BM25 in SQL").
+"""Keyword search over PostgreSQL's full-text index (ADR 0011).
 
 Plain questions are ranked by BM25 over their words; websearch syntax (quotes,
 -word, OR) is applied exactly and ranked by ts_rank_cd.
