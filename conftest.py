@@ -171,9 +171,12 @@ def collection(org_a):
 
     with schema_context(org_a.slug):
         return knowledge_services.collection_create(
-            name="Handbook", embedding_model=local_embedding_model(), chunk_size=120,
-            chunk_overlap=20, user=org_a.admin,
-        )  # fmt: skip
+            name="Handbook",
+            embedding_model=local_embedding_model(),
+            chunk_size=120,
+            chunk_overlap=20,
+            user=org_a.admin,
+        )
 
 
 @pytest.fixture

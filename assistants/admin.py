@@ -45,8 +45,15 @@ class ProviderCredentialAdmin(OrganizationModelAdmin):
     """Keys are entered through the API/dashboard; the admin shows metadata only."""
 
     list_display = ["provider", "key_hint", "base_url", "last_test_ok", "last_tested_at"]
-    readonly_fields = ["provider", "key_hint", "base_url", "organization_id", "last_tested_at",
-                       "last_test_ok", "last_test_message"]  # fmt: skip
+    readonly_fields = [
+        "provider",
+        "key_hint",
+        "base_url",
+        "organization_id",
+        "last_tested_at",
+        "last_test_ok",
+        "last_test_message",
+    ]
     fields = readonly_fields
     actions = ["test_credentials"]
 

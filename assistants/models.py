@@ -67,13 +67,17 @@ class Assistant(models.Model):
     )
     system_instructions = models.TextField(blank=True)
     temperature = models.DecimalField(
-        max_digits=3, decimal_places=2, default=Decimal("0.30"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.30"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("2"))],
-    )  # fmt: skip
+    )
     top_p = models.DecimalField(
-        max_digits=3, decimal_places=2, default=Decimal("1.00"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("1.00"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-    )  # fmt: skip
+    )
     max_output_tokens = models.PositiveIntegerField(default=1024)
     retrieval_mode = models.CharField(
         max_length=16, choices=RetrievalMode.choices, default=RetrievalMode.HYBRID
@@ -82,9 +86,11 @@ class Assistant(models.Model):
         default=6, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     retrieval_min_score = models.DecimalField(
-        max_digits=4, decimal_places=3, default=Decimal("0"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-    )  # fmt: skip
+    )
     collections = models.ManyToManyField(
         "knowledge_base.Collection", blank=True, related_name="assistants"
     )

@@ -20,10 +20,20 @@ from core.lookups import person
 from core.tenancy import require_tenant_schema
 
 ASSISTANT_FIELDS = {
-    "name", "description", "avatar", "model", "fallback_model", "system_instructions",
-    "temperature", "top_p", "max_output_tokens", "retrieval_mode", "retrieval_top_k",
-    "retrieval_min_score", "is_active",
-}  # fmt: skip
+    "name",
+    "description",
+    "avatar",
+    "model",
+    "fallback_model",
+    "system_instructions",
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "retrieval_mode",
+    "retrieval_top_k",
+    "retrieval_min_score",
+    "is_active",
+}
 
 
 # -- assistants ---------------------------------------------------------------
@@ -120,13 +130,17 @@ def assistants_create_defaults(*, user=None) -> list[Assistant]:
     require_tenant_schema()
     created = []
     starters = [
-        ("Help Center", Provider.LOCAL, "extractive",
-         "Answers from your knowledge base by quoting the most relevant passages, with "
-         "sources. Works offline with no AI provider key."),
+        (
+            "Help Center",
+            Provider.LOCAL,
+            "extractive",
+            "Answers from your knowledge base by quoting the most relevant passages, with "
+            "sources. Works offline with no AI provider key.",
+        ),
         ("Writing Assistant", Provider.OPENAI, "gpt-4o-mini", "Drafts and edits text."),
         ("Research Assistant", Provider.ANTHROPIC, "claude-haiku-4-5", "Reads and summarises."),
         ("Quick Answers", Provider.GOOGLE, "gemini-2.5-flash", "Fast, inexpensive answers."),
-    ]  # fmt: skip
+    ]
     for name, provider, model_id, description in starters:
         model = AIModel.objects.available().filter(provider=provider, model_id=model_id).first()
         if model is None or Assistant.objects.filter(name=name).exists():
@@ -172,9 +186,14 @@ def _require_usable(provider: str, api_key: str, base_url: str) -> None:
 
 @transaction.atomic
 def credential_create(
-    *, provider: str, api_key: str = "", base_url: str = "", organization_id: str = "", user=None,
+    *,
+    provider: str,
+    api_key: str = "",
+    base_url: str = "",
+    organization_id: str = "",
+    user=None,
     actor: Actor | None = None,
-) -> ProviderCredential:  # fmt: skip
+) -> ProviderCredential:
     require_tenant_schema()
     if ProviderCredential.objects.filter(provider=provider).exists():
         raise ValidationError(
@@ -182,17 +201,24 @@ def credential_create(
         )
     _require_usable(provider, api_key, base_url)
     credential = ProviderCredential(
-        provider=provider, base_url=base_url, organization_id=organization_id,
+        provider=provider,
+        base_url=base_url,
+        organization_id=organization_id,
         created_by=person(user),
-    )  # fmt: skip
+    )
     _set_key(credential, api_key)
     credential.full_clean()
     credential.save()
     audit_record(
-        actor=actor, action=AuditAction.CREDENTIAL_CREATED, target=credential,
-        changes={"provider": [None, provider], "api_key": [None, _masked(credential)],
-                 "base_url": [None, base_url]},
-    )  # fmt: skip
+        actor=actor,
+        action=AuditAction.CREDENTIAL_CREATED,
+        target=credential,
+        changes={
+            "provider": [None, provider],
+            "api_key": [None, _masked(credential)],
+            "base_url": [None, base_url],
+        },
+    )
     return credential
 
 

@@ -85,9 +85,21 @@ def start_server(port: int, logdir: Path) -> subprocess.Popen:
         DEBUG="false",
         PYTHONUNBUFFERED="1",
     )
-    command = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1", "--log-level", "warning",
-               "--no-access-log"]  # fmt: skip
+    command = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     log = (logdir / "uvicorn.log").open("w")
     return subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=log, stderr=log)
 
@@ -169,9 +181,12 @@ def main() -> int:
             for name, (url, headers) in cases.items():
                 result = asyncio.run(load(url, headers, args.seconds, args.concurrency))
                 rounds[name].append(result)
-                print(f"round {number + 1} {name:8} {result['rps']:8.1f} req/s  "
-                      f"p50 {result['p50_ms']:6.2f} ms  p95 {result['p95_ms']:6.2f} ms  "
-                      f"errors {result['errors']}", flush=True)  # fmt: skip
+                print(
+                    f"round {number + 1} {name:8} {result['rps']:8.1f} req/s  "
+                    f"p50 {result['p50_ms']:6.2f} ms  p95 {result['p95_ms']:6.2f} ms  "
+                    f"errors {result['errors']}",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -190,11 +205,21 @@ def main() -> int:
     passed = ratio >= TARGET_RATIO and summary["api_key"]["errors"] == 0
     common.print_table(
         ["endpoint", "req/s (median)", "p50 ms", "p95 ms", "errors"],
-        [[name, f"{s['rps_median']:.1f}", f"{s['p50_ms_median']:.2f}",
-          f"{s['p95_ms_median']:.2f}", s["errors"]] for name, s in summary.items()],
-    )  # fmt: skip
-    print(f"\nkeyed / bare requests per second: {ratio:.2f} (target >= {TARGET_RATIO}) "
-          f"{common.verdict(passed)}; added p50 latency {overhead_ms:.2f} ms")  # fmt: skip
+        [
+            [
+                name,
+                f"{s['rps_median']:.1f}",
+                f"{s['p50_ms_median']:.2f}",
+                f"{s['p95_ms_median']:.2f}",
+                s["errors"],
+            ]
+            for name, s in summary.items()
+        ],
+    )
+    print(
+        f"\nkeyed / bare requests per second: {ratio:.2f} (target >= {TARGET_RATIO}) "
+        f"{common.verdict(passed)}; added p50 latency {overhead_ms:.2f} ms"
+    )
     common.write_results(
         "api",
         {

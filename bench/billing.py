@@ -87,9 +87,12 @@ def setup_stripe(server, organizations) -> dict[int, str]:
     # database's plans keep their real price ids).
     Plan.objects.update_or_create(
         code=PREFIX,
-        defaults={"name": "Billing bench", "stripe_price_monthly": TEAM_MONTHLY,
-                  "stripe_price_metered": TEAM_METERED},
-    )  # fmt: skip
+        defaults={
+            "name": "Billing bench",
+            "stripe_price_monthly": TEAM_MONTHLY,
+            "stripe_price_metered": TEAM_METERED,
+        },
+    )
     customers = {}
     rows = []
     for org in organizations:
@@ -119,13 +122,19 @@ def write_ledger(organizations, days: int, every_hours: int, end: datetime) -> i
         for step in range(steps):
             rows.append(
                 UsageRecord(
-                    organization_id=org.pk, kind="chat", provider="openai", model_id="bench",
-                    prompt_tokens=100, completion_tokens=20 + (index + step) % 50,
-                    total_tokens=120 + (index + step) % 50, input_price_per_million=0,
-                    output_price_per_million=0, cost=Decimal("0.0001"),
+                    organization_id=org.pk,
+                    kind="chat",
+                    provider="openai",
+                    model_id="bench",
+                    prompt_tokens=100,
+                    completion_tokens=20 + (index + step) % 50,
+                    total_tokens=120 + (index + step) % 50,
+                    input_price_per_million=0,
+                    output_price_per_million=0,
+                    cost=Decimal("0.0001"),
                     created_at=end - timedelta(hours=every_hours * step + 1),
                 )
-            )  # fmt: skip
+            )
     UsageRecord.objects.bulk_create(rows, batch_size=5000)
     return len(rows)
 
@@ -150,10 +159,14 @@ def baseline_send(server, count: int, customer: str, threads: int) -> float:
     def send(n: int) -> None:
         ident = f"baseline-{stamp}-{n}"
         client.v1.billing.meter_events.create(
-            params={"event_name": "ai_tokens", "identifier": ident, "timestamp": stamp,
-                    "payload": {"stripe_customer_id": customer, "value": "1"}},
+            params={
+                "event_name": "ai_tokens",
+                "identifier": ident,
+                "timestamp": stamp,
+                "payload": {"stripe_customer_id": customer, "value": "1"},
+            },
             options={"idempotency_key": ident},
-        )  # fmt: skip
+        )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -239,16 +252,53 @@ def start_processes(server, port: int, logdir: Path) -> list[subprocess.Popen]:
         STRIPE_API_BASE=server.url,
         LOG_LEVEL="WARNING",
     )
-    web = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    worker = [PYTHON, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4",
-              "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+    web = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    worker = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-P",
+        "threads",
+        "-c",
+        "4",
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        "WARNING",
+    ]
     return [
-        subprocess.Popen(web, cwd=common.ROOT, env=env, stdout=(logdir / "billing-uvicorn.log").open("w"),
-                         stderr=subprocess.STDOUT),
-        subprocess.Popen(worker, cwd=common.ROOT, env=env, stdout=(logdir / "billing-worker.log").open("w"),
-                         stderr=subprocess.STDOUT),
-    ]  # fmt: skip
+        subprocess.Popen(
+            web,
+            cwd=common.ROOT,
+            env=env,
+            stdout=(logdir / "billing-uvicorn.log").open("w"),
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            worker,
+            cwd=common.ROOT,
+            env=env,
+            stdout=(logdir / "billing-worker.log").open("w"),
+            stderr=subprocess.STDOUT,
+        ),
+    ]
 
 
 def database_url() -> str:
@@ -306,11 +356,17 @@ def bench_webhooks(server, subscriptions: dict[int, str], count: int) -> dict:
         requests = []
         for event in events:
             body = json.dumps(event).encode()
-            requests.append(urllib.request.Request(
-                f"{base}/billing/stripe/webhook", data=body, method="POST",
-                headers={"Content-Type": "application/json",
-                         "Stripe-Signature": event_signature(body, server.webhook_secret)},
-            ))  # fmt: skip
+            requests.append(
+                urllib.request.Request(
+                    f"{base}/billing/stripe/webhook",
+                    data=body,
+                    method="POST",
+                    headers={
+                        "Content-Type": "application/json",
+                        "Stripe-Signature": event_signature(body, server.webhook_secret),
+                    },
+                )
+            )
         baseline = burst([urllib.request.Request(f"{base}/healthz") for _ in range(count)])
         started = time.perf_counter()
         answers = burst(requests)
@@ -390,8 +446,13 @@ def main() -> None:
         subscriptions = setup_stripe(server, organizations)
         from billing.models import StripeCustomer
 
-        _CUSTOMERS.update(dict(StripeCustomer.objects.filter(organization__in=organizations).values_list(
-            "organization_id", "customer_id")))  # fmt: skip
+        _CUSTOMERS.update(
+            dict(
+                StripeCustomer.objects.filter(organization__in=organizations).values_list(
+                    "organization_id", "customer_id"
+                )
+            )
+        )
         metering_result = bench_metering(server, organizations, args)
         common.print_table(["figure", "value"], [[k, v] for k, v in metering_result.items()])
         webhook_result = bench_webhooks(server, subscriptions, args.events)

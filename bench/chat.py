@@ -320,14 +320,30 @@ def child_env() -> dict[str, str]:
 
 def start_uvicorn(children: Children) -> tuple[Child, str]:
     port = common.free_port()
-    command = [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1", "--log-level", "warning"]  # fmt: skip
+    command = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+    ]
     name = "uvicorn"
     log = children.logdir / f"uvicorn-{port}.log"
     process = subprocess.Popen(
-        command, cwd=common.ROOT, env=child_env(), stdin=subprocess.DEVNULL,
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        command,
+        cwd=common.ROOT,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     child = children.add(Child(name, process, log))
     base = f"http://127.0.0.1:{port}"
     wait_ready(child, base)
@@ -383,9 +399,14 @@ def prepare_fixture(fake_url: str) -> Fixture:
         plain = ensure_assistant(PLAIN_ASSISTANT, users[0], [])
         chunks = chunk_total(collection.id)
     return Fixture(
-        [u.email for u in users], str(kb.id), str(plain.id), str(collection.id), chunks,
-        collection.description, round(build_s, 1),
-    )  # fmt: skip
+        [u.email for u in users],
+        str(kb.id),
+        str(plain.id),
+        str(collection.id),
+        chunks,
+        collection.description,
+        round(build_s, 1),
+    )
 
 
 def ensure_users(organization: Any) -> list[Any]:
@@ -577,15 +598,28 @@ def copy_documents(schema: str, source_id: Any, target_id: Any, limit: int, *, n
     from django.db import connection, transaction
 
     mark = '{"bench_copy": true}' if noise else "{}"
-    doc_columns, doc_values = _select_list("knowledge_base_document", {
-        "id": "m.new_id", "collection_id": "%(target)s", "created_by_id": "NULL",
-        "file_id": "NULL", "created_at": "now()", "updated_at": "now()",
-        "metadata": "s.metadata || %(mark)s::jsonb",
-    })  # fmt: skip
-    chunk_columns, chunk_values = _select_list("knowledge_base_documentchunk", {
-        "id": None, "parent_id": "NULL", "document_id": "m.new_id",
-        "collection_id": "%(target)s", "embedding": _NOISY_EMBEDDING if noise else "s.embedding",
-    })  # fmt: skip
+    doc_columns, doc_values = _select_list(
+        "knowledge_base_document",
+        {
+            "id": "m.new_id",
+            "collection_id": "%(target)s",
+            "created_by_id": "NULL",
+            "file_id": "NULL",
+            "created_at": "now()",
+            "updated_at": "now()",
+            "metadata": "s.metadata || %(mark)s::jsonb",
+        },
+    )
+    chunk_columns, chunk_values = _select_list(
+        "knowledge_base_documentchunk",
+        {
+            "id": None,
+            "parent_id": "NULL",
+            "document_id": "m.new_id",
+            "collection_id": "%(target)s",
+            "embedding": _NOISY_EMBEDDING if noise else "s.embedding",
+        },
+    )
     params = {
         "source": source_id,
         "target": target_id,
@@ -637,9 +671,10 @@ def embed_scifact(collection: Any) -> int:
             if outcome.document is None:
                 continue
             result = ingestion.document_process(
-                document_id=outcome.document.id, version=outcome.document.version,
+                document_id=outcome.document.id,
+                version=outcome.document.version,
                 organization=organization,
-            )  # fmt: skip
+            )
             total += result.chunks
             if total >= EMBED_CHUNKS:
                 break
@@ -865,9 +900,13 @@ def breakdown_parts(fixture: Fixture, texts: list[str], sessions: list) -> dict[
 
     def prepare(assistant: str, question: str) -> None:
         turn = services.chat_prepare(
-            organization=organization, assistant_id=assistant, message=question, user=user,
-            caller=Caller(organization, user, membership), channel="web",
-        )  # fmt: skip
+            organization=organization,
+            assistant_id=assistant,
+            message=question,
+            user=user,
+            caller=Caller(organization, user, membership),
+            channel="web",
+        )
         sessions.append(turn.session.pk)
 
     def config() -> Any:
@@ -1135,9 +1174,11 @@ async def run_step(target: Target, n: int) -> dict:
     limits = httpx2.Limits(max_connections=None, max_keepalive_connections=0)
     timeout = httpx2.Timeout(connect=30, read=120, write=30, pool=None)
     async with (
-        httpx2.AsyncClient(base_url=target.base, limits=limits, timeout=timeout, trust_env=False) as client,
+        httpx2.AsyncClient(
+            base_url=target.base, limits=limits, timeout=timeout, trust_env=False
+        ) as client,
         httpx2.AsyncClient(base_url=target.fake_url, trust_env=False, timeout=10) as fake,
-    ):  # fmt: skip
+    ):
         await fake.get("/bench/reset")
 
         def start(i: int) -> Any:
@@ -1231,9 +1272,8 @@ def hold_window(run: StepRun) -> dict | None:
     """uvicorn's CPU while every stream was held (no opening, no ending): cost per delta."""
     began = run.sampler.started
     window = [
-        s for s in run.sampler.samples
-        if run.hold_from - began <= s["t_s"] <= run.released - began
-    ]  # fmt: skip
+        s for s in run.sampler.samples if run.hold_from - began <= s["t_s"] <= run.released - began
+    ]
     if not run.settled or len(window) < 2:
         return None
     first, last = window[0], window[-1]
@@ -1346,8 +1386,11 @@ def print_ttft(report: dict) -> None:
             [f"platform TTFT, {label}", *_p(part["platform_ttft"])],
             [f"  overhead (paired), {label}", *_p(part["overhead"])],
             [f"  server TTFT from chat_prepare, {label}", *_p(part["server_ttft_from_prepare"])],
-            [f"  before chat_prepare (HTTP, auth, DRF), {label}", *_p(part["request_handling_before_prepare"])],
-        ]  # fmt: skip
+            [
+                f"  before chat_prepare (HTTP, auth, DRF), {label}",
+                *_p(part["request_handling_before_prepare"]),
+            ],
+        ]
     print(f"\nTime to first token, {report['rounds']} sequential rounds (ms)")
     common.print_table(["", "p50", "p95", "mean", "n"], rows)
 
@@ -1358,21 +1401,50 @@ def print_breakdown(breakdown: dict) -> None:
 
 
 def print_concurrency(passes: list[dict]) -> None:
-    headers = ["server", "N", "opened", "streaming", "done", "errors", "provider peak",
-               "TTFT p50 s", "TTFT p95 s", "open/s", "RSS MB", "peak MB", "KB/stream",
-               "threads", "pg conns", "CPU %", "deltas/s", "us/delta"]  # fmt: skip
+    headers = [
+        "server",
+        "N",
+        "opened",
+        "streaming",
+        "done",
+        "errors",
+        "provider peak",
+        "TTFT p50 s",
+        "TTFT p95 s",
+        "open/s",
+        "RSS MB",
+        "peak MB",
+        "KB/stream",
+        "threads",
+        "pg conns",
+        "CPU %",
+        "deltas/s",
+        "us/delta",
+    ]
     rows = []
     for run in passes:
         for s in run["steps"]:
             ttft = s["ttft"] or {"p50_ms": float("nan"), "p95_ms": float("nan")}
-            rows.append([
-                s["server"], s["streams"],
-                s["opened"], s["peak_streaming"], s["done"], s["error_count"],
-                s["provider_peak_concurrent"], ttft["p50_ms"] / 1000, ttft["p95_ms"] / 1000,
-                s["open_rate_per_s"], s["rss_before_mb"], s["rss_peak_mb"],
-                s["rss_per_open_stream_kb"], s["threads_peak"], s["pg_connections_peak"],
-                *_hold_cells(s["hold_window"]),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    s["server"],
+                    s["streams"],
+                    s["opened"],
+                    s["peak_streaming"],
+                    s["done"],
+                    s["error_count"],
+                    s["provider_peak_concurrent"],
+                    ttft["p50_ms"] / 1000,
+                    ttft["p95_ms"] / 1000,
+                    s["open_rate_per_s"],
+                    s["rss_before_mb"],
+                    s["rss_peak_mb"],
+                    s["rss_per_open_stream_kb"],
+                    s["threads_peak"],
+                    s["pg_connections_peak"],
+                    *_hold_cells(s["hold_window"]),
+                ]
+            )
     print("\nConcurrent SSE streams, one uvicorn worker")
     common.print_table(headers, rows)
     cores = os.cpu_count() or 1
@@ -1394,8 +1466,12 @@ def print_concurrency(passes: list[dict]) -> None:
 def _cpu_cells(window: dict | None) -> str:
     if not window:
         return "-"
-    names = (("uvicorn", "uvicorn_cpu_percent"), ("fake provider", "fake_cpu_percent"),
-             ("client", "client_cpu_percent"), ("machine", "machine_busy_percent"))  # fmt: skip
+    names = (
+        ("uvicorn", "uvicorn_cpu_percent"),
+        ("fake provider", "fake_cpu_percent"),
+        ("client", "client_cpu_percent"),
+        ("machine", "machine_busy_percent"),
+    )
     return ", ".join(f"{label} {window[key]:.0f}" for label, key in names if key in window)
 
 
@@ -1500,17 +1576,38 @@ def run(args: argparse.Namespace, children: Children) -> int:
     targets = (args.target_overhead_p50_ms, args.target_overhead_p95_ms)
     result = verdicts(ttft, passes[0], targets)
     print_verdicts(ttft, passes, targets, result)
-    common.write_results("chat", {
-        "method": __doc__, "note": args.note, "quick": args.quick, "fixture": asdict(fixture),
-        "targets": {"ttft_overhead_p50_ms": targets[0], "ttft_overhead_p95_ms": targets[1],
-                    "ttft_targets_assumed": True, "concurrent_streams": TARGET_STREAMS},
-        "load_shape": {"assistant": "10k collection" if args.load_with_retrieval else "no collection",
-                       "delta_every_s": DELTA_EVERY_S, "max_deltas_per_s": MAX_DELTAS_PER_S, "open_rate_per_s": OPEN_RATE,
-                       "max_pending": MAX_PENDING, "hold_s": HOLD_S, "users": USERS},
-        "ttft": ttft, "breakdown": breakdown, "cold_burst": cold, "concurrency": passes,
-        "verdicts": result, "load_average_start": load_start, "load_average_end": os.getloadavg(),
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    })  # fmt: skip
+    common.write_results(
+        "chat",
+        {
+            "method": __doc__,
+            "note": args.note,
+            "quick": args.quick,
+            "fixture": asdict(fixture),
+            "targets": {
+                "ttft_overhead_p50_ms": targets[0],
+                "ttft_overhead_p95_ms": targets[1],
+                "ttft_targets_assumed": True,
+                "concurrent_streams": TARGET_STREAMS,
+            },
+            "load_shape": {
+                "assistant": "10k collection" if args.load_with_retrieval else "no collection",
+                "delta_every_s": DELTA_EVERY_S,
+                "max_deltas_per_s": MAX_DELTAS_PER_S,
+                "open_rate_per_s": OPEN_RATE,
+                "max_pending": MAX_PENDING,
+                "hold_s": HOLD_S,
+                "users": USERS,
+            },
+            "ttft": ttft,
+            "breakdown": breakdown,
+            "cold_burst": cold,
+            "concurrency": passes,
+            "verdicts": result,
+            "load_average_start": load_start,
+            "load_average_end": os.getloadavg(),
+            "elapsed_s": round(time.perf_counter() - started, 1),
+        },
+    )
     return 0 if all(result.values()) else 1
 
 

@@ -96,8 +96,17 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        command = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                   "--appendonly", "no"]  # fmt: skip
+        command = [
+            self.binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         self.process = subprocess.Popen(
             command, stdout=self.log.open("a"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
@@ -132,9 +141,11 @@ async def one_turn(client: Any, user: Any, assistant: str, question: str, record
     record.sent = time.perf_counter()
     try:
         async with client.stream(
-            "POST", "/api/v1/chat", json={"assistant": assistant, "message": question},
+            "POST",
+            "/api/v1/chat",
+            json={"assistant": assistant, "message": question},
             headers=user.headers,
-        ) as response:  # fmt: skip
+        ) as response:
             record.status = response.status_code
             if response.status_code != 200:
                 await response.aread()
@@ -157,8 +168,9 @@ async def one_turn(client: Any, user: Any, assistant: str, question: str, record
         record.ended = time.perf_counter()
 
 
-async def clients(base: str, users: list, assistant: str, n: int, seconds: float, run_id: str,
-                  halfway=None) -> list[Request]:  # fmt: skip
+async def clients(
+    base: str, users: list, assistant: str, n: int, seconds: float, run_id: str, halfway=None
+) -> list[Request]:
     texts = chatbench.questions(500, offset=random.randrange(300))
     records: list[Request] = []
     limits = httpx2.Limits(max_connections=None, max_keepalive_connections=n)
@@ -220,12 +232,17 @@ def audit(run_id: str, records: list[Request], assistant_id: str, since: Any) ->
             )
         )
         session_ids = {r["session_id"] for r in rows}
-        sessions = list(ChatSession.objects.filter(pk__in=session_ids).values(
-            "id", "message_count", "total_tokens", "total_cost"))  # fmt: skip
+        sessions = list(
+            ChatSession.objects.filter(pk__in=session_ids).values(
+                "id", "message_count", "total_tokens", "total_cost"
+            )
+        )
     ledger = UsageRecord.objects.filter(
-        organization__schema_name=chatbench.ORG_SLUG, assistant_id=assistant_id, kind="chat",
+        organization__schema_name=chatbench.ORG_SLUG,
+        assistant_id=assistant_id,
+        kind="chat",
         created_at__gte=since,
-    ).aggregate(tokens=Sum("total_tokens"), cost=Sum("cost"), rows=Count("id"))  # fmt: skip
+    ).aggregate(tokens=Sum("total_tokens"), cost=Sum("cost"), rows=Count("id"))
 
     questions: dict[str, list[dict]] = {}
     for row in rows:
@@ -274,10 +291,11 @@ def audit(run_id: str, records: list[Request], assistant_id: str, since: Any) ->
     }
     money["adds_up"] = (
         money["ledger_tokens"] == money["messages_tokens"] == money["sessions_tokens"]
-        and Decimal(money["ledger_cost"]) == Decimal(money["messages_cost"])
+        and Decimal(money["ledger_cost"])
+        == Decimal(money["messages_cost"])
         == Decimal(money["sessions_cost"])
         and money["sessions_message_count"] == money["message_rows"]
-    )  # fmt: skip
+    )
     return {"counts": dict(counts), "money": money}
 
 
@@ -329,9 +347,14 @@ def worker_sampler(pid: int) -> tuple[threading.Event, list]:
     def sample() -> None:
         while not stop.is_set():
             cpu = process.cpu_times()
-            samples.append({"t": time.perf_counter(), "cpu_s": cpu.user + cpu.system,
-                            "rss_mb": process.memory_info().rss / 2**20,
-                            "threads": process.num_threads()})  # fmt: skip
+            samples.append(
+                {
+                    "t": time.perf_counter(),
+                    "cpu_s": cpu.user + cpu.system,
+                    "rss_mb": process.memory_info().rss / 2**20,
+                    "threads": process.num_threads(),
+                }
+            )
             stop.wait(1.0)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -346,8 +369,9 @@ def one_run(name: str, args, base, users, fixture, server, redis: OwnRedis, faul
     stop, samples = worker_sampler(server.process.pid)
     halfway = (lambda: redis.restart(DOWN_S)) if fault else None
     began = time.perf_counter()
-    records = asyncio.run(clients(base, users, fixture.assistant_kb, args.clients, args.seconds,
-                                  run_id, halfway))  # fmt: skip
+    records = asyncio.run(
+        clients(base, users, fixture.assistant_kb, args.clients, args.seconds, run_id, halfway)
+    )
     elapsed = time.perf_counter() - began
     settled_s = settle(fixture.assistant_kb, since)
     stop.set()
@@ -359,38 +383,49 @@ def one_run(name: str, args, base, users, fixture, server, redis: OwnRedis, faul
         if len(samples) > 1
         else 0
     )
-    result.update({
-        "run": name, "clients": args.clients, "seconds": args.seconds, "elapsed_s": round(elapsed, 1),
-        "requests": len(records), "outcomes": dict(Counter(r.outcome for r in records)),
-        "statuses": dict(Counter(str(r.status) for r in records)),
-        "completed_per_s": round(len(done) / elapsed, 2),
-        "ttft": common.latency_summary(ttft) if ttft else None,
-        "worker_cpu_share": round(cpu, 2),
-        "worker_rss_peak_mb": round(max((s["rss_mb"] for s in samples), default=0), 1),
-        "worker_threads_peak": max((s["threads"] for s in samples), default=0),
-        "redis_restarts": list(redis.restarts) if fault else [],
-        "settled_after_s": settled_s,
-    })  # fmt: skip
+    result.update(
+        {
+            "run": name,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "elapsed_s": round(elapsed, 1),
+            "requests": len(records),
+            "outcomes": dict(Counter(r.outcome for r in records)),
+            "statuses": dict(Counter(str(r.status) for r in records)),
+            "completed_per_s": round(len(done) / elapsed, 2),
+            "ttft": common.latency_summary(ttft) if ttft else None,
+            "worker_cpu_share": round(cpu, 2),
+            "worker_rss_peak_mb": round(max((s["rss_mb"] for s in samples), default=0), 1),
+            "worker_threads_peak": max((s["threads"] for s in samples), default=0),
+            "redis_restarts": list(redis.restarts) if fault else [],
+            "settled_after_s": settled_s,
+        }
+    )
     counts = result["counts"]
     result["pass"] = (
         counts.get("lost", 0) == counts.get("duplicated", 0) == counts.get("stuck", 0) == 0
-        and counts.get("stored_though_refused", 0) == 0 and result["money"]["adds_up"]
-    )  # fmt: skip
+        and counts.get("stored_though_refused", 0) == 0
+        and result["money"]["adds_up"]
+    )
     return result
 
 
 def print_run(result: dict) -> None:
     ttft = result["ttft"] or {}
-    print(f"\n{result['run']}: {result['clients']} clients x {result['seconds']} s: "
-          f"{result['requests']} requests, {result['completed_per_s']} completed/s, "
-          f"TTFT p50 {ttft.get('p50_ms', 0):.0f} ms p95 {ttft.get('p95_ms', 0):.0f} ms, "
-          f"worker CPU {result['worker_cpu_share']:.0%}, threads peak {result['worker_threads_peak']}")  # fmt: skip
+    print(
+        f"\n{result['run']}: {result['clients']} clients x {result['seconds']} s: "
+        f"{result['requests']} requests, {result['completed_per_s']} completed/s, "
+        f"TTFT p50 {ttft.get('p50_ms', 0):.0f} ms p95 {ttft.get('p95_ms', 0):.0f} ms, "
+        f"worker CPU {result['worker_cpu_share']:.0%}, threads peak {result['worker_threads_peak']}"
+    )
     print(f"  outcomes {result['outcomes']}  statuses {result['statuses']}")
     print(f"  audit {result['counts']}")
     money = result["money"]
-    print(f"  ledger {money['ledger_tokens']} tokens / {money['ledger_cost']}; messages "
-          f"{money['messages_tokens']} / {money['messages_cost']}; sessions {money['sessions_tokens']} "
-          f"/ {money['sessions_cost']}; adds up: {money['adds_up']}")  # fmt: skip
+    print(
+        f"  ledger {money['ledger_tokens']} tokens / {money['ledger_cost']}; messages "
+        f"{money['messages_tokens']} / {money['messages_cost']}; sessions {money['sessions_tokens']} "
+        f"/ {money['sessions_cost']}; adds up: {money['adds_up']}"
+    )
     print(f"  {'PASS' if result['pass'] else 'FAIL'}: 0 lost, 0 duplicated, 0 stuck, totals add up")
 
 
@@ -420,17 +455,27 @@ def run(args: argparse.Namespace, children: Any) -> int:
         runs.append(one_run("redis-restart", args, base, users, fixture, server, redis, fault=True))
         print_run(runs[-1])
     ratio = runs[0]["completed_per_s"] / baseline if baseline else 0
-    print(f"\nthroughput with retrieval: {runs[0]['completed_per_s']} turns/s vs bare embedder "
-          f"{baseline:.1f} queries/s: ratio {ratio:.2f} (target {TARGET_RATIO}: "
-          f"{common.verdict(ratio >= TARGET_RATIO)})")  # fmt: skip
+    print(
+        f"\nthroughput with retrieval: {runs[0]['completed_per_s']} turns/s vs bare embedder "
+        f"{baseline:.1f} queries/s: ratio {ratio:.2f} (target {TARGET_RATIO}: "
+        f"{common.verdict(ratio >= TARGET_RATIO)})"
+    )
     problems = chatbench.log_problems(server)
-    common.write_results("soak", {
-        "method": __doc__, "note": args.note, "fixture": asdict(fixture), "runs": runs,
-        "embedder_queries_per_s": {"before": round(before, 1), "after": round(after, 1)},
-        "throughput_ratio": round(ratio, 3), "target_ratio": TARGET_RATIO,
-        "uvicorn_log_problems": problems, "load_average_end": os.getloadavg(),
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    })  # fmt: skip
+    common.write_results(
+        "soak",
+        {
+            "method": __doc__,
+            "note": args.note,
+            "fixture": asdict(fixture),
+            "runs": runs,
+            "embedder_queries_per_s": {"before": round(before, 1), "after": round(after, 1)},
+            "throughput_ratio": round(ratio, 3),
+            "target_ratio": TARGET_RATIO,
+            "uvicorn_log_problems": problems,
+            "load_average_end": os.getloadavg(),
+            "elapsed_s": round(time.perf_counter() - started, 1),
+        },
+    )
     return 0 if all(r["pass"] for r in runs) else 1
 
 

@@ -31,25 +31,62 @@ class PlanAdmin(admin.ModelAdmin):
     processes re-read a changed plan within 30 seconds."""
 
     list_display = [
-        "code", "name", "requests_per_minute", "key_requests_per_minute", "tokens_per_minute",
+        "code",
+        "name",
+        "requests_per_minute",
+        "key_requests_per_minute",
+        "tokens_per_minute",
         "key_tokens_per_minute",
-        "monthly_tokens", "monthly_cost", "monthly_messages", "max_documents",
-        "stripe_price_monthly", "stripe_price_annual", "stripe_price_metered",
-    ]  # fmt: skip
+        "monthly_tokens",
+        "monthly_cost",
+        "monthly_messages",
+        "max_documents",
+        "stripe_price_monthly",
+        "stripe_price_annual",
+        "stripe_price_metered",
+    ]
     search_fields = ["code", "name"]
     fieldsets = [
         (None, {"fields": ["code", "name"]}),
-        ("Rate limits (per minute)", {"fields": [
-            "requests_per_minute", "key_requests_per_minute", "tokens_per_minute",
-            "key_tokens_per_minute"]}),
-        ("Monthly quotas", {"fields": [
-            "monthly_tokens", "monthly_cost", "monthly_messages", "max_documents",
-            "max_storage_bytes"]}),
-        ("Stripe prices (docs/billing.md)", {"fields": [
-            "stripe_price_monthly", "stripe_price_annual", "stripe_price_metered", "currency",
-            "price_monthly_cents", "price_annual_cents", "included_ai_tokens",
-            "overage_cents_per_million_tokens"]}),
-    ]  # fmt: skip
+        (
+            "Rate limits (per minute)",
+            {
+                "fields": [
+                    "requests_per_minute",
+                    "key_requests_per_minute",
+                    "tokens_per_minute",
+                    "key_tokens_per_minute",
+                ]
+            },
+        ),
+        (
+            "Monthly quotas",
+            {
+                "fields": [
+                    "monthly_tokens",
+                    "monthly_cost",
+                    "monthly_messages",
+                    "max_documents",
+                    "max_storage_bytes",
+                ]
+            },
+        ),
+        (
+            "Stripe prices (docs/billing.md)",
+            {
+                "fields": [
+                    "stripe_price_monthly",
+                    "stripe_price_annual",
+                    "stripe_price_metered",
+                    "currency",
+                    "price_monthly_cents",
+                    "price_annual_cents",
+                    "included_ai_tokens",
+                    "overage_cents_per_million_tokens",
+                ]
+            },
+        ),
+    ]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -64,8 +101,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ["organization", "status", "plan", "interval", "current_period_end",
-                    "cancel_at_period_end", "past_due_since", "synced_at"]  # fmt: skip
+    list_display = [
+        "organization",
+        "status",
+        "plan",
+        "interval",
+        "current_period_end",
+        "cancel_at_period_end",
+        "past_due_since",
+        "synced_at",
+    ]
     list_filter = ["status", "plan", "cancel_at_period_end"]
     search_fields = ["organization__schema_name", "organization__name", "stripe_id", "customer_id"]
     actions = ["resync"]

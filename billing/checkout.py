@@ -114,8 +114,10 @@ def subscription_change(*, organization, plan_code: str, interval: str) -> None:
             usage = ((item.get("price") or {}).get("recurring") or {}).get("usage_type")
             if usage == "metered":
                 if plan.stripe_price_metered and item["price"]["id"] != plan.stripe_price_metered:
-                    items += [{"id": item["id"], "deleted": True},
-                              {"price": plan.stripe_price_metered}]  # fmt: skip
+                    items += [
+                        {"id": item["id"], "deleted": True},
+                        {"price": plan.stripe_price_metered},
+                    ]
             else:
                 items.append({"id": item["id"], "price": plan.stripe_price(interval)})
         client.v1.subscriptions.update(

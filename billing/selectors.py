@@ -87,8 +87,10 @@ def _label(rows: list[dict], group_by: str) -> None:
     if group_by in ("assistant", "api_key") and ids:
         names = sources.labels(group_by, ids)
     elif group_by == "user" and ids:
-        names = {str(pk): email for pk, email in User.objects.filter(id__in=ids).values_list(
-            "id", "email")}  # fmt: skip
+        names = {
+            str(pk): email
+            for pk, email in User.objects.filter(id__in=ids).values_list("id", "email")
+        }
     elif group_by == "channel":
         names = dict(Channel.choices)
     elif group_by == "kind":

@@ -96,11 +96,15 @@ def _authorized_turn(scope, content: dict, connected_as: SocketIdentity) -> serv
             data.is_valid(raise_exception=True)
             values = data.validated_data
             return services.chat_prepare(
-                organization=caller.organization, user=caller.user, caller=caller,
+                organization=caller.organization,
+                user=caller.user,
+                caller=caller,
                 channel="api" if caller.api_key else "web",
-                assistant_id=values["assistant"], session_id=values.get("session"),
-                message=values["message"], top_k=values.get("top_k"),
-            )  # fmt: skip
+                assistant_id=values["assistant"],
+                session_id=values.get("session"),
+                message=values["message"],
+                top_k=values.get("top_k"),
+            )
     finally:
         streaming.release_connection()
 

@@ -7,24 +7,39 @@ def session_as_dict(session: ChatSession) -> dict:
     messages = session.messages.order_by("created_at", "id")
     return {
         "session": {
-            "id": str(session.id), "title": session.title, "assistant": session.assistant.name,
-            "created_at": session.created_at.isoformat(), "message_count": session.message_count,
-            "total_tokens": session.total_tokens, "total_cost": str(session.total_cost),
+            "id": str(session.id),
+            "title": session.title,
+            "assistant": session.assistant.name,
+            "created_at": session.created_at.isoformat(),
+            "message_count": session.message_count,
+            "total_tokens": session.total_tokens,
+            "total_cost": str(session.total_cost),
         },
         "messages": [
             {
-                "id": str(m.id), "role": m.role, "content": m.content, "status": m.status,
-                "created_at": m.created_at.isoformat(), "model": m.model, "total_tokens": m.total_tokens,
-                "cost": str(m.cost), "sources": m.sources,
+                "id": str(m.id),
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "created_at": m.created_at.isoformat(),
+                "model": m.model,
+                "total_tokens": m.total_tokens,
+                "cost": str(m.cost),
+                "sources": m.sources,
             }
             for m in messages
         ],
-    }  # fmt: skip
+    }
 
 
 def session_as_markdown(session: ChatSession) -> str:
-    lines = [f"# {session.title or 'Chat'}", "", f"Assistant: {session.assistant.name}  ",
-             f"Started: {session.created_at:%Y-%m-%d %H:%M} UTC", ""]  # fmt: skip
+    lines = [
+        f"# {session.title or 'Chat'}",
+        "",
+        f"Assistant: {session.assistant.name}  ",
+        f"Started: {session.created_at:%Y-%m-%d %H:%M} UTC",
+        "",
+    ]
     for message in session.messages.order_by("created_at", "id"):
         who = "You" if message.role == "user" else session.assistant.name
         lines += [f"## {who}", "", message.content or "_(no text)_", ""]

@@ -58,9 +58,11 @@ def _interrupt(message: Message, organization) -> None:
     if model is not None:
         outcome = gateway.StreamOutcome(model=model, usage=usage)
         context = gateway.UsageContext(
-            organization=organization, user=session.created_by,
-            assistant_id=session.assistant_id, channel=session.channel,
-        )  # fmt: skip
+            organization=organization,
+            user=session.created_by,
+            assistant_id=session.assistant_id,
+            channel=session.channel,
+        )
         gateway.ai_record_stream_usage(outcome=outcome, context=context)
         cost = outcome.cost or Decimal("0")
     # The row already carries what the turn's query rewrite cost (in the ledger since);
@@ -96,8 +98,11 @@ def answers_recover_interrupted() -> int:
             )
             for message in batch:
                 _interrupt(message, organization)
-                logger.warning("answer %s was orphaned while streaming; stored interrupted "
-                               "with %s characters", message.pk, len(message.content))  # fmt: skip
+                logger.warning(
+                    "answer %s was orphaned while streaming; stored interrupted with %s characters",
+                    message.pk,
+                    len(message.content),
+                )
             recovered += len(batch)
         if len(batch) < 100:
             return recovered

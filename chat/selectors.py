@@ -9,8 +9,9 @@ from core.access import Caller
 from core.lookups import parse_uuid
 
 
-def session_list(*, caller: Caller, assistant_id=None, archived: bool | None = None,
-                 search: str = "") -> QuerySet[ChatSession]:  # fmt: skip
+def session_list(
+    *, caller: Caller, assistant_id=None, archived: bool | None = None, search: str = ""
+) -> QuerySet[ChatSession]:
     sessions = sessions_visible(caller=caller)
     if assistant_id:
         sessions = sessions.filter(assistant_id=parse_uuid(assistant_id))

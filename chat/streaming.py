@@ -153,8 +153,9 @@ async def _beat(turn: TurnPlan, parts: list[str]) -> None:
         try:
             await beat(turn, "".join(parts))
         except Exception:  # the database away for a moment: the next beat tries again
-            logger.warning("heartbeat of answer %s failed", turn.assistant_message.pk,
-                           exc_info=True)  # fmt: skip
+            logger.warning(
+                "heartbeat of answer %s failed", turn.assistant_message.pk, exc_info=True
+            )
 
 
 async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):

@@ -169,8 +169,14 @@ class PostgresServer:
     def _check_owner(self) -> None:
         theirs = self.serves_our_data()
         if theirs is not None:
-            raise _conflict("PostgreSQL", self.port, theirs, self.pgdata,
-                            "EMBEDDED_POSTGRES_PORT", "DATABASE_URL")  # fmt: skip
+            raise _conflict(
+                "PostgreSQL",
+                self.port,
+                theirs,
+                self.pgdata,
+                "EMBEDDED_POSTGRES_PORT",
+                "DATABASE_URL",
+            )
 
     def ensure(self) -> str:
         """Start the server unless ours already runs; return the database URL."""
@@ -191,10 +197,20 @@ class PostgresServer:
         _pg_prepare_permissions(pgdata)
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [_pg_bin("initdb"), "-D", str(pgdata), "--auth=trust",
-                 "--encoding=UTF8", "--locale=C.UTF-8", "-U", "postgres"],
-                check=True, capture_output=True, **run_as,
-            )  # fmt: skip
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(pgdata),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
+                **run_as,
+            )
         log.touch()
         if run_as:
             shutil.chown(log, user=PG_SYSTEM_USER)
@@ -205,10 +221,24 @@ class PostgresServer:
             "-c max_connections=200 -c shared_buffers=256MB"
         )
         subprocess.run(
-            [_pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(log),
-             "-o", options, "-w", "-t", "30", "start"],
-            check=True, capture_output=True, start_new_session=True, **run_as,
-        )  # fmt: skip
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            start_new_session=True,
+            **run_as,
+        )
         _wait_for_port(self.port, "PostgreSQL", log)
         self._create_database()
 
@@ -226,8 +256,10 @@ class PostgresServer:
         if (self.pgdata / "postmaster.pid").exists():
             subprocess.run(
                 [_pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"],
-                check=False, capture_output=True, **_pg_run_as(),
-            )  # fmt: skip
+                check=False,
+                capture_output=True,
+                **_pg_run_as(),
+            )
 
 
 # -- Redis --------------------------------------------------------------------
@@ -286,8 +318,9 @@ class RedisServer:
     def _check_owner(self) -> None:
         theirs = self.serves_our_data()
         if theirs is not None:
-            raise _conflict("Redis", self.port, theirs, self.directory,
-                            "EMBEDDED_REDIS_PORT", "REDIS_URL")  # fmt: skip
+            raise _conflict(
+                "Redis", self.port, theirs, self.directory, "EMBEDDED_REDIS_PORT", "REDIS_URL"
+            )
 
     def ensure(self) -> str:
         """Start the server unless ours already runs; return its URL."""
@@ -304,15 +337,35 @@ class RedisServer:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
-             "--dir", str(self.directory), "--daemonize", "yes", "--logfile", str(self.log),
-             "--pidfile", str(self.pidfile), "--save", "60 1000",
-             # Snapshots are a convenience here: one that fails (disk full, data
-             # directory removed) must not turn the broker and cache read-only.
-             "--stop-writes-on-bgsave-error", "no",
-             "--appendonly", "no", "--protected-mode", "yes"],
-            check=True, capture_output=True, start_new_session=True,
-        )  # fmt: skip
+            [
+                redis_binary(),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "yes",
+                "--logfile",
+                str(self.log),
+                "--pidfile",
+                str(self.pidfile),
+                "--save",
+                "60 1000",
+                # Snapshots are a convenience here: one that fails (disk full, data
+                # directory removed) must not turn the broker and cache read-only.
+                "--stop-writes-on-bgsave-error",
+                "no",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            check=True,
+            capture_output=True,
+            start_new_session=True,
+        )
         _wait_for_port(self.port, "Redis", self.log)
 
     def stop(self) -> None:

@@ -42,11 +42,21 @@ DOCS_PATHS = ("/api/docs/", "/api/redoc/")
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (
-        "accelerometer", "autoplay", "camera", "display-capture", "geolocation",
-        "gyroscope", "magnetometer", "microphone", "midi", "payment", "usb",
-        "interest-cohort", "browsing-topics",
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+        "interest-cohort",
+        "browsing-topics",
     )
-)  # fmt: skip
+)
 
 
 def content_security_policy(path: str, nonce: str) -> str:

@@ -23,9 +23,14 @@ def user_reference(**kwargs) -> models.ForeignKey:
     organization's schema; the id stays, pointing at nobody.
     """
     return models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", db_constraint=False, **kwargs,
-    )  # fmt: skip
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        **kwargs,
+    )
 
 
 def person(user):

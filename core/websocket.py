@@ -142,8 +142,13 @@ class OrganizationWebsocketMiddleware:
     async def __call__(self, scope, receive, send):
         identity = await sync_to_async(resolve_socket)(scope)
         caller = identity.caller
-        scope = {**scope, "socket_identity": identity, "tenant": caller.organization,
-                 "user": caller.user, "membership": caller.membership}  # fmt: skip
+        scope = {
+            **scope,
+            "socket_identity": identity,
+            "tenant": caller.organization,
+            "user": caller.user,
+            "membership": caller.membership,
+        }
         return await self.app(scope, receive, send)
 
 

@@ -17,9 +17,12 @@ def file_create(*, name: str, data: bytes, content_type: str, user=None) -> File
     """
     require_tenant_schema()
     file = File(
-        name=name[:255], content_type=content_type, size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(), uploaded_by=user,
-    )  # fmt: skip
+        name=name[:255],
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by=user,
+    )
     file.storage.save(name, ContentFile(data), save=False)
     try:
         file.save()

@@ -33,8 +33,11 @@ def check_frontend() -> None:
     """`make dev` builds the dashboard first (`make frontend`); started any other way,
     say so when it is missing rather than serve 503 pages unexplained."""
     if not (ROOT / "frontend" / "dist" / "index.html").exists():
-        print("The dashboard (frontend/) is not built: run `make frontend` (Node.js 20+). "
-              "Its pages answer 503 until then; the API works.", flush=True)  # fmt: skip
+        print(
+            "The dashboard (frontend/) is not built: run `make frontend` (Node.js 20+). "
+            "Its pages answer 503 until then; the API works.",
+            flush=True,
+        )
 
 
 def manage(*args: str) -> None:
@@ -76,8 +79,9 @@ class Child:
             return
         if now - self.started_at >= HEALTHY_AFTER:
             self.backoff = BACKOFF_FIRST  # it ran fine for a while: a fresh failure
-        log(f"{self.name} exited with {self.process.returncode}; "
-            f"restarting in {self.backoff:.0f} s")  # fmt: skip
+        log(
+            f"{self.name} exited with {self.process.returncode}; restarting in {self.backoff:.0f} s"
+        )
         self.restart_at = now + self.backoff
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
 
@@ -98,14 +102,53 @@ class Child:
 
 def children(data: Path) -> list[Child]:
     return [
-        Child("web", [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST,
-                      "--port", PORT, "--proxy-headers",
-                      "--timeout-graceful-shutdown", GRACEFUL_SECONDS]),
-        Child("worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "info",
-                         "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2")]),
-        Child("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "info",
-                       "--schedule", str(data / "celerybeat-schedule")]),
-    ]  # fmt: skip
+        Child(
+            "web",
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                HOST,
+                "--port",
+                PORT,
+                "--proxy-headers",
+                "--timeout-graceful-shutdown",
+                GRACEFUL_SECONDS,
+            ],
+        ),
+        Child(
+            "worker",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                os.environ.get("CELERY_CONCURRENCY", "2"),
+            ],
+        ),
+        Child(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "info",
+                "--schedule",
+                str(data / "celerybeat-schedule"),
+            ],
+        ),
+    ]
 
 
 def supervise(processes: list[Child]) -> None:
@@ -142,8 +185,11 @@ def main() -> int:
     processes = children(data)
     for child in processes:
         child.start()
-    print(f"\nPlatform running: http://localhost:{PORT}/ (public) and "
-          f"http://acme.localhost:{PORT}/ (demo). Ctrl-C stops.\n", flush=True)  # fmt: skip
+    print(
+        f"\nPlatform running: http://localhost:{PORT}/ (public) and "
+        f"http://acme.localhost:{PORT}/ (demo). Ctrl-C stops.\n",
+        flush=True,
+    )
     supervise(processes)
 
     log("stopping web, worker and beat")
@@ -152,8 +198,10 @@ def main() -> int:
     deadline = time.monotonic() + float(GRACEFUL_SECONDS) + 15
     for child in processes:
         child.wait(deadline)
-    print("Stopped. PostgreSQL and Redis keep running in the background; "
-          "`make services-stop` stops them.")  # fmt: skip
+    print(
+        "Stopped. PostgreSQL and Redis keep running in the background; "
+        "`make services-stop` stops them."
+    )
     return 0
 
 

@@ -83,10 +83,12 @@ class OrganizationAPIKeyAdmin(RevokeAction, OrganizationModelAdmin):
 
     def save_model(self, request, obj, form, change):
         api_key, key = api_key_create(
-            organization=request.tenant, name=form.cleaned_data["name"],
-            scopes=form.cleaned_data["scopes"], expires_at=form.cleaned_data["expires_at"],
+            organization=request.tenant,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_at=form.cleaned_data["expires_at"],
             actor=Actor.from_request(request),
-        )  # fmt: skip
+        )
         obj.pk = api_key.pk
         self.message_user(
             request,

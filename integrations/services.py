@@ -91,8 +91,9 @@ def api_key_revoke(*, api_key: APIKey, actor: Actor) -> APIKey:
         audit_record(actor=actor, action=AuditAction.API_KEY_REVOKED, target=api_key)
         socket_groups.sockets_close(
             group=socket_groups.api_key_group(api_key_id=api_key.pk),
-            code=socket_groups.CLOSE_UNAUTHENTICATED, reason="This API key was revoked.",
-        )  # fmt: skip
+            code=socket_groups.CLOSE_UNAUTHENTICATED,
+            reason="This API key was revoked.",
+        )
     return api_key
 
 

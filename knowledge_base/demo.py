@@ -20,10 +20,11 @@ def knowledge_demo_seed(*, user=None) -> int:
     collection = Collection.objects.filter(name=COLLECTION_NAME).first()
     if collection is None:
         collection = services.collection_create(
-            name=COLLECTION_NAME, description="Demo documents: getting started, billing, security.",
+            name=COLLECTION_NAME,
+            description="Demo documents: getting started, billing, security.",
             embedding_model=AIModel.objects.get(provider="local", model_id="all-minilm-l6-v2"),
             user=user,
-        )  # fmt: skip
+        )
         uploads = [services.Upload(p.name, p.read_bytes()) for p in sorted(DEMO_DIR.glob("*.md"))]
         services.documents_upload(
             collection=collection, uploads=uploads, user=user, max_bytes=10**6

@@ -105,8 +105,9 @@ def document_lease_heartbeat(*, document_id, owner: str):
                         if not document_lease_renew(document_id=document_id, owner=owner):
                             return  # reprocessed, deleted or taken over: nothing to keep
                 except Exception:  # a database blip: try again at the next beat
-                    logger.warning("lease heartbeat of document %s failed", document_id,
-                                   exc_info=True)  # fmt: skip
+                    logger.warning(
+                        "lease heartbeat of document %s failed", document_id, exc_info=True
+                    )
                     close_old_connections()
         finally:
             connection.close()
@@ -180,11 +181,19 @@ def documents_recover_stalled(*, requeue: Requeue, fail: Fail) -> dict:
                 # Its holder is dead: free its ingestion slot too (the same token).
                 ingestion_slot_release(organization_id=organization_id, token=document.lease_owner)
             Document.objects.filter(pk=document.pk).update(
-                status=DocumentStatus.PENDING, lease_owner="", lease_expires_at=None,
-                recovery_attempts=F("recovery_attempts") + 1, updated_at=now,
-            )  # fmt: skip
-            logger.warning("document %s stalled (%s); queued again (attempt %s of %s)",
-                           document.pk, was, document.recovery_attempts + 1, limit)  # fmt: skip
+                status=DocumentStatus.PENDING,
+                lease_owner="",
+                lease_expires_at=None,
+                recovery_attempts=F("recovery_attempts") + 1,
+                updated_at=now,
+            )
+            logger.warning(
+                "document %s stalled (%s); queued again (attempt %s of %s)",
+                document.pk,
+                was,
+                document.recovery_attempts + 1,
+                limit,
+            )
             transaction.on_commit(lambda d=str(document.pk), v=document.version: requeue(d, v))
             requeued += 1
     return {"requeued": requeued, "failed": failed}

@@ -50,9 +50,14 @@ def _validate_chunking(chunk_size: int, chunk_overlap: int) -> None:
 
 @transaction.atomic
 def collection_create(
-    *, name: str, embedding_model: AIModel, description: str = "", chunk_size: int = 400,
-    chunk_overlap: int = 60, user=None,
-) -> Collection:  # fmt: skip
+    *,
+    name: str,
+    embedding_model: AIModel,
+    description: str = "",
+    chunk_size: int = 400,
+    chunk_overlap: int = 60,
+    user=None,
+) -> Collection:
     require_tenant_schema()
     if not embedding_model.can(Capability.EMBEDDINGS) or not embedding_model.embedding_dimensions:
         raise ValidationError({"embedding_model": ["This model does not produce embeddings."]})
@@ -66,10 +71,14 @@ def collection_create(
         )
     _validate_chunking(chunk_size, chunk_overlap)
     collection = Collection.objects.create(
-        name=name, description=description, embedding_model=embedding_model,
-        embedding_dimensions=embedding_model.embedding_dimensions, chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap, created_by=person(user),
-    )  # fmt: skip
+        name=name,
+        description=description,
+        embedding_model=embedding_model,
+        embedding_dimensions=embedding_model.embedding_dimensions,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        created_by=person(user),
+    )
     ensure_vector_index(collection.embedding_dimensions)
     return collection
 
@@ -180,10 +189,15 @@ def documents_upload(
                 )
                 created_files.append(file)
                 document = Document.objects.create(
-                    collection=collection, title=upload.name[:300], source=DocumentSource.UPLOAD,
-                    file=file, content_type=content_type, size=file.size, sha256=file.sha256,
+                    collection=collection,
+                    title=upload.name[:300],
+                    source=DocumentSource.UPLOAD,
+                    file=file,
+                    content_type=content_type,
+                    size=file.size,
+                    sha256=file.sha256,
                     created_by=person(user),
-                )  # fmt: skip
+                )
                 _enqueue(document)
                 outcomes.append(UploadOutcome(upload.name, document))
             collection_refresh_counts(collection_id=collection.id)
@@ -207,10 +221,15 @@ def document_create_text(
     require_broker()
     quotas.quota_check_documents(current_organization(), count=1, size_bytes=len(data))
     document = Document.objects.create(
-        collection=collection, title=title, source=DocumentSource.TEXT, text=text,
-        content_type="text/markdown", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        collection=collection,
+        title=title,
+        source=DocumentSource.TEXT,
+        text=text,
+        content_type="text/markdown",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
         created_by=person(user),
-    )  # fmt: skip
+    )
     collection_refresh_counts(collection_id=collection.id)
     _enqueue(document)
     return UploadOutcome(title, document)

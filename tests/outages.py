@@ -59,10 +59,22 @@ class ThrowawayRedis:
 
     def start(self) -> ThrowawayRedis:
         self.process = subprocess.Popen(
-            [localservices.redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port),
-             "--save", "", "--appendonly", "no", "--dir", self.directory],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                localservices.redis_binary(),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait(lambda: _port_open(self.port), f"redis on {self.port}")
         return self
 
@@ -93,25 +105,56 @@ class PostgresCopy:
         localservices._pg_prepare_permissions(self.pgdata)
         self.pgdata.chmod(0o700)
         subprocess.run(
-            [localservices._pg_bin("pg_basebackup"), "-D", str(self.pgdata), "-h", "127.0.0.1",
-             "-p", str(localservices.PG_PORT), "-U", "postgres", "-X", "stream", "-c", "fast"],
-            check=True, capture_output=True, **self.run_as,
-        )  # fmt: skip
+            [
+                localservices._pg_bin("pg_basebackup"),
+                "-D",
+                str(self.pgdata),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(localservices.PG_PORT),
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+            check=True,
+            capture_output=True,
+            **self.run_as,
+        )
         return self
 
     def start(self) -> None:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata} -c shared_buffers=32MB"
         subprocess.run(
-            [localservices._pg_bin("pg_ctl"), "-D", str(self.pgdata), "-o", options,
-             "-l", str(self.pgdata / "server.log"), "-w", "-t", "60", "start"],
-            check=True, capture_output=True, start_new_session=True, **self.run_as,
-        )  # fmt: skip
+            [
+                localservices._pg_bin("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-o",
+                options,
+                "-l",
+                str(self.pgdata / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            start_new_session=True,
+            **self.run_as,
+        )
 
     def stop(self) -> None:
         subprocess.run(
             [localservices._pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
-            check=False, capture_output=True, **self.run_as,
-        )  # fmt: skip
+            check=False,
+            capture_output=True,
+            **self.run_as,
+        )
         _wait(lambda: not _port_open(self.port), f"postgres on {self.port} to stop")
 
     def url(self, database: str) -> str:
@@ -134,10 +177,22 @@ class Platform:
 
     def start(self) -> Platform:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait(self._healthy, "uvicorn", timeout=120)
         except RuntimeError:

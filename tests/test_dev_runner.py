@@ -51,8 +51,10 @@ def test_a_child_that_exits_is_restarted_with_growing_pauses(dev, monkeypatch, c
 
 
 def test_ctrl_c_stops_every_child(dev):
-    children = [dev.Child(name, [sys.executable, "-c", "import time; time.sleep(600)"])
-                for name in ("web", "worker", "beat")]  # fmt: skip
+    children = [
+        dev.Child(name, [sys.executable, "-c", "import time; time.sleep(600)"])
+        for name in ("web", "worker", "beat")
+    ]
     for child in children:
         child.start()
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)

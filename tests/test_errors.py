@@ -46,30 +46,52 @@ def _deep(levels: int) -> bytes:
 
 # (name, content type, body, expected status, expected code)
 MALFORMED = [
-    ("oversized json", "application/json",
-     b'{"name": "' + b"x" * (LIMIT + 10) + b'"}', 413, "payload_too_large"),
-    ("oversized form", "application/x-www-form-urlencoded",
-     b"name=" + b"x" * (LIMIT + 10), 413, "payload_too_large"),
-    ("oversized multipart", "multipart/form-data; boundary=B",
-     b"--B\r\n" + b"x" * (LIMIT + 10), 413, "payload_too_large"),
+    (
+        "oversized json",
+        "application/json",
+        b'{"name": "' + b"x" * (LIMIT + 10) + b'"}',
+        413,
+        "payload_too_large",
+    ),
+    (
+        "oversized form",
+        "application/x-www-form-urlencoded",
+        b"name=" + b"x" * (LIMIT + 10),
+        413,
+        "payload_too_large",
+    ),
+    (
+        "oversized multipart",
+        "multipart/form-data; boundary=B",
+        b"--B\r\n" + b"x" * (LIMIT + 10),
+        413,
+        "payload_too_large",
+    ),
     ("5,000-deep json", "application/json", _deep(5000), 400, "parse_error"),
     ("truncated json", "application/json", b'{"name": "half', 400, "parse_error"),
-    ("json that is not utf-8", "application/json", '{"name": "café"}'.encode("latin-1"),
-     400, "parse_error"),
+    (
+        "json that is not utf-8",
+        "application/json",
+        '{"name": "café"}'.encode("latin-1"),
+        400,
+        "parse_error",
+    ),
     ("json in utf-16", "application/json", '{"name": "x"}'.encode("utf-16"), 400, "parse_error"),
     ("plain text", "text/plain", b"hello", 415, "unsupported_media_type"),
     ("xml", "application/xml", b"<name>x</name>", 415, "unsupported_media_type"),
     ("multipart without boundary", "multipart/form-data", b"--x\r\n\r\n", 400, "parse_error"),
-]  # fmt: skip
+]
 
 
 @pytest.fixture
 def seeded(org_a):
     """One object of each kind in organization A, committed to this test's transaction."""
     user_services.invitation_create(
-        organization=org_a.organization, email="invitee@example.test", role=Role.VIEWER,
+        organization=org_a.organization,
+        email="invitee@example.test",
+        role=Role.VIEWER,
         invited_by=org_a.admin,
-    )  # fmt: skip
+    )
     with schema_context(org_a.slug):
         assistant = assistant_services.assistant_create(
             user=org_a.admin, name="Malformed", model=catalog_model("local/extractive")
@@ -80,10 +102,12 @@ def seeded(org_a):
         )
         knowledge_services.document_create_text(collection=collection, title="Doc", text="Text")
         turn = chat_services.chat_prepare(
-            organization=org_a.organization, assistant_id=assistant.id, message="Question",
+            organization=org_a.organization,
+            assistant_id=assistant.id,
+            message="Question",
             user=org_a.admin,
             caller=caller_resolve(organization=org_a.organization, user=org_a.admin, api_key=None),
-        )  # fmt: skip
+        )
         chat_services.chat_finish(turn=turn, text="Answer", status="complete")
     api_key_for(org_a, name="malformed")
     return org_a
@@ -195,9 +219,12 @@ def test_a_form_field_past_the_limit_inside_an_upload_is_413(org_a, client_for, 
     )
 
     response = send(
-        client_for(org_a, "admin"), "POST", f"/api/v1/collections/{collection.id}/documents",
-        "multipart/form-data; boundary=B", body,
-    )  # fmt: skip
+        client_for(org_a, "admin"),
+        "POST",
+        f"/api/v1/collections/{collection.id}/documents",
+        "multipart/form-data; boundary=B",
+        body,
+    )
 
     assert_error(response, 413, "payload_too_large")
 
@@ -227,9 +254,12 @@ def test_an_upload_within_the_upload_limit_is_not_refused_as_too_large(org_a, cl
 @pytest.mark.django_db
 def test_an_invalid_content_length_is_400(org_a, client_for):
     response = client_for(org_a, "admin").generic(
-        "POST", "/api/v1/assistants", b"{}", content_type="application/json",
+        "POST",
+        "/api/v1/assistants",
+        b"{}",
+        content_type="application/json",
         CONTENT_LENGTH="twelve",
-    )  # fmt: skip
+    )
     assert_error(response, 400, "bad_request")
 
 
@@ -253,11 +283,13 @@ def test_malformed_bodies_are_json_with_debug_on_or_off(debug, org_a, client_for
 
     assert_error(
         send(client, "POST", "/api/v1/assistants", "application/json", _deep(5000)),
-        400, "parse_error",
-    )  # fmt: skip
+        400,
+        "parse_error",
+    )
     big = b'{"name": "' + b"x" * 3_000_000 + b'"}'
     assert_error(
         send(client, "POST", "/api/v1/assistants", "application/json", big),
-        413, "payload_too_large",
-    )  # fmt: skip
+        413,
+        "payload_too_large",
+    )
     assert_error(client.put("/api/v1/assistants", {}), 405, "method_not_allowed")

@@ -28,17 +28,24 @@ def test_importing_the_settings_starts_no_server(tmp_path):
         if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_CELERY_BROKER_URL"}
     }
     env.update(
-        EMBEDDED_DATA_DIR=str(tmp_path / "data"), EMBEDDED_POSTGRES_PORT=str(pg_port),
-        EMBEDDED_REDIS_PORT=str(redis_port), DJANGO_SETTINGS_MODULE="config.settings.dev",
-    )  # fmt: skip
+        EMBEDDED_DATA_DIR=str(tmp_path / "data"),
+        EMBEDDED_POSTGRES_PORT=str(pg_port),
+        EMBEDDED_REDIS_PORT=str(redis_port),
+        DJANGO_SETTINGS_MODULE="config.settings.dev",
+    )
     code = (
         "from django.conf import settings; "
         "print(settings.DATABASES['default']['PORT'], settings.REDIS_URL)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
     # the settings name this checkout's servers...
     assert str(pg_port) in result.stdout and str(redis_port) in result.stdout

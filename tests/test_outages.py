@@ -54,10 +54,15 @@ def limited_plan(org_a):
     """Every Redis counter in play: request rates per key and organization, AI tokens
     per minute, and the monthly quotas (counted in PostgreSQL)."""
     plan = Plan.objects.create(
-        code=f"t-{uuid.uuid4().hex[:8]}", name="Limited", requests_per_minute=1000,
-        key_requests_per_minute=1000, tokens_per_minute=1_000_000,
-        key_tokens_per_minute=1_000_000, monthly_messages=1000, max_documents=1000,
-    )  # fmt: skip
+        code=f"t-{uuid.uuid4().hex[:8]}",
+        name="Limited",
+        requests_per_minute=1000,
+        key_requests_per_minute=1000,
+        tokens_per_minute=1_000_000,
+        key_tokens_per_minute=1_000_000,
+        monthly_messages=1000,
+        max_documents=1000,
+    )
     Organization.objects.filter(pk=org_a.organization.pk).update(plan=plan.code)
     plan_cache_clear()
     yield plan
@@ -180,9 +185,11 @@ def test_sign_up_fails_closed_while_redis_is_down(throwaway_redis):
     """Its abuse limit cannot be counted: refused (503), nothing created."""
     client = Client(HTTP_HOST="localhost")
     body = {
-        "email": "founder@outage.test", "password": "correct-horse-battery-staple",
-        "organization_name": "Outage Inc", "slug": "outageinc",
-    }  # fmt: skip
+        "email": "founder@outage.test",
+        "password": "correct-horse-battery-staple",
+        "organization_name": "Outage Inc",
+        "slug": "outageinc",
+    }
 
     throwaway_redis.stop()
     before = db_writes()

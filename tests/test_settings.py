@@ -22,8 +22,12 @@ def _run_prod_check(extra_env: dict) -> subprocess.CompletedProcess:
     )
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_prod_passes_check_deploy_with_no_warnings():

@@ -164,9 +164,10 @@ def membership_change_role(*, membership: Membership, role: str, actor=None) -> 
         _audit(actor, AuditAction.MEMBER_ROLE_CHANGED, membership, {"role": [before, role]})
         # Open sockets were authorized with the old role: they reconnect with the new one.
         socket_groups.sockets_close(
-            group=_member_group(membership), code=socket_groups.CLOSE_ACCESS_CHANGED,
+            group=_member_group(membership),
+            code=socket_groups.CLOSE_ACCESS_CHANGED,
             reason="Your role changed.",
-        )  # fmt: skip
+        )
     return membership
 
 
@@ -178,9 +179,10 @@ def membership_remove(*, membership: Membership, actor=None) -> None:
         raise LastAdminError("The last admin cannot be removed. Promote someone else first.")
     _audit(actor, AuditAction.MEMBER_REMOVED, membership, {"role": [membership.role, None]})
     socket_groups.sockets_close(
-        group=_member_group(membership), code=socket_groups.CLOSE_NOT_FOUND,
+        group=_member_group(membership),
+        code=socket_groups.CLOSE_NOT_FOUND,
         reason="You are no longer a member of this organization.",
-    )  # fmt: skip
+    )
     membership.delete()
 
 
@@ -195,8 +197,9 @@ def sockets_close_for_login(*, session_key: str | None) -> None:
     if session_key:
         socket_groups.sockets_close(
             group=socket_groups.login_session_group(session_key=session_key),
-            code=socket_groups.CLOSE_UNAUTHENTICATED, reason="You logged out.",
-        )  # fmt: skip
+            code=socket_groups.CLOSE_UNAUTHENTICATED,
+            reason="You logged out.",
+        )
 
 
 def sockets_close_for_user(*, user: User) -> None:
@@ -204,8 +207,9 @@ def sockets_close_for_user(*, user: User) -> None:
     has ended, and that one has a new key, so every socket of theirs closes."""
     socket_groups.sockets_close(
         group=socket_groups.user_group(user_id=user.pk),
-        code=socket_groups.CLOSE_UNAUTHENTICATED, reason="Your password changed.",
-    )  # fmt: skip
+        code=socket_groups.CLOSE_UNAUTHENTICATED,
+        reason="Your password changed.",
+    )
 
 
 def _audit(actor, action, membership: Membership, changes: dict) -> None:

@@ -24,9 +24,19 @@ CONFIG_PLACEHOLDER = "<!--app-config-->"
 # Paths that belong to the server: never answered with the app shell, so a typo under
 # /api/ still gets the API's JSON 404.
 SERVER_PREFIXES = (
-    "api/", "admin/", "accounts/", "_allauth/", "static/", "media/", "assets/", "handoff/",
-    "switch/", "ws/", "healthz", "readyz",
-)  # fmt: skip
+    "api/",
+    "admin/",
+    "accounts/",
+    "_allauth/",
+    "static/",
+    "media/",
+    "assets/",
+    "handoff/",
+    "switch/",
+    "ws/",
+    "healthz",
+    "readyz",
+)
 
 
 @lru_cache(maxsize=4)

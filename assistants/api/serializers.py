@@ -20,11 +20,22 @@ class AIModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = AIModel
         fields = [
-            "id", "provider", "model_id", "display_name", "description", "capabilities",
-            "context_window", "max_output_tokens", "embedding_dimensions",
-            "input_price_per_million", "output_price_per_million", "currency",
-            "supports_temperature", "answer_mode", "deprecation_date",
-        ]  # fmt: skip
+            "id",
+            "provider",
+            "model_id",
+            "display_name",
+            "description",
+            "capabilities",
+            "context_window",
+            "max_output_tokens",
+            "embedding_dimensions",
+            "input_price_per_million",
+            "output_price_per_million",
+            "currency",
+            "supports_temperature",
+            "answer_mode",
+            "deprecation_date",
+        ]
 
     def get_answer_mode(self, model: AIModel) -> str:
         """ "extractive" for the offline responder (quotes sources), "llm" otherwise."""
@@ -78,9 +89,11 @@ class AssistantInputSerializer(serializers.Serializer):
     )
     is_active = serializers.BooleanField(required=False)
     collections = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=50,
+        child=serializers.UUIDField(),
+        required=False,
+        max_length=50,
         help_text="Knowledge collections the assistant answers from.",
-    )  # fmt: skip
+    )
 
     def validate_collections(self, ids):
         try:
@@ -116,8 +129,16 @@ class AssistantInputSerializer(serializers.Serializer):
 
 class AIModelBriefSerializer(AIModelSerializer):
     class Meta(AIModelSerializer.Meta):
-        fields = ["id", "provider", "model_id", "display_name", "answer_mode", "currency",
-                  "input_price_per_million", "output_price_per_million"]  # fmt: skip
+        fields = [
+            "id",
+            "provider",
+            "model_id",
+            "display_name",
+            "answer_mode",
+            "currency",
+            "input_price_per_million",
+            "output_price_per_million",
+        ]
 
 
 class AssistantOutputSerializer(serializers.ModelSerializer):
@@ -129,11 +150,26 @@ class AssistantOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Assistant
         fields = [
-            "id", "name", "description", "avatar", "model", "fallback_model", "answer_mode",
-            "system_instructions", "temperature", "top_p", "max_output_tokens", "retrieval_mode",
-            "retrieval_top_k", "retrieval_min_score", "collections", "is_active", "created_by", "created_at",
+            "id",
+            "name",
+            "description",
+            "avatar",
+            "model",
+            "fallback_model",
+            "answer_mode",
+            "system_instructions",
+            "temperature",
+            "top_p",
+            "max_output_tokens",
+            "retrieval_mode",
+            "retrieval_top_k",
+            "retrieval_min_score",
+            "collections",
+            "is_active",
+            "created_by",
+            "created_at",
             "updated_at",
-        ]  # fmt: skip
+        ]
 
     def get_answer_mode(self, assistant: Assistant) -> str:
         return assistant.model.answer_mode
@@ -164,15 +200,25 @@ class AssistantTestOutputSerializer(serializers.Serializer):
 
 class CredentialCreateSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(choices=CREDENTIAL_PROVIDERS)
-    api_key = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True,
-                                    style={"input_type": "password"})  # fmt: skip
+    api_key = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+    )
     base_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     organization_id = serializers.CharField(max_length=120, required=False, allow_blank=True)
 
 
 class CredentialUpdateSerializer(serializers.Serializer):
-    api_key = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True,
-                                    style={"input_type": "password"})  # fmt: skip
+    api_key = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+    )
     base_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     organization_id = serializers.CharField(max_length=120, required=False, allow_blank=True)
 
@@ -183,9 +229,17 @@ class CredentialOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProviderCredential
         fields = [
-            "id", "provider", "api_key_hint", "base_url", "organization_id", "created_at",
-            "updated_at", "last_tested_at", "last_test_ok", "last_test_message",
-        ]  # fmt: skip
+            "id",
+            "provider",
+            "api_key_hint",
+            "base_url",
+            "organization_id",
+            "created_at",
+            "updated_at",
+            "last_tested_at",
+            "last_test_ok",
+            "last_test_message",
+        ]
 
     def get_api_key_hint(self, credential: ProviderCredential) -> str:
         if not credential.api_key_encrypted:

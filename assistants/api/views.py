@@ -113,9 +113,11 @@ class AssistantTestView(OrganizationAPIView):
         data.is_valid(raise_exception=True)
         try:
             reply = services.assistant_test_reply(
-                assistant=assistant, organization=self.organization, user=request.user,
+                assistant=assistant,
+                organization=self.organization,
+                user=request.user,
                 **data.validated_data,
-            )  # fmt: skip
+            )
         except ProviderError as error:
             raise as_domain_error(error) from error
         priced = reply.priced

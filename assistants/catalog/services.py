@@ -11,11 +11,18 @@ from assistants.catalog.models import AIModel, Capability, Provider
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ai_models.json"
 _DEFAULTS = {
-    "description": "", "context_window": 0, "max_output_tokens": None,
-    "embedding_dimensions": None, "input_price_per_million": "0", "output_price_per_million": "0",
-    "currency": "USD", "supports_temperature": True, "is_extractive": False,
-    "is_available": True, "deprecation_date": None,
-}  # fmt: skip
+    "description": "",
+    "context_window": 0,
+    "max_output_tokens": None,
+    "embedding_dimensions": None,
+    "input_price_per_million": "0",
+    "output_price_per_million": "0",
+    "currency": "USD",
+    "supports_temperature": True,
+    "is_extractive": False,
+    "is_available": True,
+    "deprecation_date": None,
+}
 
 
 @dataclass(frozen=True)

@@ -83,9 +83,16 @@ class TestValidation:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("temperature", "2.5"), ("temperature", "-0.1"), ("top_p", "1.5"), ("max_output_tokens", 0),
-         ("retrieval_top_k", 51), ("retrieval_mode", "magic"), ("name", "")],
-    )  # fmt: skip
+        [
+            ("temperature", "2.5"),
+            ("temperature", "-0.1"),
+            ("top_p", "1.5"),
+            ("max_output_tokens", 0),
+            ("retrieval_top_k", 51),
+            ("retrieval_mode", "magic"),
+            ("name", ""),
+        ],
+    )
     def test_out_of_range_values_are_field_errors(self, org_a, client_for, field, value):
         response = _create(client_for(org_a, "member"), **{field: value})
         assert field in assert_error(response, 400, "invalid")["fields"]
@@ -123,8 +130,13 @@ class TestTestReply:
     ):
         # given
         member = client_for(org_a, "member")
-        created = _create(member, model="openai/gpt-4o-mini", system_instructions="Be brief.",
-                          temperature="0.20", max_output_tokens=100).json()  # fmt: skip
+        created = _create(
+            member,
+            model="openai/gpt-4o-mini",
+            system_instructions="Be brief.",
+            temperature="0.20",
+            max_output_tokens=100,
+        ).json()
         provider_server.enqueue(Reply(text="Refunds take 5 days.", usage=(1200, 300)))
 
         # when
@@ -137,8 +149,12 @@ class TestTestReply:
         assert sent["model"] == "gpt-4o-mini" and sent["temperature"] == 0.2
         assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
         assert body["reply"] == "Refunds take 5 days." and body["model"] == "openai/gpt-4o-mini"
-        assert body["usage"] == {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
-                                 "estimated": False}  # fmt: skip
+        assert body["usage"] == {
+            "prompt_tokens": 1200,
+            "completion_tokens": 300,
+            "total_tokens": 1500,
+            "estimated": False,
+        }
         expected = (
             Decimal("1200") * Decimal("0.15") / 10**6 + Decimal("300") * Decimal("0.60") / 10**6
         )
@@ -149,8 +165,14 @@ class TestTestReply:
 
     def test_bad_provider_key_is_a_clear_400_not_a_500(self, org_a, client_for, provider_server):
         member = client_for(org_a, "admin")
-        member.post("/api/v1/credentials", {"provider": "openai", "api_key": "sk-wrong-key-0000",
-                                            "base_url": f"{provider_server.url}/v1"})  # fmt: skip
+        member.post(
+            "/api/v1/credentials",
+            {
+                "provider": "openai",
+                "api_key": "sk-wrong-key-0000",
+                "base_url": f"{provider_server.url}/v1",
+            },
+        )
         created = _create(member, model="openai/gpt-4o-mini").json()
         response = member.post(f"/api/v1/assistants/{created['id']}/test", {"message": "hi"})
         error_ = assert_error(response, 400, "provider_authentication_failed")

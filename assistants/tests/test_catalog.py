@@ -31,9 +31,11 @@ class TestSync:
         model = catalog_model("openai/gpt-4o-mini")
         with schema_context(org_a.slug):
             record = gateway._record_usage(
-                model=model, usage=Usage.of(1_000_000, 1_000_000), kind="chat",
+                model=model,
+                usage=Usage.of(1_000_000, 1_000_000),
+                kind="chat",
                 context=gateway.UsageContext(organization=org_a.organization),
-            )  # fmt: skip
+            )
         assert record.cost == Decimal("0.750000")
 
         # when: the provider doubles the price and the catalog is synced

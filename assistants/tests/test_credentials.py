@@ -132,9 +132,14 @@ def test_key_rotation_reencrypts_with_the_newest_key(org_a, client_for, fresh_ke
 @pytest.mark.django_db
 class TestCredentialCheck:
     def _create(self, client, server, key):
-        return client.post("/api/v1/credentials", {
-            "provider": "openai", "api_key": key, "base_url": f"{server.url}/v1",
-        }).json()  # fmt: skip
+        return client.post(
+            "/api/v1/credentials",
+            {
+                "provider": "openai",
+                "api_key": key,
+                "base_url": f"{server.url}/v1",
+            },
+        ).json()
 
     def test_good_key_is_reported_working(self, org_a, client_for, provider_server):
         admin = client_for(org_a, "admin")

@@ -21,9 +21,17 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "action", "actor", "api_key", "target_type", "target_id", "target_label",
-            "changes", "ip_address", "created_at",
-        ]  # fmt: skip
+            "id",
+            "action",
+            "actor",
+            "api_key",
+            "target_type",
+            "target_id",
+            "target_label",
+            "changes",
+            "ip_address",
+            "created_at",
+        ]
 
     def get_actor(self, event) -> AuditActorSerializer(allow_null=True):
         if event.actor_id is None:

@@ -22,9 +22,11 @@ def _events(org, **filters):
 def test_assistant_lifecycle_is_audited_with_the_changes(org_a, client_for):
     member = client_for(org_a, "member")
     created = member.post(
-        "/api/v1/assistants", {"name": "Support", "model": "local/extractive"}, format="json",
+        "/api/v1/assistants",
+        {"name": "Support", "model": "local/extractive"},
+        format="json",
         **ADDRESS,
-    ).json()  # fmt: skip
+    ).json()
     url = f"/api/v1/assistants/{created['id']}"
     member.patch(url, {"temperature": "0.9", "name": "Support desk"}, format="json", **ADDRESS)
     member.patch(url, {"name": "Support desk"}, format="json", **ADDRESS)  # no change: no row
@@ -32,8 +34,10 @@ def test_assistant_lifecycle_is_audited_with_the_changes(org_a, client_for):
 
     events = _events(org_a, target_id=created["id"])
     assert [e.action for e in events] == [
-        AuditAction.ASSISTANT_CREATED, AuditAction.ASSISTANT_UPDATED, AuditAction.ASSISTANT_DELETED,
-    ]  # fmt: skip
+        AuditAction.ASSISTANT_CREATED,
+        AuditAction.ASSISTANT_UPDATED,
+        AuditAction.ASSISTANT_DELETED,
+    ]
     assert events[1].changes["name"] == ["Support", "Support desk"]
     assert set(events[1].changes) == {"name", "temperature"}
     assert {(e.actor_id, e.actor_email, e.ip_address) for e in events} == {
@@ -57,17 +61,21 @@ def test_a_refused_change_leaves_no_audit_row(org_a, client_for):
 def test_credential_changes_are_audited_without_the_key(org_a, client_for):
     admin = client_for(org_a, "admin")
     created = admin.post(
-        "/api/v1/credentials", {"provider": "openai", "api_key": "sk-secret-value-1111"},
+        "/api/v1/credentials",
+        {"provider": "openai", "api_key": "sk-secret-value-1111"},
         format="json",
-    ).json()  # fmt: skip
-    admin.patch(f"/api/v1/credentials/{created['id']}", {"api_key": "sk-secret-value-2222"},
-                format="json")  # fmt: skip
+    ).json()
+    admin.patch(
+        f"/api/v1/credentials/{created['id']}", {"api_key": "sk-secret-value-2222"}, format="json"
+    )
     admin.delete(f"/api/v1/credentials/{created['id']}")
 
     events = _events(org_a, target_id=created["id"])
     assert [e.action for e in events] == [
-        AuditAction.CREDENTIAL_CREATED, AuditAction.CREDENTIAL_UPDATED, AuditAction.CREDENTIAL_DELETED,
-    ]  # fmt: skip
+        AuditAction.CREDENTIAL_CREATED,
+        AuditAction.CREDENTIAL_UPDATED,
+        AuditAction.CREDENTIAL_DELETED,
+    ]
     assert events[1].changes == {"api_key": ["…1111", "…2222"]}
     assert all("sk-secret" not in str(e.changes) + e.target_label for e in events)
 
@@ -100,8 +108,7 @@ def test_changes_made_with_an_api_key_name_the_key(org_a, client_for):
 def test_admins_list_the_log_newest_first_with_filters(org_a, client_for):
     admin = client_for(org_a, "admin")
     for name in ("One", "Two"):
-        admin.post("/api/v1/assistants", {"name": name, "model": "local/extractive"},
-                   format="json")  # fmt: skip
+        admin.post("/api/v1/assistants", {"name": name, "model": "local/extractive"}, format="json")
     api_key_for(org_a, Scope.USAGE_READ)
 
     everything = admin.get("/api/v1/audit-events").json()

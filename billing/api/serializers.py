@@ -51,11 +51,13 @@ class PlanSerializer(serializers.Serializer):
 
 class QuotaSerializer(serializers.Serializer):
     name = serializers.CharField()
-    limit = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True,
-                                     coerce_to_string=False)  # fmt: skip
+    limit = serializers.DecimalField(
+        max_digits=20, decimal_places=2, allow_null=True, coerce_to_string=False
+    )
     used = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
-    remaining = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True,
-                                         coerce_to_string=False)  # fmt: skip
+    remaining = serializers.DecimalField(
+        max_digits=20, decimal_places=6, allow_null=True, coerce_to_string=False
+    )
 
 
 class QuotasSerializer(serializers.Serializer):

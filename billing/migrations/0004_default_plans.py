@@ -16,9 +16,16 @@ PLANS = [
 def create_plans(apps, schema_editor):
     Plan = apps.get_model("billing", "Plan")
     fields = [
-        "name", "requests_per_minute", "key_requests_per_minute", "tokens_per_minute",
-        "monthly_tokens", "monthly_cost", "monthly_messages", "max_documents", "max_storage_bytes",
-    ]  # fmt: skip
+        "name",
+        "requests_per_minute",
+        "key_requests_per_minute",
+        "tokens_per_minute",
+        "monthly_tokens",
+        "monthly_cost",
+        "monthly_messages",
+        "max_documents",
+        "max_storage_bytes",
+    ]
     for code, *values in PLANS:
         Plan.objects.get_or_create(code=code, defaults=dict(zip(fields, values, strict=True)))
 

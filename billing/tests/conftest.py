@@ -107,8 +107,9 @@ def stripe_api(_stripe_server, settings, db):
     plan_cache_clear()
 
 
-def webhook_post(client, event: dict, *, secret: str, timestamp: int | None = None,
-                 payload: bytes | None = None):  # fmt: skip
+def webhook_post(
+    client, event: dict, *, secret: str, timestamp: int | None = None, payload: bytes | None = None
+):
     """Deliver an event to the webhook endpoint, signed as Stripe signs it."""
     from billing.tests.stripe_api.server import event_signature
 

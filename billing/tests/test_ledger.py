@@ -23,14 +23,30 @@ def test_ledger_totals_equal_the_sum_of_the_message_costs(org_a, client_for, pro
     assistant = make_assistant(org_a, "openai/gpt-4o-mini")
     member = client_for(org_a, "member")
 
-    first = member.post("/api/v1/chat", {"assistant": str(assistant.pk),
-                        "message": "How long do refunds take?", "stream": False})  # fmt: skip
+    first = member.post(
+        "/api/v1/chat",
+        {"assistant": str(assistant.pk), "message": "How long do refunds take?", "stream": False},
+    )
     session = first.json()["session_id"]
     # a follow-up: the model also rewrites the retrieval query (one more provider call)
-    member.post("/api/v1/chat", {"assistant": str(assistant.pk), "session": session,
-                "message": "And how does it work?", "stream": False})  # fmt: skip
-    streamed = member.post("/api/v1/chat", {"assistant": str(assistant.pk), "session": session,
-                           "message": "Which days do parcels leave the Lyon warehouse?", "stream": True})  # fmt: skip
+    member.post(
+        "/api/v1/chat",
+        {
+            "assistant": str(assistant.pk),
+            "session": session,
+            "message": "And how does it work?",
+            "stream": False,
+        },
+    )
+    streamed = member.post(
+        "/api/v1/chat",
+        {
+            "assistant": str(assistant.pk),
+            "session": session,
+            "message": "Which days do parcels leave the Lyon warehouse?",
+            "stream": True,
+        },
+    )
     assert b"event: done" in stream_body(streamed)
 
     ledger = UsageRecord.objects.filter(

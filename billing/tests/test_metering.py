@@ -16,11 +16,17 @@ pytestmark = pytest.mark.django_db
 
 def spend(org, tokens: int, *, hours_ago: float, cost: str = "0.01") -> UsageRecord:
     return UsageRecord.objects.create(
-        organization=org.organization, kind="chat", provider="openai", model_id="gpt-4o-mini",
-        total_tokens=tokens, prompt_tokens=tokens, input_price_per_million=0,
-        output_price_per_million=0, cost=Decimal(cost),
+        organization=org.organization,
+        kind="chat",
+        provider="openai",
+        model_id="gpt-4o-mini",
+        total_tokens=tokens,
+        prompt_tokens=tokens,
+        input_price_per_million=0,
+        output_price_per_million=0,
+        cost=Decimal(cost),
         created_at=timezone.now() - timedelta(hours=hours_ago),
-    )  # fmt: skip
+    )
 
 
 def customer_of(org) -> str:

@@ -37,9 +37,12 @@ def test_a_burst_cannot_overshoot_the_messages_quota(organizations, django_db_bl
                     start.wait()
                     try:
                         chat_services.chat_prepare(
-                            organization=organization, assistant_id=assistant.pk,
-                            message=f"Question {number}?", user=org.member, caller=caller,
-                        )  # fmt: skip
+                            organization=organization,
+                            assistant_id=assistant.pk,
+                            message=f"Question {number}?",
+                            user=org.member,
+                            caller=caller,
+                        )
                         outcomes.append("ok")
                     except QuotaExceeded:
                         outcomes.append("refused")

@@ -17,10 +17,16 @@ pytestmark = pytest.mark.django_db
 
 def _spent(org, tokens: int, cost: str) -> None:
     UsageRecord.objects.create(
-        organization=org.organization, kind="chat", provider="openai", model_id="gpt-4o-mini",
-        total_tokens=tokens, prompt_tokens=tokens, input_price_per_million=0,
-        output_price_per_million=0, cost=Decimal(cost),
-    )  # fmt: skip
+        organization=org.organization,
+        kind="chat",
+        provider="openai",
+        model_id="gpt-4o-mini",
+        total_tokens=tokens,
+        prompt_tokens=tokens,
+        input_price_per_million=0,
+        output_price_per_million=0,
+        cost=Decimal(cost),
+    )
 
 
 def _chat(client, assistant, message="What is the refund policy?"):

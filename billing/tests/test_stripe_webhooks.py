@@ -165,14 +165,23 @@ def test_a_bad_signature_is_refused_and_changes_nothing(
 
 
 def test_payment_failure_keeps_service_for_the_grace_period_then_free_limits(
-    subscribed, on_free, stripe_api, client_for, public_client, settings,
+    subscribed,
+    on_free,
+    stripe_api,
+    client_for,
+    public_client,
+    settings,
     django_capture_on_commit_callbacks,
-):  # fmt: skip
+):
     settings.BILLING_GRACE_DAYS = 7
     admin = client_for(on_free, "admin")
 
-    deliver(public_client, stripe_api, stripe_api.invoice_fail(subscribed),
-            django_capture_on_commit_callbacks)  # fmt: skip
+    deliver(
+        public_client,
+        stripe_api,
+        stripe_api.invoice_fail(subscribed),
+        django_capture_on_commit_callbacks,
+    )
 
     account = admin.get("/api/v1/billing").json()
     assert account["state"] == "grace"
@@ -193,8 +202,12 @@ def test_payment_failure_keeps_service_for_the_grace_period_then_free_limits(
     assert {"plan": ["team", "free"], "reason": "grace period ended"} in changes
 
     # and paying the invoice restores the plan
-    deliver(public_client, stripe_api, stripe_api.invoice_pay(subscribed),
-            django_capture_on_commit_callbacks)  # fmt: skip
+    deliver(
+        public_client,
+        stripe_api,
+        stripe_api.invoice_pay(subscribed),
+        django_capture_on_commit_callbacks,
+    )
     assert fresh(on_free).plan == "team"
     assert admin.get("/api/v1/billing").json()["state"] == "ok"
 
@@ -202,14 +215,21 @@ def test_payment_failure_keeps_service_for_the_grace_period_then_free_limits(
 def test_cancel_at_period_end_keeps_the_plan_until_stripe_ends_it(
     subscribed, on_free, stripe_api, client_for, public_client, django_capture_on_commit_callbacks
 ):
-    deliver(public_client, stripe_api,
-            stripe_api.subscription_cancel(subscribed, at_period_end=True),
-            django_capture_on_commit_callbacks)  # fmt: skip
+    deliver(
+        public_client,
+        stripe_api,
+        stripe_api.subscription_cancel(subscribed, at_period_end=True),
+        django_capture_on_commit_callbacks,
+    )
     assert client_for(on_free, "admin").get("/api/v1/billing").json()["state"] == "canceling"
     assert fresh(on_free).plan == "team"
 
-    deliver(public_client, stripe_api, stripe_api.subscription_cancel(subscribed),
-            django_capture_on_commit_callbacks)  # fmt: skip
+    deliver(
+        public_client,
+        stripe_api,
+        stripe_api.subscription_cancel(subscribed),
+        django_capture_on_commit_callbacks,
+    )
     assert fresh(on_free).plan == "free"
     assert client_for(on_free, "admin").get("/api/v1/billing").json()["state"] == "downgraded"
 
@@ -218,8 +238,12 @@ def test_a_deleted_customer_drops_to_free_and_may_subscribe_again(
     subscribed, on_free, stripe_api, client_for, public_client, django_capture_on_commit_callbacks
 ):
     customer = StripeCustomer.objects.get(organization=on_free.organization)
-    deliver(public_client, stripe_api, stripe_api.customer_delete(customer.customer_id),
-            django_capture_on_commit_callbacks)  # fmt: skip
+    deliver(
+        public_client,
+        stripe_api,
+        stripe_api.customer_delete(customer.customer_id),
+        django_capture_on_commit_callbacks,
+    )
 
     assert fresh(on_free).plan == "free"
     assert StripeCustomer.objects.get(pk=customer.pk).deleted_at is not None

@@ -97,8 +97,10 @@ def test_webhook_events_are_processed_by_the_worker_once(
 
         assert _wait_for(applied)
         assert Organization.objects.get(pk=org.organization.pk).plan == "team"
-        processed = {e.id: e.processed_at for e in StripeEvent.objects.filter(
-            id__in=[e["id"] for e in events])}  # fmt: skip
+        processed = {
+            e.id: e.processed_at
+            for e in StripeEvent.objects.filter(id__in=[e["id"] for e in events])
+        }
 
         # and a redelivery of each is stored and applied no more
         for event in events:
@@ -107,8 +109,10 @@ def test_webhook_events_are_processed_by_the_worker_once(
         fetched = server.requests.count(("GET", f"/v1/subscriptions/{sub_id}"))
         time.sleep(1)
         assert server.requests.count(("GET", f"/v1/subscriptions/{sub_id}")) == fetched
-        assert {e.id: e.processed_at for e in StripeEvent.objects.filter(
-            id__in=[e["id"] for e in events])} == processed  # fmt: skip
+        assert {
+            e.id: e.processed_at
+            for e in StripeEvent.objects.filter(id__in=[e["id"] for e in events])
+        } == processed
         with schema_context(org.slug):
             assert AuditEvent.objects.filter(action=AuditAction.PLAN_CHANGED).count() == 1
 
@@ -127,10 +131,28 @@ def _worker_process(server) -> subprocess.Popen:
         "STRIPE_MAX_NETWORK_RETRIES": "0",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", CRASH_QUEUE, "-P",
-         "solo", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            CRASH_QUEUE,
+            "-P",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_metering_survives_a_worker_killed_mid_request(live, celery_worker, django_db_blocker):
@@ -145,10 +167,16 @@ def test_metering_survives_a_worker_killed_mid_request(live, celery_worker, djan
         server.checkout_complete(session_id, started_days_ago=2)
         subscription_refresh(stripe_id=server.sessions[session_id]["subscription"])
         UsageRecord.objects.create(
-            organization=org.organization, kind="chat", provider="openai", model_id=LEDGER_MODEL,
-            total_tokens=1234, input_price_per_million=0, output_price_per_million=0,
-            cost=Decimal("0.01"), created_at=timezone.now() - timedelta(hours=2),
-        )  # fmt: skip
+            organization=org.organization,
+            kind="chat",
+            provider="openai",
+            model_id=LEDGER_MODEL,
+            total_tokens=1234,
+            input_price_per_million=0,
+            output_price_per_million=0,
+            cost=Decimal("0.01"),
+            created_at=timezone.now() - timedelta(hours=2),
+        )
 
         # when: a worker sends the meter event and dies before Stripe's answer reaches it
         server.meter_gate.clear()
@@ -177,5 +205,7 @@ def test_metering_survives_a_worker_killed_mid_request(live, celery_worker, djan
         assert MeterReport.objects.get(pk=pending.pk).sent_at is not None
         # and one more run finds nothing to send
         assert meter_report.delay(organization_ids=[org.organization.pk]).get(timeout=60) == {
-            "sent": 0, "resent": 0, "failed": 0,
-        }  # fmt: skip
+            "sent": 0,
+            "resent": 0,
+            "failed": 0,
+        }

@@ -16,12 +16,20 @@ pytestmark = pytest.mark.django_db
 
 def _row(org, day, *, model="gpt-4o-mini", tokens=100, cost="0.010000", **fields):
     UsageRecord.objects.create(
-        organization=org.organization, kind=fields.pop("kind", "chat"), provider="openai",
-        model_id=model, prompt_tokens=tokens // 2, completion_tokens=tokens - tokens // 2,
-        total_tokens=tokens, input_price_per_million=1, output_price_per_million=2,
-        cost=Decimal(cost), created_at=timezone.make_aware(datetime.combine(day, datetime.min.time()))
-        + timedelta(hours=12), **fields,
-    )  # fmt: skip
+        organization=org.organization,
+        kind=fields.pop("kind", "chat"),
+        provider="openai",
+        model_id=model,
+        prompt_tokens=tokens // 2,
+        completion_tokens=tokens - tokens // 2,
+        total_tokens=tokens,
+        input_price_per_million=1,
+        output_price_per_million=2,
+        cost=Decimal(cost),
+        created_at=timezone.make_aware(datetime.combine(day, datetime.min.time()))
+        + timedelta(hours=12),
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -56,9 +64,12 @@ def test_usage_by_day_fills_the_range_and_totals_it(org_a, client_for, ledger):
     assert by_day[(today - timedelta(days=2)).isoformat()]["calls"] == 1
     assert by_day[(today - timedelta(days=1)).isoformat()]["calls"] == 0
     assert body["totals"] == {
-        "calls": 3, "prompt_tokens": 225, "completion_tokens": 225, "total_tokens": 450,
+        "calls": 3,
+        "prompt_tokens": 225,
+        "completion_tokens": 225,
+        "total_tokens": 450,
         "cost": "0.110500",
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(

@@ -36,11 +36,30 @@ class MessageOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = [
-            "id", "session", "role", "content", "status", "error", "is_edited", "original_content",
-            "edited_at", "reply_to", "parent", "provider", "model", "prompt_tokens",
-            "completion_tokens", "total_tokens", "cost", "time_to_first_token_ms", "latency_ms",
-            "retrieval_query", "sources", "feedback", "created_at",
-        ]  # fmt: skip
+            "id",
+            "session",
+            "role",
+            "content",
+            "status",
+            "error",
+            "is_edited",
+            "original_content",
+            "edited_at",
+            "reply_to",
+            "parent",
+            "provider",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "cost",
+            "time_to_first_token_ms",
+            "latency_ms",
+            "retrieval_query",
+            "sources",
+            "feedback",
+            "created_at",
+        ]
 
     def get_feedback(self, message: Message) -> dict | None:
         if message.feedback_rating is None and not message.feedback_comment:
@@ -59,10 +78,23 @@ class SessionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ChatSession
         fields = [
-            "id", "assistant", "assistant_name", "title", "description", "tags", "channel",
-            "is_archived", "is_shared", "message_count", "total_tokens", "total_cost",
-            "last_message_at", "created_by", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "assistant",
+            "assistant_name",
+            "title",
+            "description",
+            "tags",
+            "channel",
+            "is_archived",
+            "is_shared",
+            "message_count",
+            "total_tokens",
+            "total_cost",
+            "last_message_at",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class SessionUpdateSerializer(serializers.Serializer):

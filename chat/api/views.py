@@ -102,9 +102,12 @@ def _respond(turn, stream: bool):
 def _prepare(view, **kwargs):
     try:
         return services.chat_prepare(
-            organization=view.organization, user=view.request.user, caller=view.caller,
-            channel="api" if view.api_key else "web", **kwargs,
-        )  # fmt: skip
+            organization=view.organization,
+            user=view.request.user,
+            caller=view.caller,
+            channel="api" if view.api_key else "web",
+            **kwargs,
+        )
     except ProviderError as error:
         raise as_domain_error(error) from error
 
@@ -151,9 +154,12 @@ class ChatView(StreamingErrorsAsJSON, OrganizationAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         turn = _prepare(
-            self, assistant_id=values["assistant"], session_id=values.get("session"),
-            message=values["message"], top_k=values.get("top_k"),
-        )  # fmt: skip
+            self,
+            assistant_id=values["assistant"],
+            session_id=values.get("session"),
+            message=values["message"],
+            top_k=values.get("top_k"),
+        )
         return _respond(turn, values["stream"])
 
 
@@ -166,9 +172,11 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         return selectors.session_list(
-            caller=self.caller, assistant_id=params["assistant"],
-            archived=params["archived"], search=params["search"],
-        )  # fmt: skip
+            caller=self.caller,
+            assistant_id=params["assistant"],
+            archived=params["archived"],
+            search=params["search"],
+        )
 
     @extend_schema(
         operation_id="chat_sessions_list",
@@ -258,8 +266,11 @@ class MessageActionView(StreamingErrorsAsJSON, OrganizationAPIView):
 
 
 class RegenerateView(MessageActionView):
-    @extend_schema(request=s.ReplyOptionsSerializer, responses=STREAM_OR_JSON,
-                   description="Answer the same question again. " + SSE_DESCRIPTION)  # fmt: skip
+    @extend_schema(
+        request=s.ReplyOptionsSerializer,
+        responses=STREAM_OR_JSON,
+        description="Answer the same question again. " + SSE_DESCRIPTION,
+    )
     def post(self, request, message_id):
         answer = self._message(message_id)
         if answer.role != MessageRole.ASSISTANT or answer.reply_to is None:
@@ -267,25 +278,36 @@ class RegenerateView(MessageActionView):
         options = s.ReplyOptionsSerializer(data=request.data)
         options.is_valid(raise_exception=True)
         turn = _prepare(
-            self, assistant_id=answer.session.assistant_id, session_id=answer.session_id, message=None,
-            existing_user_message=answer.reply_to, regenerates=answer,
-        )  # fmt: skip
+            self,
+            assistant_id=answer.session.assistant_id,
+            session_id=answer.session_id,
+            message=None,
+            existing_user_message=answer.reply_to,
+            regenerates=answer,
+        )
         return _respond(turn, options.validated_data["stream"])
 
 
 class EditView(MessageActionView):
-    @extend_schema(request=s.EditSerializer, responses=STREAM_OR_JSON,
-                   description="Change a question (its first wording is kept) and answer it again. "
-                   + SSE_DESCRIPTION)  # fmt: skip
+    @extend_schema(
+        request=s.EditSerializer,
+        responses=STREAM_OR_JSON,
+        description="Change a question (its first wording is kept) and answer it again. "
+        + SSE_DESCRIPTION,
+    )
     def post(self, request, message_id):
         question = self._message(message_id)
         data = s.EditSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         question = services.message_edit(message=question, content=data.validated_data["content"])
         turn = _prepare(
-            self, assistant_id=question.session.assistant_id, session_id=question.session_id, message=None,
-            existing_user_message=question, regenerates=services.latest_answer(user_message=question),
-        )  # fmt: skip
+            self,
+            assistant_id=question.session.assistant_id,
+            session_id=question.session_id,
+            message=None,
+            existing_user_message=question,
+            regenerates=services.latest_answer(user_message=question),
+        )
         return _respond(turn, data.validated_data["stream"])
 
 

@@ -76,8 +76,11 @@ def test_other_requests_pass_the_gate_untouched():
     async def scenario():
         app = Answerer()
         gate = PreparationGate(app, slots=1)
-        requests = [_request("/api/v1/chat/sessions"), _request("/api/v1/chat", "GET"),
-                    _request("/api/v1/assistants")]  # fmt: skip
+        requests = [
+            _request("/api/v1/chat/sessions"),
+            _request("/api/v1/chat", "GET"),
+            _request("/api/v1/assistants"),
+        ]
         tasks = [asyncio.ensure_future(gate(r, _nothing, _drop)) for r in requests]
         await _let_run()
         preparing = app.preparing

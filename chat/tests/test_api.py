@@ -152,9 +152,14 @@ class TestStreaming:
 class TestBadInput:
     @pytest.mark.parametrize(
         ("payload", "field"),
-        [({"message": ""}, "message"), ({"message": "x" * 8001}, "message"), ({"top_k": 0}, "top_k"),
-         ({"top_k": 21}, "top_k"), ({"assistant": "00000000-0000-0000-0000-000000000000"}, "assistant")],
-    )  # fmt: skip
+        [
+            ({"message": ""}, "message"),
+            ({"message": "x" * 8001}, "message"),
+            ({"top_k": 0}, "top_k"),
+            ({"top_k": 21}, "top_k"),
+            ({"assistant": "00000000-0000-0000-0000-000000000000"}, "assistant"),
+        ],
+    )
     def test_is_refused_with_field_errors_and_nothing_stored(
         self, org_a, client_for, assistant, payload, field
     ):
@@ -197,8 +202,11 @@ class TestSessionsAndMessages:
 
         listed = client.get("/api/v1/chat/sessions", {"assistant": str(assistant.id)}).json()
         assert [s["id"] for s in listed["results"]] == [session_id]
-        changed = client.patch(f"/api/v1/chat/sessions/{session_id}",
-                               {"title": "Refunds", "tags": ["billing"], "is_archived": True}, format="json")  # fmt: skip
+        changed = client.patch(
+            f"/api/v1/chat/sessions/{session_id}",
+            {"title": "Refunds", "tags": ["billing"], "is_archived": True},
+            format="json",
+        )
         assert changed.json()["title"] == "Refunds"
         assert client.get("/api/v1/chat/sessions", {"archived": "false"}).json()["count"] == 0
         messages = client.get(
@@ -220,8 +228,11 @@ class TestSessionsAndMessages:
         client = client_for(org_a, "member")
         _session_id, answer_id = self._session(client, assistant)
 
-        rated = client.post(f"/api/v1/chat/messages/{answer_id}/feedback", {"rating": -1, "comment": "vague"},
-                            format="json").json()  # fmt: skip
+        rated = client.post(
+            f"/api/v1/chat/messages/{answer_id}/feedback",
+            {"rating": -1, "comment": "vague"},
+            format="json",
+        ).json()
         assert rated["feedback"] == {"rating": -1, "comment": "vague"}
 
         again = _events(
@@ -232,8 +243,13 @@ class TestSessionsAndMessages:
         assert str(regenerated.parent_id) == answer_id
 
         question_id = str(regenerated.reply_to_id)
-        edited = _events(client.post(f"/api/v1/chat/messages/{question_id}/edit",
-                                     {"content": "How do I ship a parcel?"}, format="json"))  # fmt: skip
+        edited = _events(
+            client.post(
+                f"/api/v1/chat/messages/{question_id}/edit",
+                {"content": "How do I ship a parcel?"},
+                format="json",
+            )
+        )
         with schema_context(org_a.slug):
             question = Message.objects.get(pk=question_id)
             answer = Message.objects.get(pk=edited[-1][1]["message_id"])

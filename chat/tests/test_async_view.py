@@ -53,12 +53,22 @@ class Caller:
 
     def post(self, path: str, payload: dict, accept: str = "*/*") -> tuple[int, dict, bytes]:
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "headers": [*self.headers, (b"accept", accept.encode()),
-                        (b"content-length", str(len(json.dumps(payload))).encode())],
-            "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
-        }  # fmt: skip
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [
+                *self.headers,
+                (b"accept", accept.encode()),
+                (b"content-length", str(len(json.dumps(payload))).encode()),
+            ],
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 80),
+        }
 
         async def send():
             # Run in this context (not a fresh one, as asgiref's ApplicationCommunicator
@@ -82,8 +92,9 @@ class Caller:
         return async_to_sync(send)()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/chat/messages/x/regenerate",
-                                  "/api/v1/chat/messages/x/edit"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path", ["/api/v1/chat", "/api/v1/chat/messages/x/regenerate", "/api/v1/chat/messages/x/edit"]
+)
 def test_the_answering_endpoints_are_async_views_around_their_drf_views(path):
     match = resolve(path)
     assert iscoroutinefunction(match.func)
@@ -159,13 +170,17 @@ def test_an_answer_is_stored_and_charged_while_redis_is_unreachable(
     from chat import services
 
     with schema_context(org_a.slug):
-        turn = services.chat_prepare(organization=org_a.organization, user=org_a.member,
-                                     assistant_id=openai_assistant.id, message="Refunds?",
-                                     caller=caller_resolve(organization=org_a.organization,
-                                                           user=org_a.member, api_key=None))  # fmt: skip
+        turn = services.chat_prepare(
+            organization=org_a.organization,
+            user=org_a.member,
+            assistant_id=openai_assistant.id,
+            message="Refunds?",
+            caller=caller_resolve(organization=org_a.organization, user=org_a.member, api_key=None),
+        )
     unreachable = f"redis://127.0.0.1:{_closed_port()}/0"
-    settings.CACHES = {name: {**cache, "LOCATION": unreachable}
-                       for name, cache in settings.CACHES.items()}  # fmt: skip
+    settings.CACHES = {
+        name: {**cache, "LOCATION": unreachable} for name, cache in settings.CACHES.items()
+    }
 
     async def stream():
         return [event async for event in streaming.turn_events(turn)]

@@ -22,10 +22,12 @@ LONG_ANSWER = " ".join(f"word{i}" for i in range(40))
 def _prepare(org, assistant, message="How do refunds work?"):
     with schema_context(org.slug):
         return services.chat_prepare(
-            organization=org.organization, assistant_id=assistant.id, message=message,
+            organization=org.organization,
+            assistant_id=assistant.id,
+            message=message,
             user=org.member,
             caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
-        )  # fmt: skip
+        )
 
 
 def _orphan(turn, text: str, age=timedelta(minutes=5)) -> None:
@@ -94,8 +96,10 @@ def test_a_stream_that_finishes_after_the_sweep_does_not_count_twice(org_a, assi
         assert _chat_ledger(org_a).count() == 1
         after = ChatSession.objects.get(pk=turn.session.pk)
         assert (after.message_count, after.total_tokens, after.total_cost) == (
-            session.message_count, session.total_tokens, session.total_cost,
-        )  # fmt: skip
+            session.message_count,
+            session.total_tokens,
+            session.total_cost,
+        )
 
 
 @pytest.mark.django_db

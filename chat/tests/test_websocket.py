@@ -43,12 +43,23 @@ def test_a_conversation_over_one_socket(org_a, assistant):
         communicator = _communicator(org_a.host, cookie, origin=f"http://{org_a.host}")
         connected, _ = await communicator.connect()
         assert connected
-        await communicator.send_json_to({"type": "chat", "assistant": str(assistant.id),
-                                         "message": "What is the refund policy?"})  # fmt: skip
+        await communicator.send_json_to(
+            {
+                "type": "chat",
+                "assistant": str(assistant.id),
+                "message": "What is the refund policy?",
+            }
+        )
         first = await _until_end(communicator)
         session_id = first[0]["data"]["session_id"]
-        await communicator.send_json_to({"type": "chat", "assistant": str(assistant.id), "session": session_id,
-                                         "message": "How does it work?"})  # fmt: skip
+        await communicator.send_json_to(
+            {
+                "type": "chat",
+                "assistant": str(assistant.id),
+                "session": session_id,
+                "message": "How does it work?",
+            }
+        )
         second = await _until_end(communicator)
         await communicator.disconnect()
         return first, second
@@ -111,8 +122,11 @@ def test_disconnect_mid_answer_keeps_it_cancelled(org_a, openai_assistant, provi
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["anonymous", "other_org", "foreign_origin"])
 def test_outsiders_cannot_connect(org_a, org_b, who):
-    cookie = {"anonymous": "", "other_org": _cookie(org_b, org_b.admin),
-              "foreign_origin": _cookie(org_a, org_a.admin)}[who]  # fmt: skip
+    cookie = {
+        "anonymous": "",
+        "other_org": _cookie(org_b, org_b.admin),
+        "foreign_origin": _cookie(org_a, org_a.admin),
+    }[who]
     origin = "https://evil.example" if who == "foreign_origin" else None
 
     async def attempt():

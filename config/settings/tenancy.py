@@ -61,11 +61,39 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # Names an organization may not take: they collide with our own hosts or
 # with PostgreSQL schemas.
 RESERVED_SLUGS = {
-    "www", "api", "admin", "public", "static", "media", "app", "dashboard", "docs",
-    "help", "support", "status", "mail", "email", "smtp", "ftp", "assets", "cdn",
-    "auth", "login", "signup", "accounts", "billing", "internal", "system", "root",
-    "test", "staging", "dev", "demo", "information_schema", "localhost",
-}  # fmt: skip
+    "www",
+    "api",
+    "admin",
+    "public",
+    "static",
+    "media",
+    "app",
+    "dashboard",
+    "docs",
+    "help",
+    "support",
+    "status",
+    "mail",
+    "email",
+    "smtp",
+    "ftp",
+    "assets",
+    "cdn",
+    "auth",
+    "login",
+    "signup",
+    "accounts",
+    "billing",
+    "internal",
+    "system",
+    "root",
+    "test",
+    "staging",
+    "dev",
+    "demo",
+    "information_schema",
+    "localhost",
+}
 
 # django.contrib.sites names the platform in allauth's e-mails (the public site).
 SITE_ID = 1

@@ -45,10 +45,16 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 def reject_null_characters(request, kwargs) -> None:
     """PostgreSQL cannot store or compare NUL characters; refuse them up front (400)
     instead of failing in the database (500). DRF's CharField does this for bodies."""
-    bad = {name: ["Null characters are not allowed."] for name, value in request.query_params.lists()
-           if any("\x00" in v for v in value)}  # fmt: skip
-    bad |= {name: ["Null characters are not allowed."] for name, value in kwargs.items()
-            if isinstance(value, str) and "\x00" in value}  # fmt: skip
+    bad = {
+        name: ["Null characters are not allowed."]
+        for name, value in request.query_params.lists()
+        if any("\x00" in v for v in value)
+    }
+    bad |= {
+        name: ["Null characters are not allowed."]
+        for name, value in kwargs.items()
+        if isinstance(value, str) and "\x00" in value
+    }
     if bad:
         raise exceptions.ValidationError(bad)
 

@@ -16,8 +16,14 @@ def _storage_class(extra_env: dict) -> str:
         "s = storages['default']; print(type(s).__module__ + '.' + type(s).__name__);"
         "print(getattr(s, 'bucket_name', ''))"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            cwd=settings.BASE_DIR, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -13,9 +13,19 @@ class APIKeyOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = APIKey
         fields = [
-            "id", "name", "prefix", "scopes", "assistants", "expires_at", "revoked_at",
-            "is_active", "last_used_at", "last_used_ip", "created_at", "created_by",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "assistants",
+            "expires_at",
+            "revoked_at",
+            "is_active",
+            "last_used_at",
+            "last_used_ip",
+            "created_at",
+            "created_by",
+        ]
 
 
 class APIKeyCreatedSerializer(APIKeyOutputSerializer):
@@ -33,7 +43,10 @@ class APIKeyCreateSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=20
     )
     assistants = serializers.ListField(
-        child=serializers.UUIDField(), required=False, default=list, max_length=100,
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=100,
         help_text="Restrict the key to these assistants (empty: all).",
-    )  # fmt: skip
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)

@@ -35,10 +35,13 @@ class APIKeyListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         if set(assistant_ids) - known:
             raise ValidationError({"assistants": ["Unknown assistant."]})
         api_key, key = services.api_key_create(
-            organization=self.organization, name=values["name"], scopes=values["scopes"],
-            assistant_ids=assistant_ids, expires_at=values["expires_at"],
+            organization=self.organization,
+            name=values["name"],
+            scopes=values["scopes"],
+            assistant_ids=assistant_ids,
+            expires_at=values["expires_at"],
             actor=Actor.from_request(request),
-        )  # fmt: skip
+        )
         api_key.key = key
         return Response(s.APIKeyCreatedSerializer(api_key).data, status=201)
 

@@ -72,12 +72,20 @@ def test_assistant_changes_in_the_admin_are_audited(org_a):
     url = f"/admin/assistants/assistant/{assistant.pk}/change/"
     page = _admin(org_a).get(url)
     form = {
-        "name": "Front desk", "description": "", "avatar": "", "model": assistant.model_id,
-        "fallback_model": "", "system_instructions": assistant.system_instructions,
-        "temperature": "0.70", "top_p": "1.00", "max_output_tokens": assistant.max_output_tokens,
-        "retrieval_mode": assistant.retrieval_mode, "retrieval_top_k": assistant.retrieval_top_k,
-        "retrieval_min_score": "0", "is_active": "on",
-    }  # fmt: skip
+        "name": "Front desk",
+        "description": "",
+        "avatar": "",
+        "model": assistant.model_id,
+        "fallback_model": "",
+        "system_instructions": assistant.system_instructions,
+        "temperature": "0.70",
+        "top_p": "1.00",
+        "max_output_tokens": assistant.max_output_tokens,
+        "retrieval_mode": assistant.retrieval_mode,
+        "retrieval_top_k": assistant.retrieval_top_k,
+        "retrieval_min_score": "0",
+        "is_active": "on",
+    }
 
     response = _admin(org_a).post(url, form)
 

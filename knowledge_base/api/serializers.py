@@ -13,9 +13,10 @@ class CollectionInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     embedding_model = ModelKeyField(
-        capability=Capability.EMBEDDINGS, required=False,
+        capability=Capability.EMBEDDINGS,
+        required=False,
         help_text='Catalog id of an embedding model; default "local/all-minilm-l6-v2" (offline).',
-    )  # fmt: skip
+    )
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
 
@@ -33,9 +34,18 @@ class CollectionOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Collection
         fields = [
-            "id", "name", "description", "embedding_model", "embedding_dimensions", "chunk_size",
-            "chunk_overlap", "document_count", "chunk_count", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "description",
+            "embedding_model",
+            "embedding_dimensions",
+            "chunk_size",
+            "chunk_overlap",
+            "document_count",
+            "chunk_count",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class DocumentOutputSerializer(serializers.ModelSerializer):
@@ -45,10 +55,26 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Document
         fields = [
-            "id", "collection", "title", "source", "content_type", "size", "sha256", "status",
-            "error", "chunks_done", "chunks_total", "progress", "stalled", "recovery_attempts",
-            "page_count", "metadata", "created_at", "updated_at", "processed_at",
-        ]  # fmt: skip
+            "id",
+            "collection",
+            "title",
+            "source",
+            "content_type",
+            "size",
+            "sha256",
+            "status",
+            "error",
+            "chunks_done",
+            "chunks_total",
+            "progress",
+            "stalled",
+            "recovery_attempts",
+            "page_count",
+            "metadata",
+            "created_at",
+            "updated_at",
+            "processed_at",
+        ]
 
     @extend_schema_field(OpenApiTypes.FLOAT)
     def get_progress(self, document: Document) -> float:
@@ -69,9 +95,11 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
 
 class DocumentUploadSerializer(serializers.Serializer):
     files = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=20,
+        child=serializers.FileField(allow_empty_file=True),
+        min_length=1,
+        max_length=20,
         help_text="One or more files (multipart field `files`, repeated).",
-    )  # fmt: skip
+    )
 
 
 class DocumentTextSerializer(serializers.Serializer):
@@ -133,6 +161,13 @@ class ChunkOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = DocumentChunk
         fields = [
-            "id", "collection_id", "document_id", "document_title", "index", "page", "section",
-            "text", "token_count",
-        ]  # fmt: skip
+            "id",
+            "collection_id",
+            "document_id",
+            "document_title",
+            "index",
+            "page",
+            "section",
+            "text",
+            "token_count",
+        ]

@@ -56,9 +56,10 @@ class TestCollections:
 
     def test_embedding_model_cannot_be_changed(self, org_a, client_for, api_collection):
         response = client_for(org_a, "member").patch(
-            f"/api/v1/collections/{api_collection['id']}", {"embedding_model": "openai/text-embedding-3-small",
-                                                             "name": "Renamed"}, format="json"
-        )  # fmt: skip
+            f"/api/v1/collections/{api_collection['id']}",
+            {"embedding_model": "openai/text-embedding-3-small", "name": "Renamed"},
+            format="json",
+        )
         assert (
             response.status_code == 200
             and response.json()["embedding_model"] == "local/all-minilm-l6-v2"
@@ -71,10 +72,16 @@ class TestDocuments:
     def test_upload_several_files_then_watch_them_complete(self, org_a, client_for, api_collection):
         member = client_for(org_a, "member")
         url = f"/api/v1/collections/{api_collection['id']}/documents"
-        response = member.post(url, {"files": [
-            _named("guide.md", b"# Guide\n\nHow to reset a password: open settings."),
-            _named("faq.txt", b"Refunds are paid within five days."),
-        ]}, format="multipart")  # fmt: skip
+        response = member.post(
+            url,
+            {
+                "files": [
+                    _named("guide.md", b"# Guide\n\nHow to reset a password: open settings."),
+                    _named("faq.txt", b"Refunds are paid within five days."),
+                ]
+            },
+            format="multipart",
+        )
         assert response.status_code == 201, response.json()
         results = response.json()["results"]
         assert [r["status"] for r in results] == ["created", "created"]
@@ -118,8 +125,9 @@ class TestDocuments:
         settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 100
         response = client_for(org_a, "member").post(
             f"/api/v1/collections/{api_collection['id']}/documents",
-            {"files": [_named("big.txt", b"word " * 100)]}, format="multipart",
-        )  # fmt: skip
+            {"files": [_named("big.txt", b"word " * 100)]},
+            format="multipart",
+        )
         assert "limit" in assert_error(response, 413, "file_too_large")["message"]
 
     def test_missing_files_is_a_field_error(self, org_a, client_for, api_collection):
@@ -168,10 +176,15 @@ class TestSearchAPI:
             {"title": "FAQ", "text": "# Refunds\n\nRefunds are paid within five business days."},
         )
         process_pending(org_a)
-        body = client_for(org_a, "viewer").post(
-            "/api/v1/search", {"query": "refunds", "collections": [api_collection["id"]], "top_k": 3},
-            format="json",
-        ).json()  # fmt: skip
+        body = (
+            client_for(org_a, "viewer")
+            .post(
+                "/api/v1/search",
+                {"query": "refunds", "collections": [api_collection["id"]], "top_k": 3},
+                format="json",
+            )
+            .json()
+        )
         assert body["mode"] == "hybrid"
         [hit] = body["results"]
         assert (

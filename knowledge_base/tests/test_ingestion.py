@@ -119,8 +119,12 @@ class TestPipeline:
 
             # when: a non-final attempt meets the outage, then the final one
             with pytest.raises(ingestion.RetryableIngestionError):
-                ingestion.document_process(document_id=document.id, version=1,
-                                           organization=current_organization(), final_attempt=False)  # fmt: skip
+                ingestion.document_process(
+                    document_id=document.id,
+                    version=1,
+                    organization=current_organization(),
+                    final_attempt=False,
+                )
             document.refresh_from_db()
             assert document.status == DocumentStatus.PENDING
             final = ingestion.document_process(

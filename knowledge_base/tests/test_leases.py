@@ -25,9 +25,11 @@ def _sweep():
 
 def _process(document, owner):
     return ingestion.document_process(
-        document_id=document.id, version=document.version,
-        organization=current_organization(), owner=owner,
-    )  # fmt: skip
+        document_id=document.id,
+        version=document.version,
+        organization=current_organization(),
+        owner=owner,
+    )
 
 
 def _expire(document, **fields):

@@ -37,9 +37,12 @@ class TestModes:
     @pytest.mark.parametrize("mode", list(retrieval.SearchMode))
     @pytest.mark.parametrize(
         ("query", "expected"),
-        [("how do I get my money back", "Refunds"), ("forgot password reset link", "Passwords"),
-         ("express delivery EU", "Shipping")],
-    )  # fmt: skip
+        [
+            ("how do I get my money back", "Refunds"),
+            ("forgot password reset link", "Passwords"),
+            ("express delivery EU", "Shipping"),
+        ],
+    )
     def test_each_mode_finds_the_right_document(
         self, org_a, collection, corpus, mode, query, expected
     ):
@@ -63,8 +66,14 @@ class TestModes:
 
     def test_filter_by_document(self, org_a, collection, corpus):
         only = corpus["Shipping"].id
-        hits = _search(org_a, collection, "password", retrieval.SearchMode.HYBRID, top_k=5,
-                       filters=retrieval.SearchFilters(documents=[only]))  # fmt: skip
+        hits = _search(
+            org_a,
+            collection,
+            "password",
+            retrieval.SearchMode.HYBRID,
+            top_k=5,
+            filters=retrieval.SearchFilters(documents=[only]),
+        )
         assert {h.document_title for h in hits} == {"Shipping"}
 
     def test_top_k_is_bounded(self, org_a, collection, corpus):

@@ -183,14 +183,38 @@ class Platform:
         self.manage("sync_ai_models")
         self._spawn(
             "uvicorn",
-            [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log", "--timeout-graceful-shutdown", "3"],
-        )  # fmt: skip
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "3",
+            ],
+        )
         self._spawn(
             "worker",
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "warning", "--pool", "solo",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        )  # fmt: skip
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "warning",
+                "--pool",
+                "solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:

@@ -64,9 +64,10 @@ def bed(provider):
         bed.manage("migrate_schemas", "--executor=standard", "-v", "0")
         bed.manage("sync_ai_models")
         out = bed.manage(
-            "shell", "-c",
+            "shell",
+            "-c",
             SETUP.format(slug=SLUG, key=GOOD_KEY, base_url=f"{provider.url}/v1"),
-        )  # fmt: skip
+        )
         line = next(line for line in out.splitlines() if line.startswith("IDS="))
         bed.ids.update(json.loads(line[4:]))
         for name in ("web", "worker", "beat"):

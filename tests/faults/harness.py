@@ -133,9 +133,14 @@ class FaultBed:
 
     def manage(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-            text=True, timeout=timeout, check=False,
-        )  # fmt: skip
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(
                 f"manage.py {' '.join(args[:1])} failed ({result.returncode}):\n"
@@ -144,12 +149,31 @@ class FaultBed:
         return result.stdout
 
     COMMANDS = {
-        "web": ["-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                "--no-access-log", "--timeout-graceful-shutdown", "2"],
-        "worker": ["-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "1",
-                   "--without-gossip", "--without-mingle"],
+        "web": [
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "2",
+        ],
+        "worker": [
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         "beat": ["-m", "celery", "-A", "config", "beat", "-l", "info"],
-    }  # fmt: skip
+    }
 
     def command(self, name: str) -> list[str]:
         extra = {
@@ -163,9 +187,13 @@ class FaultBed:
         log.write(f"\n--- started {time.strftime('%H:%M:%S')}\n")
         log.flush()
         process = subprocess.Popen(
-            self.command(name), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            self.command(name),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.processes[name] = (process, log)
         return process
 
@@ -204,8 +232,10 @@ class FaultBed:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def wait_web_ready(self) -> None:
-        wait_for(lambda: self.request("GET", "/readyz", host="localhost")[0] == 200,
-                 "uvicorn to answer /readyz")  # fmt: skip
+        wait_for(
+            lambda: self.request("GET", "/readyz", host="localhost")[0] == 200,
+            "uvicorn to answer /readyz",
+        )
 
     # -- talking to it --------------------------------------------------------------
 
@@ -213,8 +243,9 @@ class FaultBed:
     def host(self) -> str:
         return f"{SLUG}.localhost"
 
-    def request(self, method: str, path: str, body=None, host: str | None = None,
-                timeout: float = 60) -> tuple[int, dict | str]:  # fmt: skip
+    def request(
+        self, method: str, path: str, body=None, host: str | None = None, timeout: float = 60
+    ) -> tuple[int, dict | str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             headers = {"Host": f"{host or self.host}:{self.port}"}
@@ -238,10 +269,15 @@ class FaultBed:
         """POST a streamed chat request; returns the response to read events from."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         conn.request(
-            "POST", "/api/v1/chat", body=json.dumps(body).encode(),
-            headers={"Host": f"{self.host}:{self.port}", "Content-Type": "application/json",
-                     "Authorization": f"Bearer {self.ids['api_key']}"},
-        )  # fmt: skip
+            "POST",
+            "/api/v1/chat",
+            body=json.dumps(body).encode(),
+            headers={
+                "Host": f"{self.host}:{self.port}",
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.ids['api_key']}",
+            },
+        )
         return conn.getresponse()
 
     def sql(self, query: str, params=()) -> list[tuple]:

@@ -51,9 +51,10 @@ def _clean_run_chunks(text: str) -> int:
 def _upload(bed, tag: str) -> tuple[str, str]:
     text = _text(tag)
     status, body = bed.request(
-        "POST", f"/api/v1/collections/{bed.ids['collection']}/documents/text",
+        "POST",
+        f"/api/v1/collections/{bed.ids['collection']}/documents/text",
         {"title": f"Handbook {tag}", "text": text},
-    )  # fmt: skip
+    )
     assert status == 201, body
     return body["results"][0]["document"]["id"], text
 
@@ -87,8 +88,12 @@ def _assert_completed_exactly(bed, document_id: str, text: str) -> dict:
     )
     # exactly the chunks of a clean run: none missing, none twice
     assert (count, distinct, low, high, state["total"]) == (
-        expected, expected, 0, expected - 1, expected,
-    )  # fmt: skip
+        expected,
+        expected,
+        0,
+        expected - 1,
+        expected,
+    )
     return state
 
 

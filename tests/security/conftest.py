@@ -30,9 +30,11 @@ def new_assistant(org, name: str):
     """An assistant answering offline (the extractive model), without knowledge."""
     with schema_context(org.slug):
         return assistant_services.assistant_create(
-            user=org.admin, name=name, collections=[],
+            user=org.admin,
+            name=name,
+            collections=[],
             model=AIModel.objects.get(provider="local", model_id="extractive"),
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture

@@ -67,9 +67,12 @@ class InvitationCreateSerializer(serializers.Serializer):
 class InvitationAcceptSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)
     password = serializers.CharField(
-        required=False, write_only=True, max_length=128, style={"input_type": "password"},
+        required=False,
+        write_only=True,
+        max_length=128,
+        style={"input_type": "password"},
         help_text="Only when accepting without an account: the new account's password.",
-    )  # fmt: skip
+    )
     name = serializers.CharField(required=False, max_length=150, default="")
 
 

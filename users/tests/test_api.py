@@ -171,10 +171,15 @@ class TestInvitations:
 @pytest.mark.django_db
 class TestSignupAPI:
     def test_signup_creates_the_organization_and_points_to_its_host(self, public_client):
-        response = public_client.post("/api/v1/signup", {
-            "email": "ceo@globex.test", "password": PASSWORD, "organization_name": "Globex",
-            "slug": "globex",
-        })  # fmt: skip
+        response = public_client.post(
+            "/api/v1/signup",
+            {
+                "email": "ceo@globex.test",
+                "password": PASSWORD,
+                "organization_name": "Globex",
+                "slug": "globex",
+            },
+        )
         assert response.status_code == 201, response.json()
         body = response.json()
         assert body["organization"]["url"] == "http://globex.localhost"
@@ -182,9 +187,15 @@ class TestSignupAPI:
         assert schema_exists("globex")
 
     def test_reserved_slug_and_bad_email_are_field_errors(self, public_client):
-        response = public_client.post("/api/v1/signup", {
-            "email": "not-an-email", "password": PASSWORD, "organization_name": "X", "slug": "admin",
-        })  # fmt: skip
+        response = public_client.post(
+            "/api/v1/signup",
+            {
+                "email": "not-an-email",
+                "password": PASSWORD,
+                "organization_name": "X",
+                "slug": "admin",
+            },
+        )
         fields = assert_error(response, 400, "invalid")["fields"]
         assert set(fields) >= {"email", "slug"}
         assert not Organization.objects.filter(name="X").exists()
@@ -197,10 +208,15 @@ class TestSignupAPI:
     def test_without_mandatory_verification_the_redirect_logs_the_user_in(
         self, public_client, client_for
     ):
-        body = public_client.post("/api/v1/signup", {
-            "email": "cto@hooli.test", "password": PASSWORD, "organization_name": "Hooli",
-            "slug": "hooli",
-        }).json()  # fmt: skip
+        body = public_client.post(
+            "/api/v1/signup",
+            {
+                "email": "cto@hooli.test",
+                "password": PASSWORD,
+                "organization_name": "Hooli",
+                "slug": "hooli",
+            },
+        ).json()
         path = body["redirect_url"].removeprefix("http://hooli.localhost")
         browser = client_for("hooli.localhost")
         assert browser.get(path).status_code == 302

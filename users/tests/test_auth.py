@@ -26,8 +26,10 @@ def test_password_reset_by_email(org_a):
 
     form = browser.get(link, follow=True)
     new_password = "a-brand-new-passphrase-77"
-    browser.post(form.redirect_chain[-1][0] if form.redirect_chain else link,
-                 {"password1": new_password, "password2": new_password})  # fmt: skip
+    browser.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else link,
+        {"password1": new_password, "password2": new_password},
+    )
 
     # A fresh copy: the session-wide fixture object must keep its own password hash.
     assert User.objects.get(pk=org_a.member.pk).check_password(new_password)

@@ -25,9 +25,11 @@ class TestSignup:
     def test_creates_user_organization_schema_and_admin_membership(self):
         # when
         result = services.signup(
-            email="Founder@Initech.test", password=PASSWORD, organization_name="Initech",
+            email="Founder@Initech.test",
+            password=PASSWORD,
+            organization_name="Initech",
             slug="initech",
-        )  # fmt: skip
+        )
 
         # then
         org = Organization.objects.get(schema_name="initech")
@@ -50,9 +52,11 @@ class TestSignup:
             # when
             with pytest.raises(RuntimeError, match="disk full"):
                 services.signup(
-                    email="x@broken.test", password=PASSWORD, organization_name="Broken",
+                    email="x@broken.test",
+                    password=PASSWORD,
+                    organization_name="Broken",
                     slug="broken",
-                )  # fmt: skip
+                )
         finally:
             post_migrate.disconnect(dispatch_uid="explode")
 
@@ -65,9 +69,21 @@ class TestSignup:
 
     @pytest.mark.parametrize(
         "slug",
-        ["ab", "x" * 41, "Acme", "acme-co", "1acme", "acme_co", "www", "api", "admin", "public",
-         "static", "pgsql"],
-    )  # fmt: skip
+        [
+            "ab",
+            "x" * 41,
+            "Acme",
+            "acme-co",
+            "1acme",
+            "acme_co",
+            "www",
+            "api",
+            "admin",
+            "public",
+            "static",
+            "pgsql",
+        ],
+    )
     def test_invalid_slug_is_refused_with_nothing_created(self, slug):
         organizations_before = Organization.objects.count()
         with pytest.raises(ValidationError):
@@ -77,21 +93,27 @@ class TestSignup:
 
     def test_taken_slug_is_a_field_error(self, org_a):
         with pytest.raises(ValidationError) as exc:
-            services.signup(email="new@x.test", password=PASSWORD, organization_name="A",
-                            slug=org_a.slug)  # fmt: skip
+            services.signup(
+                email="new@x.test", password=PASSWORD, organization_name="A", slug=org_a.slug
+            )
         assert "slug" in exc.value.message_dict
 
     def test_existing_email_is_a_field_error(self, org_a):
         with pytest.raises(ValidationError) as exc:
-            services.signup(email=org_a.admin.email.upper(), password=PASSWORD,
-                            organization_name="A", slug="another")  # fmt: skip
+            services.signup(
+                email=org_a.admin.email.upper(),
+                password=PASSWORD,
+                organization_name="A",
+                slug="another",
+            )
         assert "email" in exc.value.message_dict
         assert not schema_exists("another")
 
     def test_weak_password_is_a_field_error(self):
         with pytest.raises(ValidationError) as exc:
-            services.signup(email="w@x.test", password="password", organization_name="W",
-                            slug="weakling")  # fmt: skip
+            services.signup(
+                email="w@x.test", password="password", organization_name="W", slug="weakling"
+            )
         assert "password" in exc.value.message_dict
 
 
@@ -152,11 +174,13 @@ class TestInvitations:
 
     def test_accept_twice_is_refused(self, org_a):
         _, token = self._invite(org_a)
-        services.invitation_accept(organization=org_a.organization, token=token, user=None,
-                                   password=PASSWORD)  # fmt: skip
+        services.invitation_accept(
+            organization=org_a.organization, token=token, user=None, password=PASSWORD
+        )
         with pytest.raises(errors.DomainError) as exc:
-            services.invitation_accept(organization=org_a.organization, token=token, user=None,
-                                       password=PASSWORD)  # fmt: skip
+            services.invitation_accept(
+                organization=org_a.organization, token=token, user=None, password=PASSWORD
+            )
         assert exc.value.code == "invitation_accepted"
 
     def test_expired_invitation_is_refused(self, org_a):
@@ -165,8 +189,9 @@ class TestInvitations:
             expires_at=timezone.now() - timedelta(seconds=1)
         )
         with pytest.raises(errors.DomainError) as exc:
-            services.invitation_accept(organization=org_a.organization, token=token, user=None,
-                                       password=PASSWORD)  # fmt: skip
+            services.invitation_accept(
+                organization=org_a.organization, token=token, user=None, password=PASSWORD
+            )
         assert exc.value.code == "invitation_expired"
         assert not User.objects.filter(email="new@person.test").exists()
 
@@ -174,15 +199,17 @@ class TestInvitations:
         invitation, token = self._invite(org_a)
         services.invitation_revoke(invitation=invitation)
         with pytest.raises(errors.DomainError) as exc:
-            services.invitation_accept(organization=org_a.organization, token=token, user=None,
-                                       password=PASSWORD)  # fmt: skip
+            services.invitation_accept(
+                organization=org_a.organization, token=token, user=None, password=PASSWORD
+            )
         assert exc.value.code == "invitation_revoked"
 
     def test_token_of_one_organization_does_not_work_in_another(self, org_a, org_b):
         _, token = self._invite(org_a)
         with pytest.raises(errors.DomainError) as exc:
-            services.invitation_accept(organization=org_b.organization, token=token, user=None,
-                                       password=PASSWORD)  # fmt: skip
+            services.invitation_accept(
+                organization=org_b.organization, token=token, user=None, password=PASSWORD
+            )
         assert isinstance(exc.value, errors.NotFound)
 
     def test_existing_user_joins_a_second_organization(self, org_a, org_b):
@@ -196,8 +223,9 @@ class TestInvitations:
     def test_wrong_account_cannot_accept(self, org_a, org_b):
         _, token = self._invite(org_a, email="someone@else.test")
         with pytest.raises(errors.DomainError) as exc:
-            services.invitation_accept(organization=org_a.organization, token=token,
-                                       user=org_b.member)  # fmt: skip
+            services.invitation_accept(
+                organization=org_a.organization, token=token, user=org_b.member
+            )
         assert exc.value.code == "email_mismatch"
 
     def test_a_new_invitation_replaces_the_pending_one(self, org_a):

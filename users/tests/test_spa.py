@@ -18,8 +18,9 @@ def built(tmp_path, settings):
 
 
 def app_config(response) -> dict:
-    match = re.search(r'<script id="app-config" type="application/json">(.*?)</script>',
-                      response.content.decode())  # fmt: skip
+    match = re.search(
+        r'<script id="app-config" type="application/json">(.*?)</script>', response.content.decode()
+    )
     assert match, response.content[:300]
     return json.loads(match.group(1))
 

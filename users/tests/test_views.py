@@ -14,10 +14,16 @@ class TestSignupHandoff:
     @override_settings(ACCOUNT_EMAIL_VERIFICATION="optional")
     def test_signup_hands_the_user_over_to_the_organization_host_logged_in(self):
         # given: the app's sign-up form posts to the API on the public site
-        response = Client(HTTP_HOST="localhost").post("/api/v1/signup", {
-            "email": "ops@vandelay.test", "password": PASSWORD, "organization_name": "Vandelay",
-            "slug": "vandelay",
-        }, content_type="application/json")  # fmt: skip
+        response = Client(HTTP_HOST="localhost").post(
+            "/api/v1/signup",
+            {
+                "email": "ops@vandelay.test",
+                "password": PASSWORD,
+                "organization_name": "Vandelay",
+                "slug": "vandelay",
+            },
+            content_type="application/json",
+        )
         assert response.status_code == 201
         redirect_url = response.json()["redirect_url"]
         assert redirect_url.startswith("http://vandelay.localhost/handoff/")

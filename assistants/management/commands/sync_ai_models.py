@@ -9,9 +9,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--path", default=str(FIXTURE))
         parser.add_argument(
-            "--retire-missing", action="store_true",
+            "--retire-missing",
+            action="store_true",
             help="Mark models that are no longer in the fixture as unavailable.",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, path, retire_missing, **options):
         from pathlib import Path

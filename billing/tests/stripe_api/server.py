@@ -75,8 +75,9 @@ def _lists(node):
 
 
 class StripeError(Exception):
-    def __init__(self, status: int, message: str, *, type_="invalid_request_error", code=None,
-                 param=None):  # fmt: skip
+    def __init__(
+        self, status: int, message: str, *, type_="invalid_request_error", code=None, param=None
+    ):
         super().__init__(message)
         self.status, self.type, self.code, self.param = status, type_, code, param
 
@@ -151,16 +152,29 @@ class FakeStripe:
 
     # -- configuration by the test ----------------------------------------------
 
-    def price_create(self, price_id: str, *, unit_amount: int | None = None, interval="month",
-                     usage_type="licensed") -> dict:  # fmt: skip
+    def price_create(
+        self,
+        price_id: str,
+        *,
+        unit_amount: int | None = None,
+        interval="month",
+        usage_type="licensed",
+    ) -> dict:
         price = copy.deepcopy(FIXTURES["price"])
         price.update(
-            id=price_id, unit_amount=unit_amount, currency="usd", type="recurring",
+            id=price_id,
+            unit_amount=unit_amount,
+            currency="usd",
+            type="recurring",
             unit_amount_decimal=None if unit_amount is None else str(unit_amount),
-            recurring={"interval": interval, "interval_count": 1, "usage_type": usage_type,
-                       "meter": "mtr_ai_tokens" if usage_type == "metered" else None,
-                       "trial_period_days": None},
-        )  # fmt: skip
+            recurring={
+                "interval": interval,
+                "interval_count": 1,
+                "usage_type": usage_type,
+                "meter": "mtr_ai_tokens" if usage_type == "metered" else None,
+                "trial_period_days": None,
+            },
+        )
         with self.lock:
             self.prices[price_id] = price
         return price
@@ -175,24 +189,32 @@ class FakeStripe:
     def event(self, type_: str, obj: dict, previous: dict | None = None) -> dict:
         event = copy.deepcopy(FIXTURES["event"])
         event.update(
-            id=self._id("evt"), type=type_, api_version=API_VERSION, created=int(time.time()),
-            livemode=False, pending_webhooks=1, data={"object": copy.deepcopy(obj)},
-        )  # fmt: skip
+            id=self._id("evt"),
+            type=type_,
+            api_version=API_VERSION,
+            created=int(time.time()),
+            livemode=False,
+            pending_webhooks=1,
+            data={"object": copy.deepcopy(obj)},
+        )
         if previous:
             event["data"]["previous_attributes"] = previous
         return event
 
-    def checkout_complete(self, session_id: str, *, trial_days: int = 0,
-                          started_days_ago: float = 0) -> list[dict]:  # fmt: skip
+    def checkout_complete(
+        self, session_id: str, *, trial_days: int = 0, started_days_ago: float = 0
+    ) -> list[dict]:
         """The customer pays at Checkout: a subscription and its first paid invoice
         (``started_days_ago``: as if that happened in the past, for usage tests)."""
         with self.lock:
             session = self.sessions[session_id]
             sub = self.subscription_seed(
-                session["customer"], session["_line_items"], trial_days=trial_days,
+                session["customer"],
+                session["_line_items"],
+                trial_days=trial_days,
                 started_days_ago=started_days_ago,
                 metadata=dict(session.get("_subscription_metadata") or {}),
-            )  # fmt: skip
+            )
             session.update(status="complete", payment_status="paid", subscription=sub["id"])
             invoice = self._invoice(sub, status="paid", billing_reason="subscription_create")
             sub["latest_invoice"] = invoice["id"]
@@ -207,8 +229,15 @@ class FakeStripe:
         with self.lock:
             return self._customer_create(fields)
 
-    def subscription_seed(self, customer_id: str, line_items: list[dict], *, trial_days=0,
-                          started_days_ago: float = 0, metadata=None) -> dict:  # fmt: skip
+    def subscription_seed(
+        self,
+        customer_id: str,
+        line_items: list[dict],
+        *,
+        trial_days=0,
+        started_days_ago: float = 0,
+        metadata=None,
+    ) -> dict:
         """A subscription of ``customer_id`` to the prices of ``line_items``."""
         with self.lock:
             now = int(time.time() - started_days_ago * 86400)
@@ -217,24 +246,39 @@ class FakeStripe:
                 price = self.prices[line["price"]]
                 item = copy.deepcopy(FIXTURES["subscription_item"])
                 item.update(
-                    id=self._id("si"), price=copy.deepcopy(price), quantity=line.get("quantity"),
-                    current_period_start=now, current_period_end=now + 30 * 86400, created=now,
+                    id=self._id("si"),
+                    price=copy.deepcopy(price),
+                    quantity=line.get("quantity"),
+                    current_period_start=now,
+                    current_period_end=now + 30 * 86400,
+                    created=now,
                     metadata={},
-                )  # fmt: skip
+                )
                 items.append(item)
             sub = copy.deepcopy(FIXTURES["subscription"])
             sub.update(
-                id=self._id("sub"), customer=customer_id, created=now, start_date=now,
-                status="trialing" if trial_days else "active", cancel_at_period_end=False,
-                cancel_at=None, canceled_at=None, ended_at=None, latest_invoice=None,
+                id=self._id("sub"),
+                customer=customer_id,
+                created=now,
+                start_date=now,
+                status="trialing" if trial_days else "active",
+                cancel_at_period_end=False,
+                cancel_at=None,
+                canceled_at=None,
+                ended_at=None,
+                latest_invoice=None,
                 trial_start=now if trial_days else None,
                 trial_end=now + trial_days * 86400 if trial_days else None,
                 metadata=metadata or {},
-            )  # fmt: skip
+            )
             for item in items:
                 item["subscription"] = sub["id"]
-            sub["items"] = {"object": "list", "data": items, "has_more": False,
-                            "url": f"/v1/subscription_items?subscription={sub['id']}"}  # fmt: skip
+            sub["items"] = {
+                "object": "list",
+                "data": items,
+                "has_more": False,
+                "url": f"/v1/subscription_items?subscription={sub['id']}",
+            }
             self.subscriptions[sub["id"]] = sub
             return sub
 
@@ -243,17 +287,29 @@ class FakeStripe:
         flat = sum(i["price"]["unit_amount"] or 0 for i in sub["items"]["data"])
         period_start = sub["items"]["data"][0]["current_period_start"]
         invoice.update(
-            id=self._id("in"), customer=sub["customer"], status=status,
-            billing_reason=billing_reason, created=int(time.time()), total=flat, subtotal=flat,
-            amount_due=flat, amount_paid=flat if status == "paid" else 0,
-            amount_remaining=0 if status == "paid" else flat, attempted=True,
-            number=f"INV-{len(self.invoices) + 1:04d}", currency="usd",
-            period_start=period_start, period_end=period_start,
+            id=self._id("in"),
+            customer=sub["customer"],
+            status=status,
+            billing_reason=billing_reason,
+            created=int(time.time()),
+            total=flat,
+            subtotal=flat,
+            amount_due=flat,
+            amount_paid=flat if status == "paid" else 0,
+            amount_remaining=0 if status == "paid" else flat,
+            attempted=True,
+            number=f"INV-{len(self.invoices) + 1:04d}",
+            currency="usd",
+            period_start=period_start,
+            period_end=period_start,
             hosted_invoice_url=f"{self.url}/invoices/{len(self.invoices) + 1}",
             invoice_pdf=f"{self.url}/invoices/{len(self.invoices) + 1}/pdf",
-            parent={"type": "subscription_details", "quote_details": None,
-                    "subscription_details": {"subscription": sub["id"], "metadata": {}}},
-        )  # fmt: skip
+            parent={
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"subscription": sub["id"], "metadata": {}},
+            },
+        )
         self.invoices[invoice["id"]] = invoice
         return invoice
 
@@ -304,8 +360,11 @@ class FakeStripe:
 
     def meter_total(self, customer_id: str) -> int:
         with self.lock:
-            return sum(int(e["payload"]["value"]) for e in self.meter_events.values()
-                       if e["payload"]["stripe_customer_id"] == customer_id)  # fmt: skip
+            return sum(
+                int(e["payload"]["value"])
+                for e in self.meter_events.values()
+                if e["payload"]["stripe_customer_id"] == customer_id
+            )
 
     def meter_count(self) -> int:
         with self.lock:
@@ -340,9 +399,13 @@ class FakeStripe:
     def _customer_create(self, params):
         customer = copy.deepcopy(FIXTURES["customer"])
         customer.update(
-            id=self._id("cus"), created=int(time.time()), email=params.get("email"),
-            name=params.get("name"), metadata=params.get("metadata") or {}, livemode=False,
-        )  # fmt: skip
+            id=self._id("cus"),
+            created=int(time.time()),
+            email=params.get("email"),
+            name=params.get("name"),
+            metadata=params.get("metadata") or {},
+            livemode=False,
+        )
         self.customers[customer["id"]] = customer
         return customer
 
@@ -365,22 +428,32 @@ class FakeStripe:
                 raise _missing("price", str(line.get("price")), f"line_items[{index}][price]")
             metered = price["recurring"]["usage_type"] == "metered"
             if metered and "quantity" in line:
-                raise StripeError(400, "Quantity cannot be set for metered prices.",
-                                  param=f"line_items[{index}][quantity]")  # fmt: skip
+                raise StripeError(
+                    400,
+                    "Quantity cannot be set for metered prices.",
+                    param=f"line_items[{index}][quantity]",
+                )
         for name in ("success_url", "cancel_url"):
             if not str(params.get(name, "")).startswith(("http://", "https://")):
                 raise StripeError(400, f"Not a valid URL: {name}", param=name, code="url_invalid")
         session = copy.deepcopy(FIXTURES["checkout.session"])
         session_id = self._id("cs_test")
         session.update(
-            id=session_id, mode="subscription", customer=params["customer"], status="open",
-            payment_status="unpaid", subscription=None, created=int(time.time()),
+            id=session_id,
+            mode="subscription",
+            customer=params["customer"],
+            status="open",
+            payment_status="unpaid",
+            subscription=None,
+            created=int(time.time()),
             client_reference_id=params.get("client_reference_id"),
-            metadata=params.get("metadata") or {}, success_url=params["success_url"],
-            cancel_url=params["cancel_url"], url=f"{self.url}/c/pay/{session_id}",
+            metadata=params.get("metadata") or {},
+            success_url=params["success_url"],
+            cancel_url=params["cancel_url"],
+            url=f"{self.url}/c/pay/{session_id}",
             _line_items=lines,
             _subscription_metadata=(params.get("subscription_data") or {}).get("metadata"),
-        )  # fmt: skip
+        )
         self.sessions[session_id] = session
         return self._public(session)
 
@@ -394,9 +467,12 @@ class FakeStripe:
             raise _missing("customer", str(params.get("customer")), "customer")
         session = copy.deepcopy(FIXTURES["billing_portal.session"])
         session.update(
-            id=self._id("bps"), customer=params["customer"], created=int(time.time()),
-            return_url=params.get("return_url"), url=f"{self.url}/p/session/{secrets.token_hex(8)}",
-        )  # fmt: skip
+            id=self._id("bps"),
+            customer=params["customer"],
+            created=int(time.time()),
+            return_url=params.get("return_url"),
+            url=f"{self.url}/p/session/{secrets.token_hex(8)}",
+        )
         return session
 
     def _subscription_get(self, params, id):
@@ -407,9 +483,12 @@ class FakeStripe:
     def _subscription_list(self, params):
         customer = params.get("customer")
         status = params.get("status", "all")
-        rows = [s for s in self.subscriptions.values()
-                if (not customer or s["customer"] == customer)
-                and (status == "all" or s["status"] == status)]  # fmt: skip
+        rows = [
+            s
+            for s in self.subscriptions.values()
+            if (not customer or s["customer"] == customer)
+            and (status == "all" or s["status"] == status)
+        ]
         return {"object": "list", "data": rows, "has_more": False, "url": "/v1/subscriptions"}
 
     def _subscription_update(self, params, id):
@@ -440,16 +519,26 @@ class FakeStripe:
 
     def _invoice_list(self, params):
         customer = params.get("customer")
-        rows = sorted((i for i in self.invoices.values() if i["customer"] == customer),
-                      key=lambda i: i["created"], reverse=True)  # fmt: skip
+        rows = sorted(
+            (i for i in self.invoices.values() if i["customer"] == customer),
+            key=lambda i: i["created"],
+            reverse=True,
+        )
         limit = int(params.get("limit", 10))
-        return {"object": "list", "data": rows[:limit], "has_more": len(rows) > limit,
-                "url": "/v1/invoices"}  # fmt: skip
+        return {
+            "object": "list",
+            "data": rows[:limit],
+            "has_more": len(rows) > limit,
+            "url": "/v1/invoices",
+        }
 
     def _meter_event_create(self, params):
         if params.get("event_name") not in self.meter_names:
-            raise StripeError(400, f"No active meter found for event_name "
-                              f"'{params.get('event_name')}'.", param="event_name")  # fmt: skip
+            raise StripeError(
+                400,
+                f"No active meter found for event_name '{params.get('event_name')}'.",
+                param="event_name",
+            )
         payload = params.get("payload") or {}
         if payload.get("stripe_customer_id") not in self.customers:
             raise _missing("customer", str(payload.get("stripe_customer_id")), "payload")
@@ -461,11 +550,21 @@ class FakeStripe:
             raise StripeError(400, "Timestamp must be within the past 35 days.", param="timestamp")
         identifier = params.get("identifier") or self._id("mev")
         if identifier in self.meter_events:
-            raise StripeError(400, f"An event already exists with identifier {identifier}.",
-                              code="resource_already_exists", param="identifier")  # fmt: skip
+            raise StripeError(
+                400,
+                f"An event already exists with identifier {identifier}.",
+                code="resource_already_exists",
+                param="identifier",
+            )
         event = copy.deepcopy(FIXTURES["billing.meter_event"])
-        event.update(created=int(now), event_name=params["event_name"], identifier=identifier,
-                     payload=payload, timestamp=timestamp, livemode=False)  # fmt: skip
+        event.update(
+            created=int(now),
+            event_name=params["event_name"],
+            identifier=identifier,
+            payload=payload,
+            timestamp=timestamp,
+            livemode=False,
+        )
         self.meter_events[identifier] = event
         return event
 
@@ -504,12 +603,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond(401, json.dumps(error.body()).encode())
             return
         with fake.lock:
-            faults = next((v for k, v in fake.faults.items() if parts.path.startswith(k) and v),
-                          None)  # fmt: skip
+            faults = next(
+                (v for k, v in fake.faults.items() if parts.path.startswith(k) and v), None
+            )
             fault = faults.pop(0) if faults else None
         if fault is not None:
-            error = StripeError(fault, "An error occurred with our connection to Stripe.",
-                                type_="api_error")  # fmt: skip
+            error = StripeError(
+                fault, "An error occurred with our connection to Stripe.", type_="api_error"
+            )
             self._respond(fault, json.dumps(error.body()).encode())
             return
         key = self.headers.get("Idempotency-Key") if method == "POST" else None
@@ -519,9 +620,12 @@ class _Handler(BaseHTTPRequestHandler):
                 seen = fake.idempotency.get(key)
                 if seen is not None:
                     if seen[0] != fingerprint:
-                        error = StripeError(400, "Keys for idempotent requests can only be used "
-                                            "with the same parameters they were first used with.",
-                                            type_="idempotency_error")  # fmt: skip
+                        error = StripeError(
+                            400,
+                            "Keys for idempotent requests can only be used "
+                            "with the same parameters they were first used with.",
+                            type_="idempotency_error",
+                        )
                         self._respond(400, json.dumps(error.body()).encode())
                         return
                     fake.replays += 1
@@ -570,10 +674,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(event).encode()
             # The test's own http:// address of the platform.
             request = urllib.request.Request(  # noqa: S310
-                fake.webhook_url, data=body, method="POST",
-                headers={"Content-Type": "application/json",
-                         "Stripe-Signature": event_signature(body, fake.webhook_secret)},
-            )  # fmt: skip
+                fake.webhook_url,
+                data=body,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json",
+                    "Stripe-Signature": event_signature(body, fake.webhook_secret),
+                },
+            )
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
                 response.read()
         self.send_response(303)

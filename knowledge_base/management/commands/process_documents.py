@@ -22,9 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--organization", required=True, help="Organization slug.")
         parser.add_argument("--collection", required=True, help="Collection id.")
         parser.add_argument(
-            "--status", choices=DocumentStatus.values,
+            "--status",
+            choices=DocumentStatus.values,
             help="Only documents in this status (default: all).",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, organization, collection, status, **options):
         with schema_context(organization):
