@@ -1863,7 +1863,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
             };
             header?: never;
@@ -1880,7 +1880,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedAPIKeyOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1934,6 +1934,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -1945,6 +1954,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1975,7 +1993,7 @@ export interface operations {
                     "application/json": components["schemas"]["APIKeyCreated"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2029,6 +2047,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2040,6 +2067,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2068,7 +2104,7 @@ export interface operations {
                     "application/json": components["schemas"]["APIKeyOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2122,6 +2158,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2133,6 +2178,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2161,7 +2215,7 @@ export interface operations {
                     "application/json": components["schemas"]["APIKeyOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2215,6 +2269,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2233,6 +2296,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     assistants_list: {
@@ -2241,7 +2313,7 @@ export interface operations {
                 is_active?: boolean;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
                 search?: string;
             };
@@ -2259,7 +2331,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedAssistantOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2313,6 +2385,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2324,6 +2405,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2354,7 +2444,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2408,6 +2498,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2419,6 +2518,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2447,7 +2555,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2501,6 +2609,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2512,6 +2629,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2539,7 +2665,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2593,6 +2719,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2604,6 +2739,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2636,7 +2780,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2690,6 +2834,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2701,6 +2854,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2733,7 +2895,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssistantTestOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2787,6 +2949,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2798,6 +2969,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2827,7 +3007,7 @@ export interface operations {
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
                 start?: string;
             };
@@ -2845,7 +3025,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedAuditEventOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2899,6 +3079,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -2910,6 +3099,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2936,7 +3134,7 @@ export interface operations {
                     "application/json": components["schemas"]["BillingAccount"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2990,6 +3188,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3001,6 +3208,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3020,8 +3236,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["PlanChoiceRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PlanChoiceRequest"];
-                "multipart/form-data": components["schemas"]["PlanChoiceRequest"];
             };
         };
         responses: {
@@ -3033,7 +3247,7 @@ export interface operations {
                     "application/json": components["schemas"]["URL"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3087,6 +3301,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3098,6 +3321,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3127,7 +3359,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvoicePage"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3181,6 +3413,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3192,6 +3433,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3218,7 +3468,7 @@ export interface operations {
                     "application/json": components["schemas"]["CurrentPlan"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3272,6 +3522,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3283,6 +3542,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3312,7 +3580,7 @@ export interface operations {
                     "application/json": components["schemas"]["PlanOfferPage"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3366,6 +3634,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3377,6 +3654,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3403,7 +3689,7 @@ export interface operations {
                     "application/json": components["schemas"]["URL"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3457,6 +3743,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3468,6 +3763,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3487,8 +3791,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["PlanChoiceRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PlanChoiceRequest"];
-                "multipart/form-data": components["schemas"]["PlanChoiceRequest"];
             };
         };
         responses: {
@@ -3499,7 +3801,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3553,6 +3855,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3564,6 +3875,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3598,7 +3918,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3652,6 +3972,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3663,6 +3992,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3699,7 +4037,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3753,6 +4091,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3764,6 +4111,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3799,7 +4155,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["MessageOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3853,6 +4209,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3864,6 +4229,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3900,7 +4274,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3954,6 +4328,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -3972,6 +4355,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     chat_sessions_list: {
@@ -3981,7 +4373,7 @@ export interface operations {
                 assistant?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
                 search?: string;
             };
@@ -3999,7 +4391,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedSessionOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4053,6 +4445,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4064,6 +4465,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4092,7 +4502,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4146,6 +4556,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4157,6 +4576,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4184,7 +4612,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4238,6 +4666,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4249,6 +4686,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4281,7 +4727,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4335,6 +4781,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4346,6 +4801,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4379,7 +4843,7 @@ export interface operations {
                     "text/markdown": string;
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4433,6 +4897,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4451,6 +4924,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     chat_session_messages_list: {
@@ -4458,7 +4940,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
             };
             header?: never;
@@ -4477,7 +4959,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedMessageOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4531,6 +5013,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4542,6 +5033,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4570,7 +5070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChunkOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4624,6 +5124,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4642,6 +5151,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     collections_list: {
@@ -4649,7 +5167,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
                 search?: string;
             };
@@ -4667,7 +5185,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedCollectionOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4721,6 +5239,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4732,6 +5259,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4762,7 +5298,7 @@ export interface operations {
                     "application/json": components["schemas"]["CollectionOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4816,6 +5352,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4827,6 +5372,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4855,7 +5409,7 @@ export interface operations {
                     "application/json": components["schemas"]["CollectionOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4909,6 +5463,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -4920,6 +5483,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4947,7 +5519,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5001,6 +5573,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5012,6 +5593,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5044,7 +5634,7 @@ export interface operations {
                     "application/json": components["schemas"]["CollectionOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5098,6 +5688,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5116,6 +5715,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     documents_list: {
@@ -5123,7 +5731,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
                 status?: "completed" | "failed" | "pending" | "processing";
             };
@@ -5143,7 +5751,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedDocumentOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5197,6 +5805,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5208,6 +5825,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5248,7 +5874,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5302,6 +5928,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5313,6 +5948,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5345,7 +5989,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadResponse"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5399,6 +6043,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5410,6 +6063,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5439,7 +6101,7 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5493,6 +6155,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5504,6 +6175,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5532,7 +6212,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5586,6 +6266,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5604,6 +6293,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     document_chunks_list: {
@@ -5611,7 +6309,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
             };
             header?: never;
@@ -5631,7 +6329,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedChunkOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5685,6 +6383,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5696,6 +6403,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5725,7 +6441,7 @@ export interface operations {
                     "application/json": components["schemas"]["DocumentOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5779,6 +6495,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5797,6 +6522,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     credentials_list: {
@@ -5804,7 +6538,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
             };
             header?: never;
@@ -5821,7 +6555,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedCredentialOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5875,6 +6609,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5886,6 +6629,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5916,7 +6668,7 @@ export interface operations {
                     "application/json": components["schemas"]["CredentialOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5970,6 +6722,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -5981,6 +6742,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6009,7 +6779,7 @@ export interface operations {
                     "application/json": components["schemas"]["CredentialOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6063,6 +6833,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6074,6 +6853,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6101,7 +6889,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6155,6 +6943,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6166,6 +6963,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6198,7 +7004,7 @@ export interface operations {
                     "application/json": components["schemas"]["CredentialOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6252,6 +7058,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6263,6 +7078,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6291,7 +7115,7 @@ export interface operations {
                     "application/json": components["schemas"]["CredentialOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6345,6 +7169,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6363,6 +7196,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     invitations_list: {
@@ -6370,7 +7212,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
             };
             header?: never;
@@ -6387,7 +7229,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedInvitationOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6441,6 +7283,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6452,6 +7303,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6482,7 +7342,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6536,6 +7396,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6547,6 +7416,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6577,7 +7455,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6631,6 +7509,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6642,6 +7529,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6670,7 +7566,7 @@ export interface operations {
                     "application/json": components["schemas"]["InvitationOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6724,6 +7620,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6735,6 +7640,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6762,7 +7676,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6816,6 +7730,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6827,6 +7750,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6853,7 +7785,7 @@ export interface operations {
                     "application/json": components["schemas"]["MeOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6907,6 +7839,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -6925,6 +7866,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     members_list: {
@@ -6932,7 +7882,7 @@ export interface operations {
             query?: {
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
             };
             header?: never;
@@ -6949,7 +7899,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedMembershipOutputList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7003,6 +7953,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7014,6 +7973,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7042,7 +8010,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7096,6 +8064,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7107,6 +8084,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7134,7 +8120,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7188,6 +8174,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7199,6 +8194,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7231,7 +8235,7 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7285,6 +8289,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7303,6 +8316,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     models_list: {
@@ -7311,7 +8333,7 @@ export interface operations {
                 capability?: "chat" | "embeddings" | "streaming" | "tools" | "vision";
                 /** @description A page number within the paginated result set. */
                 page?: number;
-                /** @description Results per page (at most 100; more is capped). */
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
                 page_size?: number;
                 provider?: "anthropic" | "google" | "local" | "openai" | "openai_compatible";
             };
@@ -7329,7 +8351,7 @@ export interface operations {
                     "application/json": components["schemas"]["PaginatedAIModelList"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7383,6 +8405,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7394,6 +8425,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7420,7 +8460,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7474,6 +8514,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7485,6 +8534,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7515,7 +8573,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7569,6 +8627,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7580,6 +8647,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7610,7 +8686,7 @@ export interface operations {
                     "application/json": components["schemas"]["SearchOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7664,6 +8740,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7675,6 +8760,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7705,7 +8799,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignupOutput"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7759,6 +8853,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7770,6 +8873,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7814,7 +8926,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsageReport"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7868,6 +8980,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7879,6 +9000,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7905,7 +9035,7 @@ export interface operations {
                     "application/json": components["schemas"]["Quotas"];
                 };
             };
-            /** @description Invalid input; `fields` names each invalid field. */
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7959,6 +9089,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body's content type is not accepted. */
             415: {
                 headers: {
@@ -7970,6 +9109,15 @@ export interface operations {
             };
             /** @description Too many requests; see the Retry-After header. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
