@@ -11,7 +11,8 @@ from django_tenants.utils import schema_context
 
 from chat.models import ChatSession
 from integrations.models import Scope
-from tests.helpers import api_key_for, assert_error
+from tests.factories import api_key_for
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

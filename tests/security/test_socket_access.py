@@ -17,7 +17,8 @@ from chat.models import ChatSession, Message
 from config.asgi import application
 from integrations import services as key_services
 from integrations.models import Scope
-from tests.helpers import PASSWORD, api_key_for
+from tests.factories import api_key_for
+from tests.helpers import PASSWORD
 from tests.security.conftest import logged_in_client, session_cookie
 from users import services as user_services
 from users.models import Membership, Role
