@@ -7,6 +7,8 @@ must be non-5xx and conform to the schema (status code documented, body
 matching the documented shape).
 """
 
+import os
+
 import pytest
 import schemathesis
 import werkzeug
@@ -37,6 +39,11 @@ def admin_session(org_a, client, keep_test_transaction):
         "headers": {"X-CSRFToken": csrf},
     }
 
+
+# Examples per operation: bounded so that `make test` stays within its time; raise them
+# for a deeper run (`FUZZ_EXAMPLES=100 pytest tests/test_api_fuzz.py`). derandomize=True
+# keeps every run on the same cases.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
 # Every other check runs (schemathesis `--checks all`), negative data included: a
 # request that breaks the schema must be refused (4xx), never accepted.
@@ -73,7 +80,7 @@ def api_key_client(org_a, keep_test_transaction):
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
@@ -88,7 +95,7 @@ def test_api_conforms_to_its_schema(case, admin_session):
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=10,
+    max_examples=max(EXAMPLES // 2, 1),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
