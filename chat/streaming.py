@@ -145,9 +145,9 @@ def _heartbeat(turn: TurnPlan, text: str) -> None:
 
 async def _beat(turn: TurnPlan, parts: list[str]) -> None:
     """Store the text so far now and then while the answer streams (its lease)."""
-    # Not thread-sensitive: the request's thread was let go when the stream started
-    # (release_request_thread); a beat borrows a pool thread for its one write.
-    beat = sync_to_async(_heartbeat, thread_sensitive=False)
+    # In the request's thread context like every write of the turn; the thread a beat
+    # brings back is let go again right after it, so a waiting stream holds none.
+    beat = sync_to_async(_heartbeat, thread_sensitive=True)
     while True:
         await asyncio.sleep(settings.CHAT_STREAM_HEARTBEAT_SECONDS)
         try:
@@ -156,6 +156,7 @@ async def _beat(turn: TurnPlan, parts: list[str]) -> None:
             logger.warning(
                 "heartbeat of answer %s failed", turn.assistant_message.pk, exc_info=True
             )
+        release_request_thread()
 
 
 async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils.html import escape
 
 from billing.models import Subscription
 from billing.tests.conftest import fresh
@@ -51,7 +52,7 @@ def test_platform_admin_lists_subscriptions_and_plans_prices(
 
     page = browser.get("/admin/billing/subscription/")
     assert page.status_code == 200
-    assert on_free.organization.name in page.content.decode()
+    assert escape(on_free.organization.name) in page.content.decode()
     plan = browser.get("/admin/billing/plan/").content.decode()
     assert "price_team_month" in plan
     for path in ("stripeevent", "stripecustomer", "meterreport"):
