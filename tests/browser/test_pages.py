@@ -14,6 +14,7 @@ PAGES = {
     "Knowledge": "Knowledge",
     "Search playground": "Search playground",
     "Members": "Members",
+    "Billing": "Billing",
     "API keys": "API keys",
     "Provider credentials": "Provider credentials",
     "Audit log": "Audit log",
