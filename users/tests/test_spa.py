@@ -54,8 +54,11 @@ class TestAppShell:
         assert app_config(outsider.get("/"))["user"] == {"authenticated": True, "member": False}
 
     def test_injected_values_cannot_close_the_script_element(self, built, org_a):
-        org_a.organization.name = "</script><script>alert(1)</script>"
-        org_a.organization.save()
+        # A copy: the session's shared organization object keeps its name for other tests
+        # (the database write is rolled back; an in-memory rename would not be).
+        organization = type(org_a.organization).objects.get(pk=org_a.organization.pk)
+        organization.name = "</script><script>alert(1)</script>"
+        organization.save()
         html = Client(HTTP_HOST=org_a.host).get("/").content.decode()
         assert "</script><script>alert(1)" not in html
         assert app_config(Client(HTTP_HOST=org_a.host).get("/"))["organization"]["name"] == (
