@@ -85,21 +85,7 @@ def start_server(port: int, logdir: Path) -> subprocess.Popen:
         DEBUG="false",
         PYTHONUNBUFFERED="1",
     )
-    command = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    command = common.uvicorn_command(PYTHON, port, access_log=False)
     log = (logdir / "uvicorn.log").open("w")
     return subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=log, stderr=log)
 

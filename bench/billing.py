@@ -252,21 +252,7 @@ def start_processes(server, port: int, logdir: Path) -> list[subprocess.Popen]:
         STRIPE_API_BASE=server.url,
         LOG_LEVEL="WARNING",
     )
-    web = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    web = common.uvicorn_command(PYTHON, port, access_log=False)
     worker = [
         PYTHON,
         "-m",

@@ -320,20 +320,7 @@ def child_env() -> dict[str, str]:
 
 def start_uvicorn(children: Children) -> tuple[Child, str]:
     port = common.free_port()
-    command = [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-    ]
+    command = common.uvicorn_command(PYTHON, port)
     name = "uvicorn"
     log = children.logdir / f"uvicorn-{port}.log"
     process = subprocess.Popen(

@@ -63,6 +63,25 @@ def setup_django() -> None:
     )
 
 
+def uvicorn_command(python: str, port: int, *, access_log: bool = True) -> list[str]:
+    """One uvicorn worker of the platform on 127.0.0.1:port (what every bench starts)."""
+    command = [
+        python,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+    ]
+    return command if access_log else [*command, "--no-access-log"]
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now (for the servers a benchmark starts)."""
     import socket
