@@ -22,6 +22,8 @@ class Channel(models.TextChoices):
     API = "api", "API"
     SLACK = "slack", "Slack"
     TEAMS = "teams", "Teams"
+    EXTENSION = "extension", "Browser extension"
+    WORKFLOW = "workflow", "Workflow"
     INGESTION = "ingestion", "Ingestion"
     SYSTEM = "system", "System"
 

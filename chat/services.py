@@ -19,6 +19,7 @@ from assistants import gateway
 from assistants.providers.base import Usage
 from assistants.providers.tokens import count_tokens
 from chat import conversation
+from core import events
 from chat import turn as turn_module
 from chat.models import ChatSession, Message, MessageStatus, Role
 from chat.turn import session_add_totals
@@ -88,6 +89,18 @@ def chat_finish(
         session_add_totals(
             session_id=plan.session.pk, messages=1, tokens=message.total_tokens, cost=message.cost
         )
+        if status == MessageStatus.COMPLETE:
+            events.event_emit(
+                type="chat.message.completed",
+                payload={
+                    "session_id": str(plan.session.pk),
+                    "message_id": str(message.pk),
+                    "assistant_id": str(plan.session.assistant_id),
+                    "channel": plan.session.channel,
+                    "tokens": message.total_tokens,
+                    "cost": str(message.cost),
+                },
+            )
     return message
 
 

@@ -27,6 +27,7 @@ from assistants import gateway
 from assistants.providers.errors import ProviderError
 from billing import quotas
 from billing.models import Channel
+from core import events
 from core.tenancy import require_tenant_schema
 from files import services as file_services
 from files.models import FileStatus
@@ -176,6 +177,15 @@ def _write_chunks(
                 summary=summary,
             )
         collection_refresh_counts(collection_id=document.collection_id)
+        events.event_emit(
+            type="document.completed",
+            payload={
+                "document_id": str(document.pk),
+                "collection_id": str(document.collection_id),
+                "title": current.title,
+                "chunks": len(chunks),
+            },
+        )
     return True
 
 
@@ -206,6 +216,15 @@ def _fail(document_id, version: int, message: str) -> None:
                 file=document.file, status=FileStatus.FAILED, extracted_text="", summary=message
             )
         collection_refresh_counts(collection_id=document.collection_id)
+        events.event_emit(
+            type="document.failed",
+            payload={
+                "document_id": str(document.pk),
+                "collection_id": str(document.collection_id),
+                "title": document.title,
+                "error": document.error,
+            },
+        )
 
 
 def fail_document(document_id, version: int, message: str) -> None:

@@ -1,0 +1,86 @@
+"""Platform events: what happened in an organization, for whoever acts on it.
+
+Lower layers emit (knowledge ingestion, chat, billing); higher layers subscribe
+(workflow triggers, outbound webhooks) from their ``AppConfig.ready``, so no app
+imports the apps that react to it. An event is delivered to subscribers after the
+emitting transaction commits (never for work that rolled back), in the
+organization's schema. A subscriber should only enqueue work (a Celery task); one
+that raises is logged and does not stop the others or the emitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from core.tenancy import require_tenant_schema
+
+logger = logging.getLogger(__name__)
+
+# The catalogue: every event type and what it means. Payloads hold ids and small
+# facts (JSON-serialisable), never secrets or whole documents.
+CATALOGUE: dict[str, str] = {
+    "document.completed": "A document finished ingestion (document_id, collection_id, title, chunks).",
+    "document.failed": "A document's ingestion failed (document_id, collection_id, title, error).",
+    "chat.message.completed": "An answer finished streaming (session_id, message_id, assistant_id, channel, tokens, cost).",
+    "conversation.ended": "A conversation was ended, by a person or after the idle period (session_id).",
+    "conversation.imported": "An import job finished (import_id, source, conversations, messages).",
+    "conversation.analyzed": "A conversation's analysis was stored (session_id, analysis_id, version).",
+    "workflow.run.finished": "A workflow run ended (workflow_id, run_id, status).",
+    "usage.quota_reached": "A monthly quota refused work (quota, limit, used).",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    schema_name: str
+    payload: dict
+    id: str = field(default_factory=lambda: f"evt_{uuid.uuid4().hex}")
+    occurred_at: datetime = field(default_factory=timezone.now)
+
+
+Subscriber = Callable[[Event], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> Subscriber:
+    """Register a subscriber (usable as a decorator); registering twice is harmless."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+    return subscriber
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    if subscriber in _subscribers:
+        _subscribers.remove(subscriber)
+
+
+def event_emit(*, type: str, payload: dict) -> Event:
+    """Emit an event of the current organization; subscribers run after commit."""
+    if type not in CATALOGUE:
+        raise ValueError(f"Unknown event type {type!r}: add it to core.events.CATALOGUE.")
+    event = Event(type=type, schema_name=require_tenant_schema(), payload=payload)
+    transaction.on_commit(lambda: _deliver(event))
+    return event
+
+
+def _deliver(event: Event) -> None:
+    with schema_context(event.schema_name):
+        for subscriber in list(_subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                logger.exception(
+                    "Event subscriber %s failed on %s (%s)",
+                    getattr(subscriber, "__qualname__", subscriber),
+                    event.type,
+                    connection.schema_name,
+                )
