@@ -19,10 +19,10 @@ from assistants import gateway
 from assistants.providers.base import Usage
 from assistants.providers.tokens import count_tokens
 from chat import conversation
-from core import events
 from chat import turn as turn_module
 from chat.models import ChatSession, Message, MessageStatus, Role
 from chat.turn import session_add_totals
+from core import events
 
 Turn = turn_module.TurnPlan  # the name callers knew; the plan is immutable
 
