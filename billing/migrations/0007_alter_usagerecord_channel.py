@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0006_stripe'),
+        ("billing", "0006_stripe"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='usagerecord',
-            name='channel',
-            field=models.CharField(choices=[('web', 'Web'), ('widget', 'Widget'), ('api', 'API'), ('slack', 'Slack'), ('teams', 'Teams'), ('extension', 'Browser extension'), ('workflow', 'Workflow'), ('ingestion', 'Ingestion'), ('system', 'System')], default='web', max_length=16),
+            model_name="usagerecord",
+            name="channel",
+            field=models.CharField(
+                choices=[
+                    ("web", "Web"),
+                    ("widget", "Widget"),
+                    ("api", "API"),
+                    ("slack", "Slack"),
+                    ("teams", "Teams"),
+                    ("extension", "Browser extension"),
+                    ("workflow", "Workflow"),
+                    ("ingestion", "Ingestion"),
+                    ("system", "System"),
+                ],
+                default="web",
+                max_length=16,
+            ),
         ),
     ]
