@@ -50,6 +50,7 @@ lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports --no-cache
+	$(PY) infra/check_deploy.py
 
 format: install
 	.venv/bin/ruff check --fix .

@@ -41,7 +41,7 @@ from assistants.providers.fallback import (
 from assistants.providers.registry import get_provider
 from billing import quotas
 from billing.models import Channel, UsageKind, UsageRecord
-from core import crypto
+from core import crypto, metrics
 from core.tenancy import require_tenant_schema
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,8 @@ def ai_chat_complete(
     quotas.quota_check_ai(context.organization, api_key=context.caller_key)
     fell_back: list[AIModel] = []
     primary = Target(provider_for(model), _with_model(request, model))
-    result = complete_with_fallback(primary, _lazy_target(fallback, request, fell_back))
+    with metrics.provider_call(model.provider, "chat"):
+        result = complete_with_fallback(primary, _lazy_target(fallback, request, fell_back))
     used = fell_back[0] if fell_back else model
     record = _record_usage(model=used, usage=result.usage, kind=UsageKind.CHAT, context=context)
     return PricedResult(result, used, record.cost, record, fell_back=bool(fell_back))
@@ -237,12 +238,14 @@ def ai_chat_stream(*, plan: StreamPlan, outcome: StreamOutcome) -> Iterator[Stre
     thread while holding no connection, and records usage afterwards with
     ``ai_record_stream_usage``. ``outcome`` learns which model answered and its usage.
     """
-    for event in stream_with_fallback(plan.primary, plan.fallback):
-        if isinstance(event, FallbackUsed) and plan.fallback_model is not None:
-            outcome.model, outcome.fell_back = plan.fallback_model, True
-        elif isinstance(event, UsageEvent):
-            outcome.usage = event.usage
-        yield event
+    with metrics.provider_stream(plan.model.provider) as first_event:
+        for event in stream_with_fallback(plan.primary, plan.fallback):
+            first_event()
+            if isinstance(event, FallbackUsed) and plan.fallback_model is not None:
+                outcome.model, outcome.fell_back = plan.fallback_model, True
+            elif isinstance(event, UsageEvent):
+                outcome.usage = event.usage
+            yield event
 
 
 async def ai_chat_astream(
@@ -253,13 +256,15 @@ async def ai_chat_astream(
     database (the plan resolved the credentials), so it may run on the event loop itself.
     Close it (``contextlib.aclosing``) when stopping early, to end the provider's stream.
     """
-    async with aclosing(astream_with_fallback(plan.primary, plan.fallback)) as events:
-        async for event in events:
-            if isinstance(event, FallbackUsed) and plan.fallback_model is not None:
-                outcome.model, outcome.fell_back = plan.fallback_model, True
-            elif isinstance(event, UsageEvent):
-                outcome.usage = event.usage
-            yield event
+    with metrics.provider_stream(plan.model.provider) as first_event:
+        async with aclosing(astream_with_fallback(plan.primary, plan.fallback)) as events:
+            async for event in events:
+                first_event()
+                if isinstance(event, FallbackUsed) and plan.fallback_model is not None:
+                    outcome.model, outcome.fell_back = plan.fallback_model, True
+                elif isinstance(event, UsageEvent):
+                    outcome.usage = event.usage
+                yield event
 
 
 def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> UsageRecord | None:
@@ -276,6 +281,7 @@ def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> 
 def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> EmbeddingResult:
     """Embed a batch of texts, priced and recorded."""
     quotas.quota_check_ai(context.organization, api_key=context.caller_key)
-    result = provider_for(model).embed(model.model_id, texts)
+    with metrics.provider_call(model.provider, "embedding"):
+        result = provider_for(model).embed(model.model_id, texts)
     _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
     return result

@@ -30,6 +30,7 @@ from assistants.providers.errors import ProviderError, as_domain_error
 from chat import recovery, services
 from chat.models import MessageStatus
 from chat.turn import TurnPlan
+from core import metrics
 from core.connections import release_connection
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
     heartbeat = asyncio.ensure_future(_beat(turn, parts))
     streaming_task = asyncio.current_task()
     OPEN_STREAMS.add(streaming_task)
+    metrics.STREAMS_OPEN.inc()
     try:
         async for text in deltas:
             if ttft_ms is None:
@@ -238,6 +240,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
     finally:
         heartbeat.cancel()
         OPEN_STREAMS.discard(streaming_task)
+        metrics.STREAMS_OPEN.dec()
     try:
         message = await finish(turn, outcome, "".join(parts), MessageStatus.COMPLETE, "", ttft_ms)
     except Exception:

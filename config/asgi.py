@@ -23,13 +23,16 @@ async def lifespan(scope, receive, send):
     answer still streaming is cancelled and stored `cancelled` with its text so far,
     before the process exits (chat/streaming.py)."""
     from chat.streaming import streams_cancel_open
+    from core.metrics import metrics_serve, process_exited
 
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            metrics_serve()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await streams_cancel_open(timeout=STREAMS_SHUTDOWN_TIMEOUT)
+            process_exited()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -7,7 +7,12 @@ the public schema (fail closed). The Celery app itself is wiring: config/celery.
 
 from tenant_schemas_celery.task import TenantTask as BaseTenantTask
 
+from core import metrics
 from core.tenancy import require_tenant_schema
+
+# Every worker imports this module (each app's tasks do): task latency and the metrics
+# port are wired here, not in config/celery.py, which imports no app.
+metrics.connect_celery_signals()
 
 
 class TenantTask(BaseTenantTask):

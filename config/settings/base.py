@@ -30,7 +30,9 @@ USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MIDDLEWARE = [
-    # First: answers /healthz and /readyz before tenant lookup or host checks,
+    # Request id (X-Request-ID), latency metrics by route, the context of log lines.
+    "core.request_context.RequestContextMiddleware",
+    # Then: answers /healthz and /readyz before tenant lookup or host checks,
     # so load balancers get an answer even when the database is down.
     "core.health.HealthCheckMiddleware",
     # Next: every /api/ answer in the error format (oversized bodies refused before they
@@ -47,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # After authentication: the organization and user of the request, for log lines.
+    "core.request_context.IdentityMiddleware",
 ]
 
 TEMPLATES = [
@@ -89,11 +93,24 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default=f"no-reply@{BASE_DOMAIN}")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# LOG_FORMAT=json: one JSON object a line with request id, organization and user
+# (core/request_context.py); plain text otherwise.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "core.request_context.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "core.request_context.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

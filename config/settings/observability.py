@@ -1,4 +1,4 @@
-"""Error reporting: Sentry when SENTRY_DSN is set, nothing otherwise."""
+"""Error reporting (Sentry when SENTRY_DSN is set) and Prometheus metrics."""
 
 import environ
 
@@ -18,3 +18,8 @@ if SENTRY_DSN:
         # Never ship request bodies or user e-mails: they may hold customer data.
         send_default_pii=False,
     )
+
+# Prometheus metrics on a port of their own (core/metrics.py): web and worker
+# processes serve /metrics there when it is set; nothing is served when it is empty.
+METRICS_PORT = env.int("METRICS_PORT", default=0) or None
+METRICS_ADDRESS = env("METRICS_ADDRESS", default="0.0.0.0")  # noqa: S104 - a port of its own, for the scraper
