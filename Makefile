@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := python3 -m uv
 
-.PHONY: install dev frontend test test-fast lint format migrations-check deadcode browser services-stop clean
+.PHONY: install dev frontend test test-fast lint format migrations-check deadcode browser services-stop clean citus-check
 
 install: .venv/.installed
 
@@ -69,6 +69,11 @@ migrations-check: install
 # Debian's Chromium for the browser tests (tests/browser/); apt-get when it is missing.
 browser:
 	bash infra/install_browser.sh
+
+# The platform on a real Citus cluster (coordinator + two workers, schema-based sharding):
+# docs/scale-out.md. Not part of `make test`: the first run builds Citus (~10 minutes).
+citus-check: install
+	$(PY) infra/citus_check.py
 
 services-stop:
 	$(PY) infra/services.py stop

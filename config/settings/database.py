@@ -15,6 +15,9 @@ env = environ.Env()
 DATABASE_URL = env("DATABASE_URL", default="") or localservices.postgres_url()
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# What django-tenants wraps: Django's PostgreSQL backend, with migrations Citus can run
+# (core/db/postgresql/base.py).
+ORIGINAL_BACKEND = "core.db.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
