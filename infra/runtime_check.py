@@ -225,7 +225,8 @@ def main() -> int:
             if dev_only in installed:
                 raise RuntimeError(f"{dev_only} is installed in the runtime environment")
         python = str(venv / "bin" / "python")
-        step("python stage: fresh virtualenv, runtime dependencies only", started)
+        size = sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink())
+        step(f"python stage: fresh virtualenv, runtime dependencies only ({size / 1e6:.0f} MB)", started)
 
         port = free_port()
         env = {
