@@ -226,7 +226,10 @@ def main() -> int:
                 raise RuntimeError(f"{dev_only} is installed in the runtime environment")
         python = str(venv / "bin" / "python")
         size = sum(p.stat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink())
-        step(f"python stage: fresh virtualenv, runtime dependencies only ({size / 1e6:.0f} MB)", started)
+        step(
+            f"python stage: fresh virtualenv, runtime dependencies only ({size / 1e6:.0f} MB)",
+            started,
+        )
 
         port = free_port()
         env = {
