@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import stripe
 from celery import current_app
@@ -59,37 +59,77 @@ def event_queue(event_id: str) -> None:
 
 
 def event_store(event: dict) -> bool:
-    """Store a verified event once (one INSERT ... ON CONFLICT DO NOTHING in autocommit, no
-    transaction to hold); True when it is new. Then queue its processing, unless an
-    earlier delivery's processing already finished. An event stored whose queueing
-    failed (the broker away) is queued again by Stripe's redelivery: the caller answers
-    an error, and Stripe retries deliveries that did not get a 2xx."""
+    """Store one verified event (``events_store``) and queue its processing, after the
+    commit when inside a transaction; True when it is new. An event stored whose
+    queueing failed is queued again by ``events_requeue`` (beat) or by Stripe's
+    redelivery (the caller answers an error, and Stripe retries what got no 2xx)."""
+    (created,), to_queue = events_store([event])
+    for event_id in to_queue:
+        transaction.on_commit(lambda event_id=event_id: event_queue(event_id))
+    return created
+
+
+def _row_values(event: dict) -> list:
     obj = (event.get("data") or {}).get("object") or {}
+    return [
+        str(event["id"])[:120],
+        str(event["type"])[:80],
+        str(obj.get("id", ""))[:120],
+        bool(event.get("livemode")),
+        datetime.fromtimestamp(event.get("created") or 0, tz=UTC),
+        Jsonb(event),
+        timezone.now(),
+    ]
+
+
+def events_store(events: list[dict]) -> tuple[list[bool], list[str]]:
+    """Store a batch of verified events in one statement (the ingress's group commit):
+    for each, whether it is new; and the ids to queue (the new ones, and repeats of
+    events not processed yet). Queueing is the caller's, after it has answered."""
+    if not events:
+        return [], []
     table = StripeEvent._meta.db_table
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, 0, '')"] * len(events))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (id, type, object_id, livemode, stripe_created, payload,"  # noqa: S608
-            " received_at, attempts, last_error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '') ON CONFLICT (id) DO NOTHING"
-            " RETURNING id",
-            [
-                str(event["id"])[:120],
-                str(event["type"])[:80],
-                str(obj.get("id", ""))[:120],
-                bool(event.get("livemode")),
-                datetime.fromtimestamp(event.get("created") or 0, tz=UTC),
-                Jsonb(event),
-                timezone.now(),
-            ],
+            f" received_at, attempts, last_error) VALUES {rows}"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            [value for event in events for value in _row_values(event)],
         )
-        created = cursor.fetchone() is not None
-    # A repeated delivery of an event not processed yet is queued again (its first
-    # queueing may have failed); processing is exactly once whatever the queue holds.
-    done = StripeEvent.objects.filter(id=event["id"], processed_at__isnull=False)
-    if created or not done.exists():
-        # At once in autocommit (the ingress); after the commit inside a transaction.
-        transaction.on_commit(lambda: event_queue(event["id"]))
-    return created
+        inserted = {row[0] for row in cursor.fetchall()}
+    created, seen = [], set()
+    for event in events:
+        new = event["id"] in inserted and event["id"] not in seen
+        seen.add(event["id"])
+        created.append(new)
+    repeats = {e["id"] for e, new in zip(events, created, strict=True) if not new} - inserted
+    waiting = (
+        set(
+            StripeEvent.objects.filter(id__in=repeats, processed_at__isnull=True).values_list(
+                "id", flat=True
+            )
+        )
+        if repeats
+        else set()
+    )
+    return created, sorted(inserted | waiting)
+
+
+def events_requeue(*, older_than_seconds: int = 60, limit: int = 500) -> int:
+    """Queue again the stored events still unprocessed after a while: their queueing
+    was lost (the process answered and died, or the broker was away) or their task
+    gave up. Beat runs it every minute; processing is exactly once anyway."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        # Never tried (a task that failed is in Celery's retry schedule already).
+        StripeEvent.objects.filter(processed_at__isnull=True, last_error="", received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for event_id in ids:
+        event_queue(event_id)
+    return len(ids)
 
 
 def event_receive(*, payload: bytes, signature: str) -> tuple[str, bool]:

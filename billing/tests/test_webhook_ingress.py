@@ -5,14 +5,18 @@ and connections (committed rows), and a real Celery worker processes them."""
 import asyncio
 import json
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from billing.api.webhook import PATH, StripeWebhookIngress
 from billing.models import StripeEvent
+from billing.tasks import stripe_events_requeue
 from billing.tests.conftest import checkout
 from billing.tests.stripe_api.server import event_signature
 from billing.tests.test_stripe_worker import _wait_for, live  # noqa: F401 - the fixture
+from billing.webhooks import events_requeue, events_store
 from users.models import Organization
 
 
@@ -28,7 +32,7 @@ class Behind:
         await send({"type": "http.response.body", "body": b""})
 
 
-def call(app, *, body: bytes, headers: dict, method="POST", path=PATH, host="localhost"):
+async def request(app, *, body: bytes, headers: dict, method="POST", path=PATH, host="localhost"):
     """One HTTP request through the ASGI app: (status, JSON body or None)."""
     scope = {
         "type": "http",
@@ -47,10 +51,18 @@ def call(app, *, body: bytes, headers: dict, method="POST", path=PATH, host="loc
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     status = sent[0]["status"]
     content = b"".join(m.get("body", b"") for m in sent[1:])
     return status, (json.loads(content) if content else None)
+
+
+def call(app, **arguments):
+    return asyncio.run(request(app, **arguments))
+
+
+async def burst(app, deliveries: list[tuple[bytes, dict]]):
+    return await asyncio.gather(*(request(app, body=b, headers=h) for b, h in deliveries))
 
 
 def signed(event: dict, secret: str, timestamp: int | None = None) -> tuple[bytes, dict]:
@@ -113,6 +125,36 @@ def test_the_ingress_stores_verified_deliveries_and_the_worker_applies_them(
             dict(StripeEvent.objects.filter(id__in=ids).values_list("id", "processed_at"))
             == processed
         )
+
+        # a burst, with one event delivered twice at once: written together, stored once
+        sub_id = server.sessions[session_id]["subscription"]
+        updates = [
+            server.event("customer.subscription.updated", server.subscriptions[sub_id])
+            for _ in range(20)
+        ]
+        deliveries = [signed(e, server.webhook_secret) for e in [*updates, updates[0]]]
+        answers = asyncio.run(burst(ingress, deliveries))
+        assert {status for status, _ in answers} == {200}
+        assert sorted(answer["duplicate"] for _, answer in answers) == [False] * 20 + [True]
+        update_ids = [e["id"] for e in updates]
+        assert StripeEvent.objects.filter(id__in=update_ids).count() == 20
+        assert _wait_for(
+            lambda: StripeEvent.objects.filter(id__in=update_ids, processed_at=None).count() == 0
+        )
+
+        # an event stored whose queueing was lost (the process died after answering):
+        # beat's sweep queues it again, and the worker applies it
+        lost = server.event("customer.subscription.updated", server.subscriptions[sub_id])
+        assert events_store([lost]) == ([True], [lost["id"]])  # stored, never queued
+        assert events_requeue() == 0  # not before a minute has passed
+        StripeEvent.objects.filter(id=lost["id"]).update(
+            received_at=timezone.now() - timedelta(minutes=2)
+        )
+        assert stripe_events_requeue() == 1
+        assert _wait_for(
+            lambda: StripeEvent.objects.filter(id=lost["id"], processed_at__isnull=False).exists()
+        )
+        assert events_requeue() == 0
 
         # an oversized body is refused before it is read whole
         status, answer = call(
