@@ -116,7 +116,8 @@ MAX_DELTAS_PER_S = 2000  # over all held streams: bigger steps get a slower pace
 STREAM_CAP_S = 180  # a held stream ends by itself after this (bigger steps: longer)
 OPEN_RATE = 100  # streams opened per second at most
 MAX_PENDING = 32  # requests sent but not yet streaming their session event
-OPEN_DEADLINE_S = 150  # bigger steps: N / 10 s
+OPEN_DEADLINE_S = 150  # bigger steps: N / OPEN_RATE_FLOOR s
+OPEN_RATE_FLOOR = 10.0  # streams/s a step must open at on average (--open-rate-floor)
 STALL_S = 60  # no stream changed state for this long: the server is stuck (busy machines pause)
 SETTLE_CAP_S = 120  # all sent: wait at most this for every stream's first delta
 COLD_BURST = 32  # streams sent at once to a fresh worker
@@ -137,7 +138,7 @@ def step_pace(n: int) -> tuple[float, float, float]:
     steps grow, keeping all held streams at MAX_DELTAS_PER_S together: the step measures
     how many streams a worker holds, not how many deltas per second it writes."""
     every = max(DELTA_EVERY_S, n / MAX_DELTAS_PER_S)
-    deadline = max(OPEN_DEADLINE_S, n / 10)
+    deadline = max(OPEN_DEADLINE_S, n / OPEN_RATE_FLOOR)
     return every, deadline, max(STREAM_CAP_S, deadline + SETTLE_CAP_S + 90)
 
 
@@ -1530,12 +1531,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--target-overhead-p95-ms", type=float, default=TARGET_OVERHEAD_P95_MS, help=assumed
     )
+    parser.add_argument(
+        "--open-rate-floor",
+        type=float,
+        default=OPEN_RATE_FLOOR,
+        help="a step gives up opening after N / this many seconds (a busy machine opens slowly)",
+    )
     parser.add_argument("--note", default="", help="stored with the results (e.g. machine load)")
     parser.add_argument("--serve-fake", metavar="KEY", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 def run(args: argparse.Namespace, children: Children) -> int:
+    global OPEN_RATE_FLOOR
+    OPEN_RATE_FLOOR = args.open_rate_floor
     rounds = args.rounds or (QUICK_SEQUENTIAL if args.quick else SEQUENTIAL)
     steps = tuple(args.steps or (QUICK_STEPS if args.quick else STEPS))
     started, load_start = time.perf_counter(), os.getloadavg()

@@ -24,6 +24,12 @@ def process_stripe_event(self, event_id: str) -> bool:
         raise
 
 
+@shared_task(name="billing.stripe_events_requeue", acks_late=True)
+def stripe_events_requeue() -> int:
+    """Stored webhook events that nobody processed yet are queued again (beat)."""
+    return webhooks.events_requeue()
+
+
 @shared_task(name="billing.meter_report", acks_late=True)
 def meter_report(organization_ids: list[int] | None = None) -> dict:
     run = metering.meter_report(organization_ids=organization_ids)

@@ -6,10 +6,18 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# The web server pools its PostgreSQL connections (config/settings/database.py, ADR 0021):
+# every request runs in a thread of its own, and a new connection per request cost more
+# than most requests' queries. DB_POOL_MAX_SIZE=0 turns it off.
+_POOL_BY_DEFAULT = "DB_POOL_MAX_SIZE" not in os.environ
+os.environ.setdefault("DB_POOL_MAX_SIZE", "20")
 django_application = get_asgi_application()
+if _POOL_BY_DEFAULT:  # read by the settings now; processes started from here decide anew
+    del os.environ["DB_POOL_MAX_SIZE"]
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from billing.api.webhook import StripeWebhookIngress  # noqa: E402
 from chat.admission import PreparationGate  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from core.websocket import BrowserOriginValidator, OrganizationWebsocketMiddleware  # noqa: E402
@@ -41,7 +49,8 @@ application = ProtocolTypeRouter(
     {
         "lifespan": lifespan,
         # At most CHAT_PREPARING_MAX answers prepared at once per worker (chat/admission.py).
-        "http": PreparationGate(django_application),
+        # Stripe's webhooks are stored and answered before Django (billing/api/webhook.py).
+        "http": StripeWebhookIngress(PreparationGate(django_application)),
         # The Origin check stops other sites from opening sockets with a user's cookie.
         "websocket": BrowserOriginValidator(
             OrganizationWebsocketMiddleware(URLRouter(websocket_urlpatterns))

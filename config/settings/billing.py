@@ -43,5 +43,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "billing.dunning_sweep",
             "schedule": crontab(minute=15),
         },
+        # Webhook events stored but not processed within a minute are queued again.
+        "billing-stripe-events-requeue": {
+            "task": "billing.stripe_events_requeue",
+            "schedule": 60.0,
+        },
     }
 )

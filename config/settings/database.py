@@ -20,6 +20,27 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 ORIGINAL_BACKEND = "core.db.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A pool of PostgreSQL connections per process (psycopg_pool through Django's "pool"
+# option), for the web server: under ASGI every request runs in a thread of its own, so
+# without a pool each one opened (and PostgreSQL forked) a new connection. config/asgi.py
+# turns it on for the process it serves (ADR 0021); commands, tests and Celery workers
+# (Celery's fixup closes connections around every task) keep plain connections.
+# django-tenants sets search_path again on every connection taken from the pool.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # a pool replaces persistent connections
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            "max_size": DB_POOL_MAX_SIZE,
+            # A request waits this long for a free connection, then fails (503).
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+            # Connections are replaced now and then (PostgreSQL backends grow).
+            "max_lifetime": 600.0,
+            "max_idle": 60.0,
+        },
+    }
 
 REDIS_URL = env("REDIS_URL", default="") or localservices.redis_url()
 # A Redis that stops answering must fail a request in seconds, not hang it: the callers

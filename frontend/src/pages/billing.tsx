@@ -137,34 +137,36 @@ function AdminBilling() {
       {bill ? (
         <section className="card card-body stack" aria-label="This period">
           <h2 style={{ margin: 0 }}>This period so far</h2>
-          <table className="table">
-            <tbody>
-              <tr>
-                <th scope="row">AI tokens used</th>
-                <td data-testid="billing-tokens">
-                  {formatNumber(bill.tokens)}
-                  {bill.included_tokens != null ? ` of ${formatNumber(bill.included_tokens)} included` : ""}
-                </td>
-              </tr>
-              <tr>
-                <th scope="row">Beyond the included amount</th>
-                <td>{formatNumber(bill.overage_tokens)} tokens: {cents(bill.overage_cents, currency)}</td>
-              </tr>
-              <tr>
-                <th scope="row">Plan price</th>
-                <td>{cents(bill.flat_cents, currency)}</td>
-              </tr>
-              <tr>
-                <th scope="row">Running bill</th>
-                <td>
-                  <strong data-testid="billing-running-total">{cents(bill.total_cents, currency)}</strong>
-                  <div className="muted small">
-                    Estimate until Stripe issues the invoice; {formatNumber(bill.reported_tokens)} tokens reported to Stripe so far.
-                  </div>
-                </td>
-              </tr>
-            </tbody>
-          </table>
+          <div className="table-wrap">
+            <table className="table">
+              <tbody>
+                <tr>
+                  <th scope="row">AI tokens used</th>
+                  <td data-testid="billing-tokens">
+                    {formatNumber(bill.tokens)}
+                    {bill.included_tokens != null ? ` of ${formatNumber(bill.included_tokens)} included` : ""}
+                  </td>
+                </tr>
+                <tr>
+                  <th scope="row">Beyond the included amount</th>
+                  <td>{formatNumber(bill.overage_tokens)} tokens: {cents(bill.overage_cents, currency)}</td>
+                </tr>
+                <tr>
+                  <th scope="row">Plan price</th>
+                  <td>{cents(bill.flat_cents, currency)}</td>
+                </tr>
+                <tr>
+                  <th scope="row">Running bill</th>
+                  <td>
+                    <strong data-testid="billing-running-total">{cents(bill.total_cents, currency)}</strong>
+                    <div className="muted small">
+                      Estimate until Stripe issues the invoice; {formatNumber(bill.reported_tokens)} tokens reported to Stripe so far.
+                    </div>
+                  </td>
+                </tr>
+              </tbody>
+            </table>
+          </div>
         </section>
       ) : null}
       <section className="card card-body stack" aria-label="Plans">
