@@ -78,16 +78,17 @@ RANKERS = {
 # -- ingestion -----------------------------------------------------------------------------
 
 
-def expected_chunks(corpus: list[common.ScifactDoc]) -> int:
+def expected_chunks(corpus: list[common.ScifactDoc], collection: Any) -> int:
     """What the pipeline will write: the same extraction and chunking, without embedding."""
-    from knowledge_base import chunking, extraction
+    from knowledge_base import extraction
+    from knowledge_base.embedding_windows import embedding_window
+    from knowledge_base.ingestion import chunk_for_collection
 
+    window = embedding_window(collection.embedding_model)
     total = 0
     for doc in corpus:
         extracted = extraction.extract(doc.document_text().encode(), "text/markdown")
-        total += len(
-            chunking.chunk_document(extracted, chunk_size=CHUNK_SIZE, overlap=CHUNK_OVERLAP)
-        )
+        total += len(chunk_for_collection(collection, extracted, window))
     return total
 
 
@@ -155,7 +156,6 @@ def ready_collection(corpus: list, organization: Any, reingest: bool) -> tuple[A
     """The ingested collection, (re)ingesting when needed; and ingestion stats if it ran."""
     from knowledge_base import services
 
-    expected = expected_chunks(corpus)
     collection = common.collection_named(COLLECTION)
     if collection is not None and reingest:
         common.delete_collection(COLLECTION)
@@ -170,6 +170,7 @@ def ready_collection(corpus: list, organization: Any, reingest: bool) -> tuple[A
             chunk_size=CHUNK_SIZE,
             chunk_overlap=CHUNK_OVERLAP,
         )
+    expected = expected_chunks(corpus, collection)
     problem = collection_problem(collection, corpus, expected)
     if problem is None:
         print(f"reusing collection {COLLECTION!r}: {len(corpus)} documents, {expected} chunks")
@@ -447,36 +448,37 @@ BM25_SQL = """
     SELECT c.id
     FROM knowledge_base_documentchunk c
     JOIN knowledge_base_document d ON d.id = c.document_id
-    JOIN pg_temp.bench_chunk_length l ON l.id = c.id
     CROSS JOIN LATERAL unnest(c.search_vector) u
     JOIN q ON q.lexeme = u.lexeme
     JOIN pg_temp.bench_idf i ON i.lexeme = u.lexeme
     WHERE d.status = 'completed' AND c.collection_id = %(collection)s AND c.search_vector @@ {tsquery}
     GROUP BY c.id
-    ORDER BY sum(i.idf * cardinality(u.positions) * (%(k1)s + 1)
-                 / (cardinality(u.positions) + %(k1)s * (1 - %(b)s + %(b)s * l.length / %(average)s))) DESC, c.id
+    ORDER BY sum(i.idf * (cardinality(u.positions) + cardinality(array_remove(u.weights, 'D')))
+                 * (%(k1)s + 1)
+                 / ((cardinality(u.positions) + cardinality(array_remove(u.weights, 'D')))
+                    + %(k1)s * (1 - %(b)s + %(b)s * c.search_length / %(average)s))) DESC, c.id
     LIMIT %(limit)s
 """
 
 
 def bm25_statistics(collection: Any) -> float:
-    """Temp tables of BM25's statistics for the collection; returns the average chunk length."""
+    """A temp table of IDF over the collection's chunks (ts_stat: counted from scratch,
+    not from the incremental statistics); returns the average chunk length."""
     from django.db import connection
 
-    chunks = "SELECT id, search_vector FROM knowledge_base_documentchunk WHERE collection_id = %s"
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.bench_idf, pg_temp.bench_chunk_length")
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.bench_idf")
         cursor.execute(
-            "CREATE TEMP TABLE bench_chunk_length AS SELECT id, "
-            "(SELECT sum(cardinality(positions)) FROM unnest(search_vector)) AS length "
-            f"FROM ({chunks}) c",
+            "SELECT count(*), avg(search_length) FROM knowledge_base_documentchunk "
+            "WHERE collection_id = %s",
             [collection.id],
         )
-        cursor.execute("CREATE INDEX ON pg_temp.bench_chunk_length (id)")
-        cursor.execute("SELECT count(*), avg(length) FROM pg_temp.bench_chunk_length")
         count, average = cursor.fetchone()
         # ts_stat takes the query as text: the collection id is a UUID we produced, not input.
-        inner = chunks.replace("%s", f"'{collection.id}'").replace("id, ", "")
+        inner = (
+            "SELECT search_vector FROM knowledge_base_documentchunk "
+            f"WHERE collection_id = '{collection.id}'"
+        )
         cursor.execute(
             "CREATE TEMP TABLE bench_idf AS SELECT word AS lexeme, "
             "ln(1 + (%s - ndoc + 0.5) / (ndoc + 0.5)) AS idf FROM ts_stat(%s)",
@@ -484,6 +486,28 @@ def bm25_statistics(collection: Any) -> float:
         )
         cursor.execute("CREATE INDEX ON pg_temp.bench_idf (lexeme)")
     return float(average)
+
+
+def exact_check(
+    queries: dict[str, str], qrels: dict, collection: Any, beir_by_chunk: dict[int, str]
+) -> dict[str, Any]:
+    """keyword_search against exact BM25 (every matching chunk scored, statistics counted
+    from scratch) at depth 50: recall@50 of each, and how often the lists agree."""
+    average = bm25_statistics(collection)
+    recall = {"keyword_search": [], "exact": []}
+    same = 0
+    for q in qrels:
+        ours = keyword_ranked(CURRENT, queries[q], collection, 50)
+        exact = keyword_ranked(BM25_EXACT, queries[q], collection, 50, average)
+        same += ours == exact
+        for name, ranked in (("keyword_search", ours), ("exact", exact)):
+            recall[name].append(recall_at(unique_docs(ranked, beir_by_chunk), qrels[q], 50))
+    result = {name: float(np.mean(values)) for name, values in recall.items()}
+    return {
+        "recall@50": result,
+        "difference": result["exact"] - result["keyword_search"],
+        "identical_top50_share": same / len(qrels),
+    }
 
 
 def keyword_ranked(
@@ -706,6 +730,13 @@ def main() -> int:
                 f"tuned on train: w_v={chosen.vector_weight}, w_k=1, pool=top_k x {chosen.pool_factor}, k={chosen.rrf_k}"
             )
             rows.append(tuned)
+        exact = exact_check(queries, qrels, collection, beir_by_chunk)
+        print(
+            f"  recall@50: keyword_search {exact['recall@50']['keyword_search']:.4f}, "
+            f"exact BM25 {exact['recall@50']['exact']:.4f} (identical top 50 on "
+            f"{exact['identical_top50_share']:.0%} of queries)",
+            flush=True,
+        )
         experiments = None
         if args.keyword_experiments:
             print("keyword ranking experiments (train and test)", flush=True)
@@ -728,6 +759,7 @@ def main() -> int:
             "ingestion": ingestion,
             "results": rows,
             "hybrid_beats_both": hybrid_beats_both(results),
+            "keyword_vs_exact_bm25": exact,
             "tuning": tuning,
             "keyword_experiments": experiments,
             "elapsed_s": round(time.perf_counter() - started, 1),
