@@ -258,9 +258,9 @@ def copy_chunks(
 
     columns = (
         "document_id, collection_id, index, content, token_count, section_title, embedding, "
-        "embedding_dimensions, metadata"
+        "embedding_dimensions, metadata, search_length"
     )
-    types = ["uuid", "uuid", "int4", "text", "int4", "varchar", "vector", "int4", "jsonb"]
+    types = ["uuid", "uuid", "int4", "text", "int4", "varchar", "vector", "int4", "jsonb", "int4"]
     metadata = Jsonb({"synthetic": True})
     with raw_connection() as raw, raw.cursor() as cursor:
         sql = f"COPY knowledge_base_documentchunk ({columns}) FROM STDIN WITH (FORMAT BINARY)"
@@ -279,6 +279,7 @@ def copy_chunks(
                         vector,
                         DIMENSIONS,
                         metadata,
+                        0,  # set with the search vector by text_index.collection_reindex
                     )
                 )
 
@@ -301,7 +302,7 @@ def purge_collection(name: str) -> None:
 
 
 def build_collection(name: str, size: int, seed: Seed, rng: np.random.Generator) -> Any:
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from knowledge_base import services
     from knowledge_base.retrieval import text_index
@@ -320,10 +321,16 @@ def build_collection(name: str, size: int, seed: Seed, rng: np.random.Generator)
     document_ids = create_documents(collection, documents, titles)
     copy_chunks(collection, document_ids, seed, vectors, sources)
     started = time.perf_counter()
-    with transaction.atomic():  # the refresh locks the collection row
+    with transaction.atomic(), connection.cursor() as cursor:  # the refresh locks the row
         # COPY bypasses the pipeline: index the chunks' text and build the collection's
-        # BM25 statistics as the ingestion transaction does for each document.
+        # BM25 statistics as the ingestion transaction does for each document. The GIN
+        # index is built once afterwards (faster than 100k incremental GIN inserts).
+        cursor.execute("DROP INDEX IF EXISTS chunk_search_vector_gin")
         text_index.collection_reindex(collection.id)
+        cursor.execute(
+            "CREATE INDEX chunk_search_vector_gin ON knowledge_base_documentchunk "
+            "USING gin (search_vector)"
+        )
         services.collection_refresh_counts(collection_id=collection.id)
     print(f"  keyword index and BM25 statistics in {time.perf_counter() - started:.0f}s")
     collection.refresh_from_db()

@@ -154,24 +154,30 @@ def _postings(
             f"'{group.config}', {_query_text_sql(group.unaccent)})"
         )
         extra_params.append(query)
+    # Only the query's lexemes leave each candidate's vector: setweight marks them 'C'
+    # (a weight the index never writes) and ts_filter keeps them, both in C, so the rows
+    # unnested are the few query words, not the chunk's ~100 lexemes. Their title and
+    # heading positions (weights A and B) are counted from the small header part.
     cursor.execute(
         f"""
         SELECT c.id, c.search_length, u.lexeme,
-               cardinality(u.positions) + {HEADER_BOOST} * cardinality(
-                   array_remove(u.weights, 'D'))
+               cardinality(u.positions) + {HEADER_BOOST} * coalesce((
+                   SELECT cardinality(h.positions)
+                   FROM unnest(ts_filter(c.search_vector, '{{a,b}}')) h
+                   WHERE h.lexeme = u.lexeme), 0)
         FROM knowledge_base_documentchunk c
         JOIN knowledge_base_document d ON d.id = c.document_id
-        CROSS JOIN LATERAL unnest(c.search_vector) u
+        CROSS JOIN LATERAL unnest(
+            ts_filter(setweight(c.search_vector, 'C', %s::text[]), '{{c}}')) u
         WHERE d.status = 'completed' AND c.collection_id = ANY(%s::uuid[]) {filters_sql}
           AND c.search_vector @@ %s::tsquery {extra}
-          AND u.lexeme = ANY(%s)
         """,  # noqa: S608 - constants and a validated configuration name only
         [
+            list(group.frequencies),
             group.collection_ids,
             *filter_params,
             _any_of(words),
             *extra_params,
-            list(group.frequencies),
         ],
     )
     return cursor.fetchall()
