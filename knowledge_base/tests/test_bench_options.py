@@ -21,4 +21,3 @@ def test_every_retrieval_bench_has_a_quick_mode(bench):
     )
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout
-
