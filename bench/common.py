@@ -94,17 +94,24 @@ def free_port() -> int:
 def benchmark_organization(slug: str, name: str) -> Any:
     """The benchmark's own organization (created once, reused afterwards).
 
-    The AI catalog is synced first so the local embedding model exists.
+    Works from a fresh database: the shared schema is migrated first (a no-op when it is
+    up to date), an existing organization's schema too, and the AI catalog is synced so
+    the local embedding model exists.
     """
+    from django.core.management import call_command
+
     from assistants.catalog.services import ai_models_sync
     from users.models import Organization
     from users.services import organization_create
 
+    call_command("migrate_schemas", "--shared", interactive=False, verbosity=0)
     ai_models_sync()
     organization = Organization.objects.filter(schema_name=slug).first()
     if organization is None:
         print(f"creating organization {slug!r} (schema + migrations, ~10-30 s)", flush=True)
         organization = organization_create(name=name, slug=slug)
+    else:
+        call_command("migrate_schemas", schema_name=slug, interactive=False, verbosity=0)
     if organization.plan != "enterprise":
         # Benchmarks measure the platform, not the free plan's quotas (500 documents...).
         Organization.objects.filter(pk=organization.pk).update(plan="enterprise")

@@ -4,7 +4,8 @@ Django-free on purpose (plain functions and dataclasses).
 
 Rules, in order of preference:
 
-1. A chunk never spans two headings: every change of `Section.heading` starts a new chunk.
+1. A chunk never spans two headings or two pages: every change of `Section.heading` or of
+   `Section.page` starts a new chunk (so a PDF citation names the one page it quotes).
 2. Within one heading, pieces are packed greedily up to `chunk_size` tokens, breaking
    between paragraphs when possible, else between sentences (or lines), and only when a
    single sentence is larger than a chunk, between words, then grapheme clusters.
@@ -91,7 +92,9 @@ def chunk_document(
     )
     chunks: list[Chunk] = []
     paragraph_ids = itertools.count()
-    for heading, run in itertools.groupby(doc.sections, key=lambda section: section.heading):
+    for (heading, _page), run in itertools.groupby(
+        doc.sections, key=lambda section: (section.heading, section.page)
+    ):
         units = _units(run, counter, limits, paragraph_ids)
         for packed in _Packer(units, counter, limits).chunks():
             chunks.append(_make_chunk(len(chunks), packed, heading))

@@ -33,8 +33,12 @@ from files import services as file_services
 from files.models import FileStatus
 from knowledge_base import chunking, extraction, leases
 from knowledge_base.collection_counts import collection_refresh_counts
+from knowledge_base.embedding_windows import EmbeddingWindow, embedding_input, embedding_window
 from knowledge_base.extraction.sandbox import ExtractionCancelled, extract_isolated
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
+from knowledge_base.retrieval import text_index
+
+__all__ = ["embedding_input"]  # re-exported: what the embedding model reads of a chunk
 
 logger = logging.getLogger(__name__)
 
@@ -108,13 +112,30 @@ def _source_document(document: Document, run: _Run) -> extraction.ExtractedDocum
     )
 
 
-def _embed(document: Document, chunks: list, organization, run: _Run) -> list[list[float]]:
+def chunk_for_collection(collection, extracted, window: EmbeddingWindow | None = None) -> list:
+    """The collection's chunking, bounded by its embedding model's window (counted with
+    the model's own tokenizer) so the vector side sees every chunk whole."""
+    window = window or embedding_window(collection.embedding_model)
+    chunk_size = min(collection.chunk_size, window.chunk_tokens)
+    overlap = min(collection.chunk_overlap, max(0, chunk_size // 2 - 1))
+    return chunking.chunk_document(
+        extracted, chunk_size=chunk_size, overlap=overlap, count_tokens=window.count_tokens
+    )
+
+
+def _embed(
+    document: Document, chunks: list, organization, run: _Run, window: EmbeddingWindow
+) -> list[list[float]]:
     collection = document.collection
     context = gateway.UsageContext(organization=organization, channel=Channel.INGESTION)
     batch_size = settings.KNOWLEDGE_EMBED_BATCH_SIZE
     vectors: list[list[float]] = []
     for start in range(0, len(chunks), batch_size):
-        batch = [c.text for c in chunks[start : start + batch_size]]
+        # Each chunk with its contextual header (title > section): what it is about.
+        batch = [
+            embedding_input(document.title, c.section or "", c.text, window.count_tokens)
+            for c in chunks[start : start + batch_size]
+        ]
         result = gateway.ai_embed(model=collection.embedding_model, texts=batch, context=context)
         vectors.extend(result.vectors)
         # Progress is its own short write, visible to readers while the run goes on;
@@ -140,6 +161,7 @@ def _write_chunks(
             return False
         if not leases.document_lease_held(document=current, owner=owner):
             return False  # another delivery took the lease over (ours had expired)
+        text_index.document_chunks_removed(document.pk)
         DocumentChunk.objects.filter(document=document).delete()
         DocumentChunk.objects.bulk_create(
             [
@@ -159,6 +181,7 @@ def _write_chunks(
             ],
             batch_size=500,
         )
+        text_index.document_chunks_indexed(document.pk)
         current.status = DocumentStatus.COMPLETED
         current.lease_owner, current.lease_expires_at = "", None
         current.chunks_done = current.chunks_total = len(chunks)
@@ -196,6 +219,7 @@ def _fail(document_id, version: int, message: str) -> None:
         )
         if document is None:
             return
+        text_index.document_chunks_removed(document.pk)
         DocumentChunk.objects.filter(document=document).delete()
         document.status = DocumentStatus.FAILED
         document.error = message[:1000]
@@ -266,15 +290,12 @@ def _run_claimed(
     try:
         extracted = _source_document(document, run)
         run.check()
-        chunks = chunking.chunk_document(
-            extracted,
-            chunk_size=document.collection.chunk_size,
-            overlap=document.collection.chunk_overlap,
-        )
+        window = embedding_window(document.collection.embedding_model)
+        chunks = chunk_for_collection(document.collection, extracted, window)
         if not chunks:
             raise extraction.ExtractionError("No text could be extracted from this document.")
         Document.objects.filter(pk=document.pk).update(chunks_total=len(chunks))
-        vectors = _embed(document, chunks, organization, run)
+        vectors = _embed(document, chunks, organization, run, window)
     except (ExtractionCancelled, IngestionCancelled):
         logger.info("ingestion of document %s v%s cancelled", document_id, version)
         return IngestionResult("cancelled")

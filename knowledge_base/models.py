@@ -11,7 +11,7 @@ See docs/adr/0005-vector-storage.md and knowledge_base/vector_indexes.py.
 import uuid
 
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from pgvector.django import VectorField
@@ -19,8 +19,37 @@ from pgvector.django import VectorField
 from assistants.catalog.models import AIModel
 from core.lookups import user_reference
 
-# Full-text configuration of the keyword index and of queries (they must match).
+# Full-text configuration of the keyword index and of queries (they must match): the
+# default; each collection chooses its own (``Collection.language``).
 TEXT_SEARCH_CONFIG = "english"
+
+# PostgreSQL's built-in text-search configurations a collection may use: "simple" keeps
+# every word as written (no stemming, no stop words); the others stem their language.
+TEXT_SEARCH_LANGUAGES = (
+    "simple",
+    "arabic",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hungarian",
+    "indonesian",
+    "irish",
+    "italian",
+    "lithuanian",
+    "nepali",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+)
 
 
 class Collection(models.Model):
@@ -34,6 +63,17 @@ class Collection(models.Model):
         default=400, validators=[MinValueValidator(50), MaxValueValidator(8000)]
     )
     chunk_overlap = models.PositiveIntegerField(default=60)
+    # Fixed at creation, like the embedding model: the keyword index is built with it.
+    language = models.CharField(
+        max_length=32,
+        default=TEXT_SEARCH_CONFIG,
+        choices=[(name, name.title()) for name in TEXT_SEARCH_LANGUAGES],
+    )
+    unaccent = models.BooleanField(default=False)  # "café" matches "cafe" (both ways)
+    # BM25 statistics, kept by the ingestion transaction (knowledge_base/retrieval/text_index.py):
+    # chunks in the keyword index and the sum of their lengths (lexeme positions).
+    text_chunks = models.PositiveIntegerField(default=0)
+    text_length = models.PositiveBigIntegerField(default=0)
     document_count = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
     created_by = user_reference()
@@ -120,11 +160,11 @@ class DocumentChunk(models.Model):
     )
     embedding = VectorField(null=True)
     embedding_dimensions = models.PositiveIntegerField()
-    search_vector = models.GeneratedField(
-        expression=SearchVector("section_title", "content", config=TEXT_SEARCH_CONFIG),
-        output_field=SearchVectorField(),
-        db_persist=True,
-    )
+    # Title (weight A), section heading (B) and text (D) in the collection's language,
+    # written with the chunk by knowledge_base/retrieval/text_index.py; its length in
+    # lexeme positions is BM25's document length.
+    search_vector = SearchVectorField(null=True)
+    search_length = models.PositiveIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -143,3 +183,23 @@ class DocumentChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.index}"
+
+
+class CollectionTerm(models.Model):
+    """BM25 document frequency: how many of the collection's chunks contain ``lexeme``.
+
+    Kept incrementally in the transaction that writes or deletes chunks, so a keyword
+    search reads its statistics with one index lookup (docs/adr/0023)."""
+
+    id = models.BigAutoField(primary_key=True)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    lexeme = models.TextField()
+    chunks = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "lexeme"], name="collection_term_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lexeme} ({self.chunks})"

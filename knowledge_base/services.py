@@ -18,12 +18,15 @@ from files import services as file_services
 from knowledge_base import extraction
 from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.models import (
+    TEXT_SEARCH_CONFIG,
+    TEXT_SEARCH_LANGUAGES,
     Collection,
     Document,
     DocumentChunk,
     DocumentSource,
     DocumentStatus,
 )
+from knowledge_base.retrieval import text_index
 from knowledge_base.tasks import document_process_task
 from knowledge_base.vector_indexes import MAX_DIMENSIONS, ensure_vector_index
 
@@ -56,6 +59,8 @@ def collection_create(
     description: str = "",
     chunk_size: int = 400,
     chunk_overlap: int = 60,
+    language: str = TEXT_SEARCH_CONFIG,
+    unaccent: bool = False,
     user=None,
 ) -> Collection:
     require_tenant_schema()
@@ -70,6 +75,8 @@ def collection_create(
             }
         )
     _validate_chunking(chunk_size, chunk_overlap)
+    if language not in TEXT_SEARCH_LANGUAGES:
+        raise ValidationError({"language": [f"Use one of: {', '.join(TEXT_SEARCH_LANGUAGES)}."]})
     collection = Collection.objects.create(
         name=name,
         description=description,
@@ -77,6 +84,8 @@ def collection_create(
         embedding_dimensions=embedding_model.embedding_dimensions,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
+        language=language,
+        unaccent=unaccent,
         created_by=person(user),
     )
     ensure_vector_index(collection.embedding_dimensions)
@@ -263,6 +272,7 @@ def document_reprocess(*, document: Document) -> Document:
 def document_delete(*, document: Document) -> None:
     """The document, its chunks and its stored file go together."""
     collection_id = document.collection_id
+    text_index.document_chunks_removed(document.pk)
     DocumentChunk.objects.filter(document=document).delete()
     if document.file:
         file_services.file_delete(file=document.file)

@@ -27,6 +27,8 @@ else:
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 # Texts per embedding call during ingestion.
 KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=32)
+# Recent query embeddings kept per process (0: off): a repeated question is embedded once.
+KNOWLEDGE_QUERY_EMBEDDING_CACHE_SIZE = env.int("KNOWLEDGE_QUERY_EMBEDDING_CACHE_SIZE", default=2048)
 
 # Extraction limits (knowledge_base/extraction/limits.py, docs/security.md "Extraction
 # limits"): each document is parsed in a child process held to this CPU time and memory,

@@ -5,7 +5,13 @@ from rest_framework import serializers
 from assistants.api.serializers import ModelKeyField
 from assistants.catalog.models import Capability
 from knowledge_base.leases import document_is_stalled
-from knowledge_base.models import Collection, Document, DocumentChunk, DocumentStatus
+from knowledge_base.models import (
+    TEXT_SEARCH_LANGUAGES,
+    Collection,
+    Document,
+    DocumentChunk,
+    DocumentStatus,
+)
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
 
 
@@ -19,6 +25,15 @@ class CollectionInputSerializer(serializers.Serializer):
     )
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
+    language = serializers.ChoiceField(
+        choices=TEXT_SEARCH_LANGUAGES,
+        required=False,
+        help_text='Text-search language of the keyword index (fixed at creation); "simple" '
+        "keeps every word as written (no stemming, no stop words).",
+    )
+    unaccent = serializers.BooleanField(
+        required=False, help_text="Ignore accents in keyword search (café = cafe)."
+    )
 
 
 class CollectionUpdateSerializer(serializers.Serializer):
@@ -41,6 +56,8 @@ class CollectionOutputSerializer(serializers.ModelSerializer):
             "embedding_dimensions",
             "chunk_size",
             "chunk_overlap",
+            "language",
+            "unaccent",
             "document_count",
             "chunk_count",
             "created_at",
@@ -122,7 +139,17 @@ class SearchInputSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000)
     collections = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=50)
     mode = serializers.ChoiceField(choices=[m.value for m in SearchMode], default=SearchMode.HYBRID)
-    top_k = serializers.IntegerField(min_value=1, max_value=MAX_TOP_K, default=8)
+    top_k = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TOP_K,
+        default=8,
+        help_text="Results to return: chunks, or documents with collapse=document.",
+    )
+    collapse = serializers.ChoiceField(
+        choices=["none", "document"],
+        default="none",
+        help_text='"document": the best chunk of each document only.',
+    )
     documents = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=200)
     metadata = serializers.DictField(
         required=False, help_text="Chunks whose metadata contains this."
@@ -138,6 +165,9 @@ class HitSerializer(serializers.Serializer):
     collection_id = serializers.UUIDField()
     text = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)
+    page_end = serializers.IntegerField(
+        allow_null=True, help_text="Last page of the chunk (its page range is page..page_end)."
+    )
     section = serializers.CharField(allow_blank=True)
     score = serializers.FloatField()
     snippet = serializers.CharField(allow_blank=True)

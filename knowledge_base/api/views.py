@@ -215,6 +215,7 @@ class SearchView(OrganizationAPIView):
             ),
             vector_weight=values["vector_weight"],
             keyword_weight=values["keyword_weight"],
+            collapse=values["collapse"] == "document",
         )
         try:
             hits = retrieval.search(params, organization=self.organization, user=request.user)

@@ -26,11 +26,13 @@ class Hit:
     snippet: str = ""
     vector_rank: int | None = None
     keyword_rank: int | None = None
+    page_end: int | None = None  # last page of the chunk (PDF): its range is page..page_end
+    similarity: float | None = None  # cosine similarity to the query, when computed
 
 
 BASE_SELECT = """
     SELECT c.id, c.document_id, d.title, c.collection_id, c.content, c.page_number,
-           c.section_title, {score} AS score
+           c.section_title, {score} AS score, (c.metadata->>'page_end')::int AS page_end
     FROM knowledge_base_documentchunk c
     JOIN knowledge_base_document d ON d.id = c.document_id
     WHERE d.status = 'completed' AND c.collection_id = ANY(%s::uuid[]) {filters}
@@ -59,6 +61,7 @@ def rows_to_hits(rows) -> list[Hit]:
             page=r[5],
             section=r[6] or "",
             score=float(r[7]),
+            page_end=r[8] if r[8] is not None else r[5],
         )
         for r in rows
     ]

@@ -14,7 +14,9 @@ from knowledge_base.retrieval.hits import Hit, SearchFilters
 from knowledge_base.retrieval.keyword import keyword_search
 from knowledge_base.retrieval.snippets import add_snippets
 
-MAX_TOP_K = 50
+MAX_TOP_K = 100  # evaluation runs read deep lists; assistants use at most 50
+# With collapse=document, candidate lists this many times deeper (documents have chunks).
+COLLAPSE_DEPTH = 4
 
 
 class SearchMode(StrEnum):
@@ -32,18 +34,25 @@ class SearchParams:
     filters: SearchFilters = field(default_factory=SearchFilters)
     vector_weight: float = 1.0
     keyword_weight: float = 1.0
+    # The least cosine similarity between the query and a chunk, in every mode (keyword
+    # hits are checked against their embedding too); 0 keeps everything.
     min_score: float = 0.0
+    # Best chunk per document only; top_k then counts documents.
+    collapse: bool = False
 
     @property
     def pool(self) -> int:
-        """Candidates per list: fusion needs deeper lists than top_k."""
-        return self.top_k if self.mode != SearchMode.HYBRID else max(self.top_k * 4, 40)
+        """Candidates per list: fusion, the score floor and collapsing need deeper lists
+        than top_k."""
+        depth = self.top_k * (COLLAPSE_DEPTH if self.collapse else 1)
+        if self.mode == SearchMode.HYBRID or self.min_score > 0:
+            return max(depth * 4, 40)
+        return depth
 
 
-def _vector_candidates(params: SearchParams, organization, user) -> list[Hit]:
+def _vector_candidates(params: SearchParams, embeddings: dict) -> list[Hit]:
     """The best ``pool`` chunks by cosine similarity, across the collections' embedding
     models (one query embedding and one index search per model)."""
-    embeddings = vector.embed_query(params.query, params.collections, organization, user)
     groups: dict[int, list] = defaultdict(list)
     for collection in params.collections:
         groups[collection.embedding_model_id].append(collection)
@@ -56,6 +65,8 @@ def _vector_candidates(params: SearchParams, organization, user) -> list[Hit]:
             limit=params.pool,
             filters=params.filters,
         )
+    for hit in hits:
+        hit.similarity = hit.score
     return sorted(hits, key=lambda h: h.score, reverse=True)[: params.pool]
 
 
@@ -68,18 +79,64 @@ def _keyword_candidates(params: SearchParams) -> list[Hit]:
     )
 
 
+def _above_floor(params: SearchParams, hits: list[Hit], embeddings: dict) -> list[Hit]:
+    """The hits whose cosine similarity to the query reaches ``min_score`` (computed for
+    keyword hits from their stored embeddings: one statement per embedding model)."""
+    if params.min_score <= 0:
+        return hits
+    missing = [h for h in hits if h.similarity is None]
+    if missing:
+        by_collection = {str(c.id): c for c in params.collections}
+        groups: dict[int, list[Hit]] = defaultdict(list)
+        for hit in missing:
+            groups[by_collection[hit.collection_id].embedding_model_id].append(hit)
+        for model_id, group in groups.items():
+            dimensions = next(
+                c.embedding_dimensions
+                for c in params.collections
+                if c.embedding_model_id == model_id
+            )
+            found = vector.similarities(
+                embedding=embeddings[model_id],
+                dimensions=dimensions,
+                chunk_ids=[h.chunk_id for h in group],
+            )
+            for hit in group:
+                hit.similarity = found.get(hit.chunk_id, 0.0)
+    return [h for h in hits if (h.similarity or 0.0) >= params.min_score]
+
+
+def _collapsed(hits: list[Hit]) -> list[Hit]:
+    """The first (best) hit of each document, in order."""
+    seen: set[str] = set()
+    kept = []
+    for hit in hits:
+        if hit.document_id not in seen:
+            seen.add(hit.document_id)
+            kept.append(hit)
+    return kept
+
+
 def _ranked(params: SearchParams, organization, user) -> list[Hit]:
+    embeddings: dict = {}
+    if params.mode != SearchMode.KEYWORD or params.min_score > 0:
+        embeddings = vector.embed_query(params.query, params.collections, organization, user)
     if params.mode == SearchMode.VECTOR:
-        hits = _vector_candidates(params, organization, user)
-        return [h for h in hits if h.score >= params.min_score][: params.top_k]
-    if params.mode == SearchMode.KEYWORD:
-        return _keyword_candidates(params)[: params.top_k]
-    vector_hits = _vector_candidates(params, organization, user)
-    keyword_hits = _keyword_candidates(params)
-    return reciprocal_rank_fusion(
-        [(vector_hits, params.vector_weight), (keyword_hits, params.keyword_weight)],
-        limit=params.top_k,
-    )
+        hits = _vector_candidates(params, embeddings)
+    elif params.mode == SearchMode.KEYWORD:
+        hits = _keyword_candidates(params)
+    else:
+        hits = reciprocal_rank_fusion(
+            [
+                (_vector_candidates(params, embeddings), params.vector_weight),
+                (_keyword_candidates(params), params.keyword_weight),
+            ],
+            limit=params.pool,
+        )
+    hits = _above_floor(params, hits, embeddings)
+    if params.collapse:
+        hits = _collapsed(hits)
+    return hits[: params.top_k]
 
 
 def search(params: SearchParams, *, organization, user=None) -> list[Hit]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
 from django.db import connection, transaction
 
 from assistants import gateway
@@ -41,15 +45,70 @@ def vector_search(
     return sorted(hits, key=lambda h: h.score, reverse=True)
 
 
+def similarities(*, embedding: list[float], dimensions: int, chunk_ids: list[int]) -> dict:
+    """Cosine similarity of the query to each of these chunks (by primary key)."""
+    if not chunk_ids:
+        return {}
+    distance = vector_distance_sql(dimensions)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, 1 - {distance} FROM knowledge_base_documentchunk c "  # noqa: S608
+            f"WHERE c.id = ANY(%s) AND c.embedding_dimensions = {int(dimensions)}",
+            [str(list(embedding)), chunk_ids],
+        )
+        return {chunk_id: float(similarity) for chunk_id, similarity in cursor.fetchall()}
+
+
+class QueryEmbeddingCache:
+    """Recent query embeddings of this process, per organization and model: a repeated
+    question (a follow-up, a retried turn, an evaluation run) is embedded once. Query
+    embeddings are deterministic for a model, so a cached one is the same vector; it
+    costs nothing and records no usage (nothing was sent to a provider)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> list[float] | None:
+        with self._lock:
+            vector = self._entries.get(key)
+            if vector is not None:
+                self._entries.move_to_end(key)
+            return vector
+
+    def put(self, key: tuple, vector: list[float]) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._entries[key] = vector
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+query_embedding_cache = QueryEmbeddingCache(settings.KNOWLEDGE_QUERY_EMBEDDING_CACHE_SIZE)
+
+
 def embed_query(query: str, collections: list[Collection], organization, user) -> dict:
-    """One query embedding per embedding model among the collections."""
+    """One query embedding per embedding model among the collections (cached)."""
     vectors = {}
     for collection in collections:
         model = collection.embedding_model
-        if model.pk not in vectors:
+        if model.pk in vectors:
+            continue
+        key = (connection.schema_name, model.pk, model.updated_at, query)
+        cached = query_embedding_cache.get(key)
+        if cached is None:
             context = gateway.UsageContext(
                 organization=organization, user=user, channel=Channel.WEB
             )
             result = gateway.ai_embed(model=model, texts=[query], context=context)
-            vectors[model.pk] = result.vectors[0]
+            cached = list(result.vectors[0])
+            query_embedding_cache.put(key, cached)
+        vectors[model.pk] = cached
     return vectors

@@ -193,7 +193,7 @@ class TestSearchAPI:
             and hit["section"] == "Refunds"
         )
 
-    @pytest.mark.parametrize("top_k", [0, 51])
+    @pytest.mark.parametrize("top_k", [0, 101])
     def test_top_k_out_of_range(self, org_a, client_for, api_collection, top_k):
         response = client_for(org_a, "viewer").post(
             "/api/v1/search",

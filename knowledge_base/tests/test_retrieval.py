@@ -78,7 +78,7 @@ class TestModes:
 
     def test_top_k_is_bounded(self, org_a, collection, corpus):
         with pytest.raises(ValueError):
-            _search(org_a, collection, "x", retrieval.SearchMode.VECTOR, top_k=51)
+            _search(org_a, collection, "x", retrieval.SearchMode.VECTOR, top_k=101)
 
     def test_reciprocal_rank_fusion_rewards_agreement(self):
         def hit(i):

@@ -1006,11 +1006,13 @@ export interface components {
          *     * `api` - API
          *     * `slack` - Slack
          *     * `teams` - Teams
+         *     * `extension` - Browser extension
+         *     * `workflow` - Workflow
          *     * `ingestion` - Ingestion
          *     * `system` - System
          * @enum {string}
          */
-        ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "ingestion" | "system";
+        ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "extension" | "workflow" | "ingestion" | "system";
         ChatInputRequest: {
             /** Format: uuid */
             assistant: string;
@@ -1047,6 +1049,39 @@ export interface components {
             text: string;
             token_count: number;
         };
+        /**
+         * @description * `none` - none
+         *     * `document` - document
+         * @enum {string}
+         */
+        CollapseEnum: "none" | "document";
+        /**
+         * @description * `simple` - simple
+         *     * `arabic` - arabic
+         *     * `danish` - danish
+         *     * `dutch` - dutch
+         *     * `english` - english
+         *     * `finnish` - finnish
+         *     * `french` - french
+         *     * `german` - german
+         *     * `greek` - greek
+         *     * `hungarian` - hungarian
+         *     * `indonesian` - indonesian
+         *     * `irish` - irish
+         *     * `italian` - italian
+         *     * `lithuanian` - lithuanian
+         *     * `nepali` - nepali
+         *     * `norwegian` - norwegian
+         *     * `portuguese` - portuguese
+         *     * `romanian` - romanian
+         *     * `russian` - russian
+         *     * `spanish` - spanish
+         *     * `swedish` - swedish
+         *     * `tamil` - tamil
+         *     * `turkish` - turkish
+         * @enum {string}
+         */
+        CollectionInputLanguageEnum: "simple" | "arabic" | "danish" | "dutch" | "english" | "finnish" | "french" | "german" | "greek" | "hungarian" | "indonesian" | "irish" | "italian" | "lithuanian" | "nepali" | "norwegian" | "portuguese" | "romanian" | "russian" | "spanish" | "swedish" | "tamil" | "turkish";
         CollectionInputRequest: {
             name: string;
             description?: string;
@@ -1054,6 +1089,36 @@ export interface components {
             embedding_model?: string;
             chunk_size?: number;
             chunk_overlap?: number;
+            /**
+             * @description Text-search language of the keyword index (fixed at creation); "simple" keeps every word as written (no stemming, no stop words).
+             *
+             *     * `simple` - simple
+             *     * `arabic` - arabic
+             *     * `danish` - danish
+             *     * `dutch` - dutch
+             *     * `english` - english
+             *     * `finnish` - finnish
+             *     * `french` - french
+             *     * `german` - german
+             *     * `greek` - greek
+             *     * `hungarian` - hungarian
+             *     * `indonesian` - indonesian
+             *     * `irish` - irish
+             *     * `italian` - italian
+             *     * `lithuanian` - lithuanian
+             *     * `nepali` - nepali
+             *     * `norwegian` - norwegian
+             *     * `portuguese` - portuguese
+             *     * `romanian` - romanian
+             *     * `russian` - russian
+             *     * `spanish` - spanish
+             *     * `swedish` - swedish
+             *     * `tamil` - tamil
+             *     * `turkish` - turkish
+             */
+            language?: components["schemas"]["CollectionInputLanguageEnum"];
+            /** @description Ignore accents in keyword search (café = cafe). */
+            unaccent?: boolean;
         };
         CollectionOutput: {
             /** Format: uuid */
@@ -1064,6 +1129,8 @@ export interface components {
             embedding_dimensions: number;
             chunk_size?: number;
             chunk_overlap?: number;
+            language?: components["schemas"]["CollectionOutputLanguageEnum"];
+            unaccent?: boolean;
             document_count?: number;
             chunk_count?: number;
             /** Format: date-time */
@@ -1071,6 +1138,33 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /**
+         * @description * `simple` - Simple
+         *     * `arabic` - Arabic
+         *     * `danish` - Danish
+         *     * `dutch` - Dutch
+         *     * `english` - English
+         *     * `finnish` - Finnish
+         *     * `french` - French
+         *     * `german` - German
+         *     * `greek` - Greek
+         *     * `hungarian` - Hungarian
+         *     * `indonesian` - Indonesian
+         *     * `irish` - Irish
+         *     * `italian` - Italian
+         *     * `lithuanian` - Lithuanian
+         *     * `nepali` - Nepali
+         *     * `norwegian` - Norwegian
+         *     * `portuguese` - Portuguese
+         *     * `romanian` - Romanian
+         *     * `russian` - Russian
+         *     * `spanish` - Spanish
+         *     * `swedish` - Swedish
+         *     * `tamil` - Tamil
+         *     * `turkish` - Turkish
+         * @enum {string}
+         */
+        CollectionOutputLanguageEnum: "simple" | "arabic" | "danish" | "dutch" | "english" | "finnish" | "french" | "german" | "greek" | "hungarian" | "indonesian" | "irish" | "italian" | "lithuanian" | "nepali" | "norwegian" | "portuguese" | "romanian" | "russian" | "spanish" | "swedish" | "tamil" | "turkish";
         CredentialCreateRequest: {
             provider: components["schemas"]["CredentialProviderEnum"];
             api_key?: string;
@@ -1184,6 +1278,8 @@ export interface components {
             collection_id: string;
             text: string;
             page: number | null;
+            /** @description Last page of the chunk (its page range is page..page_end). */
+            page_end: number | null;
             section: string;
             /** Format: double */
             score: number;
@@ -1673,8 +1769,19 @@ export interface components {
             collections: string[];
             /** @default hybrid */
             mode?: components["schemas"]["ModeEnum"];
-            /** @default 8 */
+            /**
+             * @description Results to return: chunks, or documents with collapse=document.
+             * @default 8
+             */
             top_k?: number;
+            /**
+             * @description "document": the best chunk of each document only.
+             *
+             *     * `none` - none
+             *     * `document` - document
+             * @default none
+             */
+            collapse?: components["schemas"]["CollapseEnum"];
             documents?: string[];
             /** @description Chunks whose metadata contains this. */
             metadata?: {

@@ -8,6 +8,7 @@ import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
 import { Icon } from "../layout/icons";
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
+import { CitedPassage } from "../ui/citedPassage";
 
 // ---------------------------------------------------------------- sessions sidebar
 
@@ -142,7 +143,7 @@ function Feedback({ message, onChanged }: { message: ViewMessage; onChanged: (ra
 
 // ---------------------------------------------------------------- source panel
 
-function SourcePanel({ source, assistant, onClose }: { source: Source; assistant?: Assistant; onClose: () => void }) {
+function SourcePanel({ source, assistant, answer, onClose }: { source: Source; assistant?: Assistant; answer?: string; onClose: () => void }) {
   // The exact passage the citation points at, by its chunk id.
   // A reprocessed document has new chunks: the old id is then gone (404).
   const chunk = useAsync<Chunk | null>(
@@ -185,7 +186,7 @@ function SourcePanel({ source, assistant, onClose }: { source: Source; assistant
           <ErrorMessage error={chunk.error} />
         ) : chunk.data ? (
           <div className="chunk-text" data-testid="source-chunk">
-            {chunk.data.text}
+            <CitedPassage text={chunk.data.text} answer={answer} index={source.index} />
           </div>
         ) : (
           <p className="muted small">The passage's text could not be found again (the document may have been reprocessed).</p>
@@ -229,7 +230,7 @@ export function ChatPage() {
   const [loadingMessages, setLoadingMessages] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [streaming, setStreaming] = useState(false);
-  const [openSource, setOpenSource] = useState<{ source: Source; query: string } | null>(null);
+  const [openSource, setOpenSource] = useState<{ source: Source; query: string; answer?: string } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [draft, setDraft] = useState("");
@@ -522,7 +523,7 @@ export function ChatPage() {
                     <div className="msg msg-assistant">
                       <div className={`bubble ${answer.streaming ? "typing" : ""}`} data-testid="chat-answer" aria-live="polite" aria-busy={answer.streaming ? true : undefined}>
                         {answer.content ? (
-                          <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content })} />
+                          <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content })} />
                         ) : answer.streaming ? (
                           <span className="muted">Thinking…</span>
                         ) : null}
@@ -539,7 +540,7 @@ export function ChatPage() {
                           {answer.sources
                             .filter((source) => source.cited)
                             .map((source) => (
-                              <button key={source.index} type="button" className="source-chip" onClick={() => setOpenSource({ source, query: answer.retrieval_query || question.content })}>
+                              <button key={source.index} type="button" className="source-chip" onClick={() => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content })}>
                                 [{source.index}] {source.document_title}
                                 {source.page ? `, p. ${source.page}` : ""}
                               </button>
@@ -613,7 +614,7 @@ export function ChatPage() {
         </form>
       </section>
 
-      {openSource ? <SourcePanel source={openSource.source} assistant={assistant} onClose={() => setOpenSource(null)} /> : null}
+      {openSource ? <SourcePanel source={openSource.source} assistant={assistant} answer={openSource.answer} onClose={() => setOpenSource(null)} /> : null}
     </div>
   );
 }

@@ -5,9 +5,13 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
 import type { Collection, DocumentItem, Hit, SearchMode, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, TextAreaField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
 
 // ---------------------------------------------------------------- collections
+
+// PostgreSQL's text-search configurations a collection may use (knowledge_base/models.py).
+const LANGUAGES = ["english", "simple", "arabic", "danish", "dutch", "finnish", "french", "german", "greek", "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian", "spanish", "swedish", "tamil", "turkish"] as const;
+type CollectionLanguage = NonNullable<Collection["language"]>;
 
 export function KnowledgePage() {
   const { canEdit } = usePermissions();
@@ -18,7 +22,13 @@ export function KnowledgePage() {
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
-    const collection = await unwrap(client.POST("/api/v1/collections", { body: { name: String(form.get("name")), description: String(form.get("description") ?? "") } }));
+    const body = {
+      name: String(form.get("name")),
+      description: String(form.get("description") ?? ""),
+      language: String(form.get("language") || "english") as CollectionLanguage,
+      unaccent: form.get("unaccent") === "on",
+    };
+    const collection = await unwrap(client.POST("/api/v1/collections", { body }));
     navigate(`/knowledge/${collection.id}`);
   });
   return (
@@ -83,6 +93,16 @@ export function KnowledgePage() {
         <form className="stack" onSubmit={create.run} noValidate>
           <TextField label="Name" name="name" required autoFocus error={create.error} />
           <TextAreaField label="Description" name="description" rows={3} error={create.error} />
+          <SelectField label="Keyword search language" name="language" defaultValue="english" hint="Stemming and stop words of the keyword index; fixed once created. “Simple” keeps every word as written." error={create.error}>
+            {LANGUAGES.map((language) => (
+              <option key={language} value={language}>
+                {language === "simple" ? "Simple (no stemming)" : language[0].toUpperCase() + language.slice(1)}
+              </option>
+            ))}
+          </SelectField>
+          <label className="check">
+            <input type="checkbox" name="unaccent" /> Ignore accents (café matches cafe)
+          </label>
           <ErrorMessage error={create.error} />
           <div className="row" style={{ justifyContent: "flex-end" }}>
             <button type="button" className="btn" onClick={() => setCreating(false)}>
@@ -359,7 +379,7 @@ export function CollectionPage() {
         title={data.name}
         description={
           <>
-            <Link to="/knowledge">Knowledge</Link> · {formatNumber(data.document_count)} documents · {formatNumber(data.chunk_count)} chunks · <span className="mono">{data.embedding_model}</span>
+            <Link to="/knowledge">Knowledge</Link> · {formatNumber(data.document_count)} documents · {formatNumber(data.chunk_count)} chunks · <span className="mono">{data.embedding_model}</span> · <span data-testid="collection-language">{data.language}{data.unaccent ? ", accents ignored" : ""}</span>
           </>
         }
         actions={
@@ -452,8 +472,9 @@ export function SearchPage() {
     const form = new FormData(event.currentTarget);
     const query = String(form.get("query") ?? "");
     const topK = Number(form.get("top_k") || 5);
+    const collapse = form.get("collapse") === "on" ? "document" : "none";
     const answers = await Promise.all(
-      modes.map(async (mode) => [mode, (await unwrap(client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK } }))).results] as const),
+      modes.map(async (mode) => [mode, (await unwrap(client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK, collapse } }))).results] as const),
     );
     setResults(Object.fromEntries(answers));
   });
@@ -468,8 +489,11 @@ export function SearchPage() {
               <TextField label="Query" name="query" required placeholder="e.g. How many vacation days do I get?" error={search.error} />
             </div>
             <div style={{ width: 110 }}>
-              <TextField label="Top k" name="top_k" type="number" min={1} max={50} defaultValue={5} error={search.error} />
+              <TextField label="Top k" name="top_k" type="number" min={1} max={100} defaultValue={5} error={search.error} />
             </div>
+            <label className="check" style={{ marginBottom: 8 }}>
+              <input type="checkbox" name="collapse" data-testid="search-collapse" /> One per document
+            </label>
             <button type="submit" className="btn btn-primary" disabled={search.busy || !chosen.length || !modes.length}>
               {search.busy ? "Searching…" : "Search"}
             </button>
@@ -521,7 +545,7 @@ export function SearchPage() {
                     </span>
                   </div>
                   <div className="muted small">
-                    {hit.page ? `Page ${hit.page}` : "No page"}
+                    {hit.page ? (hit.page_end && hit.page_end !== hit.page ? `Pages ${hit.page}–${hit.page_end}` : `Page ${hit.page}`) : "No page"}
                     {hit.section ? ` · ${hit.section}` : ""}
                   </div>
                   <p className="small" style={{ marginTop: 6 }}>
