@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0004_alter_chatsession_channel'),
+        ("chat", "0004_alter_chatsession_channel"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='context_omitted',
+            model_name="message",
+            name="context_omitted",
             field=models.JSONField(blank=True, default=list),
         ),
     ]
