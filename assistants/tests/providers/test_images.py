@@ -25,7 +25,9 @@ def _request() -> ChatRequest:
 @pytest.mark.parametrize(
     ("name", "protocol"), [("openai", "openai"), ("anthropic", "anthropic"), ("google", "gemini")]
 )
-def test_each_adapter_sends_the_image_in_its_providers_format(make_provider, server, name, protocol):
+def test_each_adapter_sends_the_image_in_its_providers_format(
+    make_provider, server, name, protocol
+):
     result = make_provider(name).complete(_request())
     body = server.last.body
     assert request_images(protocol, body) == [("image/png", PNG)]
