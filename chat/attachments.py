@@ -25,13 +25,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist
 
 from assistants.catalog.models import AIModel, Capability
 from assistants.providers.base import ImagePart
 from assistants.providers.local_provider import terms
 from assistants.providers.tokens import count_tokens
 from chat.conversation import RetrievedSource
+from core import errors
 from core.access import Caller
 from files import selectors as file_selectors
 from files import services as file_services
@@ -48,8 +49,9 @@ MAX_PASSAGES_PER_FILE = 8
 MAX_SESSION_ATTACHMENTS = 20
 
 
-def _error(message: str) -> ValidationError:
-    return ValidationError({"attachments": [message]})
+def _error(message: str) -> errors.DomainError:
+    # A 400 whose message says what is wrong (the composer shows it as is).
+    return errors.DomainError(message, code="invalid_attachment", fields={"attachments": [message]})
 
 
 def attachments_resolve(*, caller: Caller, file_ids: list, model: AIModel) -> list[File]:

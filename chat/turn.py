@@ -381,6 +381,8 @@ def source_rows(sources, cited: list[int] | None = None) -> list[dict]:
             "score": round(s.score, 6),
             "cited": s.index in cited,
             "file_id": s.file_id or None,
+            # An attached file's passage is kept nowhere else: its text goes with the row.
+            **({"excerpt": s.text[:2000]} if s.file_id else {}),
         }
         for s in sources
     ]

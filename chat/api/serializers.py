@@ -36,6 +36,9 @@ class SourceSerializer(serializers.Serializer):
     file_id = serializers.CharField(
         required=False, allow_null=True, help_text="Set when the source is an attached file."
     )
+    excerpt = serializers.CharField(
+        required=False, help_text="An attached file's passage (its first 2,000 characters)."
+    )
 
 
 class AttachmentSerializer(serializers.Serializer):

@@ -1893,6 +1893,8 @@ export interface components {
             cited: boolean;
             /** @description Set when the source is an attached file. */
             file_id?: string | null;
+            /** @description An attached file's passage (its first 2,000 characters). */
+            excerpt?: string;
         };
         /**
          * @description * `upload` - Upload

@@ -134,8 +134,18 @@ export function useAttachments() {
 
 export type Attachments = ReturnType<typeof useAttachments>;
 
-function kindIcon(kind?: string) {
-  return kind === "image" ? "🖼" : kind === "table" ? "▦" : "📄";
+/** A short label of the file's type (no emoji: not every system has the font). */
+function kindIcon(kind?: string, name?: string) {
+  const extension = name?.includes(".") ? name.split(".").pop()!.slice(0, 4).toUpperCase() : "";
+  return <span className={`attach-kind attach-kind-${kind ?? "file"}`}>{extension || (kind ?? "file").toUpperCase()}</span>;
+}
+
+function PaperClip() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+      <path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" />
+    </svg>
+  );
 }
 
 /** The button that picks files (drop and paste work on the whole composer too). */
@@ -155,7 +165,7 @@ export function AttachButton({ attach, disabled }: { attach: Attachments; disabl
         }}
       />
       <button type="button" className="btn btn-icon" aria-label="Attach files" title="Attach files (or drop or paste them here)" disabled={disabled} onClick={() => input.current?.click()}>
-        📎
+        <PaperClip />
       </button>
     </>
   );
@@ -169,7 +179,7 @@ export function AttachmentTray({ attach }: { attach: Attachments }) {
         <ul className="attach-tray" aria-label="Attached files" data-testid="attach-tray">
           {attach.items.map((item) => (
             <li key={item.key} className={`attach-chip ${item.error ? "attach-error" : ""}`} data-testid="attach-chip" data-status={item.error ? "error" : item.status ?? "uploading"}>
-              <span aria-hidden>{kindIcon(item.file?.kind)}</span>
+              {kindIcon(item.file?.kind, item.name)}
               <span className="attach-name">{item.name}</span>
               <span className="muted small">
                 {item.error
@@ -207,7 +217,7 @@ export function MessageAttachments({ files }: { files?: AttachedFile[] | null })
     <div className="attach-tray attach-sent" data-testid="message-attachments">
       {files.map((file) => (
         <a key={file.id} className="attach-chip" href={`/api/v1/files/${file.id}/download`} download>
-          <span aria-hidden>{kindIcon(file.kind)}</span>
+          {kindIcon(file.kind, file.name)}
           <span className="attach-name">{file.name}</span>
         </a>
       ))}
@@ -248,6 +258,11 @@ export function FileSourcePanel({ source, onClose }: { source: Source; onClose: 
           </div>
           {source.section ? <div className="muted small">{source.section}</div> : null}
         </div>
+        {source.excerpt ? (
+          <div className="chunk-text" data-testid="source-chunk">
+            {source.excerpt}
+          </div>
+        ) : null}
         <p className="muted small">Attached files are read for this conversation only; they are not added to your knowledge collections.</p>
         <a className="btn btn-sm" href={`/api/v1/files/${source.file_id}/download`} download>
           Download the file
