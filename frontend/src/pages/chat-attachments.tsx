@@ -73,6 +73,8 @@ export function useAttachments() {
       }
       await new Promise((resolve) => window.setTimeout(resolve, 500));
     }
+    // Still queued (a busy worker): the turn reads a pending file itself, so it may go.
+    patch(key, { status: "queued" });
   }, []);
 
   const add = useCallback(
@@ -98,7 +100,7 @@ export function useAttachments() {
     if (item?.file) void client.DELETE("/api/v1/files/{file_id}", { params: { path: { file_id: item.file.id } } });
   };
 
-  const ready = items.filter((item) => item.file && item.status === "processed" && !item.error);
+  const ready = items.filter((item) => item.file && (item.status === "processed" || item.status === "queued") && !item.error);
   return {
     items,
     dragging,
