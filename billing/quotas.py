@@ -194,6 +194,27 @@ def document_totals() -> tuple[int, int]:
     return sources.count("document_totals")
 
 
+def stored_bytes() -> int:
+    """Bytes the plan's storage limit counts: knowledge documents and attachments."""
+    return document_totals()[1] + sources.count("attachment_bytes")
+
+
+def quota_check_storage(organization, *, size_bytes: int) -> None:
+    """Room for ``size_bytes`` more stored bytes (attachments). Call inside the
+    transaction that stores them; shares the documents' lock and limit."""
+    plan = plan_for(organization)
+    if plan.max_storage_bytes is None:
+        return
+    _lock(organization, "documents")
+    stored = stored_bytes()
+    if stored + size_bytes > plan.max_storage_bytes:
+        raise QuotaExceeded(
+            f"Your plan allows {plan.max_storage_bytes:,} bytes of storage; "
+            f"{stored:,} are used and this upload needs {size_bytes:,}.",
+            quota="max_storage_bytes",
+        )
+
+
 def quota_check_documents(organization, *, count: int, size_bytes: int) -> None:
     """Room for ``count`` more documents of ``size_bytes`` in all. Call inside the
     transaction that stores them."""
@@ -201,7 +222,8 @@ def quota_check_documents(organization, *, count: int, size_bytes: int) -> None:
     if plan.max_documents is None and plan.max_storage_bytes is None:
         return
     _lock(organization, "documents")
-    documents, stored = document_totals()
+    documents, _ = document_totals()
+    stored = stored_bytes()
     if plan.max_documents is not None and documents + count > plan.max_documents:
         raise QuotaExceeded(
             f"Your plan allows {plan.max_documents:,} documents; the organization has "
@@ -233,7 +255,8 @@ class QuotaStatus:
 def quota_status(organization) -> list[QuotaStatus]:
     plan = plan_for(organization)
     totals = ai_month_totals(organization)
-    documents, stored = document_totals()
+    documents, _ = document_totals()
+    stored = stored_bytes()
     used_tokens, _ = _tokens_used(_org_subject(organization))
     return [
         QuotaStatus("monthly_tokens", plan.monthly_tokens, totals["tokens"] or 0),

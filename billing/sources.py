@@ -6,6 +6,7 @@ checks), so it cannot import them. Each of those apps registers here, in its
 
     counter "messages_since"  (since: datetime) -> int   chat: users' messages
     counter "document_totals" () -> (count, bytes)      knowledge_base
+    counter "attachment_bytes" () -> bytes              files (attachments' bytes)
     labels  "assistant", "api_key"  (ids) -> {id: name}  assistants, integrations
 
 A counter nobody registered is a wiring error and raises; a missing label

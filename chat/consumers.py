@@ -104,6 +104,7 @@ def _authorized_turn(scope, content: dict, connected_as: SocketIdentity) -> serv
                 session_id=values.get("session"),
                 message=values["message"],
                 top_k=values.get("top_k"),
+                attachments=values.get("attachments"),
             )
     finally:
         streaming.release_connection()

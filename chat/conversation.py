@@ -161,6 +161,8 @@ class RetrievedSource:
     section: str
     score: float
     text: str
+    # Set for a passage of a file attached to the conversation (chat/attachments.py).
+    file_id: str = ""
 
     def as_provider_source(self) -> Source:
         return Source(index=self.index, title=self.document_title, text=self.text, page=self.page)

@@ -4,7 +4,7 @@ from chat.models import ChatSession, MessageStatus
 
 
 def session_as_dict(session: ChatSession) -> dict:
-    messages = session.messages.order_by("created_at", "id")
+    messages = session.messages.order_by("created_at", "id").prefetch_related("attachments")
     return {
         "session": {
             "id": str(session.id),
@@ -26,6 +26,16 @@ def session_as_dict(session: ChatSession) -> dict:
                 "total_tokens": m.total_tokens,
                 "cost": str(m.cost),
                 "sources": m.sources,
+                "attachments": [
+                    {
+                        "id": str(f.id),
+                        "name": f.name,
+                        "content_type": f.content_type,
+                        "size": f.size,
+                    }
+                    for f in m.attachments.all()
+                ],
+                "context_omitted": m.context_omitted,
             }
             for m in messages
         ],
@@ -40,9 +50,12 @@ def session_as_markdown(session: ChatSession) -> str:
         f"Started: {session.created_at:%Y-%m-%d %H:%M} UTC",
         "",
     ]
-    for message in session.messages.order_by("created_at", "id"):
+    for message in session.messages.order_by("created_at", "id").prefetch_related("attachments"):
         who = "You" if message.role == "user" else session.assistant.name
         lines += [f"## {who}", "", message.content or "_(no text)_", ""]
+        attached = [f.name for f in message.attachments.all()]
+        if attached:
+            lines += ["Attached: " + ", ".join(attached), ""]
         if message.status != MessageStatus.COMPLETE:
             lines += [f"_({message.status})_", ""]
         cited = [s for s in message.sources if s.get("cited")]
@@ -50,6 +63,7 @@ def session_as_markdown(session: ChatSession) -> str:
             lines.append("Sources:")
             for source in cited:
                 page = f", page {source['page']}" if source.get("page") else ""
-                lines.append(f"- [{source['index']}] {source['document_title']}{page}")
+                kind = " (attached file)" if source.get("file_id") else ""
+                lines.append(f"- [{source['index']}] {source['document_title']}{page}{kind}")
             lines.append("")
     return "\n".join(lines)

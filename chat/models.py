@@ -104,6 +104,9 @@ class Message(models.Model):
     # Bumped with the text so far while the answer streams: a streaming row whose
     # updated_at stopped moving belongs to a process that died (chat/recovery.py).
     updated_at = models.DateTimeField(auto_now=True)
+    # For an answer: attachments (or parts of them) the context window could not hold,
+    # said rather than silently cut: [{"file_id", "name", "reason"}] (chat/attachments.py).
+    context_omitted = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

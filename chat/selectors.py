@@ -23,7 +23,7 @@ def session_list(
 
 
 def session_messages(*, session: ChatSession) -> QuerySet[Message]:
-    return session.messages.order_by("created_at", "id")
+    return session.messages.order_by("created_at", "id").prefetch_related("attachments")
 
 
 def user_messages_since(*, since) -> int:

@@ -60,7 +60,7 @@ def session_event(turn: TurnPlan) -> Event:
 
 def closing_events(message) -> list[Event]:
     return [
-        Event("sources", {"sources": message.sources}),
+        Event("sources", {"sources": message.sources, "omitted": message.context_omitted}),
         Event(
             "usage",
             {

@@ -15,6 +15,7 @@ owned by whoever runs the stream, and the finishing write copies the answer row.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from assistants.providers.errors import ProviderError
 from assistants.providers.tokens import count_tokens
 from billing import quotas
 from chat import access, conversation
+from chat import attachments as attachment_context
 from chat.models import ChatSession, Message, MessageStatus, Role
 from core.access import Caller
 from core.tenancy import require_tenant_schema
@@ -58,6 +60,7 @@ class TurnInputs:
     regenerates: Message | None
     started: float
     api_key_id: int | None = None  # asked through an API key: the new session is the key's
+    attachments: tuple = ()  # files.File the question carries (chat/attachments.py)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class TurnContext:
     sources: tuple[conversation.RetrievedSource, ...]
     request: ChatRequest
     stream: gateway.StreamPlan
+    omitted: tuple[dict, ...] = ()  # attachments (or parts) the context could not hold
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def turn_inputs(
     caller: Caller,
     existing_user_message: Message | None = None,
     regenerates: Message | None = None,
+    attachments: list | None = None,
 ) -> TurnInputs:
     """``caller``: whose sessions and assistants may be used (chat.access); a session
     created by the turn belongs to the caller (its person, or its API key)."""
@@ -160,7 +165,13 @@ def turn_inputs(
         session = access.access_session(caller=caller, session_id=session_id)
         if session.assistant_id != assistant.id:
             raise _field_error("session", "This session belongs to another assistant.")
-    if existing_user_message is None:
+    if existing_user_message is not None:
+        files = list(existing_user_message.attachments.all())
+        attachment_context.check_vision(files, assistant.model)
+    else:
+        files = attachment_context.attachments_resolve(
+            caller=caller, file_ids=attachments or [], model=assistant.model
+        )
         quotas.quota_check_messages(organization)
     # The AI quotas are checked by the gateway before each provider call (rewrite,
     # embedding, answer), all of which come before anything is stored.
@@ -176,6 +187,7 @@ def turn_inputs(
         regenerates=regenerates,
         started=started,
         api_key_id=caller.api_key.pk if caller.api_key else None,
+        attachments=tuple(files),
     )
 
 
@@ -266,7 +278,28 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
     )
 
 
-def _request(inputs: TurnInputs, history, sources) -> ChatRequest:
+def _attachments(inputs: TurnInputs) -> attachment_context.AttachmentContext:
+    """The question's and the session's attachments, within half of what the context
+    window leaves after the answer and the question (the rest is for knowledge and
+    history)."""
+    earlier = attachment_context.session_attachments(inputs.session, inputs.existing_user_message)
+    if not inputs.attachments and not earlier:
+        return attachment_context.AttachmentContext((), (), ())
+    model = inputs.assistant.model
+    room = (
+        (model.context_window or 8000)
+        - inputs.assistant.max_output_tokens
+        - count_tokens(inputs.text)
+    )
+    return attachment_context.attachments_context(
+        files=list(inputs.attachments),
+        earlier=earlier,
+        question=inputs.text,
+        allowance=max(room // 2, 0),
+    )
+
+
+def _request(inputs: TurnInputs, history, sources, images=()) -> ChatRequest:
     """The provider request: system prompt with the sources, then as much history as
     the model's context window leaves room for, then the question."""
     assistant, model, text = inputs.assistant, inputs.assistant.model, inputs.text
@@ -279,7 +312,7 @@ def _request(inputs: TurnInputs, history, sources) -> ChatRequest:
     )
     messages = [
         *conversation.history_within_budget(history, max(budget, 0)),
-        ChatMessage("user", text),
+        ChatMessage("user", text, tuple(images)),
     ]
     return ChatRequest(
         model=model.model_id,
@@ -302,8 +335,14 @@ def turn_context(inputs: TurnInputs) -> TurnContext:
         user=inputs.user,
         channel=inputs.channel,
     )
-    sources = _retrieve(inputs, query)
-    request = _request(inputs, history, sources)
+    attached = _attachments(inputs)
+    # Attachments' sources come first ([1]...), the knowledge passages after them.
+    offset = len(attached.sources)
+    retrieved = tuple(
+        dataclasses.replace(s, index=s.index + offset) for s in _retrieve(inputs, query)
+    )
+    sources = attached.sources + retrieved
+    request = _request(inputs, history, sources, attached.images)
     usage = gateway.UsageContext(
         organization=inputs.organization,
         user=inputs.user,
@@ -317,7 +356,12 @@ def turn_context(inputs: TurnInputs) -> TurnContext:
         fallback=inputs.assistant.fallback_model,
     )
     return TurnContext(
-        query=query, rewrite=rewrite, sources=sources, request=request, stream=stream
+        query=query,
+        rewrite=rewrite,
+        sources=sources,
+        request=request,
+        stream=stream,
+        omitted=attached.omitted,
     )
 
 
@@ -336,6 +380,9 @@ def source_rows(sources, cited: list[int] | None = None) -> list[dict]:
             "section": s.section,
             "score": round(s.score, 6),
             "cited": s.index in cited,
+            "file_id": s.file_id or None,
+            # An attached file's passage is kept nowhere else: its text goes with the row.
+            **({"excerpt": s.text[:2000]} if s.file_id else {}),
         }
         for s in sources
     ]
@@ -392,6 +439,8 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
             user_message = Message.objects.create(
                 session=session, role=Role.USER, content=inputs.text
             )
+            if inputs.attachments:
+                user_message.attachments.set(inputs.attachments)
             session_add_totals(session_id=session.pk, messages=1)
         answer = Message.objects.create(
             session=session,
@@ -403,6 +452,7 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
             model=model.model_id,
             retrieval_query=context.query,
             sources=source_rows(context.sources),
+            context_omitted=list(context.omitted),
             **_placeholder_usage(context.request, context.rewrite),
         )
     return TurnPlan(

@@ -35,6 +35,7 @@ CATALOGUE: dict[str, str] = {
     "conversation.analyzed": "A conversation's analysis was stored (session_id, analysis_id, version).",
     "workflow.run.finished": "A workflow run ended (workflow_id, run_id, status).",
     "usage.quota_reached": "A monthly quota refused work (quota, limit, used).",
+    "file.processed": "An uploaded file was read: text, data summary or image size (file_id, name).",
 }
 
 

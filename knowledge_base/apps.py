@@ -9,6 +9,10 @@ class KnowledgeBaseConfig(AppConfig):
         # Billing needs documents and their bytes (the plan's document and storage limits);
         # it sits below this app, so it asks through billing.sources.
         from billing import sources
+        from files import processing
+        from knowledge_base import file_processing
         from knowledge_base.selectors import document_totals
 
         sources.register_counter("document_totals", document_totals)
+        # The files app reads uploads with this app's extraction (ADR 0026).
+        processing.register(detector=file_processing.detect, processor=file_processing.file_process)

@@ -29,12 +29,11 @@ from billing import quotas
 from billing.models import Channel
 from core import events
 from core.tenancy import require_tenant_schema
-from files import services as file_services
-from files.models import FileStatus
 from knowledge_base import chunking, extraction, leases
 from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.embedding_windows import EmbeddingWindow, embedding_input, embedding_window
 from knowledge_base.extraction.sandbox import ExtractionCancelled, extract_isolated
+from knowledge_base.file_processing import extraction_limits, file_extract_document
 from knowledge_base.models import Document, DocumentChunk, DocumentStatus
 from knowledge_base.retrieval import text_index
 
@@ -70,22 +69,6 @@ def _release_for_retry(document_id, version: int) -> None:
     )
 
 
-def extraction_limits() -> extraction.ExtractionLimits:
-    return extraction.ExtractionLimits(
-        cpu_seconds=settings.KNOWLEDGE_EXTRACTION_CPU_SECONDS,
-        memory_mb=settings.KNOWLEDGE_EXTRACTION_MEMORY_MB,
-        max_pages=settings.KNOWLEDGE_EXTRACTION_MAX_PAGES,
-        max_paragraphs=settings.KNOWLEDGE_EXTRACTION_MAX_PARAGRAPHS,
-        max_rows=settings.KNOWLEDGE_EXTRACTION_MAX_ROWS,
-        max_columns=settings.KNOWLEDGE_EXTRACTION_MAX_COLUMNS,
-        max_html_elements=settings.KNOWLEDGE_EXTRACTION_MAX_HTML_ELEMENTS,
-        max_xml_depth=settings.KNOWLEDGE_EXTRACTION_MAX_XML_DEPTH,
-        max_zip_members=settings.KNOWLEDGE_EXTRACTION_MAX_ZIP_MEMBERS,
-        max_unpacked_mb=settings.KNOWLEDGE_EXTRACTION_MAX_UNPACKED_MB,
-        max_compression_ratio=settings.KNOWLEDGE_EXTRACTION_MAX_COMPRESSION_RATIO,
-    )
-
-
 class _Run:
     """This run's view of its document: still wanted? (checked between and during stages)"""
 
@@ -104,11 +87,13 @@ class _Run:
 
 def _source_document(document: Document, run: _Run) -> extraction.ExtractedDocument:
     if document.file_id:
-        data = file_services.file_read(file=document.file)
-    else:
-        data = document.text.encode()
+        # The file's one extraction (shared with chat attachments), recorded on the file.
+        return file_extract_document(file=document.file, keep_going=run.current)
     return extract_isolated(
-        data, document.content_type, limits=extraction_limits(), keep_going=run.current
+        document.text.encode(),
+        document.content_type,
+        limits=extraction_limits(),
+        keep_going=run.current,
     )
 
 
@@ -188,17 +173,6 @@ def _write_chunks(
         current.page_count = extracted.page_count
         current.processed_at = timezone.now()
         current.save()
-        if document.file_id:
-            text = "\n\n".join(section.text for section in extracted.sections)
-            summary = f"{len(chunks)} chunks" + (
-                f", {extracted.page_count} pages" if extracted.page_count else ""
-            )
-            file_services.file_update_extraction(
-                file=document.file,
-                status=FileStatus.PROCESSED,
-                extracted_text=text,
-                summary=summary,
-            )
         collection_refresh_counts(collection_id=document.collection_id)
         events.event_emit(
             type="document.completed",
@@ -235,10 +209,6 @@ def _fail(document_id, version: int, message: str) -> None:
                 "updated_at",
             ]
         )
-        if document.file_id:
-            file_services.file_update_extraction(
-                file=document.file, status=FileStatus.FAILED, extracted_text="", summary=message
-            )
         collection_refresh_counts(collection_id=document.collection_id)
         events.event_emit(
             type="document.failed",

@@ -164,3 +164,26 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             session_id = turn.session.id
     for n in range(copies):
         api_key_for(org, Scope.ADMIN, name=_name(label, "key", n))
+    upload_files(
+        org,
+        [
+            (f"{_name(label, 'file', n)}.txt", f"{label} secret file {n}".encode())
+            for n in range(copies)
+        ],
+    )
+
+
+def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool = True) -> list:
+    """Files uploaded through the Files API's service (as ``user``, default the admin),
+    read as the worker would (``process``)."""
+    from files import services as file_services
+    from files import uploads
+
+    with schema_context(org.slug):
+        stored = uploads.files_upload(
+            uploads=[uploads.Upload(name, data) for name, data in files],
+            user=user or org.admin,
+        )
+        if process:
+            stored = [file_services.file_process(file_id=f.id) for f in stored]
+        return stored

@@ -18,7 +18,7 @@ MAX_QUERIES = {
     "/api/v1/assistants": 9,
     "/api/v1/audit-events": 8,
     "/api/v1/chat/sessions": 8,
-    "/api/v1/chat/sessions/{session_id}/messages": 9,
+    "/api/v1/chat/sessions/{session_id}/messages": 10,  # + one prefetch of attachments
     "/api/v1/collections": 8,
     "/api/v1/collections/{collection_id}/documents": 9,
     "/api/v1/collections/{collection_id}/documents/{document_id}/chunks": 10,
@@ -26,6 +26,7 @@ MAX_QUERIES = {
     "/api/v1/invitations": 8,
     "/api/v1/members": 8,
     "/api/v1/models": 8,
+    "/api/v1/files": 8,
 }
 
 

@@ -48,10 +48,15 @@ def merge_consecutive(messages: Iterable[ChatMessage]) -> list[ChatMessage]:
     empty ones (rejected as invalid content)."""
     merged: list[ChatMessage] = []
     for message in messages:
-        if not message.content.strip():
+        if not message.content.strip() and not message.images:
             continue
         if merged and merged[-1].role == message.role:
-            merged[-1] = ChatMessage(message.role, f"{merged[-1].content}\n\n{message.content}")
+            previous = merged[-1]
+            merged[-1] = ChatMessage(
+                message.role,
+                f"{previous.content}\n\n{message.content}",
+                previous.images + message.images,
+            )
         else:
             merged.append(message)
     return merged

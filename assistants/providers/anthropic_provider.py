@@ -23,6 +23,7 @@ from ._common import (
     usage_or_estimate,
 )
 from .base import (
+    ChatMessage,
     ChatProvider,
     ChatRequest,
     ChatResult,
@@ -120,7 +121,7 @@ class AnthropicProvider(ChatProvider):
             raise InvalidRequest("Anthropic needs at least one non-empty user message.")
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": _content(m)} for m in messages],
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         }
         if system:
@@ -251,3 +252,20 @@ class _StreamFold:
         text = "".join(self.texts)
         usage = usage_or_estimate(self.input_tokens, self.output_tokens, self.request, text)
         return [UsageEvent(usage), Finish(normalize_finish(self.stop_reason))]
+
+
+def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """Text alone, or base64 image blocks followed by the text (Anthropic's advice:
+    images before the question)."""
+    if not message.images:
+        return message.content
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": image.media_type, "data": image.base64()},
+        }
+        for image in message.images
+    ]
+    if message.content.strip():
+        blocks.append({"type": "text", "text": message.content})
+    return blocks

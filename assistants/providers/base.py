@@ -23,9 +23,28 @@ ROLES = frozenset({ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT})
 
 
 @dataclass(frozen=True)
+class ImagePart:
+    """An image sent with a message to a vision model (PNG, JPEG, GIF or WebP bytes)."""
+
+    media_type: str
+    data: bytes = field(repr=False)
+
+    def base64(self) -> str:
+        import base64
+
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.base64()}"
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str
     content: str
+    # Images go with user messages to models with the "vision" capability; each adapter
+    # sends them in its provider's image format.
+    images: tuple[ImagePart, ...] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

@@ -114,7 +114,10 @@ class GoogleProvider(ChatProvider):
         contents = [
             types.Content(
                 role="model" if m.role == ROLE_ASSISTANT else "user",
-                parts=[types.Part(text=m.content)],
+                parts=[
+                    types.Part(text=m.content),
+                    *(types.Part.from_bytes(data=i.data, mime_type=i.media_type) for i in m.images),
+                ],
             )
             for m in merge_consecutive(history)
         ]

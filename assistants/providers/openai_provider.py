@@ -24,6 +24,7 @@ from ._common import (
     usage_or_estimate,
 )
 from .base import (
+    ChatMessage,
     ChatProvider,
     ChatRequest,
     ChatResult,
@@ -106,10 +107,10 @@ class OpenAIProvider(ChatProvider):
     # --- request shaping -------------------------------------------------------------------
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += [{"role": m.role, "content": _content(m)} for m in request.messages]
         params: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.max_tokens is not None:
             # OpenAI's newer models reject `max_tokens`; most compatible servers only know it.
@@ -251,3 +252,16 @@ class _StreamFold:
             raise stream_ended_early(self.provider)
         usage = self.usage or estimate_usage(self.request, "".join(self.texts))
         return [UsageEvent(usage), Finish(normalize_finish(self.finish))]
+
+
+def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """Text alone, or the text and its images as content parts (image_url data URLs)."""
+    if not message.images:
+        return message.content
+    return [
+        {"type": "text", "text": message.content},
+        *(
+            {"type": "image_url", "image_url": {"url": image.data_url()}}
+            for image in message.images
+        ),
+    ]

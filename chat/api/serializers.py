@@ -13,6 +13,12 @@ class ChatInputSerializer(serializers.Serializer):
         max_length=100_000, help_text="The question (limit: CHAT_MAX_MESSAGE_CHARS)."
     )
     top_k = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    attachments = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        max_length=50,
+        help_text="Ids of files uploaded through /api/v1/files to attach to the question.",
+    )
     stream = serializers.BooleanField(
         default=True, help_text="Server-Sent Events when true, JSON when false."
     )
@@ -27,11 +33,33 @@ class SourceSerializer(serializers.Serializer):
     section = serializers.CharField(allow_blank=True)
     score = serializers.FloatField()
     cited = serializers.BooleanField()
+    file_id = serializers.CharField(
+        required=False, allow_null=True, help_text="Set when the source is an attached file."
+    )
+    excerpt = serializers.CharField(
+        required=False, help_text="An attached file's passage (its first 2,000 characters)."
+    )
+
+
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+
+
+class OmittedSerializer(serializers.Serializer):
+    file_id = serializers.CharField()
+    name = serializers.CharField()
+    reason = serializers.CharField()
 
 
 class MessageOutputSerializer(serializers.ModelSerializer):
     sources = SourceSerializer(many=True, read_only=True)
     feedback = serializers.SerializerMethodField()
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    context_omitted = OmittedSerializer(many=True, read_only=True)
 
     class Meta:
         model = Message
@@ -58,6 +86,8 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "retrieval_query",
             "sources",
             "feedback",
+            "attachments",
+            "context_omitted",
             "created_at",
         ]
 

@@ -159,6 +159,7 @@ class ChatView(StreamingErrorsAsJSON, OrganizationAPIView):
             session_id=values.get("session"),
             message=values["message"],
             top_k=values.get("top_k"),
+            attachments=values.get("attachments"),
         )
         return _respond(turn, values["stream"])
 

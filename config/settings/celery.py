@@ -68,4 +68,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "chat.answers_recover_interrupted",
         "schedule": env.float("CHAT_SWEEP_INTERVAL", default=60.0),
     },
+    "files-expire-attachments": {
+        "task": "files.attachments_expire",
+        "schedule": env.float("FILES_RETENTION_SWEEP_INTERVAL", default=3600.0),
+    },
 }

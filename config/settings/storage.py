@@ -18,6 +18,8 @@ if AWS_STORAGE_BUCKET_NAME:
             "default_acl": None,
             "querystring_auth": True,
             "file_overwrite": False,
+            # Signature version 4 (every S3 region accepts it; new ones accept nothing else).
+            "signature_version": env("AWS_S3_SIGNATURE_VERSION", default="s3v4"),
         },
     }
 else:
@@ -58,3 +60,16 @@ KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION = env.int(
 )
 # Seconds a document of an organization at its limit waits before it asks again.
 KNOWLEDGE_INGESTION_REQUEUE_SECONDS = env.int("KNOWLEDGE_INGESTION_REQUEUE_SECONDS", default=5)
+
+# Files API and chat attachments (files/, docs/files.md).
+FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+FILES_MAX_PER_UPLOAD = env.int("FILES_MAX_PER_UPLOAD", default=10)
+# Seconds a download link to S3 stays valid (local disk streams through the platform).
+FILES_DOWNLOAD_URL_SECONDS = env.int("FILES_DOWNLOAD_URL_SECONDS", default=300)
+# An attachment up to this many tokens goes whole into the context; a larger one is
+# chunked and its passages retrieved against the question.
+CHAT_ATTACHMENT_WHOLE_TOKENS = env.int("CHAT_ATTACHMENT_WHOLE_TOKENS", default=6000)
+# Images sent to vision models: larger ones are scaled down to this longest side;
+# above FILES_IMAGE_MAX_PIXELS an image is refused at upload.
+FILES_IMAGE_MAX_SIDE = env.int("FILES_IMAGE_MAX_SIDE", default=1568)
+FILES_IMAGE_MAX_PIXELS = env.int("FILES_IMAGE_MAX_PIXELS", default=50_000_000)

@@ -11,13 +11,15 @@ query, headers, JSON body) for assertions.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -68,6 +70,50 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+_DATA_URL = re.compile(r"^data:(image/[a-z]+);base64,(.*)$", re.S)
+
+
+def _decoded(media_type: str, data: str) -> tuple[str, bytes]:
+    if media_type not in _IMAGE_TYPES:
+        raise ValueError(f"Unsupported image type {media_type!r}.")
+    try:
+        return media_type, base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("Image data is not valid base64.") from None
+
+
+def request_images(protocol: str, body: dict) -> list[tuple[str, bytes]]:
+    """The images of a generation request, in each provider's own format: OpenAI
+    ``image_url`` data URLs, Anthropic ``image`` blocks with a base64 source, Gemini
+    ``inlineData`` parts. ValueError for a malformed one (the providers answer 400)."""
+    images: list[tuple[str, bytes]] = []
+    if protocol == "gemini":
+        for content in body.get("contents") or []:
+            for part in content.get("parts") or []:
+                inline = part.get("inlineData") or part.get("inline_data")
+                if inline:
+                    media = inline.get("mimeType") or inline.get("mime_type") or ""
+                    images.append(_decoded(media, inline.get("data") or ""))
+        return images
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if protocol == "openai" and part.get("type") == "image_url":
+                match = _DATA_URL.match((part.get("image_url") or {}).get("url") or "")
+                if match is None:
+                    raise ValueError("image_url must be a base64 data URL here.")
+                images.append(_decoded(match.group(1), match.group(2)))
+            elif protocol == "anthropic" and part.get("type") == "image":
+                source = part.get("source") or {}
+                if source.get("type") != "base64":
+                    raise ValueError("Only base64 image sources are supported here.")
+                images.append(_decoded(source.get("media_type") or "", source.get("data") or ""))
+    return images
 
 
 # (events before the text, one event per text chunk, terminal events)
@@ -521,6 +567,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_success(
         self, protocol: Protocol, action: str, reply: Reply, query: dict, body: dict
     ) -> None:
+        if action not in ("models", "embeddings", "embedContent", "batchEmbedContents"):
+            try:
+                images = request_images(protocol.name, body)
+            except ValueError as exc:  # as the providers do: 400 for a malformed image
+                self._send_json(400, protocol.error_body(400, str(exc)))
+                return
+            if images and reply.text == DEFAULT_TEXT:
+                # The default answer says what it was shown, so tests see images arrive.
+                kinds = ", ".join(f"{media} ({len(data)} bytes)" for media, data in images)
+                reply = replace(
+                    reply, text=f"{DEFAULT_TEXT} I see {len(images)} image(s): {kinds}."
+                )
         if action == "models":
             self._send_json(200, protocol.models(reply, query), reply.headers)
         elif isinstance(protocol, OpenAIProtocol):

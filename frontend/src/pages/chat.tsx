@@ -6,6 +6,7 @@ import { ApiError, client, unwrap } from "../api/client";
 import { streamTurn, type StreamHandlers } from "../api/stream";
 import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
 import { Icon } from "../layout/icons";
+import { AttachButton, AttachmentTray, FileSourcePanel, MessageAttachments, OmittedNote, useAttachments } from "./chat-attachments";
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
 import { CitedPassage } from "../ui/citedPassage";
@@ -237,6 +238,7 @@ export function ChatPage() {
   const abort = useRef<AbortController | null>(null);
   const skipLoad = useRef<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
+  const attach = useAttachments();
 
   const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results, []);
   const [query, setQuery] = useState("");
@@ -349,16 +351,17 @@ export function ChatPage() {
   const send = async (event?: FormEvent) => {
     event?.preventDefault();
     const text = draft.trim();
-    if (!text || streaming) return;
+    if (!text || streaming || attach.busy) return;
     if (!assistantId) {
       setError(new Error("Choose an assistant first."));
       return;
     }
-    const question: ViewMessage = { id: `tmp-q-${Date.now()}`, role: "user", content: text };
+    const question: ViewMessage = { id: `tmp-q-${Date.now()}`, role: "user", content: text, attachments: attach.files };
     const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
     setMessages((list) => [...list, question, placeholder]);
     setDraft("");
-    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true }, placeholder, question);
+    attach.clear();
+    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id) }, placeholder, question);
   };
 
   const regenerate = async (answer: ViewMessage) => {
@@ -508,6 +511,7 @@ export function ChatPage() {
                     ) : (
                       <>
                         <div className="bubble">{question.content}</div>
+                        <MessageAttachments files={question.attachments} />
                         <div className="msg-actions">
                           {question.is_edited ? <span className="msg-meta">edited</span> : null}
                           {canChange && !streaming && !question.id.startsWith("tmp-") ? (
@@ -533,6 +537,7 @@ export function ChatPage() {
                           {answer.streamError || answer.error || "The answer failed."}
                         </div>
                       ) : null}
+                      <OmittedNote omitted={answer.context_omitted} />
                       {answer.status === "cancelled" ? <div className="msg-meta">Stopped before the end.</div> : null}
                       {answer.status === "interrupted" ? <div className="msg-meta" data-testid="chat-interrupted">Interrupted: the server stopped while answering.</div> : null}
                       {answer.sources?.length && !answer.streaming ? (
@@ -582,8 +587,10 @@ export function ChatPage() {
           </div>
         </div>
 
-        <form className="composer" onSubmit={send}>
+        <form className="composer" onSubmit={send} {...attach.dropProps}>
+          <AttachmentTray attach={attach} />
           <div className="composer-inner">
+            <AttachButton attach={attach} disabled={!canChange} />
             <label className="sr-only" htmlFor="chat-input">
               Message
             </label>
@@ -595,6 +602,7 @@ export function ChatPage() {
               disabled={!canChange}
               onChange={(event) => setDraft(event.target.value)}
               onKeyDown={onKeyDown}
+              onPaste={attach.onPaste}
               rows={1}
               data-testid="chat-input"
             />
@@ -603,7 +611,7 @@ export function ChatPage() {
                 Stop
               </button>
             ) : (
-              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange}>
+              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange || attach.busy}>
                 Send
               </button>
             )}
@@ -614,7 +622,7 @@ export function ChatPage() {
         </form>
       </section>
 
-      {openSource ? <SourcePanel source={openSource.source} assistant={assistant} answer={openSource.answer} onClose={() => setOpenSource(null)} /> : null}
+      {openSource?.source.file_id ? <FileSourcePanel source={openSource.source} onClose={() => setOpenSource(null)} /> : openSource ? <SourcePanel source={openSource.source} assistant={assistant} answer={openSource.answer} onClose={() => setOpenSource(null)} /> : null}
     </div>
   );
 }

@@ -1,0 +1,275 @@
+// Files attached to a chat question: the composer's tray (pick, drop, paste, upload
+// progress, remove before sending), the files shown on a question, the note of what an
+// answer left out, and the panel a citation of an attached file opens.
+import { type ClipboardEvent, type DragEvent, useCallback, useEffect, useRef, useState } from "react";
+import { ApiError, client, csrfToken, errorFromBody, unwrap } from "../api/client";
+import type { Source } from "../api/types";
+import { ErrorMessage, formatNumber } from "../ui";
+
+export interface AttachedFile {
+  id: string;
+  name: string;
+  kind: string;
+  content_type: string;
+  size: number;
+}
+
+interface Pending {
+  key: string;
+  name: string;
+  size: number;
+  progress: number; // 0..1 while uploading
+  file?: AttachedFile; // once stored
+  status?: string; // pending | processed | failed (the server reading it)
+  error?: unknown;
+}
+
+/** Uploads one file with XMLHttpRequest (fetch reports no upload progress). */
+function uploadWithProgress(file: File, onProgress: (fraction: number) => void): Promise<AttachedFile & { status: string; error: string }> {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", "/api/v1/files");
+    request.setRequestHeader("X-CSRFToken", csrfToken());
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    request.onerror = () => reject(errorFromBody(0, null));
+    request.onload = () => {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(request.responseText);
+      } catch {
+        /* not JSON */
+      }
+      if (request.status === 201) resolve((body as { results: (AttachedFile & { status: string; error: string })[] }).results[0]);
+      else reject(errorFromBody(request.status, body));
+    };
+    const form = new FormData();
+    form.append("files", file);
+    request.send(form);
+  });
+}
+
+export function useAttachments() {
+  const [items, setItems] = useState<Pending[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const mounted = useRef(true);
+  useEffect(() => () => void (mounted.current = false), []);
+
+  const patch = (key: string, change: Partial<Pending>) =>
+    mounted.current && setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
+
+  /** Polls until the server has read the file (text, data summary or image size). */
+  const watch = useCallback(async (key: string, id: string) => {
+    for (let attempt = 0; attempt < 120 && mounted.current; attempt += 1) {
+      try {
+        const file = await unwrap(client.GET("/api/v1/files/{file_id}", { params: { path: { file_id: id } } }));
+        if (file.status !== "pending") {
+          patch(key, { status: file.status, error: file.status === "failed" ? new ApiError(400, "file_failed", `${file.name}: ${file.error}`) : undefined });
+          return;
+        }
+      } catch (error) {
+        patch(key, { error });
+        return;
+      }
+      await new Promise((resolve) => window.setTimeout(resolve, 500));
+    }
+    // Still queued (a busy worker): the turn reads a pending file itself, so it may go.
+    patch(key, { status: "queued" });
+  }, []);
+
+  const add = useCallback(
+    (files: FileList | File[]) => {
+      for (const file of Array.from(files)) {
+        const key = `${file.name}-${file.size}-${Math.random()}`;
+        setItems((list) => [...list, { key, name: file.name, size: file.size, progress: 0 }]);
+        uploadWithProgress(file, (progress) => patch(key, { progress }))
+          .then((stored) => {
+            patch(key, { progress: 1, file: stored, status: stored.status });
+            if (stored.status === "pending") void watch(key, stored.id);
+          })
+          .catch((error: unknown) => patch(key, { error }));
+      }
+    },
+    [watch],
+  );
+
+  const remove = (key: string) => {
+    const item = items.find((entry) => entry.key === key);
+    setItems((list) => list.filter((entry) => entry.key !== key));
+    // Not sent yet: the stored copy goes too.
+    if (item?.file) void client.DELETE("/api/v1/files/{file_id}", { params: { path: { file_id: item.file.id } } });
+  };
+
+  const ready = items.filter((item) => item.file && (item.status === "processed" || item.status === "queued") && !item.error);
+  return {
+    items,
+    dragging,
+    remove,
+    add,
+    clear: () => setItems([]),
+    /** Still uploading or being read: sending waits. */
+    busy: items.some((item) => !item.error && (!item.file || item.status === "pending")),
+    ids: ready.map((item) => item.file!.id),
+    files: ready.map((item) => item.file!),
+    dropProps: {
+      onDragOver: (event: DragEvent) => {
+        if (!Array.from(event.dataTransfer.types).includes("Files")) return;
+        event.preventDefault();
+        setDragging(true);
+      },
+      onDragLeave: () => setDragging(false),
+      onDrop: (event: DragEvent) => {
+        if (!event.dataTransfer.files.length) return;
+        event.preventDefault();
+        setDragging(false);
+        add(event.dataTransfer.files);
+      },
+    },
+    onPaste: (event: ClipboardEvent) => {
+      if (event.clipboardData.files.length) {
+        event.preventDefault();
+        add(event.clipboardData.files);
+      }
+    },
+  };
+}
+
+export type Attachments = ReturnType<typeof useAttachments>;
+
+/** A short label of the file's type (no emoji: not every system has the font). */
+function kindIcon(kind?: string, name?: string) {
+  const extension = name?.includes(".") ? name.split(".").pop()!.slice(0, 4).toUpperCase() : "";
+  return <span className={`attach-kind attach-kind-${kind ?? "file"}`}>{extension || (kind ?? "file").toUpperCase()}</span>;
+}
+
+function PaperClip() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+      <path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" />
+    </svg>
+  );
+}
+
+/** The button that picks files (drop and paste work on the whole composer too). */
+export function AttachButton({ attach, disabled }: { attach: Attachments; disabled?: boolean }) {
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <>
+      <input
+        ref={input}
+        type="file"
+        multiple
+        hidden
+        data-testid="attach-input"
+        onChange={(event) => {
+          if (event.target.files) attach.add(event.target.files);
+          event.target.value = "";
+        }}
+      />
+      <button type="button" className="btn btn-icon" aria-label="Attach files" title="Attach files (or drop or paste them here)" disabled={disabled} onClick={() => input.current?.click()}>
+        <PaperClip />
+      </button>
+    </>
+  );
+}
+
+/** The files waiting to go with the next question: progress, reading, remove. */
+export function AttachmentTray({ attach }: { attach: Attachments }) {
+  return (
+    <>
+      {attach.items.length ? (
+        <ul className="attach-tray" aria-label="Attached files" data-testid="attach-tray">
+          {attach.items.map((item) => (
+            <li key={item.key} className={`attach-chip ${item.error ? "attach-error" : ""}`} data-testid="attach-chip" data-status={item.error ? "error" : item.status ?? "uploading"}>
+              {kindIcon(item.file?.kind, item.name)}
+              <span className="attach-name">{item.name}</span>
+              <span className="muted small">
+                {item.error
+                  ? "failed"
+                  : !item.file
+                    ? `${Math.round(item.progress * 100)}%`
+                    : item.status === "pending"
+                      ? "reading…"
+                      : `${formatNumber(Math.ceil(item.size / 1024))} KB`}
+              </span>
+              <button type="button" className="btn btn-ghost btn-sm" aria-label={`Remove ${item.name}`} onClick={() => attach.remove(item.key)}>
+                ×
+              </button>
+              {!item.file && !item.error ? <progress max={1} value={item.progress} aria-label={`Uploading ${item.name}`} /> : null}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {attach.items
+        .filter((item) => item.error)
+        .map((item) => (
+          <div key={item.key} className="attach-tray-error">
+            <ErrorMessage error={item.error} />
+          </div>
+        ))}
+      {attach.dragging ? <div className="attach-drop" aria-hidden>Drop files to attach them</div> : null}
+    </>
+  );
+}
+
+/** The files a question carried, each downloadable. */
+export function MessageAttachments({ files }: { files?: AttachedFile[] | null }) {
+  if (!files?.length) return null;
+  return (
+    <div className="attach-tray attach-sent" data-testid="message-attachments">
+      {files.map((file) => (
+        <a key={file.id} className="attach-chip" href={`/api/v1/files/${file.id}/download`} download>
+          {kindIcon(file.kind, file.name)}
+          <span className="attach-name">{file.name}</span>
+        </a>
+      ))}
+    </div>
+  );
+}
+
+/** What an answer's context could not hold, said rather than silently cut. */
+export function OmittedNote({ omitted }: { omitted?: { name: string; reason: string }[] | null }) {
+  if (!omitted?.length) return null;
+  return (
+    <div className="msg-meta" data-testid="context-omitted">
+      {omitted.map((item) => (
+        <div key={item.name + item.reason}>
+          {item.name}: {item.reason}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** A citation of an attached file: the passage quoted in the answer's context. */
+export function FileSourcePanel({ source, onClose }: { source: Source; onClose: () => void }) {
+  const closeRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => closeRef.current?.focus(), [source.index]);
+  return (
+    <aside className="source-panel" aria-label="Source" data-testid="source-panel">
+      <div className="chat-head">
+        <h2>Source [{source.index}]</h2>
+        <button ref={closeRef} type="button" className="btn btn-ghost btn-sm" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      <div className="source-panel-body">
+        <div>
+          <div className="label" data-testid="source-document">
+            {source.document_title} <span className="badge">attached file</span>
+          </div>
+          {source.section ? <div className="muted small">{source.section}</div> : null}
+        </div>
+        {source.excerpt ? (
+          <div className="chunk-text" data-testid="source-chunk">
+            {source.excerpt}
+          </div>
+        ) : null}
+        <p className="muted small">Attached files are read for this conversation only; they are not added to your knowledge collections.</p>
+        <a className="btn btn-sm" href={`/api/v1/files/${source.file_id}/download`} download>
+          Download the file
+        </a>
+      </div>
+    </aside>
+  );
+}
