@@ -16,3 +16,4 @@ class IntegrationsConfig(AppConfig):
         # The bots' tasks live in their packages (Celery's autodiscovery finds only
         # integrations.tasks).
         from integrations.slack import tasks as slack_tasks  # noqa: F401
+        from integrations.teams import tasks as teams_tasks  # noqa: F401

@@ -37,3 +37,25 @@ def answers_inline():
     app.conf.update(task_always_eager=True, task_eager_propagates=True)
     yield
     app.conf.update(before)
+
+
+@pytest.fixture(scope="session")
+def _teams_server():
+    from integrations.tests.fakes.teams import FakeTeams
+
+    server = FakeTeams().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def teams(_teams_server, settings):
+    """The fake Bot Framework: issuer + JWKS, token endpoint, connector (serviceUrl)."""
+    from integrations.teams import auth
+
+    _teams_server.reset()
+    settings.TEAMS_JWKS_URL = f"{_teams_server.base}/jwks"
+    settings.TEAMS_TOKEN_URL = f"{_teams_server.base}/token"
+    settings.TEAMS_UPDATE_INTERVAL = 0.0
+    auth._jwk_clients.clear()
+    return _teams_server
