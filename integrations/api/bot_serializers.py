@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from integrations.models import Integration, IntegrationEvent
@@ -36,7 +37,8 @@ class IntegrationOutputSerializer(serializers.ModelSerializer):
     def get_default_assistant(self, obj) -> str | None:
         return (obj.config or {}).get("default_assistant_id")
 
-    def get_channels(self, obj) -> list[dict]:
+    @extend_schema_field(ChannelMappingSerializer(many=True))
+    def get_channels(self, obj):
         mapping = (obj.config or {}).get("channels") or {}
         return [{"channel_id": k, "assistant": v} for k, v in sorted(mapping.items())]
 
