@@ -5,9 +5,18 @@ from integrations.models import Integration, IntegrationEvent
 from users.api.serializers import UserOutputSerializer
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (DRF's field also takes integers and booleans)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class ChannelMappingSerializer(serializers.Serializer):
     channel_id = serializers.CharField(max_length=100)
-    assistant = serializers.UUIDField()
+    assistant = StrictUUIDField()
 
 
 class IntegrationOutputSerializer(serializers.ModelSerializer):
@@ -49,7 +58,7 @@ class IntegrationOutputSerializer(serializers.ModelSerializer):
 
 
 class IntegrationUpdateSerializer(serializers.Serializer):
-    default_assistant = serializers.UUIDField(allow_null=True, required=False)
+    default_assistant = StrictUUIDField(allow_null=True, required=False)
     channels = ChannelMappingSerializer(many=True, required=False, max_length=500)
 
 
@@ -65,6 +74,6 @@ class SlackInstallSerializer(serializers.Serializer):
 
 class TeamsConnectSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    app_id = serializers.UUIDField(help_text="The Azure bot's Microsoft App ID.")
+    app_id = StrictUUIDField(help_text="The Azure bot's Microsoft App ID.")
     app_password = serializers.CharField(max_length=500, help_text="Its client secret.")
-    tenant_id = serializers.UUIDField(help_text="Your Microsoft Entra tenant ID.")
+    tenant_id = StrictUUIDField(help_text="Your Microsoft Entra tenant ID.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 
 from django.conf import settings
 from slack_sdk.errors import SlackApiError
@@ -130,9 +131,14 @@ def slack_answer(*, event: IntegrationEvent) -> str:
             channel_id=channel, thread_ts=thread_ts, status="is thinking…"
         )
     streamer = None
+    last_flush = 0.0
 
     def on_delta(text: str) -> None:
-        nonlocal streamer
+        # The first words go out at once, then the SDK's buffer (SLACK_STREAM_BUFFER_CHARS)
+        # batches appends, flushed at least every second so a slow answer still moves.
+        nonlocal streamer, last_flush
+        now = time.monotonic()
+        force = streamer is None or now - last_flush >= 1.0
         if streamer is None:
             streamer = client.chat_stream(
                 channel=channel,
@@ -141,7 +147,11 @@ def slack_answer(*, event: IntegrationEvent) -> str:
                 recipient_user_id=user_id,
                 buffer_size=settings.SLACK_STREAM_BUFFER_CHARS,
             )
-        streamer.append(markdown_text=text)
+        if force:
+            last_flush = now
+            streamer.append(markdown_text=text, chunks=[])  # chunks given: flush now
+        else:
+            streamer.append(markdown_text=text)
 
     answer = bots.answer_run(
         integration=integration,

@@ -40,7 +40,8 @@ def redirect_uri() -> str:
 
 def slack_install_url(*, organization, user) -> str:
     if not (settings.SLACK_CLIENT_ID and settings.SLACK_CLIENT_SECRET):
-        raise errors.ServiceUnavailable(
+        # 409: a state of the platform an admin cannot change, said in so many words.
+        raise errors.Conflict(
             "Slack is not configured on this platform: the operator sets SLACK_CLIENT_ID, "
             "SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET.",
             code="slack_not_configured",

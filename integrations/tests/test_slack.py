@@ -358,3 +358,25 @@ class TestEvents:
         event = mention(slack, ws, "still there?")
         post_event(callback(event, ws, event_id="Ev100"))
         assert slack.posted == {}
+
+
+def test_a_slack_thread_is_read_only_in_the_dashboard(connected, slack, org_a):
+    _integration, ws, assistant = connected
+    post_event(callback(mention(slack, ws, "What is the refund policy?"), ws, event_id="Ev200"))
+    with schema_context(org_a.slug):
+        session = ChatSession.objects.get()
+    admin = HostClient(org_a.host, org_a.admin)
+    listed = admin.get("/api/v1/chat/sessions").json()["results"]
+    assert [s["channel"] for s in listed] == ["slack"]
+    response = admin.post(
+        "/api/v1/chat",
+        {
+            "assistant": str(assistant.id),
+            "session": str(session.id),
+            "message": "more?",
+            "stream": False,
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert "Slack thread" in json.dumps(response.json())

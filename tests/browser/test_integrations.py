@@ -4,6 +4,7 @@ app package and disconnects it; the Integrations page at desktop and phone width
 import io
 import json
 import zipfile
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -51,7 +52,7 @@ def test_teams_connected_mapped_packaged_and_disconnected(new_page, globex):
     # the Teams app package: manifest with the bot's id, and the two icons
     with page.expect_download() as download:
         card.get_by_role("button", name="Download Teams app").click()
-    archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
     assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
     assert json.loads(archive.read("manifest.json"))["bots"][0]["botId"] == APP_ID
 

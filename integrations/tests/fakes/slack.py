@@ -68,6 +68,8 @@ class FakeSlack:
         self.calls: list[tuple[str, dict, str | None]] = []
         self.posted: dict[str, Posted] = {}
         self.failures: dict[str, str] = {}  # method -> Slack error code
+        # thread ts -> time.time() of the answer's first text (chat.startStream)
+        self.first_text_at: dict[str, float] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -114,10 +116,14 @@ class FakeSlack:
             p for p in self.posted.values() if p.channel == channel and p.thread_ts == thread_ts
         ]
 
+    def replies_in_thread(self, thread_ts: str) -> list[Posted]:
+        return [p for p in list(self.posted.values()) if p.thread_ts == thread_ts]
+
     def reset(self) -> None:
         self.calls.clear()
         self.posted.clear()
         self.failures.clear()
+        self.first_text_at.clear()
 
     # -- the server ----------------------------------------------------------------
 
@@ -284,6 +290,8 @@ class FakeSlack:
         ):
             return {"ok": False, "error": "missing_recipient_user_id"}
         posted = self._post(ws, args, streamed=True)
+        if posted.text:
+            self.first_text_at.setdefault(posted.thread_ts, time.time())
         return {"ok": True, "channel": posted.channel, "ts": posted.ts}
 
     def api_chat_appendStream(self, args, token):
@@ -293,6 +301,8 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_in_streaming_state"}
         posted.text += self._text(args)
         posted.appends += 1
+        if posted.text:
+            self.first_text_at.setdefault(posted.thread_ts, time.time())
         return {"ok": True, "channel": posted.channel, "ts": posted.ts}
 
     def api_chat_stopStream(self, args, token):
