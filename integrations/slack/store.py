@@ -130,11 +130,24 @@ class DjangoInstallationStore(InstallationStore):
     @transaction.atomic
     def delete_installation(self, *, enterprise_id, team_id, user_id=None) -> None:
         """Uninstalled (or tokens revoked): no routing and no token are left."""
+        from django_tenants.utils import tenant_context
+
+        from audit.models import AuditAction
+        from audit.services import SYSTEM, audit_record
+
         keys = [k for k in (team_id, enterprise_id) if k]
         for route in IntegrationRoute.objects.filter(provider=SLACK, key__in=keys).select_related(
-            "integration"
+            "integration__organization"
         ):
-            disconnect(route.integration)
+            integration = route.integration
+            disconnect(integration)
+            with tenant_context(integration.organization):
+                audit_record(
+                    actor=SYSTEM,
+                    action=AuditAction.INTEGRATION_DISCONNECTED,
+                    target=integration,
+                    changes={"provider": "slack", "reason": "uninstalled in Slack"},
+                )
 
 
 def disconnect(integration: Integration) -> None:

@@ -355,6 +355,8 @@ class TestEvents:
         assert integration.token_encrypted == ""
         assert not IntegrationRoute.objects.filter(key=ws.team_id).exists()
         assert not IntegrationThread.objects.filter(integration=integration).exists()
+        with schema_context(integration.organization.schema_name):
+            assert AuditEvent.objects.filter(action="integration.disconnected").exists()
         event = mention(slack, ws, "still there?")
         post_event(callback(event, ws, event_id="Ev100"))
         assert slack.posted == {}
@@ -380,3 +382,43 @@ def test_a_slack_thread_is_read_only_in_the_dashboard(connected, slack, org_a):
     )
     assert response.status_code == 400, response.content
     assert "Slack thread" in json.dumps(response.json())
+
+
+class TestAPI:
+    def test_admins_map_channels_and_disconnect_with_audit(self, connected, org_a, org_b):
+        integration, _ws, assistant = connected
+        admin = HostClient(org_a.host, org_a.admin)
+        url = f"/api/v1/integrations/{integration.pk}"
+        bad = admin.patch(url, {"channels": [{"channel_id": "C1", "assistant": str(org_a.admin.pk)}]},
+                          format="json")  # fmt: skip
+        assert bad.status_code == 400
+        unknown = "00000000-0000-4000-8000-000000000000"
+        refused = admin.patch(url, {"default_assistant": unknown}, format="json")
+        assert refused.status_code == 400
+        assert refused.json()["error"]["fields"]["assistant"]
+        ok = admin.patch(
+            url,
+            {
+                "default_assistant": None,
+                "channels": [{"channel_id": "C9", "assistant": str(assistant.id)}],
+            },
+            format="json",
+        )
+        assert ok.status_code == 200, ok.content
+        assert ok.json()["channels"] == [{"channel_id": "C9", "assistant": str(assistant.id)}]
+        assert ok.json()["default_assistant"] is None
+        assert "token" not in json.dumps(ok.json()).lower().replace("tokens", "")
+        # another organization's admin, on its own host: not found
+        assert HostClient(org_b.host, org_b.admin).get(url).status_code == 404
+        assert HostClient(org_a.host, org_a.member).get(url).status_code == 403
+        gone = admin.delete(url)
+        assert gone.status_code == 200
+        assert gone.json()["status"] == "disconnected"
+        with schema_context(org_a.slug):
+            actions = set(AuditEvent.objects.values_list("action", flat=True))
+        assert {
+            "integration.connected",
+            "integration.updated",
+            "integration.disconnected",
+        } <= actions
+        assert not IntegrationRoute.objects.filter(integration=integration).exists()
