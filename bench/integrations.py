@@ -109,7 +109,9 @@ def start_processes(slack, port: int, logdir: Path) -> list[subprocess.Popen]:
         OUTBOUND_ALLOWED_NETWORKS="127.0.0.0/8",
         LOG_LEVEL="WARNING",
     )
-    worker = [PYTHON, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "8",
+    # The worker runs niced: in production it is another host, and here it shares two
+    # cores with the web process whose acknowledgements are being measured.
+    worker = ["nice", "-n", "10", PYTHON, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "8",
               "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
     web = common.uvicorn_command(PYTHON, port, access_log=False)
     return [

@@ -422,3 +422,31 @@ class TestAPI:
             "integration.disconnected",
         } <= actions
         assert not IntegrationRoute.objects.filter(integration=integration).exists()
+
+
+def test_a_provider_that_is_down_gets_a_clear_reply_in_the_thread(
+    org_a, slack, provider_server, answers_inline
+):
+    from assistants import services as assistant_services
+    from assistants.tests.providers.fake_server import error
+    from tests.helpers import GOOD_KEY
+
+    with schema_context(org_a.slug):
+        assistant_services.credential_create(
+            provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
+        )
+    assistant = make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
+    integration = install(org_a, slack)
+    integration.config = {"default_assistant_id": str(assistant.id)}
+    integration.save()
+    ws = slack.workspaces["T0001"]
+    provider_server.enqueue(*[error(503, "overloaded") for _ in range(5)])
+    event = mention(slack, ws, "What is the refund policy?")
+    post_event(callback(event, ws, event_id="Ev300"))
+    [reply] = slack.replies_in("C100", event["ts"])
+    assert "AI provider is not answering" in reply.text
+    integration.refresh_from_db()
+    assert "AI provider" in integration.last_error
+    with schema_context(org_a.slug):
+        answer = Message.objects.get(role="assistant")
+        assert answer.status == "error"
