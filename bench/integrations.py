@@ -304,7 +304,7 @@ def main() -> None:
         first_text = [slack.first_text_at[ts] - posted_at[ts] for ts in posted_at
                       if ts in slack.first_text_at]  # fmt: skip
         stored = IntegrationEvent.objects.filter(
-            integration=integration, kind="app_mention"
+            integration=integration, delivery_id__in=delivery_ids
         ).count()
     finally:
         for process in processes:
