@@ -157,6 +157,28 @@ def on_ask_command(ack, body, context):
         _enqueue(integration, stored)
 
 
+SUGGESTED_PROMPTS = [
+    {"title": "What can you do?", "message": "What can you help me with?"},
+    {"title": "Find a policy", "message": "Where can I find our policies?"},
+    {"title": "Summarize", "message": "Summarize what you know about this topic:"},
+]
+
+
+def on_assistant_thread_started(event, context):
+    """Slack's assistant side panel opened: suggested prompts (the answers come as
+    direct messages in that thread, like any DM)."""
+    integration = context.get("integration")
+    thread = (event or {}).get("assistant_thread") or {}
+    if integration is None or not thread.get("channel_id"):
+        return
+    web_client(context.bot_token).assistant_threads_setSuggestedPrompts(
+        channel_id=thread["channel_id"],
+        thread_ts=thread.get("thread_ts"),
+        title="Ask about your organization's knowledge",
+        prompts=SUGGESTED_PROMPTS,
+    )
+
+
 @cache
 def _app(signing_secret: str, api_base: str) -> App:
     app = App(
@@ -172,6 +194,7 @@ def _app(signing_secret: str, api_base: str) -> App:
     )
     app.event("app_mention")(on_question)
     app.event("message")(on_question)
+    app.event("assistant_thread_started")(on_assistant_thread_started)
     app.event("app_uninstalled")(on_uninstalled)
     app.event("tokens_revoked")(on_uninstalled)
     app.action(re.compile(r"^feedback_(up|down)$"))(on_feedback)

@@ -339,6 +339,18 @@ class TestEvents:
         [answer] = slack.replies_in("D100", dm["ts"])
         assert "refund" in answer.text.lower()
 
+    def test_the_assistant_panel_gets_suggested_prompts(self, connected, slack):
+        _integration, ws, _ = connected
+        started = {
+            "type": "assistant_thread_started",
+            "assistant_thread": {"user_id": "UALICE", "channel_id": "D200", "thread_ts": "1.2"},
+            "event_ts": "1.3",
+        }
+        assert post_event(callback(started, ws, event_id="Ev150")).status_code == 200
+        [(_method, args, token)] = [c for c in slack.calls if c[0].endswith("SuggestedPrompts")]
+        assert args["channel_id"] == "D200" and len(args["prompts"]) == 3
+        assert token == ws.bot_token
+
     def test_uninstall_removes_routing_and_tokens(self, connected, slack):
         integration, ws, _ = connected
         body = {

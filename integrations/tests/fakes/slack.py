@@ -241,6 +241,12 @@ class FakeSlack:
         messages = ws.threads.get((args.get("channel"), args.get("ts")), [])
         return {"ok": True, "messages": list(messages), "has_more": False}
 
+    def api_assistant_threads_setSuggestedPrompts(self, args, token):
+        self._ws_of(token)
+        if not args.get("prompts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
     def api_assistant_threads_setStatus(self, args, token):
         self._ws_of(token)
         return {"ok": True}
