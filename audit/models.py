@@ -24,6 +24,9 @@ class AuditAction(models.TextChoices):
     CREDENTIAL_UPDATED = "credential.updated", "Credential changed"
     CREDENTIAL_DELETED = "credential.deleted", "Credential deleted"
     PLAN_CHANGED = "billing.plan_changed", "Plan changed"
+    INTEGRATION_CONNECTED = "integration.connected", "Integration connected"
+    INTEGRATION_UPDATED = "integration.updated", "Integration changed"
+    INTEGRATION_DISCONNECTED = "integration.disconnected", "Integration disconnected"
 
 
 class AuditEvent(models.Model):

@@ -147,3 +147,26 @@ def message_edit(*, message: Message, content: str) -> Message:
 
 def latest_answer(*, user_message: Message) -> Message | None:
     return user_message.replies.order_by("-created_at").first()
+
+
+def session_start_with_context(
+    *, assistant, channel: str, user=None, title: str, context: list[str]
+) -> ChatSession:
+    """A session for a conversation that began elsewhere (a Slack or Teams thread the
+    bot joins late): its earlier messages, other people's included, are stored first as
+    completed user messages so the next turn's history and follow-up rewrite see them.
+    They are context, not questions: no answer is produced for them."""
+    with transaction.atomic():
+        session = ChatSession.objects.create(
+            assistant=assistant,
+            channel=channel,
+            created_by=user if getattr(user, "pk", None) else None,
+            title=conversation.title_from_message(title),
+        )
+        Message.objects.bulk_create(
+            Message(session=session, role=Role.USER, content=text[:20000])
+            for text in context
+            if text.strip()
+        )
+        session_add_totals(session_id=session.pk, messages=len([t for t in context if t.strip()]))
+    return session

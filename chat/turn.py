@@ -165,6 +165,11 @@ def turn_inputs(
         session = access.access_session(caller=caller, session_id=session_id)
         if session.assistant_id != assistant.id:
             raise _field_error("session", "This session belongs to another assistant.")
+        if session.channel in ("slack", "teams") and channel != session.channel:
+            # A bot's thread is read-only elsewhere: its answers belong in the thread.
+            raise _field_error(
+                "session", f"This conversation is a {session.channel.title()} thread; reply there."
+            )
     if existing_user_message is not None:
         files = list(existing_user_message.attachments.all())
         attachment_context.check_vision(files, assistant.model)

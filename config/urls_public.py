@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/v1/", include("users.api.urls_public")),
     # Stripe calls this one address for every organization (docs/billing.md).
     path("billing/stripe/webhook", stripe_webhook, name="stripe-webhook"),
+    # Slack and Teams call these for every organization (docs/integrations.md).
+    path("integrations/", include("integrations.bot_urls")),
     path("", include("users.urls_public")),
     *schema_urlpatterns,
     # Last: every other path (/, /signup, /login, ...) is a route of the app (frontend/).

@@ -9,7 +9,7 @@ from django_tenants.utils import schema_context
 
 from audit.services import Actor
 from core.admin_site import OrganizationModelAdmin, organization_admin_site
-from integrations.models import APIKey, Scope
+from integrations.models import APIKey, Integration, IntegrationEvent, Scope
 from integrations.services import api_key_create, api_key_revoke
 
 
@@ -95,3 +95,29 @@ class OrganizationAPIKeyAdmin(RevokeAction, OrganizationModelAdmin):
             f"Your new API key (copy it now, it is not shown again): {key}",
             messages.WARNING,
         )
+
+
+# -- Slack and Teams bots (issue 15): platform staff see them; tokens are never shown --
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ["name", "provider", "organization", "status", "last_event_at", "last_error_at"]
+    list_filter = ["provider", "status"]
+    search_fields = ["name", "external_id", "organization__schema_name"]
+    exclude = ["token_encrypted"]
+    readonly_fields = [f.name for f in Integration._meta.fields if f.name != "token_encrypted"]
+
+    def has_add_permission(self, request):
+        return False  # installed by an organization's admin (OAuth / the Integrations page)
+
+
+@admin.register(IntegrationEvent)
+class IntegrationEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "provider", "kind", "level", "status", "organization", "summary"]
+    list_filter = ["provider", "level", "kind"]
+    search_fields = ["delivery_id", "summary", "organization__schema_name"]
+    readonly_fields = [f.name for f in IntegrationEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

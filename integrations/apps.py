@@ -12,3 +12,8 @@ class IntegrationsConfig(AppConfig):
         from integrations.selectors import api_key_labels
 
         sources.register_labels("api_key", api_key_labels)
+
+        # The bots' tasks live in their packages (Celery's autodiscovery finds only
+        # integrations.tasks).
+        from integrations.slack import tasks as slack_tasks  # noqa: F401
+        from integrations.teams import tasks as teams_tasks  # noqa: F401

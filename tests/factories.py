@@ -187,3 +187,34 @@ def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool =
         if process:
             stored = [file_services.file_process(file_id=f.id) for f in stored]
         return stored
+    for n in range(copies):
+        slack_integration_for(
+            org, team_id=f"T-{org.slug}-{label}-{n}".upper().replace(" ", ""), problems=copies
+        )
+
+
+def slack_integration_for(org, *, team_id: str = "T0001", name: str = "Acme Slack", problems=1):
+    """A Slack workspace installed for ``org`` (what the OAuth callback stores), with
+    ``problems`` entries on its page."""
+    from slack_sdk.oauth.installation_store import Installation
+
+    from integrations import bots
+    from integrations.slack.store import installation_store
+
+    integration = installation_store.save_for(
+        Installation(
+            app_id="A0001",
+            team_id=team_id,
+            team_name=name,
+            bot_token=f"xoxb-{team_id.lower()}",
+            bot_id="B0001",
+            bot_user_id="UBOT",
+            bot_scopes="chat:write",
+            user_id="UADMIN",
+        ),
+        organization=org.organization,
+        user=org.admin,
+    )
+    for _ in range(problems):
+        bots.problem_record(integration=integration, kind="no_assistant", message=bots.NO_ASSISTANT)
+    return integration

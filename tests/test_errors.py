@@ -19,7 +19,7 @@ from assistants import services as assistant_services
 from chat import services as chat_services
 from core.api.authorization import caller_resolve
 from knowledge_base import services as knowledge_services
-from tests.factories import api_key_for, catalog_model, upload_files
+from tests.factories import api_key_for, catalog_model, slack_integration_for, upload_files
 from tests.helpers import assert_error, assert_nothing_written, db_writes
 from tests.openapi import HTTP_METHODS, operations, path_params, tenant_schema
 from users import services as user_services
@@ -126,6 +126,7 @@ def seeded(org_a):
         chat_services.chat_finish(turn=turn, text="Answer", status="complete")
     api_key_for(org_a, name="malformed")
     upload_files(org_a, [("malformed.txt", b"Text")])
+    slack_integration_for(org_a, team_id="T-MALFORMED")
     return org_a
 
 

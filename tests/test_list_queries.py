@@ -23,6 +23,8 @@ MAX_QUERIES = {
     "/api/v1/collections/{collection_id}/documents": 9,
     "/api/v1/collections/{collection_id}/documents/{document_id}/chunks": 10,
     "/api/v1/credentials": 8,
+    "/api/v1/integrations": 8,
+    "/api/v1/integrations/{integration_id}/events": 9,
     "/api/v1/invitations": 8,
     "/api/v1/members": 8,
     "/api/v1/models": 8,

@@ -12,6 +12,7 @@ import { ChatPage } from "./pages/chat";
 import { CollectionPage, KnowledgePage, SearchPage } from "./pages/knowledge";
 import { MembersPage } from "./pages/members";
 import { ApiKeysPage } from "./pages/apikeys";
+import { IntegrationsPage } from "./pages/integrations";
 import { CredentialsPage } from "./pages/credentials";
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
@@ -122,6 +123,7 @@ function OrganizationRoutes() {
         <Route path="/search" element={<SearchPage />} />
         <Route path="/members" element={<MembersPage />} />
         <Route path="/api-keys" element={<ApiKeysPage />} />
+        <Route path="/integrations" element={<IntegrationsPage />} />
         <Route path="/credentials" element={<CredentialsPage />} />
         <Route path="/audit" element={<AuditPage />} />
         <Route path="/billing" element={<BillingPage />} />

@@ -49,3 +49,5 @@ export type UsageGroupBy = NonNullable<NonNullable<operations["usage_retrieve"][
 export type Quotas = S["Quotas"];
 export type AuditEvent = S["AuditEventOutput"];
 export type AuditAction = S["ActionEnum"];
+export type Integration = S["IntegrationOutput"];
+export type IntegrationEvent = S["IntegrationEvent"];

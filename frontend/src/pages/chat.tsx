@@ -52,6 +52,7 @@ function SessionItem({ session, active, onChanged }: { session: Session; active:
             <Link className="session-link" to={`/chat/${session.id}`} aria-current={active ? "page" : undefined}>
               <span className="session-title">{title}</span>
               <span className="session-meta">
+                {session.channel === "slack" || session.channel === "teams" ? `${session.channel === "slack" ? "Slack" : "Teams"} (read-only) · ` : ""}
                 {session.assistant_name} · {session.message_count ?? 0} messages
               </span>
             </Link>

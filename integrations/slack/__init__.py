@@ -1,0 +1,1 @@
+"""The Slack bot: slack-bolt (its Django adapter) and slack-sdk. docs/integrations.md."""

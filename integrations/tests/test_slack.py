@@ -1,0 +1,464 @@
+"""The Slack bot end to end: slack-bolt and slack-sdk against the local Slack fake,
+events signed as Slack signs them, answers from the real chat turn (local extractive
+model and embedder)."""
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django_tenants.utils import schema_context
+
+from audit.models import AuditEvent
+from billing.models import UsageRecord
+from chat.models import ChatSession, Message
+from integrations.models import (
+    Integration,
+    IntegrationEvent,
+    IntegrationRoute,
+    IntegrationStatus,
+    IntegrationThread,
+)
+from integrations.tests.fakes.slack import sign
+from tests.factories import make_assistant
+from tests.helpers import HostClient
+
+pytestmark = pytest.mark.usefixtures("answers_inline")
+
+EVENTS = "/integrations/slack/events"
+
+
+def post_event(body: dict, *, headers: dict | None = None, secret=None, retry: int | None = None):
+    raw = json.dumps(body).encode()
+    signed = sign(raw) if secret is None else sign(raw, secret=secret)
+    extra = {**signed, **(headers or {})}
+    if retry is not None:
+        extra["HTTP_X_SLACK_RETRY_NUM"] = str(retry)
+        extra["HTTP_X_SLACK_RETRY_REASON"] = "http_timeout"
+    client = HostClient("localhost")
+    return client.generic("POST", EVENTS, raw, content_type="application/json", **extra)
+
+
+def callback(event: dict, ws, *, event_id: str) -> dict:
+    return {
+        "token": "unused",
+        "team_id": ws.team_id,
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000000,
+        "event": event,
+        "authorizations": [{"team_id": ws.team_id, "user_id": ws.bot_user_id, "is_bot": True}],
+    }
+
+
+def install(org, slack, team_id="T0001") -> Integration:
+    """The admin's "Add to Slack": install URL, Slack's consent, the OAuth redirect."""
+    ws = slack.workspaces.get(team_id) or slack.workspace(team_id)
+    admin = HostClient(org.host, org.admin)
+    response = admin.post("/api/v1/integrations/slack/install")
+    assert response.status_code == 200, response.content
+    query = parse_qs(urlsplit(response.json()["url"]).query)
+    assert "app_mentions:read" in query["scope"][0]
+    code = slack.oauth_code(ws.team_id)
+    back = HostClient("localhost").get(
+        "/integrations/slack/oauth/callback", {"code": code, "state": query["state"][0]}
+    )
+    assert back.status_code == 302, back.content
+    assert back["Location"].endswith("/integrations?slack=connected")
+    return Integration.objects.get(organization=org.organization, external_id=ws.team_id)
+
+
+@pytest.fixture
+def connected(org_a, slack):
+    """Alpha's Slack workspace, its default assistant answering from the handbook."""
+    assistant = make_assistant(org_a)
+    integration = install(org_a, slack)
+    integration.config = {"default_assistant_id": str(assistant.id)}
+    integration.save()
+    ws = slack.workspaces["T0001"]
+    ws.users["UALICE"] = org_a.member.email
+    ws.users["UBOB"] = "bob@elsewhere.test"
+    return integration, ws, assistant
+
+
+def mention(slack, ws, text, *, channel="C100", user="UALICE", thread_ts=None):
+    event = slack.say(
+        ws, channel=channel, user=user, text=f"<@{ws.bot_user_id}> {text}", thread_ts=thread_ts
+    )
+    event["type"] = "app_mention"
+    return event
+
+
+class TestInstall:
+    def test_oauth_install_stores_an_encrypted_token_and_a_route(self, org_a, slack):
+        integration = install(org_a, slack)
+        assert integration.status == IntegrationStatus.ACTIVE
+        assert integration.name == "Acme Slack"
+        assert "xoxb" not in integration.token_encrypted  # encrypted at rest
+        assert IntegrationRoute.objects.get(key="T0001").organization == org_a.organization
+        with schema_context(org_a.slug):
+            assert AuditEvent.objects.filter(action="integration.connected").exists()
+
+    def test_a_workspace_cannot_be_claimed_by_a_second_organization(self, org_a, org_b, slack):
+        install(org_a, slack)
+        admin = HostClient(org_b.host, org_b.admin)
+        url = admin.post("/api/v1/integrations/slack/install").json()["url"]
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        back = HostClient("localhost").get(
+            "/integrations/slack/oauth/callback",
+            {"code": slack.oauth_code("T0001"), "state": state},
+        )
+        assert back["Location"].endswith("?slack=error&code=workspace_claimed")
+        assert IntegrationRoute.objects.get(key="T0001").organization == org_a.organization
+        assert not Integration.objects.filter(organization=org_b.organization).exists()
+
+    def test_a_forged_or_replayed_state_is_refused(self, org_a, slack):
+        slack.workspace("T0001")
+        forged = HostClient("localhost").get(
+            "/integrations/slack/oauth/callback", {"code": slack.oauth_code("T0001"), "state": "x"}
+        )
+        assert forged.status_code == 400
+        url = HostClient(org_a.host, org_a.admin).post("/api/v1/integrations/slack/install")
+        state = parse_qs(urlsplit(url.json()["url"]).query)["state"][0]
+        first = HostClient("localhost").get(
+            "/integrations/slack/oauth/callback",
+            {"code": slack.oauth_code("T0001"), "state": state},
+        )
+        assert first.status_code == 302
+        again = HostClient("localhost").get(
+            "/integrations/slack/oauth/callback",
+            {"code": slack.oauth_code("T0001"), "state": state},
+        )
+        assert again.status_code == 400
+        assert Integration.objects.filter(organization=org_a.organization).count() == 1
+
+    def test_members_cannot_start_an_install(self, org_a, slack):
+        response = HostClient(org_a.host, org_a.member).post("/api/v1/integrations/slack/install")
+        assert response.status_code == 403
+
+
+class TestEvents:
+    def test_url_verification_is_answered(self, db, slack):
+        response = post_event({"type": "url_verification", "challenge": "abc123", "token": "t"})
+        assert response.status_code == 200
+        assert json.loads(response.content) == {"challenge": "abc123"}
+
+    def test_a_bad_signature_is_refused_and_nothing_is_stored(self, connected, slack):
+        integration, ws, _ = connected
+        body = callback(mention(slack, ws, "What is the refund policy?"), ws, event_id="Ev1")
+        response = post_event(body, secret="not-the-secret")
+        assert response.status_code == 401
+        assert not IntegrationEvent.objects.filter(integration=integration).exists()
+        assert "chat.startStream" not in slack.methods()
+
+    def test_an_old_timestamp_is_refused(self, connected, slack):
+        integration, ws, _ = connected
+        raw = json.dumps(callback(mention(slack, ws, "Refunds?"), ws, event_id="Ev2")).encode()
+        import time
+
+        headers = sign(raw, timestamp=int(time.time()) - 600)
+        response = HostClient("localhost").generic(
+            "POST", EVENTS, raw, content_type="application/json", **headers
+        )
+        assert response.status_code == 401
+        assert not IntegrationEvent.objects.filter(integration=integration).exists()
+
+    def test_an_unknown_workspace_touches_no_organization(self, connected, slack):
+        stranger = slack.workspace("T9999", bot_token="xoxb-other")
+        slack.calls.clear()
+        event = mention(slack, stranger, "hello?")
+        response = post_event(callback(event, stranger, event_id="Ev3"))
+        assert response.status_code == 200
+        assert not IntegrationEvent.objects.exists()
+        assert slack.methods() == []
+
+    def test_a_mention_is_answered_in_its_thread_streamed_with_citations_and_thumbs(
+        self, connected, slack, org_a
+    ):
+        _integration, ws, _assistant = connected
+        event = mention(slack, ws, "What is the refund policy?")
+        response = post_event(callback(event, ws, event_id="Ev10"))
+        assert response.status_code == 200
+        [answer] = slack.replies_in("C100", event["ts"])
+        assert answer.streamed and answer.stopped
+        assert "refund" in answer.text.lower()
+        assert "chat.appendStream" in slack.methods()  # progressive, not one post
+        context, actions = answer.blocks
+        assert "Refund policy" in context["elements"][0]["text"]
+        assert f"{org_a.organization.url}/chat/" in context["elements"][0]["text"]
+        assert [e["action_id"] for e in actions["elements"]] == ["feedback_up", "feedback_down"]
+        with schema_context(org_a.slug):
+            session = ChatSession.objects.get()
+            assert session.channel == "slack"
+            assert session.created_by_id == org_a.member.pk  # matched by e-mail
+            message = Message.objects.get(role="assistant")
+            assert message.status == "complete"
+            assert message.sources and any(s["cited"] for s in message.sources)
+        assert UsageRecord.objects.filter(organization=org_a.organization, channel="slack").exists()
+
+    def test_retries_and_duplicates_are_answered_once(self, connected, slack):
+        _integration, ws, _ = connected
+        event = mention(slack, ws, "How long does express delivery take?")
+        body = callback(event, ws, event_id="Ev20")
+        assert post_event(body).status_code == 200
+        assert post_event(body, retry=1).status_code == 200
+        assert post_event(body, retry=2).status_code == 200
+        assert len(slack.replies_in("C100", event["ts"])) == 1
+        assert IntegrationEvent.objects.filter(delivery_id="Ev20").count() == 1
+
+    def test_the_done_when_scenario_a_thread_follow_up_uses_the_first_question(
+        self, connected, slack, org_a
+    ):
+        _integration, ws, _ = connected
+        first = mention(slack, ws, "How long until a refund is paid?")
+        post_event(callback(first, ws, event_id="Ev30"))
+        # A reply in the thread, without a mention: the bot is part of this thread.
+        follow = slack.say(
+            ws,
+            channel="C100",
+            user="UBOB",
+            text="and what about the returned item?",
+            thread_ts=first["ts"],
+        )
+        post_event(callback(follow, ws, event_id="Ev31"))
+        answers = slack.replies_in("C100", first["ts"])
+        assert len(answers) == 2
+        second = answers[1]
+        assert second.stopped
+        with schema_context(org_a.slug):
+            session = ChatSession.objects.get()  # one thread, one session
+            last = Message.objects.filter(role="assistant").order_by("created_at").last()
+            # The follow-up was searched together with the thread's first question.
+            assert "refund" in last.retrieval_query.lower()
+            assert "returned item" in last.retrieval_query.lower()
+            assert session.message_count == 4
+            assert session.created_by_id == org_a.member.pk
+        assert "30 days" in second.text or "refund" in second.text.lower()
+        assert "Refund policy" in second.blocks[0]["elements"][0]["text"]
+        # The thumbs work: a click on the second answer's thumbs-down is its feedback.
+        down = second.blocks[1]["elements"][1]
+        click = {
+            "type": "block_actions",
+            "team": {"id": ws.team_id},
+            "user": {"id": "UBOB", "team_id": ws.team_id},
+            "api_app_id": "A0001",
+            "channel": {"id": "C100"},
+            "message": {"ts": second.ts, "thread_ts": first["ts"]},
+            "actions": [
+                {
+                    "action_id": down["action_id"],
+                    "value": down["value"],
+                    "type": "button",
+                    "block_id": "feedback",
+                    "action_ts": "1",
+                }
+            ],
+            "trigger_id": "t1",
+            "response_url": slack.base_url + "response",
+        }
+        raw = ("payload=" + __import__("urllib.parse").parse.quote(json.dumps(click))).encode()
+        response = HostClient("localhost").generic(
+            "POST", EVENTS, raw, content_type="application/x-www-form-urlencoded", **sign(raw)
+        )
+        assert response.status_code == 200
+        with schema_context(org_a.slug):
+            assert Message.objects.get(pk=down["value"]).feedback_rating == -1
+
+    def test_a_mention_inside_an_existing_thread_reads_the_earlier_messages(
+        self, connected, slack, org_a
+    ):
+        _integration, ws, _ = connected
+        root = slack.say(ws, channel="C100", user="UBOB", text="Our customer returned a parcel.")
+        slack.say(
+            ws,
+            channel="C100",
+            user="UALICE",
+            text="When do they get the money back?",
+            thread_ts=root["ts"],
+        )
+        event = mention(slack, ws, "can you answer that?", thread_ts=root["ts"])
+        post_event(callback(event, ws, event_id="Ev40"))
+        with schema_context(org_a.slug):
+            texts = list(Message.objects.filter(role="user").values_list("content", flat=True))
+        assert any("returned a parcel" in t for t in texts)
+        assert any("money back" in t for t in texts)
+        assert len(slack.replies_in("C100", root["ts"])) == 1
+
+    def test_no_assistant_mapped_gets_a_clear_reply_and_an_entry(self, connected, slack):
+        integration, ws, _ = connected
+        integration.config = {}
+        integration.save()
+        event = mention(slack, ws, "What is the refund policy?")
+        post_event(callback(event, ws, event_id="Ev50"))
+        [reply] = slack.replies_in("C100", event["ts"])
+        assert "No assistant answers here yet" in reply.text
+        integration.refresh_from_db()
+        assert "No assistant" in integration.last_error
+        assert IntegrationEvent.objects.filter(integration=integration, level="error").exists()
+
+    def test_a_quota_reached_is_said_in_the_thread(self, connected, slack, org_a):
+        from billing.models import Plan
+        from users.models import Organization
+
+        integration, ws, _ = connected
+        Plan.objects.update_or_create(code="tiny", defaults={"name": "Tiny", "monthly_messages": 0})
+        Organization.objects.filter(pk=org_a.organization.pk).update(plan="tiny")
+        event = mention(slack, ws, "What is the refund policy?")
+        post_event(callback(event, ws, event_id="Ev60"))
+        [reply] = slack.replies_in("C100", event["ts"])
+        assert "can't answer right now" in reply.text
+        integration.refresh_from_db()
+        assert integration.last_error
+        with schema_context(org_a.slug):
+            assert not Message.objects.exists()
+
+    def test_a_channel_mapping_chooses_the_assistant(self, connected, slack, org_a):
+        integration, ws, assistant = connected
+        integration.config = {"channels": {"C200": str(assistant.id)}}
+        integration.save()
+        event = mention(slack, ws, "What is the refund policy?", channel="C200")
+        post_event(callback(event, ws, event_id="Ev70"))
+        assert slack.replies_in("C200", event["ts"])[0].stopped
+        other = mention(slack, ws, "What is the refund policy?", channel="C300")
+        post_event(callback(other, ws, event_id="Ev71"))
+        assert "No assistant" in slack.replies_in("C300", other["ts"])[0].text
+
+    def test_messages_outside_the_bots_threads_are_not_answered(self, connected, slack):
+        _integration, ws, _ = connected
+        chatter = slack.say(ws, channel="C100", user="UBOB", text="lunch?")
+        chatter["channel_type"] = "channel"
+        post_event(callback(chatter, ws, event_id="Ev80"))
+        assert not IntegrationEvent.objects.filter(delivery_id="Ev80").exists()
+        assert slack.posted == {}
+
+    def test_a_direct_message_is_answered(self, connected, slack):
+        _integration, ws, _ = connected
+        dm = slack.say(ws, channel="D100", user="UALICE", text="What is the refund policy?")
+        dm["channel_type"] = "im"
+        post_event(callback(dm, ws, event_id="Ev90"))
+        [answer] = slack.replies_in("D100", dm["ts"])
+        assert "refund" in answer.text.lower()
+
+    def test_the_assistant_panel_gets_suggested_prompts(self, connected, slack):
+        _integration, ws, _ = connected
+        started = {
+            "type": "assistant_thread_started",
+            "assistant_thread": {"user_id": "UALICE", "channel_id": "D200", "thread_ts": "1.2"},
+            "event_ts": "1.3",
+        }
+        assert post_event(callback(started, ws, event_id="Ev150")).status_code == 200
+        [(_method, args, token)] = [c for c in slack.calls if c[0].endswith("SuggestedPrompts")]
+        assert args["channel_id"] == "D200" and len(args["prompts"]) == 3
+        assert token == ws.bot_token
+
+    def test_uninstall_removes_routing_and_tokens(self, connected, slack):
+        integration, ws, _ = connected
+        body = {
+            "team_id": ws.team_id,
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": "Ev99",
+            "event_time": 1,
+            "event": {"type": "app_uninstalled"},
+        }
+        assert post_event(body).status_code == 200
+        integration.refresh_from_db()
+        assert integration.status == IntegrationStatus.DISCONNECTED
+        assert integration.token_encrypted == ""
+        assert not IntegrationRoute.objects.filter(key=ws.team_id).exists()
+        assert not IntegrationThread.objects.filter(integration=integration).exists()
+        with schema_context(integration.organization.schema_name):
+            assert AuditEvent.objects.filter(action="integration.disconnected").exists()
+        event = mention(slack, ws, "still there?")
+        post_event(callback(event, ws, event_id="Ev100"))
+        assert slack.posted == {}
+
+
+def test_a_slack_thread_is_read_only_in_the_dashboard(connected, slack, org_a):
+    _integration, ws, assistant = connected
+    post_event(callback(mention(slack, ws, "What is the refund policy?"), ws, event_id="Ev200"))
+    with schema_context(org_a.slug):
+        session = ChatSession.objects.get()
+    admin = HostClient(org_a.host, org_a.admin)
+    listed = admin.get("/api/v1/chat/sessions").json()["results"]
+    assert [s["channel"] for s in listed] == ["slack"]
+    response = admin.post(
+        "/api/v1/chat",
+        {
+            "assistant": str(assistant.id),
+            "session": str(session.id),
+            "message": "more?",
+            "stream": False,
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert "Slack thread" in json.dumps(response.json())
+
+
+class TestAPI:
+    def test_admins_map_channels_and_disconnect_with_audit(self, connected, org_a, org_b):
+        integration, _ws, assistant = connected
+        admin = HostClient(org_a.host, org_a.admin)
+        url = f"/api/v1/integrations/{integration.pk}"
+        bad = admin.patch(url, {"channels": [{"channel_id": "C1", "assistant": str(org_a.admin.pk)}]},
+                          format="json")  # fmt: skip
+        assert bad.status_code == 400
+        unknown = "00000000-0000-4000-8000-000000000000"
+        refused = admin.patch(url, {"default_assistant": unknown}, format="json")
+        assert refused.status_code == 400
+        assert refused.json()["error"]["fields"]["assistant"]
+        ok = admin.patch(
+            url,
+            {
+                "default_assistant": None,
+                "channels": [{"channel_id": "C9", "assistant": str(assistant.id)}],
+            },
+            format="json",
+        )
+        assert ok.status_code == 200, ok.content
+        assert ok.json()["channels"] == [{"channel_id": "C9", "assistant": str(assistant.id)}]
+        assert ok.json()["default_assistant"] is None
+        assert "token" not in json.dumps(ok.json()).lower().replace("tokens", "")
+        # another organization's admin, on its own host: not found
+        assert HostClient(org_b.host, org_b.admin).get(url).status_code == 404
+        assert HostClient(org_a.host, org_a.member).get(url).status_code == 403
+        gone = admin.delete(url)
+        assert gone.status_code == 200
+        assert gone.json()["status"] == "disconnected"
+        with schema_context(org_a.slug):
+            actions = set(AuditEvent.objects.values_list("action", flat=True))
+        assert {
+            "integration.connected",
+            "integration.updated",
+            "integration.disconnected",
+        } <= actions
+        assert not IntegrationRoute.objects.filter(integration=integration).exists()
+
+
+def test_a_provider_that_is_down_gets_a_clear_reply_in_the_thread(
+    org_a, slack, provider_server, answers_inline
+):
+    from assistants import services as assistant_services
+    from assistants.tests.providers.fake_server import error
+    from tests.helpers import GOOD_KEY
+
+    with schema_context(org_a.slug):
+        assistant_services.credential_create(
+            provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
+        )
+    assistant = make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
+    integration = install(org_a, slack)
+    integration.config = {"default_assistant_id": str(assistant.id)}
+    integration.save()
+    ws = slack.workspaces["T0001"]
+    provider_server.enqueue(*[error(503, "overloaded") for _ in range(5)])
+    event = mention(slack, ws, "What is the refund policy?")
+    post_event(callback(event, ws, event_id="Ev300"))
+    [reply] = slack.replies_in("C100", event["ts"])
+    assert "AI provider is not answering" in reply.text
+    integration.refresh_from_db()
+    assert "AI provider" in integration.last_error
+    with schema_context(org_a.slug):
+        answer = Message.objects.get(role="assistant")
+        assert answer.status == "error"
