@@ -24,6 +24,10 @@ class AuditAction(models.TextChoices):
     CREDENTIAL_UPDATED = "credential.updated", "Credential changed"
     CREDENTIAL_DELETED = "credential.deleted", "Credential deleted"
     PLAN_CHANGED = "billing.plan_changed", "Plan changed"
+    WEBHOOK_CREATED = "webhook.created", "Webhook endpoint created"
+    WEBHOOK_UPDATED = "webhook.updated", "Webhook endpoint changed"
+    WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
+    WEBHOOK_REDELIVERED = "webhook.redelivered", "Webhook delivery sent again"
 
 
 class AuditEvent(models.Model):

@@ -12,3 +12,9 @@ class IntegrationsConfig(AppConfig):
         from integrations.selectors import api_key_labels
 
         sources.register_labels("api_key", api_key_labels)
+
+        # Outbound webhooks: every platform event may have endpoints to deliver to.
+        from core import events
+        from integrations.webhooks.subscriber import webhooks_on_event
+
+        events.subscribe(webhooks_on_event)

@@ -164,3 +164,25 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             session_id = turn.session.id
     for n in range(copies):
         api_key_for(org, Scope.ADMIN, name=_name(label, "key", n))
+    seed_webhooks(org, label=label, copies=copies)
+
+
+def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
+    """Webhook endpoints (on an address that does not resolve) with one logged
+    delivery each."""
+    from integrations.webhooks import services as webhook_services
+
+    endpoints = []
+    with schema_context(org.slug):
+        actor = Actor(user=org.admin)
+        for n in range(copies):
+            endpoint, _ = webhook_services.endpoint_create(
+                organization=org.organization,
+                url=f"https://hooks.{label.lower()}-{n}.invalid/receive",
+                event_types=["document.completed", "chat.message.completed"],
+                description=_name(label, "webhook", n),
+                actor=actor,
+            )
+            webhook_services.endpoint_send_test(endpoint=endpoint, actor=actor)
+            endpoints.append(endpoint)
+    return endpoints

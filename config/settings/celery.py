@@ -68,4 +68,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "chat.answers_recover_interrupted",
         "schedule": env.float("CHAT_SWEEP_INTERVAL", default=60.0),
     },
+    "integrations-webhooks-retry-due": {
+        "task": "integrations.webhooks_retry_due",
+        "schedule": env.float("WEBHOOK_SWEEP_INTERVAL", default=15.0),
+    },
 }

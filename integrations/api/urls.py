@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from integrations.api import views
 
@@ -11,3 +11,6 @@ urlpatterns = [
         name="api-key-revoke",
     ),
 ]
+
+# Outbound webhooks (integrations/webhooks/api).
+urlpatterns += [path("", include("integrations.webhooks.api.urls"))]
