@@ -168,8 +168,8 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
 
 
 def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
-    """Webhook endpoints (on an address that does not resolve) with one logged
-    delivery each."""
+    """Webhook endpoints (on an address that does not resolve) with ``copies`` logged
+    deliveries each."""
     from integrations.webhooks import services as webhook_services
 
     endpoints = []
@@ -183,6 +183,7 @@ def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
                 description=_name(label, "webhook", n),
                 actor=actor,
             )
-            webhook_services.endpoint_send_test(endpoint=endpoint, actor=actor)
+            for _ in range(copies):
+                webhook_services.endpoint_send_test(endpoint=endpoint, actor=actor)
             endpoints.append(endpoint)
     return endpoints

@@ -26,6 +26,8 @@ MAX_QUERIES = {
     "/api/v1/invitations": 8,
     "/api/v1/members": 8,
     "/api/v1/models": 8,
+    "/api/v1/webhooks/endpoints": 8,
+    "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries": 9,
 }
 
 
