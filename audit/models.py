@@ -28,6 +28,9 @@ class AuditAction(models.TextChoices):
     WEBHOOK_UPDATED = "webhook.updated", "Webhook endpoint changed"
     WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
     WEBHOOK_REDELIVERED = "webhook.redelivered", "Webhook delivery sent again"
+    WIDGET_CREATED = "widget.created", "Widget created"
+    WIDGET_UPDATED = "widget.updated", "Widget changed"
+    WIDGET_DELETED = "widget.deleted", "Widget deleted"
 
 
 class AuditEvent(models.Model):

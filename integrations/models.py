@@ -147,3 +147,57 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+# -- Embeddable web widget (issue 16; docs/widget.md) ---------------------------------------
+
+
+class WidgetPosition(models.TextChoices):
+    BOTTOM_RIGHT = "bottom-right", "Bottom right"
+    BOTTOM_LEFT = "bottom-left", "Bottom left"
+
+
+class WidgetConfiguration(models.Model):
+    """A chat bubble that any allowed site embeds with one script tag; anonymous
+    visitors chat with one assistant, and nothing else of the organization."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="widgets"
+    )
+    # What the snippet names (data-widget): public, random, unguessable.
+    public_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    # The organization's schema holds assistants: referenced by id.
+    assistant_id = models.UUIDField()
+    title = models.CharField(max_length=100, default="Ask us")
+    welcome_message = models.CharField(max_length=1000, blank=True)
+    primary_color = models.CharField(max_length=7, default="#2563eb")
+    text_color = models.CharField(max_length=7, default="#ffffff")
+    position = models.CharField(
+        max_length=16, choices=WidgetPosition.choices, default=WidgetPosition.BOTTOM_RIGHT
+    )
+    # Host names (with an optional port, or a leading "*." for subdomains) whose pages
+    # may use the widget; empty: none.
+    allowed_domains = ArrayField(models.CharField(max_length=260), default=list, blank=True)
+    file_upload_enabled = models.BooleanField(default=False)
+    feedback_enabled = models.BooleanField(default=True)
+    show_sources = models.BooleanField(default=True)
+    suggested_questions = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    messages_per_minute = models.PositiveIntegerField(default=60)
+    messages_per_minute_per_address = models.PositiveIntegerField(default=6)
+    max_message_chars = models.PositiveIntegerField(default=1000)
+    max_conversation_messages = models.PositiveIntegerField(default=40)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.name

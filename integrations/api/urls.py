@@ -14,3 +14,6 @@ urlpatterns = [
 
 # Outbound webhooks (integrations/webhooks/api).
 urlpatterns += [path("", include("integrations.webhooks.api.urls"))]
+
+# The embeddable widget's configurations (integrations/widget/api).
+urlpatterns += [path("", include("integrations.widget.api.urls"))]
