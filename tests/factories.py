@@ -165,6 +165,7 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
     for n in range(copies):
         api_key_for(org, Scope.ADMIN, name=_name(label, "key", n))
     seed_webhooks(org, label=label, copies=copies)
+    seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
 
 
 def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
@@ -187,3 +188,34 @@ def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
                 webhook_services.endpoint_send_test(endpoint=endpoint, actor=actor)
             endpoints.append(endpoint)
     return endpoints
+
+
+def seed_widgets(org, *, assistant_id, label: str, copies: int = 1) -> list:
+    """Widgets of ``assistant_id``, the newest (first listed) with ``copies`` visitor
+    conversations."""
+    from integrations.widget import services as widget_services
+
+    widgets = []
+    with schema_context(org.slug):
+        for n in range(copies):
+            widgets.append(
+                widget_services.widget_create(
+                    organization=org.organization,
+                    actor=Actor(user=org.admin),
+                    name=_name(label, "widget", n),
+                    assistant_id=assistant_id,
+                    allowed_domains=[f"{label.lower()}-{n}.example.test"],
+                )
+            )
+        caller = widget_services.widget_caller(widgets[-1])
+        for n in range(copies):
+            turn = chat_services.chat_prepare(
+                organization=org.organization,
+                assistant_id=assistant_id,
+                message=f"{label} visitor question {n}",
+                user=None,
+                caller=caller,
+                channel="widget",
+            )
+            chat_services.chat_finish(turn=turn, text=f"{label} answer", status="complete")
+    return widgets

@@ -60,8 +60,6 @@ class _Feedback(serializers.Serializer):
 class WidgetView(StreamingErrorsAsJSON, PublicAPIView):
     """Base: the widget of the URL, the page's origin checked, CORS for that origin."""
 
-    allowed_methods = ("GET", "POST", "OPTIONS")
-
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         organization = getattr(request, "tenant", None)

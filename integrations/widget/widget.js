@@ -32,17 +32,20 @@
   // `code`, [n] citations, bullet lines and paragraphs become elements.
   function markdown(text, container) {
     container.textContent = "";
-    text.split(/\n{2,}/).forEach(function (block) {
-      var lines = block.split("\n");
-      var isList = lines.every(function (l) { return /^\s*([-*]|\d+\.)\s+/.test(l); });
-      var parent = el(isList ? "ul" : "p");
-      lines.forEach(function (line, i) {
-        var target = parent;
-        if (isList) { target = el("li"); parent.appendChild(target); line = line.replace(/^\s*([-*]|\d+\.)\s+/, ""); }
-        else if (i > 0) parent.appendChild(el("br"));
-        inline(line, target);
-      });
-      container.appendChild(parent);
+    var list = null, para = null;
+    text.split("\n").forEach(function (line) {
+      var item = /^\s*([-*]|\d+\.)\s+(.*)$/.exec(line);
+      if (item) {
+        para = null;
+        if (!list) { list = el("ul"); container.appendChild(list); }
+        var li = el("li"); inline(item[2], li); list.appendChild(li);
+      } else if (!line.trim()) {
+        list = null; para = null;
+      } else {
+        list = null;
+        if (!para) { para = el("p"); container.appendChild(para); } else para.appendChild(el("br"));
+        inline(line, para);
+      }
     });
   }
   function inline(line, target) {
@@ -59,11 +62,21 @@
     if (last < line.length) target.appendChild(document.createTextNode(line.slice(last)));
   }
 
+  function icon() {
+    var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), path = document.createElementNS(ns, "path");
+    svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "26"); svg.setAttribute("height", "26"); svg.setAttribute("aria-hidden", "true");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
   var CSS = [
     ":host{all:initial}",
     ".w{position:fixed;bottom:20px;z-index:2147483000;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827}",
     ".w.right{right:20px}.w.left{left:20px}",
-    ".bubble{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);font-size:24px;background:var(--c);color:var(--t)}",
+    ".bubble{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);background:var(--c);color:var(--t);display:flex;align-items:center;justify-content:center;margin-left:auto}",
+    ".w.left .bubble{margin-left:0}",
     ".panel{display:none;flex-direction:column;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 100px));background:#fff;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);overflow:hidden;margin-bottom:12px}",
     ".open .panel{display:flex}",
     "header{display:flex;align-items:center;justify-content:space-between;padding:12px 14px;background:var(--c);color:var(--t);font-weight:600}",
@@ -77,7 +90,7 @@
     ".cite{color:#2563eb;font-weight:600}",
     ".sources{margin-top:6px;font-size:12px;color:#374151;border-top:1px solid #e5e7eb;padding-top:4px}",
     ".sources li{margin:2px 0}",
-    ".feedback{margin-top:4px;display:flex;gap:4px}.feedback button{border:1px solid #d1d5db;background:#fff;border-radius:6px;cursor:pointer;padding:1px 6px}",
+    ".feedback{margin-top:4px;display:flex;gap:4px;align-items:center;font-size:12px;color:#4b5563}.feedback button{border:1px solid #d1d5db;background:#fff;border-radius:6px;cursor:pointer;padding:1px 6px}",
     ".feedback button[aria-pressed=true]{background:#e0e7ff}",
     ".suggest{display:flex;flex-wrap:wrap;gap:6px;padding:0 12px 8px}",
     ".suggest button{border:1px solid var(--c);color:var(--c);background:#fff;border-radius:14px;padding:4px 10px;cursor:pointer;font:inherit;font-size:12px}",
@@ -103,7 +116,7 @@
     var panel = el("div", { "class": "panel", role: "dialog", "aria-label": config.title }, [
       el("header", {}, [el("span", { text: config.title }), el("span", {}, [restart, close])]), log, suggest, form
     ]);
-    var bubble = el("button", { "class": "bubble", type: "button", "aria-label": "Open chat: " + config.title, text: "💬" });
+    var bubble = el("button", { "class": "bubble", type: "button", "aria-label": "Open chat: " + config.title }, [icon()]);
     var frame = el("div", { "class": "w " + (config.position === "bottom-left" ? "left" : "right") }, [panel, bubble]);
     frame.style.setProperty("--c", config.primary_color);
     frame.style.setProperty("--t", config.text_color);
@@ -127,8 +140,10 @@
     }
     function sources(m, list) {
       if (!config.show_sources || !list || !list.length) return;
+      var cited = list.filter(function (s) { return s.cited !== false; });
+      if (!cited.length) return;
       var ol = el("ol", { "class": "sources", "aria-label": "Sources" });
-      list.forEach(function (s) {
+      cited.forEach(function (s) {
         var label = s.document_title + (s.page ? " (p. " + s.page + ")" : "");
         ol.appendChild(el("li", { value: String(s.index), title: s.text || s.snippet || "", text: label }));
       });
@@ -137,7 +152,8 @@
     function feedback(m, id, rating) {
       if (!config.feedback_enabled || !id) return;
       var box = el("div", { "class": "feedback" });
-      [[1, "👍", "Helpful"], [-1, "👎", "Not helpful"]].forEach(function (f) {
+      box.appendChild(el("span", { text: "Helpful?" }));
+      [[1, "Yes", "Helpful"], [-1, "No", "Not helpful"]].forEach(function (f) {
         var b = el("button", { type: "button", "aria-label": f[2], "aria-pressed": String(rating === f[0]), text: f[1] });
         b.addEventListener("click", function () {
           fetch(api + "/feedback", { method: "POST", credentials: "omit", headers: { "Content-Type": "application/json" },
@@ -210,15 +226,17 @@
     input.addEventListener("keydown", function (e) { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); ask(input.value); } });
 
     // Continuity: the visitor's conversation so far, if their token still names one.
+    welcome();
+    if (!token()) return;
     fetch(api + "/messages", { credentials: "omit", headers: { "X-Widget-Token": token() } })
       .then(function (r) { return r.ok ? r.json() : { messages: [] }; })
       .then(function (data) {
-        if (!data.messages.length) { welcome(); return; }
+        if (data.messages.length) suggest.textContent = "";
         data.messages.forEach(function (m) {
           var node = add(m.role === "user" ? "user" : "assistant", m.content);
           if (m.role !== "user") { sources(node, m.sources); feedback(node, m.id, m.rating); }
         });
-      }, welcome);
+      }, function () { /* the conversation stays empty */ });
   }
 
   function boot() {
