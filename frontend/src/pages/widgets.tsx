@@ -91,6 +91,17 @@ export function WidgetsPage() {
         ) : null}
         {widgets.data ? <Pager page={page} count={widgets.data.count} pageSize={50} onPage={setPage} /> : null}
       </section>
+      <section className="card stack" aria-label="Browser extension">
+        <h2 style={{ margin: 0 }}>Browser extension</h2>
+        <p className="muted" style={{ margin: 0 }}>
+          Ask your assistants about the page you are reading, or save it to a collection, from Chromium's side panel. Unzip it, open chrome://extensions, turn on developer mode and load the folder; sign in with an API key.
+        </p>
+        <div>
+          <a className="btn" href="/downloads/browser-extension.zip" download>
+            Download the extension (.zip)
+          </a>
+        </div>
+      </section>
     </div>
   );
 }
