@@ -214,14 +214,16 @@ async def measure_ttft(base: str, assistant: str, widget: str, rounds: int) -> d
 async def visitors(base: str, widget: str, count: int, seconds: float) -> dict:
     host = f"{HOST}:{base.rsplit(':', 1)[1]}"
     outcomes: Counter = Counter()
-    accepted_windows: Counter = Counter()
     statuses: Counter = Counter()
+    # Accepted messages per address and rate window, by when the answer started (the
+    # server checked the limits just before): a queue in front of a busy server moves a
+    # message into a later window than the one it was sent in.
+    per_address: Counter = Counter()
 
     async def visit(number: int, client) -> None:
         address = f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256 or 1}"
         headers = {"Host": host, "Origin": SITE, "Accept": "*/*", "X-Forwarded-For": address}
         for attempt in range(2):
-            sent = time.time()
             try:
                 async with client.stream(
                     "POST",
@@ -229,6 +231,7 @@ async def visitors(base: str, widget: str, count: int, seconds: float) -> dict:
                     json={"message": QUESTION},
                     headers=headers,
                 ) as response:
+                    answered = time.time()
                     body = await response.aread()
             except httpx2.HTTPError as exc:
                 outcomes[f"transport error {type(exc).__name__}"] += 1
@@ -236,7 +239,7 @@ async def visitors(base: str, widget: str, count: int, seconds: float) -> dict:
             statuses[response.status_code] += 1
             if response.status_code == 200 and b"event: done" in body:
                 outcomes["accepted"] += 1
-                accepted_windows[int(sent // 60)] += 1
+                per_address[(address, int(answered // 60))] += 1
             elif response.status_code == 429:
                 reason = (
                     "per address"
@@ -266,7 +269,7 @@ async def visitors(base: str, widget: str, count: int, seconds: float) -> dict:
             tasks.append(asyncio.create_task(visit(number + 1, client)))
         await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
-    worst_window = max(accepted_windows.values(), default=0)
+    worst_address = max(per_address.values(), default=0)
     return {
         "visitors": count,
         "arrival_seconds": seconds,
@@ -274,14 +277,32 @@ async def visitors(base: str, widget: str, count: int, seconds: float) -> dict:
         "messages_sent": sum(statuses.values()),
         "outcomes": dict(outcomes),
         "statuses": {str(k): v for k, v in statuses.items()},
-        "accepted_per_rate_window": {str(k): v for k, v in sorted(accepted_windows.items())},
         "limit_per_widget_per_window": PER_WIDGET,
         "limit_per_address": 1,
+        "most_accepted_for_one_address_in_a_window": worst_address,
         "passed": outcomes["5xx"] == 0
-        and worst_window <= PER_WIDGET
-        and outcomes["accepted"] <= count  # at most one per address per window
+        and worst_address <= 1
         and not any(k.startswith("transport") for k in outcomes),
     }
+
+
+def accepted_per_minute(public_id: str) -> Counter:
+    """Visitors' messages the platform stored, per rate window (UTC minute), from the
+    database: the widget's own count, whatever the client saw."""
+    from django.db.models.functions import TruncMinute
+    from django_tenants.utils import schema_context
+
+    from chat.models import Message
+    from integrations.models import WidgetConfiguration
+
+    widget = WidgetConfiguration.objects.get(public_id=public_id)
+    with schema_context(ORG_SLUG):
+        rows = (
+            Message.objects.filter(session__api_key_id=widget.pk, role="user")
+            .annotate(minute=TruncMinute("created_at"))
+            .values_list("minute")
+        )
+        return Counter(int(minute.timestamp() // 60) for (minute,) in rows)
 
 
 def main() -> None:
@@ -302,6 +323,9 @@ def main() -> None:
             f"{common.verdict(ttft['passed'])}"
         )
         load = asyncio.run(visitors(base, load_widget, count, seconds))
+        windows = accepted_per_minute(load_widget)  # the ORM outside the event loop
+        load["accepted_per_rate_window"] = {str(k): v for k, v in sorted(windows.items())}
+        load["passed"] = load["passed"] and max(windows.values(), default=0) <= PER_WIDGET
         print(
             f"{count} visitors over {seconds:.0f} s ({load['messages_sent']} messages):",
             load["outcomes"],
