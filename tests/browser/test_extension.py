@@ -44,15 +44,17 @@ def _serve_article() -> ThreadingHTTPServer:
 def _api_key(platform) -> str:
     out = platform.shell(
         """
+from django_tenants.utils import schema_context
 from audit.services import Actor
 from integrations.services import api_key_create
 from users.models import Organization
 organization = Organization.objects.get(schema_name="globex")
-_, key = api_key_create(
-    organization=organization, name="Browser extension",
-    scopes=["chat:write", "assistants:read", "knowledge:read", "knowledge:write"],
-    actor=Actor(),
-)
+with schema_context("globex"):
+    _, key = api_key_create(
+        organization=organization, name="Browser extension",
+        scopes=["chat:write", "assistants:read", "knowledge:read", "knowledge:write"],
+        actor=Actor(),
+    )
 print("KEY", key)
 """
     )
