@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import statistics
+import tempfile
 import subprocess
 import sys
 import time
@@ -325,7 +326,7 @@ def main() -> None:
     common.setup_django()
     rounds, count, seconds = (10, 150, 20.0) if args.quick else (30, 500, 60.0)
     assistant, ttft_widget, load_widget = prepare()
-    logdir = common.ROOT / "bench" / "results" / "logs"
+    logdir = Path(tempfile.gettempdir()) / "bench-widget-logs"
     logdir.mkdir(parents=True, exist_ok=True)
     process, base = start_uvicorn(logdir)
     try:
