@@ -26,9 +26,9 @@ import asyncio
 import contextlib
 import os
 import statistics
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
