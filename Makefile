@@ -80,3 +80,8 @@ services-stop:
 
 clean:
 	rm -rf .venv staticfiles
+
+# The browser extension as a zip (also served at /downloads/browser-extension.zip).
+extension: install
+	mkdir -p dist && $(PY) -m integrations.extension dist/browser-extension.zip
+.PHONY: extension

@@ -27,6 +27,13 @@ class AuditAction(models.TextChoices):
     INTEGRATION_CONNECTED = "integration.connected", "Integration connected"
     INTEGRATION_UPDATED = "integration.updated", "Integration changed"
     INTEGRATION_DISCONNECTED = "integration.disconnected", "Integration disconnected"
+    WEBHOOK_CREATED = "webhook.created", "Webhook endpoint created"
+    WEBHOOK_UPDATED = "webhook.updated", "Webhook endpoint changed"
+    WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
+    WEBHOOK_REDELIVERED = "webhook.redelivered", "Webhook delivery sent again"
+    WIDGET_CREATED = "widget.created", "Widget created"
+    WIDGET_UPDATED = "widget.updated", "Widget changed"
+    WIDGET_DELETED = "widget.deleted", "Widget deleted"
 
 
 class AuditEvent(models.Model):

@@ -30,7 +30,7 @@ from django.db.models import Count, Sum
 from billing import sources
 from billing.models import UsageRecord
 from billing.plans import plan_for
-from core import errors
+from core import errors, events
 
 # A monthly quota is used up (402 at the API); ``quota`` names which.
 QuotaExceeded = errors.QuotaExceeded
@@ -77,17 +77,47 @@ def quota_check_ai(organization, api_key=None) -> None:
         return
     totals = ai_month_totals(organization)
     if plan.monthly_tokens is not None and (totals["tokens"] or 0) >= plan.monthly_tokens:
+        _quota_reached(
+            organization, quota="monthly_tokens", limit=plan.monthly_tokens, used=totals["tokens"]
+        )
         raise QuotaExceeded(
             f"Your organization used its {plan.monthly_tokens:,} AI tokens for this month "
             f"({plan.name} plan).",
             quota="monthly_tokens",
         )
     if plan.monthly_cost is not None and (totals["cost"] or Decimal(0)) >= plan.monthly_cost:
+        _quota_reached(
+            organization, quota="monthly_cost", limit=plan.monthly_cost, used=totals["cost"]
+        )
         raise QuotaExceeded(
             f"Your organization reached its AI spending limit of {plan.monthly_cost} for this "
             f"month ({plan.name} plan).",
             quota="monthly_cost",
         )
+
+
+def _quota_reached(organization, *, quota: str, limit, used) -> None:
+    """Announce ``usage.quota_reached`` (webhooks, workflows) the first time a quota
+    refuses in its month; later refusals of that month are quiet. Delivered at once:
+    the refused work's transaction rolls back. Never in the way of the refusal itself."""
+    start = month_start()
+    key = f"quota-reached:{organization.pk}:{quota}:{start:%Y-%m}"
+    ttl = int((next_month_start() - datetime.now(UTC)).total_seconds()) + 86400
+    try:
+        if not caches["shared"].add(key, 1, timeout=ttl):
+            return
+        events.event_emit(
+            type="usage.quota_reached",
+            payload={
+                "quota": quota,
+                "limit": str(limit),
+                "used": str(used or 0),
+                "period_start": start.isoformat(),
+            },
+            immediate=True,
+        )
+    except Exception:
+        logger.exception("usage.quota_reached not announced for %s", quota)
 
 
 def _org_subject(organization) -> str:
@@ -183,7 +213,9 @@ def quota_check_messages(organization, *, lock: bool = False) -> None:
         return
     if lock:
         _lock(organization, "messages")
-    if messages_this_month() >= limit:
+    used = messages_this_month()
+    if used >= limit:
+        _quota_reached(organization, quota="monthly_messages", limit=limit, used=used)
         raise QuotaExceeded(
             f"Your organization sent its {limit:,} chat messages for this month.",
             quota="monthly_messages",
@@ -225,12 +257,18 @@ def quota_check_documents(organization, *, count: int, size_bytes: int) -> None:
     documents, _ = document_totals()
     stored = stored_bytes()
     if plan.max_documents is not None and documents + count > plan.max_documents:
+        _quota_reached(
+            organization, quota="max_documents", limit=plan.max_documents, used=documents
+        )
         raise QuotaExceeded(
             f"Your plan allows {plan.max_documents:,} documents; the organization has "
             f"{documents:,} and this would add {count:,}.",
             quota="max_documents",
         )
     if plan.max_storage_bytes is not None and stored + size_bytes > plan.max_storage_bytes:
+        _quota_reached(
+            organization, quota="max_storage_bytes", limit=plan.max_storage_bytes, used=stored
+        )
         raise QuotaExceeded(
             f"Your plan allows {plan.max_storage_bytes:,} bytes of documents; "
             f"{stored:,} are used and this upload needs {size_bytes:,}.",

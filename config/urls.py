@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("files.api.urls")),
     path("", include("users.urls")),
+    # The embeddable widget's loader and visitor API (integrations/widget).
+    path("", include("integrations.widget.urls")),
     *schema_urlpatterns,
     # Last: every other path is a route of the dashboard app (frontend/).
     *spa_urlpatterns,

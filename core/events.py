@@ -64,12 +64,20 @@ def unsubscribe(subscriber: Subscriber) -> None:
         _subscribers.remove(subscriber)
 
 
-def event_emit(*, type: str, payload: dict) -> Event:
-    """Emit an event of the current organization; subscribers run after commit."""
+def event_emit(*, type: str, payload: dict, immediate: bool = False) -> Event:
+    """Emit an event of the current organization; subscribers run after commit.
+
+    ``immediate`` delivers at once instead: for an event about work that was refused
+    (``usage.quota_reached``), whose transaction rolls back. Its subscribers must not
+    rely on the caller's transaction (queuing a task is fine: the broker is not in it).
+    """
     if type not in CATALOGUE:
         raise ValueError(f"Unknown event type {type!r}: add it to core.events.CATALOGUE.")
     event = Event(type=type, schema_name=require_tenant_schema(), payload=payload)
-    transaction.on_commit(lambda: _deliver(event))
+    if immediate:
+        _deliver(event)
+    else:
+        transaction.on_commit(lambda: _deliver(event))
     return event
 
 

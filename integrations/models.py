@@ -203,3 +203,150 @@ class IntegrationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary[:60]}"
+
+
+# -- Outbound webhooks (issue 16; docs/webhooks.md) ---------------------------------------
+# Public schema like API keys: a delivery is sent and retried by workers that need no
+# tenant, and every row carries its organization (every query filters by it).
+
+
+class WebhookEndpoint(models.Model):
+    """An address of the organization's that receives the events it subscribed to,
+    signed per the Standard Webhooks spec with its own secret (encrypted at rest)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = ArrayField(models.CharField(max_length=64), default=list)
+    # "whsec_<base64>" encrypted with core.crypto; shown at creation and rotation only.
+    secret_encrypted = models.TextField()
+    is_active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    # Since when every attempt failed (None after a success): what auto-disabling reads.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.url[:200]
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: its body, its attempts and the last exchange."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # The Standard Webhooks message id (webhook-id): the same on every attempt, so a
+    # receiver can drop a duplicate.
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # An attempt in progress holds the row until then; an expired lease is retried.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    request_excerpt = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"], name="webhook_delivery_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["endpoint", "created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+# -- Embeddable web widget (issue 16; docs/widget.md) ---------------------------------------
+
+
+class WidgetPosition(models.TextChoices):
+    BOTTOM_RIGHT = "bottom-right", "Bottom right"
+    BOTTOM_LEFT = "bottom-left", "Bottom left"
+
+
+class WidgetConfiguration(models.Model):
+    """A chat bubble that any allowed site embeds with one script tag; anonymous
+    visitors chat with one assistant, and nothing else of the organization."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="widgets"
+    )
+    # What the snippet names (data-widget): public, random, unguessable.
+    public_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    # The organization's schema holds assistants: referenced by id.
+    assistant_id = models.UUIDField()
+    title = models.CharField(max_length=100, default="Ask us")
+    welcome_message = models.CharField(max_length=1000, blank=True)
+    primary_color = models.CharField(max_length=7, default="#2563eb")
+    text_color = models.CharField(max_length=7, default="#ffffff")
+    position = models.CharField(
+        max_length=16, choices=WidgetPosition.choices, default=WidgetPosition.BOTTOM_RIGHT
+    )
+    # Host names (with an optional port, or a leading "*." for subdomains) whose pages
+    # may use the widget; empty: none.
+    allowed_domains = ArrayField(models.CharField(max_length=260), default=list, blank=True)
+    file_upload_enabled = models.BooleanField(default=False)
+    feedback_enabled = models.BooleanField(default=True)
+    show_sources = models.BooleanField(default=True)
+    suggested_questions = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    messages_per_minute = models.PositiveIntegerField(default=60)
+    messages_per_minute_per_address = models.PositiveIntegerField(default=6)
+    max_message_chars = models.PositiveIntegerField(default=1000)
+    max_conversation_messages = models.PositiveIntegerField(default=40)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.name

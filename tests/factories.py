@@ -171,6 +171,12 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             for n in range(copies)
         ],
     )
+    for n in range(copies):
+        slack_integration_for(
+            org, team_id=f"T-{org.slug}-{label}-{n}".upper().replace(" ", ""), problems=copies
+        )
+    seed_webhooks(org, label=label, copies=copies)
+    seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
 
 
 def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool = True) -> list:
@@ -187,10 +193,6 @@ def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool =
         if process:
             stored = [file_services.file_process(file_id=f.id) for f in stored]
         return stored
-    for n in range(copies):
-        slack_integration_for(
-            org, team_id=f"T-{org.slug}-{label}-{n}".upper().replace(" ", ""), problems=copies
-        )
 
 
 def slack_integration_for(org, *, team_id: str = "T0001", name: str = "Acme Slack", problems=1):
@@ -218,3 +220,56 @@ def slack_integration_for(org, *, team_id: str = "T0001", name: str = "Acme Slac
     for _ in range(problems):
         bots.problem_record(integration=integration, kind="no_assistant", message=bots.NO_ASSISTANT)
     return integration
+
+
+def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
+    """Webhook endpoints (on an address that does not resolve) with ``copies`` logged
+    deliveries each."""
+    from integrations.webhooks import services as webhook_services
+
+    endpoints = []
+    with schema_context(org.slug):
+        actor = Actor(user=org.admin)
+        for n in range(copies):
+            endpoint, _ = webhook_services.endpoint_create(
+                organization=org.organization,
+                url=f"https://hooks.{label.lower()}-{n}.invalid/receive",
+                event_types=["document.completed", "chat.message.completed"],
+                description=_name(label, "webhook", n),
+                actor=actor,
+            )
+            for _ in range(copies):
+                webhook_services.endpoint_send_test(endpoint=endpoint, actor=actor)
+            endpoints.append(endpoint)
+    return endpoints
+
+
+def seed_widgets(org, *, assistant_id, label: str, copies: int = 1) -> list:
+    """Widgets of ``assistant_id``, the newest (first listed) with ``copies`` visitor
+    conversations."""
+    from integrations.widget import services as widget_services
+
+    widgets = []
+    with schema_context(org.slug):
+        for n in range(copies):
+            widgets.append(
+                widget_services.widget_create(
+                    organization=org.organization,
+                    actor=Actor(user=org.admin),
+                    name=_name(label, "widget", n),
+                    assistant_id=assistant_id,
+                    allowed_domains=[f"{label.lower()}-{n}.example.test"],
+                )
+            )
+        caller = widget_services.widget_caller(widgets[-1])
+        for n in range(copies):
+            turn = chat_services.chat_prepare(
+                organization=org.organization,
+                assistant_id=assistant_id,
+                message=f"{label} visitor question {n}",
+                user=None,
+                caller=caller,
+                channel="widget",
+            )
+            chat_services.chat_finish(turn=turn, text=f"{label} answer", status="complete")
+    return widgets

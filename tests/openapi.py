@@ -31,6 +31,7 @@ def path_params(path: str) -> list[str]:
 ID_SOURCES = {
     "message_id": "/api/v1/chat/sessions/{session_id}/messages",
     "chunk_id": "/api/v1/collections/{collection_id}/documents/{document_id}/chunks",
+    "delivery_id": "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries",
 }
 
 

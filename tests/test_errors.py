@@ -19,7 +19,14 @@ from assistants import services as assistant_services
 from chat import services as chat_services
 from core.api.authorization import caller_resolve
 from knowledge_base import services as knowledge_services
-from tests.factories import api_key_for, catalog_model, slack_integration_for, upload_files
+from tests.factories import (
+    api_key_for,
+    catalog_model,
+    seed_webhooks,
+    seed_widgets,
+    slack_integration_for,
+    upload_files,
+)
 from tests.helpers import assert_error, assert_nothing_written, db_writes
 from tests.openapi import HTTP_METHODS, operations, path_params, tenant_schema
 from users import services as user_services
@@ -127,12 +134,15 @@ def seeded(org_a):
     api_key_for(org_a, name="malformed")
     upload_files(org_a, [("malformed.txt", b"Text")])
     slack_integration_for(org_a, team_id="T-MALFORMED")
+    seed_webhooks(org_a, label="malformed")
+    seed_widgets(org_a, assistant_id=assistant.id, label="malformed")
     return org_a
 
 
 ID_SOURCES = {
     "message_id": "/api/v1/chat/sessions/{session_id}/messages",
     "chunk_id": None,  # chunks need ingestion; only GETs use them (oversized body only)
+    "delivery_id": "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries",
 }
 
 

@@ -29,6 +29,11 @@ MAX_QUERIES = {
     "/api/v1/members": 8,
     "/api/v1/models": 8,
     "/api/v1/files": 8,
+    "/api/v1/webhooks/endpoints": 8,
+    "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries": 9,
+    # + the conversation counts of the page's widgets (one aggregate in the schema)
+    "/api/v1/widgets": 11,
+    "/api/v1/widgets/{widget_id}/sessions": 9,
 }
 
 

@@ -134,3 +134,37 @@ def test_ingestion_over_the_token_quota_fails_the_document_with_the_reason(
         assert document.status == DocumentStatus.FAILED
         assert "tokens for this month" in document.error
         assert not document.chunks.exists()
+
+
+def test_a_refusing_quota_announces_itself_once_a_month(org_a, client_for, use_plan):
+    """``usage.quota_reached`` (for webhooks and workflows) the first time the quota
+    refuses this month, although the refused request's transaction rolls back."""
+    from django.core.cache import caches
+
+    from billing.quotas import month_start
+    from core import events
+
+    caches["shared"].delete(
+        f"quota-reached:{org_a.organization.pk}:monthly_messages:{month_start():%Y-%m}"
+    )
+    seen = []
+
+    def record(event):
+        seen.append(event)
+
+    events.subscribe(record)
+    try:
+        assistant = make_assistant(org_a, with_knowledge=False)
+        use_plan(monthly_messages=1)
+        member = client_for(org_a, "member")
+        assert _chat(member, assistant).status_code == 200
+        for _ in range(3):
+            assert_error(_chat(member, assistant), 402, "quota_exceeded")
+    finally:
+        events.unsubscribe(record)
+
+    reached = [e for e in seen if e.type == "usage.quota_reached"]
+    assert len(reached) == 1
+    assert reached[0].schema_name == org_a.slug
+    assert reached[0].payload["quota"] == "monthly_messages"
+    assert reached[0].payload["limit"] == "1" and reached[0].payload["used"] == "1"

@@ -61,6 +61,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "core.access.Role.choices",
         "ProviderEnum": "assistants.catalog.models.Provider.choices",
         "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
+        "WebhookDeliveryStatusEnum": "integrations.models.WebhookDeliveryStatus.choices",
     },
 }
 

@@ -127,3 +127,5 @@ from config.settings.observability import *  # noqa: E402, F403
 from config.settings.recovery import *  # noqa: E402, F403
 from config.settings.security import *  # noqa: E402, F403
 from config.settings.tenancy import *  # noqa: E402, F403
+from config.settings.webhooks import *  # noqa: E402, F403
+from config.settings.widget import *  # noqa: E402, F403

@@ -13,6 +13,8 @@ import { CollectionPage, KnowledgePage, SearchPage } from "./pages/knowledge";
 import { MembersPage } from "./pages/members";
 import { ApiKeysPage } from "./pages/apikeys";
 import { IntegrationsPage } from "./pages/integrations";
+import { WebhooksPage } from "./pages/webhooks";
+import { WidgetsPage } from "./pages/widgets";
 import { CredentialsPage } from "./pages/credentials";
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
@@ -124,6 +126,8 @@ function OrganizationRoutes() {
         <Route path="/members" element={<MembersPage />} />
         <Route path="/api-keys" element={<ApiKeysPage />} />
         <Route path="/integrations" element={<IntegrationsPage />} />
+        <Route path="/webhooks" element={<WebhooksPage />} />
+        <Route path="/widgets" element={<WidgetsPage />} />
         <Route path="/credentials" element={<CredentialsPage />} />
         <Route path="/audit" element={<AuditPage />} />
         <Route path="/billing" element={<BillingPage />} />

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from integrations.api import bot_views, views
 
@@ -34,3 +34,9 @@ urlpatterns = [
         name="integration-teams-package",
     ),
 ]
+
+# Outbound webhooks (integrations/webhooks/api).
+urlpatterns += [path("", include("integrations.webhooks.api.urls"))]
+
+# The embeddable widget's configurations (integrations/widget/api).
+urlpatterns += [path("", include("integrations.widget.api.urls"))]

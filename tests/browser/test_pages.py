@@ -19,8 +19,10 @@ PAGES = {
     "Provider credentials": "Provider credentials",
     "Audit log": "Audit log",
     "Security": "Security",
+    "Website widget": "Website widget",
+    "Webhooks": "Webhooks",
 }
-ADMIN_ONLY = {"API keys", "Provider credentials", "Audit log"}
+ADMIN_ONLY = {"API keys", "Provider credentials", "Audit log", "Website widget", "Webhooks"}
 
 
 @pytest.mark.parametrize("role", ["admin", "member", "viewer"])

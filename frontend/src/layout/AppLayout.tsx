@@ -29,6 +29,8 @@ const SECTIONS: { title: string; items: Item[] }[] = [
       { to: "/members", label: "Members", icon: "users" },
       { to: "/api-keys", label: "API keys", icon: "key", admin: true },
       { to: "/integrations", label: "Integrations", icon: "plug", admin: true },
+      { to: "/widgets", label: "Website widget", icon: "chat", admin: true },
+      { to: "/webhooks", label: "Webhooks", icon: "plug", admin: true },
       { to: "/credentials", label: "Provider credentials", icon: "plug", admin: true },
       { to: "/audit", label: "Audit log", icon: "list", admin: true },
       { to: "/billing", label: "Billing", icon: "list" },

@@ -1,0 +1,251 @@
+"""What a visitor's browser calls: ``/widget.js`` and ``/api/v1/widget/<public id>/...``.
+
+Anonymous and cross-origin by design, so these are not organization views: each
+request is checked here against the widget's allowed domains (``services``), answered
+with CORS headers for that origin only, and never reads or sets a cookie. They are
+left out of the OpenAPI schema (they are not the programs' API); their tests are in
+``integrations/widget/tests``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from assistants.providers.errors import ProviderError, as_domain_error
+from audit.services import client_ip
+from chat import access, streaming
+from chat import services as chat_services
+from chat.api.views import PreparedStream, StreamingErrorsAsJSON, sse_response
+from chat.models import ChatSession, Message, MessageStatus, Role
+from core import errors
+from core.api.views import PublicAPIView
+from core.connections import release_connection
+from integrations.widget import services
+
+SCRIPT = Path(__file__).with_name("widget.js")
+TOKEN_HEADER = "X-Widget-Token"  # noqa: S105 (a header name)
+
+
+@require_GET
+def widget_script(request):
+    """The loader every allowed site includes; public, cacheable, the same for all."""
+    response = HttpResponse(SCRIPT.read_bytes(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=300"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+class _Input(serializers.Serializer):
+    message = serializers.CharField(max_length=100_000, trim_whitespace=True)
+    token = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class _Feedback(serializers.Serializer):
+    message_id = serializers.UUIDField()
+    rating = serializers.ChoiceField(choices=[1, -1], allow_null=True)
+    token = serializers.CharField(max_length=1000)
+
+
+@extend_schema(exclude=True)
+class WidgetView(StreamingErrorsAsJSON, PublicAPIView):
+    """Base: the widget of the URL, the page's origin checked, CORS for that origin."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        organization = getattr(request, "tenant", None)
+        if organization is None or organization.schema_name == "public":
+            raise errors.NotFound()
+        self.widget = services.widget_for_visitor(
+            organization=organization, public_id=kwargs.get("public_id", "")
+        )
+        self.origin = services.request_origin(
+            self.widget,
+            origin=request.headers.get("Origin"),
+            referer=request.headers.get("Referer"),
+        )
+
+    def options(self, request, *args, **kwargs):
+        response = HttpResponse(status=204)
+        response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = f"Content-Type, {TOKEN_HEADER}"
+        response["Access-Control-Max-Age"] = "600"
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        origin = getattr(self, "origin", None)
+        if origin:  # refused requests get no CORS header: the page cannot read them
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Expose-Headers"] = f"{TOKEN_HEADER}, Retry-After"
+            response["Vary"] = "Origin"
+            response["Cross-Origin-Resource-Policy"] = "cross-origin"
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def visitor(self, token: str | None = None) -> services.Visitor:
+        return services.visitor_from_token(
+            widget=self.widget, token=token or self.request.headers.get(TOKEN_HEADER)
+        )
+
+
+class WidgetConfigView(WidgetView):
+    def get(self, request, public_id):
+        w = self.widget
+        return Response(
+            {
+                "title": w.title,
+                "welcome_message": w.welcome_message,
+                "primary_color": w.primary_color,
+                "text_color": w.text_color,
+                "position": w.position,
+                "suggested_questions": w.suggested_questions,
+                "feedback_enabled": w.feedback_enabled,
+                "file_upload_enabled": False,  # not offered yet (docs/widget.md)
+                "show_sources": w.show_sources,
+                "max_message_chars": w.max_message_chars,
+            }
+        )
+
+
+class WidgetMessagesView(WidgetView):
+    """The visitor's conversation so far (continuity after a reload)."""
+
+    def get(self, request, public_id):
+        visitor = self.visitor()
+        if not visitor.session_id:
+            return Response({"messages": []})
+        caller = services.widget_caller(self.widget)
+        try:
+            session = access.access_session(caller=caller, session_id=visitor.session_id)
+        except ObjectDoesNotExist:
+            return Response({"messages": []})
+        rows = Message.objects.filter(session=session).order_by("created_at")[:200]
+        return Response(
+            {
+                "messages": [
+                    {
+                        "id": str(m.id),
+                        "role": m.role,
+                        "content": m.content,
+                        "sources": m.sources if self.widget.show_sources else [],
+                        "rating": m.feedback_rating,
+                    }
+                    for m in rows
+                ]
+            }
+        )
+
+
+class WidgetChatPrepareView(WidgetView):
+    def post(self, request, public_id):
+        data = _Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        widget, message = self.widget, data.validated_data["message"]
+        if len(message) > widget.max_message_chars:
+            raise errors.ValidationFailed(
+                fields={"message": [f"Keep messages under {widget.max_message_chars} characters."]}
+            )
+        services.rate_check(widget=widget, address=client_ip(request))
+        visitor = self.visitor(data.validated_data.get("token"))
+        caller = services.widget_caller(widget)
+        session_id = None
+        if visitor.session_id:
+            session = access.sessions_visible(caller=caller).filter(pk=visitor.session_id).first()
+            if session is not None:
+                if session.message_count >= widget.max_conversation_messages:
+                    raise errors.Conflict(
+                        "This conversation is long enough: start a new one.",
+                        code="conversation_too_long",
+                    )
+                session_id = session.pk
+        try:
+            turn = chat_services.chat_prepare(
+                organization=widget.organization,
+                assistant_id=widget.assistant_id,
+                message=message,
+                user=None,
+                session_id=session_id,
+                caller=caller,
+                channel="widget",
+            )
+        except ProviderError as error:
+            raise as_domain_error(error) from error
+        if session_id is None:
+            ChatSession.objects.filter(pk=turn.session.pk).update(
+                external_user_id=f"widget:{widget.pk}:{visitor.visitor_id}"[:200]
+            )
+        token = services.visitor_token(
+            widget=widget,
+            visitor=services.Visitor(
+                visitor_id=visitor.visitor_id, session_id=str(turn.session.pk)
+            ),
+        )
+        release_connection()
+        response = PreparedStream(turn)
+        response[TOKEN_HEADER] = token
+        return response
+
+
+class WidgetFeedbackView(WidgetView):
+    def post(self, request, public_id):
+        if not self.widget.feedback_enabled:
+            raise errors.PermissionDenied("Feedback is off for this widget.")
+        data = _Feedback(data=request.data)
+        data.is_valid(raise_exception=True)
+        visitor = self.visitor(data.validated_data["token"])
+        message = Message.objects.filter(
+            pk=data.validated_data["message_id"],
+            session_id=visitor.session_id,
+            session__api_key_id=self.widget.pk,
+            role=Role.ASSISTANT,
+            status=MessageStatus.COMPLETE,
+        ).first()
+        if message is None:
+            raise errors.NotFound()
+        chat_services.message_feedback(message=message, rating=data.validated_data["rating"])
+        return Response({"rating": data.validated_data["rating"]})
+
+
+_prepare = WidgetChatPrepareView.as_view()
+_STREAM_HEADERS = (
+    TOKEN_HEADER,
+    "Access-Control-Allow-Origin",
+    "Access-Control-Expose-Headers",
+    "Vary",
+    "Cross-Origin-Resource-Policy",
+)
+
+
+async def widget_chat(request, *args, **kwargs):
+    """The prepare step above in a thread, then the answer streamed on the event loop
+    as the dashboard's (``chat.api.views.answering_view``), with the widget's headers
+    (CORS, the visitor's token) carried over to the stream."""
+    preparing = asyncio.ensure_future(sync_to_async(_prepare)(request, *args, **kwargs))
+    try:
+        response = await asyncio.shield(preparing)
+    except asyncio.CancelledError:
+        response = await preparing
+        if isinstance(response, PreparedStream):
+            await streaming.store_cancelled(response.turn)
+        raise
+    if not isinstance(response, PreparedStream):
+        return response
+    stream = sse_response(response.turn)
+    for name in _STREAM_HEADERS:
+        if name in response:
+            stream[name] = response[name]
+    stream["Cache-Control"] = "no-store"
+    return stream
+
+
+widget_chat.csrf_exempt = True
