@@ -15,11 +15,10 @@ class IntegrationsConfig(AppConfig):
 
         # The bots' tasks live in their packages (Celery's autodiscovery finds only
         # integrations.tasks).
-        from integrations.slack import tasks as slack_tasks  # noqa: F401
-        from integrations.teams import tasks as teams_tasks  # noqa: F401
-
         # Outbound webhooks: every platform event may have endpoints to deliver to.
         from core import events
+        from integrations.slack import tasks as slack_tasks  # noqa: F401
+        from integrations.teams import tasks as teams_tasks  # noqa: F401
         from integrations.webhooks.subscriber import webhooks_on_event
 
         events.subscribe(webhooks_on_event)
