@@ -649,6 +649,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/integrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["integrations_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/slack/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Shared by the plain and generic organization views. */
+        post: operations["integrations_slack_install_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Shared by the plain and generic organization views. */
+        post: operations["integrations_teams_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/{integration_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Shared by the plain and generic organization views. */
+        get: operations["integrations_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Shared by the plain and generic organization views. */
+        delete: operations["integrations_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Shared by the plain and generic organization views. */
+        patch: operations["integrations_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/integrations/{integration_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["integrations_events_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/{integration_id}/teams-package": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Shared by the plain and generic organization views. */
+        get: operations["integrations_teams_package_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/invitations": {
         parameters: {
             query?: never;
@@ -1153,6 +1255,9 @@ export interface components {
          *     * `credential.updated` - Credential changed
          *     * `credential.deleted` - Credential deleted
          *     * `billing.plan_changed` - Plan changed
+         *     * `integration.connected` - Integration connected
+         *     * `integration.updated` - Integration changed
+         *     * `integration.disconnected` - Integration disconnected
          *     * `webhook.created` - Webhook endpoint created
          *     * `webhook.updated` - Webhook endpoint changed
          *     * `webhook.deleted` - Webhook endpoint deleted
@@ -1162,7 +1267,7 @@ export interface components {
          *     * `widget.deleted` - Widget deleted
          * @enum {string}
          */
-        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted";
+        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted";
         /**
          * @description * `extractive` - extractive
          *     * `llm` - llm
@@ -1290,6 +1395,16 @@ export interface components {
          * @enum {string}
          */
         ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "extension" | "workflow" | "ingestion" | "system";
+        ChannelMapping: {
+            channel_id: string;
+            /** Format: uuid */
+            assistant: string;
+        };
+        ChannelMappingRequest: {
+            channel_id: string;
+            /** Format: uuid */
+            assistant: string;
+        };
         ChatInputRequest: {
             /** Format: uuid */
             assistant: string;
@@ -1604,6 +1719,50 @@ export interface components {
             score: number;
             snippet: string;
         };
+        IntegrationEvent: {
+            /** Format: uuid */
+            readonly id: string;
+            kind: string;
+            level?: components["schemas"]["LevelEnum"];
+            summary?: string;
+            status?: string;
+            /** Format: date-time */
+            created_at?: string;
+        };
+        IntegrationOutput: {
+            /** Format: uuid */
+            readonly id: string;
+            provider: components["schemas"]["IntegrationOutputProviderEnum"];
+            status?: components["schemas"]["IntegrationOutputStatusEnum"];
+            name?: string;
+            external_id: string;
+            readonly details: {
+                [key: string]: unknown;
+            };
+            readonly default_assistant: string | null;
+            readonly channels: components["schemas"]["ChannelMapping"][];
+            installed_by: components["schemas"]["UserOutput"] | null;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: date-time */
+            last_event_at?: string | null;
+            last_error?: string;
+            /** Format: date-time */
+            last_error_at?: string | null;
+        };
+        /**
+         * @description * `slack` - Slack
+         *     * `teams` - Microsoft Teams
+         * @enum {string}
+         */
+        IntegrationOutputProviderEnum: "slack" | "teams";
+        /**
+         * @description * `active` - Active
+         *     * `error` - Needs attention
+         *     * `disconnected` - Disconnected
+         * @enum {string}
+         */
+        IntegrationOutputStatusEnum: "active" | "error" | "disconnected";
         /**
          * @description * `month` - month
          *     * `year` - year
@@ -1667,6 +1826,12 @@ export interface components {
          * @enum {string}
          */
         KindEnum: "document" | "table" | "image";
+        /**
+         * @description * `info` - Info
+         *     * `error` - Error
+         * @enum {string}
+         */
+        LevelEnum: "info" | "error";
         MeOutput: {
             user: components["schemas"]["UserOutput"];
             organization: components["schemas"]["OrganizationOutput"];
@@ -1896,6 +2061,36 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["FileOutput"][];
         };
+        PaginatedIntegrationEventList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["IntegrationEvent"][];
+        };
+        PaginatedIntegrationOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["IntegrationOutput"][];
+        };
         PaginatedInvitationOutputList: {
             /** @example 123 */
             count: number;
@@ -2051,6 +2246,11 @@ export interface components {
         PatchedFileSettingsRequest: {
             /** @description Days chat attachments are kept; 0 keeps them forever. */
             attachment_retention_days?: number;
+        };
+        PatchedIntegrationUpdateRequest: {
+            /** Format: uuid */
+            default_assistant?: string | null;
+            channels?: components["schemas"]["ChannelMappingRequest"][];
         };
         PatchedMembershipUpdateRequest: {
             role?: components["schemas"]["RoleEnum"];
@@ -2278,6 +2478,10 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        SlackInstall: {
+            /** Format: uri */
+            url: string;
+        };
         Source: {
             index: number;
             chunk_id: number;
@@ -2320,6 +2524,22 @@ export interface components {
             cancel_at_period_end: boolean;
             /** Format: date-time */
             trial_end: string | null;
+        };
+        TeamsConnectRequest: {
+            /** @default  */
+            name?: string;
+            /**
+             * Format: uuid
+             * @description The Azure bot's Microsoft App ID.
+             */
+            app_id: string;
+            /** @description Its client secret. */
+            app_password: string;
+            /**
+             * Format: uuid
+             * @description Your Microsoft Entra tenant ID.
+             */
+            tenant_id: string;
         };
         URL: {
             /** Format: uri */
@@ -3740,6 +3960,9 @@ export interface operations {
                  *     * `credential.updated` - Credential changed
                  *     * `credential.deleted` - Credential deleted
                  *     * `billing.plan_changed` - Plan changed
+                 *     * `integration.connected` - Integration connected
+                 *     * `integration.updated` - Integration changed
+                 *     * `integration.disconnected` - Integration disconnected
                  *     * `webhook.created` - Webhook endpoint created
                  *     * `webhook.updated` - Webhook endpoint changed
                  *     * `webhook.deleted` - Webhook endpoint deleted
@@ -3748,7 +3971,7 @@ export interface operations {
                  *     * `widget.updated` - Widget changed
                  *     * `widget.deleted` - Widget deleted
                  */
-                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted";
+                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted";
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
@@ -8647,6 +8870,905 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedIntegrationOutputList"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_slack_install_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlackInstall"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_teams_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamsConnectRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                integration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                integration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                integration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedIntegrationUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_events_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                integration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedIntegrationEventList"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integrations_teams_package_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                integration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
             400: {
