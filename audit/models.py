@@ -24,6 +24,7 @@ class AuditAction(models.TextChoices):
     CREDENTIAL_UPDATED = "credential.updated", "Credential changed"
     CREDENTIAL_DELETED = "credential.deleted", "Credential deleted"
     PLAN_CHANGED = "billing.plan_changed", "Plan changed"
+    CONVERSATIONS_IMPORTED = "conversations.imported", "Conversations imported"
 
 
 class AuditEvent(models.Model):
