@@ -245,15 +245,21 @@ LEFT JOIN LATERAL (
     SELECT p.id, p.role, p.content, p.created_at FROM chat_message p
     WHERE p.session_id = m.session_id AND p.role IN ('user', 'assistant')
       AND (p.created_at, p.id) < (m.created_at, m.id)
+      AND NOT EXISTS (SELECT 1 FROM chat_message x WHERE x.parent_id = p.id)
     ORDER BY p.created_at DESC, p.id DESC LIMIT 1
 ) prev ON true
 LEFT JOIN LATERAL (
     SELECT n.id, n.role, n.content, n.created_at FROM chat_message n
     WHERE n.session_id = m.session_id AND n.role IN ('user', 'assistant')
       AND (n.created_at, n.id) > (m.created_at, m.id)
+      AND NOT EXISTS (SELECT 1 FROM chat_message x WHERE x.parent_id = n.id)
     ORDER BY n.created_at, n.id LIMIT 1
 ) next ON true
 """
+
+
+# Neighbours are the turns the person saw: answers replaced by a regeneration (some
+# newer answer's ``parent``) are skipped, as the chat history skips them.
 
 
 def _turn(row) -> dict | None:

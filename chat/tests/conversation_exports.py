@@ -213,7 +213,7 @@ def chatgpt_broken() -> list:
     return [no_mapping, bad_role]
 
 
-def chatgpt_export() -> list:
+def chatgpt_export(long_turns: int = 600) -> list:
     return [
         chatgpt_trip(),
         chatgpt_linear(
@@ -228,7 +228,7 @@ def chatgpt_export() -> list:
             ],
             start=T0 + 86400,
         ),
-        chatgpt_long(),
+        chatgpt_long(long_turns),
         *chatgpt_broken(),
     ]
 
