@@ -26,6 +26,9 @@ MAX_QUERIES = {
     "/api/v1/invitations": 8,
     "/api/v1/members": 8,
     "/api/v1/models": 8,
+    "/api/v1/conversations/imports": 8,
+    "/api/v1/conversations/bookmarks": 8,
+    "/api/v1/conversations/messages/{message_id}/reactions": 9,
 }
 
 

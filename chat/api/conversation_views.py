@@ -314,15 +314,19 @@ class BookmarkView(OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ReactionListView(OrganizationAPIView):
+class ReactionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     required_roles = {"POST": Role.VIEWER}
     api_scopes = {"GET": Scope.SESSIONS_READ, "POST": Scope.CHAT_WRITE}
     api_keys_allowed = False  # a reaction is a person's
+    serializer_class = s.ReactionOutputSerializer
 
-    @extend_schema(responses=s.ReactionOutputSerializer(many=True))
+    def get_queryset(self):
+        message = access.access_message(caller=self.caller, message_id=self.kwargs["message_id"])
+        return message.reactions.all()
+
+    @extend_schema(operation_id="conversation_message_reactions_list")
     def get(self, request, message_id):
-        message = access.access_message(caller=self.caller, message_id=message_id)
-        return Response(s.ReactionOutputSerializer(message.reactions.all()[:200], many=True).data)
+        return self.list(request)
 
     @extend_schema(request=s.ReactionInputSerializer, responses={201: s.ReactionOutputSerializer})
     def post(self, request, message_id):
@@ -339,9 +343,9 @@ class ReactionDetailView(OrganizationAPIView):
     api_keys_allowed = False
 
     @extend_schema(responses={204: None})
-    def delete(self, request, message_id, emoji):
+    def delete(self, request, message_id, reaction_id):
         message = access.access_message(caller=self.caller, message_id=message_id)
-        organize.reaction_delete(message=message, user=request.user, emoji=emoji)
+        organize.reaction_delete(message=message, user=request.user, reaction_id=reaction_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

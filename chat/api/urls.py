@@ -83,17 +83,17 @@ urlpatterns += [
         name="conversation-reactions",
     ),
     path(
-        "conversations/messages/<str:message_id>/reactions/<str:emoji>",
+        "conversations/messages/<str:message_id>/reactions/<str:reaction_id>",
         conversation_views.ReactionDetailView.as_view(),
         name="conversation-reaction-detail",
     ),
     path(
-        "conversations/<str:session_id>/analysis",
+        "chat/sessions/<str:session_id>/analysis",
         conversation_views.AnalysisView.as_view(),
         name="conversation-analysis",
     ),
     path(
-        "conversations/<str:session_id>/end",
+        "chat/sessions/<str:session_id>/end",
         conversation_views.EndView.as_view(),
         name="conversation-end",
     ),

@@ -47,6 +47,17 @@ class AskPlan:
     started: float
 
 
+def _exchange(hit: search.HistoryHit) -> str:
+    """The hit with the other half of its exchange: a question found is sent with the
+    answer it got, an answer with its question (a question alone answers nothing)."""
+    half = EXCERPT_CHARS // 2
+    if hit.role == "user" and hit.after and hit.after["role"] == "assistant":
+        return f"{hit.content[:half]}\n{hit.after['content'][:half]}"
+    if hit.role == "assistant" and hit.before and hit.before["role"] == "user":
+        return f"{hit.before['content'][:half]}\n{hit.content[:half]}"
+    return hit.content[:EXCERPT_CHARS]
+
+
 def _excerpts(hits: list[search.HistoryHit], summaries: dict[str, str]) -> list[dict]:
     excerpts = []
     for hit in hits[:MAX_EXCERPTS]:
@@ -62,7 +73,7 @@ def _excerpts(hits: list[search.HistoryHit], summaries: dict[str, str]) -> list[
                 "date": hit.created_at,
                 "similarity": hit.similarity,
                 "score": hit.score,
-                "text": hit.content[:EXCERPT_CHARS],
+                "text": _exchange(hit),
             }
         )
     for session_id, summary in summaries.items():

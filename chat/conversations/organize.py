@@ -24,8 +24,8 @@ from chat.models import (
     MessageReaction,
 )
 from core import events
-from core.errors import Conflict
-from core.lookups import person
+from core.errors import Conflict, NotFound
+from core.lookups import parse_uuid, person
 from core.tenancy import require_tenant_schema
 
 logger = logging.getLogger(__name__)
@@ -119,8 +119,13 @@ def reaction_add(*, message: Message, user, emoji: str) -> MessageReaction:
         raise Conflict("You already reacted with this emoji.") from None
 
 
-def reaction_delete(*, message: Message, user, emoji: str) -> None:
-    MessageReaction.objects.filter(message=message, user=person(user), emoji=emoji).delete()
+def reaction_delete(*, message: Message, user, reaction_id) -> None:
+    """Remove one of the person's own reactions ("not found" for anyone else's)."""
+    deleted, _ = MessageReaction.objects.filter(
+        message=message, user=person(user), id=parse_uuid(reaction_id)
+    ).delete()
+    if not deleted:
+        raise NotFound("No such reaction of yours on this message.")
 
 
 # -- settings ------------------------------------------------------------------------
