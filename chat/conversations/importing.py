@@ -105,6 +105,7 @@ def conversations_import_create(
     source: str | None,
     assistant_id=None,
     actor: audit.Actor | None = None,
+    enqueue: bool = True,
 ) -> ConversationImport:
     """Store an uploaded export and queue its import. Refuses (nothing stored) a file
     over the limit (413), an empty one, one that is neither a zip nor JSON/HTML, an
@@ -122,7 +123,8 @@ def conversations_import_create(
             fields={"file": ["Upload the export's .zip, or its conversations JSON (or HTML)."]}
         )
     assistant = import_assistant(caller, assistant_id)
-    require_broker()
+    if enqueue:
+        require_broker()
     file = None
     try:
         with transaction.atomic():
@@ -146,7 +148,8 @@ def conversations_import_create(
                 target=job,
                 changes={"file": job.file_name, "source": source or "detect", "bytes": len(data)},
             )
-            transaction.on_commit(lambda: _enqueue(job.pk))
+            if enqueue:
+                transaction.on_commit(lambda: _enqueue(job.pk))
     except BaseException:
         if file is not None:
             file_services.file_discard_bytes(file=file)
@@ -215,7 +218,9 @@ class ConversationOutcome:
     problems: list[ImportProblem]
 
 
-def conversation_import_run(*, import_id, owner: str = "") -> ConversationImport | None:
+def conversation_import_run(
+    *, import_id, owner: str = "", on_progress=None
+) -> ConversationImport | None:
     """Run an import job (the task's body). Safe to run twice: a job another run holds
     is left alone; one whose run died is taken over and skips what is there."""
     require_tenant_schema()
@@ -254,6 +259,8 @@ def conversation_import_run(*, import_id, owner: str = "") -> ConversationImport
             )
             outcome = None
         _progress(job, conversation, outcome)
+        if on_progress is not None:
+            on_progress(job)
     _finish(job, status=ImportStatus.COMPLETED)
     transaction.on_commit(_after_import(job))
     return job

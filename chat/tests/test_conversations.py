@@ -366,3 +366,26 @@ class TestAnalysis:
             quiet.refresh_from_db()
             busy.refresh_from_db()
             assert quiet.ended_at is not None and busy.ended_at is None
+
+
+@pytest.mark.django_db
+def test_the_command_imports_with_a_progress_bar_and_again_adds_nothing(org_a, assistant, tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    export = tmp_path / "conversations.json"
+    export.write_text(json.dumps(ex.claude_export()))
+    out, err = io.StringIO(), io.StringIO()
+    args = ["--organization", org_a.slug, "--user", org_a.member.email, str(export)]
+    call_command("import_conversations", *args, stdout=out, stderr=err)
+    assert "claude: 1 new and 0 updated conversations, 3 messages added" in out.getvalue()
+    assert "not imported: Broken (chat_messages)" in out.getvalue()
+    assert "1/1 conversations" in err.getvalue() and "3/3 messages indexed" in err.getvalue()
+    with schema_context(org_a.slug):
+        garden = ChatSession.objects.get(source="claude")
+        assert garden.created_by == org_a.member
+        assert ConversationAnalysis.objects.filter(session=garden).count() == 1
+    out = io.StringIO()
+    call_command("import_conversations", *args, "--no-analysis", stdout=out, stderr=io.StringIO())
+    assert "0 new and 0 updated conversations, 0 messages added, 3 already there" in out.getvalue()
