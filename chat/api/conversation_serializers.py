@@ -87,11 +87,11 @@ class ImportOutputSerializer(serializers.ModelSerializer):
         )
 
 
-class SearchInputSerializer(serializers.Serializer):
+class HistorySearchInputSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=1000)
     mode = serializers.ChoiceField(choices=MODES, default="hybrid")
     source = serializers.ChoiceField(
-        choices=ConversationSource.values, required=False, allow_null=True, default=None
+        choices=ConversationSource.choices, required=False, allow_null=True, default=None
     )
     assistant = serializers.UUIDField(required=False, allow_null=True, default=None)
     session = serializers.UUIDField(required=False, allow_null=True, default=None)
@@ -115,14 +115,14 @@ class SearchInputSerializer(serializers.Serializer):
         return data
 
 
-class TurnSerializer(serializers.Serializer):
+class HistoryTurnSerializer(serializers.Serializer):
     message_id = serializers.UUIDField()
     role = serializers.CharField()
     content = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class SearchHitSerializer(serializers.Serializer):
+class HistoryHitSerializer(serializers.Serializer):
     message_id = serializers.UUIDField()
     session_id = serializers.UUIDField()
     session_title = serializers.CharField()
@@ -139,26 +139,26 @@ class SearchHitSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.IntegerField()),
         help_text="[start, end) character ranges of the matched words in the snippet.",
     )
-    before = TurnSerializer(allow_null=True)
-    after = TurnSerializer(allow_null=True)
+    before = HistoryTurnSerializer(allow_null=True)
+    after = HistoryTurnSerializer(allow_null=True)
     link = serializers.SerializerMethodField()
 
     def get_link(self, hit) -> str:
         return f"/chat/{hit.session_id}?message={hit.message_id}"
 
 
-class SearchOutputSerializer(serializers.Serializer):
-    results = SearchHitSerializer(many=True)
+class HistorySearchOutputSerializer(serializers.Serializer):
+    results = HistoryHitSerializer(many=True)
     page = serializers.IntegerField()
     page_size = serializers.IntegerField()
     has_more = serializers.BooleanField()
 
 
-class AskInputSerializer(serializers.Serializer):
+class HistoryAskInputSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=2000)
     assistant = serializers.UUIDField(required=False, allow_null=True, default=None)
     source = serializers.ChoiceField(
-        choices=ConversationSource.values, required=False, allow_null=True, default=None
+        choices=ConversationSource.choices, required=False, allow_null=True, default=None
     )
     date_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
     date_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -167,7 +167,7 @@ class AskInputSerializer(serializers.Serializer):
     )
 
 
-class ExcerptSerializer(serializers.Serializer):
+class HistoryExcerptSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=["message", "summary"])
     conversation_id = serializers.UUIDField()
@@ -182,7 +182,7 @@ class ExcerptSerializer(serializers.Serializer):
     cited = serializers.BooleanField()
 
 
-class AskUsageSerializer(serializers.Serializer):
+class HistoryAskUsageSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
@@ -190,11 +190,11 @@ class AskUsageSerializer(serializers.Serializer):
     latency_ms = serializers.IntegerField()
 
 
-class AskOutputSerializer(serializers.Serializer):
+class HistoryAskOutputSerializer(serializers.Serializer):
     answer = serializers.CharField()
-    excerpts = ExcerptSerializer(many=True)
+    excerpts = HistoryExcerptSerializer(many=True)
     model = serializers.CharField()
-    usage = AskUsageSerializer()
+    usage = HistoryAskUsageSerializer()
 
 
 class ActionItemSerializer(serializers.Serializer):
@@ -202,8 +202,13 @@ class ActionItemSerializer(serializers.Serializer):
     done = serializers.BooleanField()
 
 
+class SentimentSerializer(serializers.Serializer):
+    label = serializers.CharField(source="sentiment_label")
+    score = serializers.FloatField(source="sentiment_score", help_text="From -1 to 1.")
+
+
 class AnalysisOutputSerializer(serializers.ModelSerializer):
-    sentiment = serializers.SerializerMethodField()
+    sentiment = SentimentSerializer(source="*", read_only=True)
     action_items = ActionItemSerializer(many=True)
     topics = serializers.ListField(child=serializers.CharField())
     key_points = serializers.ListField(child=serializers.CharField())
@@ -226,9 +231,6 @@ class AnalysisOutputSerializer(serializers.ModelSerializer):
             "messages_analyzed",
             "created_at",
         ]
-
-    def get_sentiment(self, analysis) -> dict:
-        return {"label": analysis.sentiment_label, "score": analysis.sentiment_score}
 
 
 class ActionItemsUpdateSerializer(serializers.Serializer):
@@ -279,7 +281,7 @@ class ReactionOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "message", "emoji", "user", "created_at"]
 
 
-class SettingsSerializer(serializers.ModelSerializer):
+class ConversationSettingsSerializer(serializers.ModelSerializer):
     embedding_model = serializers.SerializerMethodField()
     analysis_model = serializers.SerializerMethodField()
 
@@ -294,7 +296,7 @@ class SettingsSerializer(serializers.ModelSerializer):
         return row.analysis_model.key if row.analysis_model_id else None
 
 
-class SettingsUpdateSerializer(serializers.Serializer):
+class ConversationSettingsUpdateSerializer(serializers.Serializer):
     embedding_model = serializers.CharField(
         max_length=200,
         required=False,
@@ -310,7 +312,7 @@ class SettingsUpdateSerializer(serializers.Serializer):
     idle_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 30, required=False)
 
 
-class EstimateSerializer(serializers.Serializer):
+class AnalysisEstimateSerializer(serializers.Serializer):
     conversations = serializers.IntegerField()
     prompt_tokens = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=14, decimal_places=6)

@@ -97,7 +97,7 @@ class ImportEstimateView(OrganizationAPIView):
     api_scopes = {"GET": Scope.SESSIONS_READ}
 
     @extend_schema(
-        responses=s.EstimateSerializer,
+        responses=s.AnalysisEstimateSerializer,
         description="What analysing this import's conversations with a model would cost.",
     )
     def get(self, request, import_id):
@@ -105,7 +105,7 @@ class ImportEstimateView(OrganizationAPIView):
         ids = [r["session_id"] for r in job.results]
         sessions = access.sessions_visible(caller=self.caller).filter(id__in=ids)
         return Response(
-            s.EstimateSerializer(analysis.analysis_estimate(sessions=list(sessions))).data
+            s.AnalysisEstimateSerializer(analysis.analysis_estimate(sessions=list(sessions))).data
         )
 
 
@@ -136,19 +136,19 @@ class SearchView(OrganizationAPIView):
     api_scopes = {"POST": Scope.SESSIONS_READ}
 
     @extend_schema(
-        request=s.SearchInputSerializer,
-        responses=s.SearchOutputSerializer,
+        request=s.HistorySearchInputSerializer,
+        responses=s.HistorySearchOutputSerializer,
         description="Search messages (imported and live) by meaning, keyword or both.",
     )
     def post(self, request):
-        data = s.SearchInputSerializer(data=request.data)
+        data = s.HistorySearchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         page = search.history_search(
             caller=self.caller,
             query=_query(data.validated_data, caller=self.caller),
             organization=self.organization,
         )
-        return Response(s.SearchOutputSerializer(page).data)
+        return Response(s.HistorySearchOutputSerializer(page).data)
 
 
 class PreparedAsk(HttpResponse):
@@ -187,15 +187,15 @@ class AskView(StreamingErrorsAsJSON, OrganizationAPIView):
     api_scopes = {"POST": Scope.CHAT_WRITE}
 
     @extend_schema(
-        request=s.AskInputSerializer,
+        request=s.HistoryAskInputSerializer,
         responses={
             (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=ASK_SSE),
-            (200, "application/json"): s.AskOutputSerializer,
+            (200, "application/json"): s.HistoryAskOutputSerializer,
         },
         description="Answer a question from your past conversations, with citations. " + ASK_SSE,
     )
     def post(self, request):
-        data = s.AskInputSerializer(data=request.data)
+        data = s.HistoryAskInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         assistant = importing.import_assistant(self.caller, values["assistant"])
@@ -215,7 +215,7 @@ class AskView(StreamingErrorsAsJSON, OrganizationAPIView):
             stream_plan = ask.ask_stream_plan(plan)
             release_connection()
             return PreparedAsk(plan, stream_plan)
-        return Response(s.AskOutputSerializer(ask.ask_complete(plan)).data)
+        return Response(s.HistoryAskOutputSerializer(ask.ask_complete(plan)).data)
 
 
 class AnalysisView(OrganizationAPIView):
@@ -363,13 +363,15 @@ class SettingsView(OrganizationAPIView):
     required_roles = {"PATCH": Role.ADMIN}
     api_scopes = {"GET": Scope.SESSIONS_READ, "PATCH": Scope.ADMIN}
 
-    @extend_schema(responses=s.SettingsSerializer)
+    @extend_schema(responses=s.ConversationSettingsSerializer)
     def get(self, request):
-        return Response(s.SettingsSerializer(conversation_settings()).data)
+        return Response(s.ConversationSettingsSerializer(conversation_settings()).data)
 
-    @extend_schema(request=s.SettingsUpdateSerializer, responses=s.SettingsSerializer)
+    @extend_schema(
+        request=s.ConversationSettingsUpdateSerializer, responses=s.ConversationSettingsSerializer
+    )
     def patch(self, request):
-        data = s.SettingsUpdateSerializer(data=request.data, partial=True)
+        data = s.ConversationSettingsUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         changes = {}
@@ -378,4 +380,4 @@ class SettingsView(OrganizationAPIView):
         if "analysis_model" in values:
             changes["analysis_model"] = _model(values.pop("analysis_model"), "analysis_model")
         row = organize.settings_update(**changes, **values)
-        return Response(s.SettingsSerializer(row).data)
+        return Response(s.ConversationSettingsSerializer(row).data)

@@ -136,6 +136,6 @@ class SessionQuerySerializer(QuerySerializer):
     archived = QueryBooleanField()
     search = serializers.CharField(required=False, allow_blank=True, default="")
     source = serializers.ChoiceField(
-        choices=ConversationSource.values, required=False, allow_null=True, default=None
+        choices=ConversationSource.choices, required=False, allow_null=True, default=None
     )
     tag = serializers.CharField(max_length=50, required=False, allow_null=True, default=None)

@@ -61,6 +61,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "core.access.Role.choices",
         "ProviderEnum": "assistants.catalog.models.Provider.choices",
         "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
+        "ConversationSourceEnum": "chat.models.ConversationSource.choices",
+        "ImportSourceEnum": "chat.conversations.formats.SOURCES",
     },
 }
 

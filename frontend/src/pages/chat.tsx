@@ -8,6 +8,7 @@ import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
 import { Icon } from "../layout/icons";
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
+import { ConversationTools, SourceFilter } from "../conversations/AnalysisPanel";
 
 // ---------------------------------------------------------------- sessions sidebar
 
@@ -223,6 +224,7 @@ export function ChatPage() {
   const me = useMe();
   const [search, setSearch] = useState("");
   const [archived, setArchived] = useState(false);
+  const [source, setSource] = useState("");
   const [sessionsOpen, setSessionsOpen] = useState(false);
   const [assistantId, setAssistantId] = useState("");
   const [messages, setMessages] = useState<ViewMessage[]>([]);
@@ -244,8 +246,8 @@ export function ChatPage() {
     return () => window.clearTimeout(timer);
   }, [search]);
   const sessions = useAsync(
-    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, page_size: 100 } } })),
-    [query, archived],
+    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, page_size: 100, source: (source || undefined) as "platform" | undefined } } })),
+    [query, archived, source],
   );
   const current = useAsync<Session | null>(
     async () => (sessionId ? unwrap(client.GET("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } } })) : null),
@@ -401,6 +403,7 @@ export function ChatPage() {
             <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
             Show archived
           </label>
+          <SourceFilter value={source} onChange={setSource} />
         </div>
         {sessions.error ? (
           <div style={{ padding: 12 }}>
@@ -448,6 +451,7 @@ export function ChatPage() {
             )}
             {sessionId ? (
               <>
+                <ConversationTools sessionId={sessionId} canChange={canChange} />
                 <a className="btn btn-sm" href={`/api/v1/chat/sessions/${sessionId}/export?type=markdown`} download>
                   Export Markdown
                 </a>
