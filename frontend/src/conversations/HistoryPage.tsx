@@ -179,9 +179,9 @@ export function HistoryPage() {
               <label htmlFor="history-query">Search</label>
               <input id="history-query" className="input" type="search" required value={query} onChange={(event) => setQuery(event.target.value)} placeholder="Words or a meaning" />
             </div>
-            <div className="segmented" role="radiogroup" aria-label="Mode">
+            <div className="segmented" role="group" aria-label="Mode">
               {MODES.map((item) => (
-                <button key={item} type="button" role="radio" aria-checked={mode === item} className={`btn btn-sm ${mode === item ? "btn-primary" : ""}`} onClick={() => setMode(item)}>
+                <button key={item} type="button" aria-pressed={mode === item} onClick={() => setMode(item)}>
                   {item}
                 </button>
               ))}
