@@ -18,7 +18,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from assistants.catalog.models import AIModel
@@ -30,6 +30,7 @@ from chat.conversations import analysis, ask, importing, organize, search
 from chat.conversations.indexing import conversation_settings
 from chat.models import ConversationAnalysis, MessageBookmark
 from core.access import Role, Scope
+from core.api.parsers import JSONParser
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from core.connections import release_connection
 from core.errors import NotFound, PayloadTooLarge, ValidationFailed

@@ -13,6 +13,7 @@ and field; the others are imported.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 200_000  # longer imported messages are cut (and reported)
 MAX_RESULTS = 1_000  # per-conversation results kept on the job (the counts are exact)
+PROGRESS_SECONDS = 1.0
 
 
 def export_limits() -> ExportLimits:
@@ -301,11 +303,17 @@ def _progress(job: ConversationImport, conversation: ParsedConversation, outcome
                     "created": outcome.created,
                 }
             )
-    job.lease_expires_at = timezone.now() + timedelta(
-        seconds=settings.CONVERSATIONS_IMPORT_LEASE_SECONDS
-    )
-    # Progress is its own short write, seen by the dashboard while the job runs.
-    job.save()
+    # Progress is its own short write, seen by the dashboard while the job runs: at
+    # most every PROGRESS_SECONDS (many small conversations would otherwise add a
+    # write each), and always for the last one.
+    now = time.monotonic()
+    last = job.conversations_done == job.conversations_total
+    if last or now - getattr(job, "_saved_at", 0.0) >= PROGRESS_SECONDS:
+        job.lease_expires_at = timezone.now() + timedelta(
+            seconds=settings.CONVERSATIONS_IMPORT_LEASE_SECONDS
+        )
+        job.save()
+        job._saved_at = now
 
 
 def _clean(text: str) -> str:
