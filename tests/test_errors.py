@@ -131,6 +131,9 @@ def seeded(org_a):
 ID_SOURCES = {
     "message_id": "/api/v1/chat/sessions/{session_id}/messages",
     "chunk_id": None,  # chunks need ingestion; only GETs use them (oversized body only)
+    # Imports and reactions are not in this seed; their bodies are refused before any lookup.
+    "import_id": None,
+    "reaction_id": None,
 }
 
 

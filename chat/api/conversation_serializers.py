@@ -284,6 +284,7 @@ class ReactionOutputSerializer(serializers.ModelSerializer):
 class ConversationSettingsSerializer(serializers.ModelSerializer):
     embedding_model = serializers.SerializerMethodField()
     analysis_model = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ConversationSettings
