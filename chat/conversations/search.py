@@ -22,6 +22,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from assistants import gateway
+from assistants.providers.errors import ProviderError, as_domain_error
 from assistants.providers.local_provider import terms as question_terms
 from billing.models import Channel
 from chat.access import sessions_visible
@@ -170,7 +171,11 @@ def fuse(vector: list[HistoryHit], keyword: list[HistoryHit], *, limit: int) -> 
 def embed_query(text: str, *, organization, user, channel: str = Channel.WEB):
     model = indexing.embedding_model()
     context = gateway.UsageContext(organization=organization, user=person(user), channel=channel)
-    return model, gateway.ai_embed(model=model, texts=[text], context=context).vectors[0]
+    try:
+        return model, gateway.ai_embed(model=model, texts=[text], context=context).vectors[0]
+    except ProviderError as error:
+        # The embedding provider failed: the one error format (503/429...), not a 500.
+        raise as_domain_error(error) from error
 
 
 def ranked(
