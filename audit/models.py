@@ -34,6 +34,7 @@ class AuditAction(models.TextChoices):
     WIDGET_CREATED = "widget.created", "Widget created"
     WIDGET_UPDATED = "widget.updated", "Widget changed"
     WIDGET_DELETED = "widget.deleted", "Widget deleted"
+    CONVERSATIONS_IMPORTED = "conversations.imported", "Conversations imported"
 
 
 class AuditEvent(models.Model):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from chat.models import ChatSession, Message
+from chat.models import ChatSession, ConversationImport, Message
 from core.access import Caller
 from core.lookups import parse_uuid
 from core.tenancy import require_tenant_schema
@@ -69,3 +69,20 @@ def access_message(*, caller: Caller, message_id, for_change: bool = False) -> M
     if for_change:
         _check_change(message.session, caller)
     return message
+
+
+def imports_visible(*, caller: Caller) -> QuerySet[ConversationImport]:
+    """Conversation imports: a person's own (a key's own); an admin's, all of them."""
+    require_tenant_schema()
+    imports = ConversationImport.objects.select_related("assistant")
+    if caller.membership is None:
+        return imports.none()
+    if caller.is_admin:
+        return imports
+    if caller.api_key is not None:
+        return imports.filter(api_key_id=caller.api_key.pk)
+    return imports.filter(created_by_id=caller.user.pk)
+
+
+def access_import(*, caller: Caller, import_id) -> ConversationImport:
+    return imports_visible(caller=caller).get(id=parse_uuid(import_id))

@@ -12,3 +12,9 @@ class ChatConfig(AppConfig):
         from chat.selectors import user_messages_since
 
         sources.register_counter("messages_since", lambda since: user_messages_since(since=since))
+
+        # Every answer (and its question) becomes searchable: indexed in batches by a task.
+        from chat.conversations.events import index_after_answer
+        from core import events
+
+        events.subscribe(index_after_answer)

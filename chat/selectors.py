@@ -10,9 +10,19 @@ from core.lookups import parse_uuid
 
 
 def session_list(
-    *, caller: Caller, assistant_id=None, archived: bool | None = None, search: str = ""
+    *,
+    caller: Caller,
+    assistant_id=None,
+    archived: bool | None = None,
+    search: str = "",
+    source: str | None = None,
+    tag: str | None = None,
 ) -> QuerySet[ChatSession]:
     sessions = sessions_visible(caller=caller)
+    if source:
+        sessions = sessions.filter(source=source)
+    if tag:
+        sessions = sessions.filter(tags__contains=[tag])
     if assistant_id:
         sessions = sessions.filter(assistant_id=parse_uuid(assistant_id))
     if archived is not None:

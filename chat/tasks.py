@@ -11,3 +11,8 @@ def answers_recover_interrupted_task() -> int:
     web process that died are stored `interrupted` with their text so far. Safe to run
     twice: each answer is taken under a row lock and leaves `streaming` at once."""
     return answers_recover_interrupted_everywhere()
+
+
+# The conversation tasks (imports, indexing, analysis, the sweep) register with Celery
+# from their own module.
+from chat.conversations import tasks as conversation_tasks  # noqa: E402, F401

@@ -177,6 +177,7 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
         )
     seed_webhooks(org, label=label, copies=copies)
     seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
+    seed_conversations(org, label=label, copies=copies, session_id=session_id)
 
 
 def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool = True) -> list:
@@ -273,3 +274,41 @@ def seed_widgets(org, *, assistant_id, label: str, copies: int = 1) -> list:
             )
             chat_services.chat_finish(turn=turn, text=f"{label} answer", status="complete")
     return widgets
+
+
+def seed_conversations(org, *, label: str, copies: int, session_id) -> None:
+    """Conversation imports (each one conversation), an analysis of the chat session,
+    bookmarks of its messages and reactions to its first message (chat/conversations/)."""
+    import json
+
+    from chat.conversations import analysis, importing, organize
+    from chat.models import ChatSession
+
+    admin = caller_resolve(organization=org.organization, user=org.admin, api_key=None)
+    with schema_context(org.slug):
+        for n in range(copies):
+            export = [
+                {
+                    "id": f"{label}-{n}",
+                    "title": _name(label, "imported conversation", n),
+                    "create_time": 1_700_000_000 + n,
+                    "turns": [
+                        {"role": "user", "text": f"{label} imported question {n}"},
+                        {"role": "assistant", "text": f"{label} imported answer {n}"},
+                    ],
+                }
+            ]
+            job = importing.conversations_import_create(
+                caller=admin,
+                name=f"{label}-{n}.json",
+                data=json.dumps(export).encode(),
+                source="json",
+            )
+            importing.conversation_import_run(import_id=job.pk)
+        session = ChatSession.objects.get(pk=session_id)
+        analysis.conversation_analyze(session=session, organization=org.organization)
+        messages = list(session.messages.order_by("created_at"))
+        for message in messages[:copies]:
+            organize.bookmark_set(message=message, user=org.admin, note=f"{label} bookmark")
+        for emoji in ["👍", "🎉", "❤️"][: max(copies, 1)]:
+            organize.reaction_add(message=messages[0], user=org.admin, emoji=emoji)

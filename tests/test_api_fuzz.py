@@ -92,6 +92,17 @@ def test_api_conforms_to_its_schema(case, admin_session):
     assert response.status_code not in (401, 403), response.text
 
 
+# Endpoints about a person, which refuse API keys: /me, joining an organization, and a
+# person's bookmarks and reactions (docs/conversations.md).
+PEOPLE_ONLY = (
+    "/api/v1/me",
+    "/api/v1/invitations/accept",
+    "/api/v1/conversations/messages/{message_id}/bookmark",
+    "/api/v1/conversations/messages/{message_id}/reactions",
+    "/api/v1/conversations/messages/{message_id}/reactions/{reaction_id}",
+)
+
+
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
@@ -104,7 +115,7 @@ def test_api_conforms_to_its_schema_with_an_api_key(case, api_key_client):
     _without_generated_credentials(case)
     response = case.call_and_validate(**api_key_client, excluded_checks=EXCLUDED_CHECKS)
     # Every scope: only endpoints about a person (/me, joining an organization) refuse a key.
-    if case.path not in ("/api/v1/me", "/api/v1/invitations/accept"):
+    if case.path not in PEOPLE_ONLY:
         assert response.status_code not in (401, 403), response.text
     elif response.request.method != "OPTIONS":  # OPTIONS: DRF's metadata, no data
         # Refused: 403 for the key, or earlier for the request itself (405 for the

@@ -143,6 +143,9 @@ ID_SOURCES = {
     "message_id": "/api/v1/chat/sessions/{session_id}/messages",
     "chunk_id": None,  # chunks need ingestion; only GETs use them (oversized body only)
     "delivery_id": "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries",
+    # Imports and reactions are not in this seed; their bodies are refused before any lookup.
+    "import_id": None,
+    "reaction_id": None,
 }
 
 

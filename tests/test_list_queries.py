@@ -34,6 +34,9 @@ MAX_QUERIES = {
     # + the conversation counts of the page's widgets (one aggregate in the schema)
     "/api/v1/widgets": 11,
     "/api/v1/widgets/{widget_id}/sessions": 9,
+    "/api/v1/conversations/imports": 8,
+    "/api/v1/conversations/bookmarks": 8,
+    "/api/v1/conversations/messages/{message_id}/reactions": 9,
 }
 
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from chat.models import ChatSession, Message
+from chat.models import ChatSession, ConversationSource, Message
 from core.api.query import QueryBooleanField, QuerySerializer
 
 
@@ -89,6 +89,10 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "attachments",
             "context_omitted",
             "created_at",
+            "source_id",
+            "source_created_at",
+            "source_content_type",
+            "source_attachments",
         ]
 
     def get_feedback(self, message: Message) -> dict | None:
@@ -124,6 +128,11 @@ class SessionOutputSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "updated_at",
+            "source",
+            "source_id",
+            "source_created_at",
+            "source_model",
+            "ended_at",
         ]
 
 
@@ -156,3 +165,7 @@ class SessionQuerySerializer(QuerySerializer):
     assistant = serializers.UUIDField(required=False, allow_null=True, default=None)
     archived = QueryBooleanField()
     search = serializers.CharField(required=False, allow_blank=True, default="")
+    source = serializers.ChoiceField(
+        choices=ConversationSource.choices, required=False, allow_null=True, default=None
+    )
+    tag = serializers.CharField(max_length=50, required=False, allow_null=True, default=None)

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from assistants.providers.errors import ProviderError, as_domain_error
 from chat import access, export, selectors, services, streaming
 from chat.api import serializers as s
+from chat.models import ConversationSource
 from chat.models import Role as MessageRole
 from core.access import Role, Scope
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
@@ -177,6 +178,8 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
             assistant_id=params["assistant"],
             archived=params["archived"],
             search=params["search"],
+            source=params["source"],
+            tag=params["tag"],
         )
 
     @extend_schema(
@@ -185,6 +188,8 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
             OpenApiParameter("assistant", OpenApiTypes.UUID),
             OpenApiParameter("archived", bool),
             OpenApiParameter("search", str),
+            OpenApiParameter("source", enum=ConversationSource.values),
+            OpenApiParameter("tag", str),
         ],
     )
     def get(self, request):

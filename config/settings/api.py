@@ -62,6 +62,8 @@ SPECTACULAR_SETTINGS = {
         "ProviderEnum": "assistants.catalog.models.Provider.choices",
         "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
         "WebhookDeliveryStatusEnum": "integrations.models.WebhookDeliveryStatus.choices",
+        "ConversationSourceEnum": "chat.models.ConversationSource.choices",
+        "ImportSourceEnum": "chat.conversations.formats.SOURCES",
     },
 }
 

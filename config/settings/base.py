@@ -121,6 +121,7 @@ from config.settings.auth import *  # noqa: E402, F403
 from config.settings.billing import *  # noqa: E402, F403
 from config.settings.bots import *  # noqa: E402, F403
 from config.settings.celery import *  # noqa: E402, F403
+from config.settings.conversations import *  # noqa: E402, F403
 from config.settings.database import *  # noqa: E402, F403
 from config.settings.frontend import *  # noqa: E402, F403
 from config.settings.observability import *  # noqa: E402, F403

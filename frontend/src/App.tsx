@@ -11,6 +11,8 @@ import { AssistantsPage, AssistantEditPage } from "./pages/assistants";
 import { ChatPage } from "./pages/chat";
 import { CollectionPage, KnowledgePage, SearchPage } from "./pages/knowledge";
 import { MembersPage } from "./pages/members";
+import { HistoryPage } from "./conversations/HistoryPage";
+import { ImportPage } from "./conversations/ImportPage";
 import { ApiKeysPage } from "./pages/apikeys";
 import { IntegrationsPage } from "./pages/integrations";
 import { WebhooksPage } from "./pages/webhooks";
@@ -123,6 +125,8 @@ function OrganizationRoutes() {
         <Route path="/knowledge" element={<KnowledgePage />} />
         <Route path="/knowledge/:collectionId" element={<CollectionPage />} />
         <Route path="/search" element={<SearchPage />} />
+        <Route path="/history" element={<HistoryPage />} />
+        <Route path="/import" element={<ImportPage />} />
         <Route path="/members" element={<MembersPage />} />
         <Route path="/api-keys" element={<ApiKeysPage />} />
         <Route path="/integrations" element={<IntegrationsPage />} />

@@ -13,6 +13,8 @@ PAGES = {
     "Assistants": "Assistants",
     "Knowledge": "Knowledge",
     "Search playground": "Search playground",
+    "History": "History",
+    "Import": "Import conversations",
     "Members": "Members",
     "Billing": "Billing",
     "API keys": "API keys",

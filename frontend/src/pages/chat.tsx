@@ -10,6 +10,7 @@ import { AttachButton, AttachmentTray, FileSourcePanel, MessageAttachments, Omit
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
 import { CitedPassage } from "../ui/citedPassage";
+import { ConversationTools, SourceFilter } from "../conversations/AnalysisPanel";
 
 // ---------------------------------------------------------------- sessions sidebar
 
@@ -226,6 +227,7 @@ export function ChatPage() {
   const me = useMe();
   const [search, setSearch] = useState("");
   const [archived, setArchived] = useState(false);
+  const [source, setSource] = useState("");
   const [sessionsOpen, setSessionsOpen] = useState(false);
   const [assistantId, setAssistantId] = useState("");
   const [messages, setMessages] = useState<ViewMessage[]>([]);
@@ -248,8 +250,8 @@ export function ChatPage() {
     return () => window.clearTimeout(timer);
   }, [search]);
   const sessions = useAsync(
-    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, page_size: 100 } } })),
-    [query, archived],
+    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, page_size: 100, source: (source || undefined) as "platform" | undefined } } })),
+    [query, archived, source],
   );
   const current = useAsync<Session | null>(
     async () => (sessionId ? unwrap(client.GET("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } } })) : null),
@@ -406,6 +408,7 @@ export function ChatPage() {
             <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
             Show archived
           </label>
+          <SourceFilter value={source} onChange={setSource} />
         </div>
         {sessions.error ? (
           <div style={{ padding: 12 }}>
@@ -453,6 +456,7 @@ export function ChatPage() {
             )}
             {sessionId ? (
               <>
+                <ConversationTools sessionId={sessionId} canChange={canChange} />
                 <a className="btn btn-sm" href={`/api/v1/chat/sessions/${sessionId}/export?type=markdown`} download>
                   Export Markdown
                 </a>

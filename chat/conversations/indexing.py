@@ -1,0 +1,136 @@
+"""Every message searchable: its vector (the organization's embedding model, the local
+embedder by default) and its full-text vector, in one ``MessageSearchEntry``.
+
+Messages are indexed in batches by a task, never in the request or the stream: after
+an import, after each answer (``chat.message.completed``), and by the sweep for any
+message no task reached. A batch is claimed with ``FOR UPDATE SKIP LOCKED``, so two
+tasks never embed the same messages, and written with ``ON CONFLICT DO NOTHING``, so
+a second delivery is harmless. Changing the organization's embedding model drops the
+vectors of the old one, and the task embeds everything again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from assistants import gateway
+from assistants.catalog.models import AIModel
+from billing.models import Channel
+from chat.models import ConversationSettings, Message, MessageSearchEntry, MessageStatus
+from core.tenancy import require_tenant_schema
+
+logger = logging.getLogger(__name__)
+
+TEXT_SEARCH_CONFIG = "english"
+# tsvector values are limited to 1 MB: the start of a very long message is indexed.
+MAX_KEYWORD_CHARS = 100_000
+MAX_INDEX_DIMENSIONS = 2000  # pgvector's HNSW limit for ``vector``; above, halfvec
+
+
+def conversation_settings() -> ConversationSettings:
+    require_tenant_schema()
+    row = ConversationSettings.objects.select_related("embedding_model", "analysis_model").first()
+    return row or ConversationSettings()
+
+
+def embedding_model() -> AIModel:
+    chosen = conversation_settings().embedding_model
+    if chosen is not None:
+        return chosen
+    provider, model_id = settings.CONVERSATIONS_EMBEDDING_MODEL.split("/", 1)
+    return AIModel.objects.get(provider=provider, model_id=model_id)
+
+
+def model_key(model: AIModel) -> str:
+    return f"{model.provider}/{model.model_id}"
+
+
+def vector_cast(dimensions: int) -> str:
+    kind = "vector" if dimensions <= MAX_INDEX_DIMENSIONS else "halfvec"
+    return f"{kind}({int(dimensions)})"
+
+
+def ensure_message_vector_index(dimensions: int) -> None:
+    """The partial HNSW index for ``dimensions`` (384 exists from the migration)."""
+    cast = vector_cast(dimensions)
+    ops = "vector_cosine_ops" if cast.startswith("vector") else "halfvec_cosine_ops"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS message_embedding_hnsw_{int(dimensions)} "
+            f"ON chat_messagesearchentry USING hnsw ((embedding::{cast}) {ops}) "
+            f"WITH (m = 16, ef_construction = 64) WHERE embedding_dimensions = {int(dimensions)}"
+        )
+
+
+def _pending(batch_size: int) -> list[Message]:
+    return list(
+        Message.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
+        .exclude(content="")
+        .only("id", "content")
+        .order_by("created_at", "id")[:batch_size]
+    )
+
+
+def _write(messages: list[Message], vectors: list[list[float]], model: AIModel) -> None:
+    dimensions = model.embedding_dimensions
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO chat_messagesearchentry (message_id, session_id, role, created_at, "
+            "embedding, embedding_dimensions, embedding_model, search_vector, indexed_at) "
+            "SELECT m.id, m.session_id, m.role, m.created_at, v.embedding::vector, %s, %s, "
+            "to_tsvector(%s::regconfig, left(m.content, %s)), now() "
+            "FROM unnest(%s::uuid[], %s::text[]) AS v(id, embedding) "
+            "JOIN chat_message m ON m.id = v.id "
+            "ON CONFLICT (message_id) DO NOTHING",
+            [
+                dimensions,
+                model_key(model),
+                TEXT_SEARCH_CONFIG,
+                MAX_KEYWORD_CHARS,
+                [m.pk for m in messages],
+                [str(list(v)) for v in vectors],
+            ],
+        )
+
+
+def messages_index_pending(*, organization, limit: int | None = None) -> int:
+    """Index messages that have no entry yet, batch by batch; returns how many."""
+    require_tenant_schema()
+    model = embedding_model()
+    if model.embedding_dimensions != 384:
+        ensure_message_vector_index(model.embedding_dimensions)
+    context = gateway.UsageContext(organization=organization, channel=Channel.SYSTEM)
+    batch_size = settings.CONVERSATIONS_EMBED_BATCH_SIZE
+    cut = settings.CONVERSATIONS_EMBED_MAX_CHARS
+    done = 0
+    while limit is None or done < limit:
+        # The batch stays locked while it is embedded (one short provider call), so
+        # a concurrent run takes the next batch instead of the same one.
+        with transaction.atomic():
+            batch = _pending(batch_size if limit is None else min(batch_size, limit - done))
+            if not batch:
+                break
+            texts = [m.content[:cut] for m in batch]
+            result = gateway.ai_embed(model=model, texts=texts, context=context)
+            _write(batch, result.vectors, model)
+        done += len(batch)
+    return done
+
+
+def messages_reindex_for_model_change() -> int:
+    """Drop the entries of any other embedding model (they are embedded again)."""
+    key = model_key(embedding_model())
+    deleted, _ = MessageSearchEntry.objects.exclude(embedding_model=key).delete()
+    return deleted
+
+
+def messages_pending_count() -> int:
+    return (
+        Message.objects.filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
+        .exclude(content="")
+        .count()
+    )

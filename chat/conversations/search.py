@@ -1,0 +1,301 @@
+"""History search: a person's messages (own and shared sessions; an admin's, the
+organization's) by meaning, by keyword, or both fused.
+
+- vector: cosine distance on the per-dimension HNSW index of the message entries
+  (iterative scan, so filters still fill the page);
+- keyword: PostgreSQL full-text search (``websearch_to_tsquery``: quotes, -word, OR)
+  over the GIN index, ranked by ``ts_rank_cd``;
+- hybrid: reciprocal rank fusion of both lists (the knowledge base's constant).
+
+Visibility is ``chat.access.sessions_visible``, applied inside the SQL as a subquery,
+never after the ranking (so a page is always full of visible results). Each result
+carries its session's title and source, a snippet with the matched words' positions,
+the turns before and after it, its score and its link.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from assistants import gateway
+from assistants.providers.errors import ProviderError, as_domain_error
+from assistants.providers.local_provider import terms as question_terms
+from billing.models import Channel
+from chat.access import sessions_visible
+from chat.conversations import indexing
+from chat.models import MessageBookmark
+from core.access import Caller
+from core.lookups import person
+from knowledge_base.retrieval.fusion import RRF_K
+
+MODES = ("hybrid", "vector", "keyword")
+MAX_RESULTS = 200  # page * page_size may not go past this (a ranked search, not a dump)
+HNSW_EF_SEARCH = 200
+SNIPPET_CHARS = 240
+NEIGHBOUR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    query: str
+    mode: str = "hybrid"
+    source: str | None = None
+    assistant_id: object | None = None
+    session_id: object | None = None
+    role: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    tag: str | None = None
+    bookmarked: bool = False
+    page: int = 1
+    page_size: int = 10
+
+
+@dataclass
+class HistoryHit:
+    message_id: str
+    score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    similarity: float | None = None
+    session_id: str = ""
+    session_title: str = ""
+    source: str = ""
+    role: str = ""
+    content: str = ""
+    created_at: datetime | None = None
+    snippet: str = ""
+    highlights: list[list[int]] = field(default_factory=list)
+    before: dict | None = None
+    after: dict | None = None
+
+
+@dataclass
+class HistoryPage:
+    results: list[HistoryHit]
+    page: int
+    page_size: int
+    has_more: bool
+
+
+def _visible_sql(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
+    sessions = sessions_visible(caller=caller)
+    if query.source:
+        sessions = sessions.filter(source=query.source)
+    if query.assistant_id:
+        sessions = sessions.filter(assistant_id=query.assistant_id)
+    if query.session_id:
+        sessions = sessions.filter(id=query.session_id)
+    if query.tag:
+        sessions = sessions.filter(tags__contains=[query.tag])
+    sql, params = sessions.order_by().values("id").query.sql_with_params()
+    return sql, list(params)
+
+
+def _filters(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
+    visible, params = _visible_sql(caller, query)
+    clauses = [f"e.session_id IN ({visible})"]
+    if query.role:
+        clauses.append("e.role = %s")
+        params.append(query.role)
+    if query.date_from:
+        clauses.append("e.created_at >= %s")
+        params.append(query.date_from)
+    if query.date_to:
+        clauses.append("e.created_at <= %s")
+        params.append(query.date_to)
+    if query.bookmarked:
+        marked = MessageBookmark.objects.filter(user=person(caller.user)).values("message_id")
+        marked_sql, marked_params = marked.query.sql_with_params()
+        clauses.append(f"e.message_id IN ({marked_sql})")
+        params.extend(marked_params)
+    return " AND ".join(clauses), params
+
+
+def vector_candidates(
+    *, embedding: list[float], dimensions: int, model_key: str, where: str, params: list, limit: int
+) -> list[HistoryHit]:
+    cast = indexing.vector_cast(dimensions)
+    distance = f"(e.embedding::{cast} <=> %s::{cast})"
+    vector = str(list(embedding))
+    # Interpolated: an int, the cast made from it, and the filters' SQL (compiled by
+    # the ORM, values as parameters).
+    sql = (
+        f"SELECT e.message_id, 1 - {distance} FROM chat_messagesearchentry e "  # noqa: S608
+        f"WHERE e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s "
+        f"AND {where} ORDER BY {distance} LIMIT %s"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(1000, limit * 4))}")
+        cursor.execute(sql, [vector, model_key, *params, vector, limit])
+        rows = cursor.fetchall()
+    hits = [HistoryHit(str(mid), float(score), similarity=float(score)) for mid, score in rows]
+    return sorted(hits, key=lambda h: h.score, reverse=True)
+
+
+def keyword_candidates(*, text: str, where: str, params: list, limit: int) -> list[HistoryHit]:
+    # The filters' SQL is the ORM's, values are parameters.
+    sql = (
+        "SELECT e.message_id, ts_rank_cd(e.search_vector, q) AS rank "  # noqa: S608
+        "FROM chat_messagesearchentry e, websearch_to_tsquery(%s::regconfig, %s) q "
+        f"WHERE e.search_vector @@ q AND {where} ORDER BY rank DESC, e.created_at DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [indexing.TEXT_SEARCH_CONFIG, text, *params, limit])
+        rows = cursor.fetchall()
+    return [HistoryHit(str(mid), float(score)) for mid, score in rows]
+
+
+def fuse(vector: list[HistoryHit], keyword: list[HistoryHit], *, limit: int) -> list[HistoryHit]:
+    scores: dict[str, float] = {}
+    kept: dict[str, HistoryHit] = {}
+    for position, hits in enumerate((vector, keyword)):
+        for rank, hit in enumerate(hits, start=1):
+            scores[hit.message_id] = scores.get(hit.message_id, 0.0) + 1 / (RRF_K + rank)
+            chosen = kept.setdefault(hit.message_id, hit)
+            if position == 0:
+                chosen.vector_rank, chosen.similarity = rank, hit.similarity
+            else:
+                chosen.keyword_rank = rank
+    ordered = sorted(scores, key=lambda mid: (-scores[mid], mid))[:limit]
+    for mid in ordered:
+        kept[mid].score = round(scores[mid], 6)
+    return [kept[mid] for mid in ordered]
+
+
+def embed_query(text: str, *, organization, user, channel: str = Channel.WEB):
+    model = indexing.embedding_model()
+    context = gateway.UsageContext(organization=organization, user=person(user), channel=channel)
+    try:
+        return model, gateway.ai_embed(model=model, texts=[text], context=context).vectors[0]
+    except ProviderError as error:
+        # The embedding provider failed: the one error format (503/429...), not a 500.
+        raise as_domain_error(error) from error
+
+
+def ranked(
+    *, caller: Caller, query: HistoryQuery, organization, limit: int, channel: str = Channel.WEB
+) -> list[HistoryHit]:
+    where, params = _filters(caller, query)
+    vector_hits: list[HistoryHit] = []
+    keyword_hits: list[HistoryHit] = []
+    if query.mode in ("vector", "hybrid"):
+        model, embedding = embed_query(
+            query.query, organization=organization, user=caller.user, channel=channel
+        )
+        vector_hits = vector_candidates(
+            embedding=embedding,
+            dimensions=model.embedding_dimensions,
+            model_key=indexing.model_key(model),
+            where=where,
+            params=params,
+            limit=limit,
+        )
+    if query.mode in ("keyword", "hybrid"):
+        keyword_hits = keyword_candidates(text=query.query, where=where, params=params, limit=limit)
+    if query.mode == "vector":
+        for rank, hit in enumerate(vector_hits, start=1):
+            hit.vector_rank = rank
+        return vector_hits
+    if query.mode == "keyword":
+        for rank, hit in enumerate(keyword_hits, start=1):
+            hit.keyword_rank = rank
+        return keyword_hits
+    return fuse(vector_hits, keyword_hits, limit=limit)
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def snippet(content: str, query: str) -> tuple[str, list[list[int]]]:
+    """The passage of ``content`` with the most query words, and where they are in it
+    (character ranges), for the dashboard to mark without rendering any HTML."""
+    wanted = question_terms(query)
+    spans = [
+        (m.start(), m.end()) for m in _WORD.finditer(content) if question_terms(m.group()) & wanted
+    ]
+    if not spans:
+        text = content[:SNIPPET_CHARS]
+        return text + ("…" if len(content) > SNIPPET_CHARS else ""), []
+    best_start, best_count = spans[0][0], 0
+    for start, _ in spans:
+        count = sum(1 for s, e in spans if start <= s and e <= start + SNIPPET_CHARS)
+        if count > best_count:
+            best_start, best_count = start, count
+    begin = max(0, best_start - 60)
+    # Start at a word boundary.
+    while begin > 0 and content[begin - 1].isalnum():
+        begin -= 1
+    end = min(len(content), begin + SNIPPET_CHARS)
+    prefix = "…" if begin > 0 else ""
+    text = prefix + content[begin:end] + ("…" if end < len(content) else "")
+    shift = len(prefix) - begin
+    marks = [[s + shift, e + shift] for s, e in spans if s >= begin and e <= end]
+    return text, marks
+
+
+_DETAILS = """
+SELECT m.id, m.session_id, m.role, m.content, m.created_at, s.title, s.source,
+       prev.id, prev.role, left(prev.content, %s), prev.created_at,
+       next.id, next.role, left(next.content, %s), next.created_at
+FROM unnest(%s::uuid[]) AS r(id)
+JOIN chat_message m ON m.id = r.id
+JOIN chat_chatsession s ON s.id = m.session_id
+LEFT JOIN LATERAL (
+    SELECT p.id, p.role, p.content, p.created_at FROM chat_message p
+    WHERE p.session_id = m.session_id AND p.role IN ('user', 'assistant')
+      AND (p.created_at, p.id) < (m.created_at, m.id)
+      AND NOT EXISTS (SELECT 1 FROM chat_message x WHERE x.parent_id = p.id)
+    ORDER BY p.created_at DESC, p.id DESC LIMIT 1
+) prev ON true
+LEFT JOIN LATERAL (
+    SELECT n.id, n.role, n.content, n.created_at FROM chat_message n
+    WHERE n.session_id = m.session_id AND n.role IN ('user', 'assistant')
+      AND (n.created_at, n.id) > (m.created_at, m.id)
+      AND NOT EXISTS (SELECT 1 FROM chat_message x WHERE x.parent_id = n.id)
+    ORDER BY n.created_at, n.id LIMIT 1
+) next ON true
+"""
+
+
+# Neighbours are the turns the person saw: answers replaced by a regeneration (some
+# newer answer's ``parent``) are skipped, as the chat history skips them.
+
+
+def _turn(row) -> dict | None:
+    if row[0] is None:
+        return None
+    return {"message_id": str(row[0]), "role": row[1], "content": row[2], "created_at": row[3]}
+
+
+def add_details(hits: list[HistoryHit], query: str) -> list[HistoryHit]:
+    """Fill in each hit's message, session, snippet and neighbouring turns (one query)."""
+    if not hits:
+        return hits
+    with connection.cursor() as cursor:
+        cursor.execute(_DETAILS, [NEIGHBOUR_CHARS, NEIGHBOUR_CHARS, [h.message_id for h in hits]])
+        rows = {str(row[0]): row for row in cursor.fetchall()}
+    for hit in hits:
+        row = rows.get(hit.message_id)
+        if row is None:
+            continue
+        hit.session_id, hit.role, hit.content, hit.created_at = str(row[1]), row[2], row[3], row[4]
+        hit.session_title, hit.source = row[5], row[6]
+        hit.snippet, hit.highlights = snippet(row[3], query)
+        hit.before, hit.after = _turn(row[7:11]), _turn(row[11:15])
+    return [h for h in hits if h.message_id in rows]
+
+
+def history_search(*, caller: Caller, query: HistoryQuery, organization) -> HistoryPage:
+    """One page of results, best first."""
+    start = (query.page - 1) * query.page_size
+    limit = min(start + query.page_size + 1, MAX_RESULTS + 1)
+    hits = ranked(caller=caller, query=query, organization=organization, limit=limit)
+    page = hits[start : start + query.page_size]
+    has_more = len(hits) > start + query.page_size and start + query.page_size < MAX_RESULTS
+    return HistoryPage(add_details(page, query.query), query.page, query.page_size, has_more)
