@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/", include("integrations.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("audit.api.urls")),
+    path("api/v1/", include("prompts.api.urls")),
+    path("api/v1/", include("workflows.api.urls")),
     path("", include("users.urls")),
     *schema_urlpatterns,
     # Last: every other path is a route of the dashboard app (frontend/).

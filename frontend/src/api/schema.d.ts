@@ -1006,11 +1006,13 @@ export interface components {
          *     * `api` - API
          *     * `slack` - Slack
          *     * `teams` - Teams
+         *     * `extension` - Browser extension
+         *     * `workflow` - Workflow
          *     * `ingestion` - Ingestion
          *     * `system` - System
          * @enum {string}
          */
-        ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "ingestion" | "system";
+        ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "extension" | "workflow" | "ingestion" | "system";
         ChatInputRequest: {
             /** Format: uuid */
             assistant: string;
