@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.runtime import LoopContext
@@ -524,7 +524,10 @@ def evaluate_expression(expression: str, context: dict):
             compiled = _ENV.compile_expression(expression, undefined_to_none=False)
         except TemplateSyntaxError as error:
             raise RenderError(f"Syntax error: {error.message}") from None
-        return compiled(**context)
+        value = compiled(**context)
+        if isinstance(value, Undefined):  # a missing name, or an attribute refused
+            value._fail_with_undefined_error()
+        return value
     except RenderError:
         raise
     except SecurityError as error:

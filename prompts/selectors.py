@@ -117,4 +117,4 @@ def with_usage(templates: QuerySet[PromptTemplate]) -> QuerySet[PromptTemplate]:
         last_used_at=Max("versions__uses__created_at"),
         used_tokens=Sum("versions__uses__tokens"),
         used_cost=Sum("versions__uses__cost"),
-    )
+    ).order_by("name", "id")
