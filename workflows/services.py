@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets as pysecrets
 import time
 import zoneinfo
@@ -45,6 +46,7 @@ from workflows.models import (
 
 logger = logging.getLogger(__name__)
 RUN_TASK = "workflows.run_advance"
+SECRET_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 EMPTY_DRAFT = {"steps": [], "settings": {}, "input_schema": [], "triggers": {}}
 
 
@@ -298,10 +300,13 @@ def run_start(
     version = version or workflow.published_version
     if version is None:
         raise Conflict("Publish the workflow before running it.", code="not_published")
-    typed = rendering.coerce_values(
-        version.definition.get("input_schema", []), input or {}, field="input"
-    )
-    typed = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in typed.items()}
+    if trigger == Trigger.EVENT:
+        typed = dict(input or {})  # {"event": {...}}: the platform's, not the schema's
+    else:
+        typed = rendering.coerce_values(
+            version.definition.get("input_schema", []), input or {}, field="input"
+        )
+        typed = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in typed.items()}
     try:
         with transaction.atomic():
             run = WorkflowRun.objects.create(
@@ -476,7 +481,7 @@ def schedules_start_due(now: datetime | None = None) -> int:
     ]:
         with transaction.atomic():
             workflow = (
-                Workflow.objects.select_for_update(skip_locked=True)
+                Workflow.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=workflow_id, next_run_at__lte=now)
                 .select_related("published_version")
                 .first()
@@ -524,7 +529,7 @@ def event_start_runs(*, event_type: str, event_id: str, payload: dict) -> int:
 
 @transaction.atomic
 def secret_save(*, name: str, value: str, user, actor: Actor | None = None) -> WorkflowSecret:
-    if not definitions.KEY_RE.match(name or "") and not (name or "").replace("_", "").isalnum():
+    if not isinstance(name, str) or not SECRET_NAME_RE.match(name):
         raise ValidationFailed(fields={"name": ["Letters, digits and _ only."]})
     if not value:
         raise ValidationFailed(fields={"value": ["A value is required."]})

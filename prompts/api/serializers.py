@@ -18,7 +18,6 @@ class VariableSerializer(serializers.Serializer):
 class VersionOutputSerializer(serializers.ModelSerializer):
     variables = VariableSerializer(many=True)
     model_hints = serializers.DictField()
-    created_by = serializers.CharField(source="created_by.email", default="", read_only=True)
 
     class Meta:
         model = PromptVersion

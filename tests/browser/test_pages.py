@@ -13,6 +13,8 @@ PAGES = {
     "Assistants": "Assistants",
     "Knowledge": "Knowledge",
     "Search playground": "Search playground",
+    "Prompt templates": "Prompt templates",
+    "Workflows": "Workflows",
     "Members": "Members",
     "Billing": "Billing",
     "API keys": "API keys",

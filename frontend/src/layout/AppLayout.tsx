@@ -21,6 +21,8 @@ const SECTIONS: { title: string; items: Item[] }[] = [
       { to: "/assistants", label: "Assistants", icon: "bot" },
       { to: "/knowledge", label: "Knowledge", icon: "book" },
       { to: "/search", label: "Search playground", icon: "search" },
+      { to: "/prompts", label: "Prompt templates", icon: "list" },
+      { to: "/workflows", label: "Workflows", icon: "list" },
     ],
   },
   {

@@ -8,6 +8,7 @@ import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
 import { Icon } from "../layout/icons";
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
+import { TemplatePicker } from "../components/TemplatePicker";
 
 // ---------------------------------------------------------------- sessions sidebar
 
@@ -582,6 +583,7 @@ export function ChatPage() {
         </div>
 
         <form className="composer" onSubmit={send}>
+          <TemplatePicker draft={draft} onInsert={setDraft} />
           <div className="composer-inner">
             <label className="sr-only" htmlFor="chat-input">
               Message
