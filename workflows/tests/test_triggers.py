@@ -23,15 +23,14 @@ from workflows.tests.builders import published, transform
 @pytest.mark.django_db
 class TestSchedule:
     def test_fires_on_time_in_the_organizations_schema_and_once(self, org_a, org_b):
-        with freeze_time("2026-11-29 12:00:00"):  # a Sunday
-            with schema_context(org_a.slug):
-                workflow = published(
-                    org_a,
-                    [transform("a", "weekly")],
-                    triggers={"schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"}},
-                )
-                # Monday 09:00 in Paris is 08:00 UTC
-                assert workflow.next_run_at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+        with freeze_time("2026-11-29 12:00:00"), schema_context(org_a.slug):  # a Sunday
+            workflow = published(
+                org_a,
+                [transform("a", "weekly")],
+                triggers={"schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"}},
+            )
+            # Monday 09:00 in Paris is 08:00 UTC
+            assert workflow.next_run_at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
         with freeze_time("2026-11-30 07:59:00"):
             workflows_tick_task()
             with schema_context(org_a.slug):
