@@ -110,7 +110,9 @@ def main() -> None:
 
     organization = common.benchmark_organization(ORG_SLUG, "Bench Workflows")
     admin = Membership.objects.filter(organization=organization).first()
-    admin = admin.user if admin else user_create(email="bench@flows.example", password="x-Secret-123")
+    admin = (
+        admin.user if admin else user_create(email="bench@flows.example", password="x-Secret-123")
+    )
     env = {
         **os.environ,
         "WORKFLOW_MAX_CONCURRENT_RUNS": str(fanout),
@@ -118,8 +120,22 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.dev"),
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning",
-         "--concurrency", "2", "--without-gossip", "--without-mingle", "-n", f"benchflows-{os.getpid()}@%h"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "warning",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"benchflows-{os.getpid()}@%h",
+        ],
         cwd=common.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -136,7 +152,13 @@ def main() -> None:
             )
             single = _workflow(
                 "bench 1 step x20",
-                [{**step, "key": "all", "template": "{% for _ in range(20) %}" + BODY + "{% endfor %}"}],
+                [
+                    {
+                        **step,
+                        "key": "all",
+                        "template": "{% for _ in range(20) %}" + BODY + "{% endfor %}",
+                    }
+                ],
                 admin,
             )
             # warm-up: the worker's first task imports and connects
@@ -164,11 +186,21 @@ def main() -> None:
             common.print_table(
                 ["side", "median s", "p95 s"],
                 [
-                    ["executor: 20 steps", f"{statistics.median(executor_s):.4f}", f"{common.percentile(executor_s, 95):.4f}"],
-                    ["baseline: 1 task, 20 renders", f"{statistics.median(baseline_s):.4f}", f"{common.percentile(baseline_s, 95):.4f}"],
+                    [
+                        "executor: 20 steps",
+                        f"{statistics.median(executor_s):.4f}",
+                        f"{common.percentile(executor_s, 95):.4f}",
+                    ],
+                    [
+                        "baseline: 1 task, 20 renders",
+                        f"{statistics.median(baseline_s):.4f}",
+                        f"{common.percentile(baseline_s, 95):.4f}",
+                    ],
                 ],
             )
-            print(f"ratio {ratio:.2f}x (target <= {TARGET_RATIO}x): {common.verdict(ratio <= TARGET_RATIO)}")
+            print(
+                f"ratio {ratio:.2f}x (target <= {TARGET_RATIO}x): {common.verdict(ratio <= TARGET_RATIO)}"
+            )
 
             # fan-out
             from django.db.models import Count
@@ -177,7 +209,10 @@ def main() -> None:
 
             small = _workflow(
                 "bench fan-out",
-                [{**step, "key": f"f{n}", "template": "{{ input.topic }} %d" % n} for n in range(3)],
+                [
+                    {**step, "key": f"f{n}", "template": f"{{{{ input.topic }}}} {n}"}
+                    for n in range(3)
+                ],
                 admin,
             )
             started = time.monotonic()
@@ -209,7 +244,10 @@ def main() -> None:
                 f"statuses {statuses}, step rows {rows.count()} (expected {fanout * 3}), "
                 f"lost/duplicated {wrong_counts}, repeated attempts {repeated}: {common.verdict(ok)}"
             )
-            report["settings"] = {"worker_concurrency": 2, "requeue_s": settings.WORKFLOW_REQUEUE_SECONDS}
+            report["settings"] = {
+                "worker_concurrency": 2,
+                "requeue_s": settings.WORKFLOW_REQUEUE_SECONDS,
+            }
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(timeout=30)

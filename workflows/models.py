@@ -28,7 +28,6 @@ class Workflow(models.Model):
     schedule_timezone = models.CharField(max_length=64, blank=True)
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     event_types = ArrayField(models.CharField(max_length=60), default=list, blank=True)
-    webhook_token = models.CharField(max_length=64, unique=True)
     webhook_secret_encrypted = models.TextField(blank=True)
     created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)

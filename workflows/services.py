@@ -25,7 +25,7 @@ from audit.models import AuditAction
 from audit.services import Actor, audit_record, field_changes
 from core import crypto
 from core.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
-from core.lookups import person
+from core.lookups import parse_uuid, person
 from core.tenancy import require_tenant_schema
 from knowledge_base import selectors as knowledge_selectors
 from prompts import rendering
@@ -93,7 +93,6 @@ def workflow_create(
         name=name.strip(),
         description=description,
         draft=_check_draft(draft),
-        webhook_token=pysecrets.token_urlsafe(24),
         webhook_secret_encrypted=crypto.encrypt(secret),
         created_by=person(user),
     )
@@ -429,16 +428,17 @@ def webhook_signature(secret: str, delivery_id: str, timestamp: str, body: bytes
 
 
 def webhook_receive(
-    *, token: str, delivery_id: str, timestamp: str, signature: str, body: bytes, payload
+    *, workflow_id, delivery_id: str, timestamp: str, signature: str, body: bytes, payload
 ) -> WorkflowRun:
     """An inbound webhook: the signature (HMAC-SHA256 of ``id.timestamp.body`` with the
     workflow's secret) and a recent timestamp are required; a delivery id seen before is
     refused (replay). Nothing is written unless all hold."""
-    workflow = (
-        Workflow.objects.filter(webhook_token=token).select_related("published_version").first()
-    )
-    if workflow is None or not token:
-        raise NotFound()
+    try:
+        workflow = Workflow.objects.select_related("published_version").get(
+            pk=parse_uuid(workflow_id)
+        )
+    except ObjectDoesNotExist:
+        raise NotFound() from None
     triggers = (
         workflow.published_version.definition.get("triggers", {})
         if workflow.published_version_id

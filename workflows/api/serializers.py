@@ -46,7 +46,7 @@ class WorkflowOutputSerializer(serializers.ModelSerializer):
 
     def get_webhook_path(self, workflow) -> str:
         """Where an inbound webhook starts this workflow (on the organization's host)."""
-        return f"/api/v1/hooks/workflows/{workflow.webhook_token}"
+        return f"/api/v1/workflows/{workflow.pk}/webhook"
 
 
 class WorkflowCreatedSerializer(WorkflowOutputSerializer):

@@ -49,5 +49,7 @@ urlpatterns = [
         views.SecretDetailView.as_view(),
         name="workflow-secret-detail",
     ),
-    path("hooks/workflows/<str:token>", views.WebhookView.as_view(), name="workflow-webhook"),
+    path(
+        "workflows/<str:workflow_id>/webhook", views.WebhookView.as_view(), name="workflow-webhook"
+    ),
 ]

@@ -301,10 +301,10 @@ class WebhookView(PublicAPIView):
         ],
         responses={202: s.WebhookAcceptedSerializer},
     )
-    def post(self, request, token):
+    def post(self, request, workflow_id):
         with transaction.atomic():
             run = services.webhook_receive(
-                token=token,
+                workflow_id=workflow_id,
                 delivery_id=request.headers.get("Webhook-Id", ""),
                 timestamp=request.headers.get("Webhook-Timestamp", ""),
                 signature=request.headers.get("Webhook-Signature", ""),

@@ -86,7 +86,7 @@ class TestWebhook:
     def _post(self, client_for, org, workflow, raw, headers):
         client = client_for(org)
         return client.post(
-            f"/api/v1/hooks/workflows/{workflow.webhook_token}",
+            f"/api/v1/workflows/{workflow.pk}/webhook",
             raw,
             content_type="application/json",
             **headers,
@@ -125,10 +125,10 @@ class TestWebhook:
         with schema_context(org_a.slug):
             assert not WorkflowRun.objects.exists()
 
-    def test_unknown_token_or_other_host_is_404(self, org_a, org_b, client_for, workflow):
+    def test_unknown_workflow_or_other_host_is_404(self, org_a, org_b, client_for, workflow):
         raw, headers = _signed(workflow, {"order": "A-1"})
         assert_error(self._post(client_for, org_b, workflow, raw, headers), 404)
-        workflow.webhook_token = "nope"
+        workflow.pk = "nope"
         assert_error(self._post(client_for, org_a, workflow, raw, headers), 404)
 
 
