@@ -62,12 +62,10 @@ def _wait_finished(run_ids, timeout: float):
 
 def _workflow(name: str, steps: list[dict], admin):
     from workflows import services
-    from workflows.models import Workflow
 
-    Workflow.objects.filter(name=name).delete()
     workflow, _ = services.workflow_create(
         user=admin,
-        name=name,
+        name=f"{name} {time.strftime('%H:%M:%S')}",
         draft={"steps": steps, "input_schema": [{"name": "topic"}]},
     )
     services.workflow_publish(workflow=workflow, user=admin)
@@ -109,9 +107,13 @@ def main() -> None:
     from users.services import user_create
 
     organization = common.benchmark_organization(ORG_SLUG, "Bench Workflows")
-    admin = Membership.objects.filter(organization=organization).first()
-    admin = (
-        admin.user if admin else user_create(email="bench@flows.example", password="x-Secret-123")
+    from users.models import User
+
+    admin = User.objects.filter(email="bench@flows.example").first() or user_create(
+        email="bench@flows.example", password="x-Secret-123"
+    )
+    Membership.objects.get_or_create(
+        user=admin, organization=organization, defaults={"role": "admin"}
     )
     env = {
         **os.environ,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import json
 import keyword
 import math
@@ -482,6 +483,13 @@ def check_body(body: str, variables: list[dict], *, field: str = "body") -> None
         )
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(body: str):
+    """Compiling is most of a small render's cost; a compiled template holds no state of
+    a render (the budget is per render, in a context variable), so it is reused."""
+    return _ENV.from_string(body)
+
+
 def render_text(body: str, context: dict) -> str:
     """Render ``body`` with ``context`` within the limits; ``RenderError`` otherwise."""
     max_chars, seconds, iterations = _limits()
@@ -489,7 +497,7 @@ def render_text(body: str, context: dict) -> str:
     token = _budget.set(budget)
     try:
         try:
-            template = _ENV.from_string(body)
+            template = _compiled(body)
         except TemplateSyntaxError as error:
             raise RenderError(f"Syntax error on line {error.lineno}: {error.message}") from None
         parts, size = [], 0

@@ -143,25 +143,43 @@ def _context(run: WorkflowRun, done: list[WorkflowStepRun]) -> dict:
     }
 
 
+_STEP_START_SQL = """
+    INSERT INTO workflows_workflowsteprun
+        (run_id, index, key, type, status, input, output, error, attempts, idempotency_key,
+         started_at, tokens, cost)
+    VALUES (%s, %s, %s, %s, 'running', '{}', '{}', '', 1, %s, %s, 0, 0)
+    ON CONFLICT (run_id, index) DO UPDATE SET
+        status = 'running',
+        attempts = workflows_workflowsteprun.attempts + 1,
+        error = '',
+        started_at = COALESCE(workflows_workflowsteprun.started_at, EXCLUDED.started_at)
+    RETURNING id, attempts, started_at, input, output
+"""
+
+
 def _step_start(run: WorkflowRun, index: int, step: dict) -> WorkflowStepRun:
-    """Write the step run ``running`` (one more attempt) and commit, before any work."""
-    with transaction.atomic():
-        step_run, _ = WorkflowStepRun.objects.select_for_update().get_or_create(
-            run=run,
-            index=index,
-            defaults={
-                "key": step["key"],
-                "type": step["type"],
-                "status": StepStatus.RUNNING,
-                "idempotency_key": f"wf-{run.pk}-{step['key']}",
-            },
+    """Write the step run ``running`` with one more attempt, committed, before any work:
+    one statement (an insert, or the update of the row a killed attempt left)."""
+    key = f"wf-{run.pk}-{step['key']}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STEP_START_SQL, [run.pk, index, step["key"], step["type"], key, timezone.now()]
         )
-        step_run.status = StepStatus.RUNNING
-        step_run.attempts = F("attempts") + 1
-        step_run.started_at = step_run.started_at or timezone.now()
-        step_run.error = ""
-        step_run.save(update_fields=["status", "attempts", "started_at", "error"])
-        step_run.refresh_from_db()
+        pk, attempts, started_at, recorded_input, output = cursor.fetchone()
+    step_run = WorkflowStepRun(
+        pk=pk,
+        run=run,
+        index=index,
+        key=step["key"],
+        type=step["type"],
+        status=StepStatus.RUNNING,
+        attempts=attempts,
+        idempotency_key=key,
+        started_at=started_at,
+        input=recorded_input if isinstance(recorded_input, dict) else {},
+        output=output if isinstance(output, dict) else {},
+    )
+    step_run._state.adding = False
     return step_run
 
 
@@ -206,15 +224,6 @@ def _backoff(attempt: int) -> float:
     return min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_MAX_SECONDS)
 
 
-def _should_stop(run: WorkflowRun) -> str | None:
-    run.refresh_from_db(fields=["status", "deadline_at"])
-    if run.status == RunStatus.CANCELLED:
-        return RunStatus.CANCELLED
-    if run.deadline_at and timezone.now() > run.deadline_at:
-        return RunStatus.TIMED_OUT
-    return None
-
-
 def run_advance(*, run_id, owner: str) -> tuple[str, float]:
     """Advance the run as far as it goes now. Returns what happened and, for a retry or
     a deferral, in how many seconds to try again."""
@@ -237,14 +246,14 @@ def run_advance(*, run_id, owner: str) -> tuple[str, float]:
         if existing is not None and existing.status == StepStatus.FAILED:
             run_finish(run=run, status=RunStatus.FAILED, error=f"{step['key']}: {existing.error}")
             return Outcome.FINISHED, 0.0
-        stop = _should_stop(run)
-        if stop == RunStatus.TIMED_OUT:
-            run_finish(run=run, status=stop, error="The run took longer than its time limit.")
+        if run.deadline_at and timezone.now() > run.deadline_at:
+            run_finish(
+                run=run,
+                status=RunStatus.TIMED_OUT,
+                error="The run took longer than its time limit.",
+            )
             return Outcome.FINISHED, 0.0
-        if stop == RunStatus.CANCELLED:
-            _release(run)
-            return Outcome.FINISHED, 0.0
-        if not _renew(run, owner):
+        if not _renew(run, owner):  # cancelled, or taken over: stop here
             return Outcome.BUSY, 0.0
         step_run = _step_start(run, index, step)
         context = step_types.StepContext(

@@ -28,8 +28,8 @@ def test_template_then_workflow_built_published_and_run(page, globex):
     )
     page.get_by_role("button", name="Add variable").click()
     page.get_by_label("Variable name").nth(1).fill("team")
-    page.get_by_label("topic").fill("refunds")
-    page.get_by_label("team", exact=True).fill("support")
+    page.locator("#value-topic").fill("refunds")
+    page.locator("#value-team").fill("support")
     expect(page.get_by_test_id("prompt-preview")).to_have_text(
         "Summarise what we know about refunds for support."
     )
@@ -74,7 +74,7 @@ def test_template_then_workflow_built_published_and_run(page, globex):
     snap(page, "workflow-builder")
 
     # a run by hand, with live progress to the end
-    page.get_by_label("topic", exact=True).fill("refunds")
+    page.get_by_role("textbox", name="topic", exact=True).fill("refunds")
     page.get_by_test_id("workflow-run").click()
     expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=60_000)
     steps = page.get_by_test_id("run-view").get_by_test_id("run-step")
@@ -91,8 +91,8 @@ def test_template_then_workflow_built_published_and_run(page, globex):
     nav.get_by_role("link", name="Chat").click()
     page.get_by_test_id("chat-input").fill("/Weekly")
     page.get_by_test_id("template-choice").filter(has_text="Weekly digest").click()
-    page.get_by_label("topic").fill("shipping")
-    page.get_by_label("team").fill("sales")
+    page.locator("#tpl-topic").fill("shipping")
+    page.locator("#tpl-team").fill("sales")
     page.get_by_test_id("template-insert").click()
     expect(page.get_by_test_id("chat-input")).to_have_value(
         "Summarise what we know about shipping for sales."
