@@ -14,7 +14,9 @@ def test_template_then_workflow_built_published_and_run(page, globex):
     login(page, globex, "member")
     nav = page.get_by_role("navigation", name="Main")
 
-    # a template, with its preview
+    # a template, with its preview (which answers 400, naming the variables, until
+    # every required value is filled in)
+    page.watch.expect_refusal(400)
     nav.get_by_role("link", name="Prompt templates").click()
     expect(page.get_by_role("heading", name="Prompt templates", level=1)).to_be_visible()
     page.get_by_label("New template").fill("Weekly digest")

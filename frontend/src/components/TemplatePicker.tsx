@@ -1,6 +1,6 @@
 // The chat composer's "/" template picker: typing "/" opens the organization's
 // templates; choosing one asks for its variables and puts the rendered text in the box.
-import { type FormEvent, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { ErrorMessage, fieldErrors, useAction } from "../ui";
@@ -13,6 +13,7 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
   const query = open ? draft.slice(1).trim() : "";
   const [templates, setTemplates] = useState<Template[]>([]);
   const [chosen, setChosen] = useState<Template | null>(null);
+  const [values, setValues] = useState<Record<string, string>>({});
   useEffect(() => {
     if (!open) {
       setChosen(null);
@@ -26,19 +27,31 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
       alive = false;
     };
   }, [open, query]);
-  const insert = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const values: Record<string, unknown> = {};
+  // Not a <form>: the picker sits inside the composer's form, and forms do not nest.
+  const insert = useAction(async () => {
+    const typed: Record<string, unknown> = {};
     for (const v of (chosen?.published_version?.variables ?? []) as Variable[]) {
-      const raw = String(form.get(v.name) ?? "");
-      if (raw === "") continue;
-      values[v.name] = v.type === "number" ? Number(raw) : v.type === "boolean" ? raw === "true" : raw;
+      const raw = values[v.name] ?? (v.type === "choice" ? v.choices[0] : "");
+      if (raw === "" || raw === undefined) continue;
+      typed[v.name] = v.type === "number" ? Number(raw) : v.type === "boolean" ? raw === "true" : raw;
     }
     const answer = await unwrap(
-      client.POST("/api/v1/prompts/{template_id}/render", { params: { path: { template_id: chosen!.id } }, body: { values, record_use: "chat" } }),
+      client.POST("/api/v1/prompts/{template_id}/render", { params: { path: { template_id: chosen!.id } }, body: { values: typed, record_use: "chat" } }),
     );
+    setValues({});
     onInsert(answer.text);
+  });
+  const bind = (name: string) => ({
+    name,
+    value: values[name] ?? "",
+    onChange: (e: { target: { value: string } }) => setValues({ ...values, [name]: e.target.value }),
+    // Enter inserts the template instead of sending the composer's message.
+    onKeyDown: (e: { key: string; target: EventTarget; preventDefault: () => void }) => {
+      if (e.key === "Enter" && !(e.target instanceof HTMLTextAreaElement)) {
+        e.preventDefault();
+        void insert.run();
+      }
+    },
   });
   if (!open) return null;
   return (
@@ -55,7 +68,7 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
             ))}
           </>
         ) : (
-          <form className="stack" onSubmit={insert.run} noValidate>
+          <div className="stack">
             <strong>{chosen.name}</strong>
             {((chosen.published_version?.variables ?? []) as Variable[]).map((v) => (
               <div className="field" key={v.name}>
@@ -64,15 +77,15 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
                   {v.required ? " *" : ""}
                 </label>
                 {v.type === "choice" ? (
-                  <select id={`tpl-${v.name}`} name={v.name} className="select">
+                  <select id={`tpl-${v.name}`} className="select" {...bind(v.name)}>
                     {v.choices.map((c) => (
                       <option key={c}>{c}</option>
                     ))}
                   </select>
                 ) : v.type === "long_text" ? (
-                  <textarea id={`tpl-${v.name}`} name={v.name} className="textarea" rows={3} />
+                  <textarea id={`tpl-${v.name}`} className="textarea" rows={3} {...bind(v.name)} />
                 ) : (
-                  <input id={`tpl-${v.name}`} name={v.name} className="input" type={v.type === "number" ? "number" : v.type === "date" ? "date" : "text"} />
+                  <input id={`tpl-${v.name}`} className="input" type={v.type === "number" ? "number" : v.type === "date" ? "date" : "text"} {...bind(v.name)} />
                 )}
                 {v.help ? <div className="hint">{v.help}</div> : null}
                 {fieldErrors(insert.error, `values.${v.name}`)?.map((m) => (
@@ -83,7 +96,7 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
               </div>
             ))}
             <div className="row">
-              <button type="submit" className="btn btn-primary btn-sm" disabled={insert.busy} data-testid="template-insert">
+              <button type="button" className="btn btn-primary btn-sm" disabled={insert.busy} onClick={() => void insert.run()} data-testid="template-insert">
                 Insert
               </button>
               <button type="button" className="btn btn-sm" onClick={() => setChosen(null)}>
@@ -91,7 +104,7 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
               </button>
             </div>
             {insert.error && !Object.keys((insert.error as { fields?: object }).fields ?? {}).length ? <ErrorMessage error={insert.error} /> : null}
-          </form>
+          </div>
         )}
       </div>
     </div>
