@@ -165,10 +165,10 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             session_id = turn.session.id
     for n in range(copies):
         api_key_for(org, Scope.ADMIN, name=_name(label, "key", n))
-    _seed_prompts_and_workflows(org, label=label, copies=copies)
+    seed_prompts_and_workflows(org, label=label, copies=copies)
 
 
-def _seed_prompts_and_workflows(org, *, label: str, copies: int) -> None:
+def seed_prompts_and_workflows(org, *, label: str, copies: int) -> None:
     """Prompt templates (two versions each), published workflows with a finished run,
     and workflow secrets."""
     from workflows import executor

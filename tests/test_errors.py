@@ -19,7 +19,7 @@ from assistants import services as assistant_services
 from chat import services as chat_services
 from core.api.authorization import caller_resolve
 from knowledge_base import services as knowledge_services
-from tests.factories import api_key_for, catalog_model
+from tests.factories import api_key_for, catalog_model, seed_prompts_and_workflows
 from tests.helpers import assert_error, assert_nothing_written, db_writes
 from tests.openapi import HTTP_METHODS, operations, path_params, tenant_schema
 from users import services as user_services
@@ -124,6 +124,7 @@ def seeded(org_a):
             caller=caller_resolve(organization=org_a.organization, user=org_a.admin, api_key=None),
         )
         chat_services.chat_finish(turn=turn, text="Answer", status="complete")
+    seed_prompts_and_workflows(org_a, label="Malformed", copies=1)
     api_key_for(org_a, name="malformed")
     return org_a
 
