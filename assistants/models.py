@@ -98,6 +98,12 @@ class Assistant(models.Model):
     created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Instructions from a pinned (immutable) prompt template version and its values: the
+    # rendered text is stored in system_instructions when they are set (docs/prompts.md).
+    instructions_version = models.ForeignKey(
+        "prompts.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    instructions_values = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

@@ -16,8 +16,10 @@ from assistants.providers.registry import get_provider
 from audit.models import AuditAction
 from audit.services import Actor, audit_record, field_changes
 from core import crypto, outbound
+from core.errors import ValidationFailed
 from core.lookups import person
 from core.tenancy import require_tenant_schema
+from prompts import services as prompt_services
 
 ASSISTANT_FIELDS = {
     "name",
@@ -33,6 +35,8 @@ ASSISTANT_FIELDS = {
     "retrieval_top_k",
     "retrieval_min_score",
     "is_active",
+    "instructions_version",
+    "instructions_values",
 }
 
 
@@ -43,6 +47,7 @@ ASSISTANT_FIELDS = {
 def assistant_create(*, user, collections=None, actor: Actor | None = None, **fields) -> Assistant:
     require_tenant_schema()
     assistant = Assistant(created_by=person(user), **_only_assistant_fields(fields))
+    _render_pinned_instructions(assistant)
     assistant.full_clean()
     assistant.save()
     if collections is not None:
@@ -63,6 +68,7 @@ def assistant_update(
     before = _audited(assistant)
     for name, value in _only_assistant_fields(fields).items():
         setattr(assistant, name, value)
+    _render_pinned_instructions(assistant)
     assistant.full_clean()
     assistant.save()
     if collections is not None:
@@ -79,6 +85,26 @@ def assistant_update(
 def assistant_delete(*, assistant: Assistant, actor: Actor | None = None) -> None:
     audit_record(actor=actor, action=AuditAction.ASSISTANT_DELETED, target=assistant)
     assistant.delete()
+
+
+def _render_pinned_instructions(assistant: Assistant) -> None:
+    """With a pinned template version, its rendering (with the assistant's values) is the
+    system instructions: the version never changes, so the text is rendered once here.
+    Field errors name the value (``instructions_values.<name>``)."""
+    version = assistant.instructions_version
+    if version is None:
+        return
+    try:
+        assistant.system_instructions = prompt_services.version_render(
+            version=version, values=assistant.instructions_values or {}
+        )
+    except ValidationFailed as error:
+        raise ValidationError(
+            {
+                name.replace("values.", "instructions_values.", 1): messages
+                for name, messages in error.fields.items()
+            }
+        ) from None
 
 
 def _audited(assistant: Assistant) -> dict:

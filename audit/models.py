@@ -35,6 +35,19 @@ class AuditAction(models.TextChoices):
     WIDGET_UPDATED = "widget.updated", "Widget changed"
     WIDGET_DELETED = "widget.deleted", "Widget deleted"
     CONVERSATIONS_IMPORTED = "conversations.imported", "Conversations imported"
+    PROMPT_CREATED = "prompt.created", "Prompt template created"
+    PROMPT_UPDATED = "prompt.updated", "Prompt template changed"
+    PROMPT_DELETED = "prompt.deleted", "Prompt template deleted"
+    PROMPT_VERSION_SAVED = "prompt.version_saved", "Prompt version saved"
+    PROMPT_PUBLISHED = "prompt.published", "Prompt version published"
+    WORKFLOW_CREATED = "workflow.created", "Workflow created"
+    WORKFLOW_UPDATED = "workflow.updated", "Workflow changed"
+    WORKFLOW_DELETED = "workflow.deleted", "Workflow deleted"
+    WORKFLOW_PUBLISHED = "workflow.published", "Workflow version published"
+    WORKFLOW_RUN_CANCELLED = "workflow.run_cancelled", "Workflow run cancelled"
+    WORKFLOW_APPROVAL_DECIDED = "workflow.approval_decided", "Workflow approval decided"
+    WORKFLOW_SECRET_SAVED = "workflow.secret_saved", "Workflow secret saved"
+    WORKFLOW_SECRET_DELETED = "workflow.secret_deleted", "Workflow secret deleted"
 
 
 class AuditEvent(models.Model):

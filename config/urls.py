@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("files.api.urls")),
+    path("api/v1/", include("prompts.api.urls")),
+    path("api/v1/", include("workflows.api.urls")),
     path("", include("users.urls")),
     # The embeddable widget's loader and visitor API (integrations/widget).
     path("", include("integrations.widget.urls")),

@@ -33,6 +33,10 @@ class Scope(models.TextChoices):
     KNOWLEDGE_READ = "knowledge:read", "Read collections and documents, search"
     KNOWLEDGE_WRITE = "knowledge:write", "Create collections, upload and delete documents"
     USAGE_READ = "usage:read", "Read usage, costs and quotas"
+    PROMPTS_READ = "prompts:read", "Read and render prompt templates"
+    PROMPTS_WRITE = "prompts:write", "Create, change and publish prompt templates"
+    WORKFLOWS_READ = "workflows:read", "Read workflows and their runs"
+    WORKFLOWS_WRITE = "workflows:write", "Create, publish and run workflows, decide approvals"
     ADMIN = "admin", "Everything, including members, keys, credentials and the audit log"
 
 

@@ -18,6 +18,7 @@ from integrations.services import api_key_create
 from knowledge_base import ingestion
 from knowledge_base import services as knowledge_services
 from knowledge_base.models import Document, DocumentStatus
+from prompts import services as prompt_services
 from users import services as user_services
 
 # A small real handbook: the local embedder and the extractive responder answer from it.
@@ -178,6 +179,7 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
     seed_webhooks(org, label=label, copies=copies)
     seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
     seed_conversations(org, label=label, copies=copies, session_id=session_id)
+    seed_prompts_and_workflows(org, label=label, copies=copies)
 
 
 def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool = True) -> list:
@@ -312,3 +314,48 @@ def seed_conversations(org, *, label: str, copies: int, session_id) -> None:
             organize.bookmark_set(message=message, user=org.admin, note=f"{label} bookmark")
         for emoji in ["👍", "🎉", "❤️"][: max(copies, 1)]:
             organize.reaction_add(message=messages[0], user=org.admin, emoji=emoji)
+
+
+def seed_prompts_and_workflows(org, *, label: str, copies: int) -> None:
+    """Prompt templates (two versions each), published workflows with a finished run,
+    and workflow secrets."""
+    from workflows import executor
+    from workflows import services as workflow_services
+
+    with schema_context(org.slug):
+        for n in range(copies):
+            template = prompt_services.template_create(
+                user=org.admin,
+                name=_name(label, "prompt", n),
+                body=f"{label} secret prompt about {{{{ topic }}}}",
+                variables=[{"name": "topic"}],
+            )
+            for extra in range(max(copies, 1)):
+                prompt_services.version_create(
+                    template=template,
+                    user=org.admin,
+                    body=f"v{extra + 2} {{{{ topic }}}}",
+                    variables=[{"name": "topic"}],
+                )
+            workflow, _ = workflow_services.workflow_create(
+                user=org.admin,
+                name=_name(label, "workflow", n),
+                draft={
+                    "steps": [
+                        {"key": "a", "type": "transform", "template": f"{label} secret output"},
+                        {"key": "b", "type": "transform", "template": "{{ steps.a.value }}"},
+                    ]
+                },
+            )
+            for _ in range(max(copies, 1)):
+                workflow_services.workflow_publish(workflow=workflow, user=org.admin)
+                workflow.refresh_from_db()
+                run = workflow_services.run_start(
+                    workflow=workflow, trigger="manual", user=org.admin
+                )
+                executor.run_advance(run_id=run.pk, owner="seed")
+            workflow_services.secret_save(
+                name=f"{''.join(c if c.isalnum() else '_' for c in label.upper())}_SECRET_{n}",
+                value=f"{label}-secret-value-{n}",
+                user=org.admin,
+            )

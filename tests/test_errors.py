@@ -22,6 +22,7 @@ from knowledge_base import services as knowledge_services
 from tests.factories import (
     api_key_for,
     catalog_model,
+    seed_prompts_and_workflows,
     seed_webhooks,
     seed_widgets,
     slack_integration_for,
@@ -131,6 +132,7 @@ def seeded(org_a):
             caller=caller_resolve(organization=org_a.organization, user=org_a.admin, api_key=None),
         )
         chat_services.chat_finish(turn=turn, text="Answer", status="complete")
+    seed_prompts_and_workflows(org_a, label="Malformed", copies=1)
     api_key_for(org_a, name="malformed")
     upload_files(org_a, [("malformed.txt", b"Text")])
     slack_integration_for(org_a, team_id="T-MALFORMED")

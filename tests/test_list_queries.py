@@ -37,6 +37,13 @@ MAX_QUERIES = {
     "/api/v1/conversations/imports": 8,
     "/api/v1/conversations/bookmarks": 8,
     "/api/v1/conversations/messages/{message_id}/reactions": 9,
+    "/api/v1/prompts": 8,
+    "/api/v1/prompts/{template_id}/versions": 9,
+    "/api/v1/workflows": 8,
+    "/api/v1/workflows/{workflow_id}/versions": 9,
+    "/api/v1/workflows/{workflow_id}/runs": 9,
+    "/api/v1/workflow-runs": 8,
+    "/api/v1/workflow-secrets": 8,
 }
 
 

@@ -8,6 +8,7 @@ from assistants.catalog import selectors as catalog
 from assistants.catalog.models import AIModel, AnswerMode, Capability, Provider
 from assistants.models import CREDENTIAL_PROVIDERS, Assistant, ProviderCredential, RetrievalMode
 from core.api.query import QueryBooleanField, QuerySerializer
+from prompts import selectors as prompt_selectors
 
 MAX_TEST_MESSAGE = 8000
 
@@ -88,12 +89,26 @@ class AssistantInputSerializer(serializers.Serializer):
         max_digits=4, decimal_places=3, min_value=0, max_value=1, required=False
     )
     is_active = serializers.BooleanField(required=False)
+    instructions_version = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="A prompt template version (id) whose rendering becomes the instructions.",
+    )
+    instructions_values = serializers.JSONField(required=False)
     collections = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
         max_length=50,
         help_text="Knowledge collections the assistant answers from.",
     )
+
+    def validate_instructions_version(self, value):
+        if value is None:
+            return None
+        try:
+            return prompt_selectors.version_by_id(version_id=value)
+        except ObjectDoesNotExist:
+            raise serializers.ValidationError("Unknown prompt template version.") from None
 
     def validate_collections(self, ids):
         try:
@@ -166,6 +181,8 @@ class AssistantOutputSerializer(serializers.ModelSerializer):
             "retrieval_min_score",
             "collections",
             "is_active",
+            "instructions_version",
+            "instructions_values",
             "created_by",
             "created_at",
             "updated_at",

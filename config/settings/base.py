@@ -118,6 +118,7 @@ LOGGING = {
 from config.settings.ai import *  # noqa: E402, F403
 from config.settings.api import *  # noqa: E402, F403
 from config.settings.auth import *  # noqa: E402, F403
+from config.settings.automation import *  # noqa: E402, F403
 from config.settings.billing import *  # noqa: E402, F403
 from config.settings.bots import *  # noqa: E402, F403
 from config.settings.celery import *  # noqa: E402, F403

@@ -21,6 +21,8 @@ import { CredentialsPage } from "./pages/credentials";
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
 import { SecurityPage } from "./pages/security";
+import { PromptEditPage, PromptsPage } from "./pages/prompts";
+import { WorkflowEditPage, WorkflowsPage } from "./pages/workflows";
 
 // The chart library is the heaviest dependency: only the home page loads it.
 const HomePage = lazy(() => import("./pages/home"));
@@ -136,6 +138,10 @@ function OrganizationRoutes() {
         <Route path="/audit" element={<AuditPage />} />
         <Route path="/billing" element={<BillingPage />} />
         <Route path="/security" element={<SecurityPage />} />
+        <Route path="/prompts" element={<PromptsPage />} />
+        <Route path="/prompts/:templateId" element={<PromptEditPage />} />
+        <Route path="/workflows" element={<WorkflowsPage />} />
+        <Route path="/workflows/:workflowId" element={<WorkflowEditPage />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -15,6 +15,8 @@ PAGES = {
     "Search playground": "Search playground",
     "History": "History",
     "Import": "Import conversations",
+    "Prompt templates": "Prompt templates",
+    "Workflows": "Workflows",
     "Members": "Members",
     "Billing": "Billing",
     "API keys": "API keys",

@@ -31,7 +31,10 @@ from tests.helpers import HostClient, rolled_back_at_the_end
 from tests.openapi import fill_path, harvest_ids, operations, path_params, tenant_schema
 
 # The only operations outsiders may reach: the token is the credential.
-PUBLIC_OPERATIONS = {("POST", "/api/v1/invitations/accept")}
+PUBLIC_OPERATIONS = {
+    ("POST", "/api/v1/invitations/accept"),
+    ("POST", "/api/v1/workflows/{workflow_id}/webhook"),  # the signature is the credential
+}
 CANARIES = ("ALPHA-CANARY", "@alpha.test", "canary-invitee", "sk-alpha-canary")
 
 OPERATIONS = operations()

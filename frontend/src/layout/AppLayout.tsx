@@ -23,6 +23,8 @@ const SECTIONS: { title: string; items: Item[] }[] = [
       { to: "/search", label: "Search playground", icon: "search" },
       { to: "/history", label: "History", icon: "search" },
       { to: "/import", label: "Import", icon: "book" },
+      { to: "/prompts", label: "Prompt templates", icon: "list" },
+      { to: "/workflows", label: "Workflows", icon: "list" },
     ],
   },
   {

@@ -11,6 +11,7 @@ import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
 import { CitedPassage } from "../ui/citedPassage";
 import { ConversationTools, SourceFilter } from "../conversations/AnalysisPanel";
+import { TemplatePicker } from "../components/TemplatePicker";
 
 // ---------------------------------------------------------------- sessions sidebar
 
@@ -594,6 +595,7 @@ export function ChatPage() {
 
         <form className="composer" onSubmit={send} {...attach.dropProps}>
           <AttachmentTray attach={attach} />
+          <TemplatePicker draft={draft} onInsert={setDraft} />
           <div className="composer-inner">
             <AttachButton attach={attach} disabled={!canChange} />
             <label className="sr-only" htmlFor="chat-input">

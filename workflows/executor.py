@@ -1,0 +1,383 @@
+"""The durable executor: advances one run, step by step, so that a run killed at any
+point resumes where it stopped and never repeats a finished step.
+
+The protocol (docs/workflows.md, ADR 0032):
+
+1. ``run_advance`` takes the run's lease (one worker advances a run at a time; a
+   delivery of the same task takes it over at once, any other only after it expired)
+   and a slot of the organization's concurrency limit (an advisory lock serialises the
+   count), or defers.
+2. For the first step not done: its ``WorkflowStepRun`` row is written ``running``
+   with one more attempt, and committed, before the step's work starts.
+3. The step's output (or error) is written and committed before the next step starts.
+   A step found ``running`` when a run resumes was interrupted: it is attempted again
+   with the same idempotency key (sent with http_request and notify), so a receiver
+   can recognise the retry; a finished step is never run again.
+4. A failure that may pass (a timeout, a 5xx, a provider hiccup) is retried with
+   exponential backoff (the task is queued for later, the lease released); the last
+   failure fails the run. Cancellation and the run's deadline are checked between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core import events
+from core.tenancy import current_organization, require_tenant_schema
+from workflows import steps as step_types
+from workflows.definition import DEFAULT_RETRIES
+from workflows.models import (
+    FINISHED,
+    STEP_DONE,
+    RunStatus,
+    StepStatus,
+    WorkflowRun,
+    WorkflowStepRun,
+)
+
+logger = logging.getLogger(__name__)
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 60.0
+
+
+class Outcome:
+    FINISHED = "finished"
+    DEFERRED = "deferred"  # the organization is at its limit: queue again soon
+    RETRY = "retry"  # a step failed and waits for its backoff
+    WAITING = "waiting"  # an approval
+    BUSY = "busy"  # another worker holds the run
+
+
+def _lease_seconds() -> int:
+    return settings.WORKFLOW_STEP_LEASE_SECONDS
+
+
+DEFERRED = object()  # _claim's answer when the organization is at its limit
+
+
+def _claim(run_id, owner: str):
+    """Take the run's lease and a concurrency slot, or None (busy, full or finished)."""
+    now = timezone.now()
+    with transaction.atomic():
+        # One count at a time per organization, so the limit is exact under a burst.
+        key = zlib.crc32(f"workflow-slots:{connection.schema_name}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.finished or run.status == RunStatus.WAITING:
+            return None
+        held = run.lease_until and run.lease_until > now and run.lease_owner != owner
+        if held:
+            return None
+        running = (
+            WorkflowRun.objects.filter(status=RunStatus.RUNNING, lease_until__gt=now)
+            .exclude(pk=run.pk)
+            .count()
+        )
+        if running >= settings.WORKFLOW_MAX_CONCURRENT_RUNS:
+            return DEFERRED
+        run.status = RunStatus.RUNNING
+        run.lease_owner = owner
+        run.lease_until = now + timedelta(seconds=_lease_seconds())
+        run.retry_at = None
+        if run.started_at is None:
+            run.started_at = now
+        run.save(update_fields=["status", "lease_owner", "lease_until", "retry_at", "started_at"])
+        return run
+
+
+def _renew(run: WorkflowRun, owner: str) -> bool:
+    """Extend the lease; False if the run was taken away or finished (cancelled)."""
+    return bool(
+        WorkflowRun.objects.filter(pk=run.pk, lease_owner=owner, status=RunStatus.RUNNING).update(
+            lease_until=timezone.now() + timedelta(seconds=_lease_seconds())
+        )
+    )
+
+
+def _release(run: WorkflowRun, **fields) -> None:
+    WorkflowRun.objects.filter(pk=run.pk).update(lease_owner="", lease_until=None, **fields)
+
+
+def run_finish(*, run: WorkflowRun, status: str, error: str = "", output=None) -> WorkflowRun:
+    """Store a run's end (once) and announce it (``workflow.run.finished``)."""
+    with transaction.atomic():
+        run = WorkflowRun.objects.select_for_update().get(pk=run.pk)
+        if run.finished:
+            return run
+        run.status = status
+        run.error = error[:1000]
+        run.finished_at = timezone.now()
+        run.lease_owner, run.lease_until = "", None
+        if output is not None:
+            run.output = output
+        run.save()
+        events.event_emit(
+            type="workflow.run.finished",
+            payload={
+                "workflow_id": str(run.workflow_id),
+                "run_id": str(run.pk),
+                "status": status,
+            },
+        )
+    return run
+
+
+def _context(run: WorkflowRun, done: list[WorkflowStepRun]) -> dict:
+    return {
+        "input": run.input,
+        "steps": {s.key: s.output for s in done if s.status != StepStatus.SKIPPED},
+        "run": {
+            "id": str(run.pk),
+            "started_at": run.started_at.isoformat() if run.started_at else "",
+            "trigger": run.trigger,
+        },
+    }
+
+
+_STEP_START_SQL = """
+    INSERT INTO workflows_workflowsteprun
+        (run_id, index, key, type, status, input, output, error, attempts, idempotency_key,
+         started_at, tokens, cost)
+    VALUES (%s, %s, %s, %s, 'running', '{}', '{}', '', 1, %s, %s, 0, 0)
+    ON CONFLICT (run_id, index) DO UPDATE SET
+        status = 'running',
+        attempts = workflows_workflowsteprun.attempts + 1,
+        error = '',
+        started_at = COALESCE(workflows_workflowsteprun.started_at, EXCLUDED.started_at)
+    RETURNING id, attempts, started_at, input, output
+"""
+
+
+def _step_start(run: WorkflowRun, index: int, step: dict) -> WorkflowStepRun:
+    """Write the step run ``running`` with one more attempt, committed, before any work:
+    one statement (an insert, or the update of the row a killed attempt left)."""
+    key = f"wf-{run.pk}-{step['key']}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STEP_START_SQL, [run.pk, index, step["key"], step["type"], key, timezone.now()]
+        )
+        pk, attempts, started_at, recorded_input, output = cursor.fetchone()
+    step_run = WorkflowStepRun(
+        pk=pk,
+        run=run,
+        index=index,
+        key=step["key"],
+        type=step["type"],
+        status=StepStatus.RUNNING,
+        attempts=attempts,
+        idempotency_key=key,
+        started_at=started_at,
+        input=recorded_input if isinstance(recorded_input, dict) else {},
+        output=output if isinstance(output, dict) else {},
+    )
+    step_run._state.adding = False
+    return step_run
+
+
+def _step_succeeded(run, step_run, result: step_types.StepResult) -> None:
+    with transaction.atomic():
+        step_run.status = StepStatus.WAITING if result.wait else StepStatus.SUCCEEDED
+        step_run.output = result.output
+        step_run.input = result.recorded_input
+        step_run.tokens = result.tokens
+        step_run.cost = result.cost or Decimal("0")
+        if result.wait:
+            hours = float(step_run_definition(run, step_run.index).get("timeout_hours") or 72)
+            step_run.wait_until = timezone.now() + timedelta(hours=hours)
+        else:
+            step_run.finished_at = timezone.now()
+        step_run.save()
+        WorkflowRun.objects.filter(pk=run.pk).update(
+            total_tokens=F("total_tokens") + result.tokens,
+            cost=F("cost") + (result.cost or Decimal("0")),
+        )
+
+
+def step_run_definition(run: WorkflowRun, index: int) -> dict:
+    return run.version.steps[index]
+
+
+def _skip(run: WorkflowRun, index: int, step: dict) -> None:
+    WorkflowStepRun.objects.get_or_create(
+        run=run,
+        index=index,
+        defaults={
+            "key": step["key"],
+            "type": step["type"],
+            "status": StepStatus.SKIPPED,
+            "idempotency_key": f"wf-{run.pk}-{step['key']}",
+            "finished_at": timezone.now(),
+        },
+    )
+
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+def run_advance(*, run_id, owner: str) -> tuple[str, float]:
+    """Advance the run as far as it goes now. Returns what happened and, for a retry or
+    a deferral, in how many seconds to try again."""
+    require_tenant_schema()
+    run = _claim(run_id, owner)
+    if run is DEFERRED:
+        return Outcome.DEFERRED, settings.WORKFLOW_REQUEUE_SECONDS
+    if run is None:
+        return Outcome.BUSY, 0.0
+    organization = current_organization()
+    definition = run.version.steps
+    done = {s.index: s for s in run.steps.all()}
+    index = 0
+    while index < len(definition):
+        step = definition[index]
+        existing = done.get(index)
+        if existing is not None and existing.status in STEP_DONE:
+            index += 1
+            continue
+        if existing is not None and existing.status == StepStatus.FAILED:
+            run_finish(run=run, status=RunStatus.FAILED, error=f"{step['key']}: {existing.error}")
+            return Outcome.FINISHED, 0.0
+        if run.deadline_at and timezone.now() > run.deadline_at:
+            run_finish(
+                run=run,
+                status=RunStatus.TIMED_OUT,
+                error="The run took longer than its time limit.",
+            )
+            return Outcome.FINISHED, 0.0
+        if not _renew(run, owner):  # cancelled, or taken over: stop here
+            return Outcome.BUSY, 0.0
+        step_run = _step_start(run, index, step)
+        context = step_types.StepContext(
+            organization=organization,
+            user=run.created_by,
+            run=run,
+            step_run=step_run,
+            values=_context(run, [done[i] for i in sorted(done)]),
+        )
+        try:
+            result = step_types.RUNNERS[step["type"]](step, context)
+        except step_types.StepFailed as failure:
+            return _step_failed(run, step, step_run, failure)
+        except Exception as error:  # a defect: recorded, never retried in a loop
+            logger.exception("workflow step %s of run %s crashed", step["key"], run.pk)
+            return _step_failed(
+                run,
+                step,
+                step_run,
+                step_types.StepFailed(f"Internal error: {type(error).__name__}"),
+            )
+        _step_succeeded(run, step_run, result)
+        done[index] = step_run
+        if result.wait:
+            _release(run, status=RunStatus.WAITING)
+            return Outcome.WAITING, 0.0
+        if result.goto is not None:
+            target = (
+                len(definition)
+                if result.goto == "end"
+                else next(i for i, s in enumerate(definition) if s["key"] == result.goto)
+            )
+            for skipped in range(index + 1, target):
+                _skip(run, skipped, definition[skipped])
+                done[skipped] = WorkflowStepRun(
+                    key=definition[skipped]["key"], status=StepStatus.SKIPPED, output={}
+                )
+            index = target
+            continue
+        index += 1
+    last = next(
+        (
+            done[i]
+            for i in sorted(done, reverse=True)
+            if done[i].status in STEP_DONE and done[i].status != StepStatus.SKIPPED
+        ),
+        None,
+    )
+    run_finish(run=run, status=RunStatus.SUCCEEDED, output=last.output if last else {})
+    return Outcome.FINISHED, 0.0
+
+
+def _step_failed(run, step: dict, step_run: WorkflowStepRun, failure) -> tuple[str, float]:
+    retries = step.get("retries", DEFAULT_RETRIES.get(step["type"], 0))
+    now = timezone.now()
+    if failure.retryable and step_run.attempts <= retries:
+        delay = _backoff(step_run.attempts)
+        WorkflowStepRun.objects.filter(pk=step_run.pk).update(
+            status=StepStatus.RETRYING, error=failure.message[:1000]
+        )
+        _release(run, retry_at=now + timedelta(seconds=delay))
+        return Outcome.RETRY, delay
+    WorkflowStepRun.objects.filter(pk=step_run.pk).update(
+        status=StepStatus.FAILED, error=failure.message[:1000], finished_at=now
+    )
+    run_finish(run=run, status=RunStatus.FAILED, error=f"{step['key']}: {failure.message}")
+    return Outcome.FINISHED, 0.0
+
+
+# -- sweeps (beat) -------------------------------------------------------------------
+
+
+def runs_stalled() -> list:
+    """Runs whose worker died (lease expired while running), runs queued whose task was
+    lost, and retries that are due: their ids, to queue again."""
+    now = timezone.now()
+    stale_queue = now - timedelta(seconds=max(_lease_seconds(), 60))
+    return list(
+        WorkflowRun.objects.filter(
+            Q(status=RunStatus.RUNNING, lease_until__lt=now)
+            | Q(
+                status=RunStatus.RUNNING,
+                lease_until__isnull=True,
+                retry_at__lt=now - timedelta(seconds=30),
+            )
+            | Q(status=RunStatus.QUEUED, created_at__lt=stale_queue, lease_until__isnull=True)
+        ).values_list("id", flat=True)[:500]
+    )
+
+
+def runs_timeout() -> int:
+    count = 0
+    for run in WorkflowRun.objects.filter(
+        status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING],
+        deadline_at__lt=timezone.now(),
+    )[:500]:
+        run_finish(
+            run=run, status=RunStatus.TIMED_OUT, error="The run took longer than its time limit."
+        )
+        count += 1
+    return count
+
+
+def approvals_expire() -> int:
+    count = 0
+    for step_run in WorkflowStepRun.objects.filter(
+        status=StepStatus.WAITING, wait_until__lt=timezone.now()
+    ).select_related("run")[:500]:
+        with transaction.atomic():
+            updated = WorkflowStepRun.objects.filter(
+                pk=step_run.pk, status=StepStatus.WAITING
+            ).update(
+                status=StepStatus.FAILED,
+                error="Nobody approved before the timeout.",
+                finished_at=timezone.now(),
+            )
+            if updated:
+                run_finish(
+                    run=step_run.run,
+                    status=RunStatus.FAILED,
+                    error=f"{step_run.key}: nobody approved before the timeout.",
+                )
+                count += 1
+    return count
+
+
+__all__ = ["FINISHED", "Outcome", "run_advance", "run_finish"]
