@@ -35,14 +35,19 @@ PASSWORD = "correct-horse-battery-staple-42"
 APP_HANDLED = re.compile(r"^/(api/|_allauth/)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Mark the browser tests and run them last, after the in-process suite: Playwright's
     sync API keeps an event loop in the main thread, which Django's ORM refuses to run
-    under (SynchronousOnlyOperation) until Playwright stops."""
+    under (SynchronousOnlyOperation) until Playwright stops. Under pytest-xdist
+    (`make test`) they are one group, run by one worker (one platform, one Chromium),
+    and their platform and Chromium are package fixtures: stopped as soon as the
+    worker leaves tests/browser, so the group may run first and the worker go on."""
     browser, others = [], []
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
             browser.append(item)
         else:
             others.append(item)
@@ -59,7 +64,7 @@ def pytest_runtest_makereport(item, call):
 # -- the platform -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform() -> Platform:
     if not (DIST / "index.html").exists():
         pytest.fail(
@@ -145,7 +150,7 @@ with schema_context({slug!r}):
     return Organization(slug, platform.org_url(slug), accounts)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def globex(platform) -> Organization:
     """A ready organization for the tests that do not go through sign-up."""
     return create_organization(platform, "globex", "Globex Corporation")
@@ -154,7 +159,7 @@ def globex(platform) -> Organization:
 # -- Chromium ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
     from playwright.sync_api import sync_playwright
 
