@@ -220,17 +220,40 @@ def _test_files(root) -> set:
     }
 
 
+def _missing_test_files(config, collected: set) -> list[str]:
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or config.option.keyword:
+        return []
+    return sorted(
+        str(p.relative_to(config.rootpath)) for p in _test_files(config.rootpath) - collected
+    )
+
+
+def _not_collected_message(missing: list[str]) -> str:
+    return (
+        "These test files are not collected (add their app to testpaths in "
+        "pyproject.toml): " + ", ".join(missing)
+    )
+
+
 def pytest_collection_finish(session):
     """A whole run (``pytest`` with no paths: the testpaths) fails when a test file
-    under the repository was not collected (e.g. an app missing from testpaths)."""
-    config = session.config
-    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or config.option.keyword:
+    under the repository was not collected (e.g. an app missing from testpaths).
+    Under pytest-xdist the controller checks (below): a worker would only crash."""
+    if hasattr(session.config, "workerinput"):
         return
-    missing = sorted(
-        str(p.relative_to(config.rootpath)) for p in _test_files(config.rootpath) - _collected_files
-    )
+    missing = _missing_test_files(session.config, _collected_files)
     if missing:
-        raise pytest.UsageError(
-            "These test files are not collected (add their app to testpaths in "
-            "pyproject.toml): " + ", ".join(missing)
-        )
+        raise pytest.UsageError(_not_collected_message(missing))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """The same check on the controller, from the first worker's collection."""
+    config = node.config
+    if getattr(config, "_every_file_checked", False):
+        return
+    config._every_file_checked = True
+    collected = {config.rootpath / nodeid.split("::", 1)[0] for nodeid in ids}
+    missing = _missing_test_files(config, collected)
+    if missing:
+        pytest.exit(_not_collected_message(missing), returncode=pytest.ExitCode.USAGE_ERROR)
