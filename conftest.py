@@ -202,6 +202,36 @@ def public_client(db) -> HostClient:
     return HostClient("localhost")
 
 
+# -- parallel runs (pytest-xdist, `make test`) -----------------------------------------
+
+# Tests that share one expensive bed run on one worker (docs/adr/0019): node id prefix ->
+# group. pytest-xdist's own `xdist_group` marks rename node ids, which pytest 9 no longer
+# lets a plugin do, so the groups are named here, by path.
+XDIST_GROUPS = {
+    "tests/browser/": "browser",  # one platform and one Chromium
+    "tests/faults/": "faults",  # one fault bed
+    "tests/test_outages.py::test_postgres_down_is_503": "outages-postgres",  # one cluster copy
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup`: the groups above go to one worker each, largest first (so the
+    beds start at once and their waits overlap the rest); every other test is handed out
+    on its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in XDIST_GROUPS.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return nodeid
+
+    return GroupScheduling(config, log)
+
+
 # -- every test file runs -----------------------------------------------------------
 
 _SKIPPED_DIRS = {".venv", "node_modules", ".data", ".git", "frontend", "staticfiles"}

@@ -236,7 +236,6 @@ def postgres_copy(django_db_setup, organizations, django_db_blocker):
     copy.close()
 
 
-@pytest.mark.xdist_group("outages-postgres")  # one copy of the cluster under pytest-xdist
 @pytest.mark.parametrize(
     ("settings_module", "conn_max_age"),
     [("config.settings.test", "0"), ("tests.outage_debug_settings", "60")],

@@ -35,19 +35,17 @@ PASSWORD = "correct-horse-battery-staple-42"
 APP_HANDLED = re.compile(r"^/(api/|_allauth/)")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Mark the browser tests and run them last, after the in-process suite: Playwright's
     sync API keeps an event loop in the main thread, which Django's ORM refuses to run
     under (SynchronousOnlyOperation) until Playwright stops. Under pytest-xdist
-    (`make test`) they are one group, run by one worker (one platform, one Chromium),
-    and their platform and Chromium are package fixtures: stopped as soon as the
-    worker leaves tests/browser, so the group may run first and the worker go on."""
+    (`make test`) they are one group, run by one worker (XDIST_GROUPS in the root
+    conftest.py), and their platform and Chromium are package fixtures: stopped as soon
+    as the worker leaves tests/browser, so the group may run first and the worker go on."""
     browser, others = [], []
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.xdist_group("browser"))
             browser.append(item)
         else:
             others.append(item)

@@ -48,18 +48,9 @@ print("IDS=" + json.dumps({{"collection": str(collection.id), "assistant": str(a
 """
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
-def pytest_collection_modifyitems(config, items):
-    """One fault bed: under pytest-xdist (`make test`) the fault tests are one group, run
-    by one worker; being the largest group, xdist hands it out first, so its waits for
-    recoveries overlap the rest of the suite."""
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.xdist_group("faults"))
-
-
-@pytest.fixture(scope="package")  # stopped once the worker leaves tests/faults
+# Package fixtures: under pytest-xdist the fault tests are one group on one worker
+# (XDIST_GROUPS in the root conftest.py), and the bed stops once the worker leaves them.
+@pytest.fixture(scope="package")
 def provider():
     server = FakeProviderServer(api_key=GOOD_KEY).start()
     yield server
