@@ -214,20 +214,44 @@ XDIST_GROUPS = {
 }
 
 
+def _xdist_group(nodeid: str) -> str | None:
+    for prefix, group in XDIST_GROUPS.items():
+        if nodeid.startswith(prefix):
+            return group
+    return None
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup`: the groups above go to one worker each, largest first (so the
-    beds start at once and their waits overlap the rest); every other test is handed out
-    on its own."""
+    """`--dist loadgroup`: each group above goes whole to one worker, largest first, as
+    that worker's first tests (so the beds start at once and their waits overlap the
+    rest); every other test is handed out as by `--dist load`. Built on xdist's index-
+    based load scheduler: schemathesis gives all its cases one node id, which xdist's
+    scope schedulers (keyed by node id) would run once."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScheduling
 
-    class GroupScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            for prefix, group in XDIST_GROUPS.items():
-                if nodeid.startswith(prefix):
-                    return group
-            return nodeid
+    class GroupScheduling(LoadScheduling):
+        groups: list | None = None
+
+        def _send_tests(self, node, num: int) -> None:
+            if self.groups is None:
+                found: dict[str, list[int]] = {}
+                for index, nodeid in enumerate(self.collection):
+                    group = _xdist_group(nodeid)
+                    if group:
+                        found.setdefault(group, []).append(index)
+                grouped = {index for indices in found.values() for index in indices}
+                self.pending[:] = [index for index in self.pending if index not in grouped]
+                self.groups = sorted(found.values(), key=len, reverse=True)
+                self.given = set()
+            if self.groups and node not in self.given:
+                indices = self.groups.pop(0)
+                self.given.add(node)
+                self.node2pending[node].extend(indices)
+                node.send_runtest_some(indices)
+                return
+            super()._send_tests(node, num)
 
     return GroupScheduling(config, log)
 
