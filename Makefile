@@ -40,8 +40,17 @@ $(FRONTEND_MODULES): frontend/package-lock.json
 frontend/dist/index.html: $(FRONTEND_MODULES) $(FRONTEND_SOURCES) $(API_SOURCES) .venv/.installed
 	cd frontend && PYTHON=$(CURDIR)/$(PY) npm run --silent gen:api && npm run --silent build
 
-test: install frontend browser lint migrations-check
-	$(PY) -m pytest
+# pytest-xdist: PYTEST_WORKERS processes, each with a test database, Redis key space and
+# Celery worker of its own; `--dist loadgroup` keeps the browser tests, the fault bed and
+# the PostgreSQL outage each on one worker (docs/testing.md). Three on two cores: the
+# fault and outage tests spend most of their time waiting for a recovery. Bytecode caches
+# are written even where PYTHONDONTWRITEBYTECODE is set: every worker and every server the
+# tests start (uvicorn, Celery, manage.py) would otherwise compile the same sources again.
+PYTEST_WORKERS ?= 3
+# The checks before pytest do not depend on each other: run side by side.
+test: install
+	$(MAKE) --no-print-directory -j3 frontend browser lint migrations-check
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: install
 	$(PY) -m pytest -x -q

@@ -202,6 +202,60 @@ def public_client(db) -> HostClient:
     return HostClient("localhost")
 
 
+# -- parallel runs (pytest-xdist, `make test`) -----------------------------------------
+
+# Tests that share one expensive bed run on one worker (docs/adr/0019): node id prefix ->
+# group. pytest-xdist's own `xdist_group` marks rename node ids, which pytest 9 no longer
+# lets a plugin do, so the groups are named here, by path.
+XDIST_GROUPS = {
+    "tests/browser/": "browser",  # one platform and one Chromium
+    "tests/faults/": "faults",  # one fault bed
+    "tests/test_outages.py::test_postgres_down_is_503": "outages-postgres",  # one cluster copy
+}
+
+
+def _xdist_group(nodeid: str) -> str | None:
+    for prefix, group in XDIST_GROUPS.items():
+        if nodeid.startswith(prefix):
+            return group
+    return None
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup`: each group above goes whole to one worker, largest first, as
+    that worker's first tests (so the beds start at once and their waits overlap the
+    rest); every other test is handed out as by `--dist load`. Built on xdist's index-
+    based load scheduler: schemathesis gives all its cases one node id, which xdist's
+    scope schedulers (keyed by node id) would run once."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScheduling
+
+    class GroupScheduling(LoadScheduling):
+        groups: list | None = None
+
+        def _send_tests(self, node, num: int) -> None:
+            if self.groups is None:
+                found: dict[str, list[int]] = {}
+                for index, nodeid in enumerate(self.collection):
+                    group = _xdist_group(nodeid)
+                    if group:
+                        found.setdefault(group, []).append(index)
+                grouped = {index for indices in found.values() for index in indices}
+                self.pending[:] = [index for index in self.pending if index not in grouped]
+                self.groups = sorted(found.values(), key=len, reverse=True)
+                self.given = set()
+            if self.groups and node not in self.given:
+                indices = self.groups.pop(0)
+                self.given.add(node)
+                self.node2pending[node].extend(indices)
+                node.send_runtest_some(indices)
+                return
+            super()._send_tests(node, num)
+
+    return GroupScheduling(config, log)
+
+
 # -- every test file runs -----------------------------------------------------------
 
 _SKIPPED_DIRS = {".venv", "node_modules", ".data", ".git", "frontend", "staticfiles"}
@@ -220,17 +274,40 @@ def _test_files(root) -> set:
     }
 
 
+def _missing_test_files(config, collected: set) -> list[str]:
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or config.option.keyword:
+        return []
+    return sorted(
+        str(p.relative_to(config.rootpath)) for p in _test_files(config.rootpath) - collected
+    )
+
+
+def _not_collected_message(missing: list[str]) -> str:
+    return (
+        "These test files are not collected (add their app to testpaths in "
+        "pyproject.toml): " + ", ".join(missing)
+    )
+
+
 def pytest_collection_finish(session):
     """A whole run (``pytest`` with no paths: the testpaths) fails when a test file
-    under the repository was not collected (e.g. an app missing from testpaths)."""
-    config = session.config
-    if config.args_source != pytest.Config.ArgsSource.TESTPATHS or config.option.keyword:
+    under the repository was not collected (e.g. an app missing from testpaths).
+    Under pytest-xdist the controller checks (below): a worker would only crash."""
+    if hasattr(session.config, "workerinput"):
         return
-    missing = sorted(
-        str(p.relative_to(config.rootpath)) for p in _test_files(config.rootpath) - _collected_files
-    )
+    missing = _missing_test_files(session.config, _collected_files)
     if missing:
-        raise pytest.UsageError(
-            "These test files are not collected (add their app to testpaths in "
-            "pyproject.toml): " + ", ".join(missing)
-        )
+        raise pytest.UsageError(_not_collected_message(missing))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """The same check on the controller, from the first worker's collection."""
+    config = node.config
+    if getattr(config, "_every_file_checked", False):
+        return
+    config._every_file_checked = True
+    collected = {config.rootpath / nodeid.split("::", 1)[0] for nodeid in ids}
+    missing = _missing_test_files(config, collected)
+    if missing:
+        pytest.exit(_not_collected_message(missing), returncode=pytest.ExitCode.USAGE_ERROR)

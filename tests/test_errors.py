@@ -11,6 +11,7 @@ or deleted in any table of any schema (``pg_stat_xact_all_tables``).
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 from drf_spectacular.generators import SchemaGenerator
@@ -28,7 +29,12 @@ from tests.factories import (
     slack_integration_for,
     upload_files,
 )
-from tests.helpers import assert_error, assert_nothing_written, db_writes
+from tests.helpers import (
+    assert_error,
+    assert_nothing_written,
+    db_writes,
+    rolled_back_at_the_end,
+)
 from tests.openapi import HTTP_METHODS, operations, path_params, tenant_schema
 from users import services as user_services
 from users.models import Role
@@ -106,39 +112,53 @@ MALFORMED = [
 ]
 
 
-@pytest.fixture
-def seeded(org_a):
-    """One object of each kind in organization A, committed to this test's transaction."""
-    user_services.invitation_create(
-        organization=org_a.organization,
-        email="invitee@example.test",
-        role=Role.VIEWER,
-        invited_by=org_a.admin,
-    )
-    with schema_context(org_a.slug):
-        assistant = assistant_services.assistant_create(
-            user=org_a.admin, name="Malformed", model=catalog_model("local/extractive")
-        )
-        assistant_services.credential_create(provider="openai", api_key="sk-x", user=org_a.admin)
-        collection = knowledge_services.collection_create(
-            name="Malformed", embedding_model=catalog_model("local/all-minilm-l6-v2")
-        )
-        knowledge_services.document_create_text(collection=collection, title="Doc", text="Text")
-        turn = chat_services.chat_prepare(
+@pytest.fixture(scope="module")
+def _seeded_once(organizations, django_db_blocker):
+    """One object of each kind in organization A, seeded once for the module inside a
+    transaction rolled back at its end; each test runs in a savepoint within it."""
+    with rolled_back_at_the_end(django_db_blocker):
+        org_a = organizations["alpha"]
+        user_services.invitation_create(
             organization=org_a.organization,
-            assistant_id=assistant.id,
-            message="Question",
-            user=org_a.admin,
-            caller=caller_resolve(organization=org_a.organization, user=org_a.admin, api_key=None),
+            email="invitee@example.test",
+            role=Role.VIEWER,
+            invited_by=org_a.admin,
         )
-        chat_services.chat_finish(turn=turn, text="Answer", status="complete")
-    seed_prompts_and_workflows(org_a, label="Malformed", copies=1)
-    api_key_for(org_a, name="malformed")
-    upload_files(org_a, [("malformed.txt", b"Text")])
-    slack_integration_for(org_a, team_id="T-MALFORMED")
-    seed_webhooks(org_a, label="malformed")
-    seed_widgets(org_a, assistant_id=assistant.id, label="malformed")
-    return org_a
+        with schema_context(org_a.slug):
+            assistant = assistant_services.assistant_create(
+                user=org_a.admin, name="Malformed", model=catalog_model("local/extractive")
+            )
+            assistant_services.credential_create(
+                provider="openai", api_key="sk-x", user=org_a.admin
+            )
+            collection = knowledge_services.collection_create(
+                name="Malformed", embedding_model=catalog_model("local/all-minilm-l6-v2")
+            )
+            knowledge_services.document_create_text(collection=collection, title="Doc", text="Text")
+            turn = chat_services.chat_prepare(
+                organization=org_a.organization,
+                assistant_id=assistant.id,
+                message="Question",
+                user=org_a.admin,
+                caller=caller_resolve(
+                    organization=org_a.organization, user=org_a.admin, api_key=None
+                ),
+            )
+            chat_services.chat_finish(turn=turn, text="Answer", status="complete")
+        seed_prompts_and_workflows(org_a, label="Malformed", copies=1)
+        api_key_for(org_a, name="malformed")
+        upload_files(org_a, [("malformed.txt", b"Text")])
+        slack_integration_for(org_a, team_id="T-MALFORMED")
+        seed_webhooks(org_a, label="malformed")
+        seed_widgets(org_a, assistant_id=assistant.id, label="malformed")
+        connection.set_schema_to_public()
+        yield org_a
+
+
+@pytest.fixture
+def seeded(_seeded_once, db):
+    """Organization A with one object of each kind (seeded once for the module)."""
+    return _seeded_once
 
 
 ID_SOURCES = {

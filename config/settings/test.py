@@ -3,6 +3,7 @@
 from config.settings.base import *  # noqa: F403
 from config.settings.base import (
     CACHES,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
     CELERY_BROKER_URL,
     CHANNEL_LAYERS,
     DATABASES,
@@ -30,15 +31,29 @@ CELERY_TASK_ALWAYS_EAGER = False
 TEST_RUN_ID = env("TEST_RUN_ID", default="")
 if TEST_RUN_ID:
     DATABASES["default"]["TEST"] = {"NAME": f"test_platform_{TEST_RUN_ID}"}
-    CACHES["default"]["KEY_PREFIX"] = f"test-{TEST_RUN_ID}"
-    CACHES["shared"]["KEY_PREFIX"] = f"shared-test-{TEST_RUN_ID}"
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-test-{TEST_RUN_ID}"
+# pytest-xdist's workers (gw0, gw1...; `make test` runs them) are concurrent runs too:
+# pytest-django gives each a test database of its own (the name suffixed _gw0...), and
+# the worker's name joins the run's in every Redis key below. Processes the tests start
+# with these settings (a Celery worker, uvicorn) inherit the variable, hence the keys.
+TEST_WORKER = env("PYTEST_XDIST_WORKER", default="")
+TEST_KEY_SPACE = "-".join(part for part in (TEST_RUN_ID, TEST_WORKER) if part)
+if TEST_KEY_SPACE:
+    CACHES["default"]["KEY_PREFIX"] = f"test-{TEST_KEY_SPACE}"
+    CACHES["shared"]["KEY_PREFIX"] = f"shared-test-{TEST_KEY_SPACE}"
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-test-{TEST_KEY_SPACE}"
 # A separate Redis database so tests never see a running dev server's queue.
 # (Concurrent runs also set TEST_CELERY_BROKER_URL to a Redis database of their own.)
 CELERY_BROKER_URL = env(
     "TEST_CELERY_BROKER_URL", default=CELERY_BROKER_URL.rsplit("/", 1)[0] + "/9"
 )
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+if TEST_WORKER:
+    # Each xdist worker's queue, results and Celery worker in that database are its own.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": f"{TEST_KEY_SPACE}:",
+    }
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{TEST_KEY_SPACE}:"}
 # Static files straight from the apps (no collectstatic needed outside production).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

@@ -38,7 +38,10 @@ APP_HANDLED = re.compile(r"^/(api/|_allauth/)")
 def pytest_collection_modifyitems(config, items):
     """Mark the browser tests and run them last, after the in-process suite: Playwright's
     sync API keeps an event loop in the main thread, which Django's ORM refuses to run
-    under (SynchronousOnlyOperation) until Playwright stops."""
+    under (SynchronousOnlyOperation) until Playwright stops. Under pytest-xdist
+    (`make test`) they are one group, run by one worker (XDIST_GROUPS in the root
+    conftest.py), and their platform and Chromium are package fixtures: stopped as soon
+    as the worker leaves tests/browser, so the group may run first and the worker go on."""
     browser, others = [], []
     for item in items:
         if HERE in Path(item.path).parents:
@@ -59,7 +62,7 @@ def pytest_runtest_makereport(item, call):
 # -- the platform -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform() -> Platform:
     if not (DIST / "index.html").exists():
         pytest.fail(
@@ -145,7 +148,7 @@ with schema_context({slug!r}):
     return Organization(slug, platform.org_url(slug), accounts)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def globex(platform) -> Organization:
     """A ready organization for the tests that do not go through sign-up."""
     return create_organization(platform, "globex", "Globex Corporation")
@@ -154,7 +157,7 @@ def globex(platform) -> Organization:
 # -- Chromium ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
     from playwright.sync_api import sync_playwright
 

@@ -48,14 +48,16 @@ print("IDS=" + json.dumps({{"collection": str(collection.id), "assistant": str(a
 """
 
 
-@pytest.fixture(scope="session")
+# Package fixtures: under pytest-xdist the fault tests are one group on one worker
+# (XDIST_GROUPS in the root conftest.py), and the bed stops once the worker leaves them.
+@pytest.fixture(scope="package")
 def provider():
     server = FakeProviderServer(api_key=GOOD_KEY).start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bed(provider):
     workdir = Path(tempfile.mkdtemp(prefix="faults-"))
     bed = FaultBed(workdir)

@@ -11,7 +11,11 @@ organization A (alpha) with the ids of A's real objects:
 * A's revoked API key                    -> 401
 
 and no answer may contain A's data (its canary strings or object ids), nor
-may any of these calls change A's data. New endpoints are covered without new
+may any of these calls change A's data. "No change" is proven per call: PostgreSQL's
+per-transaction counters (``tests.helpers.db_writes``) show whether the call wrote a
+row anywhere; when it wrote none in A's schema or the shared (public) schema, A's
+lists, which are read from those, cannot have changed; when it did, every list A's
+admin can read is compared with the snapshot taken after seeding. New endpoints are covered without new
 code; an endpoint whose ids cannot be harvested from A's list endpoints fails
 loudly, asking for seed data in ``tests.factories.seed_every_kind``.
 """
@@ -27,7 +31,7 @@ from audit.services import Actor
 from integrations import services as key_services
 from integrations.models import Scope
 from tests.factories import api_key_for, seed_every_kind
-from tests.helpers import HostClient, rolled_back_at_the_end
+from tests.helpers import HostClient, db_writes, rolled_back_at_the_end
 from tests.openapi import fill_path, harvest_ids, operations, path_params, tenant_schema
 
 # The only operations outsiders may reach: the token is the credential.
@@ -46,7 +50,9 @@ TIME_DEPENDENT = {"/api/v1/usage/quotas"}
 class Seeded:
     alpha: object  # the conftest Org
     beta_key: str  # an API key of organization B with every scope
+    revoked_key: str  # an API key of A, revoked
     before: str  # the snapshot of A taken right after seeding
+    shared_rows: dict  # digests of A's rows in the shared tables, right after seeding
     ids: dict = field(default_factory=dict)  # path -> A's ids for its parameters
 
 
@@ -60,9 +66,13 @@ def seeded(organizations, django_db_blocker):
         org_a = organizations["alpha"]
         seed_every_kind(org_a, label="ALPHA-CANARY", email="canary-invitee")
         beta_key = api_key_for(organizations["beta"], *Scope.values, name="beta key")[1]
+        api_key, revoked_key = api_key_for(org_a, name="revoked")
+        with schema_context(org_a.slug):
+            key_services.api_key_revoke(api_key=api_key, actor=Actor())
         connection.set_schema_to_public()
         before = _snapshot(HostClient(org_a.host, org_a.admin))
-        yield Seeded(org_a, beta_key, before)
+        shared_rows = _alphas_shared_rows(org_a.organization.pk)
+        yield Seeded(org_a, beta_key, revoked_key, before, shared_rows)
 
 
 @pytest.fixture
@@ -75,12 +85,6 @@ def beta_key(seeded, db):
     return seeded.beta_key
 
 
-@pytest.fixture
-def before(seeded) -> str:
-    """A's snapshot before any outsider's call (the seed's: tests change nothing)."""
-    return seeded.before
-
-
 def _snapshot(client_a) -> str:
     """Everything A's admin can list, to prove outsiders changed nothing."""
     lists = sorted({p for m, p in OPERATIONS if m == "GET" and not path_params(p)} - TIME_DEPENDENT)
@@ -91,6 +95,45 @@ def _snapshot(client_a) -> str:
 
 def _call(client, method: str, path: str):
     return getattr(client, method.lower())(path, {}, format="json")
+
+
+def _alphas_shared_rows(organization_id) -> dict:
+    """A digest of A's rows in each shared (public) table that names an organization."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND column_name = 'organization_id'"
+        )
+        tables = [name for (name,) in cursor.fetchall()]
+        digests = {}
+        for table in tables:
+            cursor.execute(
+                f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+                f'FROM public."{table}" t WHERE organization_id = %s',
+                [organization_id],
+            )
+            digests[f"public.{table}"] = cursor.fetchone()[0]
+    return digests
+
+
+def _assert_alpha_unchanged(written_before: dict, seeded, client_for) -> None:
+    """A's data is as seeded. PostgreSQL's counters name the tables the call wrote to:
+    a write in another organization's schema cannot reach A's lists (each schema is
+    its own search path); a write in a shared table that names the organization must
+    have left A's rows exactly as seeded; any other write (A's schema, a shared table
+    without an organization) and every list A's admin can read must be unchanged."""
+    after = db_writes()
+    written = [table for table, n in after.items() if n != written_before.get(table, 0)]
+    alpha = seeded.alpha
+    compare_lists = False
+    for table in written:
+        schema = table.split(".", 1)[0]
+        if schema == "public" and table in seeded.shared_rows:
+            assert _alphas_shared_rows(alpha.organization.pk)[table] == seeded.shared_rows[table]
+        elif schema in (alpha.slug, "public") or schema.startswith("pg_"):
+            compare_lists = True
+    if compare_lists:
+        assert _snapshot(client_for(alpha, "admin")) == seeded.before, written
 
 
 def _assert_no_alpha_data(response, alpha_ids: dict) -> None:
@@ -117,89 +160,129 @@ def alpha_ids(seeded, seed_alpha, client_for):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_anonymous_caller_gets_nothing(method, path, before, seed_alpha, alpha_ids, client_for):
+def test_anonymous_caller_gets_nothing(method, path, seeded, seed_alpha, alpha_ids, client_for):
     ids = alpha_ids(path)
 
-    response = _call(client_for(seed_alpha), method, fill_path(path, ids))
+    client = client_for(seed_alpha)
+    written = db_writes()
+
+    response = _call(client, method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {401, 403, 404}), response.content
     _assert_no_alpha_data(response, ids)
-    assert _snapshot(client_for(seed_alpha, "admin")) == before
+    _assert_alpha_unchanged(written, seeded, client_for)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_other_organizations_admin_on_alphas_host_gets_404(
-    method, path, before, seed_alpha, org_b, alpha_ids, client_for
+    method, path, seeded, seed_alpha, org_b, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
 
-    response = _call(client_for(seed_alpha.host, org_b.admin), method, fill_path(path, ids))
+    client = client_for(seed_alpha.host, org_b.admin)
+    written = db_writes()
+
+    response = _call(client, method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {404}), response.content
     _assert_no_alpha_data(response, ids)
-    assert _snapshot(client_for(seed_alpha, "admin")) == before
+    _assert_alpha_unchanged(written, seeded, client_for)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if path_params(op[1])])
 def test_alphas_ids_on_betas_host_get_404(
-    method, path, before, seed_alpha, org_b, alpha_ids, client_for
+    method, path, seeded, seed_alpha, org_b, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
 
-    response = _call(client_for(org_b, "admin"), method, fill_path(path, ids))
+    client = client_for(org_b, "admin")
+    written = db_writes()
+
+    response = _call(client, method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {404}), response.content
     _assert_no_alpha_data(response, ids)
-    assert _snapshot(client_for(seed_alpha, "admin")) == before
+    _assert_alpha_unchanged(written, seeded, client_for)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_other_organizations_api_key_on_alphas_host_gets_404(
-    method, path, before, seed_alpha, beta_key, alpha_ids, client_for
+    method, path, seeded, seed_alpha, beta_key, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
 
-    response = _call(client_for(seed_alpha.host, api_key=beta_key), method, fill_path(path, ids))
+    client = client_for(seed_alpha.host, api_key=beta_key)
+    written = db_writes()
+
+    response = _call(client, method, fill_path(path, ids))
 
     # 403: endpoints for people only (e.g. /me) refuse every key before any lookup.
     assert response.status_code in _expected(method, path, {403, 404}), response.content
     _assert_no_alpha_data(response, ids)
-    assert _snapshot(client_for(seed_alpha, "admin")) == before
+    _assert_alpha_unchanged(written, seeded, client_for)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), [op for op in OPERATIONS if path_params(op[1])])
 def test_alphas_ids_with_betas_api_key_on_the_platform_host_get_404(
-    method, path, before, seed_alpha, beta_key, alpha_ids, client_for
+    method, path, seeded, seed_alpha, beta_key, alpha_ids, client_for
 ):
     ids = alpha_ids(path)
 
     # The platform's own host: the key routes the request to organization B.
-    response = _call(client_for("localhost", api_key=beta_key), method, fill_path(path, ids))
+    client = client_for("localhost", api_key=beta_key)
+    written = db_writes()
+
+    response = _call(client, method, fill_path(path, ids))
 
     assert response.status_code in _expected(method, path, {403, 404}), response.content
     _assert_no_alpha_data(response, ids)
-    assert _snapshot(client_for(seed_alpha, "admin")) == before
+    _assert_alpha_unchanged(written, seeded, client_for)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_a_revoked_key_gets_nothing(method, path, seed_alpha, alpha_ids, client_for):
+def test_a_revoked_key_gets_nothing(method, path, seeded, seed_alpha, alpha_ids, client_for):
     ids = alpha_ids(path)
-    api_key, key = api_key_for(seed_alpha, name="revoked")
-    with schema_context(seed_alpha.slug):
-        key_services.api_key_revoke(api_key=api_key, actor=Actor())
-    before = _snapshot(client_for(seed_alpha, "admin"))
 
     for host in (seed_alpha.host, "localhost"):
-        response = _call(client_for(host, api_key=key), method, fill_path(path, ids))
+        client = client_for(host, api_key=seeded.revoked_key)
+        written = db_writes()
+
+        response = _call(client, method, fill_path(path, ids))
+
         expected = {400, 401, 403, 404} if (method, path) in PUBLIC_OPERATIONS else {401}
         assert response.status_code in expected, (host, response.content)
         _assert_no_alpha_data(response, ids)
-    assert _snapshot(client_for(seed_alpha, "admin")) == before
+        _assert_alpha_unchanged(written, seeded, client_for)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "/api/v1/assistants/{assistant_id}", {"description": "changed"}),  # A's schema
+        ("DELETE", "/api/v1/invitations/{invitation_id}", {}),  # a shared table naming A
+        ("PATCH", "/api/v1/organization", {"name": "Changed"}),  # a shared table, no such column
+    ],
+)
+def test_the_unchanged_check_notices_a_change_to_alphas_data(
+    method, path, body, seeded, seed_alpha, alpha_ids, client_for
+):
+    """The check the cases above end with fails when A's data did change."""
+    client = client_for(seed_alpha, "admin")
+    written = db_writes()
+
+    response = getattr(client, method.lower())(
+        fill_path(path, alpha_ids(path)), body, format="json"
+    )
+
+    assert response.status_code < 300, response.content
+    with pytest.raises(AssertionError):
+        _assert_alpha_unchanged(written, seeded, client_for)
 
 
 def test_the_suite_sees_the_api():
