@@ -12,21 +12,26 @@ vectors of the old one, and the task embeds everything again.
 from __future__ import annotations
 
 import logging
+import re
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Prefetch
 
 from assistants import gateway
 from assistants.catalog.models import AIModel
 from billing.models import Channel
 from chat.models import ConversationSettings, Message, MessageSearchEntry, MessageStatus
 from core.tenancy import require_tenant_schema
+from files.models import File
 
 logger = logging.getLogger(__name__)
 
 TEXT_SEARCH_CONFIG = "english"
 # tsvector values are limited to 1 MB: the start of a very long message is indexed.
 MAX_KEYWORD_CHARS = 100_000
+# How much of an attached file's text a message is found by (its name always).
+ATTACHMENT_SEARCH_CHARS = 20_000
 MAX_INDEX_DIMENSIONS = 2000  # pgvector's HNSW limit for ``vector``; above, halfvec
 
 
@@ -71,19 +76,39 @@ def _pending(batch_size: int) -> list[Message]:
         .filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
         .exclude(content="")
         .only("id", "content")
+        .prefetch_related(
+            Prefetch("attachments", queryset=File.objects.only("id", "name", "extracted_text"))
+        )
         .order_by("created_at", "id")[:batch_size]
     )
 
 
-def _write(messages: list[Message], vectors: list[list[float]], model: AIModel) -> None:
+def searchable_text(message: Message) -> str:
+    """What a message is found by: its text, then the names of the files attached to it
+    and the start of what was read from them (a question asked about a file is found by
+    the file's name and content too)."""
+    parts = [message.content]
+    for file in message.attachments.all():
+        # The name as written and as words ("q3-report.xlsx": "q3 report xlsx"), which
+        # full-text search would otherwise keep as one file-name token.
+        words = re.sub(r"[\W_]+", " ", file.name).strip()
+        parts.append(f"Attached file: {file.name} ({words})")
+        if file.extracted_text:
+            parts.append(file.extracted_text[:ATTACHMENT_SEARCH_CHARS])
+    return "\n\n".join(parts)
+
+
+def _write(
+    messages: list[Message], vectors: list[list[float]], model: AIModel, texts: list[str]
+) -> None:
     dimensions = model.embedding_dimensions
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO chat_messagesearchentry (message_id, session_id, role, created_at, "
             "embedding, embedding_dimensions, embedding_model, search_vector, indexed_at) "
             "SELECT m.id, m.session_id, m.role, m.created_at, v.embedding::vector, %s, %s, "
-            "to_tsvector(%s::regconfig, left(m.content, %s)), now() "
-            "FROM unnest(%s::uuid[], %s::text[]) AS v(id, embedding) "
+            "to_tsvector(%s::regconfig, left(v.text, %s)), now() "
+            "FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS v(id, embedding, text) "
             "JOIN chat_message m ON m.id = v.id "
             "ON CONFLICT (message_id) DO NOTHING",
             [
@@ -93,6 +118,7 @@ def _write(messages: list[Message], vectors: list[list[float]], model: AIModel) 
                 MAX_KEYWORD_CHARS,
                 [m.pk for m in messages],
                 [str(list(v)) for v in vectors],
+                texts,
             ],
         )
 
@@ -114,9 +140,9 @@ def messages_index_pending(*, organization, limit: int | None = None) -> int:
             batch = _pending(batch_size if limit is None else min(batch_size, limit - done))
             if not batch:
                 break
-            texts = [m.content[:cut] for m in batch]
-            result = gateway.ai_embed(model=model, texts=texts, context=context)
-            _write(batch, result.vectors, model)
+            texts = [searchable_text(m) for m in batch]
+            result = gateway.ai_embed(model=model, texts=[t[:cut] for t in texts], context=context)
+            _write(batch, result.vectors, model, texts)
         done += len(batch)
     return done
 

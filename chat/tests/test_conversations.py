@@ -272,6 +272,34 @@ class TestSearch:
             hit = self.q(org_a, "kayak refund", mode="keyword").results[0]
             assert hit.source == "platform" and hit.role in ("user", "assistant")
 
+    def test_a_question_with_an_attachment_is_found_by_the_file(self, org_a, assistant):
+        from chat import services as chat_services
+        from tests.factories import upload_files
+
+        [file] = upload_files(
+            org_a,
+            [("zanzibar-fleet.txt", b"The quokkavan fleet holds 14 electric vans in Mombasa.")],
+            user=org_a.member,
+        )
+        with schema_context(org_a.slug):
+            turn = chat_services.chat_prepare(
+                organization=org_a.organization,
+                assistant_id=assistant.id,
+                message="How many vans are there?",
+                user=org_a.member,
+                caller=caller(org_a),
+                attachments=[file.id],
+            )
+            chat_services.chat_finish(turn=turn, text="There are 14.", status="complete")
+            index(org_a)
+
+            by_name = self.q(org_a, "zanzibar fleet", mode="keyword").results
+            by_content = self.q(org_a, "quokkavan Mombasa", mode="keyword").results
+
+        # Neither phrase is in the question or the answer: only in the file.
+        assert [str(h.message_id) for h in by_name] == [str(turn.user_message.pk)]
+        assert [str(h.message_id) for h in by_content] == [str(turn.user_message.pk)]
+
 
 @pytest.mark.django_db
 class TestAsk:
