@@ -312,8 +312,10 @@ def seed_conversations(org, *, label: str, copies: int, session_id) -> None:
         messages = list(session.messages.order_by("created_at"))
         for message in messages[:copies]:
             organize.bookmark_set(message=message, user=org.admin, note=f"{label} bookmark")
-        for emoji in ["👍", "🎉", "❤️"][: max(copies, 1)]:
-            organize.reaction_add(message=messages[0], user=org.admin, emoji=emoji)
+        # Every message of the session carries reactions, whichever one a caller picks.
+        for message in messages:
+            for emoji in ["👍", "🎉", "❤️"][: max(copies, 1)]:
+                organize.reaction_add(message=message, user=org.admin, emoji=emoji)
 
 
 def seed_prompts_and_workflows(org, *, label: str, copies: int) -> None:

@@ -30,6 +30,7 @@ MAX_QUERIES = {
     "/api/v1/models": 8,
     "/api/v1/files": 8,
     "/api/v1/webhooks/endpoints": 8,
+    "/api/v1/webhooks/event-types": 8,
     "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries": 9,
     # + the conversation counts of the page's widgets (one aggregate in the schema)
     "/api/v1/widgets": 11,

@@ -62,6 +62,7 @@ SPECTACULAR_SETTINGS = {
         "ProviderEnum": "assistants.catalog.models.Provider.choices",
         "CredentialProviderEnum": "assistants.models.CREDENTIAL_PROVIDERS",
         "WebhookDeliveryStatusEnum": "integrations.models.WebhookDeliveryStatus.choices",
+        "WorkflowRunStatusEnum": "workflows.models.RunStatus.choices",
         "ConversationSourceEnum": "chat.models.ConversationSource.choices",
         "ImportSourceEnum": "chat.conversations.formats.SOURCES",
     },

@@ -39,6 +39,10 @@ if DB_POOL_MAX_SIZE > 0:
             # Connections are replaced now and then (PostgreSQL backends grow).
             "max_lifetime": 600.0,
             "max_idle": 60.0,
+            # While PostgreSQL is down the pool retries with a growing delay; giving up
+            # after a few seconds lets the next request try at once, so the process is
+            # serving again as soon as the server is back (tests/test_outages.py).
+            "reconnect_timeout": env.float("DB_POOL_RECONNECT_TIMEOUT", default=3.0),
         },
     }
 

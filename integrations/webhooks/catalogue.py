@@ -49,6 +49,7 @@ PAYLOAD_SCHEMAS: dict[str, dict] = {
         used={"type": "string", "description": "What was used when the quota refused."},
         period_start={"type": "string", "format": "date-time"},
     ),
+    "file.processed": _object(file_id=UUID, name=TEXT),
     # Sent by "Send test event" in the dashboard only: never by the platform on its own.
     "webhook.test": _object(endpoint_id=UUID, message=TEXT),
 }

@@ -91,11 +91,15 @@ class TestModes:
         assert fused[0].vector_rank and fused[0].keyword_rank
 
 
-def _explain(sql: str, params: list) -> str:
+def _explain(sql: str, params: list, *, ordered: bool = False) -> str:
     with transaction.atomic(), connection.cursor() as cursor:
         # The corpus is tiny, so a sequential scan would be cheaper: forbid it to
         # prove the index matches the exact expression the search uses.
         cursor.execute("SET LOCAL enable_seqscan = off")
+        if ordered:
+            # Nor may the planner fetch the collection's few rows by the btree index
+            # and sort them: the order must come from the vector index itself.
+            cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
@@ -108,7 +112,7 @@ def test_vector_search_uses_the_hnsw_index(org_a, collection, corpus):
             f"SELECT c.id FROM knowledge_base_documentchunk c WHERE c.embedding_dimensions = 384 "
             f"AND c.collection_id = %s ORDER BY {distance} LIMIT 5"
         )
-        plan = _explain(sql, [str(collection.id), str([0.01] * 384)])
+        plan = _explain(sql, [str(collection.id), str([0.01] * 384)], ordered=True)
     assert "chunk_embedding_hnsw_384" in plan, plan
 
 

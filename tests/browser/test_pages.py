@@ -23,10 +23,18 @@ PAGES = {
     "Provider credentials": "Provider credentials",
     "Audit log": "Audit log",
     "Security": "Security",
+    "Integrations": "Integrations",
     "Website widget": "Website widget",
     "Webhooks": "Webhooks",
 }
-ADMIN_ONLY = {"API keys", "Provider credentials", "Audit log", "Website widget", "Webhooks"}
+ADMIN_ONLY = {
+    "API keys",
+    "Provider credentials",
+    "Audit log",
+    "Integrations",
+    "Website widget",
+    "Webhooks",
+}
 
 
 @pytest.mark.parametrize("role", ["admin", "member", "viewer"])

@@ -10,12 +10,15 @@ to the messages, and the service back without restarting anything that still run
 
 import signal
 import time
+from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
 from assistants.tests.providers.fake_server import Reply
-from knowledge_base import chunking, extraction
+from knowledge_base import extraction, ingestion
+from knowledge_base.embedding_windows import embedding_window
 from tests.faults.harness import children_of, read_events, wait_for
 
 pytestmark = pytest.mark.faults
@@ -44,8 +47,19 @@ def _text(tag: str, paragraphs: int = 24) -> str:
 
 
 def _clean_run_chunks(text: str) -> int:
+    """The chunks a clean ingestion makes: the bed's collection (60 tokens, 10 overlap,
+    the local embedder) bounded by the embedder's window, counted with its tokenizer."""
     extracted = extraction.extract(text.encode(), "text/markdown")
-    return len(chunking.chunk_document(extracted, chunk_size=60, overlap=10))
+    local = _Model(provider="local", model_id="all-minilm-l6-v2", context_window=256)
+    collection = SimpleNamespace(chunk_size=60, chunk_overlap=10, embedding_model=local)
+    return len(ingestion.chunk_for_collection(collection, extracted, embedding_window(local)))
+
+
+@dataclass(frozen=True)
+class _Model:
+    provider: str
+    model_id: str
+    context_window: int
 
 
 def _upload(bed, tag: str) -> tuple[str, str]:

@@ -21,7 +21,7 @@ export function WebhooksPage() {
   const [secret, setSecret] = useState<string | null>(null);
   const [open, setOpen] = useState<Endpoint | null>(null);
   const endpoints = useAsync(() => unwrap(client.GET("/api/v1/webhooks/endpoints", { params: { query: { page, page_size: 50 } } })), [page]);
-  const types = useAsync(() => unwrap(client.GET("/api/v1/webhooks/event-types")), []);
+  const types = useAsync(() => unwrap(client.GET("/api/v1/webhooks/event-types", { params: { query: { page_size: 100 } } })), []);
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -124,7 +124,7 @@ export function WebhooksPage() {
           <fieldset>
             <legend>Events</legend>
             <div className="checks">
-              {(types.data ?? []).map((type) => (
+              {(types.data?.results ?? []).map((type) => (
                 <label key={type.type} className="check" title={type.description}>
                   <input type="checkbox" name="event_types" value={type.type} defaultChecked={type.type === "document.completed"} />
                   <span className="mono">{type.type}</span>

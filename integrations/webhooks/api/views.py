@@ -13,15 +13,19 @@ from integrations.webhooks.api import serializers as s
 ADMIN_ONLY = {m: Role.ADMIN for m in ("GET", "POST", "PATCH", "DELETE")}
 
 
-class WebhookEventTypeListView(OrganizationAPIView):
-    """The event catalogue with each payload's JSON schema (not paginated: a fixed list)."""
+class WebhookEventTypeListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    """The event catalogue with each payload's JSON schema, paginated like every list."""
 
     required_roles = ADMIN_ONLY
     api_scope = Scope.ADMIN
+    serializer_class = s.WebhookEventTypeSerializer
 
-    @extend_schema(responses=s.WebhookEventTypeSerializer(many=True))
+    def get_queryset(self):
+        return catalogue.event_types()
+
+    @extend_schema(operation_id="webhook_event_types_list")
     def get(self, request):
-        return Response(s.WebhookEventTypeSerializer(catalogue.event_types(), many=True).data)
+        return self.list(request)
 
 
 class WebhookEndpointListView(mixins.ListModelMixin, OrganizationGenericAPIView):
