@@ -5,6 +5,7 @@ fixtures (which call these). Organizations and their people come from the
 session fixtures of the root conftest.py (``org_a``, ``org_b``).
 """
 
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from assistants import services as assistant_services
@@ -178,8 +179,9 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
         )
     seed_webhooks(org, label=label, copies=copies)
     seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
-    seed_conversations(org, label=label, copies=copies, session_id=session_id)
     seed_prompts_and_workflows(org, label=label, copies=copies)
+    # Last: it reacts to the messages of every session the seeds above made.
+    seed_conversations(org, label=label, copies=copies, session_id=session_id)
 
 
 def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool = True) -> list:
@@ -312,10 +314,14 @@ def seed_conversations(org, *, label: str, copies: int, session_id) -> None:
         messages = list(session.messages.order_by("created_at"))
         for message in messages[:copies]:
             organize.bookmark_set(message=message, user=org.admin, note=f"{label} bookmark")
-        # Every message of the session carries reactions, whichever one a caller picks.
-        for message in messages:
-            for emoji in ["👍", "🎉", "❤️"][: max(copies, 1)]:
-                organize.reaction_add(message=message, user=org.admin, emoji=emoji)
+        # The seeded conversation is the newest, so list walks that take the first
+        # session find its messages (``copies`` turns), not a widget's single turn.
+        ChatSession.objects.filter(pk=session_id).update(last_message_at=timezone.now())
+        # Every message of every session carries reactions, whichever one a caller picks.
+        for other in ChatSession.objects.all():
+            for message in other.messages.all():
+                for emoji in ["👍", "🎉", "❤️"][: max(copies, 1)]:
+                    organize.reaction_add(message=message, user=org.admin, emoji=emoji)
 
 
 def seed_prompts_and_workflows(org, *, label: str, copies: int) -> None:

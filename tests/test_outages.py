@@ -237,12 +237,14 @@ def postgres_copy(django_db_setup, organizations, django_db_blocker):
 
 
 @pytest.mark.parametrize(
-    ("settings_module", "conn_max_age"),
-    [("config.settings.test", "0"), ("tests.outage_debug_settings", "60")],
-    ids=["debug-off-new-connections", "debug-on-persistent-connections"],
+    ("settings_module", "conn_max_age", "pool_size"),
+    # The web server pools its connections by default (config/asgi.py, ADR 0021);
+    # persistent connections exist only without the pool, so that variant turns it off.
+    [("config.settings.test", "0", "20"), ("tests.outage_debug_settings", "60", "0")],
+    ids=["debug-off-pooled-connections", "debug-on-persistent-connections"],
 )
 def test_postgres_down_is_503_and_the_same_server_recovers(
-    settings_module, conn_max_age, postgres_copy, org_a
+    settings_module, conn_max_age, pool_size, postgres_copy, org_a
 ):
     database = connection.settings_dict["NAME"]
     platform = Platform(
@@ -251,6 +253,7 @@ def test_postgres_down_is_503_and_the_same_server_recovers(
             "DATABASE_URL": postgres_copy.url(database),
             "REDIS_URL": django_settings.REDIS_URL,
             "DB_CONN_MAX_AGE": conn_max_age,
+            "DB_POOL_MAX_SIZE": pool_size,
         }
     ).start()
     try:

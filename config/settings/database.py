@@ -35,7 +35,7 @@ if DB_POOL_MAX_SIZE > 0:
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
             "max_size": DB_POOL_MAX_SIZE,
             # A request waits this long for a free connection, then fails (503).
-            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
             # Connections are replaced now and then (PostgreSQL backends grow).
             "max_lifetime": 600.0,
             "max_idle": 60.0,
