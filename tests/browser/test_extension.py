@@ -11,7 +11,7 @@ import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.browser.conftest import snap
 from tests.browser.harness import CHROMIUM, ROOT
@@ -61,13 +61,15 @@ print("KEY", key)
     return re.search(r"KEY (\S+)", out).group(1)
 
 
-def test_the_extension_saves_the_page_and_answers_about_it(platform, globex):
+def test_the_extension_saves_the_page_and_answers_about_it(platform, globex, chromium):
     key = _api_key(platform)
     server = _serve_article()
     article_url = f"http://127.0.0.1:{server.server_address[1]}/zorblatt"
     try:
-        with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-            context = playwright.chromium.launch_persistent_context(
+        # The package's Playwright (one per thread: a second sync_playwright() inside the
+        # running one is refused), its Chromium launched again with the extension.
+        with tempfile.TemporaryDirectory() as profile:
+            context = chromium.browser_type.launch_persistent_context(
                 profile,
                 executable_path=CHROMIUM,
                 headless=True,

@@ -1472,8 +1472,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The event catalogue with each payload's JSON schema (not paginated: a fixed list). */
-        get: operations["webhooks_event_types_list"];
+        /** @description The event catalogue with each payload's JSON schema, paginated like every list. */
+        get: operations["webhook_event_types_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3288,6 +3288,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["WebhookEndpointOutput"][];
         };
+        PaginatedWebhookEventTypeList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["WebhookEventType"][];
+        };
         PaginatedWidgetOutputList: {
             /** @example 123 */
             count: number;
@@ -3587,7 +3602,7 @@ export interface components {
             workflow: string;
             workflow_name: string;
             version: number;
-            status?: components["schemas"]["StatusD2dEnum"];
+            status?: components["schemas"]["WorkflowRunStatusEnum"];
             trigger: components["schemas"]["TriggerEnum"];
             input: {
                 [key: string]: unknown;
@@ -3616,7 +3631,7 @@ export interface components {
             workflow: string;
             workflow_name: string;
             version: number;
-            status?: components["schemas"]["StatusD2dEnum"];
+            status?: components["schemas"]["WorkflowRunStatusEnum"];
             trigger: components["schemas"]["TriggerEnum"];
             input: {
                 [key: string]: unknown;
@@ -3795,17 +3810,6 @@ export interface components {
          * @enum {string}
          */
         StateEnum: "none" | "ok" | "grace" | "canceling" | "downgraded";
-        /**
-         * @description * `queued` - Queued
-         *     * `running` - Running
-         *     * `waiting_approval` - Waiting for approval
-         *     * `succeeded` - Succeeded
-         *     * `failed` - Failed
-         *     * `cancelled` - Cancelled
-         *     * `timed_out` - Timed out
-         * @enum {string}
-         */
-        StatusD2dEnum: "queued" | "running" | "waiting_approval" | "succeeded" | "failed" | "cancelled" | "timed_out";
         StepRun: {
             index: number;
             key: string;
@@ -4273,6 +4277,17 @@ export interface components {
             /** Format: date-time */
             readonly updated_at: string;
         };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `waiting_approval` - Waiting for approval
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         *     * `cancelled` - Cancelled
+         *     * `timed_out` - Timed out
+         * @enum {string}
+         */
+        WorkflowRunStatusEnum: "queued" | "running" | "waiting_approval" | "succeeded" | "failed" | "cancelled" | "timed_out";
         Error: {
             error: {
                 /** @example not_found */
@@ -18033,9 +18048,14 @@ export interface operations {
             };
         };
     };
-    webhooks_event_types_list: {
+    webhook_event_types_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -18047,7 +18067,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookEventType"][];
+                    "application/json": components["schemas"]["PaginatedWebhookEventTypeList"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
