@@ -40,10 +40,10 @@ Plan.objects.filter(code="team").update(
 
 def test_admin_upgrades_through_checkout(platform, new_page):
     _sell_team_plan(platform)
-    initech = create_organization(platform, "initech", "Initech")
+    vandelay = create_organization(platform, "vandelay", "Vandelay Industries")
     page = new_page()
-    login(page, initech, "admin")
-    page.goto(f"{initech.url}/billing")
+    login(page, vandelay, "admin")
+    page.goto(f"{vandelay.url}/billing")
     expect(page.get_by_test_id("billing-plan")).to_have_text("Free")
     expect(page.get_by_test_id("billing-state")).to_have_text("No subscription")
     team = page.get_by_test_id("plan-team")
@@ -57,7 +57,7 @@ def test_admin_upgrades_through_checkout(platform, new_page):
     page.get_by_role("button", name="Pay and subscribe").click()
 
     # Back on the dashboard; the plan is the webhook's doing, not the redirect's.
-    expect(page).to_have_url(f"{initech.url}/billing?checkout=success")
+    expect(page).to_have_url(f"{vandelay.url}/billing?checkout=success")
     expect(page.get_by_test_id("billing-state")).to_have_text("Active", timeout=30_000)
     expect(page.get_by_test_id("billing-plan")).to_have_text("Team")
     expect(page.get_by_test_id("plan-team")).to_contain_text("Current")
@@ -71,7 +71,7 @@ def test_admin_upgrades_through_checkout(platform, new_page):
         """
 from billing.models import Subscription
 from users.models import Organization
-organization = Organization.objects.get(schema_name="initech")
+organization = Organization.objects.get(schema_name="vandelay")
 subscription = Subscription.objects.get(organization=organization)
 print("STATE", organization.plan, subscription.status)
 """
