@@ -134,6 +134,10 @@ def process_exited() -> None:
         multiprocess.mark_process_dead(os.getpid())
 
 
+def _count_failure(provider: str, error: Exception) -> None:
+    PROVIDER_ERRORS.labels(provider, getattr(error, "code", type(error).__name__)).inc()
+
+
 @contextlib.contextmanager
 def provider_call(provider: str, kind: str):
     """Time an AI provider call and count its failure (the gateway wraps each call)."""
@@ -141,7 +145,7 @@ def provider_call(provider: str, kind: str):
     try:
         yield
     except Exception as error:
-        PROVIDER_ERRORS.labels(provider, getattr(error, "code", type(error).__name__)).inc()
+        _count_failure(provider, error)
         raise
     finally:
         PROVIDER_LATENCY.labels(provider, kind).observe(time.perf_counter() - started)
@@ -164,10 +168,8 @@ def provider_stream(provider: str):
 
     try:
         yield first_event
-    except GeneratorExit:
-        raise
-    except Exception as error:
-        PROVIDER_ERRORS.labels(provider, getattr(error, "code", type(error).__name__)).inc()
+    except Exception as error:  # GeneratorExit (a consumer that stops early) is not one
+        _count_failure(provider, error)
         raise
 
 

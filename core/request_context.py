@@ -41,8 +41,8 @@ def _route(request) -> str:
     return f"/{match.route}" if match is not None and match.route else "unmatched"
 
 
-class RequestContextMiddleware:
-    """Placed first in MIDDLEWARE: it times everything after it."""
+class _SyncAndAsync:
+    """A middleware that runs in Django's sync and async chains alike."""
 
     sync_capable = True
     async_capable = True
@@ -51,6 +51,10 @@ class RequestContextMiddleware:
         self.get_response = get_response
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
+
+
+class RequestContextMiddleware(_SyncAndAsync):
+    """Placed first in MIDDLEWARE: it times everything after it."""
 
     def _begin(self, request):
         # Not reset at the end: Django logs the response (django.request) after the
@@ -80,16 +84,8 @@ class RequestContextMiddleware:
         return self._end(request, await self.get_response(request), started)
 
 
-class IdentityMiddleware:
+class IdentityMiddleware(_SyncAndAsync):
     """After authentication: the organization (schema) and the user of the request."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
 
     @staticmethod
     def _set(request, current) -> None:
