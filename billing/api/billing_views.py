@@ -16,6 +16,7 @@ from billing.subscriptions import billing_state, current_subscription
 from core.access import Role, Scope
 from core.api.pagination import PageNumberPagination
 from core.api.views import OrganizationAPIView
+from users.models import Organization
 
 PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
 
@@ -53,9 +54,13 @@ class BillingAccountView(OrganizationAPIView):
 
     @extend_schema(responses=s.BillingAccountSerializer)
     def get(self, request):
-        organization = self.organization
+        # The webhook writes the subscription and the organization's plan in one
+        # transaction, but the request's organization was loaded before this read:
+        # read the plan again *after* the subscription, so a page that sees the new
+        # subscription also sees the plan it gave (never "Active" on the old plan).
+        subscription = current_subscription(self.organization)
+        organization = Organization.objects.get(pk=self.organization.pk)
         plan = plan_for(organization)
-        subscription = current_subscription(organization)
         state = billing_state(organization, subscription)
         bill = None
         if subscription is not None and state.state in ("ok", "grace", "canceling"):
