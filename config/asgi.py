@@ -20,6 +20,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from billing.api.webhook import StripeWebhookIngress  # noqa: E402
 from chat.admission import PreparationGate  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from core.body_limit import RequestBodyLimit  # noqa: E402
 from core.websocket import BrowserOriginValidator, OrganizationWebsocketMiddleware  # noqa: E402
 
 # Seconds the shutdown waits for open answers to store themselves `cancelled`.
@@ -50,7 +51,8 @@ application = ProtocolTypeRouter(
         "lifespan": lifespan,
         # At most CHAT_PREPARING_MAX answers prepared at once per worker (chat/admission.py).
         # Stripe's webhooks are stored and answered before Django (billing/api/webhook.py).
-        "http": StripeWebhookIngress(PreparationGate(django_application)),
+        # Bodies over the limit are refused before anything reads them (core/body_limit.py).
+        "http": RequestBodyLimit(StripeWebhookIngress(PreparationGate(django_application))),
         # The Origin check stops other sites from opening sockets with a user's cookie.
         "websocket": BrowserOriginValidator(
             OrganizationWebsocketMiddleware(URLRouter(websocket_urlpatterns))
