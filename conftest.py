@@ -9,6 +9,7 @@ never see each other's writes.
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_context
 
@@ -71,6 +72,22 @@ def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, migrated, with the AI model catalog loaded."""
     with django_db_blocker.unblock():
         ai_models_sync()
+    _cache_keys_clear()
+
+
+def _cache_keys_clear() -> None:
+    """Empty this run's Redis key space (config/settings/test.py): counters such as
+    the hour-long rate-limit windows would otherwise carry over from the last run."""
+    from django.core.cache import caches
+
+    patterns = {
+        "default": f"*:{settings.CACHES['default']['KEY_PREFIX']}:*",  # schema:prefix:...
+        "shared": f"{settings.CACHES['shared']['KEY_PREFIX']}:*",
+    }
+    for alias, pattern in patterns.items():
+        client = caches[alias]._cache.get_client(write=True)
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
 
 
 @pytest.fixture(scope="session")

@@ -102,6 +102,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs):
+        # ``set_password`` leaves the raw password in ``_password`` until the save;
+        # Django's own re-hash at login clears it first. So this is true exactly when
+        # the password changed, by whatever path (allauth, the admin, changepassword):
+        # the post_save receiver closes the person's sockets (users/receivers.py).
+        self.password_changed = self._password is not None and self.pk is not None
+        super().save(*args, **kwargs)
+
 
 class Membership(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

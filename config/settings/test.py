@@ -37,10 +37,12 @@ if TEST_RUN_ID:
 # with these settings (a Celery worker, uvicorn) inherit the variable, hence the keys.
 TEST_WORKER = env("PYTEST_XDIST_WORKER", default="")
 TEST_KEY_SPACE = "-".join(part for part in (TEST_RUN_ID, TEST_WORKER) if part)
-if TEST_KEY_SPACE:
-    CACHES["default"]["KEY_PREFIX"] = f"test-{TEST_KEY_SPACE}"
-    CACHES["shared"]["KEY_PREFIX"] = f"shared-test-{TEST_KEY_SPACE}"
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-test-{TEST_KEY_SPACE}"
+# Always a key space of the tests' own (never a dev server's counters), emptied when a
+# run starts (conftest.py): a second run within a rate-limit window starts from zero.
+_KEY_SPACE = f"test-{TEST_KEY_SPACE}" if TEST_KEY_SPACE else "test"
+CACHES["default"]["KEY_PREFIX"] = _KEY_SPACE
+CACHES["shared"]["KEY_PREFIX"] = f"shared-{_KEY_SPACE}"
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-{_KEY_SPACE}"
 # A separate Redis database so tests never see a running dev server's queue.
 # (Concurrent runs also set TEST_CELERY_BROKER_URL to a Redis database of their own.)
 CELERY_BROKER_URL = env(

@@ -7,9 +7,13 @@ channel layer when the change commits: no message needed), and a socket whose
 close never arrived must still be refused at its next message.
 """
 
+import io
+
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core.management import call_command
+from django.test import Client
 from django_tenants.utils import schema_context
 
 from audit.services import Actor
@@ -21,7 +25,7 @@ from tests.factories import api_key_for
 from tests.helpers import PASSWORD
 from tests.security.conftest import logged_in_client, session_cookie
 from users import services as user_services
-from users.models import Membership, Role
+from users.models import Membership, Role, User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keep_test_transaction")]
 
@@ -186,6 +190,79 @@ def test_changing_the_password_closes_the_persons_other_sockets(
 
     code, _ = async_to_sync(scenario)()
     assert code == 4401
+
+
+def _socket_after(org, cookie: str, change) -> int:
+    """Open the person's socket, make ``change`` (committed): the close code pushed."""
+
+    async def scenario():
+        communicator = _communicator(org, cookie=cookie)
+        assert (await communicator.connect())[0]
+        await change()
+        code, _ = await _closed(communicator)
+        await communicator.disconnect()
+        return code
+
+    return async_to_sync(scenario)()
+
+
+def test_a_password_changed_by_the_platform_admin_closes_the_persons_sockets(
+    org_a, assistants, django_capture_on_commit_callbacks
+):
+    cookie = session_cookie(logged_in_client(org_a, org_a.member))
+    staff = User.objects.create_superuser(email="staff@platform.test", password=PASSWORD)
+    admin = Client(HTTP_HOST="localhost")
+    admin.force_login(staff)
+
+    def change_password():
+        response = admin.post(
+            f"/admin/users/user/{org_a.member.pk}/password/",
+            {"password1": "An0ther-long-passphrase!", "password2": "An0ther-long-passphrase!"},
+        )
+        assert response.status_code == 302, response.content[:500]
+
+    code = _socket_after(
+        org_a, cookie, _committed(django_capture_on_commit_callbacks, change_password)
+    )
+    assert code == 4401
+
+
+def test_a_password_changed_by_the_changepassword_command_closes_the_persons_sockets(
+    org_a, assistants, django_capture_on_commit_callbacks, monkeypatch
+):
+    cookie = session_cookie(logged_in_client(org_a, org_a.member))
+    # The command asks twice on the terminal; these are the operator's answers.
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "An0ther-long-passphrase!")
+    change = _committed(
+        django_capture_on_commit_callbacks,
+        lambda: call_command("changepassword", org_a.member.email, stdout=io.StringIO()),
+    )
+    assert _socket_after(org_a, cookie, change) == 4401
+    # A fresh row: the suite's shared ``org_a.member`` must keep the password it has.
+    assert User.objects.get(pk=org_a.member.pk).check_password("An0ther-long-passphrase!")
+
+
+def test_saving_a_person_without_a_new_password_leaves_their_sockets_open(
+    org_a, assistants, django_capture_on_commit_callbacks
+):
+    cookie = session_cookie(logged_in_client(org_a, org_a.member))
+
+    def rename():
+        person = User.objects.get(pk=org_a.member.pk)
+        person.name = "Renamed"
+        person.save()
+
+    rename_committed = _committed(django_capture_on_commit_callbacks, rename)
+
+    async def scenario():
+        communicator = _communicator(org_a, cookie=cookie)
+        assert (await communicator.connect())[0]
+        await rename_committed()
+        events = await _answer(communicator, assistants[0])  # still open, still answering
+        await communicator.disconnect()
+        return events
+
+    assert async_to_sync(scenario)()[-1]["event"] == "done"
 
 
 def test_revoking_an_api_key_closes_its_sockets(
@@ -357,7 +434,9 @@ def test_the_plans_rate_limit_applies_to_socket_messages(org_a, assistants, use_
     before = _questions_stored(org_a)
     answers = async_to_sync(scenario)()
     last_events = [a[-1] for a in answers]
-    assert [e["event"] for e in last_events] == ["done", "done", "done", "error", "error"]
+    assert [e["event"] for e in last_events] == ["done", "done", "done", "error", "error"], (
+        last_events
+    )
     refused = last_events[3]["data"]
     assert refused["code"] == "throttled" and refused["status"] == 429
     assert refused["retry_after"] >= 1
