@@ -13,7 +13,6 @@ their data (``committed``) and remove it afterwards.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def _teams_settings(server) -> dict:
 
 
 @pytest.fixture(scope="package")
-def bot_worker(_slack_server, _teams_server, django_db_setup, django_db_blocker):
+def bot_worker(_slack_server, _teams_server, django_db_setup, django_db_blocker, tmp_path_factory):
     """A Celery worker in a process of its own, on this pytest worker's test database
     and queue (it inherits PYTEST_XDIST_WORKER, hence the same Redis key prefix), told
     where the Slack and Teams fakes listen through its environment. Package-scoped: it
@@ -114,26 +113,27 @@ def bot_worker(_slack_server, _teams_server, django_db_setup, django_db_blocker)
         "AI_MAX_RETRIES": "0",
         "AI_REQUEST_TIMEOUT": "5",
     }
-    log = tempfile.NamedTemporaryFile(prefix="bot-worker-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        process.terminate()
+    log_path = tmp_path_factory.mktemp("bot-worker") / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads",
+             "-c", "4", "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "-l", "WARNING"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        process.log_path = log_path
         try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
-        os.unlink(log.name)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 @pytest.fixture
@@ -145,7 +145,9 @@ def committed(organizations, django_db_blocker, bot_worker):
         try:
             yield organizations
         finally:
-            assert bot_worker.poll() is None, "the bot worker process died"
+            assert bot_worker.poll() is None, (
+                "the bot worker process died: " + bot_worker.log_path.read_text()[-3000:]
+            )
             _remove_since(organizations, started)
 
 

@@ -194,6 +194,7 @@ class TestEvents:
         assert answer.streamed and answer.stopped
         assert "refund" in answer.text.lower()
         assert "chat.appendStream" in slack.methods()  # progressive, not one post
+        assert "assistant.threads.setStatus" in slack.methods()  # "is thinking…" first
         context, actions = answer.blocks
         assert "Refund policy" in context["elements"][0]["text"]
         assert f"{alpha.organization.url}/chat/" in context["elements"][0]["text"]
@@ -317,7 +318,9 @@ class TestEvents:
         from users.models import Organization
 
         integration, ws, _ = connected
-        Plan.objects.update_or_create(code=BOT_PLAN, defaults={"name": "Tiny", "monthly_messages": 0})
+        Plan.objects.update_or_create(
+            code=BOT_PLAN, defaults={"name": "Tiny", "monthly_messages": 0}
+        )
         Organization.objects.filter(pk=alpha.organization.pk).update(plan=BOT_PLAN)
         event = mention(slack, ws, "What is the refund policy?")
         post_event(callback(event, ws, event_id="Ev60"))
@@ -371,7 +374,12 @@ class TestEvents:
         assert args["channel_id"] == "D200" and len(args["prompts"]) == 3
         assert token == ws.bot_token
 
-    def test_uninstall_removes_routing_and_tokens(self, connected, slack):
+    @pytest.mark.parametrize(
+        "event",
+        [{"type": "app_uninstalled"}, {"type": "tokens_revoked", "tokens": {"bot": ["UBOT"]}}],
+        ids=["app_uninstalled", "tokens_revoked"],
+    )
+    def test_uninstall_removes_routing_and_tokens(self, connected, slack, event):
         integration, ws, _ = connected
         body = {
             "team_id": ws.team_id,
@@ -379,7 +387,7 @@ class TestEvents:
             "type": "event_callback",
             "event_id": "Ev99",
             "event_time": 1,
-            "event": {"type": "app_uninstalled"},
+            "event": event,
         }
         assert post_event(body).status_code == 200
         integration.refresh_from_db()
@@ -392,6 +400,60 @@ class TestEvents:
         event = mention(slack, ws, "still there?")
         post_event(callback(event, ws, event_id="Ev100"))
         assert slack.posted == {}
+
+
+def ask_command(ws, text: str, *, trigger_id: str, channel="C400", user="UALICE"):
+    """``/ask`` as Slack posts a slash command: a signed form to the same Request URL."""
+    from urllib.parse import urlencode
+
+    raw = urlencode(
+        {
+            "token": "unused",
+            "team_id": ws.team_id,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": "alice",
+            "command": "/ask",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": "http://127.0.0.1:1/unused",
+            "trigger_id": trigger_id,
+        }
+    ).encode()
+    return HostClient("localhost").generic(
+        "POST", EVENTS, raw, content_type="application/x-www-form-urlencoded", **sign(raw)
+    )
+
+
+def test_the_ask_command_answers_in_a_thread_of_its_own(connected, slack, alpha):
+    _integration, ws, _ = connected
+    response = ask_command(ws, "What is the refund policy?", trigger_id="trig-1")
+    assert response.status_code == 200
+    assert settled("command:trig-1").status == "answered"
+    [question] = [p for p in slack.posted.values() if p.channel == "C400" and not p.thread_ts]
+    assert question.text == "<@UALICE> asked: What is the refund policy?"
+    [answer] = slack.replies_in("C400", question.ts)
+    assert answer.streamed and answer.stopped
+    assert "refund" in answer.text.lower()
+    assert [e["action_id"] for e in answer.blocks[1]["elements"]] == [
+        "feedback_up",
+        "feedback_down",
+    ]
+    with schema_context(alpha.slug):
+        session = ChatSession.objects.get()
+        assert session.channel == "slack"
+        assert session.created_by_id == alpha.member.pk
+
+
+def test_an_empty_ask_command_gets_a_hint_and_nothing_is_queued(connected, slack):
+    _integration, ws, _ = connected
+    response = ask_command(ws, "  ", trigger_id="trig-2")
+    assert response.status_code == 200
+    assert "Ask a question after /ask" in response.content.decode()
+    assert not IntegrationEvent.objects.filter(kind="slash_command").exists()
+    assert slack.posted == {}
 
 
 def test_a_slack_thread_is_read_only_in_the_dashboard(connected, slack, alpha):

@@ -293,9 +293,7 @@ def test_a_literal_private_service_url_is_refused_without_connecting(teams, serv
         asyncio.run(reply())
 
 
-def test_an_activity_whose_service_url_resolves_to_a_private_address_is_refused(
-    connected, teams
-):
+def test_an_activity_whose_service_url_resolves_to_a_private_address_is_refused(connected, teams):
     from core import outbound
 
     body = ask(teams, "What is the refund policy?", conversation="a:private", kind="personal")
