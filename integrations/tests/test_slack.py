@@ -279,6 +279,45 @@ class TestEvents:
         with schema_context(alpha.slug):
             assert Message.objects.get(pk=down["value"]).feedback_rating == -1
 
+    def test_thumbs_from_another_organizations_workspace_change_nothing(
+        self, connected, slack, alpha, beta
+    ):
+        _integration, ws, _ = connected
+        event = mention(slack, ws, "What is the refund policy?")
+        post_event(callback(event, ws, event_id="Ev35"))
+        settled("Ev35")
+        [answer] = slack.replies_in("C100", event["ts"])
+        up = answer.blocks[1]["elements"][0]
+        # Beta's workspace clicks a button carrying alpha's message id.
+        other = slack.workspace("T0002", bot_token="xoxb-beta", team_name="Beta Slack")
+        install(beta, slack, team_id="T0002")
+        click = {
+            "type": "block_actions",
+            "team": {"id": other.team_id},
+            "user": {"id": "UEVE", "team_id": other.team_id},
+            "api_app_id": "A0001",
+            "channel": {"id": "C900"},
+            "message": {"ts": "1.1", "thread_ts": "1.0"},
+            "actions": [
+                {
+                    "action_id": "feedback_up",
+                    "value": up["value"],
+                    "type": "button",
+                    "block_id": "feedback",
+                    "action_ts": "1",
+                }
+            ],
+            "trigger_id": "t2",
+        }
+        raw = ("payload=" + __import__("urllib.parse").parse.quote(json.dumps(click))).encode()
+        response = HostClient("localhost").generic(
+            "POST", EVENTS, raw, content_type="application/x-www-form-urlencoded", **sign(raw)
+        )
+        assert response.status_code == 200
+        with schema_context(alpha.slug):
+            assert Message.objects.get(pk=up["value"]).feedback_rating is None
+        assert "chat.postEphemeral" not in slack.methods()
+
     def test_a_mention_inside_an_existing_thread_reads_the_earlier_messages(
         self, connected, slack, alpha
     ):
