@@ -11,7 +11,7 @@ from django_tenants.utils import schema_context
 
 from chat.models import ChatSession, Message
 from integrations.models import Integration, IntegrationEvent, IntegrationRoute
-from integrations.tests.conftest import wait_for
+from integrations.tests.conftest import BOT_PLAN, wait_for
 from tests.factories import make_assistant
 from tests.helpers import HostClient
 
@@ -187,6 +187,23 @@ def test_no_assistant_gets_a_clear_reply(connected, teams):
     assert "No assistant answers here yet" in reply.text
     connected.refresh_from_db()
     assert connected.last_error
+
+
+def test_a_quota_reached_is_said_in_the_conversation(connected, teams, alpha):
+    from billing.models import Plan
+    from users.models import Organization
+
+    Plan.objects.update_or_create(code=BOT_PLAN, defaults={"name": "Tiny", "monthly_messages": 0})
+    Organization.objects.filter(pk=alpha.organization.pk).update(plan=BOT_PLAN)
+    body = ask(teams, "What is the refund policy?")
+    assert post(teams, body).status_code == 202
+    assert settled(body).status == "failed"
+    [reply] = teams.replies_in(THREAD)
+    assert "can't answer right now" in reply.text
+    connected.refresh_from_db()
+    assert "can't answer right now" in connected.last_error
+    with schema_context(alpha.slug):
+        assert not Message.objects.exists()
 
 
 def test_the_same_bot_cannot_be_claimed_twice_in_one_microsoft_tenant(alpha, beta, teams):
