@@ -105,7 +105,11 @@ def teams_answer(*, event: IntegrationEvent) -> str:
         )
         return connector_client(service_url=incoming.service_url, token=token)
 
-    connector = run(open_connector())
+    try:
+        connector = run(open_connector())
+    except BaseException:
+        loop.close()
+        raise
     conversation = incoming.conversation.id
 
     def reply(**fields) -> Activity:

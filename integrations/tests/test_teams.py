@@ -9,6 +9,7 @@ import zipfile
 import pytest
 from django_tenants.utils import schema_context
 
+from billing.models import UsageRecord
 from chat.models import ChatSession, Message
 from integrations.models import Integration, IntegrationEvent, IntegrationRoute
 from integrations.tests.conftest import BOT_PLAN, wait_for
@@ -111,6 +112,7 @@ def test_the_done_when_scenario_in_a_teams_channel_thread(connected, teams, alph
         assert "refund" in last.retrieval_query.lower()
         assert "returned item" in last.retrieval_query.lower()
     assert teams.replies_in(THREAD, kind="typing")
+    assert UsageRecord.objects.filter(organization=alpha.organization, channel="teams").exists()
     # The card's thumbs-down comes back as a message activity with its data: recorded.
     click = teams.activity(
         app_id=APP_ID, tenant_id=TENANT_ID, text="", conversation_id=THREAD, value=down
