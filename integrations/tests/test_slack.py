@@ -109,6 +109,15 @@ class TestInstall:
         with schema_context(alpha.slug):
             assert AuditEvent.objects.filter(action="integration.connected").exists()
 
+    def test_an_organization_may_connect_several_workspaces(self, alpha, slack):
+        first = install(alpha, slack, team_id="T0001")
+        slack.workspace("T0002", bot_token="xoxb-second", team_name="Second Slack")
+        second = install(alpha, slack, team_id="T0002")
+        assert first.pk != second.pk
+        routes = IntegrationRoute.objects.filter(organization=alpha.organization)
+        assert sorted(routes.values_list("key", flat=True)) == ["T0001", "T0002"]
+        assert {first.status, second.status} == {IntegrationStatus.ACTIVE}
+
     def test_a_workspace_cannot_be_claimed_by_a_second_organization(self, alpha, beta, slack):
         install(alpha, slack)
         admin = HostClient(beta.host, beta.admin)

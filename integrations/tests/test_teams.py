@@ -136,6 +136,24 @@ def test_a_personal_chat_keeps_its_history_and_knows_the_member(connected, teams
         assert session.created_by_id == alpha.member.pk
 
 
+def test_a_group_chat_is_one_session_with_its_history(connected, teams, alpha):
+    chat = "19:groupchat-1@thread.v2"
+    first = ask(teams, "<at>Assistant</at> How long until a refund is paid?", conversation=chat,
+                kind="groupChat")  # fmt: skip
+    post(teams, first)
+    settled(first)
+    follow = ask(teams, "<at>Assistant</at> and what about the returned item?",
+                 conversation=chat, kind="groupChat", user="29:bob")  # fmt: skip
+    post(teams, follow)
+    assert settled(follow).status == "answered"
+    assert len(teams.replies_in(chat)) == 2
+    with schema_context(alpha.slug):
+        session = ChatSession.objects.get()
+        assert session.channel == "teams" and session.message_count == 4
+        last = Message.objects.filter(role="assistant").order_by("created_at").last()
+        assert "refund" in last.retrieval_query.lower()
+
+
 def test_a_token_with_a_bad_signature_or_audience_is_refused_and_nothing_stored(connected, teams):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
