@@ -177,6 +177,9 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
         slack_integration_for(
             org, team_id=f"T-{org.slug}-{label}-{n}".upper().replace(" ", ""), problems=copies
         )
+        # Listed first (newest): the isolation suite's {integration_id} is a Teams bot, so
+        # its app package is asked for with a real Teams id.
+        teams_integration_for(org, name=_name(label, "Teams bot", n), problems=copies)
     seed_webhooks(org, label=label, copies=copies)
     seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
     seed_prompts_and_workflows(org, label=label, copies=copies)
@@ -222,6 +225,27 @@ def slack_integration_for(org, *, team_id: str = "T0001", name: str = "Acme Slac
         organization=org.organization,
         user=org.admin,
     )
+    for _ in range(problems):
+        bots.problem_record(integration=integration, kind="no_assistant", message=bots.NO_ASSISTANT)
+    return integration
+
+
+def teams_integration_for(org, *, name: str = "Teams bot", problems=1):
+    """A Teams bot connected by ``org``'s admin (its own app id in its own Microsoft
+    tenant), with ``problems`` entries on its page."""
+    import uuid
+
+    from integrations import bot_services, bots
+
+    with schema_context(org.slug):
+        integration = bot_services.teams_connect(
+            organization=org.organization,
+            name=name,
+            app_id=str(uuid.uuid4()),
+            app_password=f"{name} secret",
+            tenant_id=str(uuid.uuid4()),
+            actor=Actor(user=org.admin),
+        )
     for _ in range(problems):
         bots.problem_record(integration=integration, kind="no_assistant", message=bots.NO_ASSISTANT)
     return integration

@@ -2,8 +2,9 @@
 
 A personal chat, a group chat or a channel thread (its conversation id names the thread)
 is one chat session. The reply goes through the Agents SDK's connector client to the
-activity's serviceUrl: a typing indicator, the answer posted at its first words and
-updated as it grows (at most every TEAMS_UPDATE_INTERVAL seconds), and at the end its
+activity's serviceUrl, on a session that connects only to the address the outbound
+policy checked (connector.py): a typing indicator, the answer posted at its first
+words and updated as it grows (at most every TEAMS_UPDATE_INTERVAL seconds), and at the end its
 sources as Teams citation entities plus an Adaptive Card with thumbs buttons, whose
 submission comes back as a message activity recorded as the answer's feedback.
 """
@@ -16,7 +17,6 @@ import time
 
 from django.conf import settings
 from microsoft_agents.activity import Activity, Attachment, Entity
-from microsoft_agents.hosting.core import RestChannelServiceClientFactory
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 from microsoft_agents.hosting.core.authorization.authentication_constants import (
     AuthenticationConstants,
@@ -25,6 +25,7 @@ from microsoft_agents.hosting.core.authorization.authentication_constants import
 from integrations import bots
 from integrations.models import IntegrationEvent
 from integrations.teams.auth import IntegrationConnections
+from integrations.teams.connector import connector_client
 
 _AT = re.compile(r"<at>.*?</at>", re.S)
 
@@ -90,18 +91,25 @@ def teams_answer(*, event: IntegrationEvent) -> str:
     integration = event.integration
     incoming = Activity.model_validate(event.payload["activity"])
     identity = ClaimsIdentity(event.payload.get("claims") or {}, True)
-    factory = RestChannelServiceClientFactory(IntegrationConnections(integration))
+    provider = IntegrationConnections(integration).get_token_provider(
+        identity, incoming.service_url
+    )
     loop = asyncio.new_event_loop()
     run = loop.run_until_complete
-    connector = run(
-        factory.create_connector_client(
-            None,
-            identity,
-            incoming.service_url,
-            AuthenticationConstants.AGENTS_SDK_SCOPE,
-            identity.get_token_scope(),
+
+    async def open_connector():
+        # What the SDK's RestChannelServiceClientFactory does, on a session whose
+        # connections go to the address the outbound policy checked (connector.py).
+        token = await provider.get_access_token(
+            AuthenticationConstants.AGENTS_SDK_SCOPE, identity.get_token_scope()
         )
-    )
+        return connector_client(service_url=incoming.service_url, token=token)
+
+    try:
+        connector = run(open_connector())
+    except BaseException:
+        loop.close()
+        raise
     conversation = incoming.conversation.id
 
     def reply(**fields) -> Activity:
