@@ -6,8 +6,9 @@ Event order: ``session``, ``delta``..., ``sources``, ``usage``, ``done``; or
 ``error`` instead of the last three when the provider fails. A client that goes
 away mid-stream, or a server shutting down (uvicorn cancels open streams after its
 graceful timeout), leaves the answer stored as ``cancelled`` with the text so far.
-While it streams, the text so far is stored every ``CHAT_STREAM_HEARTBEAT_SECONDS``:
-that heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py).
+While it streams, the text so far is stored every ``CHAT_STREAM_HEARTBEAT_SECONDS``
+(by the process's one heartbeat writer for all its streams, chat/heartbeats.py): that
+heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django_tenants.utils import tenant_context
 from assistants import gateway
 from assistants.providers.base import TextDelta
 from assistants.providers.errors import ProviderError, as_domain_error
-from chat import recovery, services
+from chat import heartbeats, recovery, services
 from chat.models import MessageStatus
 from chat.turn import TurnPlan
 from core import metrics
@@ -136,30 +137,6 @@ def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms
         release_connection()
 
 
-def _heartbeat(turn: TurnPlan, text: str) -> None:
-    try:
-        with tenant_context(turn.organization):
-            recovery.answer_heartbeat(message_id=turn.assistant_message.pk, text=text)
-    finally:
-        release_connection()
-
-
-async def _beat(turn: TurnPlan, parts: list[str]) -> None:
-    """Store the text so far now and then while the answer streams (its lease)."""
-    # In the request's thread context like every write of the turn; the thread a beat
-    # brings back is let go again right after it, so a waiting stream holds none.
-    beat = sync_to_async(_heartbeat, thread_sensitive=True)
-    while True:
-        await asyncio.sleep(settings.CHAT_STREAM_HEARTBEAT_SECONDS)
-        try:
-            await beat(turn, "".join(parts))
-        except Exception:  # the database away for a moment: the next beat tries again
-            logger.warning(
-                "heartbeat of answer %s failed", turn.assistant_message.pk, exc_info=True
-            )
-        release_request_thread()
-
-
 async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):
     try:
         return await sync_to_async(_finish, thread_sensitive=True)(
@@ -204,7 +181,12 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
     parts: list[str] = []
     ttft_ms = None
     finish = sync_to_async(_finish, thread_sensitive=True)
-    heartbeat = asyncio.ensure_future(_beat(turn, parts))
+    # Its lease: the process's one heartbeat writer stores ``parts`` every interval.
+    beat = heartbeats.stream_open(
+        schema_name=turn.organization.schema_name,
+        message_id=turn.assistant_message.pk,
+        parts=parts,
+    )
     streaming_task = asyncio.current_task()
     OPEN_STREAMS.add(streaming_task)
     metrics.STREAMS_OPEN.inc()
@@ -238,7 +220,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
         )
         return
     finally:
-        heartbeat.cancel()
+        heartbeats.stream_close(beat)
         OPEN_STREAMS.discard(streaming_task)
         metrics.STREAMS_OPEN.dec()
     try:
