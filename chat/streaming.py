@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -125,6 +126,30 @@ def provider_deltas_sync(turn: TurnPlan, outcome: gateway.StreamOutcome) -> Iter
         events.close()  # closes the SDK's HTTP stream when we stop early
 
 
+_FINISHING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _finishing() -> asyncio.Semaphore:
+    """At most ``CHAT_FINISHING_MAX`` answers of this event loop stored at once.
+
+    Each store takes a thread and a pooled connection (20 per worker): thousands of
+    streams released together would otherwise start thousands of threads that wait for
+    the pool and fail after ``DB_POOL_TIMEOUT``, leaving their rows to the orphan sweep.
+    Waiting here costs a coroutine."""
+    loop = asyncio.get_running_loop()
+    semaphore = _FINISHING.get(loop)
+    if semaphore is None:
+        semaphore = _FINISHING[loop] = asyncio.Semaphore(settings.CHAT_FINISHING_MAX)
+    return semaphore
+
+
+async def _store(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms):
+    async with _finishing():
+        return await sync_to_async(_finish, thread_sensitive=True)(
+            turn, outcome, text, status, error, ttft_ms
+        )
+
+
 def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms: int | None):
     """Database work after the stream, in the organization's schema; the connection
     is released at once so idle streams never pin one."""
@@ -139,9 +164,7 @@ def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms
 
 async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):
     try:
-        return await sync_to_async(_finish, thread_sensitive=True)(
-            turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
-        )
+        return await _store(turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms)
     except RuntimeError:
         # uvicorn shutting down cancels a stream after Django's request handler (and its
         # thread-sensitive context) is gone; asgiref then refuses that thread. Store the
@@ -149,9 +172,10 @@ async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | N
         logger.info(
             "storing cancelled answer %s after its request ended", turn.assistant_message.pk
         )
-        return await sync_to_async(_finish, thread_sensitive=False)(
-            turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
-        )
+        async with _finishing():
+            return await sync_to_async(_finish, thread_sensitive=False)(
+                turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
+            )
 
 
 # The tasks streaming an answer in this process, for a graceful shutdown to close.
@@ -180,7 +204,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
     deltas = provider_deltas(turn, outcome)
     parts: list[str] = []
     ttft_ms = None
-    finish = sync_to_async(_finish, thread_sensitive=True)
+    finish = _store
     # Its lease: the process's one heartbeat writer stores ``parts`` every interval.
     beat = heartbeats.stream_open(
         schema_name=turn.organization.schema_name,
@@ -239,9 +263,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
 
 async def store_cancelled(turn: TurnPlan) -> None:
     """The client left before its answer started: store it ``cancelled``, empty."""
-    await sync_to_async(_finish, thread_sensitive=True)(
-        turn, turn.new_outcome(), "", MessageStatus.CANCELLED, "", None
-    )
+    await _store(turn, turn.new_outcome(), "", MessageStatus.CANCELLED, "", None)
 
 
 async def sse_stream(turn: TurnPlan) -> AsyncIterator[bytes]:
