@@ -98,6 +98,7 @@ TARGET_CHUNKS, MIN_CHUNKS = 10_000, 9_900
 DESCRIPTION = f"bench/chat.py: {TARGET_CHUNKS} chunks"
 SOURCES = (("benchsearch", "search-10k"), ("benchscifact", "scifact"))
 EMBED_CHUNKS = 2_500  # fallback only: real chunks embedded here before the top-up
+RESUME_CHUNKS = 500  # an interrupted fallback build with this many is topped up, not redone
 NOISE = 0.08  # width of the uniform noise on top-up copies
 CHAT_MODEL = ("openai", "gpt-4o-mini")
 KB_ASSISTANT, PLAIN_ASSISTANT = "Bench chat (10k chunks)", "Bench chat (no collection)"
@@ -471,12 +472,20 @@ def ensure_collection() -> Any:
     built = collection is not None and collection.description.startswith(f"{DESCRIPTION};")
     if built and chunk_total(collection.id) >= MIN_CHUNKS:
         return collection
-    purge_collection()
-    print(f"building collection {COLLECTION!r} (~{TARGET_CHUNKS} chunks)", flush=True)
-    collection = services.collection_create(
-        name=COLLECTION, description=DESCRIPTION, embedding_model=common.local_embedding_model()
-    )
-    source = fill_collection(collection)
+    if collection is not None and not built and chunk_total(collection.id) >= RESUME_CHUNKS:
+        # A build cut short while embedding (slow on a loaded machine): its real chunks
+        # are kept and topped up, rather than embedded again from the start.
+        source = f"{chunk_total(collection.id)} SciFact chunks embedded here (resumed)"
+        print(f"resuming collection {COLLECTION!r}: {source}", flush=True)
+    else:
+        purge_collection()
+        print(f"building collection {COLLECTION!r} (~{TARGET_CHUNKS} chunks)", flush=True)
+        collection = services.collection_create(
+            name=COLLECTION,
+            description=DESCRIPTION,
+            embedding_model=common.local_embedding_model(),
+        )
+        source = fill_collection(collection)
     added = top_up(collection)
     if added:
         source += f" + {added} noisy copies"

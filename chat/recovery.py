@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -41,6 +41,25 @@ def answer_heartbeat(*, message_id, text: str) -> bool:
             content=text, updated_at=timezone.now()
         )
     )
+
+
+def answers_heartbeat(*, texts: dict) -> int:
+    """``answer_heartbeat`` for many answers of the current schema in one statement: every
+    still-streaming answer in ``texts`` (id -> text so far) stores its text and renews its
+    lease; returns how many did. The web process beats all its open streams this way
+    (chat/heartbeats.py): one UPDATE per schema per interval, not one per stream."""
+    require_tenant_schema()
+    if not texts:
+        return 0
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS m SET content = beat.content, updated_at = %s "  # noqa: S608
+            "FROM unnest(%s::uuid[], %s::text[]) AS beat(id, content) "
+            "WHERE m.id = beat.id AND m.status = %s",
+            [timezone.now(), list(texts), list(texts.values()), MessageStatus.STREAMING],
+        )
+        return cursor.rowcount
 
 
 def _model_of(message: Message) -> AIModel | None:

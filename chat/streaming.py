@@ -6,8 +6,9 @@ Event order: ``session``, ``delta``..., ``sources``, ``usage``, ``done``; or
 ``error`` instead of the last three when the provider fails. A client that goes
 away mid-stream, or a server shutting down (uvicorn cancels open streams after its
 graceful timeout), leaves the answer stored as ``cancelled`` with the text so far.
-While it streams, the text so far is stored every ``CHAT_STREAM_HEARTBEAT_SECONDS``:
-that heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py).
+While it streams, the text so far is stored every ``CHAT_STREAM_HEARTBEAT_SECONDS``
+(by the process's one heartbeat writer for all its streams, chat/heartbeats.py): that
+heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from django_tenants.utils import tenant_context
 from assistants import gateway
 from assistants.providers.base import TextDelta
 from assistants.providers.errors import ProviderError, as_domain_error
-from chat import recovery, services
+from chat import heartbeats, recovery, services
 from chat.models import MessageStatus
 from chat.turn import TurnPlan
 from core import metrics
@@ -124,6 +126,30 @@ def provider_deltas_sync(turn: TurnPlan, outcome: gateway.StreamOutcome) -> Iter
         events.close()  # closes the SDK's HTTP stream when we stop early
 
 
+_FINISHING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _finishing() -> asyncio.Semaphore:
+    """At most ``CHAT_FINISHING_MAX`` answers of this event loop stored at once.
+
+    Each store takes a thread and a pooled connection (20 per worker): thousands of
+    streams released together would otherwise start thousands of threads that wait for
+    the pool and fail after ``DB_POOL_TIMEOUT``, leaving their rows to the orphan sweep.
+    Waiting here costs a coroutine."""
+    loop = asyncio.get_running_loop()
+    semaphore = _FINISHING.get(loop)
+    if semaphore is None:
+        semaphore = _FINISHING[loop] = asyncio.Semaphore(settings.CHAT_FINISHING_MAX)
+    return semaphore
+
+
+async def _store(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms):
+    async with _finishing():
+        return await sync_to_async(_finish, thread_sensitive=True)(
+            turn, outcome, text, status, error, ttft_ms
+        )
+
+
 def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms: int | None):
     """Database work after the stream, in the organization's schema; the connection
     is released at once so idle streams never pin one."""
@@ -136,35 +162,9 @@ def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms
         release_connection()
 
 
-def _heartbeat(turn: TurnPlan, text: str) -> None:
-    try:
-        with tenant_context(turn.organization):
-            recovery.answer_heartbeat(message_id=turn.assistant_message.pk, text=text)
-    finally:
-        release_connection()
-
-
-async def _beat(turn: TurnPlan, parts: list[str]) -> None:
-    """Store the text so far now and then while the answer streams (its lease)."""
-    # In the request's thread context like every write of the turn; the thread a beat
-    # brings back is let go again right after it, so a waiting stream holds none.
-    beat = sync_to_async(_heartbeat, thread_sensitive=True)
-    while True:
-        await asyncio.sleep(settings.CHAT_STREAM_HEARTBEAT_SECONDS)
-        try:
-            await beat(turn, "".join(parts))
-        except Exception:  # the database away for a moment: the next beat tries again
-            logger.warning(
-                "heartbeat of answer %s failed", turn.assistant_message.pk, exc_info=True
-            )
-        release_request_thread()
-
-
 async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):
     try:
-        return await sync_to_async(_finish, thread_sensitive=True)(
-            turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
-        )
+        return await _store(turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms)
     except RuntimeError:
         # uvicorn shutting down cancels a stream after Django's request handler (and its
         # thread-sensitive context) is gone; asgiref then refuses that thread. Store the
@@ -172,9 +172,10 @@ async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | N
         logger.info(
             "storing cancelled answer %s after its request ended", turn.assistant_message.pk
         )
-        return await sync_to_async(_finish, thread_sensitive=False)(
-            turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
-        )
+        async with _finishing():
+            return await sync_to_async(_finish, thread_sensitive=False)(
+                turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
+            )
 
 
 # The tasks streaming an answer in this process, for a graceful shutdown to close.
@@ -203,8 +204,13 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
     deltas = provider_deltas(turn, outcome)
     parts: list[str] = []
     ttft_ms = None
-    finish = sync_to_async(_finish, thread_sensitive=True)
-    heartbeat = asyncio.ensure_future(_beat(turn, parts))
+    finish = _store
+    # Its lease: the process's one heartbeat writer stores ``parts`` every interval.
+    beat = heartbeats.stream_open(
+        schema_name=turn.organization.schema_name,
+        message_id=turn.assistant_message.pk,
+        parts=parts,
+    )
     streaming_task = asyncio.current_task()
     OPEN_STREAMS.add(streaming_task)
     metrics.STREAMS_OPEN.inc()
@@ -238,7 +244,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
         )
         return
     finally:
-        heartbeat.cancel()
+        heartbeats.stream_close(beat)
         OPEN_STREAMS.discard(streaming_task)
         metrics.STREAMS_OPEN.dec()
     try:
@@ -257,9 +263,7 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
 
 async def store_cancelled(turn: TurnPlan) -> None:
     """The client left before its answer started: store it ``cancelled``, empty."""
-    await sync_to_async(_finish, thread_sensitive=True)(
-        turn, turn.new_outcome(), "", MessageStatus.CANCELLED, "", None
-    )
+    await _store(turn, turn.new_outcome(), "", MessageStatus.CANCELLED, "", None)
 
 
 async def sse_stream(turn: TurnPlan) -> AsyncIterator[bytes]:

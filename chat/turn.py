@@ -425,10 +425,15 @@ def _placeholder_usage(request: ChatRequest, rewrite: gateway.PricedResult | Non
 
 
 def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
+    """The session (when new), the question and the placeholder answer, in one
+    transaction of at most three statements: the two messages are one INSERT, and a new
+    session is created already counting its question (no UPDATE of its totals). Each
+    round trip to PostgreSQL before the answer starts is time to first token."""
     model = inputs.assistant.model
     session = inputs.session
+    asking = inputs.existing_user_message is None
     with transaction.atomic():
-        if inputs.existing_user_message is None:
+        if asking:
             # Again under the organization's lock: exact when a burst races for the last one.
             quotas.quota_check_messages(inputs.organization, lock=True)
         if session is None:
@@ -438,16 +443,16 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
                 created_by=inputs.user if getattr(inputs.user, "pk", None) else None,
                 api_key_id=inputs.api_key_id,
                 title=conversation.title_from_message(inputs.text),
+                # the question below, counted as session_add_totals would count it
+                message_count=1 if asking else 0,
+                last_message_at=timezone.now() if asking else None,
             )
-        user_message = inputs.existing_user_message
-        if user_message is None:
-            user_message = Message.objects.create(
-                session=session, role=Role.USER, content=inputs.text
-            )
-            if inputs.attachments:
-                user_message.attachments.set(inputs.attachments)
+        elif asking:
             session_add_totals(session_id=session.pk, messages=1)
-        answer = Message.objects.create(
+        user_message = inputs.existing_user_message
+        if asking:
+            user_message = Message(session=session, role=Role.USER, content=inputs.text)
+        answer = Message(
             session=session,
             role=Role.ASSISTANT,
             status=MessageStatus.STREAMING,
@@ -460,6 +465,10 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
             context_omitted=list(context.omitted),
             **_placeholder_usage(context.request, context.rewrite),
         )
+        # One INSERT for both (ids are made here; the question is first, as before).
+        Message.objects.bulk_create([user_message, answer] if asking else [answer])
+        if asking and inputs.attachments:
+            user_message.attachments.set(inputs.attachments)
     return TurnPlan(
         organization=inputs.organization,
         user=inputs.user,

@@ -13,6 +13,7 @@ The decisions (what fails open, what closed) are in
 docs/adr/0014-outages-and-malformed-requests.md.
 """
 
+import time
 import uuid
 
 import pytest
@@ -254,6 +255,9 @@ def test_postgres_down_is_503_and_the_same_server_recovers(
             "REDIS_URL": django_settings.REDIS_URL,
             "DB_CONN_MAX_AGE": conn_max_age,
             "DB_POOL_MAX_SIZE": pool_size,
+            # Long, so that a request waiting for the pool while PostgreSQL is down
+            # would show: the pool's circuit answers at once instead (ADR 0058).
+            "DB_POOL_TIMEOUT": "60",
         }
     ).start()
     try:
@@ -261,8 +265,11 @@ def test_postgres_down_is_503_and_the_same_server_recovers(
         assert status == 401, (status, body)  # a normal answer: the organization exists
 
         postgres_copy.stop()
+        started = time.monotonic()
         status, headers, body = platform.request("GET", "/api/v1/assistants", host=org_a.host)
         assert status == 503, (status, body, platform.output())
+        # not after DB_POOL_TIMEOUT (60 s): a generous bound for a loaded machine
+        assert time.monotonic() - started < 20
         assert body["error"]["code"] == "service_unavailable"
         assert int(headers["retry-after"]) > 0
         status, _, body = platform.request(

@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 
 from assistants.tests.providers.fake_server import Reply
 from billing.models import UsageRecord
-from chat import recovery, services, streaming
+from chat import heartbeats, recovery, services, streaming
 from chat.models import ChatSession, Message, MessageStatus
 from core.api.authorization import caller_resolve
 
@@ -138,3 +138,78 @@ def test_the_heartbeat_stores_the_text_so_far_while_the_answer_streams(
     assert len(seen_while_streaming[1]) > len(seen_while_streaming[0])
     assert message.content.startswith(seen_while_streaming[1])
     assert message.cost >= Decimal("0")
+
+
+@pytest.mark.django_db
+def test_streams_open_at_once_are_beaten_together_by_one_writer(
+    org_a, openai_assistant, provider_server, settings
+):
+    # given: three answers streaming at once in one process, stored one at a time
+    settings.CHAT_STREAM_HEARTBEAT_SECONDS = 0.05
+    settings.CHAT_FINISHING_MAX = 1
+    for _ in range(3):
+        provider_server.enqueue(Reply(text=LONG_ANSWER, chunk_delay=0.05))
+    turns = [_prepare(org_a, openai_assistant, f"Question {i}?") for i in range(3)]
+    seen: dict = {}
+    writers: set = set()
+    deltas = {turn.assistant_message.pk: 0 for turn in turns}
+
+    def stored_texts():
+        with schema_context(org_a.slug):
+            return dict(Message.objects.filter(pk__in=list(deltas)).values_list("pk", "content"))
+
+    async def read(turn):
+        async for event in streaming.turn_events(turn):
+            if event.name == "delta":
+                deltas[turn.assistant_message.pk] += 1
+                writers.add(heartbeats.heartbeats().writer)
+
+    async def watch():
+        from asgiref.sync import sync_to_async
+
+        while min(deltas.values()) < 5:  # every stream has said something
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # a few beats
+        seen.update(await sync_to_async(stored_texts, thread_sensitive=True)())
+
+    async def run():
+        await asyncio.gather(*(read(turn) for turn in turns), watch())
+        return heartbeats.heartbeats()
+
+    after = async_to_sync(run)()
+
+    # then: while they streamed, each row held its own text so far, from one writer
+    assert len(writers) == 1
+    assert all(seen[turn.assistant_message.pk].startswith("word0") for turn in turns)
+    # and the writer stops with the last stream
+    assert after.writer is None and not after.streams
+    with schema_context(org_a.slug):
+        statuses = set(
+            Message.objects.filter(pk__in=[t.assistant_message.pk for t in turns]).values_list(
+                "status", flat=True
+            )
+        )
+    assert statuses == {MessageStatus.COMPLETE}
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_never_touches_an_answer_that_is_no_longer_streaming(org_a, assistant):
+    streaming_turn, swept_turn = _prepare(org_a, assistant), _prepare(org_a, assistant, "Other?")
+    with schema_context(org_a.slug):
+        _orphan(swept_turn, "what it had")
+        assert recovery.answers_recover_interrupted() == 1
+
+        # when: one beat for both (the process did not know the second was swept)
+        stored = recovery.answers_heartbeat(
+            texts={
+                streaming_turn.assistant_message.pk: "so far",
+                swept_turn.assistant_message.pk: "more text",
+            }
+        )
+
+        # then: only the live answer moved; the swept one keeps its final state
+        assert stored == 1
+        live = Message.objects.get(pk=streaming_turn.assistant_message.pk)
+        swept = Message.objects.get(pk=swept_turn.assistant_message.pk)
+        assert (live.content, live.status) == ("so far", MessageStatus.STREAMING)
+        assert (swept.content, swept.status) == ("what it had", MessageStatus.INTERRUPTED)
