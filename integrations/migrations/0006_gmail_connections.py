@@ -10,60 +10,128 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0005_merge_prompt_workflow_scopes'),
-        ('users', '0003_site_name'),
+        ("integrations", "0005_merge_prompt_workflow_scopes"),
+        ("users", "0003_site_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GmailConnection',
+            name="GmailConnection",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('email', models.CharField(max_length=320)),
-                ('scopes', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=200), blank=True, default=list, size=None)),
-                ('refresh_token_encrypted', models.TextField()),
-                ('status', models.CharField(choices=[('active', 'Connected'), ('error', 'Needs attention')], default='active', max_length=16)),
-                ('label_id', models.CharField(blank=True, max_length=200)),
-                ('label_name', models.CharField(blank=True, max_length=200)),
-                ('collection_id', models.UUIDField(blank=True, null=True)),
-                ('history_id', models.CharField(blank=True, max_length=40)),
-                ('sync_status', models.CharField(choices=[('idle', 'Idle'), ('queued', 'Queued'), ('running', 'Running'), ('failed', 'Failed')], default='idle', max_length=16)),
-                ('sync_lease_until', models.DateTimeField(blank=True, null=True)),
-                ('sync_threads_done', models.PositiveIntegerField(default=0)),
-                ('sync_threads_total', models.PositiveIntegerField(default=0)),
-                ('last_sync_at', models.DateTimeField(blank=True, null=True)),
-                ('last_sync_result', models.JSONField(blank=True, default=dict)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gmail_connections', to='users.organization')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gmail_connections', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("email", models.CharField(max_length=320)),
+                (
+                    "scopes",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(max_length=200),
+                        blank=True,
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                ("refresh_token_encrypted", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Connected"), ("error", "Needs attention")],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("label_id", models.CharField(blank=True, max_length=200)),
+                ("label_name", models.CharField(blank=True, max_length=200)),
+                ("collection_id", models.UUIDField(blank=True, null=True)),
+                ("history_id", models.CharField(blank=True, max_length=40)),
+                (
+                    "sync_status",
+                    models.CharField(
+                        choices=[
+                            ("idle", "Idle"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("failed", "Failed"),
+                        ],
+                        default="idle",
+                        max_length=16,
+                    ),
+                ),
+                ("sync_lease_until", models.DateTimeField(blank=True, null=True)),
+                ("sync_threads_done", models.PositiveIntegerField(default=0)),
+                ("sync_threads_total", models.PositiveIntegerField(default=0)),
+                ("last_sync_at", models.DateTimeField(blank=True, null=True)),
+                ("last_sync_result", models.JSONField(blank=True, default=dict)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gmail_connections",
+                        to="users.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="gmail_connections",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='GmailThread',
+            name="GmailThread",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('thread_id', models.CharField(max_length=64)),
-                ('document_id', models.UUIDField(blank=True, null=True)),
-                ('history_id', models.CharField(blank=True, max_length=40)),
-                ('synced_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='threads', to='integrations.gmailconnection')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='users.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("thread_id", models.CharField(max_length=64)),
+                ("document_id", models.UUIDField(blank=True, null=True)),
+                ("history_id", models.CharField(blank=True, max_length=40)),
+                ("synced_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="threads",
+                        to="integrations.gmailconnection",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="users.organization",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='gmailconnection',
-            constraint=models.UniqueConstraint(fields=('organization', 'user'), name='gmail_connection_one_per_member'),
+            model_name="gmailconnection",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "user"), name="gmail_connection_one_per_member"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='gmailthread',
-            constraint=models.UniqueConstraint(fields=('connection', 'thread_id'), name='gmail_thread_unique'),
+            model_name="gmailthread",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "thread_id"), name="gmail_thread_unique"
+            ),
         ),
     ]

@@ -194,7 +194,7 @@ class TestSync:
             mailbox, sender="news@shop.test", subject="Newsletter", body="Sale!", labels=["INBOX"]
         )
         labels = client_for(org_a, "member").get(f"/api/v1/gmail/connections/{connected.pk}/labels")
-        assert "Support" in [label["name"] for label in labels.json()["results"]]
+        assert "Support" in [label["name"] for label in labels.json()["labels"]]
         assert (
             _configure(org_a, connected, collection, mailbox.support, client_for).status_code == 200
         )
@@ -467,3 +467,78 @@ def test_another_organizations_member_gets_404(org_a, org_b, connected, client_f
         method = "get" if path in ("", "/labels") else "post"
         response = getattr(client_for(org_b, "admin"), method)(url, {}, format="json")
         assert response.status_code == 404
+
+
+# -- the real worker ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def committed_connection(organizations, django_db_blocker, google, mailbox):
+    """Committed rows (a worker sees nothing else): a collection and the member's
+    connection to the fake's mailbox, configured; removed at the end."""
+    from knowledge_base import services as knowledge_services
+    from knowledge_base.models import Collection
+    from tests.factories import local_embedding_model
+
+    org = organizations["alpha"]
+    refresh = "1//0g-worker-test"
+    google.refresh_tokens[refresh] = (MAILBOX, ["https://www.googleapis.com/auth/gmail.readonly"])
+    with django_db_blocker.unblock():
+        with schema_context(org.slug):
+            collection = knowledge_services.collection_create(
+                name="Gmail worker test",
+                embedding_model=local_embedding_model(),
+                chunk_size=80,
+                chunk_overlap=10,
+            )
+        GmailConnection.objects.filter(organization=org.organization, user=org.member).delete()
+        connection = GmailConnection.objects.create(
+            organization=org.organization,
+            user=org.member,
+            email=MAILBOX,
+            scopes=["https://www.googleapis.com/auth/gmail.readonly"],
+            refresh_token_encrypted=crypto.encrypt(refresh),
+            label_id=mailbox.support,
+            label_name="Support",
+            collection_id=collection.pk,
+        )
+        yield org, connection, collection
+        GmailConnection.objects.filter(pk=connection.pk).delete()
+        with schema_context(org.slug):
+            Collection.objects.filter(pk=collection.pk).delete()
+
+
+def test_a_sync_runs_on_the_worker_and_shows_its_progress(
+    committed_connection, celery_worker, django_db_blocker, google, mailbox
+):
+    import time
+
+    from tests.helpers import HostClient
+
+    org, connection, collection = committed_connection
+    for n in range(6):
+        google.receive(
+            mailbox,
+            sender=CUSTOMER,
+            subject=f"Worker {n}",
+            body=f"Body {n}.",
+            labels=[mailbox.support],
+        )
+    with django_db_blocker.unblock():
+        client = HostClient(org.host, org.member)
+        queued = client.post(f"/api/v1/gmail/connections/{connection.pk}/sync")
+        assert queued.status_code == 202, queued.content
+        assert queued.json()["sync_status"] in ("queued", "running", "idle")
+        seen, deadline = [], time.monotonic() + 90
+        while time.monotonic() < deadline:
+            state = client.get(f"/api/v1/gmail/connections/{connection.pk}").json()
+            seen.append((state["sync_status"], state["sync_threads_done"]))
+            if state["last_sync_at"]:
+                break
+            time.sleep(0.05)
+
+        assert state["sync_status"] == "idle", seen
+        assert state["last_sync_result"]["added"] == 6
+        assert state["sync_threads_done"] == state["sync_threads_total"] == 6
+        with schema_context(org.slug):
+            assert Document.objects.filter(collection=collection).count() == 6

@@ -57,6 +57,12 @@ class GmailLabelSerializer(serializers.Serializer):
     type = serializers.CharField(help_text="system or user")
 
 
+class GmailLabelsOutputSerializer(serializers.Serializer):
+    """Gmail's own list, whole (a mailbox has tens of labels; Gmail does not page it)."""
+
+    labels = GmailLabelSerializer(many=True)
+
+
 class GmailDraftInputSerializer(serializers.Serializer):
     thread_id = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$")
     assistant = serializers.UUIDField()

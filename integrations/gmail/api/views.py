@@ -84,14 +84,13 @@ class GmailConnectionDetailView(_Member, OrganizationAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class GmailLabelListView(_Member, OrganizationGenericAPIView):
-    serializer_class = s.GmailLabelSerializer
-
-    @extend_schema(tags=TAG, operation_id="gmail_labels_list")
+class GmailLabelListView(_Member, OrganizationAPIView):
+    @extend_schema(
+        tags=TAG, operation_id="gmail_labels_list", responses=s.GmailLabelsOutputSerializer
+    )
     def get(self, request, connection_id):
         labels = services.gmail_labels(connection=self.connection(connection_id))
-        page = self.paginate_queryset(labels)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return Response(s.GmailLabelsOutputSerializer({"labels": labels}).data)
 
 
 class GmailSyncView(_Member, OrganizationAPIView):
