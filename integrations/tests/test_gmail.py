@@ -505,7 +505,9 @@ def committed_connection(organizations, django_db_blocker, google, mailbox):
         yield org, connection, collection
         GmailConnection.objects.filter(pk=connection.pk).delete()
         with schema_context(org.slug):
-            Collection.objects.filter(pk=collection.pk).delete()
+            knowledge_services.collection_delete(
+                collection=Collection.objects.get(pk=collection.pk)
+            )
 
 
 def test_a_sync_runs_on_the_worker_and_shows_its_progress(
@@ -541,4 +543,13 @@ def test_a_sync_runs_on_the_worker_and_shows_its_progress(
         assert state["last_sync_result"]["added"] == 6
         assert state["sync_threads_done"] == state["sync_threads_total"] == 6
         with schema_context(org.slug):
-            assert Document.objects.filter(collection=collection).count() == 6
+            documents = Document.objects.filter(collection=collection)
+            assert documents.count() == 6
+
+            def ingested():
+                return not documents.exclude(status="completed").exists()
+
+            deadline = time.monotonic() + 120  # the worker ingests them next
+            while not ingested() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert ingested(), list(documents.values_list("status", flat=True))
