@@ -350,3 +350,100 @@ class WidgetConfiguration(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# -- Gmail, per member (issue 16; docs/gmail.md, ADR 0043) ------------------------------
+# Public schema like the bots: the OAuth callback arrives on the platform's host and must
+# find its organization and member first. Every row carries its organization. The
+# collection and its documents live in the organization's schema: referenced by id.
+
+
+class GmailStatus(models.TextChoices):
+    ACTIVE = "active", "Connected"
+    # Google refused the refresh token (revoked, expired): the member connects again.
+    ERROR = "error", "Needs attention"
+
+
+class GmailSyncStatus(models.TextChoices):
+    IDLE = "idle", "Idle"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FAILED = "failed", "Failed"
+
+
+class GmailConnection(models.Model):
+    """One member's Gmail mailbox, connected with Google OAuth. ``refresh_token_encrypted``
+    is encrypted with core.crypto (never logged, never serialized); access tokens are
+    minted from it for each run and never stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="gmail_connections"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gmail_connections"
+    )
+    email = models.CharField(max_length=320)
+    scopes = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    refresh_token_encrypted = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=GmailStatus.choices, default=GmailStatus.ACTIVE
+    )
+    # What is synced: one label into one collection of the organization's schema.
+    label_id = models.CharField(max_length=200, blank=True)
+    label_name = models.CharField(max_length=200, blank=True)
+    collection_id = models.UUIDField(null=True, blank=True)
+    # The mailbox's history id at the end of the last complete sync: the next run asks
+    # for the changes since (users.history.list); empty: the next run is a full one.
+    history_id = models.CharField(max_length=40, blank=True)
+    sync_status = models.CharField(
+        max_length=16, choices=GmailSyncStatus.choices, default=GmailSyncStatus.IDLE
+    )
+    # A run in progress holds the connection until then; an expired lease is taken over.
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
+    sync_threads_done = models.PositiveIntegerField(default=0)
+    sync_threads_total = models.PositiveIntegerField(default=0)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    # {"added": n, "updated": n, "removed": n, "full": bool}
+    last_sync_result = models.JSONField(default=dict, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"], name="gmail_connection_one_per_member"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def can_compose(self) -> bool:
+        return "https://www.googleapis.com/auth/gmail.compose" in self.scopes
+
+
+class GmailThread(models.Model):
+    """A synced thread and the document it became (in the organization's schema)."""
+
+    connection = models.ForeignKey(
+        GmailConnection, on_delete=models.CASCADE, related_name="threads"
+    )
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    thread_id = models.CharField(max_length=64)
+    document_id = models.UUIDField(null=True, blank=True)
+    history_id = models.CharField(max_length=40, blank=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "thread_id"], name="gmail_thread_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.thread_id

@@ -182,6 +182,7 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
         teams_integration_for(org, name=_name(label, "Teams bot", n), problems=copies)
     seed_webhooks(org, label=label, copies=copies)
     seed_widgets(org, assistant_id=assistants[0].id, label=label, copies=copies)
+    seed_gmail(org, label=label, collection_id=collections[0].id)
     seed_prompts_and_workflows(org, label=label, copies=copies)
     # Last: it reacts to the messages of every session the seeds above made.
     seed_conversations(org, label=label, copies=copies, session_id=session_id)
@@ -271,6 +272,29 @@ def seed_webhooks(org, *, label: str, copies: int = 1) -> list:
                 webhook_services.endpoint_send_test(endpoint=endpoint, actor=actor)
             endpoints.append(endpoint)
     return endpoints
+
+
+def seed_gmail(org, *, label: str, collection_id):
+    """The admin's Gmail connection (one per member), configured to sync a label into
+    ``collection_id``, with a synced thread. Its refresh token is a canary."""
+    from core import crypto
+    from integrations.models import GmailConnection, GmailThread
+
+    connection = GmailConnection.objects.create(
+        organization=org.organization,
+        user=org.admin,
+        email=f"gmail-{label.lower()}@{org.slug}.test",
+        scopes=["https://www.googleapis.com/auth/gmail.readonly"],
+        refresh_token_encrypted=crypto.encrypt(f"1//{label}-refresh-token"),
+        label_id="Label_1",
+        label_name=f"{label} label",
+        collection_id=collection_id,
+        history_id="1000",
+    )
+    GmailThread.objects.create(
+        connection=connection, organization=org.organization, thread_id=f"{label}-thread"
+    )
+    return connection
 
 
 def seed_widgets(org, *, assistant_id, label: str, copies: int = 1) -> list:

@@ -32,7 +32,10 @@ ID_SOURCES = {
     "message_id": "/api/v1/chat/sessions/{session_id}/messages",
     "chunk_id": "/api/v1/collections/{collection_id}/documents/{document_id}/chunks",
     "delivery_id": "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries",
+    "public_id": "/api/v1/widgets",  # the widget visitor API names widgets by public id
 }
+# Parameters whose value is another field of the listed object than its ``id``.
+ID_FIELDS = {"public_id": "public_id"}
 
 
 def fill_path(path: str, values: dict) -> str:
@@ -59,7 +62,7 @@ def harvest_ids(client, path: str) -> dict:
             f"Cannot find an id for {{{param}}} in {path}: GET {list_path} gave "
             f"{response.status_code}. Seed one in tests.factories.seed_every_kind()."
         )
-        values[param] = results[0]["id"]
+        values[param] = results[0][ID_FIELDS.get(param, "id")]
     return values
 
 

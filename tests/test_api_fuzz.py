@@ -92,14 +92,21 @@ def test_api_conforms_to_its_schema(case, admin_session):
     assert response.status_code not in (401, 403), response.text
 
 
-# Endpoints about a person, which refuse API keys: /me, joining an organization, and a
-# person's bookmarks and reactions (docs/conversations.md).
+# Endpoints about a person, which refuse API keys: /me, joining an organization, a
+# person's bookmarks and reactions (docs/conversations.md), and a member's own Gmail
+# (docs/gmail.md).
 PEOPLE_ONLY = (
     "/api/v1/me",
     "/api/v1/invitations/accept",
     "/api/v1/conversations/messages/{message_id}/bookmark",
     "/api/v1/conversations/messages/{message_id}/reactions",
     "/api/v1/conversations/messages/{message_id}/reactions/{reaction_id}",
+    "/api/v1/gmail/connect",
+    "/api/v1/gmail/connections",
+    "/api/v1/gmail/connections/{connection_id}",
+    "/api/v1/gmail/connections/{connection_id}/labels",
+    "/api/v1/gmail/connections/{connection_id}/sync",
+    "/api/v1/gmail/connections/{connection_id}/drafts",
 )
 
 

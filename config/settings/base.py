@@ -125,6 +125,7 @@ from config.settings.celery import *  # noqa: E402, F403
 from config.settings.conversations import *  # noqa: E402, F403
 from config.settings.database import *  # noqa: E402, F403
 from config.settings.frontend import *  # noqa: E402, F403
+from config.settings.gmail import *  # noqa: E402, F403
 from config.settings.observability import *  # noqa: E402, F403
 from config.settings.recovery import *  # noqa: E402, F403
 from config.settings.security import *  # noqa: E402, F403

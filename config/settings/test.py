@@ -65,3 +65,8 @@ WHITENOISE_AUTOREFRESH = True
 OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 # Failed API-key throttling is exercised by tests/security with explicit limits.
 API_KEY_FAILURES_PER_WINDOW = 100_000
+
+# Gmail: nothing leaves the machine; the tests point these at the local fake
+# (integrations/tests/fakes/gmail.py). Port 9 (discard) refuses the connection.
+GOOGLE_OAUTH_TOKEN_URL = "http://127.0.0.1:9/token"
+GMAIL_API_BASE = "http://127.0.0.1:9/"

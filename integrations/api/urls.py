@@ -40,3 +40,6 @@ urlpatterns += [path("", include("integrations.webhooks.api.urls"))]
 
 # The embeddable widget's configurations (integrations/widget/api).
 urlpatterns += [path("", include("integrations.widget.api.urls"))]
+
+# Gmail, per member (integrations/gmail/api).
+urlpatterns += [path("", include("integrations.gmail.api.urls"))]

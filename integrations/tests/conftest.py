@@ -211,3 +211,29 @@ def alpha(committed):
 @pytest.fixture
 def beta(committed):
     return committed["beta"]
+
+
+@pytest.fixture(scope="session")
+def _google_server():
+    from integrations.tests.fakes.gmail import FakeGoogle
+
+    server = FakeGoogle().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def google(_google_server, settings, monkeypatch):
+    """The fake Google OAuth token endpoint and Gmail API, with the platform's Google
+    client pointed at it. (requests-oauthlib refuses a plain-http token URL unless told:
+    the fake is local http, Google is https.)"""
+    from integrations.tests.fakes import gmail as fake_gmail
+
+    _google_server.reset()
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    settings.GOOGLE_OAUTH_CLIENT_ID = fake_gmail.CLIENT_ID
+    settings.GOOGLE_OAUTH_CLIENT_SECRET = fake_gmail.CLIENT_SECRET
+    settings.GOOGLE_OAUTH_AUTHORIZE_URL = f"{_google_server.base}/o/oauth2/auth"
+    settings.GOOGLE_OAUTH_TOKEN_URL = f"{_google_server.base}/token"
+    settings.GMAIL_API_BASE = f"{_google_server.base}/"
+    return _google_server

@@ -2,22 +2,28 @@
 
 Anonymous and cross-origin by design, so these are not organization views: each
 request is checked here against the widget's allowed domains (``services``), answered
-with CORS headers for that origin only, and never reads or sets a cookie. They are
-left out of the OpenAPI schema (they are not the programs' API); their tests are in
+with CORS headers for that origin only, and never reads or sets a cookie. They are in
+the OpenAPI schema under their own tag, ``widget-visitor``, with their credential
+(``widgetVisitor``: the page's Origin or Referer, and the visitor's signed token), so
+the generated isolation and fuzz suites walk them too; their own tests are in
 ``integrations/widget/tests``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.response import Response
 
 from assistants.providers.errors import ProviderError, as_domain_error
@@ -45,6 +51,54 @@ def widget_script(request):
     return response
 
 
+class WidgetVisitorAuthentication(BaseAuthentication):
+    """Names the visitor's credential for the schema; authenticates nobody (a visitor
+    is anonymous). The checks are ``WidgetView.initial``'s: the widget of the URL on
+    this organization's host, the page's Origin/Referer among its allowed domains, and
+    for a conversation the visitor's signed token."""
+
+    def authenticate(self, request):
+        return None
+
+
+class WidgetVisitorScheme(OpenApiAuthenticationExtension):
+    target_class = "integrations.widget.views.WidgetVisitorAuthentication"
+    name = "widgetVisitor"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": TOKEN_HEADER,
+            "description": (
+                "The embeddable widget's visitors (browsers on the organization's allowed "
+                "sites), anonymous: no cookie and no API key. Every request must carry an "
+                "`Origin` (or `Referer`) naming one of the widget's allowed domains, on "
+                "the host of the widget's organization; a conversation continues only "
+                f"with the visitor's signed token (`{TOKEN_HEADER}`, returned by the chat "
+                "endpoint), which names the widget, the visitor and the conversation. "
+                "CORS headers are sent for that origin only."
+            ),
+        }
+
+    # The token is optional (a first message has none: the schema lists anonymous
+    # access too, as for every AllowAny view); the Origin is not, which OpenAPI's
+    # security cannot say: the description does.
+
+
+VISITOR_TAGS = ["widget-visitor"]
+PUBLIC_ID = OpenApiParameter(
+    "public_id", str, OpenApiParameter.PATH, description="The widget's `data-widget` id."
+)
+ORIGIN = OpenApiParameter(
+    "Origin",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The embedding page's origin; one of it or `Referer` is required.",
+)
+
+
 class _Input(serializers.Serializer):
     message = serializers.CharField(max_length=100_000, trim_whitespace=True)
     token = serializers.CharField(max_length=1000, required=False, allow_blank=True)
@@ -56,9 +110,39 @@ class _Feedback(serializers.Serializer):
     token = serializers.CharField(max_length=1000)
 
 
-@extend_schema(exclude=True)
+class _FeedbackOutput(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=[1, -1], allow_null=True)
+
+
+class _ConfigOutput(serializers.Serializer):
+    title = serializers.CharField()
+    welcome_message = serializers.CharField(allow_blank=True)
+    primary_color = serializers.CharField()
+    text_color = serializers.CharField()
+    position = serializers.CharField()
+    suggested_questions = serializers.ListField(child=serializers.CharField())
+    feedback_enabled = serializers.BooleanField()
+    file_upload_enabled = serializers.BooleanField()
+    show_sources = serializers.BooleanField()
+    max_message_chars = serializers.IntegerField()
+
+
+class _VisitorMessage(serializers.Serializer):
+    id = serializers.UUIDField()
+    role = serializers.CharField()
+    content = serializers.CharField(allow_blank=True)
+    sources = serializers.ListField(child=serializers.DictField())
+    rating = serializers.IntegerField(allow_null=True)
+
+
+class _MessagesOutput(serializers.Serializer):
+    messages = _VisitorMessage(many=True)
+
+
 class WidgetView(StreamingErrorsAsJSON, PublicAPIView):
     """Base: the widget of the URL, the page's origin checked, CORS for that origin."""
+
+    authentication_classes = [WidgetVisitorAuthentication]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -99,6 +183,13 @@ class WidgetView(StreamingErrorsAsJSON, PublicAPIView):
 
 
 class WidgetConfigView(WidgetView):
+    @extend_schema(
+        tags=VISITOR_TAGS,
+        operation_id="widget_visitor_config",
+        parameters=[PUBLIC_ID, ORIGIN],
+        responses=_ConfigOutput,
+        description="What the bubble shows (title, colours, welcome, suggestions).",
+    )
     def get(self, request, public_id):
         w = self.widget
         return Response(
@@ -120,6 +211,17 @@ class WidgetConfigView(WidgetView):
 class WidgetMessagesView(WidgetView):
     """The visitor's conversation so far (continuity after a reload)."""
 
+    @extend_schema(
+        tags=VISITOR_TAGS,
+        operation_id="widget_visitor_messages",
+        parameters=[PUBLIC_ID, ORIGIN],
+        responses=_MessagesOutput,
+        description=(
+            "The conversation the visitor's token names (at most 200 messages, the whole "
+            "of a widget conversation: `max_conversation_messages` caps it); none without "
+            "a token."
+        ),
+    )
     def get(self, request, public_id):
         visitor = self.visitor()
         if not visitor.session_id:
@@ -147,6 +249,26 @@ class WidgetMessagesView(WidgetView):
 
 
 class WidgetChatPrepareView(WidgetView):
+    @extend_schema(
+        tags=VISITOR_TAGS,
+        operation_id="widget_visitor_chat",
+        parameters=[PUBLIC_ID, ORIGIN],
+        request=_Input,
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description=(
+                    "The answer as Server-Sent Events (`session`, `delta`, `sources`, "
+                    f"`usage`, `done`, or `error`); the `{TOKEN_HEADER}` response header "
+                    "carries the visitor's token for the next message."
+                ),
+            )
+        },
+        description=(
+            "A visitor's message to the widget's assistant (rate-limited per widget and "
+            "per address, capped in length and per conversation)."
+        ),
+    )
     def post(self, request, public_id):
         data = _Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -197,6 +319,15 @@ class WidgetChatPrepareView(WidgetView):
 
 
 class WidgetFeedbackView(WidgetView):
+    @extend_schema(
+        tags=VISITOR_TAGS,
+        operation_id="widget_visitor_feedback",
+        parameters=[PUBLIC_ID, ORIGIN],
+        request=_Feedback,
+        responses=_FeedbackOutput,
+        description="Thumbs up (1), down (-1) or cleared (null) on an answer of the "
+        "visitor's own conversation.",
+    )
     def post(self, request, public_id):
         if not self.widget.feedback_enabled:
             raise errors.PermissionDenied("Feedback is off for this widget.")
@@ -226,6 +357,7 @@ _STREAM_HEADERS = (
 )
 
 
+@functools.wraps(_prepare)  # keeps cls and view_class: the schema documents the DRF view
 async def widget_chat(request, *args, **kwargs):
     """The prepare step above in a thread, then the answer streamed on the event loop
     as the dashboard's (``chat.api.views.answering_view``), with the widget's headers

@@ -93,6 +93,18 @@ def platform() -> Platform:
         STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
         STRIPE_API_BASE=stripe.url,
     )
+    # Gmail talks to a local Google (integrations/tests/fakes/gmail.py) likewise.
+    from integrations.tests.fakes.gmail import CLIENT_ID, CLIENT_SECRET, FakeGoogle
+
+    google = running.google = FakeGoogle().start()
+    os.environ.update(
+        GOOGLE_OAUTH_CLIENT_ID=CLIENT_ID,
+        GOOGLE_OAUTH_CLIENT_SECRET=CLIENT_SECRET,
+        GOOGLE_OAUTH_AUTHORIZE_URL=f"{google.base}/o/oauth2/auth",
+        GOOGLE_OAUTH_TOKEN_URL=f"{google.base}/token",
+        GMAIL_API_BASE=f"{google.base}/",
+        OAUTHLIB_INSECURE_TRANSPORT="1",  # the local Google is plain http
+    )
     try:
         running.start()
         stripe.webhook_url = f"{running.public_url}/billing/stripe/webhook"
@@ -100,6 +112,7 @@ def platform() -> Platform:
     finally:
         running.stop()
         stripe.stop()
+        google.stop()
 
 
 @dataclass

@@ -31,7 +31,6 @@ ADMIN_ONLY = {
     "API keys",
     "Provider credentials",
     "Audit log",
-    "Integrations",
     "Website widget",
     "Webhooks",
 }

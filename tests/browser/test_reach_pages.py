@@ -80,3 +80,40 @@ def test_widget_configured_with_a_live_preview_and_a_snippet(new_page, globex):
     row.get_by_role("button", name="Copy snippet").click()
     assert page.evaluate("navigator.clipboard.readText()") == snippet
     snap(page, "widgets")
+
+
+def test_a_member_connects_gmail_and_syncs_a_label_with_progress(new_page, platform, globex):
+    """Through Google's consent page (the local Google's: the member clicks Allow), back
+    to the Integrations page; then a label, a collection, "Sync now" on the platform's
+    worker, and the result."""
+    google = platform.google
+    box = google.mailbox("member@globex.example")
+    support = google.label(box, "Support")
+    for n, subject in enumerate(["Refund for order 1042", "Invoice address", "Login trouble"]):
+        google.receive(
+            box,
+            sender=f"Customer {n} <c{n}@customer.test>",
+            subject=subject,
+            body=f"Message about {subject.lower()}.",
+            labels=["INBOX", support],
+        )
+    google.consent_as = box.email
+    page = new_page()
+    login(page, globex, "member")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Integrations").click()
+    card = page.get_by_test_id("gmail-card")
+    expect(card).to_contain_text("Connect your own mailbox")
+    snap(page, "gmail-connect")
+
+    card.get_by_role("button", name="Connect Gmail").click()
+
+    expect(page.get_by_role("status").filter(has_text="Gmail is connected")).to_be_visible()
+    card = page.get_by_test_id("gmail-card")
+    expect(card).to_contain_text("Gmail: member@globex.example")
+    card.get_by_label("Label to sync").select_option(label="Support")
+    card.get_by_label("Into the collection").select_option(index=1)
+    card.get_by_role("button", name="Save").click()
+    expect(card.get_by_role("button", name="Sync now")).to_be_enabled()
+    card.get_by_role("button", name="Sync now").click()
+    expect(card).to_contain_text("3 added, 0 updated, 0 removed (full sync)", timeout=60_000)
+    snap(page, "gmail")

@@ -38,6 +38,14 @@ from tests.openapi import fill_path, harvest_ids, operations, path_params, tenan
 PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/invitations/accept"),
     ("POST", "/api/v1/workflows/{workflow_id}/webhook"),  # the signature is the credential
+    # The widget's visitors: anonymous by design; the page's Origin among the widget's
+    # allowed domains and the visitor's signed token are the credential (ADR 0038).
+    # Outsiders (no allowed Origin, or another organization's host) still get nothing;
+    # integrations/widget/tests also sends A's allowed Origin and token to B's host.
+    ("GET", "/api/v1/widget/{public_id}/config"),
+    ("GET", "/api/v1/widget/{public_id}/messages"),
+    ("POST", "/api/v1/widget/{public_id}/chat"),
+    ("POST", "/api/v1/widget/{public_id}/feedback"),
 }
 CANARIES = ("ALPHA-CANARY", "@alpha.test", "canary-invitee", "sk-alpha-canary")
 

@@ -32,7 +32,7 @@ const SECTIONS: { title: string; items: Item[] }[] = [
     items: [
       { to: "/members", label: "Members", icon: "users" },
       { to: "/api-keys", label: "API keys", icon: "key", admin: true },
-      { to: "/integrations", label: "Integrations", icon: "plug", admin: true },
+      { to: "/integrations", label: "Integrations", icon: "plug" },
       { to: "/widgets", label: "Website widget", icon: "chat", admin: true },
       { to: "/webhooks", label: "Webhooks", icon: "plug", admin: true },
       { to: "/credentials", label: "Provider credentials", icon: "plug", admin: true },

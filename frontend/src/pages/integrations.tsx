@@ -1,9 +1,12 @@
-// Slack and Teams: connect, map channels to assistants, see status and errors, disconnect.
+// Slack and Teams: connect, map channels to assistants, see status and errors, disconnect;
+// and each member's own Gmail (pages/gmail.tsx).
 // (Issue #15 endpoints; docs/integrations.md.)
 import { type FormEvent, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { Integration } from "../api/types";
+import { GmailSection } from "./gmail";
+import { usePermissions } from "../session";
 import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField, useAction, useAsync } from "../ui";
 
 type Assistant = { id: string; name: string };
@@ -168,11 +171,24 @@ function IntegrationCard({ integration, assistants, onChanged }: { integration: 
   );
 }
 
+// Members (not admins) see their own Gmail only; viewers nothing to connect.
 export function IntegrationsPage() {
+  const { isAdmin, canEdit } = usePermissions();
+  const assistants = useAsync(async () => (canEdit ? ((await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results as Assistant[]) : []), [canEdit]);
+  if (isAdmin) return <AdminIntegrations assistants={assistants.data ?? []} />;
+  return (
+    <div className="stack-lg">
+      <PageHeader title="Integrations" description="Your own Gmail: sync a label into your knowledge, draft replies with an assistant." />
+      {canEdit ? <GmailSection assistants={assistants.data ?? []} /> : <p className="muted">Viewers cannot connect integrations. Ask an admin for the member role.</p>}
+    </div>
+  );
+}
+
+function AdminIntegrations({ assistants: assistantList }: { assistants: Assistant[] }) {
   const [params] = useSearchParams();
   const [teamsOpen, setTeamsOpen] = useState(false);
   const integrations = useAsync(() => unwrap(client.GET("/api/v1/integrations", { params: { query: { page_size: 100 } } })), []);
-  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results as Assistant[], []);
+  const assistants = { data: assistantList };
   const slack = useAction(async () => {
     const { url } = await unwrap(client.POST("/api/v1/integrations/slack/install"));
     window.location.assign(url);
@@ -241,6 +257,7 @@ export function IntegrationsPage() {
           </section>
         )
       ) : null}
+      <GmailSection assistants={assistantList} />
       <Modal open={teamsOpen} title="Connect a Teams bot" onClose={() => setTeamsOpen(false)}>
         <form className="stack" onSubmit={teams.run} noValidate>
           <p className="muted small">

@@ -218,6 +218,79 @@ class TestChat:
             assert Message.objects.get(pk=done["message_id"]).feedback_rating == 1
 
 
+class TestOtherOrganizations:
+    """The generated isolation suite walks the visitor endpoints as outsiders without an
+    allowed Origin; here the outsider has everything of A's visitor: the allowed
+    Origin, A's widget id and A's visitor token, on B's host."""
+
+    def _a_visitor_with_a_conversation(self, org_a, widget, client_for) -> str:
+        first = _ask(_visitor(client_for, org_a), widget, "How long does a refund take?")
+        stream_body(first)
+        return first["X-Widget-Token"]
+
+    def test_alphas_widget_id_origin_and_token_on_betas_host_get_nothing(
+        self, org_a, org_b, widget, client_for
+    ):
+        token = self._a_visitor_with_a_conversation(org_a, widget, client_for)
+        with schema_context(org_a.slug):
+            [session] = ChatSession.objects.all()
+            [answer] = Message.objects.filter(session=session, role="assistant")
+        on_b = _visitor(client_for, org_b, x_widget_token=token)
+        base = f"/api/v1/widget/{widget.public_id}"
+
+        answers = [
+            on_b.get(f"{base}/config"),
+            on_b.get(f"{base}/messages"),
+            _ask(on_b, widget, "And shipping?", token=token),
+            on_b.post(
+                f"{base}/feedback",
+                {"message_id": str(answer.pk), "rating": -1, "token": token},
+                format="json",
+            ),
+        ]
+
+        for response in answers:
+            assert_error(response, 404)
+            assert "Access-Control-Allow-Origin" not in response
+            assert "refund" not in response.content.decode().lower()
+        with schema_context(org_b.slug):
+            assert not ChatSession.objects.exists()
+        with schema_context(org_a.slug):
+            assert Message.objects.filter(session=session).count() == 2
+            answer.refresh_from_db()
+            assert answer.feedback_rating is None
+
+    def test_alphas_token_on_betas_own_widget_continues_nothing_of_alphas(
+        self, org_a, org_b, widget, client_for
+    ):
+        token = self._a_visitor_with_a_conversation(org_a, widget, client_for)
+        assistant_b = make_assistant(org_b)
+        with schema_context(org_b.slug):
+            widget_b = services.widget_create(
+                organization=org_b.organization,
+                actor=Actor(user=org_b.admin),
+                name="B shop",
+                assistant_id=assistant_b.pk,
+                allowed_domains=["shop.example.test"],
+            )
+        on_b = _visitor(client_for, org_b)
+
+        history = on_b.get(
+            f"/api/v1/widget/{widget_b.public_id}/messages", HTTP_X_WIDGET_TOKEN=token
+        )
+        asked = _ask(on_b, widget_b, "Hello", token=token)
+
+        assert history.status_code == 200 and history.json() == {"messages": []}
+        assert asked.status_code == 200, asked.content[:200]
+        stream_body(asked)
+        with schema_context(org_b.slug):  # a new conversation of B's, not A's continued
+            [session_b] = ChatSession.objects.all()
+            assert Message.objects.filter(session=session_b).count() == 2
+            assert session_b.api_key_id == widget_b.pk
+        with schema_context(org_a.slug):
+            assert Message.objects.count() == 2
+
+
 class TestLimits:
     def test_a_long_message_is_refused(self, org_a, widget, client_for):
         response = _ask(_visitor(client_for, org_a), widget, "x" * (widget.max_message_chars + 1))
