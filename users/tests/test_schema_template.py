@@ -69,9 +69,10 @@ class TestCloning:
         assert "assistants_assistant_col_assistant_id_collection__5feae785_uniq" in constraint_names
         assert any(c[2] == "f" for c in cloned["constraints"])
         assert len(cloned["migrations"]) == len(migrated["migrations"]) > 50
-        assert dict((s[0], s[-1]) for s in cloned["sequences"])[
-            "django_migrations_id_seq"
-        ] == dict((s[0], s[-1]) for s in migrated["sequences"])["django_migrations_id_seq"]
+        assert (
+            dict((s[0], s[-1]) for s in cloned["sequences"])["django_migrations_id_seq"]
+            == dict((s[0], s[-1]) for s in migrated["sequences"])["django_migrations_id_seq"]
+        )
 
     def test_the_comparison_notices_a_renamed_constraint_and_a_missing_index(self, org_a):
         # given: alpha's schema with one unique constraint renamed and one index dropped
@@ -103,7 +104,9 @@ class TestCloning:
             slug="tenantsworks",
         )
         assert _created_as(logs, "tenantsworks") == "cloned"
-        org = SimpleNamespace(slug="tenantsworks", admin=result.user, organization=result.organization)
+        org = SimpleNamespace(
+            slug="tenantsworks", admin=result.user, organization=result.organization
+        )
 
         # when: an assistant with a processed handbook (embedded, chunked, indexed)
         make_assistant(org)

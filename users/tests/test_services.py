@@ -46,6 +46,7 @@ class TestSignup:
         # given: the tenant migrations blow up once they have run (organizations
         # migrated, not cloned; a failing clone: test_schema_template.py)
         settings.TENANT_SCHEMA_CLONING = False
+
         def explode(**kwargs):
             raise RuntimeError("disk full")
 
