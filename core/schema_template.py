@@ -568,7 +568,8 @@ def template_ensure(*, force: bool = False, verbosity: int = 0) -> str:
 
 def get_executor(codename=None):
     """django-tenants' migration executor (``GET_EXECUTOR_FUNCTION``) that refreshes the
-    template after a run over all tenants (``migrate``, ``migrate_schemas``)."""
+    template after a run over all tenants (``migrate``, ``migrate_schemas``; not with
+    ``--shared``, ``--schema``, ``--check``, ``--plan`` or ``--fake``)."""
     from django_tenants.migration_executors import get_executor as base_executor
 
     base = base_executor(codename)
@@ -576,9 +577,12 @@ def get_executor(codename=None):
     class TemplateKeepingExecutor(base):
         def run_migrations(self, tenants=None):
             tenants = list(tenants or [])
-            every_tenant = not self.options.get("schema_name") and tenants != [
-                self.PUBLIC_SCHEMA_NAME
-            ]
+            read_only = any(self.options.get(o) for o in ("check_unapplied", "plan", "fake"))
+            every_tenant = (
+                not self.options.get("schema_name")
+                and tenants != [self.PUBLIC_SCHEMA_NAME]
+                and not read_only
+            )
             super().run_migrations(tenants=tenants)
             if every_tenant:
                 state = template_ensure(verbosity=int(self.options.get("verbosity", 1)))
