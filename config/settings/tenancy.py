@@ -61,6 +61,8 @@ TENANT_LIMIT_SET_CALLS = True
 # `migrate` keeps current (core/schema_template.py, ADR 0054); off: migrated one by one.
 TENANT_SCHEMA_CLONING = env.bool("TENANT_SCHEMA_CLONING", default=True)
 GET_EXECUTOR_FUNCTION = "core.schema_template.get_executor"
+# Processes of `migrate_schemas --executor=multiprocessing` (the migrations Job).
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MULTIPROCESSING_MAX_PROCESSES", default=2)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # Names an organization may not take: they collide with our own hosts or
 # with PostgreSQL schemas.
