@@ -18,7 +18,7 @@ from django_tenants.utils import schema_context
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from core import errors, socket_groups
+from core import errors, schema_template, socket_groups
 from users import selectors
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
 from users.validators import validate_organization_slug
@@ -36,13 +36,18 @@ class LastAdminError(errors.Conflict):
 # -- organizations ------------------------------------------------------------
 
 
-def organization_schema_migrate(*, organization: Organization) -> None:
-    """Create the organization's schema and run the tenant migrations in it.
+def organization_schema_migrate(*, organization: Organization) -> str:
+    """Create the organization's schema: cloned from the migrated template schema
+    when it is fresh (core.schema_template, ADR 0054), else by running the tenant
+    migrations. Returns "cloned" or "migrated".
 
     Runs inside the caller's transaction: PostgreSQL DDL is transactional, so a
     failure here or later in the sign-up rolls the schema back with the row.
     """
-    organization.create_schema(check_if_exists=False, verbosity=0)
+    return schema_template.schema_create(
+        organization.schema_name,
+        migrate=lambda: organization.create_schema(check_if_exists=False, verbosity=0),
+    )
 
 
 @transaction.atomic
@@ -54,11 +59,11 @@ def organization_create(*, name: str, slug: str, owner: User | None = None) -> O
         raise ValidationError({"slug": ["This name is taken. Choose another."]})
     organization = Organization(name=name.strip(), schema_name=slug)
     organization.save()
-    organization_schema_migrate(organization=organization)
+    how = organization_schema_migrate(organization=organization)
     Domain.objects.create(tenant=organization, domain=organization.host, is_primary=True)
     if owner is not None:
         Membership.objects.create(user=owner, organization=organization, role=Role.ADMIN)
-    logger.info("organization created: %s", slug)
+    logger.info("organization created: %s (schema %s)", slug, how)
     return organization
 
 

@@ -57,6 +57,12 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 DEFAULT_NOT_FOUND_TENANT_VIEW = "core.error_pages.unknown_host"
 # Set search_path once per schema switch, not before every cursor (halves round trips).
 TENANT_LIMIT_SET_CALLS = True
+# New organizations' schemas are cloned from a migrated template schema that
+# `migrate` keeps current (core/schema_template.py, ADR 0054); off: migrated one by one.
+TENANT_SCHEMA_CLONING = env.bool("TENANT_SCHEMA_CLONING", default=True)
+GET_EXECUTOR_FUNCTION = "core.schema_template.get_executor"
+# Processes of `migrate_schemas --executor=multiprocessing` (the migrations Job).
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MULTIPROCESSING_MAX_PROCESSES", default=2)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # Names an organization may not take: they collide with our own hosts or
 # with PostgreSQL schemas.
