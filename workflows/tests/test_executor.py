@@ -404,3 +404,28 @@ class TestAiAndEffects:
         assert UsageRecord.objects.filter(
             organization=org_a.organization, channel="workflow"
         ).exists()
+
+    def test_retrieve_since_days_searches_only_recent_documents(self, org_a, tenant):
+        # given: the handbook, just added, and a retrieve step for "last week's documents"
+        collection = make_assistant(org_a).collections.get()
+        step = {
+            "key": "find",
+            "type": "retrieve",
+            "query": "{{ input.topic }}",
+            "collection_ids": [str(collection.pk)],
+            "since_days": 7,
+        }
+        workflow = published(tenant, [step], input_schema=[{"name": "topic"}])
+        run = start(tenant, workflow, {"topic": "refunds"})
+        advance(run)
+        recent = run.steps.get()
+        assert recent.output["count"] > 0 and "Refund" in recent.output["text"]
+        assert "since" in recent.input
+        # when: the same documents were added ten days ago
+        collection.documents.update(created_at=timezone.now() - timedelta(days=10))
+        run = start(tenant, workflow, {"topic": "refunds"})
+        advance(run)
+        # then: nothing of last week is found (the older documents are not searched)
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED
+        assert run.steps.get().output == {"hits": [], "count": 0, "text": ""}

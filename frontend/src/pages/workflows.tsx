@@ -19,7 +19,7 @@ const STEP_TYPES: Record<string, { label: string; fields: [string, string, strin
   // [field, label, kind]: kind "text" (one line), "area" (template), "list" (comma-separated)
   transform: { label: "Transform", fields: [["template", "Template", "area"], ["output", "Output (text or json)", "text"]] },
   prompt: { label: "Prompt template", fields: [["template_id", "Template", "template"], ["model", "Model (provider/model_id)", "text"], ["values", "Values (name=template per line)", "map"]] },
-  retrieve: { label: "Retrieve", fields: [["query", "Query", "area"], ["collection_ids", "Collections", "collections"]] },
+  retrieve: { label: "Retrieve", fields: [["query", "Query", "area"], ["collection_ids", "Collections", "collections"], ["since_days", "Only documents added in the last N days (7: last week)", "number"], ["top_k", "Passages (at most 20)", "number"]] },
   ask_assistant: { label: "Ask an assistant", fields: [["assistant_id", "Assistant", "assistant"], ["message", "Message", "area"]] },
   condition: { label: "Condition", fields: [["expression", "Expression (e.g. steps.find.count > 0)", "text"], ["else_goto", "If false, go to (step key or end)", "text"]] },
   http_request: { label: "HTTP request", fields: [["method", "Method", "text"], ["url", "URL", "text"], ["headers", "Headers (Name=value or secret:NAME per line)", "map"], ["body", "Body", "area"]] },
