@@ -13,7 +13,8 @@ type Run = components["schemas"]["RunDetail"];
 type RunRow = components["schemas"]["RunOutput"];
 type StepRun = components["schemas"]["StepRun"];
 type Step = Record<string, unknown> & { key: string; type: string };
-type Draft = { steps: Step[]; input_schema: { name: string; type: string; required?: boolean }[]; triggers: Record<string, unknown>; settings: Record<string, unknown> };
+type InputField = { name: string; type: string; required?: boolean; default?: string };
+type Draft = { steps: Step[]; input_schema: InputField[]; triggers: Record<string, unknown>; settings: Record<string, unknown> };
 
 const STEP_TYPES: Record<string, { label: string; fields: [string, string, string][] }> = {
   // [field, label, kind]: kind "text" (one line), "area" (template), "list" (comma-separated)
@@ -101,6 +102,15 @@ function useOptions() {
     assistants: assistants.data?.results.map((a) => ({ id: a.id, name: a.name })) ?? [],
     collections: collections.data?.results.map((c) => ({ id: c.id, name: c.name })) ?? [],
   };
+}
+
+// "topic=refunds": a field with its default (what a scheduled or event run, which has no
+// caller to fill it in, gets); "topic": a field without one.
+function inputField(text: string): InputField {
+  const at = text.indexOf("=");
+  const name = (at > 0 ? text.slice(0, at) : text).trim();
+  const value = at > 0 ? text.slice(at + 1).trim() : "";
+  return value ? { name, type: "short_text", required: false, default: value } : { name, type: "short_text", required: false };
 }
 
 function mapToText(value: unknown): string {
@@ -421,12 +431,13 @@ export function WorkflowEditPage() {
             <input
               className="input"
               aria-label="Input fields"
-              placeholder="topic, recipient"
-              defaultValue={draft.input_schema.map((v) => v.name).join(", ")}
+              placeholder="topic=refunds, recipient"
+              defaultValue={draft.input_schema.map((v) => (v.default ? `${v.name}=${v.default}` : v.name)).join(", ")}
               key={w.id}
-              onBlur={(e) => setDraft({ ...draft, input_schema: e.target.value.split(",").map((n) => n.trim()).filter(Boolean).map((name) => ({ name, type: "short_text", required: false })) })}
+              onBlur={(e) => setDraft({ ...draft, input_schema: e.target.value.split(",").map((n) => n.trim()).filter(Boolean).map(inputField) })}
               data-testid="workflow-inputs"
             />
+            <div className="muted small">Comma-separated; <span className="mono">name=default</span> gives a scheduled run (which nobody fills in) its value.</div>
             {fieldErrors(problems, "input_schema")?.map((m) => <div key={m} className="field-errors">{m}</div>)}
           </div>
         </div>
@@ -449,7 +460,7 @@ export function WorkflowEditPage() {
         </div>
         <div className="card-body stack">
           {(w.published_version?.definition as Draft | undefined)?.input_schema?.map((v) => (
-            <TextField key={v.name} label={v.name} name={`input.${v.name}`} value={input[v.name] ?? ""} error={start.error} onChange={(e) => setInput({ ...input, [v.name]: e.target.value })} />
+            <TextField key={v.name} label={v.name} name={`input.${v.name}`} placeholder={v.default} value={input[v.name] ?? ""} error={start.error} onChange={(e) => setInput({ ...input, [v.name]: e.target.value })} />
           ))}
           <div>
             <button type="button" className="btn btn-primary" disabled={!w.published_version || start.busy} onClick={() => void start.run()} data-testid="workflow-run">
