@@ -104,7 +104,7 @@ def test_template_then_workflow_built_published_and_run(page, globex):
     snap(page, "chat-template-picker")
 
 
-DIGEST = "flows-digest"  # this test's own organization (the browser tests share a platform)
+DIGEST = "flowsdigest"  # this test's own organization (the browser tests share a platform)
 SUMMARY = "Refunds last week: requests within 30 days are refunded to the original card."
 
 
