@@ -236,9 +236,10 @@ def main() -> None:
                 indices.setdefault(run_id, []).append(index)
             wrong_counts = sum(1 for r in run_ids if sorted(indices.get(r, [])) != [0, 1, 2])
             repeated = rows.exclude(attempts=1).count()
-            unfinished = rows.exclude(status="succeeded").count() + rows.filter(
-                finished_at__isnull=True
-            ).count()
+            unfinished = (
+                rows.exclude(status="succeeded").count()
+                + rows.filter(finished_at__isnull=True).count()
+            )
             keys = rows.values("idempotency_key").distinct().count()
             ok = (
                 statuses == {"succeeded": fanout}
