@@ -234,6 +234,30 @@ class TestDurability:
         with pytest.raises(Exception, match="already finished"):
             services.run_cancel(run=run)
 
+    def test_cancel_between_local_steps_keeps_the_finished_output(self, tenant, monkeypatch):
+        # given: a chain of local steps, whose outputs are written with the next step's start
+        workflow = published(
+            tenant, [transform("a", "first"), transform("b", "second"), transform("c", "third")]
+        )
+        run = start(tenant, workflow)
+        render = executor.step_types.RUNNERS["transform"]
+
+        def render_then_cancel(step, ctx):
+            result = render(step, ctx)
+            if step["key"] == "a":  # a member cancels while "a" renders
+                services.run_cancel(run=WorkflowRun.objects.get(pk=run.pk))
+            return result
+
+        monkeypatch.setitem(executor.step_types.RUNNERS, "transform", render_then_cancel)
+        # when
+        assert advance(run)[0] == executor.Outcome.BUSY
+        # then: "a" is recorded finished with its output, nothing after it started
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLED
+        (only,) = run.steps.all()
+        assert (only.key, only.status, only.output) == ("a", "succeeded", {"value": "first"})
+        assert only.finished_at is not None
+
     def test_run_timeout(self, tenant):
         workflow = published(tenant, [transform("a", "1")], settings={"run_timeout_seconds": 5})
         run = start(tenant, workflow)
