@@ -299,10 +299,12 @@ export function PromptEditPage() {
                     v{v.number} {v.number === published ? <Badge tone="success">published</Badge> : null}
                     <div className="muted small">{v.note}</div>
                   </td>
-                  <td className="muted small">{formatDate(v.created_at)}</td>
-                  <td className="muted small" data-testid="prompt-version-usage">
-                    {v.uses} uses · {formatNumber(v.tokens)} tokens · {formatCost(v.cost)}
-                    {v.last_used_at ? ` · last ${formatDate(v.last_used_at)}` : ""}
+                  <td className="muted small">
+                    {formatDate(v.created_at)}
+                    <div data-testid="prompt-version-usage">
+                      {v.uses} uses · {formatNumber(v.tokens)} tokens · {formatCost(v.cost)}
+                      {v.last_used_at ? ` · last ${formatDate(v.last_used_at)}` : ""}
+                    </div>
                   </td>
                   <td className="num">
                     <div className="row" style={{ justifyContent: "flex-end" }}>
