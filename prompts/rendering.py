@@ -490,6 +490,12 @@ def _compiled(body: str):
     return _ENV.from_string(body)
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled_expression(expression: str):
+    """A condition's expression, compiled once per text (like ``_compiled``)."""
+    return _ENV.compile_expression(expression, undefined_to_none=False)
+
+
 def render_text(body: str, context: dict) -> str:
     """Render ``body`` with ``context`` within the limits; ``RenderError`` otherwise."""
     max_chars, seconds, iterations = _limits()
@@ -529,7 +535,7 @@ def evaluate_expression(expression: str, context: dict):
     token = _budget.set(_Budget(time.monotonic() + seconds, iterations, max_chars))
     try:
         try:
-            compiled = _ENV.compile_expression(expression, undefined_to_none=False)
+            compiled = _compiled_expression(expression)
         except TemplateSyntaxError as error:
             raise RenderError(f"Syntax error: {error.message}") from None
         value = compiled(**context)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+from decimal import Decimal
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from core.lookups import parse_uuid, person
 from core.tenancy import require_tenant_schema
-from prompts.models import PromptTemplate, PromptUse, PromptVersion, Visibility
+from prompts.models import PromptTemplate, PromptVersion, Visibility
 
 
 def template_list(
@@ -37,7 +39,13 @@ def template_get(*, template_id, user) -> PromptTemplate:
 
 
 def version_list(*, template: PromptTemplate) -> QuerySet[PromptVersion]:
-    return template.versions.order_by("-number")
+    """Newest first, each with its uses, last use, tokens and cost (one query)."""
+    return template.versions.annotate(
+        use_count=Count("uses"),
+        last_used_at=Max("uses__created_at"),
+        used_tokens=Coalesce(Sum("uses__tokens"), 0),
+        used_cost=Coalesce(Sum("uses__cost"), Value(Decimal("0")), output_field=DecimalField()),
+    ).order_by("-number")
 
 
 def version_get(*, template: PromptTemplate, number) -> PromptVersion:
@@ -77,36 +85,6 @@ def version_diff(*, old: PromptVersion, new: PromptVersion) -> dict:
             n for n in set(old_vars) & set(new_vars) if old_vars[n] != new_vars[n]
         ),
         "model_hints_changed": old.model_hints != new.model_hints,
-    }
-
-
-def usage_by_version(*, template: PromptTemplate) -> dict[int, dict]:
-    """{version number: {uses, last_used_at, tokens, cost}} in one query."""
-    rows = (
-        PromptUse.objects.filter(version__template=template)
-        .values("version__number")
-        .annotate(uses=Count("id"), last=Max("created_at"), tokens=Sum("tokens"), cost=Sum("cost"))
-    )
-    return {
-        row["version__number"]: {
-            "uses": row["uses"],
-            "last_used_at": row["last"],
-            "tokens": row["tokens"] or 0,
-            "cost": row["cost"] or 0,
-        }
-        for row in rows
-    }
-
-
-def template_usage(*, template: PromptTemplate) -> dict:
-    totals = PromptUse.objects.filter(version__template=template).aggregate(
-        uses=Count("id"), last=Max("created_at"), tokens=Sum("tokens"), cost=Sum("cost")
-    )
-    return {
-        "uses": totals["uses"],
-        "last_used_at": totals["last"],
-        "tokens": totals["tokens"] or 0,
-        "cost": totals["cost"] or 0,
     }
 
 

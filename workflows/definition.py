@@ -56,6 +56,8 @@ FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "query": ("template", True),
         "collection_ids": ("id_list", True),
         "top_k": ("int", False),
+        # only documents added in the last N days ("last week's documents": 7)
+        "since_days": ("number", False),
     },
     "ask_assistant": {"assistant_id": ("id", True), "message": ("template", True)},
     "condition": {"expression": ("expression", True), "else_goto": ("text", False)},

@@ -20,6 +20,7 @@ The protocol (docs/workflows.md, ADR 0032):
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from datetime import timedelta
@@ -46,6 +47,9 @@ from workflows.models import (
 logger = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 60.0
+# Steps with no effect outside the database and no cost: their output is committed with
+# the next step's start (one commit per step). The others commit their output at once.
+LOCAL_STEPS = frozenset({"transform", "condition"})
 
 
 class Outcome:
@@ -92,15 +96,6 @@ def _claim(run_id, owner: str):
             run.started_at = now
         run.save(update_fields=["status", "lease_owner", "lease_until", "retry_at", "started_at"])
         return run
-
-
-def _renew(run: WorkflowRun, owner: str) -> bool:
-    """Extend the lease; False if the run was taken away or finished (cancelled)."""
-    return bool(
-        WorkflowRun.objects.filter(pk=run.pk, lease_owner=owner, status=RunStatus.RUNNING).update(
-            lease_until=timezone.now() + timedelta(seconds=_lease_seconds())
-        )
-    )
 
 
 def _release(run: WorkflowRun, **fields) -> None:
@@ -165,7 +160,72 @@ def _step_start(run: WorkflowRun, index: int, step: dict) -> WorkflowStepRun:
         cursor.execute(
             _STEP_START_SQL, [run.pk, index, step["key"], step["type"], key, timezone.now()]
         )
-        pk, attempts, started_at, recorded_input, output = cursor.fetchone()
+        row = cursor.fetchone()
+    return _step_run_from_row(run, index, step, key, row)
+
+
+_LEASE_AND_START_SQL = """
+    WITH {finished}lease AS (
+        UPDATE workflows_workflowrun SET lease_until = %s
+        WHERE id = %s AND lease_owner = %s AND status = 'running'
+        RETURNING id
+    )
+    INSERT INTO workflows_workflowsteprun
+        (run_id, index, key, type, status, input, output, error, attempts, idempotency_key,
+         started_at, tokens, cost)
+    SELECT lease.id, %s, %s, %s, 'running', '{{}}', '{{}}', '', 1, %s, %s, 0, 0 FROM lease
+    ON CONFLICT (run_id, index) DO UPDATE SET
+        status = 'running',
+        attempts = workflows_workflowsteprun.attempts + 1,
+        error = '',
+        started_at = COALESCE(workflows_workflowsteprun.started_at, EXCLUDED.started_at)
+    RETURNING id, attempts, started_at, input, output
+"""
+_FINISHED_CTE = """finished AS (
+        UPDATE workflows_workflowsteprun
+        SET status = 'succeeded', output = %s::jsonb, input = %s::jsonb, finished_at = %s
+        WHERE id = %s
+    ), """
+
+
+def _step_next(run: WorkflowRun, owner: str, index: int, step: dict, previous=None):
+    """In ONE statement (one round trip, one commit): write the previous local step's
+    output (``previous``: its step run, finished in memory), renew the run's lease, and
+    write this step ``running`` with one more attempt. None when the lease is no longer
+    ours (the run was cancelled or taken over): nothing started, the previous output is
+    still written. Under load a round trip to PostgreSQL costs more than a render, so the
+    durable protocol's price per step is its number of statements."""
+    now = timezone.now()
+    key = f"wf-{run.pk}-{step['key']}"
+    params: list = []
+    if previous is not None:
+        params = [
+            json.dumps(previous.output),
+            json.dumps(previous.input),
+            previous.finished_at,
+            previous.pk,
+        ]
+    params += [
+        now + timedelta(seconds=_lease_seconds()),
+        run.pk,
+        owner,
+        index,
+        step["key"],
+        step["type"],
+        key,
+        now,
+    ]
+    sql = _LEASE_AND_START_SQL.format(finished=_FINISHED_CTE if previous is not None else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return _step_run_from_row(run, index, step, key, row)
+
+
+def _step_run_from_row(run, index: int, step: dict, key: str, row) -> WorkflowStepRun:
+    pk, attempts, started_at, recorded_input, output = row
     step_run = WorkflowStepRun(
         pk=pk,
         run=run,
@@ -184,7 +244,10 @@ def _step_start(run: WorkflowRun, index: int, step: dict) -> WorkflowStepRun:
 
 
 def _step_succeeded(run, step_run, result: step_types.StepResult) -> None:
-    with transaction.atomic():
+    """Write a step's output (or an approval's wait) and add its usage to the run's
+    totals. Run inside the caller's transaction when there is one (the executor commits
+    it together with the next step's start: one commit per step)."""
+    with transaction.atomic(savepoint=False):
         step_run.status = StepStatus.WAITING if result.wait else StepStatus.SUCCEEDED
         step_run.output = result.output
         step_run.input = result.recorded_input
@@ -195,11 +258,21 @@ def _step_succeeded(run, step_run, result: step_types.StepResult) -> None:
             step_run.wait_until = timezone.now() + timedelta(hours=hours)
         else:
             step_run.finished_at = timezone.now()
-        step_run.save()
-        WorkflowRun.objects.filter(pk=run.pk).update(
-            total_tokens=F("total_tokens") + result.tokens,
-            cost=F("cost") + (result.cost or Decimal("0")),
+        # only the fields a step's end changes (a whole-row save rewrites every column)
+        WorkflowStepRun.objects.filter(pk=step_run.pk).update(
+            status=step_run.status,
+            output=step_run.output,
+            input=step_run.input,
+            tokens=step_run.tokens,
+            cost=step_run.cost,
+            wait_until=step_run.wait_until,
+            finished_at=step_run.finished_at,
         )
+        if step_run.tokens or step_run.cost:
+            WorkflowRun.objects.filter(pk=run.pk).update(
+                total_tokens=F("total_tokens") + step_run.tokens,
+                cost=F("cost") + step_run.cost,
+            )
 
 
 def step_run_definition(run: WorkflowRun, index: int) -> dict:
@@ -236,6 +309,22 @@ def run_advance(*, run_id, owner: str) -> tuple[str, float]:
     organization = current_organization()
     definition = run.version.steps
     done = {s.index: s for s in run.steps.all()}
+    # A finished step's output is committed together with the next step's start (and the
+    # lease renewal): one commit per step instead of three, and still each step's row is
+    # committed, finished, before the next step's work starts. Every other way out of the
+    # loop writes it first.
+    pending: WorkflowStepRun | None = None
+
+    def write_pending() -> None:
+        nonlocal pending
+        if pending is not None:
+            _step_succeeded(
+                run,
+                pending,
+                step_types.StepResult(output=pending.output, recorded_input=pending.input),
+            )
+            pending = None
+
     index = 0
     while index < len(definition):
         step = definition[index]
@@ -244,18 +333,22 @@ def run_advance(*, run_id, owner: str) -> tuple[str, float]:
             index += 1
             continue
         if existing is not None and existing.status == StepStatus.FAILED:
+            write_pending()
             run_finish(run=run, status=RunStatus.FAILED, error=f"{step['key']}: {existing.error}")
             return Outcome.FINISHED, 0.0
         if run.deadline_at and timezone.now() > run.deadline_at:
-            run_finish(
-                run=run,
-                status=RunStatus.TIMED_OUT,
-                error="The run took longer than its time limit.",
-            )
+            with transaction.atomic():
+                write_pending()
+                run_finish(
+                    run=run,
+                    status=RunStatus.TIMED_OUT,
+                    error="The run took longer than its time limit.",
+                )
             return Outcome.FINISHED, 0.0
-        if not _renew(run, owner):  # cancelled, or taken over: stop here
+        step_run = _step_next(run, owner, index, step, previous=pending)
+        pending = None  # written by that statement
+        if step_run is None:  # cancelled, or taken over: stop here
             return Outcome.BUSY, 0.0
-        step_run = _step_start(run, index, step)
         context = step_types.StepContext(
             organization=organization,
             user=run.created_by,
@@ -275,9 +368,9 @@ def run_advance(*, run_id, owner: str) -> tuple[str, float]:
                 step_run,
                 step_types.StepFailed(f"Internal error: {type(error).__name__}"),
             )
-        _step_succeeded(run, step_run, result)
         done[index] = step_run
         if result.wait:
+            _step_succeeded(run, step_run, result)
             _release(run, status=RunStatus.WAITING)
             return Outcome.WAITING, 0.0
         if result.goto is not None:
@@ -286,13 +379,22 @@ def run_advance(*, run_id, owner: str) -> tuple[str, float]:
                 if result.goto == "end"
                 else next(i for i, s in enumerate(definition) if s["key"] == result.goto)
             )
-            for skipped in range(index + 1, target):
-                _skip(run, skipped, definition[skipped])
-                done[skipped] = WorkflowStepRun(
-                    key=definition[skipped]["key"], status=StepStatus.SKIPPED, output={}
-                )
+            with transaction.atomic():
+                _step_succeeded(run, step_run, result)
+                for skipped in range(index + 1, target):
+                    _skip(run, skipped, definition[skipped])
+                    done[skipped] = WorkflowStepRun(
+                        key=definition[skipped]["key"], status=StepStatus.SKIPPED, output={}
+                    )
             index = target
             continue
+        if step["type"] in LOCAL_STEPS and not (result.tokens or result.cost):
+            # in memory now, in the database with the next step's start (or the run's end)
+            step_run.status, step_run.output = StepStatus.SUCCEEDED, result.output
+            step_run.input, step_run.finished_at = result.recorded_input, timezone.now()
+            pending = step_run
+        else:  # an effect or a cost outside: recorded on its own, at once
+            _step_succeeded(run, step_run, result)
         index += 1
     last = next(
         (
@@ -302,7 +404,9 @@ def run_advance(*, run_id, owner: str) -> tuple[str, float]:
         ),
         None,
     )
-    run_finish(run=run, status=RunStatus.SUCCEEDED, output=last.output if last else {})
+    with transaction.atomic():
+        write_pending()
+        run_finish(run=run, status=RunStatus.SUCCEEDED, output=last.output if last else {})
     return Outcome.FINISHED, 0.0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx2
@@ -19,6 +20,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
+from django.utils import timezone
 
 from assistants import gateway
 from assistants import selectors as assistant_selectors
@@ -198,10 +200,32 @@ def run_retrieve(step: dict, ctx: StepContext) -> StepResult:
         collections = knowledge_selectors.collections_by_ids(ids=step["collection_ids"])
     except ObjectDoesNotExist:
         raise StepFailed("A collection of this step no longer exists.") from None
+    filters = retrieval.SearchFilters()
+    recorded = {"query": query}
+    if step.get("since_days"):
+        # "last week's documents": the completed documents added since then, searched alone
+        since = timezone.now() - timedelta(days=float(step["since_days"]))
+        recorded["since"] = since.isoformat()
+        filters = retrieval.SearchFilters(
+            documents=[
+                pk
+                for collection in collections
+                for pk in knowledge_selectors.document_list(
+                    collection=collection, status="completed"
+                )
+                .filter(created_at__gte=since)
+                .values_list("id", flat=True)
+            ]
+        )
+        if not filters.documents:  # none that recent: nothing to find (an empty filter is none)
+            return StepResult(output={"hits": [], "count": 0, "text": ""}, recorded_input=recorded)
     try:
         hits = retrieval.search(
             retrieval.SearchParams(
-                query=query, collections=collections, top_k=min(step.get("top_k") or 5, 20)
+                query=query,
+                collections=collections,
+                top_k=min(step.get("top_k") or 5, 20),
+                filters=filters,
             ),
             organization=ctx.organization,
             user=ctx.user,
@@ -218,7 +242,7 @@ def run_retrieve(step: dict, ctx: StepContext) -> StepResult:
             "count": len(rows),
             "text": "\n\n".join(f"[{n + 1}] {r['title']}\n{r['text']}" for n, r in enumerate(rows)),
         },
-        recorded_input={"query": query},
+        recorded_input=recorded,
     )
 
 

@@ -33,12 +33,18 @@ class VersionOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class VersionUsageSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    uses = serializers.IntegerField()
-    last_used_at = serializers.DateTimeField(allow_null=True)
-    tokens = serializers.IntegerField()
-    cost = serializers.DecimalField(max_digits=14, decimal_places=8)
+class VersionWithUsageSerializer(VersionOutputSerializer):
+    """A version in the history, with its uses and what they produced (ledger figures)."""
+
+    uses = serializers.IntegerField(source="use_count", read_only=True)
+    last_used_at = serializers.DateTimeField(allow_null=True, read_only=True)
+    tokens = serializers.IntegerField(source="used_tokens", read_only=True)
+    cost = serializers.DecimalField(
+        source="used_cost", max_digits=14, decimal_places=8, read_only=True
+    )
+
+    class Meta(VersionOutputSerializer.Meta):
+        fields = [*VersionOutputSerializer.Meta.fields, "uses", "last_used_at", "tokens", "cost"]
 
 
 class TemplateOutputSerializer(serializers.ModelSerializer):

@@ -82,7 +82,7 @@ class TemplateDetailView(OrganizationAPIView):
 
 class VersionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
     api_scope = "prompts"
-    serializer_class = s.VersionOutputSerializer
+    serializer_class = s.VersionWithUsageSerializer
 
     def get_queryset(self):
         return selectors.version_list(template=_template(self, self.kwargs["template_id"]))

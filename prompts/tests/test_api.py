@@ -171,6 +171,29 @@ class TestTemplates:
             with pytest.raises(ValueError):
                 version.save()
 
+    def test_uses_are_counted_per_version(self, org_a, client_for, template):
+        # given: version 2 published after one use of version 1
+        member = client_for(org_a, "member")
+        base = f"/api/v1/prompts/{template['id']}"
+        values = {"values": {"topic": "refunds", "audience": "staff"}, "record_use": "chat"}
+        assert member.post(f"{base}/render", values, format="json").status_code == 200
+        second = member.post(
+            f"{base}/versions",
+            {"body": BODY + " Briefly.", "variables": VARIABLES},
+            format="json",
+        )
+        assert second.status_code == 201, second.json()
+        member.post(f"{base}/versions/2/publish", {}, format="json")
+        # when: the composer uses the published version twice
+        for _ in range(2):
+            assert member.post(f"{base}/render", values, format="json").status_code == 200
+        # then: the history shows each version's uses and its last use
+        versions = {v["number"]: v for v in member.get(f"{base}/versions").json()["results"]}
+        assert (versions[1]["uses"], versions[2]["uses"]) == (1, 2)
+        assert versions[2]["last_used_at"] >= versions[1]["last_used_at"]
+        assert (versions[1]["tokens"], versions[1]["cost"]) == (0, "0.00000000")
+        assert member.get(base).json()["uses"] == 3
+
     def test_list_is_bounded_in_queries(self, org_a, client_for, django_assert_max_num_queries):
         member = client_for(org_a, "member")
         for n in range(3):

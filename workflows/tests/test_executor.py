@@ -234,6 +234,30 @@ class TestDurability:
         with pytest.raises(Exception, match="already finished"):
             services.run_cancel(run=run)
 
+    def test_cancel_between_local_steps_keeps_the_finished_output(self, tenant, monkeypatch):
+        # given: a chain of local steps, whose outputs are written with the next step's start
+        workflow = published(
+            tenant, [transform("a", "first"), transform("b", "second"), transform("c", "third")]
+        )
+        run = start(tenant, workflow)
+        render = executor.step_types.RUNNERS["transform"]
+
+        def render_then_cancel(step, ctx):
+            result = render(step, ctx)
+            if step["key"] == "a":  # a member cancels while "a" renders
+                services.run_cancel(run=WorkflowRun.objects.get(pk=run.pk))
+            return result
+
+        monkeypatch.setitem(executor.step_types.RUNNERS, "transform", render_then_cancel)
+        # when
+        assert advance(run)[0] == executor.Outcome.BUSY
+        # then: "a" is recorded finished with its output, nothing after it started
+        run.refresh_from_db()
+        assert run.status == RunStatus.CANCELLED
+        (only,) = run.steps.all()
+        assert (only.key, only.status, only.output) == ("a", "succeeded", {"value": "first"})
+        assert only.finished_at is not None
+
     def test_run_timeout(self, tenant):
         workflow = published(tenant, [transform("a", "1")], settings={"run_timeout_seconds": 5})
         run = start(tenant, workflow)
@@ -404,3 +428,28 @@ class TestAiAndEffects:
         assert UsageRecord.objects.filter(
             organization=org_a.organization, channel="workflow"
         ).exists()
+
+    def test_retrieve_since_days_searches_only_recent_documents(self, org_a, tenant):
+        # given: the handbook, just added, and a retrieve step for "last week's documents"
+        collection = make_assistant(org_a).collections.get()
+        step = {
+            "key": "find",
+            "type": "retrieve",
+            "query": "{{ input.topic }}",
+            "collection_ids": [str(collection.pk)],
+            "since_days": 7,
+        }
+        workflow = published(tenant, [step], input_schema=[{"name": "topic"}])
+        run = start(tenant, workflow, {"topic": "refunds"})
+        advance(run)
+        recent = run.steps.get()
+        assert recent.output["count"] > 0 and "Refund" in recent.output["text"]
+        assert "since" in recent.input
+        # when: the same documents were added ten days ago
+        collection.documents.update(created_at=timezone.now() - timedelta(days=10))
+        run = start(tenant, workflow, {"topic": "refunds"})
+        advance(run)
+        # then: nothing of last week is found (the older documents are not searched)
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED
+        assert run.steps.get().output == {"hits": [], "count": 0, "text": ""}

@@ -26,7 +26,9 @@ class TestSchedule:
         with freeze_time("2026-11-29 12:00:00"), schema_context(org_a.slug):  # a Sunday
             workflow = published(
                 org_a,
-                [transform("a", "weekly")],
+                [transform("a", "weekly about {{ input.topic }}")],
+                # a scheduled run has no caller: its input is the fields' defaults
+                input_schema=[{"name": "topic", "default": "refunds"}],
                 triggers={"schedule": {"cron": "0 9 * * 1", "timezone": "Europe/Paris"}},
             )
             # Monday 09:00 in Paris is 08:00 UTC
@@ -45,6 +47,7 @@ class TestSchedule:
                     Trigger.SCHEDULE,
                     "schedule:2026-11-30T08:00:00+00:00",
                 )
+                assert run.input == {"topic": "refunds"}
                 assert Workflow.objects.get().next_run_at == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
             with schema_context(org_b.slug):
                 assert not WorkflowRun.objects.exists()

@@ -3500,7 +3500,7 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["Version"][];
         };
-        PaginatedVersionOutputList: {
+        PaginatedVersionWithUsageList: {
             /** @example 123 */
             count: number;
             /**
@@ -3513,7 +3513,7 @@ export interface components {
              * @example http://api.example.org/accounts/?page=2
              */
             previous?: string | null;
-            results: components["schemas"]["VersionOutput"][];
+            results: components["schemas"]["VersionWithUsage"][];
         };
         PaginatedWebhookDeliveryOutputList: {
             /** @example 123 */
@@ -4305,6 +4305,27 @@ export interface components {
             created_by?: number | null;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        /** @description A version in the history, with its uses and what they produced (ledger figures). */
+        VersionWithUsage: {
+            /** Format: uuid */
+            readonly id: string;
+            number: number;
+            body: string;
+            variables: components["schemas"]["Variable"][];
+            model_hints: {
+                [key: string]: unknown;
+            };
+            note?: string;
+            created_by?: number | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            readonly uses: number;
+            /** Format: date-time */
+            readonly last_used_at: string | null;
+            readonly tokens: number;
+            /** Format: decimal */
+            readonly cost: string;
         };
         /**
          * @description * `private` - Only its author
@@ -17236,7 +17257,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PaginatedVersionOutputList"];
+                    "application/json": components["schemas"]["PaginatedVersionWithUsageList"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */

@@ -5,10 +5,10 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, Loading, PageHeader, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, formatNumber, Loading, PageHeader, TextField, useAction, useAsync } from "../ui";
 
 type Template = components["schemas"]["TemplateOutput"];
-type Version = components["schemas"]["VersionOutput"];
+type Version = components["schemas"]["VersionWithUsage"];
 type Variable = { name: string; type: string; required: boolean; default: unknown; help: string; choices: string[] };
 
 const TYPES = ["short_text", "long_text", "number", "choice", "boolean", "date"];
@@ -299,7 +299,13 @@ export function PromptEditPage() {
                     v{v.number} {v.number === published ? <Badge tone="success">published</Badge> : null}
                     <div className="muted small">{v.note}</div>
                   </td>
-                  <td className="muted small">{formatDate(v.created_at)}</td>
+                  <td className="muted small">
+                    {formatDate(v.created_at)}
+                    <div data-testid="prompt-version-usage">
+                      {v.uses} uses · {formatNumber(v.tokens)} tokens · {formatCost(v.cost)}
+                      {v.last_used_at ? ` · last ${formatDate(v.last_used_at)}` : ""}
+                    </div>
+                  </td>
                   <td className="num">
                     <div className="row" style={{ justifyContent: "flex-end" }}>
                       {published && v.number !== published ? (

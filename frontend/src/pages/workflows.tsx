@@ -13,13 +13,14 @@ type Run = components["schemas"]["RunDetail"];
 type RunRow = components["schemas"]["RunOutput"];
 type StepRun = components["schemas"]["StepRun"];
 type Step = Record<string, unknown> & { key: string; type: string };
-type Draft = { steps: Step[]; input_schema: { name: string; type: string; required?: boolean }[]; triggers: Record<string, unknown>; settings: Record<string, unknown> };
+type InputField = { name: string; type: string; required?: boolean; default?: string };
+type Draft = { steps: Step[]; input_schema: InputField[]; triggers: Record<string, unknown>; settings: Record<string, unknown> };
 
 const STEP_TYPES: Record<string, { label: string; fields: [string, string, string][] }> = {
   // [field, label, kind]: kind "text" (one line), "area" (template), "list" (comma-separated)
   transform: { label: "Transform", fields: [["template", "Template", "area"], ["output", "Output (text or json)", "text"]] },
   prompt: { label: "Prompt template", fields: [["template_id", "Template", "template"], ["model", "Model (provider/model_id)", "text"], ["values", "Values (name=template per line)", "map"]] },
-  retrieve: { label: "Retrieve", fields: [["query", "Query", "area"], ["collection_ids", "Collections", "collections"]] },
+  retrieve: { label: "Retrieve", fields: [["query", "Query", "area"], ["collection_ids", "Collections", "collections"], ["since_days", "Only documents added in the last N days (7: last week)", "number"], ["top_k", "Passages (at most 20)", "number"]] },
   ask_assistant: { label: "Ask an assistant", fields: [["assistant_id", "Assistant", "assistant"], ["message", "Message", "area"]] },
   condition: { label: "Condition", fields: [["expression", "Expression (e.g. steps.find.count > 0)", "text"], ["else_goto", "If false, go to (step key or end)", "text"]] },
   http_request: { label: "HTTP request", fields: [["method", "Method", "text"], ["url", "URL", "text"], ["headers", "Headers (Name=value or secret:NAME per line)", "map"], ["body", "Body", "area"]] },
@@ -101,6 +102,15 @@ function useOptions() {
     assistants: assistants.data?.results.map((a) => ({ id: a.id, name: a.name })) ?? [],
     collections: collections.data?.results.map((c) => ({ id: c.id, name: c.name })) ?? [],
   };
+}
+
+// "topic=refunds": a field with its default (what a scheduled or event run, which has no
+// caller to fill it in, gets); "topic": a field without one.
+function inputField(text: string): InputField {
+  const at = text.indexOf("=");
+  const name = (at > 0 ? text.slice(0, at) : text).trim();
+  const value = at > 0 ? text.slice(at + 1).trim() : "";
+  return value ? { name, type: "short_text", required: false, default: value } : { name, type: "short_text", required: false };
 }
 
 function mapToText(value: unknown): string {
@@ -421,12 +431,13 @@ export function WorkflowEditPage() {
             <input
               className="input"
               aria-label="Input fields"
-              placeholder="topic, recipient"
-              defaultValue={draft.input_schema.map((v) => v.name).join(", ")}
+              placeholder="topic=refunds, recipient"
+              defaultValue={draft.input_schema.map((v) => (v.default ? `${v.name}=${v.default}` : v.name)).join(", ")}
               key={w.id}
-              onBlur={(e) => setDraft({ ...draft, input_schema: e.target.value.split(",").map((n) => n.trim()).filter(Boolean).map((name) => ({ name, type: "short_text", required: false })) })}
+              onBlur={(e) => setDraft({ ...draft, input_schema: e.target.value.split(",").map((n) => n.trim()).filter(Boolean).map(inputField) })}
               data-testid="workflow-inputs"
             />
+            <div className="muted small">Comma-separated; <span className="mono">name=default</span> gives a scheduled run (which nobody fills in) its value.</div>
             {fieldErrors(problems, "input_schema")?.map((m) => <div key={m} className="field-errors">{m}</div>)}
           </div>
         </div>
@@ -449,7 +460,7 @@ export function WorkflowEditPage() {
         </div>
         <div className="card-body stack">
           {(w.published_version?.definition as Draft | undefined)?.input_schema?.map((v) => (
-            <TextField key={v.name} label={v.name} name={`input.${v.name}`} value={input[v.name] ?? ""} error={start.error} onChange={(e) => setInput({ ...input, [v.name]: e.target.value })} />
+            <TextField key={v.name} label={v.name} name={`input.${v.name}`} placeholder={v.default} value={input[v.name] ?? ""} error={start.error} onChange={(e) => setInput({ ...input, [v.name]: e.target.value })} />
           ))}
           <div>
             <button type="button" className="btn btn-primary" disabled={!w.published_version || start.busy} onClick={() => void start.run()} data-testid="workflow-run">
