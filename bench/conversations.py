@@ -365,7 +365,7 @@ def _copy(raw, sessions, messages, entries, json_rows) -> None:
             "COPY chat_message (id, session_id, role, content, created_at, updated_at, status, error, "
             "is_edited, original_content, provider, model, prompt_tokens, completion_tokens, "
             "total_tokens, cost, estimated_prompt_tokens, retrieval_query, sources, feedback_comment, "
-            "source_id, source_content_type, source_attachments) FROM STDIN"
+            "source_id, source_content_type, source_attachments, context_omitted) FROM STDIN"
         ) as copy:
             for mid, sid, role, content, when in messages:
                 copy.write_row(
@@ -392,6 +392,7 @@ def _copy(raw, sessions, messages, entries, json_rows) -> None:
                         "",
                         "",
                         "",
+                        "[]",
                         "[]",
                     )
                 )

@@ -61,6 +61,11 @@ class ChatSession(models.Model):
     source_model = models.CharField(max_length=120, blank=True)
     # Ended by its owner (POST .../end) or by the idle sweep; analysed then.
     ended_at = models.DateTimeField(null=True, blank=True)
+    # A conversation (often an imported one) continued as this session with another
+    # assistant: its turns were copied here as the history (chat/conversations/continuing.py).
+    continued_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
 
     class Meta:
         ordering = [models.F("last_message_at").desc(nulls_last=True), "-created_at"]

@@ -21,6 +21,7 @@ interface Excerpt {
   date: string | null;
   similarity: number | null;
   text: string;
+  documents?: { document_id: string; title: string; collection_id: string; link: string }[];
   cited?: boolean;
 }
 const MODES = ["hybrid", "vector", "keyword"] as const;
@@ -130,6 +131,16 @@ function Ask({ source }: { source: string }) {
                 <div className="muted" style={{ overflow: "hidden", textOverflow: "ellipsis", display: "-webkit-box", WebkitLineClamp: 2, WebkitBoxOrient: "vertical" }}>
                   {excerpt.text}
                 </div>
+                {excerpt.documents?.length ? (
+                  <div className="row" style={{ gap: 6, flexWrap: "wrap" }} data-testid="ask-documents">
+                    <span className="muted">Documents cited:</span>
+                    {excerpt.documents.map((document) => (
+                      <Link key={document.document_id} to={document.link} data-testid="ask-document-link">
+                        {document.title}
+                      </Link>
+                    ))}
+                  </div>
+                ) : null}
               </li>
             ))}
           </ol>
