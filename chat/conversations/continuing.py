@@ -75,6 +75,7 @@ def conversation_continue(*, caller: Caller, session: ChatSession, assistant) ->
                 source_id=str(turn.pk),
                 source_created_at=turn.created_at,
                 source_content_type=CONTINUED,
+                search_pending=False,  # found in the conversation it came from
                 source_attachments=turn.source_attachments,
                 sources=turn.sources,
             )

@@ -78,7 +78,7 @@ def _pending(count: int) -> list[Message]:
     # foreign keys (FOR KEY SHARE) to them are not blocked.
     return list(
         Message.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
-        .filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
+        .filter(search_pending=True, status=MessageStatus.COMPLETE, search_entry__isnull=True)
         .exclude(content="")
         .exclude(source_content_type=CONTINUED)
         .only("id", "content")
@@ -108,8 +108,12 @@ def _write(
     messages: list[Message], vectors: list[list[float]], model: AIModel, texts: list[str]
 ) -> None:
     dimensions = model.embedding_dimensions
+    ids = [m.pk for m in messages]
     with connection.cursor() as cursor:
+        # One statement: the entries written and the messages no longer pending.
         cursor.execute(
+            "WITH done AS (UPDATE chat_message SET search_pending = false "
+            "WHERE id = ANY(%s::uuid[])) "
             "INSERT INTO chat_messagesearchentry (message_id, session_id, role, created_at, "
             "embedding, embedding_dimensions, embedding_model, search_vector, indexed_at) "
             "SELECT m.id, m.session_id, m.role, m.created_at, v.embedding::vector, %s, %s, "
@@ -118,11 +122,12 @@ def _write(
             "JOIN chat_message m ON m.id = v.id "
             "ON CONFLICT (message_id) DO NOTHING",
             [
+                ids,
                 dimensions,
                 model_key(model),
                 TEXT_SEARCH_CONFIG,
                 MAX_KEYWORD_CHARS,
-                [m.pk for m in messages],
+                ids,
                 [str(list(v)) for v in vectors],
                 texts,
             ],
@@ -165,13 +170,18 @@ def messages_index_pending(*, organization, limit: int | None = None) -> int:
 def messages_reindex_for_model_change() -> int:
     """Drop the entries of any other embedding model (they are embedded again)."""
     key = model_key(embedding_model())
-    deleted, _ = MessageSearchEntry.objects.exclude(embedding_model=key).delete()
+    stale = MessageSearchEntry.objects.exclude(embedding_model=key)
+    with transaction.atomic():
+        Message.objects.filter(id__in=stale.values("message_id")).update(search_pending=True)
+        deleted, _ = stale.delete()
     return deleted
 
 
 def messages_pending_count() -> int:
     return (
-        Message.objects.filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
+        Message.objects.filter(
+            search_pending=True, status=MessageStatus.COMPLETE, search_entry__isnull=True
+        )
         .exclude(content="")
         .exclude(source_content_type=CONTINUED)
         .count()
