@@ -198,7 +198,7 @@ def export_of(messages: int, rng: random.Random, tag: str) -> tuple[bytes, list[
     return json.dumps(conversations).encode(), texts
 
 
-def measure_import(organization, messages: int, runs: int = 2) -> dict:
+def measure_import(organization, messages: int, repeats: int = 2) -> dict:
     from django.conf import settings
 
     from chat.conversations import importing, indexing
@@ -212,7 +212,7 @@ def measure_import(organization, messages: int, runs: int = 2) -> dict:
     cut = settings.CONVERSATIONS_EMBED_MAX_CHARS
     _provider_embed(["warm up the model"] * batch, batch)
     runs = {"platform": [], "bare_embedder": []}
-    for run in range(runs):
+    for run in range(repeats):
         data, texts = export_of(messages, rng, f"run{run}")
         started = time.perf_counter()
         _provider_embed([t[:cut] for t in texts], batch)
