@@ -25,8 +25,8 @@ from assistants.catalog.models import AIModel
 from audit.services import Actor
 from chat import access
 from chat.api import conversation_serializers as s
-from chat.api.views import StreamingErrorsAsJSON
 from chat.api.serializers import SessionOutputSerializer
+from chat.api.views import StreamingErrorsAsJSON
 from chat.conversations import analysis, ask, continuing, importing, insights, organize, search
 from chat.conversations.indexing import conversation_settings
 from chat.models import ConversationAnalysis, MessageBookmark

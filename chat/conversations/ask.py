@@ -93,9 +93,9 @@ def cited_documents(hits: list[search.HistoryHit]) -> dict[str, list[dict]]:
         cited[hit_id] = documents
     existing = {
         str(d["id"]): d
-        for d in Document.objects.filter(
-            id__in={d for ds in cited.values() for d in ds}
-        ).values("id", "title", "collection_id")
+        for d in Document.objects.filter(id__in={d for ds in cited.values() for d in ds}).values(
+            "id", "title", "collection_id"
+        )
     }
     return {
         hit_id: [

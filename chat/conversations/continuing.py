@@ -37,9 +37,7 @@ def conversation_continue(*, caller: Caller, session: ChatSession, assistant) ->
     the caller may use) and copy the turns; returns it."""
     superseded = Message.objects.filter(session=session, parent__isnull=False).values("parent_id")
     turns = list(
-        session.messages.filter(
-            status=MessageStatus.COMPLETE, role__in=[Role.USER, Role.ASSISTANT]
-        )
+        session.messages.filter(status=MessageStatus.COMPLETE, role__in=[Role.USER, Role.ASSISTANT])
         .exclude(id__in=superseded)
         .exclude(content="")
         .order_by("-created_at", "-id")
@@ -95,4 +93,3 @@ def conversation_continue(*, caller: Caller, session: ChatSession, assistant) ->
         )
     new.refresh_from_db()
     return new
-

@@ -56,9 +56,7 @@ def conversation_insights(*, caller: Caller, query: InsightsQuery) -> dict:
     timeline = list(
         analyses.annotate(period=Trunc("at", query.bucket))
         .values("period")
-        .annotate(
-            conversations=Count("id"), average_sentiment=Avg("sentiment_score"), **by_label
-        )
+        .annotate(conversations=Count("id"), average_sentiment=Avg("sentiment_score"), **by_label)
         .order_by("period")
     )
     return {

@@ -5,23 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0006_merge_conversations_attachments'),
-        ('files', '0002_file_one_extraction_attachments_settings'),
+        ("chat", "0006_merge_conversations_attachments"),
+        ("files", "0002_file_one_extraction_attachments_settings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='chatsession',
-            name='continued_from',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='continuations', to='chat.chatsession'),
+            model_name="chatsession",
+            name="continued_from",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="continuations",
+                to="chat.chatsession",
+            ),
         ),
         # Existing rows start "not pending" (no rewrite of an indexed table), the ones
         # no entry covers yet are marked, then new rows default to pending.
         migrations.AddField(
-            model_name='message',
-            name='search_pending',
+            model_name="message",
+            name="search_pending",
             field=models.BooleanField(db_default=False, default=True),
         ),
         migrations.RunSQL(
@@ -30,12 +35,16 @@ class Migration(migrations.Migration):
             migrations.RunSQL.noop,
         ),
         migrations.AlterField(
-            model_name='message',
-            name='search_pending',
+            model_name="message",
+            name="search_pending",
             field=models.BooleanField(db_default=True, default=True),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('search_pending', True)), fields=['created_at', 'id'], name='message_search_pending'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("search_pending", True)),
+                fields=["created_at", "id"],
+                name="message_search_pending",
+            ),
         ),
     ]

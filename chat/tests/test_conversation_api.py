@@ -317,9 +317,12 @@ class TestDocumentsInsightsAndContinuing:
         top = {t["topic"].casefold() for t in body["topics"]}
         assert {str(t).casefold() for t in trip.topics} & top
         # Another member sees none of it; the admin sees the organization's.
-        assert client_for(org_a, "viewer").get("/api/v1/conversations/insights").json()[
-            "conversations"
-        ] == 0
+        assert (
+            client_for(org_a, "viewer")
+            .get("/api/v1/conversations/insights")
+            .json()["conversations"]
+            == 0
+        )
         admin = client_for(org_a, "admin").get("/api/v1/conversations/insights").json()
         assert admin["conversations"] == len(analysed)
         # A range that holds none of them, and bad input.
