@@ -105,6 +105,9 @@ def test_import_search_ask_and_analyse(page, convos_acme, tmp_path):
         expect(page.get_by_test_id("history-hit-title").first).to_contain_text(
             re.compile(title, re.I)
         )
+    page.get_by_label("Search", exact=True).fill("tram 28 in Lisbon")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_test_id("history-hit-title").first).to_have_text("Trip to Lisbon")
 
     page.get_by_label("Ask your history").fill("What was the trip budget?")
     page.get_by_role("button", name="Ask", exact=True).click()
