@@ -14,6 +14,7 @@ from chat.models import (
     MessageReaction,
     Role,
 )
+from core.api.query import QuerySerializer
 
 
 class ImportUploadSerializer(serializers.Serializer):
@@ -330,12 +331,13 @@ class AnalysisEstimateSerializer(serializers.Serializer):
     models = serializers.ListField(child=serializers.CharField())
 
 
-class InsightsInputSerializer(serializers.Serializer):
-    date_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    date_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
+class InsightsInputSerializer(QuerySerializer):
+    # Query parameters: absent is "no filter"; an empty value is refused, not read as absent.
+    date_from = serializers.DateTimeField(required=False, default=None)
+    date_to = serializers.DateTimeField(required=False, default=None)
     bucket = serializers.ChoiceField(choices=["day", "week", "month"], default="month")
     source = serializers.ChoiceField(
-        choices=ConversationSource.choices, required=False, allow_null=True, default=None
+        choices=ConversationSource.choices, required=False, default=None
     )
 
     def validate(self, attrs):

@@ -10367,8 +10367,8 @@ export interface operations {
                  *     * `month` - month
                  */
                 bucket?: "day" | "week" | "month";
-                date_from?: string | null;
-                date_to?: string | null;
+                date_from?: string;
+                date_to?: string;
                 /**
                  * @description * `platform` - This platform
                  *     * `chatgpt` - ChatGPT
@@ -10376,7 +10376,7 @@ export interface operations {
                  *     * `gemini` - Gemini
                  *     * `json` - JSON
                  */
-                source?: "platform" | "chatgpt" | "claude" | "gemini" | "json" | null;
+                source?: "platform" | "chatgpt" | "claude" | "gemini" | "json";
             };
             header?: never;
             path?: never;
