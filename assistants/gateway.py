@@ -285,3 +285,43 @@ def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> Embe
         result = provider_for(model).embed(model.model_id, texts)
     _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
     return result
+
+
+def ai_embed_batches(
+    *, model: AIModel, batches: list[list[str]], context: UsageContext
+) -> Iterator[EmbeddingResult]:
+    """Embed batches in order, each checked, priced and recorded like ``ai_embed``; the
+    provider call of the next batch runs (in one helper thread) while the caller handles
+    the result just yielded, so the caller's database writes overlap the embedding.
+
+    Only the provider call leaves this thread: quotas, credentials and the ledger use
+    the caller's database connection (and transaction). A quota refusal or a provider
+    error surfaces at the batch it concerns; the batches before it were yielded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider = provider_for(model)
+
+    def call(texts: list[str]) -> EmbeddingResult:
+        with metrics.provider_call(model.provider, "embedding"):
+            return provider.embed(model.model_id, texts)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
+        running = None
+        for texts in batches:
+            try:
+                quotas.quota_check_ai(context.organization, api_key=context.caller_key)
+            except Exception:
+                if running is not None:  # embedded already: recorded and handed over
+                    yield _embedded(running.result(), model, context)
+                raise
+            started = pool.submit(call, texts)
+            if running is not None:
+                yield _embedded(running.result(), model, context)
+            running = started
+        if running is not None:
+            yield _embedded(running.result(), model, context)
+
+
+def _embedded(result: EmbeddingResult, model: AIModel, context: UsageContext) -> EmbeddingResult:
+    _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
+    return result

@@ -61,6 +61,11 @@ class ChatSession(models.Model):
     source_model = models.CharField(max_length=120, blank=True)
     # Ended by its owner (POST .../end) or by the idle sweep; analysed then.
     ended_at = models.DateTimeField(null=True, blank=True)
+    # A conversation (often an imported one) continued as this session with another
+    # assistant: its turns were copied here as the history (chat/conversations/continuing.py).
+    continued_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="continuations"
+    )
 
     class Meta:
         ordering = [models.F("last_message_at").desc(nulls_last=True), "-created_at"]
@@ -148,6 +153,9 @@ class Message(models.Model):
     source_created_at = models.DateTimeField(null=True, blank=True)
     source_content_type = models.CharField(max_length=40, blank=True)
     source_attachments = models.JSONField(default=list, blank=True)
+    # Not indexed for search yet (chat/conversations/indexing.py): the indexer finds
+    # its work through a partial index on this, never by scanning every message.
+    search_pending = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -164,7 +172,12 @@ class Message(models.Model):
                 fields=["updated_at"],
                 condition=models.Q(status="streaming"),
                 name="message_streaming_heartbeat",
-            )
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(search_pending=True),
+                name="message_search_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from chat.models import (
     MessageReaction,
     Role,
 )
+from core.api.query import QuerySerializer
 
 
 class ImportUploadSerializer(serializers.Serializer):
@@ -167,6 +168,13 @@ class HistoryAskInputSerializer(serializers.Serializer):
     )
 
 
+class CitedDocumentSerializer(serializers.Serializer):
+    document_id = serializers.UUIDField()
+    title = serializers.CharField()
+    collection_id = serializers.UUIDField()
+    link = serializers.CharField(help_text="The document in the dashboard's Knowledge page.")
+
+
 class HistoryExcerptSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=["message", "summary"])
@@ -179,6 +187,9 @@ class HistoryExcerptSerializer(serializers.Serializer):
     similarity = serializers.FloatField(allow_null=True)
     score = serializers.FloatField(allow_null=True)
     text = serializers.CharField()
+    documents = CitedDocumentSerializer(
+        many=True, help_text="Knowledge documents the quoted answer cited (links to them)."
+    )
     cited = serializers.BooleanField()
 
 
@@ -318,3 +329,56 @@ class AnalysisEstimateSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=14, decimal_places=6)
     models = serializers.ListField(child=serializers.CharField())
+
+
+class InsightsInputSerializer(QuerySerializer):
+    # Query parameters: absent is "no filter"; an empty value is refused, not read as absent.
+    date_from = serializers.DateTimeField(required=False, default=None)
+    date_to = serializers.DateTimeField(required=False, default=None)
+    bucket = serializers.ChoiceField(choices=["day", "week", "month"], default="month")
+    source = serializers.ChoiceField(
+        choices=ConversationSource.choices, required=False, default=None
+    )
+
+    def validate(self, attrs):
+        if attrs["date_from"] and attrs["date_to"] and attrs["date_from"] >= attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": ["Must be after date_from."]})
+        return attrs
+
+
+class InsightsSentimentSerializer(serializers.Serializer):
+    average = serializers.FloatField(allow_null=True, help_text="From -1 to 1; null: none.")
+    positive = serializers.IntegerField()
+    neutral = serializers.IntegerField()
+    negative = serializers.IntegerField()
+
+
+class InsightsTopicSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    conversations = serializers.IntegerField()
+
+
+class InsightsPeriodSerializer(serializers.Serializer):
+    period = serializers.DateTimeField(help_text="The start of the day, week or month.")
+    conversations = serializers.IntegerField()
+    average_sentiment = serializers.FloatField(allow_null=True)
+    positive = serializers.IntegerField()
+    neutral = serializers.IntegerField()
+    negative = serializers.IntegerField()
+
+
+class InsightsOutputSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField(help_text="Analysed conversations in the range.")
+    sentiment = InsightsSentimentSerializer()
+    topics = InsightsTopicSerializer(many=True)
+    bucket = serializers.CharField()
+    timeline = InsightsPeriodSerializer(many=True)
+
+
+class ContinueInputSerializer(serializers.Serializer):
+    assistant = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The assistant to continue with (default: the first active one).",
+    )

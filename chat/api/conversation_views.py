@@ -25,8 +25,9 @@ from assistants.catalog.models import AIModel
 from audit.services import Actor
 from chat import access
 from chat.api import conversation_serializers as s
+from chat.api.serializers import SessionOutputSerializer
 from chat.api.views import StreamingErrorsAsJSON
-from chat.conversations import analysis, ask, importing, organize, search
+from chat.conversations import analysis, ask, continuing, importing, insights, organize, search
 from chat.conversations.indexing import conversation_settings
 from chat.models import ConversationAnalysis, MessageBookmark
 from core.access import Role, Scope
@@ -382,3 +383,46 @@ class SettingsView(OrganizationAPIView):
             changes["analysis_model"] = _model(values.pop("analysis_model"), "analysis_model")
         row = organize.settings_update(**changes, **values)
         return Response(s.ConversationSettingsSerializer(row).data)
+
+
+class InsightsView(OrganizationAPIView):
+    api_scopes = {"GET": Scope.SESSIONS_READ}
+
+    @extend_schema(
+        parameters=[s.InsightsInputSerializer],
+        responses=s.InsightsOutputSerializer,
+        description=(
+            "Topics and sentiment over the conversations you can see (an admin: the "
+            "organization's), from each one's current analysis, by day, week or month."
+        ),
+    )
+    def get(self, request):
+        data = s.InsightsInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        result = insights.conversation_insights(
+            caller=self.caller, query=insights.InsightsQuery(**data.validated_data)
+        )
+        return Response(s.InsightsOutputSerializer(result).data)
+
+
+class ContinueView(OrganizationAPIView):
+    required_roles = {"POST": Role.VIEWER}
+    api_scopes = {"POST": Scope.CHAT_WRITE}
+
+    @extend_schema(
+        request=s.ContinueInputSerializer,
+        responses={201: SessionOutputSerializer},
+        description=(
+            "Continue this conversation (an imported one, say) with any assistant: a new "
+            "chat session of yours whose history is this conversation's turns."
+        ),
+    )
+    def post(self, request, session_id):
+        session = access.access_session(caller=self.caller, session_id=session_id)
+        data = s.ContinueInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assistant = importing.import_assistant(self.caller, data.validated_data["assistant"])
+        new = continuing.conversation_continue(
+            caller=self.caller, session=session, assistant=assistant
+        )
+        return Response(SessionOutputSerializer(new).data, status=status.HTTP_201_CREATED)

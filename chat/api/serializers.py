@@ -133,6 +133,7 @@ class SessionOutputSerializer(serializers.ModelSerializer):
             "source_created_at",
             "source_model",
             "ended_at",
+            "continued_from",
         ]
 
 

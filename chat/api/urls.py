@@ -97,4 +97,14 @@ urlpatterns += [
         conversation_views.EndView.as_view(),
         name="conversation-end",
     ),
+    path(
+        "chat/sessions/<str:session_id>/continue",
+        conversation_views.ContinueView.as_view(),
+        name="conversation-continue",
+    ),
+    path(
+        "conversations/insights",
+        conversation_views.InsightsView.as_view(),
+        name="conversation-insights",
+    ),
 ]

@@ -12,6 +12,7 @@ local extractive model (offline) the answer quotes the excerpts, and says so.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from assistants.models import Assistant
 from assistants.providers.base import ChatMessage, ChatRequest, Source, TextDelta
 from assistants.providers.errors import ProviderError, as_domain_error
 from chat.conversations import search
-from chat.models import ConversationAnalysis
+from chat.models import ConversationAnalysis, Message
 from core.access import Caller
 from core.lookups import person
 
@@ -58,8 +59,67 @@ def _exchange(hit: search.HistoryHit) -> str:
     return hit.content[:EXCERPT_CHARS]
 
 
+def _exchange_ids(hit: search.HistoryHit) -> list[str]:
+    """The messages an excerpt quotes (the hit and the other half of its exchange)."""
+    ids = [hit.message_id]
+    if hit.role == "user" and hit.after and hit.after["role"] == "assistant":
+        ids.append(hit.after["message_id"])
+    if hit.role == "assistant" and hit.before and hit.before["role"] == "user":
+        ids.append(hit.before["message_id"])
+    return ids
+
+
+def cited_documents(hits: list[search.HistoryHit]) -> dict[str, list[dict]]:
+    """Per hit, the knowledge documents its exchange's answer cited (the sources it
+    marked as cited; all of its sources when it marked none), that still exist: each
+    with its collection and the dashboard link to it. Two queries for all the hits."""
+    from knowledge_base.models import Document
+
+    wanted = {h.message_id: _exchange_ids(h) for h in hits}
+    rows = dict(
+        Message.objects.filter(
+            id__in=[i for ids in wanted.values() for i in ids], role="assistant"
+        ).values_list("id", "sources")
+    )
+    cited: dict[str, list[str]] = {}
+    for hit_id, ids in wanted.items():
+        documents: list[str] = []
+        for message_id in ids:
+            sources = [s for s in rows.get(_uuid(message_id)) or [] if s.get("document_id")]
+            marked = [s for s in sources if s.get("cited")]
+            for source in marked or sources:
+                if str(source["document_id"]) not in documents:
+                    documents.append(str(source["document_id"]))
+        cited[hit_id] = documents
+    existing = {
+        str(d["id"]): d
+        for d in Document.objects.filter(id__in={d for ds in cited.values() for d in ds}).values(
+            "id", "title", "collection_id"
+        )
+    }
+    return {
+        hit_id: [
+            {
+                "document_id": document_id,
+                "title": existing[document_id]["title"],
+                "collection_id": str(existing[document_id]["collection_id"]),
+                "link": f"/knowledge/{existing[document_id]['collection_id']}"
+                f"#document-{document_id}",
+            }
+            for document_id in documents
+            if document_id in existing
+        ]
+        for hit_id, documents in cited.items()
+    }
+
+
+def _uuid(value: str) -> uuid.UUID:
+    return uuid.UUID(str(value))
+
+
 def _excerpts(hits: list[search.HistoryHit], summaries: dict[str, str]) -> list[dict]:
     excerpts = []
+    documents = cited_documents(hits[:MAX_EXCERPTS])
     for hit in hits[:MAX_EXCERPTS]:
         excerpts.append(
             {
@@ -74,6 +134,7 @@ def _excerpts(hits: list[search.HistoryHit], summaries: dict[str, str]) -> list[
                 "similarity": hit.similarity,
                 "score": hit.score,
                 "text": _exchange(hit),
+                "documents": documents.get(hit.message_id, []),
             }
         )
     for session_id, summary in summaries.items():
@@ -91,6 +152,7 @@ def _excerpts(hits: list[search.HistoryHit], summaries: dict[str, str]) -> list[
                 "similarity": None,
                 "score": None,
                 "text": summary[:EXCERPT_CHARS],
+                "documents": [],
             }
         )
     return excerpts

@@ -427,7 +427,7 @@ def conversation_import_one(
                 question_id = row.pk
     if new:
         Message.objects.bulk_create(new, batch_size=500)
-        _set_times(new)
+        messages_set_times(new)
         last = max(m._imported_at for m in new)
         ChatSession.objects.filter(pk=session.pk).update(
             message_count=F("message_count") + len(new),
@@ -437,7 +437,7 @@ def conversation_import_one(
     return ConversationOutcome(session, created, new, existing, problems)
 
 
-def _set_times(messages: list[Message]) -> None:
+def messages_set_times(messages: list[Message]) -> None:
     """``created_at`` is the time in the source (auto_now_add set it to now): one
     UPDATE from two arrays."""
     with connection.cursor() as cursor:

@@ -21,6 +21,7 @@ from django.db.models import Prefetch
 from assistants import gateway
 from assistants.catalog.models import AIModel
 from billing.models import Channel
+from chat.conversations.continuing import CONTINUED
 from chat.models import ConversationSettings, Message, MessageSearchEntry, MessageStatus
 from core.tenancy import require_tenant_schema
 from files.models import File
@@ -32,7 +33,9 @@ TEXT_SEARCH_CONFIG = "english"
 MAX_KEYWORD_CHARS = 100_000
 # How much of an attached file's text a message is found by (its name always).
 ATTACHMENT_SEARCH_CHARS = 20_000
-MAX_INDEX_DIMENSIONS = 2000  # pgvector's HNSW limit for ``vector``; above, halfvec
+MAX_INDEX_DIMENSIONS = 2000
+# Batches claimed together: the pipeline's depth, and the rows one transaction holds.
+ROUND_BATCHES = 8  # pgvector's HNSW limit for ``vector``; above, halfvec
 
 
 def conversation_settings() -> ConversationSettings:
@@ -70,16 +73,19 @@ def ensure_message_vector_index(dimensions: int) -> None:
         )
 
 
-def _pending(batch_size: int) -> list[Message]:
+def _pending(count: int) -> list[Message]:
+    # FOR NO KEY UPDATE: the rows are held against another indexer, but the entries'
+    # foreign keys (FOR KEY SHARE) to them are not blocked.
     return list(
-        Message.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
+        Message.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
+        .filter(search_pending=True, status=MessageStatus.COMPLETE, search_entry__isnull=True)
         .exclude(content="")
+        .exclude(source_content_type=CONTINUED)
         .only("id", "content")
         .prefetch_related(
             Prefetch("attachments", queryset=File.objects.only("id", "name", "extracted_text"))
         )
-        .order_by("created_at", "id")[:batch_size]
+        .order_by("created_at", "id")[:count]
     )
 
 
@@ -102,8 +108,12 @@ def _write(
     messages: list[Message], vectors: list[list[float]], model: AIModel, texts: list[str]
 ) -> None:
     dimensions = model.embedding_dimensions
+    ids = [m.pk for m in messages]
     with connection.cursor() as cursor:
+        # One statement: the entries written and the messages no longer pending.
         cursor.execute(
+            "WITH done AS (UPDATE chat_message SET search_pending = false "
+            "WHERE id = ANY(%s::uuid[])) "
             "INSERT INTO chat_messagesearchentry (message_id, session_id, role, created_at, "
             "embedding, embedding_dimensions, embedding_model, search_vector, indexed_at) "
             "SELECT m.id, m.session_id, m.role, m.created_at, v.embedding::vector, %s, %s, "
@@ -112,11 +122,12 @@ def _write(
             "JOIN chat_message m ON m.id = v.id "
             "ON CONFLICT (message_id) DO NOTHING",
             [
+                ids,
                 dimensions,
                 model_key(model),
                 TEXT_SEARCH_CONFIG,
                 MAX_KEYWORD_CHARS,
-                [m.pk for m in messages],
+                ids,
                 [str(list(v)) for v in vectors],
                 texts,
             ],
@@ -134,29 +145,44 @@ def messages_index_pending(*, organization, limit: int | None = None) -> int:
     cut = settings.CONVERSATIONS_EMBED_MAX_CHARS
     done = 0
     while limit is None or done < limit:
-        # The batch stays locked while it is embedded (one short provider call), so
-        # a concurrent run takes the next batch instead of the same one.
+        # A round of a few batches is claimed at once and stays locked while it is
+        # embedded, so a concurrent run takes the next round instead of this one. The
+        # embedding of each batch overlaps the writing of the one before.
+        wanted = batch_size * ROUND_BATCHES
         with transaction.atomic():
-            batch = _pending(batch_size if limit is None else min(batch_size, limit - done))
-            if not batch:
+            claimed = _pending(wanted if limit is None else min(wanted, limit - done))
+            if not claimed:
                 break
-            texts = [searchable_text(m) for m in batch]
-            result = gateway.ai_embed(model=model, texts=[t[:cut] for t in texts], context=context)
-            _write(batch, result.vectors, model, texts)
-        done += len(batch)
+            texts = [searchable_text(m) for m in claimed]
+            starts = range(0, len(claimed), batch_size)
+            results = gateway.ai_embed_batches(
+                model=model,
+                batches=[[t[:cut] for t in texts[i : i + batch_size]] for i in starts],
+                context=context,
+            )
+            for start, result in zip(starts, results, strict=True):
+                end = start + batch_size
+                _write(claimed[start:end], result.vectors, model, texts[start:end])
+        done += len(claimed)
     return done
 
 
 def messages_reindex_for_model_change() -> int:
     """Drop the entries of any other embedding model (they are embedded again)."""
     key = model_key(embedding_model())
-    deleted, _ = MessageSearchEntry.objects.exclude(embedding_model=key).delete()
+    stale = MessageSearchEntry.objects.exclude(embedding_model=key)
+    with transaction.atomic():
+        Message.objects.filter(id__in=stale.values("message_id")).update(search_pending=True)
+        deleted, _ = stale.delete()
     return deleted
 
 
 def messages_pending_count() -> int:
     return (
-        Message.objects.filter(status=MessageStatus.COMPLETE, search_entry__isnull=True)
+        Message.objects.filter(
+            search_pending=True, status=MessageStatus.COMPLETE, search_entry__isnull=True
+        )
         .exclude(content="")
+        .exclude(source_content_type=CONTINUED)
         .count()
     )

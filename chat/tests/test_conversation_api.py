@@ -246,3 +246,173 @@ class TestAnalysisAndOrganizing:
         )
         assert "embedding_model" in error["fields"]
         assert json.loads(admin.get("/api/v1/conversations/settings").content)["idle_minutes"] == 5
+
+
+@pytest.mark.django_db
+class TestDocumentsInsightsAndContinuing:
+    def test_an_answer_citing_a_knowledge_document_links_to_it(self, org_a, client_for, assistant):
+        """A live answer from the knowledge base, found again through "ask your
+        history": its excerpt names the document it cited, with the dashboard link."""
+        client = client_for(org_a, "member")
+        answered = client.post(
+            "/api/v1/chat",
+            {
+                "assistant": str(assistant.pk),
+                "message": "How many days until a refund reaches my card?",
+                "stream": False,
+            },
+            format="json",
+        )
+        assert answered.status_code == 200, answered.content
+        with schema_context(org_a.slug):
+            indexing.messages_index_pending(organization=org_a.organization)
+            from knowledge_base.models import Document
+
+            refund = Document.objects.get(title="Refund policy")
+        body = client.post(
+            "/api/v1/conversations/ask",
+            {"question": "refund to my card business days", "stream": False},
+            format="json",
+        ).json()
+        linked = [d for e in body["excerpts"] for d in e["documents"]]
+        assert linked, body["excerpts"]
+        assert linked[0]["document_id"] == str(refund.pk)
+        assert linked[0]["title"] == "Refund policy"
+        assert linked[0]["link"] == f"/knowledge/{refund.collection_id}#document-{refund.pk}"
+        # A document deleted since is not linked to.
+        with schema_context(org_a.slug):
+            refund.delete()
+        again = client.post(
+            "/api/v1/conversations/ask",
+            {"question": "refund to my card business days", "stream": False},
+            format="json",
+        ).json()
+        assert not any(
+            d["document_id"] == str(refund.pk) for e in again["excerpts"] for d in e["documents"]
+        )
+
+    def test_insights_count_topics_and_sentiment_by_period(self, org_a, client_for, imported):
+        client = client_for(org_a, "member")
+        with schema_context(org_a.slug):
+            sessions = list(ChatSession.objects.filter(source="chatgpt"))
+        for session in sessions:
+            assert client.post(f"/api/v1/chat/sessions/{session.pk}/analysis").status_code in (
+                201,
+                400,  # a conversation with no text
+            )
+        with schema_context(org_a.slug):
+            from chat.models import ConversationAnalysis
+
+            analysed = list(
+                ConversationAnalysis.objects.filter(session__in=sessions).select_related("session")
+            )
+        body = client.get("/api/v1/conversations/insights", {"bucket": "month"}).json()
+        assert body["conversations"] == len(analysed) > 0
+        labels = [a.sentiment_label for a in analysed]
+        for label in ("positive", "neutral", "negative"):
+            assert body["sentiment"][label] == labels.count(label)
+        assert sum(p["conversations"] for p in body["timeline"]) == len(analysed)
+        # The topics of the Lisbon trip's analysis are among the top ones.
+        trip = next(a for a in analysed if a.session.title == "Trip to Lisbon")
+        top = {t["topic"].casefold() for t in body["topics"]}
+        assert {str(t).casefold() for t in trip.topics} & top
+        # Another member sees none of it; the admin sees the organization's.
+        assert (
+            client_for(org_a, "viewer")
+            .get("/api/v1/conversations/insights")
+            .json()["conversations"]
+            == 0
+        )
+        admin = client_for(org_a, "admin").get("/api/v1/conversations/insights").json()
+        assert admin["conversations"] == len(analysed)
+        # A range that holds none of them, and bad input.
+        empty = client.get(
+            "/api/v1/conversations/insights", {"date_from": "2999-01-01T00:00:00Z"}
+        ).json()
+        assert empty["conversations"] == 0 and empty["topics"] == [] and empty["timeline"] == []
+        error = assert_error(client.get("/api/v1/conversations/insights", {"bucket": "year"}), 400)
+        assert "bucket" in error["fields"]
+        error = assert_error(
+            client.get(
+                "/api/v1/conversations/insights",
+                {"date_from": "2024-02-01T00:00:00Z", "date_to": "2024-01-01T00:00:00Z"},
+            ),
+            400,
+        )
+        assert "date_to" in error["fields"]
+
+    def test_continue_an_imported_conversation_with_another_assistant(
+        self, org_a, client_for, imported, provider_server
+    ):
+        """The imported trip continued with an OpenAI assistant: a new session of the
+        member whose history the next question is sent with."""
+        from assistants import services as assistant_services
+        from tests.factories import make_assistant
+        from tests.helpers import GOOD_KEY
+
+        with schema_context(org_a.slug):
+            assistant_services.credential_create(
+                provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
+            )
+        openai_assistant = make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
+        client = client_for(org_a, "member")
+        with schema_context(org_a.slug):
+            trip = ChatSession.objects.get(source_id="conv-lisbon")
+            seen = [
+                (m.role, m.content)
+                for m in trip.messages.filter(role__in=["user", "assistant"])
+                .exclude(id__in=trip.messages.filter(parent__isnull=False).values("parent_id"))
+                .exclude(content="")
+                .order_by("created_at", "id")
+            ]
+        response = client.post(
+            f"/api/v1/chat/sessions/{trip.pk}/continue",
+            {"assistant": str(openai_assistant.pk)},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        new = response.json()
+        assert new["continued_from"] == str(trip.pk) and new["source"] == "platform"
+        assert new["assistant"] == str(openai_assistant.pk)
+        assert new["title"] == "Trip to Lisbon (continued)"
+        assert new["message_count"] == len(seen)
+        messages = client.get(f"/api/v1/chat/sessions/{new['id']}/messages", {"page_size": 200})
+        copied = [(m["role"], m["content"]) for m in messages.json()["results"]]
+        assert copied == seen
+        # The next question goes to the OpenAI server with the trip as its history.
+        answered = client.post(
+            "/api/v1/chat",
+            {
+                "assistant": str(openai_assistant.pk),
+                "session": new["id"],
+                "message": "And how much of the budget is left?",
+                "stream": False,
+            },
+            format="json",
+        )
+        assert answered.status_code == 200, answered.content
+        sent = [m for m in provider_server.last.body["messages"] if m["role"] != "system"]
+        assert [(m["role"], m["content"]) for m in sent[:-1]] == seen
+        assert sent[-1] == {"role": "user", "content": "And how much of the budget is left?"}
+        # The copies are not indexed twice: the trip is found once.
+        with schema_context(org_a.slug):
+            indexing.messages_index_pending(organization=org_a.organization)
+        hits = client.post(
+            "/api/v1/conversations/search",
+            {"query": "tram 28 Lisbon", "mode": "keyword"},
+            format="json",
+        ).json()["results"]
+        assert {h["session_id"] for h in hits} == {str(trip.pk)}
+        # The original is unchanged; someone else cannot continue it; bad input.
+        with schema_context(org_a.slug):
+            assert ChatSession.objects.get(pk=trip.pk).message_count == trip.message_count
+        assert_error(
+            client_for(org_a, "viewer").post(f"/api/v1/chat/sessions/{trip.pk}/continue"), 404
+        )
+        error = assert_error(
+            client.post(
+                f"/api/v1/chat/sessions/{trip.pk}/continue", {"assistant": "nope"}, format="json"
+            ),
+            400,
+        )
+        assert "assistant" in error["fields"]

@@ -4,6 +4,7 @@ failure), indexing, search in three modes, visibility, ask, analysis, ending."""
 import json
 from unittest import mock
 
+import numpy as np
 import pytest
 from django.core.exceptions import ObjectDoesNotExist
 from django_tenants.utils import schema_context
@@ -212,6 +213,38 @@ class TestSearch:
         assert (
             entry.embedding_dimensions == 384 and entry.embedding_model == "local/all-minilm-l6-v2"
         )
+
+    def test_batches_are_embedded_as_one_call_each_and_accounted(self, org_a, assistant, settings):
+        """The indexer's pipeline (the next batch embedded while this one is written):
+        one ledger row per batch, every vector the one ``ai_embed`` gives for the same
+        text, and nothing left pending."""
+        import math
+
+        from assistants import gateway
+        from billing.models import Channel
+
+        settings.CONVERSATIONS_EMBED_BATCH_SIZE = 4
+        with schema_context(org_a.slug):
+            run_import(org_a, export_zip())
+            pending = Message.objects.filter(search_pending=True).exclude(content="").count()
+            assert pending > 8
+            before = UsageRecord.objects.filter(kind="embedding").count()
+            assert index(org_a) == pending
+            rows = UsageRecord.objects.filter(kind="embedding").count() - before
+            assert rows == math.ceil(pending / 4)
+            assert not Message.objects.filter(search_pending=True).exclude(content="").exists()
+            entry = MessageSearchEntry.objects.select_related("message").get(
+                message__source_id="a1"
+            )
+            direct = gateway.ai_embed(
+                model=indexing.embedding_model(),
+                texts=[indexing.searchable_text(entry.message)],
+                context=gateway.UsageContext(
+                    organization=org_a.organization, channel=Channel.SYSTEM
+                ),
+            ).vectors[0]
+            # The same text's vector (batch neighbours move an int8 model's output a little).
+            assert float(np.dot(entry.embedding, direct)) > 0.99
 
     @pytest.mark.parametrize("mode", ["vector", "keyword", "hybrid"])
     def test_each_mode_finds_the_right_conversation(self, org_a, imported, mode):

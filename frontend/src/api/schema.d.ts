@@ -370,6 +370,23 @@ export interface paths {
         patch: operations["chat_sessions_analysis_partial_update"];
         trace?: never;
     };
+    "/api/v1/chat/sessions/{session_id}/continue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Continue this conversation (an imported one, say) with any assistant: a new chat session of yours whose history is this conversation's turns. */
+        post: operations["chat_sessions_continue_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chat/sessions/{session_id}/end": {
         parameters: {
             query?: never;
@@ -634,6 +651,23 @@ export interface paths {
         };
         /** @description What analysing this import's conversations with a model would cost. */
         get: operations["conversations_imports_estimate_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/conversations/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Topics and sentiment over the conversations you can see (an admin: the organization's), from each one's current analysis, by day, week or month. */
+        get: operations["conversations_insights_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2343,6 +2377,15 @@ export interface components {
             text: string;
             token_count: number;
         };
+        CitedDocument: {
+            /** Format: uuid */
+            document_id: string;
+            title: string;
+            /** Format: uuid */
+            collection_id: string;
+            /** @description The document in the dashboard's Knowledge page. */
+            link: string;
+        };
         /**
          * @description * `none` - none
          *     * `document` - document
@@ -2459,6 +2502,13 @@ export interface components {
          * @enum {string}
          */
         CollectionOutputLanguageEnum: "simple" | "arabic" | "danish" | "dutch" | "english" | "finnish" | "french" | "german" | "greek" | "hungarian" | "indonesian" | "irish" | "italian" | "lithuanian" | "nepali" | "norwegian" | "portuguese" | "romanian" | "russian" | "spanish" | "swedish" | "tamil" | "turkish";
+        ContinueInputRequest: {
+            /**
+             * Format: uuid
+             * @description The assistant to continue with (default: the first active one).
+             */
+            assistant?: string | null;
+        };
         ConversationSettings: {
             readonly embedding_model: string | null;
             readonly analysis_model: string | null;
@@ -2774,6 +2824,8 @@ export interface components {
             /** Format: double */
             score: number | null;
             text: string;
+            /** @description Knowledge documents the quoted answer cited (links to them). */
+            documents: components["schemas"]["CitedDocument"][];
             cited: boolean;
         };
         /**
@@ -2947,6 +2999,41 @@ export interface components {
              * @description The assistant the conversations continue with (default: the first active).
              */
             assistant?: string | null;
+        };
+        InsightsOutput: {
+            /** @description Analysed conversations in the range. */
+            conversations: number;
+            sentiment: components["schemas"]["InsightsSentiment"];
+            topics: components["schemas"]["InsightsTopic"][];
+            bucket: string;
+            timeline: components["schemas"]["InsightsPeriod"][];
+        };
+        InsightsPeriod: {
+            /**
+             * Format: date-time
+             * @description The start of the day, week or month.
+             */
+            period: string;
+            conversations: number;
+            /** Format: double */
+            average_sentiment: number | null;
+            positive: number;
+            neutral: number;
+            negative: number;
+        };
+        InsightsSentiment: {
+            /**
+             * Format: double
+             * @description From -1 to 1; null: none.
+             */
+            average: number | null;
+            positive: number;
+            neutral: number;
+            negative: number;
+        };
+        InsightsTopic: {
+            topic: string;
+            conversations: number;
         };
         IntegrationEvent: {
             /** Format: uuid */
@@ -4043,6 +4130,8 @@ export interface components {
             source_model?: string;
             /** Format: date-time */
             ended_at?: string | null;
+            /** Format: uuid */
+            continued_from?: string | null;
         };
         SlackInstall: {
             /** Format: uri */
@@ -7976,6 +8065,121 @@ export interface operations {
             };
         };
     };
+    chat_sessions_continue_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ContinueInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     chat_sessions_end_create: {
         parameters: {
             query?: never;
@@ -10389,6 +10593,132 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AnalysisEstimate"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    conversations_insights_retrieve: {
+        parameters: {
+            query?: {
+                /**
+                 * @description * `day` - day
+                 *     * `week` - week
+                 *     * `month` - month
+                 */
+                bucket?: "day" | "week" | "month";
+                date_from?: string;
+                date_to?: string;
+                /**
+                 * @description * `platform` - This platform
+                 *     * `chatgpt` - ChatGPT
+                 *     * `claude` - Claude
+                 *     * `gemini` - Gemini
+                 *     * `json` - JSON
+                 */
+                source?: "platform" | "chatgpt" | "claude" | "gemini" | "json";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightsOutput"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */

@@ -1,9 +1,10 @@
 // The analysis of one conversation (summary, topics, sentiment, action items to tick,
 // key points), its tags, and ending it: opened from the chat page's header.
 import { useState } from "react";
+import { useNavigate } from "react-router-dom";
 import { ApiError, client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
-import { Badge, ErrorMessage, formatDate, Modal, Spinner, useAction, useAsync } from "../ui";
+import { Badge, ErrorMessage, formatDate, Modal, SelectField, Spinner, useAction, useAsync } from "../ui";
 
 type Analysis = components["schemas"]["AnalysisOutput"];
 
@@ -151,15 +152,55 @@ function Body({ sessionId, canChange }: { sessionId: string; canChange: boolean 
 }
 
 /** The chat header's "Analysis" button and its panel. */
+/** Continue this conversation (an imported one, say) with any assistant: a new chat
+ * whose history is this conversation's turns. */
+function ContinueWith({ sessionId, onClose }: { sessionId: string; onClose: () => void }) {
+  const navigate = useNavigate();
+  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results.filter((item) => item.is_active !== false), []);
+  const [chosen, setChosen] = useState("");
+  const start = useAction(async () => {
+    const assistant = chosen || assistants.data?.[0]?.id;
+    const session = await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/continue", { params: { path: { session_id: sessionId } }, body: { assistant: assistant ?? null } }));
+    onClose();
+    navigate(`/chat/${session.id}`);
+  });
+  if (assistants.loading) return <Spinner />;
+  return (
+    <div className="stack">
+      <p className="muted small">A new chat starts with the assistant you pick; this conversation's questions and answers are its history, so the assistant answers with them in mind. This conversation stays as it is.</p>
+      <ErrorMessage error={assistants.error ?? start.error} />
+      <SelectField label="Assistant" name="continue-assistant" value={chosen || assistants.data?.[0]?.id || ""} onChange={(event) => setChosen(event.target.value)}>
+        {(assistants.data ?? []).map((item) => (
+          <option key={item.id} value={item.id}>
+            {item.name} ({item.model.display_name})
+          </option>
+        ))}
+      </SelectField>
+      <div className="row">
+        <button type="button" className="btn btn-primary" disabled={start.busy || !assistants.data?.length} onClick={() => start.run()} data-testid="continue-start">
+          {start.busy ? "Starting…" : "Continue in a new chat"}
+        </button>
+      </div>
+    </div>
+  );
+}
+
 export function ConversationTools({ sessionId, canChange }: { sessionId: string; canChange: boolean }) {
   const [open, setOpen] = useState(false);
+  const [continuing, setContinuing] = useState(false);
   return (
     <>
       <button type="button" className="btn btn-sm" onClick={() => setOpen(true)} data-testid="analysis-open">
         Analysis
       </button>
+      <button type="button" className="btn btn-sm" onClick={() => setContinuing(true)} data-testid="continue-open">
+        Continue with…
+      </button>
       <Modal open={open} title="Conversation analysis" onClose={() => setOpen(false)} testId="analysis-modal">
         {open ? <Body sessionId={sessionId} canChange={canChange} /> : null}
+      </Modal>
+      <Modal open={continuing} title="Continue with another assistant" onClose={() => setContinuing(false)} testId="continue-modal">
+        {continuing ? <ContinueWith sessionId={sessionId} onClose={() => setContinuing(false)} /> : null}
       </Modal>
     </>
   );

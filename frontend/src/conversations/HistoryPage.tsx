@@ -1,8 +1,8 @@
 // History: search every conversation (imported and live) by meaning, keyword or both,
 // see each result in its context, and ask a question answered from the history with
 // a streamed, cited answer.
-import { useState, type FormEvent } from "react";
-import { Link } from "react-router-dom";
+import { useEffect, useState, type FormEvent } from "react";
+import { Link, useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { streamTurn, type StreamHandlers } from "../api/stream";
@@ -21,6 +21,7 @@ interface Excerpt {
   date: string | null;
   similarity: number | null;
   text: string;
+  documents?: { document_id: string; title: string; collection_id: string; link: string }[];
   cited?: boolean;
 }
 const MODES = ["hybrid", "vector", "keyword"] as const;
@@ -130,6 +131,16 @@ function Ask({ source }: { source: string }) {
                 <div className="muted" style={{ overflow: "hidden", textOverflow: "ellipsis", display: "-webkit-box", WebkitLineClamp: 2, WebkitBoxOrient: "vertical" }}>
                   {excerpt.text}
                 </div>
+                {excerpt.documents?.length ? (
+                  <div className="row" style={{ gap: 6, flexWrap: "wrap" }} data-testid="ask-documents">
+                    <span className="muted">Documents cited:</span>
+                    {excerpt.documents.map((document) => (
+                      <Link key={document.document_id} to={document.link} data-testid="ask-document-link">
+                        {document.title}
+                      </Link>
+                    ))}
+                  </div>
+                ) : null}
               </li>
             ))}
           </ol>
@@ -140,7 +151,9 @@ function Ask({ source }: { source: string }) {
 }
 
 export function HistoryPage() {
-  const [query, setQuery] = useState("");
+  const [params] = useSearchParams();
+  const linked = params.get("q");
+  const [query, setQuery] = useState(linked ?? "");
   const [mode, setMode] = useState<(typeof MODES)[number]>("hybrid");
   const [source, setSource] = useState("");
   const [role, setRole] = useState("");
@@ -168,6 +181,11 @@ export function HistoryPage() {
     event.preventDefault();
     void search.run(1);
   };
+  // Arriving with ?q= (a topic on the home page): that search, at once.
+  useEffect(() => {
+    if (linked) void search.run(1);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [linked]);
   return (
     <>
       <PageHeader title="History" description="Everything ever said in your conversations, here and imported: search it, or ask it." />

@@ -3,6 +3,7 @@ import { useMemo, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { ConversationInsights } from "../conversations/ConversationInsights";
 import type { UsageGroupBy } from "../api/types";
 import { useMe, usePermissions } from "../session";
 import { Empty, ErrorMessage, formatBytes, formatCost, formatDay, formatNumber, Loading, PageHeader, useAsync } from "../ui";
@@ -208,6 +209,7 @@ export default function HomePage() {
       </section>
         </>
       ) : null}
+      <ConversationInsights />
       <section className="card" aria-labelledby="quotas-title">
         <div className="card-header">
           <h2 id="quotas-title">Plan and quotas</h2>

@@ -1,7 +1,7 @@
 // Knowledge: collections, documents (upload, live status, reprocess, delete) and the
 // search playground.
 import { type DragEvent, type FormEvent, useEffect, useRef, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router-dom";
+import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
 import type { Collection, DocumentItem, Hit, SearchMode, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
@@ -279,8 +279,14 @@ function DocumentRow({ collectionId, document, canEdit, onChanged }: { collectio
     onChanged();
   });
   const active = document.status === "pending" || document.status === "processing";
+  // Linked to (#document-<id>, e.g. from a History answer that cited it): shown and marked.
+  const linked = useLocation().hash === `#document-${document.id}`;
+  const row = useRef<HTMLTableRowElement>(null);
+  useEffect(() => {
+    if (linked) row.current?.scrollIntoView({ block: "center" });
+  }, [linked]);
   return (
-    <tr data-testid="document-row">
+    <tr data-testid="document-row" id={`document-${document.id}`} ref={row} aria-current={linked ? "true" : undefined} style={linked ? { background: "var(--accent-soft)" } : undefined}>
       <td>
         <strong data-testid="document-title">{document.title}</strong>
         <div className="muted small">
