@@ -105,6 +105,7 @@ def _authorized_turn(scope, content: dict, connected_as: SocketIdentity) -> serv
                 message=values["message"],
                 top_k=values.get("top_k"),
                 attachments=values.get("attachments"),
+                prompt_version=values.get("prompt_version"),
             )
     finally:
         streaming.release_connection()

@@ -23,6 +23,8 @@ from chat import turn as turn_module
 from chat.models import ChatSession, Message, MessageStatus, Role
 from chat.turn import session_add_totals
 from core import events
+from prompts import services as prompt_services
+from prompts.models import PromptVersion, UseSource
 
 Turn = turn_module.TurnPlan  # the name callers knew; the plan is immutable
 
@@ -89,6 +91,7 @@ def chat_finish(
         session_add_totals(
             session_id=plan.session.pk, messages=1, tokens=message.total_tokens, cost=message.cost
         )
+        _template_use_record(plan, message)
         if status == MessageStatus.COMPLETE:
             events.event_emit(
                 type="chat.message.completed",
@@ -102,6 +105,29 @@ def chat_finish(
                 },
             )
     return message
+
+
+def _template_use_record(plan: turn_module.TurnPlan, message: Message) -> None:
+    """What a prompt template produced, counted in the answer's own transaction (so
+    once), with the answer's tokens and cost (the message's, which equal its ledger
+    rows): a question written from a template in the composer's picker is a use of
+    that version, and so is each answer of an assistant whose instructions come from
+    a pinned version."""
+    if not (message.total_tokens or message.content):
+        return
+    uses = (
+        (plan.prompt_version_id, UseSource.CHAT),
+        (plan.assistant.instructions_version_id, UseSource.ASSISTANT),
+    )
+    for version_id, source in uses:
+        if version_id is not None:
+            prompt_services.use_record(
+                version=PromptVersion(pk=version_id),
+                source=source,
+                source_id=message.pk,
+                tokens=message.total_tokens,
+                cost=message.cost,
+            )
 
 
 # -- sessions and messages ------------------------------------------------------

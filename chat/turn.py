@@ -41,6 +41,7 @@ from chat.models import ChatSession, Message, MessageStatus, Role
 from core.access import Caller
 from core.tenancy import require_tenant_schema
 from knowledge_base import retrieval
+from prompts import selectors as prompt_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class TurnInputs:
     started: float
     api_key_id: int | None = None  # asked through an API key: the new session is the key's
     attachments: tuple = ()  # files.File the question carries (chat/attachments.py)
+    prompt_version_id: object = None  # written from this template version (the picker)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class TurnPlan:
     sources: tuple[conversation.RetrievedSource, ...]
     rewrite: gateway.PricedResult | None
     started: float  # perf_counter at the start of preparation (TTFT and latency)
+    # The template version the question was written from: the answer is its use.
+    prompt_version_id: object = None
 
     @property
     def answer_mode(self) -> str:
@@ -151,6 +155,7 @@ def turn_inputs(
     existing_user_message: Message | None = None,
     regenerates: Message | None = None,
     attachments: list | None = None,
+    prompt_version=None,
 ) -> TurnInputs:
     """``caller``: whose sessions and assistants may be used (chat.access); a session
     created by the turn belongs to the caller (its person, or its API key)."""
@@ -178,6 +183,7 @@ def turn_inputs(
             caller=caller, file_ids=attachments or [], model=assistant.model
         )
         quotas.quota_check_messages(organization)
+    prompt_version_id = _prompt_version(prompt_version, user) if prompt_version else None
     # The AI quotas are checked by the gateway before each provider call (rewrite,
     # embedding, answer), all of which come before anything is stored.
     return TurnInputs(
@@ -193,7 +199,18 @@ def turn_inputs(
         started=started,
         api_key_id=caller.api_key.pk if caller.api_key else None,
         attachments=tuple(files),
+        prompt_version_id=prompt_version_id,
     )
+
+
+def _prompt_version(version_id, user):
+    """The id of a template version the person may see (the picker offers only those)."""
+    try:
+        version = prompt_selectors.version_by_id(version_id=version_id)
+        prompt_selectors.template_get(template_id=version.template_id, user=user)
+    except ObjectDoesNotExist:
+        raise _field_error("prompt_version", "No such prompt template version.") from None
+    return version.pk
 
 
 # -- step 2: context -------------------------------------------------------------
@@ -482,6 +499,7 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
         sources=context.sources,
         rewrite=context.rewrite,
         started=inputs.started,
+        prompt_version_id=inputs.prompt_version_id,
     )
 
 

@@ -19,6 +19,12 @@ class ChatInputSerializer(serializers.Serializer):
         max_length=50,
         help_text="Ids of files uploaded through /api/v1/files to attach to the question.",
     )
+    prompt_version = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The prompt template version the question was written from (the "
+        "composer's template picker): the answer's tokens and cost count as its use.",
+    )
     stream = serializers.BooleanField(
         default=True, help_text="Server-Sent Events when true, JSON when false."
     )

@@ -161,6 +161,7 @@ class ChatView(StreamingErrorsAsJSON, OrganizationAPIView):
             message=values["message"],
             top_k=values.get("top_k"),
             attachments=values.get("attachments"),
+            prompt_version=values.get("prompt_version"),
         )
         return _respond(turn, values["stream"])
 
