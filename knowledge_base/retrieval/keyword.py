@@ -383,7 +383,8 @@ def keyword_search(
                 scores.update(_posting_scores(cursor, group, limit))
             else:
                 scores.update(_vector_scores(cursor, group, query, limit, filters))
-        best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:limit]
+        # Equal scores (to float noise: sums run in different orders) go by chunk id.
+        best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
         if not best:
             return []
         cursor.execute(

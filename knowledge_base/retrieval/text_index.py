@@ -89,7 +89,7 @@ def _lock_collections(cursor, where: str, params: list) -> None:
     cursor.execute(sql, params)
 
 
-def _add(cursor, where: str, params: list) -> None:
+def _add(cursor, where: str, params: list, *, bulk: bool = False) -> None:
     _lock_collections(cursor, where, params)
     cursor.execute(
         f"""
@@ -108,6 +108,12 @@ def _add(cursor, where: str, params: list) -> None:
         """,  # noqa: S608
         params,
     )
+    if bulk:
+        # A whole collection: the planner must know the term rows just written (a hash
+        # join on them), and postings written in key order fill the primary key's pages
+        # one after another instead of splitting them at random.
+        cursor.execute("ANALYZE knowledge_base_collectionterm")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
     cursor.execute(
         f"""
         INSERT INTO knowledge_base_chunkterm (term_id, chunk_id, frequency, length)
@@ -117,6 +123,7 @@ def _add(cursor, where: str, params: list) -> None:
         JOIN knowledge_base_collectionterm t
           ON t.collection_id = c.collection_id AND t.lexeme = u.lexeme
         WHERE {where}
+        {"ORDER BY t.id, c.id" if bulk else ""}
         """,  # noqa: S608
         params,
     )
@@ -195,7 +202,7 @@ def collection_reindex(collection_id) -> None:
             params,
         )
         cursor.execute(_vector_sql(where), params)
-        _add(cursor, where, params)
+        _add(cursor, where, params, bulk=True)
 
 
 def _delete_postings(cursor, collection_id) -> None:
