@@ -139,7 +139,15 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["-created_at", "id"]
-        indexes = [models.Index(fields=["collection", "sha256"])]
+        indexes = [
+            models.Index(fields=["collection", "sha256"]),
+            # Keyword search skips the chunks of documents being (re)processed: few.
+            models.Index(
+                fields=["collection"],
+                condition=~models.Q(status="completed"),
+                name="document_unfinished",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -195,6 +203,11 @@ class CollectionTerm(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
     lexeme = models.TextField()
     chunks = models.PositiveIntegerField()
+    # Upper bounds of one chunk's BM25 term score (the highest frequency, the shortest
+    # chunk containing the word): raised when chunks are added, never lowered when they
+    # leave, so they stay bounds (docs/adr/0062).
+    max_frequency = models.PositiveIntegerField(default=0)
+    min_length = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -203,3 +216,36 @@ class CollectionTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lexeme} ({self.chunks})"
+
+
+class ChunkTerm(models.Model):
+    """A posting of the keyword index: ``term`` occurs ``frequency`` times (title and
+    heading occurrences counted twice) in ``chunk``, whose BM25 length is ``length``.
+
+    Written and deleted with the chunk by knowledge_base/retrieval/text_index.py, read by
+    keyword search through the covering primary key (term, chunk) INCLUDE (frequency,
+    length): the postings of a query's words without touching the chunks (docs/adr/0062).
+    No database foreign keys: one posting per word of every chunk would pay two key
+    checks each. The writers delete a chunk's postings before the chunk (by primary key:
+    the chunk's words are in its search vector), and a collection's go with its terms."""
+
+    pk = models.CompositePrimaryKey("term_id", "chunk_id")
+    term = models.ForeignKey(
+        CollectionTerm,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the primary key starts with it
+    )
+    chunk = models.ForeignKey(
+        DocumentChunk,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    frequency = models.PositiveSmallIntegerField()
+    length = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.term_id}@{self.chunk_id}"

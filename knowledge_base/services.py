@@ -110,6 +110,7 @@ def collection_delete(*, collection: Collection) -> None:
     for document in collection.documents.select_related("file"):
         if document.file:
             file_services.file_delete(file=document.file)
+    text_index.collection_postings_removed(collection.pk)
     collection.delete()
 
 

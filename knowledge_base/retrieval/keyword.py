@@ -5,14 +5,19 @@ written on purpose -- a quoted phrase, a ``-word`` exclusion, an upper-case ``OR
 and then it filters (``websearch_to_tsquery``) while the ranking stays BM25 over the
 query's other words. A question containing "or" is a plain question.
 
-Statistics (document frequency per lexeme, chunk count, total length) are read from
-the collection's incrementally kept tables (text_index.py): one index lookup.
+Statistics (document frequency per lexeme, chunk count, total length, per-word score
+bounds) are read from the collection's incrementally kept tables (text_index.py): one
+index lookup.
 
 Candidates are chosen by IDF so that the result equals exact BM25 (max-score pruning):
 the rarest words select candidates first; the rest are added, rarest first, until the
-words left out could not lift any other chunk above the current ``limit``-th score,
-whose bound is ``idf * (k1 + 1)`` per word. Only a pathological query (every word in
-a large share of the collection) stops at ``MAX_POSTINGS`` candidate rows and is then
+words left out could not lift any other chunk above the current ``limit``-th score.
+A plain query is scored from the postings table (``ChunkTerm``, ADR 0062): each round
+reads the postings of its words for chunks not scored yet, then those chunks' postings
+of the words not read yet (index-only scans, no chunk is touched), and sums BM25 in SQL.
+A query with explicit syntax or with filters is scored from the chunks' search vectors
+(the GIN index) with the same rounds. Only a pathological query (every word in a large
+share of the collection) stops at ``MAX_POSTINGS`` candidate rows and is then
 approximate.
 """
 
@@ -27,6 +32,7 @@ from django.db import connection
 
 from knowledge_base.models import TEXT_SEARCH_CONFIG
 from knowledge_base.retrieval.hits import BASE_SELECT, Hit, SearchFilters, filter_sql, rows_to_hits
+from knowledge_base.retrieval.text_index import HEADER_BOOST
 
 # Explicit syntax only: a quoted phrase, "-word" at the start or after a space (a letter
 # follows the dash: "-5 degrees" is a number), or OR in capitals between words.
@@ -36,9 +42,6 @@ _EXCLUSION = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
 # BM25 parameters (Robertson/Sparck Jones; the usual defaults).
 BM25_K1 = 1.2
 BM25_B = 0.75
-# Title and heading words (weights A and B in the search vector) count twice: a word in
-# the title says more about the chunk than one mention in its text.
-HEADER_BOOST = 1
 # Candidate rows read by the first round (the rarest words): enough for most queries to
 # need no second round.
 FIRST_ROUND_POSTINGS = 2_000
@@ -84,10 +87,29 @@ class _Group:
     frequencies: dict[str, int] = field(default_factory=dict)  # chunks containing each word
     chunks: int = 0
     length: int = 0
+    # Per collection's term row: (term id, lexeme, highest frequency, shortest chunk).
+    terms: list[tuple[int, str, int, int]] = field(default_factory=list)
+    excluded: list[int] = field(default_factory=list)  # chunks of unfinished documents
 
     @property
     def mean_length(self) -> float:
         return self.length / self.chunks if self.chunks else 1.0
+
+    def impact(self, frequency: float, length: float) -> float:
+        """BM25's term-frequency factor for one chunk (times the word's IDF)."""
+        mean = self.mean_length
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * (length or mean) / mean)
+        return frequency * (BM25_K1 + 1) / (frequency + norm)
+
+    def bounds(self, idf: dict[str, float]) -> dict[str, float]:
+        """The most one chunk can score for each word: its IDF times the factor of the
+        highest frequency in the shortest chunk (each a bound, kept by the writers)."""
+        best: dict[str, float] = {}
+        for _, word, frequency, length in self.terms:
+            if word in idf:
+                bound = idf[word] * self.impact(frequency, max(length, 1))
+                best[word] = max(best.get(word, 0.0), bound)
+        return {w: best.get(w, idf[w] * (BM25_K1 + 1)) for w in idf}
 
     def idf(self) -> dict[str, float]:
         total = self.chunks
@@ -96,12 +118,17 @@ class _Group:
         }
 
 
-# One statement: the collections' languages and totals, the query's words in each
-# language, and each word's document frequency.
+# One statement: the collections' languages and totals, the chunks of their unfinished
+# documents, the query's words in each language, and each word's term row.
 _STATISTICS_SQL = """
     WITH cols AS (
-        SELECT id, language, unaccent, text_chunks, text_length
-        FROM knowledge_base_collection WHERE id = ANY(%s::uuid[])
+        SELECT id, language, unaccent, text_chunks, text_length, (
+            SELECT coalesce(array_agg(c.id), '{}')
+            FROM knowledge_base_document d
+            JOIN knowledge_base_documentchunk c ON c.document_id = d.id
+            WHERE d.collection_id = col.id AND d.status <> 'completed'
+        ) AS excluded
+        FROM knowledge_base_collection col WHERE id = ANY(%s::uuid[])
     ),
     words AS (
         SELECT cols.id, w
@@ -110,7 +137,7 @@ _STATISTICS_SQL = """
             CASE WHEN cols.unaccent THEN public.unaccent(%s) ELSE %s END))) w
     )
     SELECT cols.id, cols.language, cols.unaccent, cols.text_chunks, cols.text_length,
-           words.w, coalesce(t.chunks, 0)
+           cols.excluded, words.w, coalesce(t.chunks, 0), t.id, t.max_frequency, t.min_length
     FROM cols
     LEFT JOIN words ON words.id = cols.id
     LEFT JOIN knowledge_base_collectionterm t ON t.collection_id = cols.id AND t.lexeme = words.w
@@ -121,7 +148,9 @@ def _statistics(cursor, text: str, collection_ids: list[str]) -> list[_Group]:
     cursor.execute(_STATISTICS_SQL, [collection_ids, text, text])
     groups: dict[tuple, _Group] = {}
     seen: set[str] = set()
-    for collection_id, language, unaccent, chunks, length, word, frequency in cursor.fetchall():
+    for row in cursor.fetchall():
+        collection_id, language, unaccent, chunks, length, excluded, word, frequency = row[:8]
+        term_id, max_frequency, min_length = row[8:]
         group = groups.setdefault((language, unaccent), _Group(language, unaccent))
         collection_id = str(collection_id)
         if collection_id not in seen:
@@ -129,8 +158,11 @@ def _statistics(cursor, text: str, collection_ids: list[str]) -> list[_Group]:
             group.collection_ids.append(collection_id)
             group.chunks += chunks
             group.length += length
+            group.excluded += excluded
         if word is not None:
             group.frequencies[word] = group.frequencies.get(word, 0) + frequency
+        if term_id is not None and frequency:
+            group.terms.append((term_id, word, max_frequency, min_length))
     return list(groups.values())
 
 
@@ -189,14 +221,106 @@ def _kth(scores: dict[int, float], k: int) -> float:
     return sorted(scores.values(), reverse=True)[k - 1]
 
 
-def _group_scores(
-    cursor, group: _Group, query: str, limit: int, filters: SearchFilters
-) -> dict[int, float]:
+# BM25 of a posting in SQL: %(k1)s etc. are the constants, the collection's mean length
+# is %(mean)s, and the word's IDF is looked up by its id in parallel arrays.
+def _impact_sql(prefix: str) -> str:
+    idf = f"(%({prefix}idf)s::float8[])[array_position(%({prefix}terms)s::bigint[], p.term_id)]"
+    return (
+        f"{idf} * p.frequency * %(k1_1)s / (p.frequency + %(k1)s * (1 - %(b)s + %(b)s * "
+        "(CASE WHEN p.length > 0 THEN p.length ELSE %(mean)s END) / %(mean)s))"
+    )
+
+
+# One max-score round, rows of (chunk, partial score) to be summed: the chunks containing
+# one of this round's words and not scored yet, with their score from those words, then
+# the same chunks' score from the words not read yet (they contain none of the words
+# read before). Both are index-only scans of the postings' primary key; the second one
+# advances through the sorted chunk ids inside each word's postings.
+_ROUND_SQL = f"""
+    WITH found AS MATERIALIZED (
+        SELECT p.chunk_id, sum({_impact_sql("")}) AS score
+        FROM knowledge_base_chunkterm p
+        WHERE p.term_id = ANY(%(terms)s::bigint[])
+          AND NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
+        GROUP BY p.chunk_id
+    )
+    SELECT chunk_id, score FROM found
+    UNION ALL
+    SELECT p.chunk_id, {_impact_sql("rest_")}
+    FROM knowledge_base_chunkterm p
+    WHERE p.term_id = ANY(%(rest_terms)s::bigint[])
+      AND p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM found ORDER BY chunk_id))
+"""  # noqa: S608 - constants only
+
+
+def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
+    """Exact BM25 from the postings table, rarest words first (see the module docstring)."""
     idf = group.idf()
     if not idf:
         return {}
     ordered = sorted(idf, key=lambda w: (-idf[w], w))  # rarest first
-    bound = {w: idf[w] * (BM25_K1 + 1) for w in ordered}
+    bound = group.bounds(idf)
+    term_ids: dict[str, list[int]] = defaultdict(list)
+    for term_id, word, _, _ in group.terms:
+        term_ids[word].append(term_id)
+    constants = {"k1": BM25_K1, "k1_1": BM25_K1 + 1, "b": BM25_B, "mean": group.mean_length}
+
+    def arrays(words: list[str], prefix: str = "") -> dict:
+        pairs = [(t, idf[w]) for w in words for t in term_ids[w]]
+        return {f"{prefix}terms": [t for t, _ in pairs], f"{prefix}idf": [i for _, i in pairs]}
+
+    scores: dict[int, float] = {}
+    skip = set(group.excluded)
+    read = 0
+    position = 0
+    while position < len(ordered):
+        words: list[str] = []
+        if not scores:
+            postings = 0
+            while position < len(ordered):
+                word = ordered[position]
+                if words and postings + group.frequencies[word] > FIRST_ROUND_POSTINGS:
+                    break
+                words.append(word)
+                postings += group.frequencies[word]
+                position += 1
+        else:
+            threshold = _kth(scores, limit)
+            left = sum(bound[w] for w in ordered[position:])
+            while position < len(ordered) and left > threshold:
+                words.append(ordered[position])
+                left -= bound[ordered[position]]
+                position += 1
+            if not words:
+                break
+            if read + sum(group.frequencies[w] for w in words) > MAX_POSTINGS:
+                break  # approximate from here: see the module docstring
+        read += sum(group.frequencies[w] for w in words)
+        rest = ordered[position:]
+        cursor.execute(
+            _ROUND_SQL,
+            {**arrays(words), **arrays(rest, "rest_"), **constants, "skip": sorted(skip)},
+        )
+        found: dict[int, float] = defaultdict(float)
+        for chunk_id, score in cursor.fetchall():
+            found[chunk_id] += score
+        scores.update(found)
+        skip.update(found)
+        if sum(bound[w] for w in rest) <= _kth(scores, limit):
+            break
+    return scores
+
+
+def _vector_scores(
+    cursor, group: _Group, query: str, limit: int, filters: SearchFilters
+) -> dict[int, float]:
+    """Exact BM25 from the chunks' search vectors (GIN index): queries with syntax or
+    filters, which the postings cannot apply."""
+    idf = group.idf()
+    if not idf:
+        return {}
+    ordered = sorted(idf, key=lambda w: (-idf[w], w))  # rarest first
+    bound = group.bounds(idf)
     mean = group.mean_length
     filter_parts = filter_sql(filters)
     scores: dict[int, float] = defaultdict(float)
@@ -251,10 +375,16 @@ def keyword_search(
     text = ranking_text(query)
     with connection.cursor() as cursor:
         scores: dict[int, float] = {}
+        plain = not uses_websearch_syntax(query) and not filters.documents and not filters.metadata
         for group in _statistics(cursor, text, ids):
-            if group.chunks:
-                scores.update(_group_scores(cursor, group, query, limit, filters))
-        best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:limit]
+            if not group.chunks:
+                continue
+            if plain:
+                scores.update(_posting_scores(cursor, group, limit))
+            else:
+                scores.update(_vector_scores(cursor, group, query, limit, filters))
+        # Equal scores (to float noise: sums run in different orders) go by chunk id.
+        best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
         if not best:
             return []
         cursor.execute(

@@ -5,16 +5,26 @@ and its text (D) in the collection's text-search language, unaccented when the
 collection says so; ``search_length`` (lexeme positions) is BM25's document length.
 
 The statistics BM25 needs are kept per collection in the same transaction that writes
-or deletes chunks: ``CollectionTerm`` (chunks containing each lexeme) and the
-collection's ``text_chunks`` / ``text_length``. A search then reads them with one index
-lookup instead of counting the GIN index per query word. Every writer takes the
-collection row's lock first, so concurrent documents of one collection update the
-statistics one after another (no lost update, no deadlock between term rows).
+or deletes chunks: ``CollectionTerm`` (chunks containing each lexeme, and bounds of one
+chunk's score for it) and the collection's ``text_chunks`` / ``text_length``. A search
+then reads them with one index lookup instead of counting the GIN index per query word.
+``ChunkTerm`` holds the postings (term, chunk, frequency, length) that keyword search
+scores from (ADR 0062). Every writer takes the collection row's lock first, so
+concurrent documents of one collection update the statistics one after another (no lost
+update, no deadlock between term rows).
 """
 
 from __future__ import annotations
 
 from django.db import connection
+
+# Title and heading words (weights A and B in the search vector) count twice: a word in
+# the title says more about the chunk than one mention in its text.
+HEADER_BOOST = 1
+# BM25's term frequency of ``u`` (a row of unnest(search_vector)): its positions, plus
+# HEADER_BOOST per position in the title or heading.
+_HEADER_POSITIONS = "(SELECT count(*) FROM unnest(u.weights) w WHERE w IN ('A', 'B'))"
+FREQUENCY_SQL = f"least(cardinality(u.positions) + {HEADER_BOOST} * {_HEADER_POSITIONS}, 32767)"
 
 
 def text_expression(value: str, collection: str = "col") -> str:
@@ -46,11 +56,22 @@ def _vector_sql(where: str) -> str:
     """  # noqa: S608 - only constants are interpolated
 
 
-_TERMS = """
-    SELECT c.collection_id, u.lexeme, count(*) AS n
+_TERMS = f"""
+    SELECT c.collection_id, u.lexeme, count(*) AS n, max({FREQUENCY_SQL}) AS frequency,
+           min(c.search_length) AS length
     FROM knowledge_base_documentchunk c, unnest(c.search_vector) u
-    WHERE {where}
+    WHERE {{where}}
     GROUP BY 1, 2
+"""  # noqa: S608 - constants only
+
+# The (term, chunk) pairs of the chunks selected by ``where``: their postings' keys.
+_POSTING_KEYS = """
+    SELECT t.id, c.id
+    FROM knowledge_base_documentchunk c
+    CROSS JOIN LATERAL unnest(c.search_vector) u
+    JOIN knowledge_base_collectionterm t
+      ON t.collection_id = c.collection_id AND t.lexeme = u.lexeme
+    WHERE {where}
 """
 
 _TOTALS = """
@@ -68,15 +89,41 @@ def _lock_collections(cursor, where: str, params: list) -> None:
     cursor.execute(sql, params)
 
 
-def _add(cursor, where: str, params: list) -> None:
+def _add(cursor, where: str, params: list, *, bulk: bool = False) -> None:
     _lock_collections(cursor, where, params)
     cursor.execute(
         f"""
-        INSERT INTO knowledge_base_collectionterm (collection_id, lexeme, chunks)
-        SELECT collection_id, lexeme, n FROM ({_TERMS.format(where=where)}) t
+        INSERT INTO knowledge_base_collectionterm
+            (collection_id, lexeme, chunks, max_frequency, min_length)
+        SELECT collection_id, lexeme, n, frequency, length FROM ({_TERMS.format(where=where)}) t
         ORDER BY collection_id, lexeme
         ON CONFLICT (collection_id, lexeme)
-        DO UPDATE SET chunks = knowledge_base_collectionterm.chunks + EXCLUDED.chunks
+        DO UPDATE SET
+            chunks = knowledge_base_collectionterm.chunks + EXCLUDED.chunks,
+            max_frequency = greatest(
+                knowledge_base_collectionterm.max_frequency, EXCLUDED.max_frequency),
+            min_length = CASE WHEN knowledge_base_collectionterm.chunks = 0
+                THEN EXCLUDED.min_length
+                ELSE least(knowledge_base_collectionterm.min_length, EXCLUDED.min_length) END
+        """,  # noqa: S608
+        params,
+    )
+    if bulk:
+        # A whole collection: the planner must know the term rows just written (a hash
+        # join on them), and postings written in key order fill the primary key's pages
+        # one after another instead of splitting them at random.
+        cursor.execute("ANALYZE knowledge_base_collectionterm")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+    cursor.execute(
+        f"""
+        INSERT INTO knowledge_base_chunkterm (term_id, chunk_id, frequency, length)
+        SELECT t.id, c.id, {FREQUENCY_SQL}, c.search_length
+        FROM knowledge_base_documentchunk c
+        CROSS JOIN LATERAL unnest(c.search_vector) u
+        JOIN knowledge_base_collectionterm t
+          ON t.collection_id = c.collection_id AND t.lexeme = u.lexeme
+        WHERE {where}
+        {"ORDER BY t.id, c.id" if bulk else ""}
         """,  # noqa: S608
         params,
     )
@@ -93,6 +140,11 @@ def _add(cursor, where: str, params: list) -> None:
 
 def _remove(cursor, where: str, params: list) -> None:
     _lock_collections(cursor, where, params)
+    cursor.execute(
+        "DELETE FROM knowledge_base_chunkterm WHERE (term_id, chunk_id) IN "  # noqa: S608
+        f"({_POSTING_KEYS.format(where=where)})",
+        params,
+    )
     cursor.execute(
         f"""
         UPDATE knowledge_base_collectionterm s SET chunks = s.chunks - t.n
@@ -143,10 +195,25 @@ def collection_reindex(collection_id) -> None:
     where, params = "c.collection_id = %s", [str(collection_id)]
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM knowledge_base_collection WHERE id = %s FOR UPDATE", params)
+        _delete_postings(cursor, collection_id)
         cursor.execute("DELETE FROM knowledge_base_collectionterm WHERE collection_id = %s", params)
         cursor.execute(
             "UPDATE knowledge_base_collection SET text_chunks = 0, text_length = 0 WHERE id = %s",
             params,
         )
         cursor.execute(_vector_sql(where), params)
-        _add(cursor, where, params)
+        _add(cursor, where, params, bulk=True)
+
+
+def _delete_postings(cursor, collection_id) -> None:
+    cursor.execute(
+        "DELETE FROM knowledge_base_chunkterm WHERE term_id IN "
+        "(SELECT id FROM knowledge_base_collectionterm WHERE collection_id = %s)",
+        [str(collection_id)],
+    )
+
+
+def collection_postings_removed(collection_id) -> None:
+    """Before a collection is deleted: its postings, by term (the primary key's prefix)."""
+    with connection.cursor() as cursor:
+        _delete_postings(cursor, collection_id)

@@ -36,9 +36,12 @@ def vector_search(
     # SET LOCAL lasts until the end of the transaction, so give it one.
     with transaction.atomic(), connection.cursor() as cursor:
         # Iterative scans keep reading the HNSW graph until enough rows pass the
-        # filters; ef_search bounds the candidate list per step.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(1000, limit * 4))}")
+        # filters; ef_search bounds the candidate list per step. One statement for both.
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true)",
+            [str(max(HNSW_EF_SEARCH, min(1000, limit * 4)))],
+        )
         cursor.execute(sql, params)
         hits = rows_to_hits(cursor.fetchall())
     # relaxed_order may return rows slightly out of order: restore it.

@@ -195,7 +195,7 @@ def _exact_bm25(org, collection, query: str, limit: int) -> list[int]:
             score += idf * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * length / mean))
         if score:
             scores[chunk_id] = score
-    return sorted(scores, key=lambda c: (-scores[c], c))[:limit]
+    return sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
 
 
 @pytest.mark.django_db
