@@ -17,8 +17,14 @@ def session_list(
     search: str = "",
     source: str | None = None,
     tag: str | None = None,
+    everyone: bool = False,
 ) -> QuerySet[ChatSession]:
-    sessions = sessions_visible(caller=caller)
+    """A person's own conversations; with ``everyone``, every one they may see (an
+    admin: every member's, read-only; others: their own and the shared ones). An API
+    key's list is what it may see either way (chat.access)."""
+    sessions = sessions_visible(caller=caller).select_related("created_by")
+    if not everyone and caller.api_key is None:
+        sessions = sessions.filter(created_by_id=caller.user.pk)
     if source:
         sessions = sessions.filter(source=source)
     if tag:

@@ -68,6 +68,8 @@ def app_config(request: HttpRequest) -> dict:
         "publicUrl": _public_url(),
         "csrfCookieName": settings.CSRF_COOKIE_NAME,
         "user": {"authenticated": authenticated, "member": member},
+        # The composer counts down to it and refuses before sending (no lost draft).
+        "chatMaxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
     }
 
 

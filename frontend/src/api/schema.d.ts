@@ -95,7 +95,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description One non-streamed reply, to try an assistant's model and settings. */
+        /**
+         * @description One non-streamed reply from an assistant: the same turn as chat (retrieval from
+         *     its collections, numbered sources, citations, cost in the ledger), no conversation.
+         */
         post: operations["assistants_test_create"];
         delete?: never;
         options?: never;
@@ -2035,7 +2038,7 @@ export interface components {
         AssistantTestInputRequest: {
             message: string;
         };
-        AssistantTestOutput: {
+        AssistantTestReply: {
             reply: string;
             /** @description The model that answered (the fallback if used). */
             model: string;
@@ -2047,6 +2050,9 @@ export interface components {
             cost: string;
             currency: string;
             latency_ms: number;
+            /** @description What retrieval searched for. */
+            retrieval_query: string;
+            sources: components["schemas"]["Source"][];
         };
         Attachment: {
             /** Format: uuid */
@@ -3768,6 +3774,8 @@ export interface components {
             /** Format: date-time */
             last_message_at?: string | null;
             created_by?: number | null;
+            /** @description The person who started the conversation (null: a program or a deleted user). */
+            readonly owner: components["schemas"]["SessionOwner"] | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -3781,6 +3789,12 @@ export interface components {
             source_model?: string;
             /** Format: date-time */
             ended_at?: string | null;
+        };
+        SessionOwner: {
+            id: number;
+            /** Format: email */
+            email: string;
+            name: string;
         };
         SlackInstall: {
             /** Format: uri */
@@ -5357,7 +5371,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AssistantTestOutput"];
+                    "application/json": components["schemas"]["AssistantTestReply"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
@@ -6860,6 +6874,8 @@ export interface operations {
             query?: {
                 archived?: boolean;
                 assistant?: string;
+                /** @description me: your own conversations; everyone: every one you may see (an admin: every member's, read-only). */
+                owner?: "everyone" | "me";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Results per page (at most 100; more is capped, 0 means the default). */

@@ -150,7 +150,9 @@ export function LoginPage() {
           </Link>
         }
       >
-        <form className="stack" onSubmit={submitCode} noValidate>
+        {/* Keyed apart from the password form: React would otherwise reuse the e-mail input
+            (same place in the tree) and the code field would arrive holding the address. */}
+        <form key="totp" className="stack" onSubmit={submitCode} noValidate>
           <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" autoFocus required error={error} />
           {/* A wrong code is shown under the field; the alert is for everything else. */}
           {error instanceof ApiError && error.fields.code ? null : <ErrorMessage error={error} />}
@@ -173,7 +175,7 @@ export function LoginPage() {
         </>
       }
     >
-      <form className="stack" onSubmit={submitPassword} noValidate>
+      <form key="password" className="stack" onSubmit={submitPassword} noValidate>
         <TextField label="E-mail" name="email" type="email" autoComplete="email" autoFocus required error={error} />
         <TextField label="Password" name="password" type="password" autoComplete="current-password" required error={error} />
         {notice ? (
