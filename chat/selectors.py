@@ -38,8 +38,11 @@ def session_list(
     return sessions
 
 
-def session_messages(*, session: ChatSession) -> QuerySet[Message]:
-    return session.messages.order_by("created_at", "id").prefetch_related("attachments")
+def session_messages(*, session: ChatSession, newest_first: bool = False) -> QuerySet[Message]:
+    """Oldest first; ``newest_first`` for a chat that shows the latest page and loads
+    older ones on demand."""
+    order = ("-created_at", "-id") if newest_first else ("created_at", "id")
+    return session.messages.order_by(*order).prefetch_related("attachments")
 
 
 def user_messages_since(*, since) -> int:

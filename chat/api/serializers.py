@@ -108,6 +108,12 @@ class ChatOutputSerializer(serializers.Serializer):
     message = MessageOutputSerializer()
 
 
+class MessageQuerySerializer(QuerySerializer):
+    order = serializers.ChoiceField(
+        choices=[("oldest", "oldest"), ("newest", "newest")], required=False, default="oldest"
+    )
+
+
 class SessionOwnerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()

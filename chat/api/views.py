@@ -245,9 +245,23 @@ class SessionMessagesView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
     def get_queryset(self):
         session = access.access_session(caller=self.caller, session_id=self.kwargs["session_id"])
-        return selectors.session_messages(session=session)
+        query = s.MessageQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        newest_first = query.validated_data["order"] == "newest"
+        return selectors.session_messages(session=session, newest_first=newest_first)
 
-    @extend_schema(operation_id="chat_session_messages_list")
+    @extend_schema(
+        operation_id="chat_session_messages_list",
+        parameters=[
+            OpenApiParameter(
+                "order",
+                enum=["oldest", "newest"],
+                default="oldest",
+                description="newest: the latest messages on page 1 (a chat loads older "
+                "pages on demand).",
+            )
+        ],
+    )
     def get(self, request, session_id):
         return self.list(request)
 

@@ -234,3 +234,97 @@ def test_test_reply_answers_from_the_knowledge_with_cited_sources(page, acme):
     expect(sources).to_contain_text(re.compile("refund", re.I))
     expect(sources).to_contain_text("cited")
     snap(page, "ux-assistant-test-reply")
+
+
+PRODUCT_BACKGROUND = "rgb(246, 247, 251)"  # --bg of frontend/src/styles.css
+PRODUCT_ACCENT = "rgb(79, 70, 229)"  # --accent
+
+
+def test_the_confirmation_link_lands_on_the_products_own_styled_page(platform, new_page):
+    key = platform.shell(
+        """
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
+from users import services
+user = services.user_create(email="uxnew@uxacme.example", password="x-long-password-42", name="New")
+address = EmailAddress.objects.get_or_create(user=user, email=user.email)[0]
+address.verified = False
+address.save()
+print(EmailConfirmationHMAC(address).key)
+"""
+    ).split()[-1]
+    page = new_page()
+    # An old link to allauth's page is sent on to the app's.
+    page.goto(f"{platform.public_url}/accounts/confirm-email/{key}/")
+    expect(page).to_have_url(f"{platform.public_url}/verify-email/{key}")
+    expect(page.get_by_role("heading", name="Confirm your e-mail address")).to_be_visible()
+    expect(page.get_by_test_id("verify-email")).to_have_text("uxnew@uxacme.example")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PRODUCT_BACKGROUND
+    snap(page, "ux-verify-email")
+    page.watch.expect_refusal(401)  # allauth: confirmed, logging in comes next
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_test_id("verify-done")).to_contain_text("Continue to log in")
+    verified = platform.shell(
+        """
+from allauth.account.models import EmailAddress
+print(EmailAddress.objects.get(email="uxnew@uxacme.example").verified)
+"""
+    )
+    assert verified.strip() == "True"
+    # The link works once: again, it says so in the product's page.
+    page.watch.expect_refusal(400)
+    page.goto(f"{platform.public_url}/verify-email/{key}")
+    expect(page.get_by_test_id("verify-invalid")).to_be_visible()
+
+
+def test_allauths_remaining_server_pages_wear_the_products_style(platform, new_page):
+    page = new_page()
+    page.goto(f"{platform.public_url}/accounts/password/reset/")
+    expect(page.get_by_test_id("account-card")).to_be_visible()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PRODUCT_BACKGROUND
+    button = page.locator("button[type=submit]").first
+    assert button.evaluate("(b) => getComputedStyle(b).backgroundColor") == PRODUCT_ACCENT
+    snap(page, "ux-allauth-styled")
+
+
+def test_a_long_conversation_opens_on_its_newest_messages_and_loads_older_ones(
+    platform, page, acme
+):
+    session_id = platform.shell(
+        """
+from datetime import timedelta
+from django.utils import timezone
+from django_tenants.utils import schema_context
+from assistants.models import Assistant
+from chat.models import ChatSession, Message
+from users.models import User
+with schema_context("uxacme"):
+    admin = User.objects.get(email="admin@uxacme.example")
+    session = ChatSession.objects.create(
+        assistant=Assistant.objects.get(name="Help Center"), created_by=admin,
+        title="Long conversation", channel="web", message_count=140,
+    )
+    start = timezone.now() - timedelta(hours=2)
+    for i in range(1, 71):
+        question = Message.objects.create(session=session, role="user", content=f"Question {i}")
+        answer = Message.objects.create(
+            session=session, role="assistant", content=f"Answer {i}", reply_to=question,
+            status="complete",
+        )
+        Message.objects.filter(pk=question.pk).update(created_at=start + timedelta(seconds=2 * i))
+        Message.objects.filter(pk=answer.pk).update(created_at=start + timedelta(seconds=2 * i + 1))
+    print(session.pk)
+"""
+    ).split()[-1]
+    login(page, acme)
+    page.goto(f"{acme.url}/chat/{session_id}")
+    questions = page.get_by_test_id("chat-question")
+    # The newest 100 messages (questions 21 to 70), the latest answer at the bottom.
+    expect(questions.last).to_contain_text("Question 70")
+    expect(page.get_by_test_id("chat-answer").last).to_contain_text("Answer 70")
+    expect(questions).to_have_count(50)
+    expect(questions.first).to_contain_text("Question 21")
+    page.get_by_test_id("load-older").click()
+    expect(questions).to_have_count(70)
+    expect(questions.first).to_contain_text("Question 1")
+    expect(page.get_by_test_id("load-older")).to_have_count(0)
+    expect(questions.last).to_contain_text("Question 70")

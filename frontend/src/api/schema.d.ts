@@ -7895,6 +7895,8 @@ export interface operations {
     chat_session_messages_list: {
         parameters: {
             query?: {
+                /** @description newest: the latest messages on page 1 (a chat loads older pages on demand). */
+                order?: "newest" | "oldest";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Results per page (at most 100; more is capped, 0 means the default). */

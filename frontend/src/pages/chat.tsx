@@ -91,6 +91,7 @@ function SessionItem({ session, active, onChanged, mine }: { session: Session; a
 // ---------------------------------------------------------------- refusals
 
 const MAX_CHARS = config.chatMaxMessageChars;
+const PAGE_SIZE = 100;
 
 function isExpired(error: unknown) {
   return error instanceof ApiError && (error.status === 401 || error.code === "not_authenticated");
@@ -319,11 +320,45 @@ export function ChatPage() {
   }, [current.data, sessionId, activeAssistants, assistantId]);
   const assistant = assistants.data?.find((item) => item.id === assistantId);
 
-  const loadMessages = useCallback(async (id: string) => {
+  // Newest first: page 1 is the latest 100 messages; older pages load on demand. New
+  // messages shift the pages, so a later page may repeat a few (deduplicated by id).
+  const [olderPage, setOlderPage] = useState<number | null>(null);
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const fetchPage = (id: string, page: number) =>
+    unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, page, order: "newest" } } }));
+  const loadOlder = async () => {
+    if (!sessionId || olderPage === null) return;
+    setLoadingOlder(true);
+    const element = scroller.current;
+    const fromBottom = element ? element.scrollHeight - element.scrollTop : 0;
+    try {
+      const page = await fetchPage(sessionId, olderPage);
+      const older = [...(page.results as ViewMessage[])].reverse();
+      keepScroll.current = fromBottom;
+      setMessages((list) => {
+        const known = new Set(list.map((message) => message.id));
+        return [...older.filter((message) => !known.has(message.id)), ...list];
+      });
+      setOlderPage(page.next ? olderPage + 1 : null);
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setLoadingOlder(false);
+    }
+  };
+
+  const loadMessages = useCallback(async (id: string, keepOlder = false) => {
     setLoadingMessages(true);
     try {
-      const page = await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: 100 } } }));
-      setMessages(page.results as ViewMessage[]);
+      const page = await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, order: "newest" } } }));
+      const fresh = [...(page.results as ViewMessage[])].reverse();
+      const ids = new Set(fresh.map((message) => message.id));
+      const first = fresh[0]?.created_at ?? "";
+      const older = keepOlder ? messagesRef.current.filter((message) => !ids.has(message.id) && !message.id.startsWith("tmp-") && message.created_at && message.created_at < first) : [];
+      setMessages([...older, ...fresh]);
+      if (!older.length) setOlderPage(page.next ? 2 : null);
     } catch (cause) {
       setError(cause);
     } finally {
@@ -338,6 +373,7 @@ export function ChatPage() {
     setSessionsOpen(false);
     if (!sessionId) {
       setMessages([]);
+      setOlderPage(null);
       return;
     }
     if (skipLoad.current === sessionId) {
@@ -347,9 +383,15 @@ export function ChatPage() {
     void loadMessages(sessionId);
   }, [sessionId, loadMessages]);
 
+  const keepScroll = useRef<number | null>(null);
   useEffect(() => {
     const element = scroller.current;
-    if (element) element.scrollTop = element.scrollHeight;
+    if (!element) return;
+    if (keepScroll.current !== null) {
+      // Older messages were added above: stay where the reader was.
+      element.scrollTop = element.scrollHeight - keepScroll.current;
+      keepScroll.current = null;
+    } else element.scrollTop = element.scrollHeight;
   }, [messages]);
 
   useEffect(() => () => abort.current?.abort(), []);
@@ -401,7 +443,7 @@ export function ChatPage() {
       setStreaming(false);
       abort.current = null;
       if (session && !sessionExpired.current) {
-        await loadMessages(session);
+        await loadMessages(session, true);
         sessions.reload();
         current.reload();
       }
@@ -551,6 +593,13 @@ export function ChatPage() {
             {current.error ? <ErrorMessage error={current.error} /> : null}
             {assistants.error ? <ErrorMessage error={assistants.error} /> : null}
             {loadingMessages && !messages.length ? <Spinner label="Loading the conversation" /> : null}
+            {olderPage !== null && sessionId ? (
+              <div style={{ textAlign: "center" }}>
+                <button type="button" className="btn btn-sm" onClick={() => void loadOlder()} disabled={loadingOlder} data-testid="load-older">
+                  {loadingOlder ? "Loading…" : "Load older messages"}
+                </button>
+              </div>
+            ) : null}
             {!sessionId && !messages.length ? (
               <div className="chat-empty">
                 <h2>Ask {assistant?.name ?? "an assistant"}</h2>
@@ -692,11 +741,11 @@ export function ChatPage() {
               data-testid="chat-input"
             />
             {streaming ? (
-              <button type="button" className="btn" onClick={() => abort.current?.abort()}>
-                Stop
+              <button type="button" className="btn btn-stop" data-testid="chat-stop" aria-label="Stop the answer" onClick={() => abort.current?.abort()}>
+                <span className="stop-square" aria-hidden="true" /> Stop
               </button>
             ) : (
-              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange || attach.busy}>
+              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange || attach.busy || !assistantId}>
                 Send
               </button>
             )}
