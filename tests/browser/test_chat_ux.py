@@ -7,6 +7,7 @@ local server speaking OpenAI's wire protocol (the one allowed stand-in), started
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -269,7 +270,7 @@ from allauth.account.models import EmailAddress
 print(EmailAddress.objects.get(email="uxnew@uxacme.example").verified)
 """
     )
-    assert verified.strip() == "True"
+    assert verified.split()[-1] == "True"
     # The link works once: again, it says so in the product's page.
     page.watch.expect_refusal(400)
     page.goto(f"{platform.public_url}/verify-email/{key}")
@@ -328,3 +329,27 @@ with schema_context("uxacme"):
     expect(questions.first).to_contain_text("Question 1")
     expect(page.get_by_test_id("load-older")).to_have_count(0)
     expect(questions.last).to_contain_text("Question 70")
+
+
+def test_the_audit_log_shows_changes_as_before_and_after_and_exports_csv(page, acme):
+    login(page, acme)
+    # A change with a before and an after: rename an assistant.
+    page.get_by_role("link", name="Assistants").first.click()
+    page.get_by_role("link", name="Markdown bot").first.click()
+    page.get_by_label("Name", exact=True).fill("Markdown helper")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", name="Markdown helper")).to_be_visible()
+
+    page.get_by_role("link", name="Audit log").click()
+    row = page.get_by_test_id("audit-row").filter(has_text="assistant.updated").first
+    changes = row.get_by_test_id("audit-changes")
+    name = changes.locator("tr", has_text="name")
+    expect(name.locator("td.before")).to_have_text("Markdown bot")
+    expect(name.locator("td.after")).to_have_text("Markdown helper")
+    snap(page, "ux-audit-log")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("time,actor,api_key,ip_address,action,target_type,target,field")
+    assert "assistant.updated" in text and ",name,Markdown bot,Markdown helper" in text

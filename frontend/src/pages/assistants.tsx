@@ -98,7 +98,7 @@ function TestReply({ assistant }: { assistant: Assistant }) {
                     <li key={source.index} className={open === source.index ? "open" : ""}>
                       <span className="badge">{source.index}</span> {source.document_title}
                       {source.page ? `, p. ${source.page}` : ""}
-                      {source.cited ? <Badge tone="accent">cited</Badge> : null}
+                      {source.cited ? <span style={{ marginLeft: 6 }}><Badge tone="accent">cited</Badge></span> : null}
                     </li>
                   ))}
                 </ol>
