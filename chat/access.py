@@ -72,7 +72,8 @@ def check_may_write(*, caller: Caller, session_id) -> None:
     """Refuses (403) a new question into a visible session that is not the caller's to
     write in; a session the caller cannot see is left for the turn to answer "unknown"."""
     session = sessions_visible(caller=caller).filter(id=parse_uuid(session_id)).first()
-    if session is not None:
+    # A Slack or Teams thread is refused by the turn, with its own reason ("reply there").
+    if session is not None and session.channel not in ("slack", "teams"):
         _check_change(session, caller)
 
 

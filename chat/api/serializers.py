@@ -195,7 +195,7 @@ class SessionQuerySerializer(QuerySerializer):
     )
     tag = serializers.CharField(max_length=50, required=False, allow_null=True, default=None)
     owner = serializers.ChoiceField(
-        choices=[("me", "me"), ("everyone", "everyone")], required=False, default="me"
+        choices=[("me", "me"), ("everyone", "everyone")], required=False, default="everyone"
     )
 
 

@@ -199,9 +199,9 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
             OpenApiParameter(
                 "owner",
                 enum=["me", "everyone"],
-                default="me",
-                description="me: your own conversations; everyone: every one you may see "
-                "(an admin: every member's, read-only).",
+                default="everyone",
+                description="me: your own conversations (the dashboard's default); "
+                "everyone: every one you may see (an admin: every member's, read-only).",
             ),
         ],
     )

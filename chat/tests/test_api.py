@@ -282,10 +282,10 @@ class TestSessionsAndMessages:
             ),
             404,
         )
-        # the admin sees every session, under the "everyone's" filter only
+        # the admin sees every session; not among their own
         admin = client_for(org_a, "admin")
-        assert admin.get("/api/v1/chat/sessions").json()["count"] == 0
-        assert admin.get("/api/v1/chat/sessions", {"owner": "everyone"}).json()["count"] == 1
+        assert admin.get("/api/v1/chat/sessions").json()["count"] == 1
+        assert admin.get("/api/v1/chat/sessions", {"owner": "me"}).json()["count"] == 0
 
     def test_an_admin_reads_a_members_conversation_labelled_with_its_owner_but_cannot_write(
         self, org_a, client_for, assistant
@@ -297,7 +297,7 @@ class TestSessionsAndMessages:
         _, own_answer = self._session(admin, assistant, "How long does shipping take?")
 
         # when the admin lists their own, then everyone's
-        mine = admin.get("/api/v1/chat/sessions").json()["results"]
+        mine = admin.get("/api/v1/chat/sessions", {"owner": "me"}).json()["results"]
         everyone = admin.get("/api/v1/chat/sessions", {"owner": "everyone"}).json()["results"]
 
         # then their own list holds their conversation only; everyone's is labelled
@@ -333,8 +333,8 @@ class TestSessionsAndMessages:
         shared = member.patch(f"/api/v1/chat/sessions/{session_id}", {"is_shared": True})
         assert shared.status_code == 200
         viewer = client_for(org_a, "viewer")
-        assert viewer.get("/api/v1/chat/sessions").json()["count"] == 0
-        assert viewer.get("/api/v1/chat/sessions", {"owner": "everyone"}).json()["count"] == 1
+        assert viewer.get("/api/v1/chat/sessions", {"owner": "me"}).json()["count"] == 0
+        assert viewer.get("/api/v1/chat/sessions").json()["count"] == 1
         assert_error(_chat(viewer, assistant, "Me too", session=session_id), 403)
 
     def test_another_organizations_session_and_message_are_404(

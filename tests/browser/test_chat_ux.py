@@ -153,7 +153,6 @@ def test_an_admin_sees_a_members_conversation_only_under_everyones_labelled_and_
     login(member, acme, "member")
     member.goto(f"{acme.url}/chat")
     ask_and_wait(member, "How long does a refund take?")
-    title = member.get_by_test_id("chat-title").inner_text()
     conversation = member.url
 
     admin = new_page()
@@ -168,10 +167,10 @@ def test_an_admin_sees_a_members_conversation_only_under_everyones_labelled_and_
     admin.get_by_label("Whose conversations").select_option(label="Everyone's (read-only)")
     item = sidebar.get_by_test_id("chat-session").filter(has_text="Member · read-only")
     expect(item).to_have_count(1)
-    expect(item).to_contain_text(title)
+    expect(item).to_contain_text("How long does a refund take?")
     expect(item.get_by_role("button", name=re.compile("^Rename"))).to_have_count(0)
     item.get_by_role("link").click()
-    expect(admin).to_have_url(conversation.replace(f"{acme.url}", f"{acme.url}"))
+    expect(admin).to_have_url(conversation)
     expect(admin.get_by_test_id("read-only-banner")).to_contain_text("belongs to Member")
     expect(admin.get_by_test_id("chat-input")).to_be_disabled()
     expect(admin.get_by_role("button", name="Regenerate")).to_have_count(0)

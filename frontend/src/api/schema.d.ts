@@ -6874,7 +6874,7 @@ export interface operations {
             query?: {
                 archived?: boolean;
                 assistant?: string;
-                /** @description me: your own conversations; everyone: every one you may see (an admin: every member's, read-only). */
+                /** @description me: your own conversations (the dashboard's default); everyone: every one you may see (an admin: every member's, read-only). */
                 owner?: "everyone" | "me";
                 /** @description A page number within the paginated result set. */
                 page?: number;
