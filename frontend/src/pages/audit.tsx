@@ -192,7 +192,7 @@ export function AuditPage() {
                         {event.target_label || event.target_id}
                         <div className="muted small">{event.target_type}</div>
                       </td>
-                      <td className="small">
+                      <td className="small audit-changes-cell">
                         <Changes changes={event.changes} />
                       </td>
                     </tr>
