@@ -59,6 +59,7 @@ def test_sign_up_to_cited_answer(new_page, platform):
     snap(page, "signup-done")
     link = platform.link_in_mail(email, "/verify-email/")
     page.goto(link)
+    page.watch.expect_refusal(401)  # allauth: confirmed, logging in comes next
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_test_id("verify-done")).to_be_visible()
 
