@@ -17,7 +17,8 @@ dev: install frontend
 
 # The dashboard (frontend/): `npm ci` when the lock file changed, the API types
 # regenerated from the server's OpenAPI schema (an API change the app no longer fits
-# fails here, at type-check), then Vite's build into frontend/dist, which Django serves.
+# fails here, at type-check), then Vite's build into frontend/dist, which Django serves,
+# then the unit tests (Vitest: frontend/src/**/*.test.tsx).
 # Rebuilt only when the app's sources or the API's code changed.
 FRONTEND_MODULES := frontend/node_modules/.package-lock.json
 FRONTEND_SOURCES := $(shell find frontend/src frontend/scripts -type f ! -name schema.d.ts 2>/dev/null) \
@@ -38,7 +39,7 @@ $(FRONTEND_MODULES): frontend/package-lock.json
 	@touch $@
 
 frontend/dist/index.html: $(FRONTEND_MODULES) $(FRONTEND_SOURCES) $(API_SOURCES) .venv/.installed
-	cd frontend && PYTHON=$(CURDIR)/$(PY) npm run --silent gen:api && npm run --silent build
+	cd frontend && PYTHON=$(CURDIR)/$(PY) npm run --silent gen:api && npm run --silent build && npm run --silent test
 
 # pytest-xdist: PYTEST_WORKERS processes, each with a test database, Redis key space and
 # Celery worker of its own; `--dist loadgroup` keeps the browser tests, the fault bed and

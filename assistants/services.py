@@ -1,7 +1,4 @@
-"""Writes: assistants, provider credentials, test replies."""
-
-import time
-from dataclasses import dataclass
+"""Writes: assistants and provider credentials (the "Test reply" is a chat turn: chat.services)."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -10,7 +7,6 @@ from django.utils import timezone
 from assistants import gateway
 from assistants.catalog.models import AIModel, Provider
 from assistants.models import Assistant, ProviderCredential
-from assistants.providers.base import ChatMessage, ChatRequest
 from assistants.providers.errors import ProviderError
 from assistants.providers.registry import get_provider
 from audit.models import AuditAction
@@ -124,30 +120,6 @@ def _only_assistant_fields(fields: dict) -> dict:
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in unknown})
     return fields
-
-
-@dataclass(frozen=True)
-class TestReply:
-    priced: gateway.PricedResult
-    latency_ms: int
-
-
-def assistant_test_reply(*, assistant: Assistant, message: str, organization, user) -> TestReply:
-    """One non-streamed reply from the assistant's model (no knowledge retrieval yet)."""
-    request = ChatRequest(
-        model=assistant.model.model_id,
-        messages=[ChatMessage("user", message)],
-        system=assistant.system_instructions or None,
-        temperature=float(assistant.temperature),
-        top_p=float(assistant.top_p),
-        max_tokens=assistant.max_output_tokens,
-    )
-    context = gateway.UsageContext(organization=organization, user=user, assistant_id=assistant.id)
-    started = time.perf_counter()
-    priced = gateway.ai_chat_complete(
-        model=assistant.model, request=request, context=context, fallback=assistant.fallback_model
-    )
-    return TestReply(priced, int((time.perf_counter() - started) * 1000))
 
 
 def assistants_create_defaults(*, user=None) -> list[Assistant]:

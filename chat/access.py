@@ -9,9 +9,11 @@ through these helpers, never with ``objects.get(pk=...)``:
 - a key restricted to some assistants sees nothing of the others' sessions.
 
 Whatever the caller may not see answers "not found", exactly as a missing id does.
-Changing a session (rename, archive, delete, rate, edit, regenerate) is for its
-owner (the person or the key that created it) and admins; a shared session that
-is someone else's is visible but refused with 403.
+Changing a session (writing into it, rename, archive, delete, rate, edit, regenerate)
+is for its owner (the person or the key that created it), and for API keys with the
+``admin`` scope (programs that manage every session). An admin *person* reads every
+member's conversations (under the "everyone's" filter of the sessions list) but may not
+write into them: someone else's conversation, shared or not, is read-only (403).
 """
 
 from __future__ import annotations
@@ -48,8 +50,13 @@ def session_is_owned_by(session: ChatSession, caller: Caller) -> bool:
 
 
 def _check_change(session: ChatSession, caller: Caller) -> None:
-    if not caller.is_admin and not session_is_owned_by(session, caller):
-        raise PermissionDenied("Only the session's owner or an admin can change it.")
+    if session_is_owned_by(session, caller):
+        return
+    if caller.is_admin and caller.api_key is not None:
+        return  # an admin-scoped program manages every session
+    raise PermissionDenied(
+        "This conversation belongs to someone else: you can read it but not change it or write in it."
+    )
 
 
 def access_session(*, caller: Caller, session_id, for_change: bool = False) -> ChatSession:
@@ -59,6 +66,15 @@ def access_session(*, caller: Caller, session_id, for_change: bool = False) -> C
     if for_change:
         _check_change(session, caller)
     return session
+
+
+def check_may_write(*, caller: Caller, session_id) -> None:
+    """Refuses (403) a new question into a visible session that is not the caller's to
+    write in; a session the caller cannot see is left for the turn to answer "unknown"."""
+    session = sessions_visible(caller=caller).filter(id=parse_uuid(session_id)).first()
+    # A Slack or Teams thread is refused by the turn, with its own reason ("reply there").
+    if session is not None and session.channel not in ("slack", "teams"):
+        _check_change(session, caller)
 
 
 def access_message(*, caller: Caller, message_id, for_change: bool = False) -> Message:

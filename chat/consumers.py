@@ -24,7 +24,7 @@ from django_tenants.utils import tenant_context
 from rest_framework import exceptions
 
 from assistants.providers.errors import ProviderError, as_domain_error
-from chat import services, streaming
+from chat import access, services, streaming
 from chat.api.serializers import ChatInputSerializer
 from chat.api.views import ChatView
 from core import socket_groups
@@ -95,6 +95,9 @@ def _authorized_turn(scope, content: dict, connected_as: SocketIdentity) -> serv
             data = ChatInputSerializer(data=content)
             data.is_valid(raise_exception=True)
             values = data.validated_data
+            if values.get("session") is not None:
+                # A new question goes into a conversation of the caller's own.
+                access.check_may_write(caller=caller, session_id=values["session"])
             return services.chat_prepare(
                 organization=caller.organization,
                 user=caller.user,

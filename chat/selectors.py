@@ -17,8 +17,14 @@ def session_list(
     search: str = "",
     source: str | None = None,
     tag: str | None = None,
+    everyone: bool = False,
 ) -> QuerySet[ChatSession]:
-    sessions = sessions_visible(caller=caller)
+    """A person's own conversations; with ``everyone``, every one they may see (an
+    admin: every member's, read-only; others: their own and the shared ones). An API
+    key's list is what it may see either way (chat.access)."""
+    sessions = sessions_visible(caller=caller).select_related("created_by")
+    if not everyone and caller.api_key is None:
+        sessions = sessions.filter(created_by_id=caller.user.pk)
     if source:
         sessions = sessions.filter(source=source)
     if tag:
@@ -32,8 +38,11 @@ def session_list(
     return sessions
 
 
-def session_messages(*, session: ChatSession) -> QuerySet[Message]:
-    return session.messages.order_by("created_at", "id").prefetch_related("attachments")
+def session_messages(*, session: ChatSession, newest_first: bool = False) -> QuerySet[Message]:
+    """Oldest first; ``newest_first`` for a chat that shows the latest page and loads
+    older ones on demand."""
+    order = ("-created_at", "-id") if newest_first else ("created_at", "id")
+    return session.messages.order_by(*order).prefetch_related("attachments")
 
 
 def user_messages_since(*, since) -> int:

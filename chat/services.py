@@ -8,6 +8,7 @@ transaction; between the two the stream holds no database connection.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ from chat import turn as turn_module
 from chat.models import ChatSession, Message, MessageStatus, Role
 from chat.turn import session_add_totals
 from core import events
+from core.access import Caller
 from prompts import services as prompt_services
 from prompts.models import PromptVersion, UseSource
 
@@ -128,6 +130,55 @@ def _template_use_record(plan: turn_module.TurnPlan, message: Message) -> None:
                 tokens=message.total_tokens,
                 cost=message.cost,
             )
+
+
+# -- an assistant's "Test reply" ----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TestReply:
+    priced: gateway.PricedResult
+    latency_ms: int
+    retrieval_query: str
+    sources: list[dict]  # as a message's: index, document, page, score, cited
+    cost: Decimal  # the answer's and the query rewrite's, as a message's
+
+
+def assistant_test_reply(
+    *, organization, assistant_id, message: str, user, caller: Caller, channel: str = "web"
+) -> TestReply:
+    """What chat would answer, without a conversation: the same turn's inputs, retrieval
+    and prompt with numbered sources (chat/turn.py), one non-streamed call, the cited
+    sources and the cost recorded in the ledger like any answer. Nothing is stored but
+    the usage."""
+    inputs = turn_module.turn_inputs(
+        organization=organization,
+        assistant_id=assistant_id,
+        message=message,
+        user=user,
+        channel=channel,
+        caller=caller,
+    )
+    context = turn_module.turn_context(inputs)
+    assistant = inputs.assistant
+    priced = gateway.ai_chat_complete(
+        model=assistant.model,
+        request=context.request,
+        context=gateway.UsageContext(
+            organization=organization, user=user, assistant_id=assistant.id, channel=channel
+        ),
+        fallback=assistant.fallback_model,
+    )
+    text = priced.result.text
+    cited = conversation.cited_indexes(text, len(context.sources))
+    rewrite_cost = context.rewrite.cost if context.rewrite else Decimal("0")
+    return TestReply(
+        priced=priced,
+        latency_ms=int((time.perf_counter() - inputs.started) * 1000),
+        retrieval_query=context.query,
+        sources=turn_module.source_rows(context.sources, cited),
+        cost=(priced.cost or Decimal("0")) + rewrite_cost,
+    )
 
 
 # -- sessions and messages ------------------------------------------------------

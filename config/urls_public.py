@@ -5,10 +5,12 @@ from django.urls import include, path
 
 from billing.api.webhook import stripe_webhook
 from config.urls_api import schema_urlpatterns
-from users.spa import spa_urlpatterns
+from users.spa import account_redirects, spa_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Old confirmation links lead to the app's page, not allauth's unstyled one.
+    *account_redirects,
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("api/v1/", include("users.api.urls_public")),

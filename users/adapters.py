@@ -11,11 +11,12 @@ class AccountAdapter(DefaultAccountAdapter):
         return settings.ACCOUNT_ALLOW_SIGNUPS
 
     def get_email_confirmation_url(self, request, emailconfirmation) -> str:
-        """Confirmation links point at the public site, whatever host sent them."""
-        from django.urls import reverse
-
+        """Confirmation links point at the app's own page on the public site, whatever
+        host sent them (never allauth's server-rendered confirmation page)."""
         port = f":{settings.SITE_PORT}" if settings.SITE_PORT else ""
-        path = reverse("account_confirm_email", args=[emailconfirmation.key])
+        path = settings.HEADLESS_FRONTEND_URLS["account_confirm_email"].format(
+            key=emailconfirmation.key
+        )
         return f"{settings.SITE_SCHEME}://{settings.BASE_DOMAIN}{port}{path}"
 
     def get_login_redirect_url(self, request) -> str:

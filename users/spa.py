@@ -13,9 +13,9 @@ from pathlib import Path
 
 from allauth.headless.adapter import DefaultHeadlessAdapter
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import re_path
+from django.urls import path, re_path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from users import selectors
@@ -68,6 +68,8 @@ def app_config(request: HttpRequest) -> dict:
         "publicUrl": _public_url(),
         "csrfCookieName": settings.CSRF_COOKIE_NAME,
         "user": {"authenticated": authenticated, "member": member},
+        # The composer counts down to it and refuses before sending (no lost draft).
+        "chatMaxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
     }
 
 
@@ -86,6 +88,24 @@ def app_shell(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     response["Cache-Control"] = "no-cache"
     return response
 
+
+def _to_app_page(name: str):
+    def redirect_view(request: HttpRequest, **kwargs) -> HttpResponse:
+        target = settings.HEADLESS_FRONTEND_URLS[name].format(**kwargs)
+        return HttpResponseRedirect(target)
+
+    return redirect_view
+
+
+# allauth's server-rendered pages that the app has its own page for: sent there (the
+# others are styled like the app: templates/allauth/layouts/base.html).
+account_redirects = [
+    path(
+        "accounts/confirm-email/<str:key>/",
+        _to_app_page("account_confirm_email"),
+        name="account_confirm_email_app",
+    ),
+]
 
 _excluded = "|".join(re.escape(prefix) for prefix in SERVER_PREFIXES)
 # Last in both URL confs: everything the server does not route is an app route.

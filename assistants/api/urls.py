@@ -10,11 +10,6 @@ urlpatterns = [
         views.AssistantDetailView.as_view(),
         name="assistant-detail",
     ),
-    path(
-        "assistants/<str:assistant_id>/test",
-        views.AssistantTestView.as_view(),
-        name="assistant-test",
-    ),
     path("credentials", views.CredentialListView.as_view(), name="credential-list"),
     path(
         "credentials/<str:credential_id>",

@@ -8,7 +8,6 @@ from assistants import selectors, services
 from assistants.api import serializers as s
 from assistants.catalog import selectors as catalog
 from assistants.catalog.models import Capability, Provider
-from assistants.providers.errors import ProviderError, as_domain_error
 from audit.services import Actor
 from core.access import Role, Scope
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
@@ -95,53 +94,6 @@ class AssistantDetailView(OrganizationAPIView):
             assistant=self._get(assistant_id), actor=Actor.from_request(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class AssistantTestView(OrganizationAPIView):
-    """One non-streamed reply, to try an assistant's model and settings."""
-
-    api_scopes = {"POST": Scope.CHAT_WRITE}
-
-    @extend_schema(
-        request=s.AssistantTestInputSerializer, responses=s.AssistantTestOutputSerializer
-    )
-    def post(self, request, assistant_id):
-        assistant = selectors.assistant_get(
-            assistant_id=assistant_id, only_ids=self.allowed_assistant_ids()
-        )
-        data = s.AssistantTestInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            reply = services.assistant_test_reply(
-                assistant=assistant,
-                organization=self.organization,
-                user=request.user,
-                **data.validated_data,
-            )
-        except ProviderError as error:
-            raise as_domain_error(error) from error
-        priced = reply.priced
-        usage = priced.result.usage
-        return Response(
-            s.AssistantTestOutputSerializer(
-                {
-                    "reply": priced.result.text,
-                    "model": priced.model.key,
-                    "answer_mode": priced.model.answer_mode,
-                    "fell_back": priced.fell_back,
-                    "finish_reason": priced.result.finish_reason,
-                    "usage": {
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                        "total_tokens": usage.total_tokens,
-                        "estimated": usage.estimated,
-                    },
-                    "cost": priced.cost,
-                    "currency": priced.model.currency,
-                    "latency_ms": reply.latency_ms,
-                }
-            ).data
-        )
 
 
 class CredentialListView(mixins.ListModelMixin, OrganizationGenericAPIView):

@@ -147,7 +147,9 @@ class TestTestReply:
         # then: the request the SDK sent, the answer, and the money
         sent = provider_server.last.body
         assert sent["model"] == "gpt-4o-mini" and sent["temperature"] == 0.2
-        assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
+        # The chat turn's system prompt: the instructions, then the sources (none match).
+        assert sent["messages"][0]["role"] == "system"
+        assert sent["messages"][0]["content"].startswith("Be brief.")
         assert body["reply"] == "Refunds take 5 days." and body["model"] == "openai/gpt-4o-mini"
         assert body["usage"] == {
             "prompt_tokens": 1200,

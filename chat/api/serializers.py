@@ -1,5 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from assistants.api.serializers import AssistantTestOutputSerializer
 from chat.models import ChatSession, ConversationSource, Message
 from core.api.query import QueryBooleanField, QuerySerializer
 
@@ -112,8 +114,30 @@ class ChatOutputSerializer(serializers.Serializer):
     message = MessageOutputSerializer()
 
 
+class MessageQuerySerializer(QuerySerializer):
+    order = serializers.ChoiceField(
+        choices=[("oldest", "oldest"), ("newest", "newest")], required=False, default="oldest"
+    )
+
+
+class SessionOwnerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
 class SessionOutputSerializer(serializers.ModelSerializer):
     assistant_name = serializers.CharField(source="assistant.name", read_only=True)
+    owner = serializers.SerializerMethodField(
+        help_text="The person who started the conversation (null: a program or a deleted user)."
+    )
+
+    @extend_schema_field(SessionOwnerSerializer(allow_null=True))
+    def get_owner(self, session):
+        user = session.created_by
+        if user is None:
+            return None
+        return {"id": user.pk, "email": user.email, "name": getattr(user, "name", "") or ""}
 
     class Meta:
         model = ChatSession
@@ -132,6 +156,7 @@ class SessionOutputSerializer(serializers.ModelSerializer):
             "total_cost",
             "last_message_at",
             "created_by",
+            "owner",
             "created_at",
             "updated_at",
             "source",
@@ -176,3 +201,11 @@ class SessionQuerySerializer(QuerySerializer):
         choices=ConversationSource.choices, required=False, allow_null=True, default=None
     )
     tag = serializers.CharField(max_length=50, required=False, allow_null=True, default=None)
+    owner = serializers.ChoiceField(
+        choices=[("me", "me"), ("everyone", "everyone")], required=False, default="everyone"
+    )
+
+
+class AssistantTestReplySerializer(AssistantTestOutputSerializer):
+    retrieval_query = serializers.CharField(help_text="What retrieval searched for.")
+    sources = SourceSerializer(many=True)

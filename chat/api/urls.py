@@ -5,6 +5,12 @@ from chat.api import conversation_views, views
 urlpatterns = [
     path("chat", views.answering_view(views.ChatView), name="chat"),
     path("chat/sessions", views.SessionListView.as_view(), name="chat-session-list"),
+    # An assistant's "Test reply" is a chat turn without a conversation: served by chat.
+    path(
+        "assistants/<str:assistant_id>/test",
+        views.AssistantTestView.as_view(),
+        name="assistant-test",
+    ),
     path(
         "chat/sessions/<str:session_id>",
         views.SessionDetailView.as_view(),

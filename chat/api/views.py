@@ -19,6 +19,8 @@ from rest_framework import mixins, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from assistants import selectors as assistant_selectors
+from assistants.api import serializers as assistant_serializers
 from assistants.providers.errors import ProviderError, as_domain_error
 from chat import access, export, selectors, services, streaming
 from chat.api import serializers as s
@@ -101,6 +103,9 @@ def _respond(turn, stream: bool):
 
 
 def _prepare(view, **kwargs):
+    if kwargs.get("session_id") is not None and kwargs.get("existing_user_message") is None:
+        # A new question goes into a conversation of the caller's own (chat.access).
+        access.check_may_write(caller=view.caller, session_id=kwargs["session_id"])
     try:
         return services.chat_prepare(
             organization=view.organization,
@@ -181,6 +186,7 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
             search=params["search"],
             source=params["source"],
             tag=params["tag"],
+            everyone=params["owner"] == "everyone",
         )
 
     @extend_schema(
@@ -191,6 +197,13 @@ class SessionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
             OpenApiParameter("search", str),
             OpenApiParameter("source", enum=ConversationSource.values),
             OpenApiParameter("tag", str),
+            OpenApiParameter(
+                "owner",
+                enum=["me", "everyone"],
+                default="everyone",
+                description="me: your own conversations (the dashboard's default); "
+                "everyone: every one you may see (an admin: every member's, read-only).",
+            ),
         ],
     )
     def get(self, request):
@@ -233,9 +246,23 @@ class SessionMessagesView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
     def get_queryset(self):
         session = access.access_session(caller=self.caller, session_id=self.kwargs["session_id"])
-        return selectors.session_messages(session=session)
+        query = s.MessageQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        newest_first = query.validated_data["order"] == "newest"
+        return selectors.session_messages(session=session, newest_first=newest_first)
 
-    @extend_schema(operation_id="chat_session_messages_list")
+    @extend_schema(
+        operation_id="chat_session_messages_list",
+        parameters=[
+            OpenApiParameter(
+                "order",
+                enum=["oldest", "newest"],
+                default="oldest",
+                description="newest: the latest messages on page 1 (a chat loads older "
+                "pages on demand).",
+            )
+        ],
+    )
     def get(self, request, session_id):
         return self.list(request)
 
@@ -326,3 +353,58 @@ class FeedbackView(MessageActionView):
         data.is_valid(raise_exception=True)
         message = services.message_feedback(message=message, **data.validated_data)
         return Response(s.MessageOutputSerializer(message).data)
+
+
+class AssistantTestView(OrganizationAPIView):
+    """One non-streamed reply from an assistant: the same turn as chat (retrieval from
+    its collections, numbered sources, citations, cost in the ledger), no conversation."""
+
+    api_scopes = {"POST": Scope.CHAT_WRITE}
+
+    @extend_schema(
+        operation_id="assistants_test_create",
+        tags=["assistants"],
+        request=assistant_serializers.AssistantTestInputSerializer,
+        responses=s.AssistantTestReplySerializer,
+    )
+    def post(self, request, assistant_id):
+        assistant = assistant_selectors.assistant_get(
+            assistant_id=assistant_id, only_ids=self.allowed_assistant_ids()
+        )
+        data = assistant_serializers.AssistantTestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            reply = services.assistant_test_reply(
+                organization=self.organization,
+                assistant_id=assistant.id,
+                message=data.validated_data["message"],
+                user=request.user,
+                caller=self.caller,
+                channel="api" if self.api_key else "web",
+            )
+        except ProviderError as error:
+            raise as_domain_error(error) from error
+        priced = reply.priced
+        usage = priced.result.usage
+        return Response(
+            s.AssistantTestReplySerializer(
+                {
+                    "reply": priced.result.text,
+                    "model": priced.model.key,
+                    "answer_mode": priced.model.answer_mode,
+                    "fell_back": priced.fell_back,
+                    "finish_reason": priced.result.finish_reason,
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.total_tokens,
+                        "estimated": usage.estimated,
+                    },
+                    "cost": reply.cost,
+                    "currency": priced.model.currency,
+                    "latency_ms": reply.latency_ms,
+                    "retrieval_query": reply.retrieval_query,
+                    "sources": reply.sources,
+                }
+            ).data
+        )

@@ -282,8 +282,60 @@ class TestSessionsAndMessages:
             ),
             404,
         )
-        # the admin sees every session
-        assert client_for(org_a, "admin").get("/api/v1/chat/sessions").json()["count"] == 1
+        # the admin sees every session; not among their own
+        admin = client_for(org_a, "admin")
+        assert admin.get("/api/v1/chat/sessions").json()["count"] == 1
+        assert admin.get("/api/v1/chat/sessions", {"owner": "me"}).json()["count"] == 0
+
+    def test_an_admin_reads_a_members_conversation_labelled_with_its_owner_but_cannot_write(
+        self, org_a, client_for, assistant
+    ):
+        # given a member's private conversation
+        member = client_for(org_a, "member")
+        session_id, answer_id = self._session(member, assistant)
+        admin = client_for(org_a, "admin")
+        _, own_answer = self._session(admin, assistant, "How long does shipping take?")
+
+        # when the admin lists their own, then everyone's
+        mine = admin.get("/api/v1/chat/sessions", {"owner": "me"}).json()["results"]
+        everyone = admin.get("/api/v1/chat/sessions", {"owner": "everyone"}).json()["results"]
+
+        # then their own list holds their conversation only; everyone's is labelled
+        assert [row["owner"]["email"] for row in mine] == [org_a.admin.email]
+        members = [row for row in everyone if row["id"] == session_id]
+        assert members and members[0]["owner"]["email"] == org_a.member.email
+        assert admin.get(f"/api/v1/chat/sessions/{session_id}/messages").json()["count"] == 2
+        # and every write into the member's conversation is refused, changing nothing
+        assert_error(_chat(admin, assistant, "Let me add something", session=session_id), 403)
+        assert_error(admin.patch(f"/api/v1/chat/sessions/{session_id}", {"title": "x"}), 403)
+        assert_error(admin.delete(f"/api/v1/chat/sessions/{session_id}"), 403)
+        assert_error(
+            admin.post(f"/api/v1/chat/messages/{answer_id}/regenerate", {}, format="json"), 403
+        )
+        assert_error(
+            admin.post(
+                f"/api/v1/chat/messages/{answer_id}/feedback", {"rating": -1}, format="json"
+            ),
+            403,
+        )
+        assert member.get(f"/api/v1/chat/sessions/{session_id}/messages").json()["count"] == 2
+        assert member.get(f"/api/v1/chat/sessions/{session_id}").json()["title"] != "x"
+        # while the admin's own conversation stays theirs to change
+        assert admin.post(
+            f"/api/v1/chat/messages/{own_answer}/feedback", {"rating": 1}, format="json"
+        ).status_code in (200, 201)
+
+    def test_a_shared_conversation_is_read_only_for_other_members(
+        self, org_a, client_for, assistant
+    ):
+        member = client_for(org_a, "member")
+        session_id, _ = self._session(member, assistant)
+        shared = member.patch(f"/api/v1/chat/sessions/{session_id}", {"is_shared": True})
+        assert shared.status_code == 200
+        viewer = client_for(org_a, "viewer")
+        assert viewer.get("/api/v1/chat/sessions", {"owner": "me"}).json()["count"] == 0
+        assert viewer.get("/api/v1/chat/sessions").json()["count"] == 1
+        assert_error(_chat(viewer, assistant, "Me too", session=session_id), 403)
 
     def test_another_organizations_session_and_message_are_404(
         self, org_a, org_b, client_for, assistant

@@ -34,4 +34,6 @@ HEADLESS_FRONTEND_URLS = {
     "account_reset_password": "/password/reset",
     "account_reset_password_from_key": "/password/reset/key/{key}",
     "account_signup": "/signup",
+    # Every confirmation link (users.adapters.AccountAdapter), headless or not.
+    "account_confirm_email": "/verify-email/{key}",
 }

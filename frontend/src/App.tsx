@@ -3,7 +3,7 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-route
 import { logout } from "./api/allauth";
 import { config, isPublicHost } from "./config";
 import { AppLayout } from "./layout/AppLayout";
-import { LoginPage, PasswordResetKeyPage, PasswordResetPage, AuthShell } from "./pages/auth";
+import { LoginPage, PasswordResetKeyPage, PasswordResetPage, AuthShell, VerifyEmailPage } from "./pages/auth";
 import { InvitationAcceptPage, LandingPage, SignupPage } from "./pages/public";
 import { SessionProvider, useSession } from "./session";
 import { ErrorMessage, Loading } from "./ui";
@@ -84,6 +84,7 @@ function PublicRoutes() {
       <Route path="/login" element={<LoginPage />} />
       <Route path="/password/reset" element={<PasswordResetPage />} />
       <Route path="/password/reset/key/:resetKey" element={<PasswordResetKeyPage />} />
+      <Route path="/verify-email/:verifyKey" element={<VerifyEmailPage />} />
       <Route path="*" element={<NotFound />} />
     </Routes>
   );
@@ -96,6 +97,7 @@ function OrganizationRoutes() {
       <Route path="/password/reset" element={<PasswordResetPage />} />
       <Route path="/password/reset/key/:resetKey" element={<PasswordResetKeyPage />} />
       <Route path="/invitations/accept" element={<InvitationAcceptPage />} />
+      <Route path="/verify-email/:verifyKey" element={<VerifyEmailPage />} />
       <Route
         element={
           <RequireMember>

@@ -6,6 +6,7 @@ export interface AppConfig {
   publicUrl: string;
   csrfCookieName: string;
   user: { authenticated: boolean; member: boolean };
+  chatMaxMessageChars: number;
 }
 
 function readConfig(): AppConfig {
@@ -21,6 +22,7 @@ function readConfig(): AppConfig {
     publicUrl: window.location.origin,
     csrfCookieName: "csrftoken",
     user: { authenticated: !isPublic, member: !isPublic },
+    chatMaxMessageChars: 8000,
   };
 }
 

@@ -64,7 +64,7 @@ def test_unverified_address_cannot_log_in(org_a):
     EmailAddress.objects.filter(user=org_a.viewer).update(verified=False)
     response = _login(Client(HTTP_HOST=org_a.host), org_a.viewer.email)
     assert response.status_code == 302 and "confirm-email" in response["Location"]
-    assert mail.outbox and "/accounts/confirm-email/" in mail.outbox[-1].body
+    assert mail.outbox and "/verify-email/" in mail.outbox[-1].body
 
 
 @pytest.mark.django_db

@@ -95,7 +95,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description One non-streamed reply, to try an assistant's model and settings. */
+        /**
+         * @description One non-streamed reply from an assistant: the same turn as chat (retrieval from
+         *     its collections, numbered sources, citations, cost in the ledger), no conversation.
+         */
         post: operations["assistants_test_create"];
         delete?: never;
         options?: never;
@@ -2240,7 +2243,7 @@ export interface components {
         AssistantTestInputRequest: {
             message: string;
         };
-        AssistantTestOutput: {
+        AssistantTestReply: {
             reply: string;
             /** @description The model that answered (the fallback if used). */
             model: string;
@@ -2252,6 +2255,9 @@ export interface components {
             cost: string;
             currency: string;
             latency_ms: number;
+            /** @description What retrieval searched for. */
+            retrieval_query: string;
+            sources: components["schemas"]["Source"][];
         };
         Attachment: {
             /** Format: uuid */
@@ -4117,6 +4123,8 @@ export interface components {
             /** Format: date-time */
             last_message_at?: string | null;
             created_by?: number | null;
+            /** @description The person who started the conversation (null: a program or a deleted user). */
+            readonly owner: components["schemas"]["SessionOwner"] | null;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -4132,6 +4140,12 @@ export interface components {
             ended_at?: string | null;
             /** Format: uuid */
             continued_from?: string | null;
+        };
+        SessionOwner: {
+            id: number;
+            /** Format: email */
+            email: string;
+            name: string;
         };
         SlackInstall: {
             /** Format: uri */
@@ -5775,7 +5789,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AssistantTestOutput"];
+                    "application/json": components["schemas"]["AssistantTestReply"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
@@ -7278,6 +7292,8 @@ export interface operations {
             query?: {
                 archived?: boolean;
                 assistant?: string;
+                /** @description me: your own conversations (the dashboard's default); everyone: every one you may see (an admin: every member's, read-only). */
+                owner?: "everyone" | "me";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Results per page (at most 100; more is capped, 0 means the default). */
@@ -8412,6 +8428,8 @@ export interface operations {
     chat_session_messages_list: {
         parameters: {
             query?: {
+                /** @description newest: the latest messages on page 1 (a chat loads older pages on demand). */
+                order?: "newest" | "oldest";
                 /** @description A page number within the paginated result set. */
                 page?: number;
                 /** @description Results per page (at most 100; more is capped, 0 means the default). */

@@ -1,4 +1,5 @@
 // The organization dashboard's frame: navigation, organization switcher, account.
+import { ThemeToggle } from "../ui/theme";
 import { useEffect, useRef, useState } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/allauth";
@@ -138,6 +139,7 @@ export function AppLayout({ fullWidth = false }: { fullWidth?: boolean }) {
               {me.role}
             </span>
           </div>
+          <ThemeToggle />
           <button type="button" className="btn btn-ghost btn-sm btn-block" onClick={signOut}>
             Log out
           </button>

@@ -2,7 +2,8 @@
 import { type FormEvent, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
-import type { AIModel, Assistant, AssistantInput, AssistantTestOutput } from "../api/types";
+import type { AIModel, Assistant, AssistantInput, AssistantTestReply } from "../api/types";
+import { Markdown } from "../ui/markdown";
 import { usePermissions } from "../session";
 import { Badge, Empty, ErrorMessage, Field, formatCost, formatNumber, Loading, PageHeader, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
 
@@ -61,7 +62,8 @@ export function AssistantsPage() {
 }
 
 function TestReply({ assistant }: { assistant: Assistant }) {
-  const [result, setResult] = useState<AssistantTestOutput | null>(null);
+  const [result, setResult] = useState<AssistantTestReply | null>(null);
+  const [open, setOpen] = useState<number | null>(null);
   const test = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const message = String(new FormData(event.currentTarget).get("message") ?? "");
@@ -71,7 +73,7 @@ function TestReply({ assistant }: { assistant: Assistant }) {
     <section className="card" aria-labelledby="test-reply-title">
       <div className="card-header">
         <h2 id="test-reply-title">Test reply</h2>
-        <span className="muted small">One answer with the saved settings, not stored as a chat.</span>
+        <span className="muted small">One answer as chat gives it (knowledge, sources, cost), not stored as a conversation.</span>
       </div>
       <form className="card-body stack" onSubmit={test.run} noValidate>
         <TextAreaField label="Test message" name="message" rows={3} required placeholder="Ask something your users would ask…" error={test.error} />
@@ -83,9 +85,29 @@ function TestReply({ assistant }: { assistant: Assistant }) {
         </div>
         {result ? (
           <div className="stack" aria-live="polite">
-            <div className="chunk-text" data-testid="test-reply">
-              {result.reply}
+            <div className="bubble bubble-md test-reply" data-testid="test-reply">
+              <Markdown text={result.reply} citations={result.sources.map((source) => ({ index: source.index, label: `Source ${source.index}: ${source.document_title}` }))} onCite={(index) => setOpen(index)} />
             </div>
+            {result.sources.length ? (
+              <div className="stack" style={{ gap: 6 }}>
+                <div className="small muted">
+                  Searched the knowledge for “{result.retrieval_query}”: {result.sources.length} passage{result.sources.length === 1 ? "" : "s"}, {result.sources.filter((source) => source.cited).length} cited.
+                </div>
+                <ol className="test-sources" data-testid="test-reply-sources">
+                  {result.sources.map((source) => (
+                    <li key={source.index} className={open === source.index ? "open" : ""}>
+                      <span className="badge">{source.index}</span> {source.document_title}
+                      {source.page ? `, p. ${source.page}` : ""}
+                      {source.cited ? <span style={{ marginLeft: 6 }}><Badge tone="accent">cited</Badge></span> : null}
+                    </li>
+                  ))}
+                </ol>
+              </div>
+            ) : (
+              <div className="small muted" data-testid="test-reply-no-sources">
+                No passage of this assistant's knowledge matched{assistant.collections?.length ? "" : " (it has no collections)"}.
+              </div>
+            )}
             <div className="row small muted">
               <Badge tone="accent">{result.model}</Badge>
               {result.fell_back ? <Badge tone="warning">fallback model</Badge> : null}

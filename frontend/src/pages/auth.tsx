@@ -150,7 +150,9 @@ export function LoginPage() {
           </Link>
         }
       >
-        <form className="stack" onSubmit={submitCode} noValidate>
+        {/* Keyed apart from the password form: React would otherwise reuse the e-mail input
+            (same place in the tree) and the code field would arrive holding the address. */}
+        <form key="totp" className="stack" onSubmit={submitCode} noValidate>
           <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" autoFocus required error={error} />
           {/* A wrong code is shown under the field; the alert is for everything else. */}
           {error instanceof ApiError && error.fields.code ? null : <ErrorMessage error={error} />}
@@ -173,7 +175,7 @@ export function LoginPage() {
         </>
       }
     >
-      <form className="stack" onSubmit={submitPassword} noValidate>
+      <form key="password" className="stack" onSubmit={submitPassword} noValidate>
         <TextField label="E-mail" name="email" type="email" autoComplete="email" autoFocus required error={error} />
         <TextField label="Password" name="password" type="password" autoComplete="current-password" required error={error} />
         {notice ? (
@@ -298,6 +300,82 @@ export function PasswordResetKeyPage() {
           </button>
         </form>
       )}
+    </AuthShell>
+  );
+}
+
+/** The e-mail confirmation link (users.adapters.AccountAdapter sends it here): the
+ * address, one button to confirm it, then on to logging in, all in the product's UI. */
+export function VerifyEmailPage() {
+  const { verifyKey = "" } = useParams();
+  const [state, setState] = useState<{ status: "loading" | "ready" | "invalid" | "done"; email?: string }>({ status: "loading" });
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    let live = true;
+    allauth<{ email: string }>("GET", "/auth/email/verify", undefined, { "X-Email-Verification-Key": verifyKey })
+      .then((response) => {
+        if (!live) return;
+        if (response.status === 200 && response.data) setState({ status: "ready", email: response.data.email });
+        else setState({ status: "invalid" });
+      })
+      .catch((cause: unknown) => live && setError(cause));
+    return () => {
+      live = false;
+    };
+  }, [verifyKey]);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const response = await allauth("POST", "/auth/email/verify", { key: verifyKey });
+      // 200: confirmed and logged in; 401: confirmed, logging in comes next.
+      if (response.status === 200 || response.status === 401) setState((current) => ({ ...current, status: "done" }));
+      else if (response.status === 400 || response.status === 404) setState({ status: "invalid" });
+      else setError(allauthError(response));
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const login = "/login";
+  if (state.status === "loading") {
+    return (
+      <AuthShell title="Confirm your e-mail address">
+        <p className="muted">Checking the link…</p>
+        <ErrorMessage error={error} />
+      </AuthShell>
+    );
+  }
+  if (state.status === "invalid") {
+    return (
+      <AuthShell title="This link no longer works" lead="Confirmation links expire after a few days, and each works once." footer={<Link to={login}>Log in</Link>}>
+        <div className="alert alert-info" role="status" data-testid="verify-invalid">
+          Log in with your e-mail address and password: if the address still needs confirming, we send you a new link.
+        </div>
+      </AuthShell>
+    );
+  }
+  if (state.status === "done") {
+    return (
+      <AuthShell title="E-mail address confirmed" lead={state.email ? <>Thank you: {state.email} is confirmed.</> : "Thank you."}>
+        <div className="stack" data-testid="verify-done">
+          <a className="btn btn-primary btn-block" href={login}>
+            Continue to log in
+          </a>
+        </div>
+      </AuthShell>
+    );
+  }
+  return (
+    <AuthShell title="Confirm your e-mail address" lead={<>Confirm that <strong data-testid="verify-email">{state.email}</strong> is your address.</>}>
+      <div className="stack">
+        <ErrorMessage error={error} />
+        <button type="button" className="btn btn-primary btn-block" onClick={() => void confirm()} disabled={busy}>
+          {busy ? "Confirming…" : "Confirm"}
+        </button>
+      </div>
     </AuthShell>
   );
 }

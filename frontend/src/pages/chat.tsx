@@ -2,7 +2,8 @@
 // the right when a citation is opened.
 import { type FormEvent, type KeyboardEvent, Fragment, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { ApiError, client, unwrap } from "../api/client";
+import { ApiError, client, messageOf, unwrap } from "../api/client";
+import { config } from "../config";
 import { streamTurn, type StreamHandlers } from "../api/stream";
 import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
 import { Icon } from "../layout/icons";
@@ -10,12 +11,13 @@ import { AttachButton, AttachmentTray, FileSourcePanel, MessageAttachments, Omit
 import { useMe } from "../session";
 import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
 import { CitedPassage } from "../ui/citedPassage";
+import { CopyButton, Markdown } from "../ui/markdown";
 import { ConversationTools, SourceFilter } from "../conversations/AnalysisPanel";
 import { TemplatePicker } from "../components/TemplatePicker";
 
 // ---------------------------------------------------------------- sessions sidebar
 
-function SessionItem({ session, active, onChanged }: { session: Session; active: boolean; onChanged: () => void }) {
+function SessionItem({ session, active, onChanged, mine }: { session: Session; active: boolean; onChanged: () => void; mine: boolean }) {
   const [renaming, setRenaming] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const patch = async (body: { title?: string; is_archived?: boolean }) => {
@@ -54,11 +56,13 @@ function SessionItem({ session, active, onChanged }: { session: Session; active:
             <Link className="session-link" to={`/chat/${session.id}`} aria-current={active ? "page" : undefined}>
               <span className="session-title">{title}</span>
               <span className="session-meta">
+                {!mine ? <span className="badge" data-testid="session-owner">{session.owner ? session.owner.name || session.owner.email : "A program"} · read-only</span> : null}
+                {!mine ? " " : ""}
                 {session.channel === "slack" || session.channel === "teams" ? `${session.channel === "slack" ? "Slack" : "Teams"} (read-only) · ` : ""}
                 {session.assistant_name} · {session.message_count ?? 0} messages
               </span>
             </Link>
-            <div className="session-actions">
+            {mine ? <div className="session-actions">
               <button type="button" className="btn btn-ghost btn-icon btn-sm" aria-label={`Rename ${title}`} title="Rename" onClick={() => setRenaming(true)}>
                 <Icon name="edit" />
               </button>
@@ -71,7 +75,7 @@ function SessionItem({ session, active, onChanged }: { session: Session; active:
               >
                 <Icon name={session.is_archived ? "unarchive" : "archive"} />
               </button>
-            </div>
+            </div> : null}
           </>
         )}
       </div>
@@ -81,6 +85,65 @@ function SessionItem({ session, active, onChanged }: { session: Session; active:
         </div>
       ) : null}
     </li>
+  );
+}
+
+// ---------------------------------------------------------------- refusals
+
+const MAX_CHARS = config.chatMaxMessageChars;
+const PAGE_SIZE = 100;
+
+function isExpired(error: unknown) {
+  return error instanceof ApiError && (error.status === 401 || error.code === "not_authenticated");
+}
+
+/** Why the server refused, in words: the field errors when it named fields. */
+export function refusalText(error: unknown): string {
+  if (error instanceof ApiError) {
+    const fields = Object.values(error.fields ?? {}).flat();
+    if (fields.length) return fields.join(" ");
+    if (error.status === 429) return error.message || "Too many requests: wait a moment and send again.";
+  }
+  return messageOf(error);
+}
+
+/** The draft of each conversation survives reloads, refusals and logging in again. */
+function useDraft(key: string): [string, (value: string | ((previous: string) => string)) => void] {
+  const storageKey = `chat-draft:${key}`;
+  const [draft, setDraftState] = useState(() => sessionStorage.getItem(storageKey) ?? "");
+  const keyRef = useRef(storageKey);
+  useEffect(() => {
+    keyRef.current = storageKey;
+    setDraftState(sessionStorage.getItem(storageKey) ?? "");
+  }, [storageKey]);
+  const setDraft = useCallback((value: string | ((previous: string) => string)) => {
+    setDraftState((previous) => {
+      const next = typeof value === "function" ? value(previous) : value;
+      if (next) sessionStorage.setItem(keyRef.current, next);
+      else sessionStorage.removeItem(keyRef.current);
+      return next;
+    });
+  }, []);
+  return [draft, setDraft];
+}
+
+function Refusal({ error }: { error: unknown }) {
+  if (!error) return null;
+  if (isExpired(error)) {
+    const next = `${window.location.pathname}${window.location.search}`;
+    return (
+      <div className="alert alert-error" role="alert" data-testid="chat-error">
+        Your session has expired. Your message is kept here.{" "}
+        <a className="btn btn-sm" href={`/login?next=${encodeURIComponent(next)}`} data-testid="login-again">
+          Log in again
+        </a>
+      </div>
+    );
+  }
+  return (
+    <div className="alert alert-error" role="alert" data-testid="chat-error">
+      {refusalText(error)}
+    </div>
   );
 }
 
@@ -95,27 +158,16 @@ interface ViewMessage extends Partial<Message> {
 }
 
 function AnswerText({ text, sources, onCite }: { text: string; sources: Source[]; onCite: (source: Source) => void }) {
-  const parts = text.split(/(\[\d+\])/g);
+  const citations = sources.map((source) => ({ index: source.index, label: `Source ${source.index}: ${source.document_title}${source.page ? `, page ${source.page}` : ""}` }));
   return (
-    <>
-      {parts.map((part, index) => {
-        const match = /^\[(\d+)\]$/.exec(part);
-        const source = match ? sources.find((item) => item.index === Number(match[1])) : undefined;
-        if (!source) return <Fragment key={index}>{part}</Fragment>;
-        return (
-          <button
-            key={index}
-            type="button"
-            className="citation"
-            data-testid="citation"
-            aria-label={`Source ${source.index}: ${source.document_title}${source.page ? `, page ${source.page}` : ""}`}
-            onClick={() => onCite(source)}
-          >
-            {source.index}
-          </button>
-        );
-      })}
-    </>
+    <Markdown
+      text={text}
+      citations={citations}
+      onCite={(index) => {
+        const source = sources.find((item) => item.index === index);
+        if (source) onCite(source);
+      }}
+    />
   );
 }
 
@@ -228,6 +280,7 @@ export function ChatPage() {
   const me = useMe();
   const [search, setSearch] = useState("");
   const [archived, setArchived] = useState(false);
+  const [owner, setOwner] = useState<"me" | "everyone">("me");
   const [source, setSource] = useState("");
   const [sessionsOpen, setSessionsOpen] = useState(false);
   const [assistantId, setAssistantId] = useState("");
@@ -238,8 +291,9 @@ export function ChatPage() {
   const [openSource, setOpenSource] = useState<{ source: Source; query: string; answer?: string } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [versions, setVersions] = useState<Record<string, number>>({});
-  const [draft, setDraft] = useState("");
+  const [draft, setDraft] = useDraft(sessionId ?? "new");
   const abort = useRef<AbortController | null>(null);
+  const sessionExpired = useRef(false);
   const skipLoad = useRef<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const attach = useAttachments();
@@ -251,8 +305,8 @@ export function ChatPage() {
     return () => window.clearTimeout(timer);
   }, [search]);
   const sessions = useAsync(
-    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, page_size: 100, source: (source || undefined) as "platform" | undefined } } })),
-    [query, archived, source],
+    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, owner, page_size: 100, source: (source || undefined) as "platform" | undefined } } })),
+    [query, archived, source, owner],
   );
   const current = useAsync<Session | null>(
     async () => (sessionId ? unwrap(client.GET("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } } })) : null),
@@ -266,12 +320,45 @@ export function ChatPage() {
   }, [current.data, sessionId, activeAssistants, assistantId]);
   const assistant = assistants.data?.find((item) => item.id === assistantId);
 
-  const loadMessages = useCallback(async (id: string) => {
+  // Newest first: page 1 is the latest 100 messages; older pages load on demand. New
+  // messages shift the pages, so a later page may repeat a few (deduplicated by id).
+  const [olderPage, setOlderPage] = useState<number | null>(null);
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const fetchPage = (id: string, page: number) =>
+    unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, page, order: "newest" } } }));
+  const loadOlder = async () => {
+    if (!sessionId || olderPage === null) return;
+    setLoadingOlder(true);
+    const element = scroller.current;
+    const fromBottom = element ? element.scrollHeight - element.scrollTop : 0;
+    try {
+      const page = await fetchPage(sessionId, olderPage);
+      const older = [...(page.results as ViewMessage[])].reverse();
+      keepScroll.current = fromBottom;
+      setMessages((list) => {
+        const known = new Set(list.map((message) => message.id));
+        return [...older.filter((message) => !known.has(message.id)), ...list];
+      });
+      setOlderPage(page.next ? olderPage + 1 : null);
+    } catch (cause) {
+      setError(cause);
+    } finally {
+      setLoadingOlder(false);
+    }
+  };
+
+  const loadMessages = useCallback(async (id: string, keepOlder = false) => {
     setLoadingMessages(true);
     try {
-      const page = await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: 100 } } }));
-      setMessages(page.results as ViewMessage[]);
-      setError(null);
+      const page = await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, order: "newest" } } }));
+      const fresh = [...(page.results as ViewMessage[])].reverse();
+      const ids = new Set(fresh.map((message) => message.id));
+      const first = fresh[0]?.created_at ?? "";
+      const older = keepOlder ? messagesRef.current.filter((message) => !ids.has(message.id) && !message.id.startsWith("tmp-") && message.created_at && message.created_at < first) : [];
+      setMessages([...older, ...fresh]);
+      if (!older.length) setOlderPage(page.next ? 2 : null);
     } catch (cause) {
       setError(cause);
     } finally {
@@ -282,9 +369,11 @@ export function ChatPage() {
   useEffect(() => {
     setOpenSource(null);
     setEditing(null);
+    setError(null);
     setSessionsOpen(false);
     if (!sessionId) {
       setMessages([]);
+      setOlderPage(null);
       return;
     }
     if (skipLoad.current === sessionId) {
@@ -294,17 +383,24 @@ export function ChatPage() {
     void loadMessages(sessionId);
   }, [sessionId, loadMessages]);
 
+  const keepScroll = useRef<number | null>(null);
   useEffect(() => {
     const element = scroller.current;
-    if (element) element.scrollTop = element.scrollHeight;
+    if (!element) return;
+    if (keepScroll.current !== null) {
+      // Older messages were added above: stay where the reader was.
+      element.scrollTop = element.scrollHeight - keepScroll.current;
+      keepScroll.current = null;
+    } else element.scrollTop = element.scrollHeight;
   }, [messages]);
 
   useEffect(() => () => abort.current?.abort(), []);
 
   /** Streams one answer into a placeholder, then reloads the stored conversation. */
-  const runStream = async (path: string, body: unknown, placeholder: ViewMessage, question?: ViewMessage) => {
+  const runStream = async (path: string, body: unknown, placeholder: ViewMessage, question?: ViewMessage, restore?: () => void) => {
     const controller = new AbortController();
     abort.current = controller;
+    sessionExpired.current = false;
     setStreaming(true);
     setError(null);
     let answerId = placeholder.id;
@@ -339,13 +435,15 @@ export function ChatPage() {
     try {
       await streamTurn(path, body, handlers, controller.signal);
     } catch (cause) {
+      sessionExpired.current = isExpired(cause);
       setError(cause);
+      restore?.(); // refused: what was typed goes back into the composer
       setMessages((list) => list.filter((message) => message.id !== answerId && (!question || message.id !== question.id || !question.id.startsWith("tmp-"))));
     } finally {
       setStreaming(false);
       abort.current = null;
-      if (session) {
-        await loadMessages(session);
+      if (session && !sessionExpired.current) {
+        await loadMessages(session, true);
         sessions.reload();
         current.reload();
       }
@@ -360,12 +458,19 @@ export function ChatPage() {
       setError(new Error("Choose an assistant first."));
       return;
     }
+    if (text.length > MAX_CHARS) {
+      setError(new Error(`Your message has ${formatNumber(text.length)} characters; the limit is ${formatNumber(MAX_CHARS)}. Shorten it and send again.`));
+      return;
+    }
+    const draftBefore = draft;
     const question: ViewMessage = { id: `tmp-q-${Date.now()}`, role: "user", content: text, attachments: attach.files };
     const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
     setMessages((list) => [...list, question, placeholder]);
     setDraft("");
     attach.clear();
-    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id) }, placeholder, question);
+    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id) }, placeholder, question, () =>
+      setDraft((current) => (current ? current : draftBefore)),
+    );
   };
 
   const regenerate = async (answer: ViewMessage) => {
@@ -391,7 +496,9 @@ export function ChatPage() {
   };
 
   const turns = groupAnswers(messages);
-  const canChange = !current.data || me.role === "admin" || current.data.created_by === me.user.id;
+  // Someone else's conversation (an admin's "everyone's" view, a shared one) is read-only.
+  const canChange = !current.data || current.data.created_by === me.user.id;
+  const ownerName = current.data?.owner ? current.data.owner.name || current.data.owner.email : "a program";
   const title = current.data?.title || (sessionId ? "Conversation" : "New conversation");
 
   return (
@@ -410,6 +517,13 @@ export function ChatPage() {
             Show archived
           </label>
           <SourceFilter value={source} onChange={setSource} />
+          <label className="sr-only" htmlFor="session-owner">
+            Whose conversations
+          </label>
+          <select id="session-owner" className="select" value={owner} onChange={(event) => setOwner(event.target.value as "me" | "everyone")}>
+            <option value="me">My conversations</option>
+            <option value="everyone">{me.role === "admin" ? "Everyone's (read-only)" : "Mine and shared with me"}</option>
+          </select>
         </div>
         {sessions.error ? (
           <div style={{ padding: 12 }}>
@@ -418,7 +532,7 @@ export function ChatPage() {
         ) : null}
         <ul className="session-list" aria-label="Conversations" data-testid="chat-session-list">
           {(sessions.data?.results ?? []).map((session) => (
-            <SessionItem key={session.id} session={session} active={session.id === sessionId} onChanged={() => { sessions.reload(); current.reload(); }} />
+            <SessionItem key={session.id} session={session} mine={session.created_by === me.user.id} active={session.id === sessionId} onChanged={() => { sessions.reload(); current.reload(); }} />
           ))}
           {sessions.data && !sessions.data.results.length ? (
             <li className="muted small" style={{ padding: 12 }}>
@@ -471,9 +585,21 @@ export function ChatPage() {
 
         <div className="chat-scroll" ref={scroller}>
           <div className="chat-thread">
+            {current.data && !canChange ? (
+              <div className="alert alert-info" role="status" data-testid="read-only-banner">
+                Read-only: this conversation belongs to {ownerName}. You can read it, not write in it.
+              </div>
+            ) : null}
             {current.error ? <ErrorMessage error={current.error} /> : null}
             {assistants.error ? <ErrorMessage error={assistants.error} /> : null}
             {loadingMessages && !messages.length ? <Spinner label="Loading the conversation" /> : null}
+            {olderPage !== null && sessionId ? (
+              <div style={{ textAlign: "center" }}>
+                <button type="button" className="btn btn-sm" onClick={() => void loadOlder()} disabled={loadingOlder} data-testid="load-older">
+                  {loadingOlder ? "Loading…" : "Load older messages"}
+                </button>
+              </div>
+            ) : null}
             {!sessionId && !messages.length ? (
               <div className="chat-empty">
                 <h2>Ask {assistant?.name ?? "an assistant"}</h2>
@@ -531,7 +657,7 @@ export function ChatPage() {
                   </div>
                   {answer ? (
                     <div className="msg msg-assistant">
-                      <div className={`bubble ${answer.streaming ? "typing" : ""}`} data-testid="chat-answer" aria-live="polite" aria-busy={answer.streaming ? true : undefined}>
+                      <div className={`bubble bubble-md ${answer.streaming ? "typing" : ""}`} data-testid="chat-answer" aria-live="polite" aria-busy={answer.streaming ? true : undefined}>
                         {answer.content ? (
                           <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content })} />
                         ) : answer.streaming ? (
@@ -571,6 +697,7 @@ export function ChatPage() {
                               </button>
                             </span>
                           ) : null}
+                          <CopyButton label="Copy answer" text={() => answer.content} />
                           {canChange ? (
                             <>
                               <Feedback message={answer} onChanged={(rating) => setMessages((list) => list.map((item) => (item.id === answer.id ? { ...item, feedback: rating === null ? null : { rating } } : item)))} />
@@ -604,7 +731,7 @@ export function ChatPage() {
             <textarea
               id="chat-input"
               className="textarea grow"
-              placeholder={canChange ? "Ask a question… (Enter to send, Shift+Enter for a new line)" : "Only the conversation's owner can continue it."}
+              placeholder={canChange ? "Ask a question… (Enter to send, Shift+Enter for a new line)" : `Read-only: ${ownerName}'s conversation.`}
               value={draft}
               disabled={!canChange}
               onChange={(event) => setDraft(event.target.value)}
@@ -614,17 +741,22 @@ export function ChatPage() {
               data-testid="chat-input"
             />
             {streaming ? (
-              <button type="button" className="btn" onClick={() => abort.current?.abort()}>
-                Stop
+              <button type="button" className="btn btn-stop" data-testid="chat-stop" aria-label="Stop the answer" onClick={() => abort.current?.abort()}>
+                <span className="stop-square" aria-hidden="true" /> Stop
               </button>
             ) : (
-              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange || attach.busy}>
+              <button type="submit" className="btn btn-primary" disabled={!draft.trim() || !canChange || attach.busy || !assistantId}>
                 Send
               </button>
             )}
           </div>
           <div style={{ maxWidth: 820, margin: "8px auto 0" }}>
-            <ErrorMessage error={error} testId="chat-error" />
+            {draft.length > MAX_CHARS * 0.8 ? (
+              <div className={`small ${draft.length > MAX_CHARS ? "text-danger" : "muted"}`} data-testid="char-counter" style={{ textAlign: "right" }}>
+                {formatNumber(draft.length)} / {formatNumber(MAX_CHARS)} characters
+              </div>
+            ) : null}
+            <Refusal error={error} />
           </div>
         </form>
       </section>

@@ -1,3 +1,5 @@
+import { InlineMarkdown } from "./markdown";
+
 // The source panel's passage with the sentences an answer drew on for one citation marked.
 
 const SENTENCE_END = /(?<=[.!?…。！？])\s+|\n+/;
@@ -49,10 +51,12 @@ export function CitedPassage({ text, answer, index }: { text: string; answer?: s
       {sentences.map((sentence, i) =>
         sentence.cited ? (
           <mark key={i} data-testid="cited-span">
-            {sentence.text}
+            <InlineMarkdown text={sentence.text} />
           </mark>
         ) : (
-          <span key={i}>{sentence.text}</span>
+          <span key={i}>
+            <InlineMarkdown text={sentence.text} />
+          </span>
         ),
       )}
     </>

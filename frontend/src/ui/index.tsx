@@ -10,6 +10,7 @@ import {
   useState,
 } from "react";
 import { ApiError, messageOf } from "../api/client";
+import { InlineMarkdown } from "./markdown";
 
 // ---- Errors
 
@@ -210,15 +211,9 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
 }
 
 /** Renders ts_headline's <mark> highlights as elements, never as HTML. */
+/** A search snippet: the engine's <mark> highlights and the text's inline Markdown. */
 export function Highlighted({ text }: { text: string }) {
-  const parts = text.split(/(<mark>.*?<\/mark>)/g);
-  return (
-    <>
-      {parts.map((part, index) =>
-        part.startsWith("<mark>") ? <mark key={index}>{part.slice(6, -7)}</mark> : <span key={index}>{part}</span>,
-      )}
-    </>
-  );
+  return <InlineMarkdown text={text} />;
 }
 
 // ---- Data loading
