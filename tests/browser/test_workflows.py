@@ -103,6 +103,20 @@ def test_template_then_workflow_built_published_and_run(page, globex):
     )
     snap(page, "chat-template-picker")
 
+    # the answer to the templated question is a use of the published version
+    published_usage = (
+        page.get_by_test_id("prompt-version")
+        .filter(has_text="published")
+        .get_by_test_id("prompt-version-usage")
+    )
+    page.get_by_role("button", name="Send").click()
+    answer = page.get_by_test_id("chat-answer").last
+    expect(answer).not_to_have_attribute("aria-busy", "true", timeout=60_000)
+    nav.get_by_role("link", name="Prompt templates").click()
+    page.get_by_role("link", name="Weekly digest").click()
+    # (the workflow above has no prompt step: this is the answer's use, with its tokens)
+    expect(published_usage).to_contain_text(re.compile(r"^1 use · [1-9][\d,]* tokens"))
+
 
 DIGEST = "flowsdigest"  # this test's own organization (the browser tests share a platform)
 SUMMARY = "Refunds last week: requests within 30 days are refunded to the original card."

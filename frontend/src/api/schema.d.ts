@@ -2359,6 +2359,11 @@ export interface components {
             /** @description Ids of files uploaded through /api/v1/files to attach to the question. */
             attachments?: string[];
             /**
+             * Format: uuid
+             * @description The prompt template version the question was written from (the composer's template picker): the answer's tokens and cost count as its use.
+             */
+            prompt_version?: string | null;
+            /**
              * @description Server-Sent Events when true, JSON when false.
              * @default true
              */

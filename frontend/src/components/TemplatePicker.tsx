@@ -1,5 +1,6 @@
 // The chat composer's "/" template picker: typing "/" opens the organization's
 // templates; choosing one asks for its variables and puts the rendered text in the box.
+// The message sent from it names the version (prompt_version): its answer is the use.
 import { useEffect, useState } from "react";
 import { client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
@@ -8,7 +9,7 @@ import { ErrorMessage, fieldErrors, useAction } from "../ui";
 type Template = components["schemas"]["TemplateOutput"];
 type Variable = { name: string; type: string; required: boolean; help: string; choices: string[] };
 
-export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (text: string) => void }) {
+export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (text: string, versionId: string) => void }) {
   const open = draft.startsWith("/") && !draft.includes("\n");
   const query = open ? draft.slice(1).trim() : "";
   const [templates, setTemplates] = useState<Template[]>([]);
@@ -36,10 +37,10 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
       typed[v.name] = v.type === "number" ? Number(raw) : v.type === "boolean" ? raw === "true" : raw;
     }
     const answer = await unwrap(
-      client.POST("/api/v1/prompts/{template_id}/render", { params: { path: { template_id: chosen!.id } }, body: { values: typed, record_use: "chat" } }),
+      client.POST("/api/v1/prompts/{template_id}/render", { params: { path: { template_id: chosen!.id } }, body: { values: typed } }),
     );
     setValues({});
-    onInsert(answer.text);
+    onInsert(answer.text, chosen!.published_version!.id);
   });
   const bind = (name: string) => ({
     name,

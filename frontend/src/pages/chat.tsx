@@ -292,6 +292,8 @@ export function ChatPage() {
   const [editing, setEditing] = useState<string | null>(null);
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [draft, setDraft] = useDraft(sessionId ?? "new");
+  // The template version the draft was written from (the "/" picker): sent with it.
+  const [promptVersion, setPromptVersion] = useState<string | null>(null);
   const abort = useRef<AbortController | null>(null);
   const sessionExpired = useRef(false);
   const skipLoad = useRef<string | null>(null);
@@ -468,7 +470,9 @@ export function ChatPage() {
     setMessages((list) => [...list, question, placeholder]);
     setDraft("");
     attach.clear();
-    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id) }, placeholder, question, () =>
+    const fromTemplate = promptVersion ?? undefined;
+    setPromptVersion(null);
+    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id), prompt_version: fromTemplate }, placeholder, question, () =>
       setDraft((current) => (current ? current : draftBefore)),
     );
   };
@@ -722,7 +726,13 @@ export function ChatPage() {
 
         <form className="composer" onSubmit={send} {...attach.dropProps}>
           <AttachmentTray attach={attach} />
-          <TemplatePicker draft={draft} onInsert={setDraft} />
+          <TemplatePicker
+            draft={draft}
+            onInsert={(text, versionId) => {
+              setDraft(text);
+              setPromptVersion(versionId);
+            }}
+          />
           <div className="composer-inner">
             <AttachButton attach={attach} disabled={!canChange} />
             <label className="sr-only" htmlFor="chat-input">
@@ -734,7 +744,10 @@ export function ChatPage() {
               placeholder={canChange ? "Ask a question… (Enter to send, Shift+Enter for a new line)" : `Read-only: ${ownerName}'s conversation.`}
               value={draft}
               disabled={!canChange}
-              onChange={(event) => setDraft(event.target.value)}
+              onChange={(event) => {
+                setDraft(event.target.value);
+                if (!event.target.value) setPromptVersion(null);
+              }}
               onKeyDown={onKeyDown}
               onPaste={attach.onPaste}
               rows={1}

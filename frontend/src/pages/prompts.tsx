@@ -216,7 +216,7 @@ export function PromptEditPage() {
     <div className="stack-lg">
       <PageHeader
         title={t.name}
-        description={`${t.category || "No category"} · published v${published ?? "—"} · ${t.uses} uses · ${formatCost(t.cost)}`}
+        description={`${t.category || "No category"} · published v${published ?? "—"} · ${t.uses} ${t.uses === 1 ? "use" : "uses"} · ${formatCost(t.cost)}`}
         actions={
           <button type="button" className="btn" onClick={() => void exportJson()}>
             Export JSON
@@ -302,7 +302,7 @@ export function PromptEditPage() {
                   <td className="muted small">
                     {formatDate(v.created_at)}
                     <div data-testid="prompt-version-usage">
-                      {v.uses} uses · {formatNumber(v.tokens)} tokens · {formatCost(v.cost)}
+                      {v.uses} {v.uses === 1 ? "use" : "uses"} · {formatNumber(v.tokens)} tokens · {formatCost(v.cost)}
                       {v.last_used_at ? ` · last ${formatDate(v.last_used_at)}` : ""}
                     </div>
                   </td>
