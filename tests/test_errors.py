@@ -23,6 +23,7 @@ from knowledge_base import services as knowledge_services
 from tests.factories import (
     api_key_for,
     catalog_model,
+    seed_gmail,
     seed_prompts_and_workflows,
     seed_webhooks,
     seed_widgets,
@@ -35,7 +36,7 @@ from tests.helpers import (
     db_writes,
     rolled_back_at_the_end,
 )
-from tests.openapi import HTTP_METHODS, operations, path_params, tenant_schema
+from tests.openapi import HTTP_METHODS, ID_FIELDS, operations, path_params, tenant_schema
 from users import services as user_services
 from users.models import Role
 
@@ -151,6 +152,7 @@ def _seeded_once(organizations, django_db_blocker):
         slack_integration_for(org_a, team_id="T-MALFORMED")
         seed_webhooks(org_a, label="malformed")
         seed_widgets(org_a, assistant_id=assistant.id, label="malformed")
+        seed_gmail(org_a, label="malformed", collection_id=collection.id)
         connection.set_schema_to_public()
         yield org_a
 
@@ -165,6 +167,7 @@ ID_SOURCES = {
     "message_id": "/api/v1/chat/sessions/{session_id}/messages",
     "chunk_id": None,  # chunks need ingestion; only GETs use them (oversized body only)
     "delivery_id": "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries",
+    "public_id": "/api/v1/widgets",  # the widget visitor API names widgets by public id
     # Imports and reactions are not in this seed; their bodies are refused before any lookup.
     "import_id": None,
     "reaction_id": None,
@@ -191,7 +194,7 @@ def real_ids(client, path: str) -> dict:
             values.setdefault(name, value)
         response = client.get(_fill(source, values))
         assert response.status_code == 200, (source, response.content[:300])
-        values[param] = response.json()["results"][0]["id"]
+        values[param] = response.json()["results"][0][ID_FIELDS.get(param, "id")]
     return values
 
 
