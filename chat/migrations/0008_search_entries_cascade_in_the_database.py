@@ -32,7 +32,7 @@ BEGIN
         'REFERENCES {target} (id) {on_delete} DEFERRABLE INITIALLY DEFERRED',
         name
     );
-END $$;"""
+END $$;"""  # noqa: S608 - the names are this module's constants
         )
     return "\n".join(statements)
 
