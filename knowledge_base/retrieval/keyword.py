@@ -274,27 +274,11 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
     read = 0
     position = 0
     while position < len(ordered):
-        words: list[str] = []
-        if not scores:
-            postings = 0
-            while position < len(ordered):
-                word = ordered[position]
-                if words and postings + group.frequencies[word] > FIRST_ROUND_POSTINGS:
-                    break
-                words.append(word)
-                postings += group.frequencies[word]
-                position += 1
-        else:
-            threshold = _kth(scores, limit)
-            left = sum(bound[w] for w in ordered[position:])
-            while position < len(ordered) and left > threshold:
-                words.append(ordered[position])
-                left -= bound[ordered[position]]
-                position += 1
-            if not words:
-                break
-            if read + sum(group.frequencies[w] for w in words) > MAX_POSTINGS:
-                break  # approximate from here: see the module docstring
+        words, position = _round_words(
+            group, ordered, position, bound, scores, limit, first=not scores, read=read
+        )
+        if not words:
+            break  # done, or approximate from here: see the module docstring
         read += sum(group.frequencies[w] for w in words)
         rest = ordered[position:]
         cursor.execute(
@@ -309,6 +293,34 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
         if sum(bound[w] for w in rest) <= _kth(scores, limit):
             break
     return scores
+
+
+def _round_words(
+    group: _Group, ordered, position: int, bound, scores, limit: int, *, first: bool, read: int
+) -> tuple[list[str], int]:
+    """This round's words and the next position: the rarest left, as many as the first
+    round's budget allows; later rounds exactly those the current threshold still needs
+    (none: the ranking is final, or over ``MAX_POSTINGS`` and approximate from here)."""
+    words: list[str] = []
+    if first:
+        postings = 0
+        while position < len(ordered):
+            word = ordered[position]
+            if words and postings + group.frequencies[word] > FIRST_ROUND_POSTINGS:
+                break
+            words.append(word)
+            postings += group.frequencies[word]
+            position += 1
+        return words, position
+    threshold = _kth(scores, limit)
+    left = sum(bound[w] for w in ordered[position:])
+    while position < len(ordered) and left > threshold:
+        words.append(ordered[position])
+        left -= bound[ordered[position]]
+        position += 1
+    if words and read + sum(group.frequencies[w] for w in words) > MAX_POSTINGS:
+        return [], position
+    return words, position
 
 
 def _vector_scores(
@@ -328,29 +340,11 @@ def _vector_scores(
     read = 0
     position = 0
     while position < len(ordered):
-        # This round's words: the rarest left, as many as the first round's budget
-        # allows; later rounds exactly those the current threshold still needs.
-        words: list[str] = []
-        if not selected:
-            postings = 0
-            while position < len(ordered):
-                word = ordered[position]
-                if words and postings + group.frequencies[word] > FIRST_ROUND_POSTINGS:
-                    break
-                words.append(word)
-                postings += group.frequencies[word]
-                position += 1
-        else:
-            threshold = _kth(scores, limit)
-            left = sum(bound[w] for w in ordered[position:])
-            while position < len(ordered) and left > threshold:
-                words.append(ordered[position])
-                left -= bound[ordered[position]]
-                position += 1
-            if not words:
-                break
-            if read + sum(group.frequencies[w] for w in words) > MAX_POSTINGS:
-                break  # approximate from here: see the module docstring
+        words, position = _round_words(
+            group, ordered, position, bound, scores, limit, first=not selected, read=read
+        )
+        if not words:
+            break  # done, or approximate from here: see the module docstring
         rows = _postings(
             cursor, group=group, words=words, seen=selected, query=query, limit_filter=filter_parts
         )
