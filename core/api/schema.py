@@ -1,5 +1,9 @@
 """OpenAPI post-processing: document the one error format on every operation."""
 
+import re
+
+_PARAMETER = re.compile(r"^\{[^}]+\}$")
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -36,13 +40,40 @@ ERROR_RESPONSES = {
 }
 
 
+# A path parameter can take the value of a fixed sibling path (`/integrations/{id}` and
+# `/integrations/teams`): the fixed path answers, and refuses the methods it lacks.
+SHADOWED_RESPONSE = (
+    "405",
+    "The id given is one of the collection's fixed paths (e.g. `{literal}`), which does "
+    "not answer this method.",
+)
+
+
+def _shadowing_literal(path: str, paths) -> str | None:
+    """A fixed path that the parameterised ``path`` also matches, if one exists."""
+    segments = path.strip("/").split("/")
+    for other in paths:
+        others = other.strip("/").split("/")
+        if other == path or len(others) != len(segments):
+            continue
+        pairs = [(a, b) for a, b in zip(segments, others, strict=True) if a != b]
+        if pairs and all(_PARAMETER.match(a) and not _PARAMETER.match(b) for a, b in pairs):
+            return other
+    return None
+
+
 def add_error_responses(result, generator, request, public):
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    paths = result.get("paths", {})
+    for path, path_item in paths.items():
+        errors = dict(ERROR_RESPONSES)
+        if literal := _shadowing_literal(path, paths):
+            status, description = SHADOWED_RESPONSE
+            errors[status] = description.format(literal=literal)
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for status, description in ERROR_RESPONSES.items():
+            for status, description in errors.items():
                 responses.setdefault(
                     status,
                     {"description": description, "content": {"application/json": {"schema": ref}}},

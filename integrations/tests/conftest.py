@@ -56,6 +56,24 @@ def wait_for(predicate, timeout=90.0, what="the worker"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def knowledge_assistant(org):
+    """An assistant of ``org`` answering from the processed handbook. Its documents'
+    ingestion tasks are queued on commit, so the bot worker may take one while the test
+    processes the rest: wait for the worker's to finish too, or a question asked at once
+    is answered without that document."""
+    from knowledge_base.models import Document, DocumentStatus
+    from tests.factories import make_assistant
+
+    assistant = make_assistant(org)
+
+    def processed():
+        with schema_context(org.slug):
+            return not Document.objects.exclude(status=DocumentStatus.COMPLETED).exists()
+
+    wait_for(processed, timeout=30, what="the handbook's ingestion")
+    return assistant
+
+
 @pytest.fixture(scope="session")
 def _slack_server():
     server = fake_slack.FakeSlack().start()

@@ -19,7 +19,7 @@ from integrations.models import (
     IntegrationStatus,
     IntegrationThread,
 )
-from integrations.tests.conftest import BOT_PLAN, wait_for
+from integrations.tests.conftest import BOT_PLAN, knowledge_assistant, wait_for
 from integrations.tests.fakes.slack import sign
 from tests.factories import make_assistant
 from tests.helpers import HostClient
@@ -81,7 +81,7 @@ def install(org, slack, team_id="T0001") -> Integration:
 @pytest.fixture
 def connected(alpha, slack):
     """Alpha's Slack workspace, its default assistant answering from the handbook."""
-    assistant = make_assistant(alpha)
+    assistant = knowledge_assistant(alpha)
     integration = install(alpha, slack)
     integration.config = {"default_assistant_id": str(assistant.id)}
     integration.save()

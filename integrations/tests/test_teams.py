@@ -12,8 +12,7 @@ from django_tenants.utils import schema_context
 from billing.models import UsageRecord
 from chat.models import ChatSession, Message
 from integrations.models import Integration, IntegrationEvent, IntegrationRoute
-from integrations.tests.conftest import BOT_PLAN, wait_for
-from tests.factories import make_assistant
+from integrations.tests.conftest import BOT_PLAN, knowledge_assistant, wait_for
 from tests.helpers import HostClient
 
 APP_ID = "0a1b2c3d-0000-4000-8000-00000000b0b1"
@@ -66,7 +65,7 @@ def connect(org, **overrides) -> Integration:
 
 @pytest.fixture
 def connected(alpha, teams):
-    assistant = make_assistant(alpha)
+    assistant = knowledge_assistant(alpha)
     integration = connect(alpha)
     integration.config = {"default_assistant_id": str(assistant.id)}
     integration.save()
