@@ -23,6 +23,7 @@ class Channel(models.TextChoices):
     SLACK = "slack", "Slack"
     TEAMS = "teams", "Teams"
     EXTENSION = "extension", "Browser extension"
+    GMAIL = "gmail", "Gmail"  # a reply drafted for a member's Gmail thread
     WORKFLOW = "workflow", "Workflow"
     INGESTION = "ingestion", "Ingestion"
     SYSTEM = "system", "System"

@@ -404,6 +404,11 @@ class GmailConnection(models.Model):
     sync_threads_done = models.PositiveIntegerField(default=0)
     sync_threads_total = models.PositiveIntegerField(default=0)
     last_sync_at = models.DateTimeField(null=True, blank=True)
+    # The scheduled sync (integrations.gmail_sync_due, beat): when this connection is due
+    # next (None: GMAIL_SYNC_INTERVAL_MINUTES after ``last_sync_at``, or now if never
+    # synced), and how many runs in a row failed (the backoff doubles with each).
+    next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sync_failures = models.PositiveSmallIntegerField(default=0)
     # {"added": n, "updated": n, "removed": n, "full": bool}
     last_sync_result = models.JSONField(default=dict, blank=True)
     last_error = models.CharField(max_length=500, blank=True)

@@ -72,6 +72,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "files.attachments_expire",
         "schedule": env.float("FILES_RETENTION_SWEEP_INTERVAL", default=3600.0),
     },
+    "integrations-gmail-sync-due": {
+        "task": "integrations.gmail_sync_due",
+        "schedule": env.float("GMAIL_SYNC_SWEEP_INTERVAL", default=60.0),
+    },
     "integrations-webhooks-retry-due": {
         "task": "integrations.webhooks_retry_due",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL", default=15.0),

@@ -20,3 +20,9 @@ GOOGLE_OAUTH_TOKEN_URL = env(
 GMAIL_API_BASE = env("GMAIL_API_BASE", default="https://gmail.googleapis.com/")
 # Threads fetched per sync run at most (a larger label continues on the next run).
 GMAIL_SYNC_MAX_THREADS = env.int("GMAIL_SYNC_MAX_THREADS", default=500)
+# The scheduled sync (beat task integrations.gmail_sync_due, every
+# GMAIL_SYNC_SWEEP_INTERVAL seconds): a configured, connected mailbox is synced again
+# once its last sync is this many minutes old; at most GMAIL_SYNC_BATCH connections are
+# queued per beat run (the oldest first), so a thousand mailboxes never land at once.
+GMAIL_SYNC_INTERVAL_MINUTES = env.int("GMAIL_SYNC_INTERVAL_MINUTES", default=15)
+GMAIL_SYNC_BATCH = env.int("GMAIL_SYNC_BATCH", default=50)

@@ -155,6 +155,9 @@ def gmail_connect_complete(*, code: str, state: dict, organization, user) -> Gma
         connection.refresh_token_encrypted = crypto.encrypt(credentials.refresh_token)
         connection.status = GmailStatus.ACTIVE
         connection.last_error = ""
+        # Connected again: the scheduled sync stops backing off and is due at once.
+        connection.sync_failures = 0
+        connection.next_sync_at = None
         connection.save()
     with tenant_context(organization):
         audit_record(

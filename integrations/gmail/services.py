@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import timedelta
 from email.message import EmailMessage
 
+from django.conf import settings
 from django.db import transaction
-from django_tenants.utils import tenant_context
+from django.db.models import F, Q
+from django.utils import timezone
+from django_tenants.utils import schema_context, tenant_context
 
 from assistants.providers.errors import ProviderError, as_domain_error
 from audit.models import AuditAction
@@ -20,6 +24,7 @@ from core import errors
 from core.dependencies import require_broker
 from integrations.gmail import client as gmail
 from integrations.gmail.messages import reply_headers, thread_document
+from integrations.gmail.sync import sync_interval
 from integrations.gmail.tasks import gmail_sync_task
 from integrations.models import GmailConnection, GmailStatus, GmailSyncStatus, GmailThread
 from knowledge_base import services as knowledge_services
@@ -95,16 +100,88 @@ def gmail_sync_request(*, connection: GmailConnection) -> GmailConnection:
         )
     require_broker()
     connection = GmailConnection.objects.select_for_update().get(pk=connection.pk)
-    if connection.sync_status in (GmailSyncStatus.QUEUED, GmailSyncStatus.RUNNING):
-        return connection
+    _queue(connection, now=timezone.now())
+    return connection
+
+
+# A run queued this long ago and never started lost its task (a broker outage): queue it
+# again. A running one whose lease expired lost its worker (sync.py takes it over).
+STALE_QUEUED = timedelta(hours=1)
+
+
+def _queue(connection: GmailConnection, *, now) -> bool:
+    """Queue a run for the locked ``connection``; False (nothing new) when one is queued
+    or running, unless that one is stale (above)."""
+    stale = (
+        connection.sync_status == GmailSyncStatus.QUEUED
+        and connection.updated_at < now - STALE_QUEUED
+    ) or (
+        connection.sync_status == GmailSyncStatus.RUNNING
+        and (connection.sync_lease_until is None or connection.sync_lease_until < now)
+    )
+    if connection.sync_status in (GmailSyncStatus.QUEUED, GmailSyncStatus.RUNNING) and not stale:
+        return False
     connection.sync_status = GmailSyncStatus.QUEUED
     connection.sync_threads_done = connection.sync_threads_total = 0
     connection.save(
         update_fields=["sync_status", "sync_threads_done", "sync_threads_total", "updated_at"]
     )
-    connection_id = str(connection.pk)
-    transaction.on_commit(lambda: gmail_sync_task.delay(connection_id))
-    return connection
+    connection_id, schema = str(connection.pk), connection.organization.schema_name
+    # The run's schema named explicitly: the beat queues from the public schema, and
+    # on_commit may run after the caller's schema_context has ended.
+    transaction.on_commit(
+        lambda: gmail_sync_task.apply_async((connection_id,), headers={"_schema_name": schema})
+    )
+    return True
+
+
+def _due(now) -> Q:
+    """Connections whose scheduled sync is due: its time has come, or (none set yet:
+    configured before the schedule existed, or never synced) its last sync is older than
+    the interval."""
+    return Q(next_sync_at__lte=now) | Q(
+        Q(last_sync_at__isnull=True) | Q(last_sync_at__lt=now - sync_interval()),
+        next_sync_at__isnull=True,
+    )
+
+
+def _queueable(now) -> Q:
+    """Not queued or running already (``_queue``'s test, as a query)."""
+    return (
+        Q(sync_status__in=[GmailSyncStatus.IDLE, GmailSyncStatus.FAILED])
+        | Q(sync_status=GmailSyncStatus.QUEUED, updated_at__lt=now - STALE_QUEUED)
+        | Q(sync_status=GmailSyncStatus.RUNNING, sync_lease_until__isnull=True)
+        | Q(sync_status=GmailSyncStatus.RUNNING, sync_lease_until__lt=now)
+    )
+
+
+def gmail_sync_due(*, now=None, limit: int | None = None) -> list[str]:
+    """The beat's scheduled incremental sync: queue a run for each connection that is
+    active, configured (a label and a collection) and due (``_due``; a failing one backs
+    off, sync.py), at most ``limit`` (GMAIL_SYNC_BATCH) per call, the longest waiting
+    first. Safe to run twice and concurrently: rows are locked (others skip them) and a
+    connection already queued or running gets nothing new. Runs in the public schema;
+    each run is queued in its organization's. The ids queued."""
+    now = now or timezone.now()
+    limit = settings.GMAIL_SYNC_BATCH if limit is None else limit
+    require_broker()
+    queued: list[str] = []
+    with transaction.atomic():
+        due = (
+            GmailConnection.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("organization")
+            .filter(_due(now), _queueable(now), status=GmailStatus.ACTIVE)
+            .filter(collection_id__isnull=False)
+            .exclude(label_id="")
+            .order_by(
+                F("next_sync_at").asc(nulls_first=True), F("last_sync_at").asc(nulls_first=True)
+            )
+        )[:limit]
+        for connection in due:
+            with schema_context(connection.organization.schema_name):
+                if _queue(connection, now=now):
+                    queued.append(str(connection.pk))
+    return queued
 
 
 @transaction.atomic
@@ -144,8 +221,8 @@ def gmail_draft_reply(
 ) -> dict:
     """The assistant writes a reply to the thread's last message from the knowledge
     base; it is saved as a Gmail draft in the thread (users.drafts.create) and never
-    sent. The turn is an ordinary chat turn of the member (in their history, channel
-    web, counted in usage)."""
+    sent. The turn is an ordinary chat turn of the member (in their history, counted in
+    usage on the ``gmail`` channel)."""
     if not connection.can_compose:
         raise errors.Conflict(
             "Drafting needs the gmail.compose permission. Connect Gmail again and allow drafts.",
@@ -179,7 +256,7 @@ def gmail_draft_reply(
                 assistant_id=assistant_id,
                 message=prompt,
                 user=connection.user,
-                channel=Channel.WEB,
+                channel=Channel.GMAIL,
                 caller=caller,
             )
             answer = chat_streaming.run_turn_to_completion(turn)

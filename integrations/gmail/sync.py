@@ -267,6 +267,7 @@ def gmail_sync(*, connection_id) -> dict:
             sync_status=GmailSyncStatus.FAILED,
             sync_lease_until=None,
             last_error=exc.message[:500],
+            **_backoff(connection),
             **({"status": status} if status else {}),
         )
         logger.info("gmail sync of %s failed: %s", connection.pk, exc.code)
@@ -276,6 +277,7 @@ def gmail_sync(*, connection_id) -> dict:
             sync_status=GmailSyncStatus.FAILED,
             sync_lease_until=None,
             last_error="The sync stopped on an unexpected error. The team has been told.",
+            **_backoff(connection),
         )
         raise
     history_id = result.pop("history_id")
@@ -286,5 +288,24 @@ def gmail_sync(*, connection_id) -> dict:
         last_sync_at=timezone.now(),
         last_sync_result=result,
         last_error="",
+        sync_failures=0,
+        next_sync_at=timezone.now() + sync_interval(),
     )
     return {"status": "done", **result}
+
+
+# -- the schedule ---------------------------------------------------------------------------
+
+# A failing connection is retried after the interval, doubled per further failure in a row, at most
+# this long apart (Google down for a day costs a day's worth of runs: a handful).
+MAX_BACKOFF = timedelta(hours=24)
+
+
+def sync_interval() -> timedelta:
+    return timedelta(minutes=settings.GMAIL_SYNC_INTERVAL_MINUTES)
+
+
+def _backoff(connection: GmailConnection) -> dict:
+    failures = connection.sync_failures + 1
+    delay = min(sync_interval() * 2 ** min(failures - 1, 16), MAX_BACKOFF)
+    return {"sync_failures": failures, "next_sync_at": timezone.now() + delay}

@@ -4,17 +4,22 @@ google-api-python-client (bundled discovery document) calls the Gmail API, all o
 real HTTP through the outbound policy."""
 
 import logging
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from assistants import services as assistant_services
+from billing.models import UsageRecord
+from chat.models import ChatSession
 from core import crypto
+from integrations.gmail.services import gmail_sync_due
 from integrations.gmail.sync import gmail_sync
 from integrations.models import GmailConnection, GmailStatus, GmailSyncStatus
-from knowledge_base.models import Document
+from knowledge_base.models import Collection, Document
 from tests.factories import catalog_model, process_pending
 
 MAILBOX = "ana@example.test"
@@ -384,6 +389,85 @@ class TestSync:
         assert "collection" in bad_collection.json()["error"]["fields"]
 
 
+# -- the scheduled sync (beat) ------------------------------------------------------------
+
+
+def _later(minutes: float) -> "datetime":
+    return timezone.now() + timedelta(minutes=minutes)
+
+
+class TestSchedule:
+    """``integrations.gmail_sync_due`` (beat) queues what is due; the run itself is the
+    worker's (test_the_beat_syncs_a_label_change_on_the_worker, below)."""
+
+    def test_a_configured_connection_is_queued_once_and_again_after_the_interval(
+        self, org_a, connected, mailbox, google, collection, client_for, settings
+    ):
+        settings.GMAIL_SYNC_INTERVAL_MINUTES = 30
+        google.receive(mailbox, sender=CUSTOMER, subject="Hi", body="Hi.", labels=[mailbox.support])
+        assert gmail_sync_due() == []  # no label chosen yet: nothing to sync
+        _configure(org_a, connected, collection, mailbox.support, client_for)
+
+        first = gmail_sync_due()
+        second = gmail_sync_due()
+
+        assert first == [str(connected.pk)] and second == []
+        connected.refresh_from_db()
+        assert connected.sync_status == GmailSyncStatus.QUEUED
+        # the worker's run (here in the test's transaction), then the schedule waits
+        assert _sync(org_a, connected)["added"] == 1
+        assert gmail_sync_due() == []
+        assert gmail_sync_due(now=_later(29)) == []
+        assert gmail_sync_due(now=_later(31)) == [str(connected.pk)]
+
+    def test_failing_connections_back_off_and_revoked_ones_wait_for_a_reconnect(
+        self, org_a, connected, mailbox, google, collection, client_for, public_client
+    ):
+        _configure(org_a, connected, collection, mailbox.support, client_for)
+        with schema_context(org_a.slug):  # a failing run: the collection is gone
+            Collection.objects.filter(pk=collection.pk).delete()
+
+        assert _sync(org_a, connected)["status"] == "failed"
+        connected.refresh_from_db()
+        assert connected.sync_failures == 1
+        assert gmail_sync_due(now=_later(14)) == []  # the interval (15 min) first
+        assert gmail_sync_due(now=_later(16)) == [str(connected.pk)]
+        _sync(org_a, connected)
+        connected.refresh_from_db()
+        assert connected.sync_failures == 2
+        assert gmail_sync_due(now=_later(29)) == []  # then doubled with each failure
+        assert gmail_sync_due(now=_later(31)) == [str(connected.pk)]
+
+        GmailConnection.objects.filter(pk=connected.pk).update(
+            status=GmailStatus.ERROR, sync_status=GmailSyncStatus.FAILED
+        )
+        assert gmail_sync_due(now=_later(60 * 48)) == []  # Google refused: never, until...
+        _connect(org_a, org_a.member, google, client_for, public_client)
+        connected.refresh_from_db()
+        assert connected.status == GmailStatus.ACTIVE and connected.sync_failures == 0
+        assert gmail_sync_due() == [str(connected.pk)]  # ...the member connects again
+
+    def test_a_beat_run_queues_at_most_a_batch_the_longest_waiting_first(
+        self, org_a, org_b, connected, mailbox, google, collection, client_for, settings
+    ):
+        _configure(org_a, connected, collection, mailbox.support, client_for)
+        GmailConnection.objects.filter(pk=connected.pk).update(last_sync_at=_later(-60))
+        waiting_longer = GmailConnection.objects.create(
+            organization=org_b.organization,
+            user=org_b.member,
+            email="bo@example.test",
+            refresh_token_encrypted=crypto.encrypt("1//0g-b"),
+            label_id="Label_1",
+            collection_id=collection.pk,
+            last_sync_at=_later(-600),
+        )
+        settings.GMAIL_SYNC_BATCH = 1
+
+        assert gmail_sync_due() == [str(waiting_longer.pk)]
+        assert gmail_sync_due() == [str(connected.pk)]
+        assert gmail_sync_due() == []
+
+
 # -- drafting a reply -------------------------------------------------------------------
 
 
@@ -433,6 +517,11 @@ class TestDraft:
         # a draft only: nothing was sent
         assert not [m for m in mailbox.messages.values() if "SENT" in m["labelIds"]]
         assert not [r for r in google.requests if r["path"].endswith("/send")]
+        # its cost is on the gmail channel in usage, and so is the member's conversation
+        answers = UsageRecord.objects.filter(organization=org_a.organization, kind="chat")
+        assert set(answers.values_list("channel", flat=True)) == {"gmail"}
+        with schema_context(org_a.slug):
+            assert ChatSession.objects.get(pk=body["session_id"]).channel == "gmail"
 
     def test_without_the_compose_permission_drafting_asks_to_reconnect(
         self, org_a, mailbox, google, client_for, public_client
@@ -553,3 +642,55 @@ def test_a_sync_runs_on_the_worker_and_shows_its_progress(
             while not ingested() and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert ingested(), list(documents.values_list("status", flat=True))
+
+
+def _wait_for_sync(connection, *, after=None, timeout=90.0) -> GmailConnection:
+    """The connection once the worker finished a run (``last_sync_at`` past ``after``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection.refresh_from_db()
+        done = connection.sync_status == GmailSyncStatus.IDLE and connection.last_sync_at
+        if done and (after is None or connection.last_sync_at > after):
+            return connection
+        time.sleep(0.1)
+    raise AssertionError(f"no sync finished: {connection.sync_status} {connection.last_error}")
+
+
+def test_the_beat_syncs_a_label_change_on_the_worker_without_anyone_pressing_sync(
+    committed_connection, celery_worker, django_db_blocker, google, mailbox, settings
+):
+    """The beat task's body and the real worker: nobody calls the sync endpoint."""
+    from integrations.gmail.beat import gmail_sync_due_task
+
+    org, connection, collection = committed_connection
+    kept, leaving = (
+        google.receive(
+            mailbox, sender=CUSTOMER, subject=subject, body=f"{subject}.", labels=[mailbox.support]
+        )
+        for subject in ("Kept", "Leaving")
+    )
+    with django_db_blocker.unblock():
+        # never synced: due at the first beat; a second beat run adds nothing
+        assert gmail_sync_due_task() == 1
+        assert gmail_sync_due_task() == 0
+        first = _wait_for_sync(connection)
+        assert first.last_sync_result["added"] == 2 and first.last_sync_result["full"]
+        # given: the label changes at Google
+        google.label_remove(mailbox, leaving["threadId"], mailbox.support)
+        arrived = google.receive(
+            mailbox, sender=CUSTOMER, subject="Arrived", body="Arrived.", labels=[mailbox.support]
+        )
+        assert gmail_sync_due_task() == 0  # synced a moment ago: not due yet
+
+        # when: the interval has passed and the beat runs (twice)
+        later = _later(settings.GMAIL_SYNC_INTERVAL_MINUTES + 1)
+        assert gmail_sync_due(now=later) == [str(connection.pk)]
+        assert gmail_sync_due(now=later) == []
+        second = _wait_for_sync(connection, after=first.last_sync_at)
+
+        # then: the change is in the collection, incrementally
+        result = second.last_sync_result
+        assert (result["added"], result["removed"], result["full"]) == (1, 1, False)
+        assert set(_documents(org, collection)) == {kept["threadId"], arrived["threadId"]}
