@@ -15,7 +15,10 @@ def files_visible(*, caller: Caller) -> QuerySet[File]:
     if caller.is_admin:
         return files
     if caller.api_key is not None:
-        return files.filter(api_key_id=caller.api_key.pk)
+        # A key may name a narrower owner of the files it uploads and attaches: the
+        # widget's key names the visitor (integrations/widget, ADR 0075).
+        owner = getattr(caller.api_key, "files_owner_id", None) or caller.api_key.pk
+        return files.filter(api_key_id=owner)
     user_id = getattr(caller.user, "pk", None)
     return (
         files.filter(uploaded_by_id=user_id, api_key_id__isnull=True) if user_id else files.none()

@@ -40,6 +40,7 @@ from audit.services import Actor, audit_record
 from chat.models import ChatSession
 from core import errors
 from core.access import Caller, Role, Scope
+from files import uploads
 from integrations.models import WidgetConfiguration
 from users.models import Membership
 
@@ -257,27 +258,64 @@ def _count(key: str, window: int) -> int:
         return 1
 
 
-def rate_check(*, widget: WidgetConfiguration, address: str | None) -> None:
-    """One more message from ``address``: RateLimited past the widget's per-minute
-    limits (the whole widget's, and one address's). Fails open while Redis is down
-    (the organization's quotas, in PostgreSQL, still hold)."""
+def rate_check(*, widget: WidgetConfiguration, address: str | None, kind: str = "message") -> None:
+    """One more message (or file, ``kind="file"``: counted apart, with the same limits)
+    from ``address``: RateLimited past the widget's per-minute limits (the whole
+    widget's, and one address's). Fails open while Redis is down (the organization's
+    quotas, in PostgreSQL, still hold)."""
     window = settings.RATE_LIMIT_WINDOW_SECONDS
     now = int(time.time())
     start = now - now % window
     retry = max(start + window - now, 1)
+    what = "files" if kind == "file" else "messages"
+    prefix = "widget-rate" if kind == "message" else f"widget-rate-{kind}"
     try:
-        per_address = _count(f"widget-rate:{widget.pk}:{address or '-'}:{start}", window)
+        per_address = _count(f"{prefix}:{widget.pk}:{address or '-'}:{start}", window)
         if per_address > widget.messages_per_minute_per_address:
             raise errors.RateLimited(
-                "Too many messages from your address. Retry in a minute.", retry_after=retry
+                f"Too many {what} from your address. Retry in a minute.", retry_after=retry
             )
-        overall = _count(f"widget-rate:{widget.pk}:*:{start}", window)
+        overall = _count(f"{prefix}:{widget.pk}:*:{start}", window)
         if overall > widget.messages_per_minute:
             raise errors.RateLimited(
                 "This assistant is busy. Retry in a minute.", retry_after=retry
             )
     except (redis.ConnectionError, redis.TimeoutError):
         return
+
+
+# -- the visitor's files ----------------------------------------------------------------------
+
+# Files a visitor uploads are owned by an id derived from the widget and the visitor (the
+# token's ``v``, which only the platform can sign): ``File.api_key_id`` holds it, so the
+# files app's own scoping (files.selectors) gives each visitor their uploads and nothing
+# else, not even another visitor's of the same widget (ADR 0075).
+_FILE_OWNER = uuid.UUID("8f0c1b7e-5d2a-4c39-9a61-2f4e7b0d6c15")
+NO_FILES = uuid.UUID(int=0)  # the owner of no file: a caller with no visitor
+
+
+def visitor_file_owner(*, widget: WidgetConfiguration, visitor: Visitor) -> uuid.UUID:
+    return uuid.uuid5(_FILE_OWNER, f"{widget.pk}:{visitor.visitor_id}")
+
+
+def visitor_file_upload(
+    *, widget: WidgetConfiguration, visitor: Visitor, name: str, data: bytes, actor: Actor
+):
+    """A visitor's file, for their next questions: refused when the widget does not offer
+    uploads (403 ``file_upload_disabled``), rate-limited like messages (counted apart), then
+    the chat composer's path (``files.uploads.files_upload``): the same type and size
+    checks, the organization's storage quota, extraction queued under its limits."""
+    if not widget.file_upload_enabled:
+        raise errors.PermissionDenied(
+            "This widget does not take files.", code="file_upload_disabled"
+        )
+    rate_check(widget=widget, address=actor.ip_address, kind="file")
+    [file] = uploads.files_upload(
+        uploads=[uploads.Upload(name, data)],
+        api_key_id=visitor_file_owner(widget=widget, visitor=visitor),
+        actor=actor,
+    )
+    return file
 
 
 # -- the chat caller --------------------------------------------------------------------------
@@ -287,7 +325,8 @@ def rate_check(*, widget: WidgetConfiguration, address: str | None) -> None:
 class WidgetKey:
     """The widget as a caller of the chat service: like an API key that may only chat,
     only with the widget's assistant, and only in the sessions created through it
-    (``ChatSession.api_key_id`` holds the widget's id)."""
+    (``ChatSession.api_key_id`` holds the widget's id); the files it may attach are one
+    visitor's (``files_owner_id``; none without a visitor)."""
 
     pk: uuid.UUID
     organization_id: int
@@ -295,19 +334,24 @@ class WidgetKey:
     scopes: list = field(default_factory=lambda: [Scope.CHAT_WRITE])
     name: str = "widget"
     prefix: str = "widget"
+    files_owner_id: uuid.UUID = NO_FILES
 
     def has_scope(self, scope: str) -> bool:
         return scope == Scope.CHAT_WRITE
 
 
-def widget_caller(widget: WidgetConfiguration) -> Caller:
+def widget_caller(widget: WidgetConfiguration, visitor: Visitor | None = None) -> Caller:
     organization = widget.organization
+    owner = visitor_file_owner(widget=widget, visitor=visitor) if visitor else NO_FILES
     return Caller(
         organization=organization,
         user=AnonymousUser(),
         membership=Membership(organization=organization, user=None, role=Role.MEMBER),
         api_key=WidgetKey(
-            pk=widget.pk, organization_id=organization.pk, assistant_ids=[widget.assistant_id]
+            pk=widget.pk,
+            organization_id=organization.pk,
+            assistant_ids=[widget.assistant_id],
+            files_owner_id=owner,
         ),
     )
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/widget/<str:public_id>/messages", views.WidgetMessagesView.as_view()),
     path("api/v1/widget/<str:public_id>/chat", views.widget_chat, name="widget-chat"),
     path("api/v1/widget/<str:public_id>/feedback", views.WidgetFeedbackView.as_view()),
+    path("api/v1/widget/<str:public_id>/files", views.WidgetFileView.as_view()),
     # The browser extension's zip (integrations/extension.py).
     path("downloads/browser-extension.zip", extension_download, name="extension-download"),
 ]

@@ -16,25 +16,29 @@ import functools
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from assistants.providers.errors import ProviderError, as_domain_error
-from audit.services import client_ip
+from audit.services import Actor, client_ip
 from chat import access, streaming
 from chat import services as chat_services
 from chat.api.views import PreparedStream, StreamingErrorsAsJSON, sse_response
 from chat.models import ChatSession, Message, MessageStatus, Role
 from core import errors
+from core.api.parsers import JSONParser
 from core.api.views import PublicAPIView
 from core.connections import release_connection
+from files import uploads
 from integrations.widget import services
 
 SCRIPT = Path(__file__).with_name("widget.js")
@@ -102,6 +106,29 @@ ORIGIN = OpenApiParameter(
 class _Input(serializers.Serializer):
     message = serializers.CharField(max_length=100_000, trim_whitespace=True)
     token = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    attachments = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        max_length=10,
+        help_text=(
+            "Ids of the visitor's own files (uploaded through `files` with the same token) "
+            "to attach to the question; only when the widget takes files."
+        ),
+    )
+
+
+class _UploadInput(serializers.Serializer):
+    file = serializers.FileField(help_text="One document, table or image (as the chat's).")
+    token = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class _UploadOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    token = serializers.CharField(help_text="The visitor's token (also in `X-Widget-Token`).")
 
 
 class _Feedback(serializers.Serializer):
@@ -201,7 +228,7 @@ class WidgetConfigView(WidgetView):
                 "position": w.position,
                 "suggested_questions": w.suggested_questions,
                 "feedback_enabled": w.feedback_enabled,
-                "file_upload_enabled": False,  # not offered yet (docs/widget.md)
+                "file_upload_enabled": w.file_upload_enabled,
                 "show_sources": w.show_sources,
                 "max_message_chars": w.max_message_chars,
             }
@@ -273,13 +300,19 @@ class WidgetChatPrepareView(WidgetView):
         data = _Input(data=request.data)
         data.is_valid(raise_exception=True)
         widget, message = self.widget, data.validated_data["message"]
+        attachments = data.validated_data.get("attachments") or []
         if len(message) > widget.max_message_chars:
             raise errors.ValidationFailed(
                 fields={"message": [f"Keep messages under {widget.max_message_chars} characters."]}
             )
+        if attachments and not widget.file_upload_enabled:
+            raise errors.PermissionDenied(
+                "This widget does not take files.", code="file_upload_disabled"
+            )
         services.rate_check(widget=widget, address=client_ip(request))
         visitor = self.visitor(data.validated_data.get("token"))
-        caller = services.widget_caller(widget)
+        # The visitor's files only (another visitor's id is an unknown file, 400).
+        caller = services.widget_caller(widget, visitor)
         session_id = None
         if visitor.session_id:
             session = access.sessions_visible(caller=caller).filter(pk=visitor.session_id).first()
@@ -299,6 +332,7 @@ class WidgetChatPrepareView(WidgetView):
                 session_id=session_id,
                 caller=caller,
                 channel="widget",
+                attachments=attachments,
             )
         except ProviderError as error:
             raise as_domain_error(error) from error
@@ -314,6 +348,60 @@ class WidgetChatPrepareView(WidgetView):
         )
         release_connection()
         response = PreparedStream(turn)
+        response[TOKEN_HEADER] = token
+        return response
+
+
+class WidgetFileView(WidgetView):
+    # JSON too, as the Files API: a JSON body is a 400 naming the missing file, not a 415.
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        tags=VISITOR_TAGS,
+        operation_id="widget_visitor_file_upload",
+        parameters=[PUBLIC_ID, ORIGIN],
+        request={"multipart/form-data": _UploadInput},
+        responses={201: _UploadOutput},
+        description=(
+            "A file the visitor attaches to their next question (`attachments` of `chat`), "
+            "when the widget takes files (`file_upload_enabled`; else 403 "
+            "`file_upload_disabled`). The chat composer's checks and limits: types by "
+            "content (415), FILES_MAX_UPLOAD_BYTES (413), the organization's storage quota "
+            "(402); read in the background. Rate-limited per widget and per address like "
+            "messages. The file is the visitor's: only their token attaches it."
+        ),
+    )
+    def post(self, request, public_id):
+        if not self.widget.file_upload_enabled:  # before the body is looked at
+            raise errors.PermissionDenied(
+                "This widget does not take files.", code="file_upload_disabled"
+            )
+        data = _UploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        limit = settings.FILES_MAX_UPLOAD_BYTES
+        if upload.size > limit:  # refused before a huge file is read into memory
+            raise uploads.PayloadTooLarge(
+                f"{upload.name} is {upload.size:,} bytes; the limit is {limit:,} bytes."
+            )
+        visitor = self.visitor(data.validated_data.get("token"))
+        file = services.visitor_file_upload(
+            widget=self.widget,
+            visitor=visitor,
+            name=upload.name,
+            data=upload.read(),
+            actor=Actor(ip_address=client_ip(request)),
+        )
+        token = services.visitor_token(widget=self.widget, visitor=visitor)
+        body = {
+            "id": str(file.id),
+            "name": file.name,
+            "size": file.size,
+            "kind": file.kind,
+            "status": file.status,
+            "token": token,
+        }
+        response = Response(body, status=status.HTTP_201_CREATED)
         response[TOKEN_HEADER] = token
         return response
 

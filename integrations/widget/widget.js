@@ -71,6 +71,16 @@
     return svg;
   }
 
+  function clip() {
+    var ns = "http://www.w3.org/2000/svg", svg = document.createElementNS(ns, "svg"), path = document.createElementNS(ns, "path");
+    svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "18"); svg.setAttribute("height", "18"); svg.setAttribute("aria-hidden", "true");
+    path.setAttribute("fill", "none"); path.setAttribute("stroke", "currentColor"); path.setAttribute("stroke-width", "2");
+    path.setAttribute("stroke-linecap", "round");
+    path.setAttribute("d", "M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9");
+    svg.appendChild(path);
+    return svg;
+  }
+
   var CSS = [
     ":host{all:initial}",
     ".w{position:fixed;bottom:20px;z-index:2147483000;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111827}",
@@ -98,7 +108,12 @@
     "textarea{flex:1;resize:none;font:inherit;padding:8px;border:1px solid #d1d5db;border-radius:8px;min-height:20px;max-height:100px}",
     "form button{background:var(--c);color:var(--t);border:0;border-radius:8px;padding:0 14px;cursor:pointer;font:inherit}",
     "form button:disabled{opacity:.5;cursor:default}",
-    ".new{font-size:12px;background:transparent;border:0;color:inherit;cursor:pointer;text-decoration:underline}"
+    ".new{font-size:12px;background:transparent;border:0;color:inherit;cursor:pointer;text-decoration:underline}",
+    "form button.clip{background:#fff;color:#374151;border:1px solid #d1d5db;padding:0 8px;display:flex;align-items:center}",
+    ".files{display:flex;flex-wrap:wrap;gap:6px;padding:0 10px}.files:empty{display:none}",
+    ".file{font-size:12px;background:#f3f4f6;border-radius:10px;padding:2px 4px 2px 8px;display:flex;gap:4px;align-items:center}",
+    ".file button{border:0;background:transparent;cursor:pointer;font-size:14px;line-height:1}",
+    ".msg .attached{display:block;font-size:12px;opacity:.85;margin-top:2px}"
   ].join("\n");
 
   function start(config) {
@@ -110,17 +125,56 @@
     var input = el("textarea", { rows: "1", "aria-label": "Your message", maxlength: String(config.max_message_chars || 1000), placeholder: "Ask a question…" });
     var send = el("button", { type: "submit", text: "Send" });
     var suggest = el("div", { "class": "suggest" });
-    var form = el("form", {}, [input, send]);
+    // Files (only when the widget takes them): uploaded at once, attached to the next question.
+    var pending = [], uploading = 0;
+    var chips = el("div", { "class": "files", "aria-label": "Attached files" });
+    var picker = null, clipButton = null;
+    if (config.file_upload_enabled) {
+      picker = el("input", { type: "file", hidden: "hidden", "aria-hidden": "true", tabindex: "-1",
+        accept: ".pdf,.docx,.html,.htm,.md,.txt,.csv,.json,.xlsx,.png,.jpg,.jpeg,.gif,.webp,text/*" });
+      clipButton = el("button", { type: "button", "class": "clip", "aria-label": "Attach a file", title: "Attach a file" }, [clip()]);
+      clipButton.addEventListener("click", function () { picker.click(); });
+      picker.addEventListener("change", function () {
+        Array.prototype.slice.call(picker.files || []).forEach(upload);
+        picker.value = "";
+      });
+    }
+    function drawChips() {
+      chips.textContent = "";
+      pending.forEach(function (f) {
+        var remove = el("button", { type: "button", "aria-label": "Remove " + f.name, text: "×" });
+        remove.addEventListener("click", function () { pending = pending.filter(function (x) { return x !== f; }); drawChips(); });
+        chips.appendChild(el("span", { "class": "file" }, [el("span", { text: f.name }), remove]));
+      });
+    }
+    function upload(file) {
+      var data = new FormData();
+      data.append("file", file, file.name);
+      data.append("token", token());
+      uploading += 1; send.disabled = true;
+      fetch(api + "/files", { method: "POST", credentials: "omit", body: data }).then(function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) throw new Error((body.error && body.error.message) || "The file could not be attached.");
+          keep(body.token);
+          pending.push({ id: body.id, name: body.name });
+          drawChips();
+        }, function () { throw new Error("The file could not be attached."); });
+      }).catch(function (error) {
+        add("error", error.message || "The file could not be attached.");
+      }).then(function () { uploading -= 1; if (!uploading) send.disabled = false; });
+    }
+    var form = el("form", {}, [clipButton, input, send]);
     var close = el("button", { type: "button", "aria-label": "Close chat", text: "×" });
     var restart = el("button", { type: "button", "class": "new", text: "New chat" });
     var panel = el("div", { "class": "panel", role: "dialog", "aria-label": config.title }, [
-      el("header", {}, [el("span", { text: config.title }), el("span", {}, [restart, close])]), log, suggest, form
+      el("header", {}, [el("span", { text: config.title }), el("span", {}, [restart, close])]), log, suggest, chips, form
     ]);
     var bubble = el("button", { "class": "bubble", type: "button", "aria-label": "Open chat: " + config.title }, [icon()]);
     var frame = el("div", { "class": "w " + (config.position === "bottom-left" ? "left" : "right") }, [panel, bubble]);
     frame.style.setProperty("--c", config.primary_color);
     frame.style.setProperty("--t", config.text_color);
     root.appendChild(frame);
+    if (picker) root.appendChild(picker);
 
     function toggle(open) {
       frame.classList.toggle("open", open);
@@ -177,14 +231,18 @@
       text = (text || "").trim();
       if (!text || send.disabled) return;
       suggest.textContent = "";
-      add("user", text);
+      var question = add("user", text), attached = pending;
+      if (attached.length) {
+        question.appendChild(el("span", { "class": "attached", text: "Attached: " + attached.map(function (f) { return f.name; }).join(", ") }));
+      }
+      pending = []; drawChips();
       input.value = "";
       send.disabled = true;
       var answer = add("assistant", "…"), body = "", sourceList = [], messageId = null;
       fetch(api + "/chat", {
         method: "POST", credentials: "omit",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ message: text, token: token() })
+        body: JSON.stringify({ message: text, token: token(), attachments: attached.map(function (f) { return f.id; }) })
       }).then(function (response) {
         keep(response.headers.get("X-Widget-Token"));
         if (!response.ok) {

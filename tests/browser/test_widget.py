@@ -59,7 +59,9 @@ class Site:
         self.server.server_close()
 
 
-def _widget(platform, *, name: str, domains: list[str], per_address: int = 20) -> str:
+def _widget(
+    platform, *, name: str, domains: list[str], per_address: int = 20, files: bool = False
+) -> str:
     out = platform.shell(
         f"""
 from django_tenants.utils import schema_context
@@ -75,7 +77,7 @@ with schema_context("globex"):
         title="Globex help", welcome_message="Hello! Ask me about Globex.",
         suggested_questions=["How do I install the desktop app?"],
         allowed_domains={domains!r}, primary_color="#7c3aed",
-        messages_per_minute_per_address={per_address},
+        messages_per_minute_per_address={per_address}, file_upload_enabled={files!r},
     )
 print("WIDGET", widget.public_id)
 """
@@ -104,6 +106,8 @@ def test_an_allowed_site_embeds_the_widget_and_chats_with_citations(
     bubble.click()
     dialog = page.get_by_role("dialog", name="Globex help")
     expect(dialog.get_by_text("Hello! Ask me about Globex.")).to_be_visible()
+    # this widget takes no files: no paper clip
+    expect(dialog.get_by_role("button", name="Attach a file")).to_have_count(0)
     dialog.get_by_role("button", name="How do I install the desktop app?").click()
 
     answer = dialog.locator(".msg.assistant").last
@@ -183,3 +187,36 @@ def test_a_visitor_past_the_limit_is_told_to_wait(new_page, platform, globex, si
 
     expect(page.locator(".msg.error")).to_contain_text("Too many messages")
     snap(page, "widget-rate-limited")
+
+
+WARRANTY = "Warranty card.\n\nThe Globex toaster carries a warranty of seven years from purchase.\n"
+
+
+def test_a_visitor_attaches_a_file_and_the_answer_cites_it(new_page, platform, globex, site):
+    widget = _widget(platform, name="Files", domains=[f"localhost:{site.port}"], files=True)
+    site.embed(widget)
+    page = new_page()
+    page.goto(f"http://localhost:{site.port}/{widget}")
+    page.get_by_role("button", name="Open chat: Globex help").click()
+    dialog = page.get_by_role("dialog", name="Globex help")
+
+    with page.expect_file_chooser() as chooser:
+        dialog.get_by_role("button", name="Attach a file").click()
+    chooser.value.set_files(
+        files=[{"name": "warranty.txt", "mimeType": "text/plain", "buffer": WARRANTY.encode()}]
+    )
+    expect(dialog.get_by_label("Attached files")).to_contain_text("warranty.txt")
+    box = dialog.get_by_label("Your message")
+    box.fill("How long is the toaster warranty?")
+    box.press("Enter")
+
+    expect(dialog.locator(".msg.user").last).to_contain_text("warranty.txt")
+    answer = dialog.locator(".msg.assistant").last
+    sources = answer.get_by_role("list", name="Sources")
+    expect(sources).to_be_visible(timeout=30_000)
+    expect(sources).to_contain_text("warranty.txt")
+    expect(answer).to_contain_text("seven years")
+    expect(answer.locator("sup.cite").first).to_be_visible()
+    expect(dialog.get_by_label("Attached files")).to_be_empty()  # sent with that question
+    snap(page, "widget-file-answer")
+    assert not page.context.cookies(globex.url), "the widget must not use platform cookies"

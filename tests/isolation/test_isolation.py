@@ -46,6 +46,7 @@ PUBLIC_OPERATIONS = {
     ("GET", "/api/v1/widget/{public_id}/messages"),
     ("POST", "/api/v1/widget/{public_id}/chat"),
     ("POST", "/api/v1/widget/{public_id}/feedback"),
+    ("POST", "/api/v1/widget/{public_id}/files"),
 }
 CANARIES = ("ALPHA-CANARY", "@alpha.test", "canary-invitee", "sk-alpha-canary")
 

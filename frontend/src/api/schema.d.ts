@@ -1673,6 +1673,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/widget/{public_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description A file the visitor attaches to their next question (`attachments` of `chat`), when the widget takes files (`file_upload_enabled`; else 403 `file_upload_disabled`). The chat composer's checks and limits: types by content (415), FILES_MAX_UPLOAD_BYTES (413), the organization's storage quota (402); read in the background. Rate-limited per widget and per address like messages. The file is the visitor's: only their token attaches it. */
+        post: operations["widget_visitor_file_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/widget/{public_id}/messages": {
         parameters: {
             query?: never;
@@ -2329,12 +2346,13 @@ export interface components {
          *     * `slack` - Slack
          *     * `teams` - Teams
          *     * `extension` - Browser extension
+         *     * `gmail` - Gmail
          *     * `workflow` - Workflow
          *     * `ingestion` - Ingestion
          *     * `system` - System
          * @enum {string}
          */
-        ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "extension" | "workflow" | "ingestion" | "system";
+        ChannelEnum: "web" | "widget" | "api" | "slack" | "teams" | "extension" | "gmail" | "workflow" | "ingestion" | "system";
         ChannelMapping: {
             channel_id: string;
             /** Format: uuid */
@@ -4711,9 +4729,29 @@ export interface components {
         _InputRequest: {
             message: string;
             token?: string;
+            /** @description Ids of the visitor's own files (uploaded through `files` with the same token) to attach to the question; only when the widget takes files. */
+            attachments?: string[];
         };
         _MessagesOutput: {
             messages: components["schemas"]["_VisitorMessage"][];
+        };
+        _UploadInputRequest: {
+            /**
+             * Format: binary
+             * @description One document, table or image (as the chat's).
+             */
+            file: string;
+            token?: string;
+        };
+        _UploadOutput: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            size: number;
+            kind: string;
+            status: string;
+            /** @description The visitor's token (also in `X-Widget-Token`). */
+            token: string;
         };
         _VisitorMessage: {
             /** Format: uuid */
@@ -9643,6 +9681,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/documents/text`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -9747,6 +9794,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/documents/text`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12925,6 +12981,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/files/settings`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -13028,6 +13093,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/files/settings`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14500,6 +14574,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/integrations/teams`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -14603,6 +14686,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/integrations/teams`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14718,6 +14810,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/integrations/teams`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15403,6 +15504,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/invitations/accept`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -15506,6 +15616,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/invitations/accept`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16977,6 +17096,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/prompts/import`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -17080,6 +17208,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/prompts/import`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17195,6 +17332,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/prompts/import`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -20012,6 +20158,128 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["_FeedbackOutput"];
                     "text/event-stream": components["schemas"]["_FeedbackOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    widget_visitor_file_upload: {
+        parameters: {
+            query?: {
+                format?: "json" | "sse";
+            };
+            header?: {
+                /** @description The embedding page's origin; one of it or `Referer` is required. */
+                Origin?: string;
+            };
+            path: {
+                /** @description The widget's `data-widget` id. */
+                public_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["_UploadInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["_UploadOutput"];
+                    "text/event-stream": components["schemas"]["_UploadOutput"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */

@@ -126,6 +126,7 @@ function WidgetEditor({ widget, onDone }: { widget: Widget | null; onDone: () =>
       allowed_domains: lines(form.get("allowed_domains")),
       feedback_enabled: form.get("feedback_enabled") === "on",
       show_sources: form.get("show_sources") === "on",
+      file_upload_enabled: form.get("file_upload_enabled") === "on",
       is_active: form.get("is_active") === "on",
       messages_per_minute: Number(form.get("messages_per_minute")),
       messages_per_minute_per_address: Number(form.get("messages_per_minute_per_address")),
@@ -187,6 +188,7 @@ function WidgetEditor({ widget, onDone }: { widget: Widget | null; onDone: () =>
           <div className="checks">
             <label className="check"><input type="checkbox" name="feedback_enabled" defaultChecked={widget?.feedback_enabled ?? true} /> Feedback buttons</label>
             <label className="check"><input type="checkbox" name="show_sources" defaultChecked={widget?.show_sources ?? true} /> Show sources</label>
+            <label className="check"><input type="checkbox" name="file_upload_enabled" defaultChecked={widget?.file_upload_enabled ?? false} /> Visitors may attach files</label>
             <label className="check"><input type="checkbox" name="is_active" defaultChecked={widget?.is_active ?? true} /> Active</label>
           </div>
           <ErrorMessage error={save.error} />

@@ -5,15 +5,19 @@ token as the only way back to a conversation, limits, and the admin API."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import schema_context
 from freezegun import freeze_time
 
 from audit.services import Actor
 from billing.models import UsageRecord
 from chat.models import ChatSession, Message
+from files.models import File
+from files.selectors import attachment_bytes
 from integrations.models import WidgetConfiguration
 from integrations.widget import services
 from tests.factories import make_assistant
@@ -327,6 +331,138 @@ class TestLimits:
         response = _ask(client, widget, "More?", token=first["X-Widget-Token"])
 
         assert_error(response, 409, "conversation_too_long")
+
+
+WARRANTY = (
+    b"Warranty card.\n\nThe Globex toaster carries a warranty of seven years from purchase.\n"
+)
+
+
+def _upload(client, widget, name="warranty.txt", data=WARRANTY, token=""):
+    return client.post(
+        f"/api/v1/widget/{widget.public_id}/files",
+        {"file": SimpleUploadedFile(name, data), "token": token},
+        format="multipart",
+    )
+
+
+def _ask_with(client, widget, message, token, attachments):
+    return client.post(
+        f"/api/v1/widget/{widget.public_id}/chat",
+        {"message": message, "token": token, "attachments": attachments},
+        format="json",
+    )
+
+
+class TestFiles:
+    """A visitor's files (``file_upload_enabled``): the chat composer's upload and
+    attachment path, owned by the visitor's token alone."""
+
+    @pytest.fixture
+    def taking_files(self, widget):
+        WidgetConfiguration.objects.filter(pk=widget.pk).update(file_upload_enabled=True)
+        widget.refresh_from_db()
+        return widget
+
+    def test_a_visitor_attaches_a_file_and_the_answer_cites_it(
+        self, org_a, taking_files, client_for
+    ):
+        widget, client = taking_files, _visitor(client_for, org_a)
+        config = client.get(f"/api/v1/widget/{widget.public_id}/config").json()
+
+        uploaded = _upload(client, widget)
+
+        assert config["file_upload_enabled"] is True
+        assert uploaded.status_code == 201, uploaded.content
+        assert uploaded["Access-Control-Allow-Origin"] == SITE
+        body = uploaded.json()
+        assert body["name"] == "warranty.txt" and body["token"] == uploaded["X-Widget-Token"]
+        answer = _ask_with(
+            client, widget, "How long is the toaster warranty?", body["token"], [body["id"]]
+        )
+        assert answer.status_code == 200, answer.content[:300]
+        events = parse_sse(stream_body(answer))
+        text = "".join(data["text"] for name, data in events if name == "delta")
+        [sources] = [data["sources"] for name, data in events if name == "sources"]
+        assert "seven years" in text
+        assert sources[0]["file_id"] == body["id"]
+        assert sources[0]["document_title"] == "warranty.txt"
+        with schema_context(org_a.slug):
+            [question] = Message.objects.filter(role="user")
+            assert [str(f.pk) for f in question.attachments.all()] == [body["id"]]
+            assert File.objects.get(pk=body["id"]).uploaded_by_id is None
+        # the storage is the organization's: its usage counts the file
+        with schema_context(org_a.slug):
+            assert attachment_bytes() == len(WARRANTY)
+
+    def test_when_the_widget_takes_no_files_uploading_and_attaching_are_refused(
+        self, org_a, widget, client_for
+    ):
+        client = _visitor(client_for, org_a)
+        config = client.get(f"/api/v1/widget/{widget.public_id}/config").json()
+
+        uploaded = _upload(client, widget)
+        asked = _ask_with(client, widget, "Warranty?", "", [str(uuid.uuid4())])
+
+        assert config["file_upload_enabled"] is False
+        assert_error(uploaded, 403, "file_upload_disabled")
+        assert_error(asked, 403, "file_upload_disabled")
+        with schema_context(org_a.slug):
+            assert not File.objects.exists() and not ChatSession.objects.exists()
+
+    def test_another_visitors_file_and_the_organizations_files_are_refused(
+        self, org_a, taking_files, client_for
+    ):
+        widget = taking_files
+        owner = _upload(_visitor(client_for, org_a), widget).json()
+        member_file = client_for(org_a, "member").post(
+            "/api/v1/files",
+            {"files": [SimpleUploadedFile("internal.txt", b"ALPHA-INTERNAL salary bands.")]},
+            format="multipart",
+        )
+        assert member_file.status_code == 201, member_file.content
+        member_file_id = member_file.json()["results"][0]["id"]
+        stranger = _visitor(client_for, org_a, REMOTE_ADDR="10.1.2.3")
+        strangers_token = _upload(stranger, widget, name="mine.txt", data=b"Mine.").json()["token"]
+
+        answers = [
+            _ask_with(stranger, widget, "Warranty?", strangers_token, [owner["id"]]),
+            _ask_with(stranger, widget, "Warranty?", "", [owner["id"]]),
+            _ask_with(stranger, widget, "Salaries?", strangers_token, [member_file_id]),
+        ]
+
+        for response in answers:
+            error = assert_error(response, 400, "invalid_attachment")
+            assert "attachments" in error["fields"]
+            assert (
+                b"seven years" not in response.content and b"ALPHA-INTERNAL" not in response.content
+            )
+        with schema_context(org_a.slug):
+            assert not ChatSession.objects.exists()
+
+    def test_a_disallowed_origin_cannot_upload(self, org_a, taking_files, client_for):
+        refused = _upload(_visitor(client_for, org_a, "https://evil.example.test"), taking_files)
+
+        assert_error(refused, 403, "origin_refused")
+        assert "Access-Control-Allow-Origin" not in refused
+        with schema_context(org_a.slug):
+            assert not File.objects.exists()
+
+    def test_the_chats_type_checks_and_the_per_address_limit_apply(
+        self, org_a, taking_files, client_for
+    ):
+        widget = taking_files
+        WidgetConfiguration.objects.filter(pk=widget.pk).update(messages_per_minute_per_address=2)
+        client = _visitor(client_for, org_a)
+
+        with freeze_time(_window_start(), tick=True):
+            unsupported = _upload(client, widget, name="tool.exe", data=b"MZ\x90\x00" + bytes(200))
+            accepted = _upload(client, widget)
+            limited = _upload(client, widget)
+
+        assert_error(unsupported, 415)
+        assert accepted.status_code == 201
+        assert "files" in assert_error(limited, 429, "rate_limited")["message"]
 
 
 class TestScript:
