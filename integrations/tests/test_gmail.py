@@ -447,6 +447,24 @@ class TestSchedule:
         assert connected.status == GmailStatus.ACTIVE and connected.sync_failures == 0
         assert gmail_sync_due() == [str(connected.pk)]  # ...the member connects again
 
+    def test_a_run_whose_message_or_worker_was_lost_is_queued_again(
+        self, org_a, connected, mailbox, google, collection, client_for
+    ):
+        _configure(org_a, connected, collection, mailbox.support, client_for)
+        assert gmail_sync_due() == [str(connected.pk)]  # queued; its message is then lost
+
+        assert gmail_sync_due(now=_later(59)) == []  # queued: nothing new for an hour
+        assert gmail_sync_due(now=_later(61)) == [str(connected.pk)]
+        # a worker that died mid-run: once its lease has expired
+        GmailConnection.objects.filter(pk=connected.pk).update(
+            sync_status=GmailSyncStatus.RUNNING, sync_lease_until=_later(5)
+        )
+        assert gmail_sync_due(now=_later(61)) == [str(connected.pk)]
+        GmailConnection.objects.filter(pk=connected.pk).update(
+            sync_status=GmailSyncStatus.RUNNING, sync_lease_until=_later(90)
+        )
+        assert gmail_sync_due(now=_later(61)) == []
+
     def test_a_beat_run_queues_at_most_a_batch_the_longest_waiting_first(
         self, org_a, org_b, connected, mailbox, google, collection, client_for, settings
     ):
