@@ -23,7 +23,7 @@ dev: install frontend
 FRONTEND_MODULES := frontend/node_modules/.package-lock.json
 FRONTEND_SOURCES := $(shell find frontend/src frontend/scripts -type f ! -name schema.d.ts 2>/dev/null) \
 	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
-API_SOURCES := $(wildcard */api/*.py */api/*/*.py config/urls*.py)
+API_SOURCES := $(wildcard */api/*.py */api/*/*.py */*/api/*.py */*/views.py config/urls*.py)
 
 frontend: install frontend/dist/index.html
 

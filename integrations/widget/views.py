@@ -154,12 +154,18 @@ class _ConfigOutput(serializers.Serializer):
     max_message_chars = serializers.IntegerField()
 
 
+class _VisitorFile(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
 class _VisitorMessage(serializers.Serializer):
     id = serializers.UUIDField()
     role = serializers.CharField()
     content = serializers.CharField(allow_blank=True)
     sources = serializers.ListField(child=serializers.DictField())
     rating = serializers.IntegerField(allow_null=True)
+    attachments = _VisitorFile(many=True, help_text="The files the question carried.")
 
 
 class _MessagesOutput(serializers.Serializer):
@@ -258,7 +264,11 @@ class WidgetMessagesView(WidgetView):
             session = access.access_session(caller=caller, session_id=visitor.session_id)
         except ObjectDoesNotExist:
             return Response({"messages": []})
-        rows = Message.objects.filter(session=session).order_by("created_at")[:200]
+        rows = (
+            Message.objects.filter(session=session)
+            .prefetch_related("attachments")
+            .order_by("created_at")[:200]
+        )
         return Response(
             {
                 "messages": [
@@ -268,6 +278,9 @@ class WidgetMessagesView(WidgetView):
                         "content": m.content,
                         "sources": m.sources if self.widget.show_sources else [],
                         "rating": m.feedback_rating,
+                        "attachments": [
+                            {"id": str(f.id), "name": f.name} for f in m.attachments.all()
+                        ],
                     }
                     for m in rows
                 ]

@@ -227,14 +227,18 @@
       });
     }
 
+    function attachedTo(node, files) {
+      if (files && files.length) {
+        node.appendChild(el("span", { "class": "attached", text: "Attached: " + files.map(function (f) { return f.name; }).join(", ") }));
+      }
+    }
+
     function ask(text) {
       text = (text || "").trim();
       if (!text || send.disabled) return;
       suggest.textContent = "";
-      var question = add("user", text), attached = pending;
-      if (attached.length) {
-        question.appendChild(el("span", { "class": "attached", text: "Attached: " + attached.map(function (f) { return f.name; }).join(", ") }));
-      }
+      var attached = pending;
+      attachedTo(add("user", text), attached);
       pending = []; drawChips();
       input.value = "";
       send.disabled = true;
@@ -293,6 +297,7 @@
         data.messages.forEach(function (m) {
           var node = add(m.role === "user" ? "user" : "assistant", m.content);
           if (m.role !== "user") { sources(node, m.sources); feedback(node, m.id, m.rating); }
+          else attachedTo(node, m.attachments);
         });
       }, function () { /* the conversation stays empty */ });
   }

@@ -219,4 +219,8 @@ def test_a_visitor_attaches_a_file_and_the_answer_cites_it(new_page, platform, g
     expect(answer.locator("sup.cite").first).to_be_visible()
     expect(dialog.get_by_label("Attached files")).to_be_empty()  # sent with that question
     snap(page, "widget-file-answer")
+    # a reload continues the conversation, the file named on its question
+    page.reload()
+    page.get_by_role("button", name="Open chat: Globex help").click()
+    expect(page.locator(".msg.user").last).to_contain_text("Attached: warranty.txt")
     assert not page.context.cookies(globex.url), "the widget must not use platform cookies"

@@ -4753,6 +4753,11 @@ export interface components {
             /** @description The visitor's token (also in `X-Widget-Token`). */
             token: string;
         };
+        _VisitorFile: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
         _VisitorMessage: {
             /** Format: uuid */
             id: string;
@@ -4762,6 +4767,8 @@ export interface components {
                 [key: string]: unknown;
             }[];
             rating: number | null;
+            /** @description The files the question carried. */
+            attachments: components["schemas"]["_VisitorFile"][];
         };
         Error: {
             error: {

@@ -394,6 +394,13 @@ class TestFiles:
         # the storage is the organization's: its usage counts the file
         with schema_context(org_a.slug):
             assert attachment_bytes() == len(WARRANTY)
+        # after a reload, the visitor's history names the file on the question
+        history = client.get(
+            f"/api/v1/widget/{widget.public_id}/messages",
+            HTTP_X_WIDGET_TOKEN=answer["X-Widget-Token"],
+        ).json()["messages"]
+        assert history[0]["attachments"] == [{"id": body["id"], "name": "warranty.txt"}]
+        assert history[1]["attachments"] == []
 
     def test_when_the_widget_takes_no_files_uploading_and_attaching_are_refused(
         self, org_a, widget, client_for
