@@ -14,7 +14,8 @@ from django_tenants.utils import schema_context
 from freezegun import freeze_time
 
 from audit.services import Actor
-from billing.models import UsageRecord
+from billing.models import Plan, UsageRecord
+from billing.plans import plan_cache_clear
 from chat.models import ChatSession, Message
 from files.models import File
 from files.selectors import attachment_bytes
@@ -22,6 +23,7 @@ from integrations.models import WidgetConfiguration
 from integrations.widget import services
 from tests.factories import make_assistant
 from tests.helpers import assert_error, parse_sse, stream_body
+from users.models import Organization
 
 pytestmark = pytest.mark.django_db
 
@@ -452,6 +454,23 @@ class TestFiles:
 
         assert_error(refused, 403, "origin_refused")
         assert "Access-Control-Allow-Origin" not in refused
+        with schema_context(org_a.slug):
+            assert not File.objects.exists()
+
+    def test_the_files_count_against_the_organizations_storage(
+        self, org_a, taking_files, client_for
+    ):
+        plan = Plan.objects.create(
+            code=f"t-{uuid.uuid4().hex[:8]}", name="Tight", max_storage_bytes=1
+        )
+        Organization.objects.filter(pk=org_a.organization.pk).update(plan=plan.code)
+        plan_cache_clear()
+        try:
+            refused = _upload(_visitor(client_for, org_a), taking_files)
+        finally:
+            plan_cache_clear()
+
+        assert "bytes of storage" in assert_error(refused, 402, "quota_exceeded")["message"]
         with schema_context(org_a.slug):
             assert not File.objects.exists()
 
