@@ -400,6 +400,17 @@ class TestSchedule:
     """``integrations.gmail_sync_due`` (beat) queues what is due; the run itself is the
     worker's (test_the_beat_syncs_a_label_change_on_the_worker, below)."""
 
+    def test_beat_runs_the_scheduled_sync_by_a_registered_task_name(self):
+        from django.conf import settings as django_settings
+
+        from config.celery import app
+
+        app.loader.import_default_modules()
+        entries = django_settings.CELERY_BEAT_SCHEDULE.values()
+
+        assert "integrations.gmail_sync_due" in {entry["task"] for entry in entries}
+        assert [e["task"] for e in entries if e["task"] not in app.tasks] == []
+
     def test_a_configured_connection_is_queued_once_and_again_after_the_interval(
         self, org_a, connected, mailbox, google, collection, client_for, settings
     ):
