@@ -284,7 +284,13 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
         top_k=inputs.top_k,
         min_score=float(assistant.retrieval_min_score),
     )
-    hits = retrieval.search(params, organization=inputs.organization, user=inputs.user)
+    usage = gateway.UsageContext(
+        organization=inputs.organization,
+        user=inputs.user,
+        assistant_id=assistant.id,
+        channel=inputs.channel,
+    )
+    hits = retrieval.search(params, organization=inputs.organization, user=inputs.user, usage=usage)
     return tuple(
         conversation.RetrievedSource(
             index=number,

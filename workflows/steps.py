@@ -229,6 +229,7 @@ def run_retrieve(step: dict, ctx: StepContext) -> StepResult:
             ),
             organization=ctx.organization,
             user=ctx.user,
+            usage=_usage_context(ctx),
         )
     except (ProviderError, DomainError) as error:
         raise _ai_error(error) from error

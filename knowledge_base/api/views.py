@@ -6,8 +6,10 @@ from rest_framework import mixins, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from assistants import gateway
 from assistants.catalog.models import AIModel
 from assistants.providers.errors import ProviderError, as_domain_error
+from billing.models import Channel
 from core.access import Role, Scope
 from core.api.parsers import JSONParser
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
@@ -218,7 +220,16 @@ class SearchView(OrganizationAPIView):
             collapse=values["collapse"] == "document",
         )
         try:
-            hits = retrieval.search(params, organization=self.organization, user=request.user)
+            hits = retrieval.search(
+                params,
+                organization=self.organization,
+                user=request.user,
+                usage=gateway.UsageContext(
+                    organization=self.organization,
+                    user=request.user,
+                    channel=Channel.API if self.api_key else Channel.WEB,
+                ),
+            )
         except ProviderError as error:
             raise as_domain_error(error) from error
         return Response(s.SearchOutputSerializer({"mode": params.mode.value, "results": hits}).data)

@@ -117,10 +117,10 @@ def _collapsed(hits: list[Hit]) -> list[Hit]:
     return kept
 
 
-def _ranked(params: SearchParams, organization, user) -> list[Hit]:
+def _ranked(params: SearchParams, organization, user, usage) -> list[Hit]:
     embeddings: dict = {}
     if params.mode != SearchMode.KEYWORD or params.min_score > 0:
-        embeddings = vector.embed_query(params.query, params.collections, organization, user)
+        embeddings = vector.embed_query(params.query, params.collections, organization, user, usage)
     if params.mode == SearchMode.VECTOR:
         hits = _vector_candidates(params, embeddings)
     elif params.mode == SearchMode.KEYWORD:
@@ -139,12 +139,15 @@ def _ranked(params: SearchParams, organization, user) -> list[Hit]:
     return hits[: params.top_k]
 
 
-def search(params: SearchParams, *, organization, user=None) -> list[Hit]:
+def search(params: SearchParams, *, organization, user=None, usage=None) -> list[Hit]:
+    """The best chunks for ``params``. The query's embedding is recorded for ``usage``
+    (a ``gateway.UsageContext``: the turn's channel, assistant, API key) when given, else
+    for ``user`` on the web."""
     require_tenant_schema()
     if not 1 <= params.top_k <= MAX_TOP_K:
         raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}")
     if not params.collections or not params.query.strip():
         return []
-    hits = _ranked(params, organization, user)
+    hits = _ranked(params, organization, user, usage)
     add_snippets(hits, params.query)
     return hits

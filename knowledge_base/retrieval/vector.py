@@ -97,8 +97,16 @@ class QueryEmbeddingCache:
 query_embedding_cache = QueryEmbeddingCache(settings.KNOWLEDGE_QUERY_EMBEDDING_CACHE_SIZE)
 
 
-def embed_query(query: str, collections: list[Collection], organization, user) -> dict:
-    """One query embedding per embedding model among the collections (cached)."""
+def embed_query(
+    query: str,
+    collections: list[Collection],
+    organization,
+    user,
+    usage: gateway.UsageContext | None = None,
+) -> dict:
+    """One query embedding per embedding model among the collections (cached). ``usage``
+    says who the embedding is recorded for (channel, assistant, API key); by default the
+    organization's ``user`` on the web."""
     vectors = {}
     for collection in collections:
         model = collection.embedding_model
@@ -107,7 +115,7 @@ def embed_query(query: str, collections: list[Collection], organization, user) -
         key = (connection.schema_name, model.pk, model.updated_at, query)
         cached = query_embedding_cache.get(key)
         if cached is None:
-            context = gateway.UsageContext(
+            context = usage or gateway.UsageContext(
                 organization=organization, user=user, channel=Channel.WEB
             )
             result = gateway.ai_embed(model=model, texts=[query], context=context)

@@ -14,6 +14,7 @@ from assistants import services as assistant_services
 from assistants.tests.providers.fake_server import Reply
 from billing.models import UsageRecord
 from knowledge_base import services as knowledge_services
+from knowledge_base.retrieval.vector import query_embedding_cache
 from prompts import services as prompt_services
 from prompts.models import PromptUse
 from tests.factories import local_embedding_model, make_assistant
@@ -413,12 +414,17 @@ class TestAiAndEffects:
             ],
             input_schema=[{"name": "topic"}],
         )
+        query_embedding_cache.clear()  # the retrieve step's query is embedded (and charged)
         run = start(tenant, workflow, {"topic": "refunds"})
         advance(run)
         run.refresh_from_db()
         assert run.status == RunStatus.SUCCEEDED, run.error
         steps = {s.key: s for s in run.steps.all()}
         assert steps["find"].output["count"] > 0
+        # Every query embedding of the run is the workflow's, none a "web" call.
+        embeddings = UsageRecord.objects.filter(organization=org_a.organization, kind="embedding")
+        assert embeddings.filter(channel="workflow").exists()
+        assert not embeddings.filter(channel="web").exists()
         assert "Refund" in steps["find"].output["text"]
         assert steps["ask"].output["answer"]
         assert summaries.documents.get().title == "About refunds"
