@@ -9643,6 +9643,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/documents/text`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -9747,6 +9756,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/documents/text`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -12925,6 +12943,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/files/settings`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -13028,6 +13055,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/files/settings`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14500,6 +14536,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/integrations/teams`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -14603,6 +14648,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/integrations/teams`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14718,6 +14772,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/integrations/teams`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15403,6 +15466,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/invitations/accept`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -15506,6 +15578,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/invitations/accept`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -16977,6 +17058,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/prompts/import`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Conflicts with the current state (e.g. removing the last admin). */
             409: {
                 headers: {
@@ -17080,6 +17170,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/prompts/import`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17195,6 +17294,15 @@ export interface operations {
             };
             /** @description Not found (also for objects of other organizations). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/prompts/import`), which does not answer this method. */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
