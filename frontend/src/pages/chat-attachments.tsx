@@ -106,7 +106,14 @@ export function useAttachments() {
     dragging,
     remove,
     add,
-    clear: () => setItems([]),
+    /** Empties the tray for a question being sent and returns what it held. */
+    take: () => {
+      const taken = items;
+      setItems([]);
+      return taken;
+    },
+    /** A refused question: its files go back into the tray (ahead of any added since). */
+    restore: (taken: Pending[]) => mounted.current && setItems((list) => [...taken.filter((item) => !list.some((entry) => entry.key === item.key)), ...list]),
     /** Still uploading or being read: sending waits. */
     busy: items.some((item) => !item.error && (!item.file || item.status === "pending")),
     ids: ready.map((item) => item.file!.id),
@@ -135,6 +142,13 @@ export function useAttachments() {
 }
 
 export type Attachments = ReturnType<typeof useAttachments>;
+
+/** Bytes as people read them: 45 B, 12 KB, 3.4 MB. */
+function sizeLabel(bytes: number) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${formatNumber(Math.round(bytes / 1024))} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
 
 /** A short label of the file's type (no emoji: not every system has the font). */
 function kindIcon(kind?: string, name?: string) {
@@ -190,7 +204,7 @@ export function AttachmentTray({ attach }: { attach: Attachments }) {
                     ? `${Math.round(item.progress * 100)}%`
                     : item.status === "pending"
                       ? "reading…"
-                      : `${formatNumber(Math.ceil(item.size / 1024))} KB`}
+                      : sizeLabel(item.size)}
               </span>
               <button type="button" className="btn btn-ghost btn-sm" aria-label={`Remove ${item.name}`} onClick={() => attach.remove(item.key)}>
                 ×
