@@ -190,3 +190,21 @@ def test_a_large_file_is_answered_from_its_relevant_passages_and_says_what_was_l
     expect(note).to_contain_text("handbook.txt")
     expect(note).to_contain_text("passages left out")
     snap(page, "attach-large-file")
+
+
+def test_an_admin_sets_how_long_attachments_are_kept(page, globex):
+    login(page, globex, "admin")
+    page.goto(f"{globex.url}/billing")
+    field = page.get_by_label("Keep attachments for (days)")
+    expect(field).to_have_value("90")  # the default
+    page.watch.expect_refusal(400)
+    field.fill("-5")
+    page.get_by_role("button", name="Save").click()
+    card = page.get_by_role("region", name="Chat attachments")
+    expect(card).to_contain_text("greater than or equal to 0")
+    field.fill("30")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("attachment-retention-saved")).to_contain_text("kept 30 days")
+    snap(page, "attach-retention")
+    page.reload()
+    expect(page.get_by_label("Keep attachments for (days)")).to_have_value("30")
