@@ -1,10 +1,13 @@
 """A session as JSON or Markdown, for download."""
 
 from chat.models import ChatSession, MessageStatus
+from chat.selectors import attachments_in_order
 
 
 def session_as_dict(session: ChatSession) -> dict:
-    messages = session.messages.order_by("created_at", "id").prefetch_related("attachments")
+    messages = session.messages.order_by("created_at", "id").prefetch_related(
+        attachments_in_order()
+    )
     return {
         "session": {
             "id": str(session.id),
@@ -50,7 +53,9 @@ def session_as_markdown(session: ChatSession) -> str:
         f"Started: {session.created_at:%Y-%m-%d %H:%M} UTC",
         "",
     ]
-    for message in session.messages.order_by("created_at", "id").prefetch_related("attachments"):
+    for message in session.messages.order_by("created_at", "id").prefetch_related(
+        attachments_in_order()
+    ):
         who = "You" if message.role == "user" else session.assistant.name
         lines += [f"## {who}", "", message.content or "_(no text)_", ""]
         attached = [f.name for f in message.attachments.all()]

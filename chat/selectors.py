@@ -1,12 +1,18 @@
 """Reads of chat sessions and messages, scoped by chat.access to what the caller may see."""
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from chat.access import sessions_visible
 from chat.models import ChatSession, Message
 from chat.models import Role as MessageRole
 from core.access import Caller
 from core.lookups import parse_uuid
+from files.models import File
+
+
+def attachments_in_order() -> Prefetch:
+    """A question's files in the order they were attached (uploaded), not newest first."""
+    return Prefetch("attachments", queryset=File.objects.order_by("created_at", "id"))
 
 
 def session_list(
@@ -42,7 +48,7 @@ def session_messages(*, session: ChatSession, newest_first: bool = False) -> Que
     """Oldest first; ``newest_first`` for a chat that shows the latest page and loads
     older ones on demand."""
     order = ("-created_at", "-id") if newest_first else ("created_at", "id")
-    return session.messages.order_by(*order).prefetch_related("attachments")
+    return session.messages.order_by(*order).prefetch_related(attachments_in_order())
 
 
 def user_messages_since(*, since) -> int:

@@ -14,6 +14,7 @@ def file_process_task(file_id: str) -> dict:
 
 @shared_task(name="files.attachments_expire", acks_late=True)
 def attachments_expire_task() -> dict:
-    """Beat, daily: chat attachments past their organization's retention are deleted,
-    bytes and rows, and the deletion recorded in each organization's audit log."""
+    """Beat (every FILES_RETENTION_SWEEP_INTERVAL seconds, hourly by default): chat
+    attachments past their organization's retention are deleted, bytes and rows, and
+    the deletion recorded in each organization's audit log."""
     return services.attachments_expire_everywhere()

@@ -176,10 +176,48 @@ def test_files_of_others_cannot_be_attached(org_a, org_b, client_for):
 
 def test_attachments_are_listed_with_the_messages_and_in_the_export(org_a, client_for):
     assistant = make_assistant(org_a, with_knowledge=False)
-    [file] = upload_files(org_a, [("notes.txt", b"Budget is 300.")], user=org_a.user("member"))
+    file, extra = upload_files(
+        org_a,
+        [("notes.txt", b"Budget is 300."), ("extra.txt", b"Spare")],
+        user=org_a.user("member"),
+    )
     client = client_for(org_a, "member")
-    session_id = _ask(client, assistant, "What is the budget?", [file]).json()["session_id"]
+    session_id = _ask(client, assistant, "What is the budget?", [file, extra]).json()["session_id"]
     messages = client.get(f"/api/v1/chat/sessions/{session_id}/messages").json()["results"]
-    assert messages[0]["attachments"][0]["name"] == "notes.txt"
+    # In the order they were attached.
+    assert [a["name"] for a in messages[0]["attachments"]] == ["notes.txt", "extra.txt"]
     export = client.get(f"/api/v1/chat/sessions/{session_id}/export?type=markdown")
-    assert "Attached: notes.txt" in export.content.decode()
+    assert "Attached: notes.txt, extra.txt" in export.content.decode()
+    exported = client.get(f"/api/v1/chat/sessions/{session_id}/export?type=json").json()
+    [question] = [m for m in exported["messages"] if m["role"] == "user"]
+    assert question["attachments"] == [
+        {"id": str(file.id), "name": "notes.txt", "content_type": "text/plain", "size": 14},
+        {"id": str(extra.id), "name": "extra.txt", "content_type": "text/plain", "size": 5},
+    ]
+    [answer] = [m for m in exported["messages"] if m["role"] == "assistant"]
+    assert answer["sources"][0]["file_id"] == str(file.id)
+
+
+def test_an_xlsx_question_is_answered_from_every_row_of_its_first_sheet(org_a, client_for):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Stock"
+    sheet.append(["item", "warehouse", "quantity"])
+    for n in range(1, 2001):
+        sheet.append([f"part {n}", "Leeds" if n % 3 else "York", n])
+    out = io.BytesIO()
+    workbook.save(out)
+    assistant = make_assistant(org_a, with_knowledge=False)
+    [file] = upload_files(org_a, [("stock.xlsx", out.getvalue())], user=org_a.user("member"))
+    client = client_for(org_a, "member")
+    stored = client.get(f"/api/v1/files/{file.id}").json()
+    assert stored["kind"] == "table" and stored["data_summary"]["sheet"] == "Stock"
+    assert stored["data_summary"]["row_count"] == 2000
+    answer = _ask(client, assistant, "What is the total quantity?", [file]).json()["message"]
+    assert f"{sum(range(1, 2001)):,}" in answer["content"]  # 2,001,000: every row
+    assert "all 2,000 rows" in answer["content"]
+    york = sum(n for n in range(1, 2001) if n % 3 == 0)
+    answer = _ask(client, assistant, "What is the total quantity in York?", [file]).json()
+    assert f"{york:,}" in answer["message"]["content"]

@@ -93,6 +93,38 @@ class TestUpload:
         assert _count(org_a) == before
 
 
+def _stored(client) -> int:
+    quotas = client.get("/api/v1/usage/quotas").json()["quotas"]
+    return next(q["used"] for q in quotas if q["name"] == "max_storage_bytes")
+
+
+def test_attachments_and_knowledge_documents_share_the_plans_storage(
+    org_a, client_for, use_plan, collection, django_capture_on_commit_callbacks
+):
+    from core.errors import QuotaExceeded
+    from knowledge_base import services as knowledge_services
+
+    admin, member = client_for(org_a, "admin"), client_for(org_a, "member")
+    before = _stored(admin)
+    use_plan(max_storage_bytes=before + 100)
+    first = _upload(member, ("big.txt", b"a" * 80))
+    assert first.status_code == 201, first.json()
+    assert _stored(admin) == before + 80  # the attachment is counted
+    # 20 bytes left: neither another attachment nor a knowledge document of 30 fits.
+    assert_error(_upload(member, ("more.txt", b"b" * 30)), 402, "quota_exceeded")
+    with schema_context(org_a.slug), pytest.raises(QuotaExceeded):
+        knowledge_services.documents_upload(
+            collection=collection,
+            uploads=[knowledge_services.Upload("guide.txt", b"c" * 30)],
+            max_bytes=1000,
+        )
+    # Deleting the attachment gives the room back.
+    with django_capture_on_commit_callbacks(execute=True):
+        member.delete(f"/api/v1/files/{first.json()['results'][0]['id']}")
+    assert _stored(admin) == before
+    assert _upload(member, ("more.txt", b"b" * 30)).status_code == 201
+
+
 class TestReadAndDelete:
     def test_members_see_their_own_files_admins_all(self, org_a, client_for):
         upload_files(org_a, [("mine.txt", b"member's")], user=org_a.user("member"))
@@ -182,6 +214,35 @@ class TestRetention:
             assert event.changes == {"deleted": 1, "retention_days": 30}
             # Twice is harmless.
             assert services.attachments_expire() == 0
+
+    def test_the_beat_task_sweeps_every_organization_and_records_it_in_each(
+        self, org_a, org_b, django_capture_on_commit_callbacks
+    ):
+        from config.celery import app
+        from files.tasks import attachments_expire_task
+
+        schedule = {entry["task"] for entry in app.conf.beat_schedule.values()}
+        assert "files.attachments_expire" in schedule
+        keys = {}
+        for org, days in ((org_a, 30), (org_b, 7)):
+            old, _recent = upload_files(org, [("old.txt", b"old"), ("recent.txt", b"new")])
+            keys[org.slug] = (old.storage.storage, old.storage.name)
+            with schema_context(org.slug):
+                services.file_settings_update(attachment_retention_days=days, actor=None)
+                File.objects.filter(pk=old.pk).update(
+                    created_at=timezone.now() - dt.timedelta(days=days + 1)
+                )
+        with django_capture_on_commit_callbacks(execute=True):
+            removed = attachments_expire_task.apply().get()
+        assert removed[org_a.slug] == 1 and removed[org_b.slug] == 1
+        for org, days in ((org_a, 30), (org_b, 7)):
+            storage, key = keys[org.slug]
+            assert not storage.exists(key)
+            with schema_context(org.slug):
+                assert not File.objects.filter(name="old.txt").exists()
+                assert File.objects.filter(name="recent.txt").exists()
+                event = AuditEvent.objects.get(action="files.expired")
+                assert event.changes == {"deleted": 1, "retention_days": days}
 
     def test_zero_keeps_forever(self, org_a):
         [file] = upload_files(org_a, [("keep.txt", b"keep")])

@@ -6,6 +6,7 @@ import datetime as dt
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,28 +30,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _tail(log) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
+
+
 @pytest.fixture(scope="module")
 def s3_server():
     port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("moto_server did not start")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    # Its log goes to a file: a pipe nobody reads would fill up with request lines.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        # Its imports take seconds, many more on a loaded machine (10 s was not enough
+        # beside other test runs): wait up to a minute, and say why if it exits.
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if server.poll() is not None:
+                        raise RuntimeError(f"moto_server exited: {_tail(log)}") from None
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("moto_server did not start within 60 s") from None
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 @pytest.fixture

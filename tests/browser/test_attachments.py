@@ -96,7 +96,69 @@ def test_an_image_for_a_text_only_model_is_refused_with_a_clear_message(page, gl
     page.get_by_test_id("chat-input").fill("What does the diagram show?")
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_test_id("chat-error").last).to_contain_text("cannot read images")
+    # The refused question's image goes back into the tray, so it can be removed.
+    chip = page.get_by_test_id("attach-chip")
+    expect(chip).to_contain_text("diagram.png")
+    expect(page.get_by_test_id("chat-input")).to_have_value("What does the diagram show?")
     snap(page, "attach-image-refused")
+    page.get_by_role("button", name="Remove diagram.png").click()
+    expect(chip).to_have_count(0)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_test_id("chat-answer").last).not_to_have_attribute(
+        "aria-busy", "true", timeout=60_000
+    )
+    expect(page.get_by_test_id("message-attachments")).to_have_count(0)
+
+
+# Files handed to the page as the browser hands them to a drop or a paste.
+_DISPATCH = """([kind, files]) => {
+  const transfer = new DataTransfer();
+  for (const [name, type, text] of files) transfer.items.add(new File([text], name, {type}));
+  if (kind === 'drop') {
+    const target = document.querySelector('form.composer');
+    for (const type of ['dragenter', 'dragover', 'drop'])
+      target.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+  } else {
+    document.querySelector('[data-testid=chat-input]').dispatchEvent(
+      new ClipboardEvent('paste', {clipboardData: transfer, bubbles: true, cancelable: true}));
+  }
+}"""
+
+
+def test_files_dropped_several_at_once_and_pasted_are_attached_and_answered_from(page, globex):
+    login(page, globex, "member")
+    page.goto(f"{globex.url}/chat")
+    expect(page.get_by_role("heading", name="Ask Help Center")).to_be_visible()
+    page.evaluate(
+        _DISPATCH,
+        [
+            "drop",
+            [
+                ["rota.txt", "text/plain", "The night shift starts at 22:00 on weekdays."],
+                ["rooms.csv", "text/csv", "room,seats\nAtlas,12\nBoreal,8\nCirrus,20\n"],
+            ],
+        ],
+    )
+    page.evaluate(
+        _DISPATCH,
+        [
+            "paste",
+            [["badge.md", "text/markdown", "# Badges\n\nLost badges are replaced at desk B4."]],
+        ],
+    )
+    chips = page.get_by_test_id("attach-chip")
+    expect(chips).to_have_count(3)
+    for n in range(3):
+        expect(chips.nth(n)).to_have_attribute("data-status", "processed", timeout=60_000)
+    snap(page, "attach-three-ready")
+    expect(chips.first).to_contain_text("44 B")  # its size, not "1 KB"
+    answer = _ask(page, "What is the total seats?")
+    expect(answer).to_contain_text("40")
+    snap(page, "attach-three-answer")
+    expect(page.get_by_test_id("message-attachments").last).to_contain_text("badge.md")
+    expect(page.get_by_test_id("message-attachments").last).to_contain_text("rota.txt")
+    answer = _ask(page, "Where are lost badges replaced?")
+    expect(answer).to_contain_text("desk B4")  # an earlier question's file, still seen
 
 
 def test_a_file_can_be_removed_before_sending(page, globex):
@@ -108,3 +170,41 @@ def test_a_file_can_be_removed_before_sending(page, globex):
     )
     page.get_by_role("button", name="Remove draft.txt").click()
     expect(page.get_by_test_id("attach-chip")).to_have_count(0)
+
+
+def test_a_large_file_is_answered_from_its_relevant_passages_and_says_what_was_left_out(
+    page, globex
+):
+    lines = [f"Chapter {n} covers routine care of pumps, filters and hoses." for n in range(900)]
+    lines[611] = "The emergency shutdown code is ORCHID-7; only supervisors may use it."
+    login(page, globex, "member")
+    page.goto(f"{globex.url}/chat")
+    _attach(page, "handbook.txt", "text/plain", "\n\n".join(lines).encode())
+    expect(page.get_by_test_id("attach-chip")).to_have_attribute(
+        "data-status", "processed", timeout=60_000
+    )
+    answer = _ask(page, "What is the emergency shutdown code?")
+    expect(answer).to_contain_text("ORCHID-7")
+    # Not silently cut: the answer says how much of the file it did not read.
+    note = page.get_by_test_id("context-omitted")
+    expect(note).to_contain_text("handbook.txt")
+    expect(note).to_contain_text("passages left out")
+    snap(page, "attach-large-file")
+
+
+def test_an_admin_sets_how_long_attachments_are_kept(page, globex):
+    login(page, globex, "admin")
+    page.goto(f"{globex.url}/billing")
+    field = page.get_by_label("Keep attachments for (days)")
+    expect(field).to_have_value("90")  # the default
+    page.watch.expect_refusal(400)
+    field.fill("-5")
+    page.get_by_role("button", name="Save").click()
+    card = page.get_by_role("region", name="Chat attachments")
+    expect(card).to_contain_text("greater than or equal to 0")
+    field.fill("30")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("attachment-retention-saved")).to_contain_text("kept 30 days")
+    snap(page, "attach-retention")
+    page.reload()
+    expect(page.get_by_label("Keep attachments for (days)")).to_have_value("30")

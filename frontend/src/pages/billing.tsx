@@ -6,6 +6,7 @@ import { useEffect, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import { usePermissions } from "../session";
+import { AttachmentRetention } from "./chat-attachments";
 import { Badge, Empty, ErrorMessage, formatCost, formatDate, formatDay, formatNumber, Loading, PageHeader, SelectField, useAction, useAsync } from "../ui";
 
 const STATE_TEXT: Record<string, string> = {
@@ -169,6 +170,7 @@ function AdminBilling() {
           </div>
         </section>
       ) : null}
+      <AttachmentRetention />
       <section className="card card-body stack" aria-label="Plans">
         <div className="row" style={{ justifyContent: "space-between", alignItems: "flex-end", flexWrap: "wrap" }}>
           <h2 style={{ margin: 0 }}>Plans</h2>

@@ -4,7 +4,7 @@
 import { type ClipboardEvent, type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, client, csrfToken, errorFromBody, unwrap } from "../api/client";
 import type { Source } from "../api/types";
-import { ErrorMessage, formatNumber } from "../ui";
+import { ErrorMessage, formatNumber, Loading, TextField, useAction, useAsync } from "../ui";
 
 export interface AttachedFile {
   id: string;
@@ -106,7 +106,14 @@ export function useAttachments() {
     dragging,
     remove,
     add,
-    clear: () => setItems([]),
+    /** Empties the tray for a question being sent and returns what it held. */
+    take: () => {
+      const taken = items;
+      setItems([]);
+      return taken;
+    },
+    /** A refused question: its files go back into the tray (ahead of any added since). */
+    restore: (taken: Pending[]) => mounted.current && setItems((list) => [...taken.filter((item) => !list.some((entry) => entry.key === item.key)), ...list]),
     /** Still uploading or being read: sending waits. */
     busy: items.some((item) => !item.error && (!item.file || item.status === "pending")),
     ids: ready.map((item) => item.file!.id),
@@ -135,6 +142,13 @@ export function useAttachments() {
 }
 
 export type Attachments = ReturnType<typeof useAttachments>;
+
+/** Bytes as people read them: 45 B, 12 KB, 3.4 MB. */
+function sizeLabel(bytes: number) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${formatNumber(Math.round(bytes / 1024))} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
 
 /** A short label of the file's type (no emoji: not every system has the font). */
 function kindIcon(kind?: string, name?: string) {
@@ -190,7 +204,7 @@ export function AttachmentTray({ attach }: { attach: Attachments }) {
                     ? `${Math.round(item.progress * 100)}%`
                     : item.status === "pending"
                       ? "reading…"
-                      : `${formatNumber(Math.ceil(item.size / 1024))} KB`}
+                      : sizeLabel(item.size)}
               </span>
               <button type="button" className="btn btn-ghost btn-sm" aria-label={`Remove ${item.name}`} onClick={() => attach.remove(item.key)}>
                 ×
@@ -271,5 +285,66 @@ export function FileSourcePanel({ source, onClose }: { source: Source; onClose: 
         </a>
       </div>
     </aside>
+  );
+}
+
+/** How long the organization keeps chat attachments (admins; 0 keeps them forever). A
+ * sweep (hourly by default) deletes older ones, bytes and rows, and records it in the audit log. */
+export function AttachmentRetention() {
+  const current = useAsync(() => unwrap(client.GET("/api/v1/files/settings")), []);
+  const [saved, setSaved] = useState("");
+  const save = useAction(async (days: number) => {
+    const row = await unwrap(client.PATCH("/api/v1/files/settings", { body: { attachment_retention_days: days } }));
+    current.setData(row);
+    setSaved(row.attachment_retention_days ? `Attachments are now kept ${formatNumber(row.attachment_retention_days)} days.` : "Attachments are now kept until someone deletes them.");
+  });
+  const days = current.data?.attachment_retention_days;
+  return (
+    <section className="card card-body stack" aria-labelledby="attachment-retention-title">
+      <h2 id="attachment-retention-title" style={{ margin: 0 }}>
+        Chat attachments
+      </h2>
+      <p className="muted small" style={{ margin: 0 }}>
+        Files attached to conversations count against the plan's storage. Once older than this they are deleted with their contents (0 keeps them forever); the
+        conversations keep their text and the passages their answers quoted.
+      </p>
+      <ErrorMessage error={current.error} />
+      {current.loading && days === undefined ? <Loading /> : null}
+      {days !== undefined ? (
+        <form
+          className="row"
+          style={{ alignItems: "flex-end", flexWrap: "wrap" }}
+          noValidate
+          onSubmit={(event) => {
+            event.preventDefault();
+            setSaved("");
+            const value = String(new FormData(event.currentTarget).get("attachment_retention_days") ?? "").trim();
+            void save.run(value === "" ? Number.NaN : Number(value));
+          }}
+        >
+          <div style={{ width: 260, maxWidth: "100%" }}>
+            <TextField
+              label="Keep attachments for (days)"
+              name="attachment_retention_days"
+              type="number"
+              min={0}
+              max={3650}
+              defaultValue={days}
+              key={days}
+              error={save.error}
+            />
+          </div>
+          <button type="submit" className="btn btn-primary" disabled={save.busy}>
+            {save.busy ? "Saving…" : "Save"}
+          </button>
+        </form>
+      ) : null}
+      {save.error && !(save.error instanceof ApiError && save.error.fields.attachment_retention_days) ? <ErrorMessage error={save.error} /> : null}
+      {saved ? (
+        <div className="alert alert-success" role="status" data-testid="attachment-retention-saved">
+          {saved}
+        </div>
+      ) : null}
+    </section>
   );
 }

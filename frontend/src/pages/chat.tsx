@@ -469,12 +469,13 @@ export function ChatPage() {
     const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
     setMessages((list) => [...list, question, placeholder]);
     setDraft("");
-    attach.clear();
+    const sentFiles = attach.take();
     const fromTemplate = promptVersion ?? undefined;
     setPromptVersion(null);
-    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id), prompt_version: fromTemplate }, placeholder, question, () =>
-      setDraft((current) => (current ? current : draftBefore)),
-    );
+    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id), prompt_version: fromTemplate }, placeholder, question, () => {
+      setDraft((current) => (current ? current : draftBefore));
+      attach.restore(sentFiles); // refused: the files go back too, so one can be removed
+    });
   };
 
   const regenerate = async (answer: ViewMessage) => {
