@@ -31,7 +31,7 @@ from audit.services import client_ip
 from chat import access, streaming
 from chat import services as chat_services
 from chat.api.views import PreparedStream, StreamingErrorsAsJSON, sse_response
-from chat.models import ChatSession, Message, MessageStatus, Role
+from chat.models import Message, MessageStatus, Role
 from core import errors
 from core.api.views import PublicAPIView
 from core.connections import release_connection
@@ -299,13 +299,11 @@ class WidgetChatPrepareView(WidgetView):
                 session_id=session_id,
                 caller=caller,
                 channel="widget",
+                # A new conversation names its visitor in the session's own INSERT.
+                external_user_id=f"widget:{widget.pk}:{visitor.visitor_id}",
             )
         except ProviderError as error:
             raise as_domain_error(error) from error
-        if session_id is None:
-            ChatSession.objects.filter(pk=turn.session.pk).update(
-                external_user_id=f"widget:{widget.pk}:{visitor.visitor_id}"[:200]
-            )
         token = services.visitor_token(
             widget=widget,
             visitor=services.Visitor(
