@@ -25,6 +25,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
 
 from assistants.providers.errors import ProviderError, as_domain_error
 from audit.services import client_ip
@@ -139,10 +141,25 @@ class _MessagesOutput(serializers.Serializer):
     messages = _VisitorMessage(many=True)
 
 
+def _visitor_throttles() -> list:
+    """The platform's throttles less DRF's per-user one: a visitor is anonymous, and for
+    an anonymous caller that one counts the same address as the anonymous throttle,
+    under a looser limit (two more Redis round trips per request for nothing). The
+    anonymous, API-key and organization limits apply as everywhere."""
+    return [
+        throttle
+        for throttle in api_settings.DEFAULT_THROTTLE_CLASSES
+        if not issubclass(throttle, UserRateThrottle)
+    ]
+
+
 class WidgetView(StreamingErrorsAsJSON, PublicAPIView):
     """Base: the widget of the URL, the page's origin checked, CORS for that origin."""
 
     authentication_classes = [WidgetVisitorAuthentication]
+
+    def get_throttles(self):
+        return [throttle() for throttle in _visitor_throttles()]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
