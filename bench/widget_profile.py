@@ -5,8 +5,8 @@ Run from the repository root after ``python bench/widget.py`` has prepared organ
 "benchwidget": ``python bench/widget_profile.py [--turns 20] [--cprofile]``. Django's
 test client drives the real views (middleware, the async answering view, the stream to its
 end) against the real PostgreSQL and Redis, with the web server's connection pool on
-(``DB_POOL_MAX_SIZE``, as ``config/asgi.py`` sets it). A diagnosis tool, not a benchmark:
-it prints counts and times and writes nothing.
+(``DB_POOL_MAX_SIZE``, as ``config/asgi.py`` sets it). A diagnosis tool: it prints counts
+and times, and with ``--write`` stores them (bench/results/widget-profile-*.json).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--only", choices=["widget", "dashboard"])
+    parser.add_argument("--write", action="store_true", help="write bench/results/")
     args = parser.parse_args()
     common.setup_django()
     _instrument()
@@ -102,22 +103,35 @@ def main() -> None:
     member.force_login(User.objects.get(email="bench-widget@example.com"))
     visitor = Client(HTTP_HOST=HOST, HTTP_ORIGIN=SITE)
 
+    turns = iter(range(1, 1_000_000))
+    # Seconds until the view returned its streaming response (authorization, limits and
+    # the turn prepared: the server's part of the time to first token), per path.
+    prepared: dict[str, list[float]] = {"widget": [], "dashboard": []}
+
     def widget_turn():
+        # An address per turn, as visitors have: DRF's anonymous throttle (THROTTLE_ANON,
+        # 60/min per address) would refuse a run's turns from one address.
+        number = next(turns)
+        started = time.perf_counter()
         response = visitor.post(
             f"/api/v1/widget/{widget.public_id}/chat",
             {"message": QUESTION},
             content_type="application/json",
+            REMOTE_ADDR=f"10.{os.getpid() % 256}.{number // 256 % 256}.{number % 256}",
         )
+        prepared["widget"].append(time.perf_counter() - started)
         assert response.status_code == 200, response.content
         body = _read(response)
         assert b"event: done" in body, body[-300:]
 
     def dashboard_turn():
+        started = time.perf_counter()
         response = member.post(
             "/api/v1/chat",
             {"assistant": assistant, "message": QUESTION},
             content_type="application/json",
         )
+        prepared["dashboard"].append(time.perf_counter() - started)
         assert response.status_code == 200, response.content
         body = _read(response)
         assert b"event: done" in body, body[-300:]
@@ -125,12 +139,15 @@ def main() -> None:
     paths = {"widget": widget_turn, "dashboard": dashboard_turn}
     if args.only:
         paths = {args.only: paths[args.only]}
-    print("load average", os.getloadavg())
+    load_before = os.getloadavg()
+    print("load average", load_before)
+    report: dict = {"turns": args.turns, "load_average_before": [round(v, 2) for v in load_before]}
     for name, turn in paths.items():
         for _ in range(3):
             turn()  # warm: imports, pool, caches
         sql.clear()
         redis_trips.clear()
+        prepared[name].clear()
         profile = cProfile.Profile() if args.cprofile else None
         wall, cpu = time.perf_counter(), time.process_time()
         if profile:
@@ -144,8 +161,19 @@ def main() -> None:
             f"\n== {name}: {args.turns} turns, {wall / args.turns * 1000:.1f} ms wall and "
             f"{cpu / args.turns * 1000:.1f} ms CPU per turn; "
             f"{sum(sql.values()) / args.turns:.1f} SQL statements and "
-            f"{sum(redis_trips.values()) / args.turns:.1f} Redis round trips per turn"
+            f"{sum(redis_trips.values()) / args.turns:.1f} Redis round trips per turn; "
+            f"prepared (response returned) p50 "
+            f"{common.percentile(prepared[name], 50) * 1000:.1f} ms"
         )
+        report[name] = {
+            "prepared_ms": common.latency_summary(prepared[name]),
+            "wall_ms_per_turn": round(wall / args.turns * 1000, 1),
+            "cpu_ms_per_turn": round(cpu / args.turns * 1000, 1),
+            "sql_per_turn": round(sum(sql.values()) / args.turns, 2),
+            "redis_round_trips_per_turn": round(sum(redis_trips.values()) / args.turns, 2),
+            "sql": {text: count / args.turns for text, count in sql.most_common()},
+            "redis": {text: count / args.turns for text, count in redis_trips.most_common(20)},
+        }
         for text, count in sql.most_common():
             print(f"  sql {count / args.turns:5.2f}  {text}")
         for text, count in redis_trips.most_common():
@@ -155,6 +183,9 @@ def main() -> None:
             stats.sort_stats("cumulative").print_stats(45)
             stats.sort_stats("tottime").print_stats(25)
     print("load average", os.getloadavg())
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    if args.write:
+        common.write_results("widget-profile", report)
 
 
 if __name__ == "__main__":
