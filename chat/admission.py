@@ -18,8 +18,10 @@ import weakref
 
 from django.conf import settings
 
-# POST /api/v1/chat, /api/v1/chat/messages/<id>/regenerate and .../edit
-ANSWERING = re.compile(r"^/api/v1/chat(/messages/[^/]+/(regenerate|edit))?/?$")
+# POST /api/v1/chat, /api/v1/chat/messages/<id>/regenerate and .../edit, and a website
+# widget's visitor's message (/api/v1/widget/<public id>/chat): anonymous bursts are the
+# likeliest of all, and each would otherwise hold a thread and a connection.
+ANSWERING = re.compile(r"^/api/v1/(chat(/messages/[^/]+/(regenerate|edit))?|widget/[^/]+/chat)/?$")
 
 
 class PreparationGate:

@@ -63,6 +63,7 @@ class TurnInputs:
     api_key_id: int | None = None  # asked through an API key: the new session is the key's
     attachments: tuple = ()  # files.File the question carries (chat/attachments.py)
     prompt_version_id: object = None  # written from this template version (the picker)
+    external_user_id: str = ""  # who asked outside the platform (a widget's visitor)
 
 
 @dataclass(frozen=True)
@@ -156,9 +157,12 @@ def turn_inputs(
     regenerates: Message | None = None,
     attachments: list | None = None,
     prompt_version=None,
+    external_user_id: str = "",
 ) -> TurnInputs:
     """``caller``: whose sessions and assistants may be used (chat.access); a session
-    created by the turn belongs to the caller (its person, or its API key)."""
+    created by the turn belongs to the caller (its person, or its API key).
+    ``external_user_id``: stored on a session the turn creates (a widget's visitor),
+    in the same INSERT."""
     require_tenant_schema()
     started = time.perf_counter()
     text = existing_user_message.content if existing_user_message else check_message(message)
@@ -200,6 +204,7 @@ def turn_inputs(
         api_key_id=caller.api_key.pk if caller.api_key else None,
         attachments=tuple(files),
         prompt_version_id=prompt_version_id,
+        external_user_id=external_user_id[:200],
     )
 
 
@@ -465,6 +470,7 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
                 channel=inputs.channel,
                 created_by=inputs.user if getattr(inputs.user, "pk", None) else None,
                 api_key_id=inputs.api_key_id,
+                external_user_id=inputs.external_user_id,
                 title=conversation.title_from_message(inputs.text),
                 # the question below, counted as session_add_totals would count it
                 message_count=1 if asking else 0,

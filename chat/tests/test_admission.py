@@ -53,9 +53,10 @@ def test_only_n_answers_are_prepared_at_once_and_streams_do_not_count():
             "/api/v1/chat",
             "/api/v1/chat/messages/m1/regenerate",
             "/api/v1/chat/messages/m2/edit",
+            "/api/v1/widget/wgt_abc/chat",  # a website widget's anonymous visitors
         ]
         tasks = [
-            asyncio.ensure_future(gate(_request(paths[i % 3]), _nothing, _drop)) for i in range(6)
+            asyncio.ensure_future(gate(_request(paths[i % 4]), _nothing, _drop)) for i in range(8)
         ]
         await _let_run()
         waiting_while_preparing = app.preparing
@@ -69,7 +70,7 @@ def test_only_n_answers_are_prepared_at_once_and_streams_do_not_count():
     preparing, most, streaming = asyncio.run(scenario())
 
     assert preparing == 2 and most == 2
-    assert streaming == 6  # six streams held with two slots: streaming takes none
+    assert streaming == 8  # eight streams held with two slots: streaming takes none
 
 
 def test_other_requests_pass_the_gate_untouched():
@@ -80,6 +81,8 @@ def test_other_requests_pass_the_gate_untouched():
             _request("/api/v1/chat/sessions"),
             _request("/api/v1/chat", "GET"),
             _request("/api/v1/assistants"),
+            _request("/api/v1/widget/wgt_abc/feedback"),
+            _request("/api/v1/widget/wgt_abc/chat", "OPTIONS"),
         ]
         tasks = [asyncio.ensure_future(gate(r, _nothing, _drop)) for r in requests]
         await _let_run()
@@ -89,7 +92,7 @@ def test_other_requests_pass_the_gate_untouched():
         await asyncio.gather(*tasks)
         return preparing
 
-    assert asyncio.run(scenario()) == 3
+    assert asyncio.run(scenario()) == 5
 
 
 def test_a_failing_preparation_gives_its_slot_back():

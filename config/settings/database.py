@@ -49,7 +49,13 @@ if DB_POOL_MAX_SIZE > 0:
 REDIS_URL = env("REDIS_URL", default="") or localservices.redis_url()
 # A Redis that stops answering must fail a request in seconds, not hang it: the callers
 # then fail open or answer 503 (docs/adr/0014-outages-and-malformed-requests.md).
-REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+# One pool per process, not per thread (core/redis_pool.py): a request's first command
+# does not open a connection.
+REDIS_CACHE_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 2,
+    "pool_class": "core.redis_pool.SharedConnectionPool",
+}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

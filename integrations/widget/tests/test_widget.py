@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import schema_context
 from freezegun import freeze_time
 
+import billing.throttling  # noqa: F401 (see below)
 from audit.services import Actor
 from billing.models import Plan, UsageRecord
 from billing.plans import plan_cache_clear
@@ -26,6 +27,10 @@ from tests.helpers import assert_error, parse_sse, stream_body
 from users.models import Organization
 
 pytestmark = pytest.mark.django_db
+# DRF's throttles read the clock through ``SimpleRateThrottle.timer = time.time``, bound
+# when the module is imported: imported first inside ``freeze_time`` (a limits test run
+# on its own), it binds freezegun's function as a method and every request fails. The
+# import above binds the real clock.
 
 SITE = "https://shop.example.test"
 
@@ -44,10 +49,13 @@ def widget(org_a):
         )
 
 
-def _visitor(client_for, org, origin=SITE, **headers):
+def _visitor(client_for, org, origin=SITE, address=None, **headers):
+    """A visitor's client; ``address``: its own client address (``REMOTE_ADDR``)."""
     client = client_for(org)
     if origin:
         client.defaults["HTTP_ORIGIN"] = origin
+    if address:
+        client.defaults["REMOTE_ADDR"] = address
     for name, value in headers.items():
         client.defaults[f"HTTP_{name.upper()}"] = value
     return client
@@ -155,6 +163,7 @@ class TestChat:
             session = ChatSession.objects.get()
             assert session.channel == "widget" and session.api_key_id == widget.pk
             assert session.created_by_id is None
+            assert session.external_user_id.startswith(f"widget:{widget.pk}:")
         # the answer's cost is on the widget channel (the query's embedding is recorded
         # by knowledge_base.retrieval, which does not know the channel yet)
         answers = UsageRecord.objects.filter(organization=org_a.organization, kind="chat")
@@ -320,9 +329,28 @@ class TestLimits:
 
         with freeze_time(_window_start(), tick=True):
             stream_body(_ask(_visitor(client_for, org_a), widget, "Refunds?"))
-            refused = _ask(_visitor(client_for, org_a, REMOTE_ADDR="10.9.8.7"), widget, "Refunds?")
+            refused = _ask(_visitor(client_for, org_a, address="10.9.8.7"), widget, "Refunds?")
 
         assert "busy" in assert_error(refused, 429, "rate_limited")["message"]
+
+    def test_a_visitor_refused_for_sending_too_fast_does_not_use_up_the_widget(
+        self, org_a, widget, client_for
+    ):
+        WidgetConfiguration.objects.filter(pk=widget.pk).update(
+            messages_per_minute=2, messages_per_minute_per_address=1
+        )
+        hasty = _visitor(client_for, org_a)
+
+        with freeze_time(_window_start(), tick=True):
+            stream_body(_ask(hasty, widget, "Refunds?"))
+            for _ in range(3):
+                assert_error(_ask(hasty, widget, "Refunds?"), 429, "rate_limited")
+            other = _ask(_visitor(client_for, org_a, address="10.9.8.7"), widget, "Refunds?")
+            third = _ask(_visitor(client_for, org_a, address="10.9.8.8"), widget, "Refunds?")
+
+        assert other.status_code == 200, other.content[:300]
+        stream_body(other)
+        assert "busy" in assert_error(third, 429, "rate_limited")["message"]
 
     def test_a_long_conversation_is_closed(self, org_a, widget, client_for):
         WidgetConfiguration.objects.filter(pk=widget.pk).update(max_conversation_messages=2)
