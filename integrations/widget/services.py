@@ -275,19 +275,11 @@ def _rate_counts(address_key: str, widget_key: str, *, address_limit: int, windo
     return int(address), int(overall)
 
 
-<<<<<<< HEAD
 def rate_check(*, widget: WidgetConfiguration, address: str | None, kind: str = "message") -> None:
     """One more message (or file, ``kind="file"``: counted apart, with the same limits)
     from ``address``: RateLimited past the widget's per-minute limits (the whole
-    widget's, and one address's). Fails open while Redis is down (the organization's
-    quotas, in PostgreSQL, still hold)."""
-=======
-def rate_check(*, widget: WidgetConfiguration, address: str | None) -> None:
-    """One more message from ``address``: RateLimited past the widget's per-minute
-    limits (the whole widget's, and one address's), both counted in one Redis round
-    trip. Fails open while Redis is down (the organization's quotas, in PostgreSQL,
-    still hold)."""
->>>>>>> widgetperf
+    widget's, and one address's), both counted in one Redis round trip. Fails open while
+    Redis is down (the organization's quotas, in PostgreSQL, still hold)."""
     window = settings.RATE_LIMIT_WINDOW_SECONDS
     now = int(time.time())
     start = now - now % window
@@ -295,30 +287,17 @@ def rate_check(*, widget: WidgetConfiguration, address: str | None) -> None:
     what = "files" if kind == "file" else "messages"
     prefix = "widget-rate" if kind == "message" else f"widget-rate-{kind}"
     try:
-<<<<<<< HEAD
-        per_address = _count(f"{prefix}:{widget.pk}:{address or '-'}:{start}", window)
-        if per_address > widget.messages_per_minute_per_address:
-            raise errors.RateLimited(
-                f"Too many {what} from your address. Retry in a minute.", retry_after=retry
-            )
-        overall = _count(f"{prefix}:{widget.pk}:*:{start}", window)
-        if overall > widget.messages_per_minute:
-            raise errors.RateLimited(
-                "This assistant is busy. Retry in a minute.", retry_after=retry
-            )
-=======
         per_address, overall = _rate_counts(
-            f"widget-rate:{widget.pk}:{address or '-'}:{start}",
-            f"widget-rate:{widget.pk}:*:{start}",
+            f"{prefix}:{widget.pk}:{address or '-'}:{start}",
+            f"{prefix}:{widget.pk}:*:{start}",
             address_limit=widget.messages_per_minute_per_address,
             window=window,
         )
->>>>>>> widgetperf
     except (redis.ConnectionError, redis.TimeoutError):
         return
     if per_address > widget.messages_per_minute_per_address:
         raise errors.RateLimited(
-            "Too many messages from your address. Retry in a minute.", retry_after=retry
+            f"Too many {what} from your address. Retry in a minute.", retry_after=retry
         )
     if overall > widget.messages_per_minute:
         raise errors.RateLimited("This assistant is busy. Retry in a minute.", retry_after=retry)
