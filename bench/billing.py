@@ -78,6 +78,11 @@ def clean(organizations) -> None:
     StripeEvent.objects.filter(id__startswith="evt_").filter(
         payload__data__object__metadata__bench="1"
     ).delete()
+    # The organizations are rows without schemas: left behind, they would break every
+    # later `migrate_schemas` over all schemas (make dev, the other benchmarks).
+    from users.models import Organization
+
+    Organization.objects.filter(pk__in=ids).delete()
 
 
 def setup_stripe(server, organizations) -> dict[int, str]:
