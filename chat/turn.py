@@ -65,6 +65,15 @@ class TurnInputs:
     prompt_version_id: object = None  # written from this template version (the picker)
     external_user_id: str = ""  # who asked outside the platform (a widget's visitor)
 
+    def usage_context(self) -> gateway.UsageContext:
+        """Who the turn's provider calls are recorded for (retrieval's and the answer's)."""
+        return gateway.UsageContext(
+            organization=self.organization,
+            user=self.user,
+            assistant_id=self.assistant.id,
+            channel=self.channel,
+        )
+
 
 @dataclass(frozen=True)
 class TurnContext:
@@ -289,13 +298,7 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
         top_k=inputs.top_k,
         min_score=float(assistant.retrieval_min_score),
     )
-    usage = gateway.UsageContext(
-        organization=inputs.organization,
-        user=inputs.user,
-        assistant_id=assistant.id,
-        channel=inputs.channel,
-    )
-    hits = retrieval.search(params, organization=inputs.organization, user=inputs.user, usage=usage)
+    hits = retrieval.search(params, organization=inputs.organization, usage=inputs.usage_context())
     return tuple(
         conversation.RetrievedSource(
             index=number,
@@ -376,12 +379,7 @@ def turn_context(inputs: TurnInputs) -> TurnContext:
     )
     sources = attached.sources + retrieved
     request = _request(inputs, history, sources, attached.images)
-    usage = gateway.UsageContext(
-        organization=inputs.organization,
-        user=inputs.user,
-        assistant_id=inputs.assistant.id,
-        channel=inputs.channel,
-    )
+    usage = inputs.usage_context()
     stream = gateway.ai_stream_plan(
         model=inputs.assistant.model,
         request=request,

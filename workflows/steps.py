@@ -228,7 +228,6 @@ def run_retrieve(step: dict, ctx: StepContext) -> StepResult:
                 filters=filters,
             ),
             organization=ctx.organization,
-            user=ctx.user,
             usage=_usage_context(ctx),
         )
     except (ProviderError, DomainError) as error:

@@ -223,7 +223,6 @@ class SearchView(OrganizationAPIView):
             hits = retrieval.search(
                 params,
                 organization=self.organization,
-                user=request.user,
                 usage=gateway.UsageContext(
                     organization=self.organization,
                     user=request.user,
