@@ -1,9 +1,11 @@
 """Reads of chat sessions and messages, scoped by chat.access to what the caller may see."""
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from chat.access import sessions_visible
-from chat.models import ChatSession, Message
+from chat.conversations.indexing import TEXT_SEARCH_CONFIG
+from chat.models import ChatSession, Message, MessageSearchEntry
 from chat.models import Role as MessageRole
 from core.access import Caller
 from core.lookups import parse_uuid
@@ -40,8 +42,16 @@ def session_list(
     if archived is not None:
         sessions = sessions.filter(is_archived=archived)
     if search:
-        sessions = sessions.filter(title__icontains=search)
+        sessions = sessions.filter(Q(title__icontains=search) | _says(search))
     return sessions
+
+
+def _says(search: str) -> Exists:
+    """A conversation one of whose messages matches ``search`` as full text (the
+    messages' search index, chat/conversations/indexing.py: stemmed words, quotes,
+    ``-word`` and ``OR`` as a search box reads them)."""
+    query = SearchQuery(search, config=TEXT_SEARCH_CONFIG, search_type="websearch")
+    return Exists(MessageSearchEntry.objects.filter(session_id=OuterRef("pk"), search_vector=query))
 
 
 def session_messages(*, session: ChatSession, newest_first: bool = False) -> QuerySet[Message]:

@@ -107,6 +107,29 @@ class TestSearchAndAsk:
             assert top["link"] == f"/chat/{top['session_id']}?message={top['message_id']}"
             assert top["source"] == "chatgpt"
 
+    def test_the_conversation_list_finds_what_was_said_not_only_titles(
+        self, org_a, client_for, imported
+    ):
+        """The chat sidebar's search box: a word only a message holds ("trams", stemmed,
+        against "tram 28") finds its conversation; a word nobody said finds none."""
+        client = client_for(org_a, "member")
+
+        def titles(search):
+            body = client.get("/api/v1/chat/sessions", {"search": search, "owner": "me"}).json()
+            return [row["title"] for row in body["results"]]
+
+        assert titles("trams") == ["Trip to Lisbon"]
+        assert titles("Lisbon") == ["Trip to Lisbon"]  # the title still counts
+        assert titles("submarine") == []
+        assert titles('"yellow tram"') == ["Trip to Lisbon"]  # a quoted phrase
+        # another member's conversation is not searched by "me"
+        assert (
+            client_for(org_a, "viewer")
+            .get("/api/v1/chat/sessions", {"search": "trams", "owner": "me"})
+            .json()["count"]
+            == 0
+        )
+
     def test_bad_search_input_gets_field_errors(self, org_a, client_for, imported):
         client = client_for(org_a, "member")
         error = assert_error(
