@@ -178,6 +178,33 @@ def test_an_admin_sees_a_members_conversation_only_under_everyones_labelled_and_
     snap(admin, "ux-chat-admin-read-only")
 
 
+def test_the_sidebar_search_finds_a_conversation_by_a_word_only_its_answer_holds(
+    new_page, acme, provider
+):
+    page = new_page()
+    login(page, acme)
+    provider.enqueue(Reply(text="Keep two **replicas** of the ledger service running."))
+    open_assistant(page, "Markdown bot")
+    ask_and_wait(page, "How should we run the ledger?")
+
+    search = page.get_by_label("Search conversations")
+    found = page.get_by_test_id("chat-session").filter(has_text="How should we run the ledger?")
+    # The answer is indexed by a task after it is stored: search until it is found.
+    for _ in range(40):
+        search.fill("")
+        search.fill("replica")  # stemmed: "replicas" in the answer, not in the title
+        try:
+            expect(found).to_have_count(1, timeout=1_000)
+            break
+        except AssertionError:
+            continue
+    expect(found).to_have_count(1)
+    search.fill("submarine")
+    expect(page.get_by_test_id("chat-session")).to_have_count(0)
+    expect(page.get_by_test_id("chat-session-list")).to_contain_text("No conversation matches.")
+    snap(page, "ux-chat-sidebar-search")
+
+
 def test_the_draft_survives_a_long_message_a_network_failure_and_an_expired_session(new_page, acme):
     page = new_page()
     login(page, acme, "member")

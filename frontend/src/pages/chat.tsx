@@ -516,7 +516,7 @@ export function ChatPage() {
           <label className="sr-only" htmlFor="session-search">
             Search conversations
           </label>
-          <input id="session-search" className="input" type="search" placeholder="Search conversations" value={search} onChange={(event) => setSearch(event.target.value)} />
+          <input id="session-search" className="input" type="search" placeholder="Search titles and messages" value={search} onChange={(event) => setSearch(event.target.value)} />
           <label className="check small">
             <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
             Show archived
