@@ -56,15 +56,17 @@ test: install
 test-fast: install
 	$(PY) -m pytest -x -q
 
-lint: install
+lint: install $(FRONTEND_MODULES)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports --no-cache
 	$(PY) infra/check_deploy.py
+	cd frontend && npx --no-install eslint . --max-warnings 0
 
-format: install
+format: install $(FRONTEND_MODULES)
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+	cd frontend && npx --no-install prettier --write --log-level warn .
 
 # Functions nothing calls (vulture). Django finds views, admin and commands by name, so
 # only unused functions are listed; review them, they are not all dead.

@@ -269,7 +269,6 @@ export function useAction<A extends unknown[], R>(action: (...args: A) => Promis
         setBusy(false);
       }
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [action],
   );
   return { run, busy, error, setError };
