@@ -7,22 +7,36 @@ write, and is killed when it overruns its wall-clock budget or when the caller s
 work is no longer wanted (the document was deleted or reprocessed). Whatever happens in
 it, the worker that started it only ever sees a result or a `DocumentError`.
 
-Run as `python -m knowledge_base.extraction.sandbox`: one JSON line of arguments on stdin,
-then the document's bytes; one JSON object on stdout. A subprocess rather than
-multiprocessing: Celery's prefork workers are daemonic processes, which multiprocessing
-does not let have children, and a fresh interpreter inherits nothing from the worker.
+Each document gets a child of its own, forked by a fork server (docs/adr/0081): a clean
+interpreter (no environment, nothing inherited from the worker) that has imported the
+readers once and forks one child per document, a few milliseconds instead of the
+interpreter start and imports each time (about 150 ms here). One fork server per worker
+process, started on first use, talks to it over a socket pair; the server ends when the
+worker does (its end of the pair closes) and takes any running parse with it. Where the
+server cannot run (no Unix socket descriptor passing), each document gets a fresh
+interpreter: `python -m knowledge_base.extraction.sandbox`, one JSON line of arguments
+on stdin, then the document's bytes; one JSON object on stdout.
+
+Subprocesses rather than multiprocessing: Celery's prefork workers are daemonic
+processes, which multiprocessing does not let have children.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import select
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,11 +77,30 @@ def extract_isolated(
     `keep_going` is called about every `POLL_SECONDS` while the child runs; when it answers
     False the child is killed and `ExtractionCancelled` raised.
     """
-    header = json.dumps({"content_type": content_type, "limits": limits.as_dict()}).encode()
+    if FORK_SERVER_SUPPORTED:
+        return _extract_forked(data, content_type, limits, keep_going)
+    return _extract_spawned(data, content_type, limits, keep_going)
+
+
+def _header(content_type: str, limits: ExtractionLimits) -> bytes:
+    return json.dumps({"content_type": content_type, "limits": limits.as_dict()}).encode()
+
+
+def _check(started: float, limits: ExtractionLimits, keep_going) -> None:
+    if keep_going is not None and not keep_going():
+        raise ExtractionCancelled()
+    if time.monotonic() - started > limits.wall_seconds:
+        raise LimitExceeded(
+            f"Reading the document took more than {limits.wall_seconds:.0f} seconds "
+            f"(limit {limits.wall_seconds:.0f} s)."
+        )
+
+
+def _extract_spawned(data, content_type, limits, keep_going) -> ExtractedDocument:
     # The input goes through an unlinked temporary file, not a pipe: communicate() can be
     # retried after a timeout (to poll `keep_going`) only for output, never for input.
     with tempfile.TemporaryFile() as source:
-        source.write(header + b"\n")
+        source.write(_header(content_type, limits) + b"\n")
         source.write(data)
         source.seek(0)
         child = subprocess.Popen(
@@ -87,18 +120,130 @@ def extract_isolated(
                 break
             except subprocess.TimeoutExpired:
                 pass
-            if keep_going is not None and not keep_going():
-                raise ExtractionCancelled()
-            if time.monotonic() - started > limits.wall_seconds:
-                raise LimitExceeded(
-                    f"Reading the document took more than {limits.wall_seconds:.0f} seconds "
-                    f"(limit {limits.wall_seconds:.0f} s)."
-                )
+            _check(started, limits, keep_going)
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
     return _result(child.returncode, stdout, stderr, limits)
+
+
+# --------------------------------------------------------------------------- fork server
+
+FORK_SERVER_SUPPORTED = sys.platform == "linux" and hasattr(socket, "send_fds")
+# How long the server may take to say it is ready, and to report a finished child's exit.
+SERVER_START_SECONDS = 30.0
+EXIT_REPORT_SECONDS = 10.0
+
+
+class _ForkServer:
+    """This process's fork server (one per process: a forked worker starts its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+        self._owner = 0
+
+    def connect(self) -> socket.socket:
+        """A connection of its own to the server, for one document."""
+        with self._lock:
+            for attempt in (1, 2):
+                if not self._running():
+                    self._start()
+                ours, theirs = socket.socketpair()
+                try:
+                    socket.send_fds(self._control, [b"c"], [theirs.fileno()])
+                    return ours
+                except OSError:
+                    ours.close()
+                    if attempt == 2:
+                        raise
+                    self._process = None  # it died since: start another
+                finally:
+                    theirs.close()
+        raise AssertionError("unreachable")
+
+    def _running(self) -> bool:
+        return (
+            self._process is not None
+            and self._owner == os.getpid()
+            and self._process.poll() is None
+        )
+
+    def _start(self) -> None:
+        if self._owner == os.getpid() and self._control is not None:
+            self._control.close()
+        ours, theirs = socket.socketpair()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-s",
+                "-m",
+                "knowledge_base.extraction.sandbox",
+                "--fork-server",
+                str(theirs.fileno()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            cwd=_PROJECT_ROOT,
+            env=_child_environment(),
+            pass_fds=[theirs.fileno()],
+            start_new_session=True,
+        )
+        theirs.close()
+        ready = process.stdout.readline() if process.stdout else b""
+        if ready != b"ready\n":
+            process.kill()
+            process.wait()
+            ours.close()
+            raise ExtractionError("The document reader could not be started.")
+        self._process, self._control, self._owner = process, ours, os.getpid()
+
+
+_server = _ForkServer()
+
+
+def _extract_forked(data, content_type, limits, keep_going) -> ExtractedDocument:
+    connection = _server.connect()
+    read_end, write_end = os.pipe()
+    chunks: list[bytes] = []
+    started = time.monotonic()
+    # Closing the connection (on any way out) tells the server to kill the child if it
+    # still runs.
+    with connection, tempfile.TemporaryFile() as source, open(read_end, "rb", 0) as output:
+        source.write(data)
+        source.flush()
+        source.seek(0)
+        try:
+            socket.send_fds(
+                connection, [_header(content_type, limits)], [source.fileno(), write_end]
+            )
+        finally:
+            os.close(write_end)
+        while True:
+            ready, _, _ = select.select([output], [], [], POLL_SECONDS)
+            if ready:
+                chunk = output.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                continue
+            _check(started, limits, keep_going)
+        returncode = _exit_code(connection)
+    return _result(returncode, b"".join(chunks), b"", limits)
+
+
+def _exit_code(connection: socket.socket) -> int:
+    """The server's report of the child's end: "pid N" when forked, then "exit N"."""
+    connection.settimeout(EXIT_REPORT_SECONDS)
+    received = b""
+    while b"exit " not in received or not received.endswith(b"\n"):
+        chunk = connection.recv(256)
+        if not chunk:
+            raise ExtractionError("The document could not be read: its reader stopped.")
+        received += chunk
+    return int(received.rsplit(b"exit ", 1)[1])
 
 
 def _child_environment() -> dict[str, str]:
@@ -224,16 +369,11 @@ def _die_with_the_worker() -> None:
         os._exit(1)
 
 
-def _child_main() -> int:
-    _die_with_the_worker()
-    stdin = sys.stdin.buffer
-    arguments = json.loads(stdin.readline())
-    limits = ExtractionLimits(**arguments["limits"])
-    _limit_this_process(limits)
+def _answer(data: bytes, content_type: str, limits: ExtractionLimits) -> dict[str, Any]:
     try:
         from knowledge_base.extraction import extract
 
-        document = extract(stdin.read(), arguments["content_type"], limits)
+        document = extract(data, content_type, limits)
         answer: dict[str, Any] = {"document": _document_to_json(document)}
     except DocumentError as exc:
         answer = {"error": {"type": type(exc).__name__, "message": exc.message}}
@@ -243,9 +383,158 @@ def _child_main() -> int:
             answer = _memory_exceeded(limits)
     except MemoryError:
         answer = _memory_exceeded(limits)
+    return answer
+
+
+def _child_main() -> int:
+    _die_with_the_worker()
+    stdin = sys.stdin.buffer
+    arguments = json.loads(stdin.readline())
+    limits = ExtractionLimits(**arguments["limits"])
+    _limit_this_process(limits)
+    answer = _answer(stdin.read(), arguments["content_type"], limits)
     sys.stdout.buffer.write(json.dumps(answer).encode())
     return 0
 
 
+# Imported by the fork server before it forks (the readers import their libraries when
+# first used): about 70 MB of address space, within every child's memory limit.
+PRELOADED = (
+    "bs4",
+    "docx",
+    "docx.table",
+    "pypdf",
+    *(
+        f"knowledge_base.extraction.{reader}"
+        for reader in ("docx", "html", "markdown", "pdf", "structured", "tabular", "text")
+    ),
+)
+
+
+def _preload_readers() -> None:
+    import importlib
+
+    for module in PRELOADED:
+        importlib.import_module(module)
+
+
+def _fork_server_main(control_fd: int) -> int:
+    """Serve one worker process: each connection it sends brings one document (its
+    header, the file holding its bytes and the pipe for the answer); a child is forked
+    for it, and its pid and then its exit code are written back. A connection closed
+    before its child ended kills the child; the control socket closed (the worker is
+    gone) ends the server and its children."""
+    _preload_readers()
+    control = socket.socket(fileno=control_fd)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_write)
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ)
+    selector.register(wake_read, selectors.EVENT_READ)
+    children: dict[int, socket.socket] = {}  # pid -> its connection
+    running: dict[socket.socket, int] = {}  # connection -> pid
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+
+    def close(connection: socket.socket) -> None:
+        pid = running.pop(connection, None)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        selector.unregister(connection)
+        connection.close()
+
+    while True:
+        for key, _ in selector.select():
+            source = key.fileobj
+            if source is control:
+                try:
+                    _, fds, _, _ = socket.recv_fds(control, 16, 1)
+                except OSError:
+                    fds = []
+                if not fds:  # the worker is gone
+                    for pid in children:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    return 0
+                selector.register(socket.socket(fileno=fds[0]), selectors.EVENT_READ)
+            elif source == wake_read:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_read, 4096)
+            else:
+                connection = source
+                try:
+                    header, fds, _, _ = socket.recv_fds(connection, 65536, 2)
+                except OSError:
+                    header, fds = b"", []
+                if len(fds) != 2 or connection in running:
+                    for fd in fds:
+                        os.close(fd)
+                    close(connection)
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    for registered in list(selector.get_map().values()):
+                        with contextlib.suppress(OSError):
+                            os.close(registered.fd)
+                    os.close(wake_write)
+                    _parse_in_child(header, fds[0], fds[1])
+                for fd in fds:
+                    os.close(fd)
+                children[pid] = connection
+                running[connection] = pid
+                with contextlib.suppress(OSError):
+                    connection.sendall(f"pid {pid}\n".encode())
+        _reap(children, running)
+
+
+def _reap(children: dict[int, socket.socket], running: dict[socket.socket, int]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        connection = children.pop(pid, None)
+        if connection is not None and running.get(connection) == pid:
+            del running[connection]
+            with contextlib.suppress(OSError):
+                connection.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+
+
+def _parse_in_child(header: bytes, source_fd: int, answer_fd: int) -> None:
+    """One document, in a process of its own: never returns."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()  # a signal meant for the server's group does not reach it
+        _die_with_the_worker()  # here: with the fork server
+        arguments = json.loads(header)
+        limits = ExtractionLimits(**arguments["limits"])
+        _limit_this_process(limits)
+        with open(source_fd, "rb") as source:
+            data = source.read()
+        answer = _answer(data, arguments["content_type"], limits)
+        with open(answer_fd, "wb") as output:
+            output.write(json.dumps(answer).encode())
+        code = 0
+    except MemoryError:
+        with contextlib.suppress(BaseException), open(answer_fd, "wb", closefd=False) as out:
+            out.write(json.dumps(_memory_exceeded(limits)).encode())
+        code = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--fork-server"]:
+        sys.exit(_fork_server_main(int(sys.argv[2])))
     sys.exit(_child_main())

@@ -160,10 +160,18 @@ def test_a_worker_killed_mid_parse_leaves_no_parse_running() -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while not psutil.Process(worker.pid).children() and time.monotonic() < deadline:
+        # the fork server, and the parse it forked
+        while (
+            len(psutil.Process(worker.pid).children(recursive=True)) < 2
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
-        [parse] = psutil.Process(worker.pid).children()
+        [server] = psutil.Process(worker.pid).children()
+        [parse] = server.children()
     finally:
         worker.kill()
         worker.wait()
-    parse.wait(timeout=10)  # raises if the parse outlived its worker
+    # both end with their worker: neither parses on
+    server.wait(timeout=10)
+    psutil.wait_procs([parse], timeout=10)
+    assert not parse.is_running()

@@ -68,12 +68,19 @@ def _wait_for(predicate, timeout: float = SETTLE_SECONDS) -> bool:
     return False
 
 
+def _is_sandbox(process: psutil.Process) -> bool:
+    return "knowledge_base.extraction.sandbox" in " ".join(process.cmdline())
+
+
 def _sandbox_children() -> list[psutil.Process]:
-    """Parse processes started by this process (the test worker runs in its threads)."""
+    """Parse processes started for this process (the test worker runs in its threads):
+    a fork server's children (the server, which waits for work, is not one)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if "knowledge_base.extraction.sandbox" in " ".join(child.cmdline()):
+            if _is_sandbox(child) and (
+                "--fork-server" not in child.cmdline() or _is_sandbox(child.parent())
+            ):
                 found.append(child)
         except psutil.NoSuchProcess:
             continue
