@@ -57,13 +57,17 @@ def extract_isolated(
     *,
     limits: ExtractionLimits = DEFAULT_LIMITS,
     keep_going: Callable[[], bool] | None = None,
+    main_content: bool = False,
 ) -> ExtractedDocument:
-    """`extraction.extract(data, content_type, limits)` in a resource-limited child process.
+    """`extraction.extract(data, content_type, limits, main_content=...)` in a
+    resource-limited child process.
 
     `keep_going` is called about every `POLL_SECONDS` while the child runs; when it answers
     False the child is killed and `ExtractionCancelled` raised.
     """
-    header = json.dumps({"content_type": content_type, "limits": limits.as_dict()}).encode()
+    header = json.dumps(
+        {"content_type": content_type, "limits": limits.as_dict(), "main_content": main_content}
+    ).encode()
     # The input goes through an unlinked temporary file, not a pipe: communicate() can be
     # retried after a timeout (to poll `keep_going`) only for output, never for input.
     with tempfile.TemporaryFile() as source:
@@ -233,7 +237,12 @@ def _child_main() -> int:
     try:
         from knowledge_base.extraction import extract
 
-        document = extract(stdin.read(), arguments["content_type"], limits)
+        document = extract(
+            stdin.read(),
+            arguments["content_type"],
+            limits,
+            main_content=bool(arguments.get("main_content")),
+        )
         answer: dict[str, Any] = {"document": _document_to_json(document)}
     except DocumentError as exc:
         answer = {"error": {"type": type(exc).__name__, "message": exc.message}}
