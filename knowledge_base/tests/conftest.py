@@ -26,7 +26,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 site.requests.append((self.path, dict(self.headers)))
                 status, headers, body = site.pages.get(self.path, (404, {}, b"not found"))
                 etag = headers.get("ETag")
