@@ -344,3 +344,20 @@ def test_deleting_a_sitemap_deletes_its_pages(org_a, collection, site):
         web_sources.sitemap_delete(sitemap=sitemap, actor=Actor(user=org_a.admin))
         assert not Document.objects.filter(pk=document.pk).exists()
         assert not DocumentChunk.objects.filter(document_id=document.pk).exists()
+
+
+def test_the_beat_sweep_covers_every_organization(org_a, collection, site, settings):
+    from config.celery import app
+
+    assert "knowledge_base.web_sources_refresh_due" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert {"knowledge_base.web_page_fetch", "knowledge_base.sitemap_fetch"} <= set(app.tasks)
+    document = add_page(org_a, collection, site.page("/p", page("P", "Text.")))
+    with schema_context(org_a.slug):
+        Document.objects.filter(pk=document.pk).update(
+            next_fetch_at=timezone.now() - timedelta(minutes=1)
+        )
+    # run from the public schema, as beat does
+    assert web_sources.web_sources_refresh_due_everywhere()["pages"] >= 1
+    assert reload(org_a, document).next_fetch_at > timezone.now()

@@ -296,8 +296,9 @@ function FetchState({ url, status, fetchedAt, error, refreshMinutes }: { url: st
         <Badge tone={FETCH_TONE[known]} testId="fetch-status">
           {FETCH_TEXT[known]}
         </Badge>
-        <span data-testid="fetched-at">{fetchedAt ? `fetched ${formatDate(fetchedAt)}` : "not fetched yet"}</span>
-        <span>· refreshed {refreshText(refreshMinutes)}</span>
+        <span>
+          <span data-testid="fetched-at">{fetchedAt ? `fetched ${formatDate(fetchedAt)}` : "not fetched yet"}</span> · refreshed {refreshText(refreshMinutes)}
+        </span>
       </span>
       {error && (known === "failed" || known === "blocked") ? <span className="muted" data-testid="fetch-error">{error}</span> : null}
     </div>
