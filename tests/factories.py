@@ -142,13 +142,14 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             )
             for n in range(copies)
         ]
-        # A sitemap (never fetched here: its task is queued on commit); a literal public
-        # address, so adding it resolves no name.
-        web_sources.sitemap_add(
-            collection=collections[0],
-            url=f"http://93.184.215.14/{label}/sitemap.xml",
-            actor=Actor(user=org.admin),
-        )
+        # Sitemaps (never fetched here: their tasks are queued on commit), at a literal
+        # public address, so adding them resolves no name.
+        for n in range(copies):
+            web_sources.sitemap_add(
+                collection=collections[0],
+                url=f"http://93.184.215.14/{label}/sitemap-{n}.xml",
+                actor=Actor(user=org.admin),
+            )
         # With copies, documents are long enough to make several chunks each.
         filler = "".join(f"\n\n## Part {i}\n\n" + "Words of the handbook. " * 20 for i in range(4))
         for n in range(copies):
