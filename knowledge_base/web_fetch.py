@@ -27,6 +27,7 @@ from core import outbound
 logger = logging.getLogger(__name__)
 
 ROBOTS_MAX_BYTES = 512 * 1024
+MAX_URL_LENGTH = 1000  # Document.source_url
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
 
@@ -237,7 +238,7 @@ def sitemap_pages(sitemap: Fetched, robots: Robots) -> SitemapPages:
     seen: set[str] = set()
     for location in locations:
         url = urldefrag(urljoin(sitemap.url, location)).url
-        if url in seen or not _same_site(url, sitemap.url):
+        if url in seen or len(url) > MAX_URL_LENGTH or not _same_site(url, sitemap.url):
             continue
         if len(result.urls) >= limit:
             result.truncated = True

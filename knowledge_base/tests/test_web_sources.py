@@ -361,3 +361,52 @@ def test_the_beat_sweep_covers_every_organization(org_a, collection, site, setti
     # run from the public schema, as beat does
     assert web_sources.web_sources_refresh_due_everywhere()["pages"] >= 1
     assert reload(org_a, document).next_fetch_at > timezone.now()
+
+
+def test_a_sitemap_that_could_not_be_read_whole_deletes_nothing(org_a, collection, site):
+    for path in ("/one", "/two"):
+        site.page(path, page(path.strip("/").title(), f"Text of {path}."))
+    site.xml("/p1.xml", SITEMAP.format(urls(site, "/one")))
+    site.xml(
+        "/p2.xml",
+        SITEMAP.format(urls(site, "/two") + f"<url><loc>{site.url('/' + 'x' * 1200)}</loc></url>"),
+    )
+    index = site.xml(
+        "/index.xml",
+        INDEX.format(
+            f"<sitemap><loc>{site.url('/p1.xml')}</loc></sitemap>"
+            f"<sitemap><loc>{site.url('/p2.xml')}</loc></sitemap>"
+        ),
+    )
+    sitemap = add_sitemap(org_a, collection, index, refresh_minutes=30)
+    assert fetch_sitemap(org_a, sitemap) == "changed"
+    # (a URL longer than a document's source_url can hold is left out)
+    assert set(sitemap_pages(org_a, sitemap)) == {site.url("/one"), site.url("/two")}
+
+    # when: one sitemap of the index fails at the next fetch
+    site.pages["/p2.xml"] = (503, {}, b"busy")
+    later = timezone.now() + timedelta(minutes=31)
+    with schema_context(org_a.slug):
+        web_sources.web_sources_refresh_due(now=later)
+    assert fetch_sitemap(org_a, sitemap, now=later) == "changed"
+
+    # then: its pages are not taken for gone
+    assert set(sitemap_pages(org_a, sitemap)) == {site.url("/one"), site.url("/two")}
+
+
+def test_reprocessing_a_page_never_read_fetches_it(org_a, collection, site):
+    from knowledge_base import services
+
+    document = add_page(org_a, collection, site.url("/later"))
+    assert fetch(org_a, document) == FetchStatus.FAILED  # 404 at first
+    site.page("/later", page("Later", "Text that came later."))
+    with schema_context(org_a.slug):
+        services.document_reprocess(document=Document.objects.get(pk=document.pk))
+    # the fetch was queued (a fresh lease, not the day-long wait), not an ingestion of
+    # an empty text (no new version)
+    queued = reload(org_a, document)
+    assert queued.version == 1
+    assert queued.next_fetch_at <= timezone.now() + web_sources.FETCH_LEASE
+    assert fetch(org_a, document) == "changed"
+    assert [r.status for r in process_pending(org_a)] == ["completed"]
+    assert "came later" in chunks_text(org_a, document)
