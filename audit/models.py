@@ -48,6 +48,9 @@ class AuditAction(models.TextChoices):
     WORKFLOW_APPROVAL_DECIDED = "workflow.approval_decided", "Workflow approval decided"
     WORKFLOW_SECRET_SAVED = "workflow.secret_saved", "Workflow secret saved"
     WORKFLOW_SECRET_DELETED = "workflow.secret_deleted", "Workflow secret deleted"
+    WEB_PAGE_ADDED = "knowledge.web_page_added", "Web page added to a collection"
+    SITEMAP_ADDED = "knowledge.sitemap_added", "Sitemap added to a collection"
+    SITEMAP_DELETED = "knowledge.sitemap_deleted", "Sitemap removed from a collection"
 
 
 class AuditEvent(models.Model):

@@ -21,7 +21,11 @@ app.autodiscover_tasks()
 
 
 # Sweeps that recover work left half-done by processes that died (beat repeats them).
-RECOVERY_TASKS = ("chat.answers_recover_interrupted", "knowledge_base.documents_recover_stalled")
+RECOVERY_TASKS = (
+    "chat.answers_recover_interrupted",
+    "knowledge_base.documents_recover_stalled",
+    "knowledge_base.web_sources_refresh_due",
+)
 
 
 @worker_ready.connect

@@ -16,3 +16,5 @@ class KnowledgeBaseConfig(AppConfig):
         sources.register_counter("document_totals", document_totals)
         # The files app reads uploads with this app's extraction (ADR 0026).
         processing.register(detector=file_processing.detect, processor=file_processing.file_process)
+        # Documents from URLs: their tasks live apart from tasks.py (autodiscovered).
+        from knowledge_base import web_tasks  # noqa: F401

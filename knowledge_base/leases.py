@@ -33,7 +33,7 @@ from django_tenants.utils import schema_context
 
 from core.tenancy import current_organization, require_tenant_schema
 from knowledge_base.ingestion_slots import ingestion_slot_release
-from knowledge_base.models import Document, DocumentStatus
+from knowledge_base.models import Document, DocumentSource, DocumentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -138,9 +138,12 @@ def document_is_stalled(document: Document, now=None) -> bool:
 
 def _stalled(now) -> Q:
     pending_since = now - timedelta(seconds=settings.DOCUMENT_PENDING_TIMEOUT_SECONDS)
-    return Q(status=DocumentStatus.PROCESSING, lease_expires_at__lt=now) | Q(
+    stalled = Q(status=DocumentStatus.PROCESSING, lease_expires_at__lt=now) | Q(
         status=DocumentStatus.PENDING, updated_at__lt=pending_since
     )
+    # A URL document whose page was never read has no text to ingest yet: its fetch has
+    # its own lease and sweep (knowledge_base/web_sources.py).
+    return stalled & ~Q(source=DocumentSource.URL, sha256="")
 
 
 def documents_recover_stalled(*, requeue: Requeue, fail: Fail) -> dict:

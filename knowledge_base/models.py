@@ -100,6 +100,51 @@ class DocumentSource(models.TextChoices):
     URL = "url", "URL"
 
 
+class FetchStatus(models.TextChoices):
+    """The outcome of a web page's or sitemap's last fetch (knowledge_base/web_sources.py)."""
+
+    PENDING = "pending", "Not fetched yet"
+    CHANGED = "changed", "Fetched, content changed"
+    UNCHANGED = "unchanged", "Fetched, unchanged"
+    FAILED = "failed", "Fetch failed"
+    BLOCKED = "blocked", "Refused by robots.txt"
+
+
+class Sitemap(models.Model):
+    """A sitemap (or sitemap index) whose pages the collection keeps: each page is a URL
+    document (``Document.sitemap``); a page that leaves the sitemap leaves the collection."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="sitemaps")
+    url = models.URLField(max_length=1000)
+    # Minutes between fetches of the sitemap and of its pages; 0: fetched once only.
+    refresh_minutes = models.PositiveIntegerField(default=1440)
+    etag = models.CharField(max_length=300, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    fetch_status = models.CharField(
+        max_length=16, choices=FetchStatus.choices, default=FetchStatus.PENDING
+    )
+    fetch_error = models.CharField(max_length=500, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # When the next fetch is due; also the fetch's lease: a fetch moves it forward
+    # before it starts, so a second delivery finds nothing due and a fetch whose
+    # worker died is due again once the lease has passed.
+    next_fetch_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    page_count = models.PositiveIntegerField(default=0)
+    created_by = user_reference()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "url"], name="sitemap_collection_url")
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
 class Document(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="documents")
@@ -133,12 +178,34 @@ class Document(models.Model):
     # Times the recovery sweep queued it again after a stall (worker died, task lost).
     recovery_attempts = models.PositiveSmallIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # URL documents (source "url"): the page is fetched again every ``refresh_minutes``
+    # (0: never) with a conditional request; its readable text is kept in ``text`` and
+    # ``sha256`` is that text's, so an unchanged page is not ingested again.
+    sitemap = models.ForeignKey(
+        Sitemap, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents"
+    )
+    refresh_minutes = models.PositiveIntegerField(null=True, blank=True)
+    etag = models.CharField(max_length=300, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    fetch_status = models.CharField(max_length=16, choices=FetchStatus.choices, blank=True)
+    fetch_error = models.CharField(max_length=500, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # Due time and lease of the next fetch, as ``Sitemap.next_fetch_at``.
+    next_fetch_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "id"]
+        constraints = [
+            # A page is in a collection once (a sitemap skips pages already there).
+            models.UniqueConstraint(
+                fields=["collection", "source_url"],
+                condition=models.Q(source="url"),
+                name="document_collection_url",
+            )
+        ]
         indexes = [
             models.Index(fields=["collection", "sha256"]),
             # Keyword search skips the chunks of documents being (re)processed: few.

@@ -5,7 +5,7 @@ from django.db.models import Count, QuerySet, Sum
 
 from core.lookups import parse_uuid
 from core.tenancy import require_tenant_schema
-from knowledge_base.models import Collection, Document, DocumentChunk
+from knowledge_base.models import Collection, Document, DocumentChunk, Sitemap
 
 
 def collection_list(*, search: str = "") -> QuerySet[Collection]:
@@ -38,6 +38,14 @@ def document_list(*, collection: Collection, status: str | None = None) -> Query
 
 def document_get(*, collection: Collection, document_id) -> Document:
     return document_list(collection=collection).get(id=parse_uuid(document_id))
+
+
+def sitemap_list(*, collection: Collection) -> QuerySet[Sitemap]:
+    return Sitemap.objects.filter(collection=collection)
+
+
+def sitemap_get(*, collection: Collection, sitemap_id) -> Sitemap:
+    return sitemap_list(collection=collection).get(id=parse_uuid(sitemap_id))
 
 
 def chunk_list(*, document: Document) -> QuerySet[DocumentChunk]:

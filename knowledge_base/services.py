@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from assistants.catalog.models import AIModel, Capability
@@ -15,7 +16,7 @@ from core.dependencies import require_broker
 from core.lookups import person
 from core.tenancy import current_organization, require_tenant_schema
 from files import services as file_services
-from knowledge_base import extraction
+from knowledge_base import extraction, web_queue
 from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.models import (
     TEXT_SEARCH_CONFIG,
@@ -124,7 +125,7 @@ class UploadOutcome:
     duplicate_of: Document | None = None
 
 
-def _enqueue(document: Document) -> None:
+def document_enqueue(document: Document) -> None:
     """Send the document's task once the transaction commits. (Callers check the broker
     with ``require_broker`` before writing anything.)"""
     document_id, version = str(document.id), document.version
@@ -208,7 +209,7 @@ def documents_upload(
                     sha256=file.sha256,
                     created_by=person(user),
                 )
-                _enqueue(document)
+                document_enqueue(document)
                 outcomes.append(UploadOutcome(upload.name, document))
             collection_refresh_counts(collection_id=collection.id)
     except BaseException:
@@ -241,14 +242,22 @@ def document_create_text(
         created_by=person(user),
     )
     collection_refresh_counts(collection_id=collection.id)
-    _enqueue(document)
+    document_enqueue(document)
     return UploadOutcome(title, document)
 
 
 @transaction.atomic
 def document_reprocess(*, document: Document) -> Document:
-    """Queue the document again; its chunks are replaced when the new run completes."""
+    """Queue the document again; its chunks are replaced when the new run completes.
+    A web page never read yet (no text to ingest) is fetched instead."""
     require_broker()
+    if document.source == DocumentSource.URL and not document.sha256:
+        # A page never read has no text to ingest: fetch it now instead.
+        lease_until = timezone.now() + web_queue.FETCH_LEASE
+        Document.objects.filter(pk=document.pk).update(next_fetch_at=lease_until)
+        web_queue.queue_page_fetch(document.pk, lease_until)
+        document.next_fetch_at = lease_until
+        return document
     document = Document.objects.select_for_update().get(pk=document.pk)
     document.version += 1
     document.status = DocumentStatus.PENDING
@@ -265,7 +274,7 @@ def document_reprocess(*, document: Document) -> Document:
             "updated_at",
         ]
     )
-    _enqueue(document)
+    document_enqueue(document)
     return document
 
 

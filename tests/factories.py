@@ -16,7 +16,7 @@ from core.access import Role, Scope
 from core.api.authorization import caller_resolve
 from core.tenancy import current_organization
 from integrations.services import api_key_create
-from knowledge_base import ingestion
+from knowledge_base import ingestion, web_sources
 from knowledge_base import services as knowledge_services
 from knowledge_base.models import Document, DocumentStatus
 from prompts import services as prompt_services
@@ -142,6 +142,14 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             )
             for n in range(copies)
         ]
+        # Sitemaps (never fetched here: their tasks are queued on commit), at a literal
+        # public address, so adding them resolves no name.
+        for n in range(copies):
+            web_sources.sitemap_add(
+                collection=collections[0],
+                url=f"http://93.184.215.14/{label}/sitemap-{n}.xml",
+                actor=Actor(user=org.admin),
+            )
         # With copies, documents are long enough to make several chunks each.
         filler = "".join(f"\n\n## Part {i}\n\n" + "Words of the handbook. " * 20 for i in range(4))
         for n in range(copies):

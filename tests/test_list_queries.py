@@ -22,6 +22,7 @@ MAX_QUERIES = {
     "/api/v1/collections": 8,
     "/api/v1/collections/{collection_id}/documents": 9,
     "/api/v1/collections/{collection_id}/documents/{document_id}/chunks": 10,
+    "/api/v1/collections/{collection_id}/sitemaps": 9,
     "/api/v1/credentials": 8,
     "/api/v1/integrations": 8,
     "/api/v1/gmail/connections": 8,  # the caller's own: a list of one

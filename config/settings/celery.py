@@ -64,6 +64,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "knowledge_base.documents_recover_stalled",
         "schedule": env.float("DOCUMENT_SWEEP_INTERVAL", default=60.0),
     },
+    # Web pages and sitemaps whose refresh is due (or whose fetch's worker died).
+    "knowledge-base-refresh-web-sources": {
+        "task": "knowledge_base.web_sources_refresh_due",
+        "schedule": env.float("WEB_SOURCES_SWEEP_INTERVAL", default=60.0),
+    },
     "chat-recover-interrupted-answers": {
         "task": "chat.answers_recover_interrupted",
         "schedule": env.float("CHAT_SWEEP_INTERVAL", default=60.0),

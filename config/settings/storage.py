@@ -61,6 +61,23 @@ KNOWLEDGE_INGESTION_CONCURRENCY_PER_ORGANIZATION = env.int(
 # Seconds a document of an organization at its limit waits before it asks again.
 KNOWLEDGE_INGESTION_REQUEUE_SECONDS = env.int("KNOWLEDGE_INGESTION_REQUEUE_SECONDS", default=5)
 
+# Documents from URLs (knowledge_base/web_sources.py, docs/knowledge.md): fetched through
+# the outbound HTTP policy (core/outbound.py), robots.txt respected.
+KNOWLEDGE_WEB_USER_AGENT = env(
+    "KNOWLEDGE_WEB_USER_AGENT", default="AssistantPlatformBot/1.0 (+knowledge collections)"
+)
+# A page or sitemap larger than this is refused (bytes, after decompression).
+KNOWLEDGE_WEB_MAX_BYTES = env.int("KNOWLEDGE_WEB_MAX_BYTES", default=5 * 1024 * 1024)
+# Seconds one fetch may take, connection to last byte.
+KNOWLEDGE_WEB_TIMEOUT_SECONDS = env.float("KNOWLEDGE_WEB_TIMEOUT_SECONDS", default=20.0)
+# Minutes between fetches of a page or sitemap when its own interval is not given.
+KNOWLEDGE_WEB_REFRESH_MINUTES = env.int("KNOWLEDGE_WEB_REFRESH_MINUTES", default=1440)
+# Pages one sitemap may bring (an index's sitemaps together), and sitemaps of one index.
+KNOWLEDGE_SITEMAP_MAX_URLS = env.int("KNOWLEDGE_SITEMAP_MAX_URLS", default=1000)
+KNOWLEDGE_SITEMAP_MAX_CHILDREN = env.int("KNOWLEDGE_SITEMAP_MAX_CHILDREN", default=50)
+# Pages and sitemaps queued per run of the due sweep (beat, every minute), per organization.
+KNOWLEDGE_WEB_REFRESH_BATCH = env.int("KNOWLEDGE_WEB_REFRESH_BATCH", default=200)
+
 # Files API and chat attachments (files/, docs/files.md).
 FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 FILES_MAX_PER_UPLOAD = env.int("FILES_MAX_PER_UPLOAD", default=10)

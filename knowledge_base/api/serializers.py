@@ -11,6 +11,7 @@ from knowledge_base.models import (
     Document,
     DocumentChunk,
     DocumentStatus,
+    Sitemap,
 )
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
 
@@ -88,6 +89,13 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
             "recovery_attempts",
             "page_count",
             "metadata",
+            "source_url",
+            "sitemap",
+            "refresh_minutes",
+            "fetch_status",
+            "fetch_error",
+            "fetched_at",
+            "next_fetch_at",
             "created_at",
             "updated_at",
             "processed_at",
@@ -122,6 +130,47 @@ class DocumentUploadSerializer(serializers.Serializer):
 class DocumentTextSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=300)
     text = serializers.CharField(max_length=5_000_000, trim_whitespace=False)
+
+
+def _refresh_minutes_field():
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=525_600,
+        required=False,
+        help_text="Minutes between fetches (0: fetched once); default KNOWLEDGE_WEB_REFRESH_MINUTES.",
+    )
+
+
+class DocumentURLSerializer(serializers.Serializer):
+    url = serializers.URLField(
+        max_length=1000,
+        help_text="An http(s) web page; its main content is fetched, extracted and kept fresh.",
+    )
+    refresh_minutes = _refresh_minutes_field()
+
+
+class SitemapInputSerializer(serializers.Serializer):
+    url = serializers.URLField(
+        max_length=1000, help_text="A sitemap.xml or sitemap index of the pages to keep."
+    )
+    refresh_minutes = _refresh_minutes_field()
+
+
+class SitemapOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sitemap
+        fields = [
+            "id",
+            "collection",
+            "url",
+            "refresh_minutes",
+            "fetch_status",
+            "fetch_error",
+            "fetched_at",
+            "next_fetch_at",
+            "page_count",
+            "created_at",
+        ]
 
 
 class UploadResultSerializer(serializers.Serializer):

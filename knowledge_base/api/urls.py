@@ -20,6 +20,21 @@ urlpatterns = [
         name="document-text",
     ),
     path(
+        "collections/<str:collection_id>/documents/url",
+        views.DocumentURLView.as_view(),
+        name="document-url",
+    ),
+    path(
+        "collections/<str:collection_id>/sitemaps",
+        views.SitemapListView.as_view(),
+        name="sitemap-list",
+    ),
+    path(
+        "collections/<str:collection_id>/sitemaps/<str:sitemap_id>",
+        views.SitemapDetailView.as_view(),
+        name="sitemap-detail",
+    ),
+    path(
         "collections/<str:collection_id>/documents/<str:document_id>",
         views.DocumentDetailView.as_view(),
         name="document-detail",

@@ -9,11 +9,12 @@ from rest_framework.response import Response
 from assistants import gateway
 from assistants.catalog.models import AIModel
 from assistants.providers.errors import ProviderError, as_domain_error
+from audit.services import Actor
 from billing.models import Channel
 from core.access import Role, Scope
 from core.api.parsers import JSONParser
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
-from knowledge_base import retrieval, selectors, services
+from knowledge_base import retrieval, selectors, services, web_sources
 from knowledge_base.api import serializers as s
 from knowledge_base.models import DocumentStatus
 
@@ -141,6 +142,82 @@ class DocumentTextView(OrganizationAPIView):
         )
         body = s.UploadResponseSerializer({"results": _upload_results([outcome])}).data
         return Response(body, status=201 if outcome.document else 200)
+
+
+class DocumentURLView(OrganizationAPIView):
+    api_scope = "knowledge"
+
+    @extend_schema(
+        request=s.DocumentURLSerializer,
+        responses={201: s.UploadResponseSerializer, 200: s.UploadResponseSerializer},
+        description=(
+            "Add a web page: stored at once (pending), then fetched through the outbound "
+            "policy (robots.txt respected), its main content extracted and ingested, and "
+            "fetched again every `refresh_minutes` (changes re-ingested; a page answering "
+            "404/410 is deleted). A URL the policy refuses (private or loopback address, "
+            "a scheme other than http/https) is a field error. A page already in the "
+            'collection is reported with status "duplicate".'
+        ),
+    )
+    def post(self, request, collection_id):
+        collection = selectors.collection_get(collection_id=collection_id)
+        data = s.DocumentURLSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = web_sources.document_add_url(
+            collection=collection, actor=Actor.from_request(request), **data.validated_data
+        )
+        body = s.UploadResponseSerializer({"results": _upload_results([outcome])}).data
+        return Response(body, status=201 if outcome.document else 200)
+
+
+class SitemapListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    api_scope = "knowledge"
+    serializer_class = s.SitemapOutputSerializer
+
+    def get_queryset(self):
+        collection = selectors.collection_get(collection_id=self.kwargs["collection_id"])
+        return selectors.sitemap_list(collection=collection)
+
+    @extend_schema(operation_id="sitemaps_list")
+    def get(self, request, collection_id):
+        return self.list(request)
+
+    @extend_schema(
+        request=s.SitemapInputSerializer,
+        responses={201: s.SitemapOutputSerializer},
+        description=(
+            "Add a sitemap (or sitemap index): its pages (same site, at most "
+            "KNOWLEDGE_SITEMAP_MAX_URLS) become URL documents; each fetch of the sitemap "
+            "adds new pages and deletes the pages that left it."
+        ),
+    )
+    def post(self, request, collection_id):
+        collection = selectors.collection_get(collection_id=collection_id)
+        data = s.SitemapInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sitemap = web_sources.sitemap_add(
+            collection=collection, actor=Actor.from_request(request), **data.validated_data
+        )
+        return Response(s.SitemapOutputSerializer(sitemap).data, status=201)
+
+
+class SitemapDetailView(OrganizationAPIView):
+    api_scope = "knowledge"
+
+    def _get(self, collection_id, sitemap_id):
+        collection = selectors.collection_get(collection_id=collection_id)
+        return selectors.sitemap_get(collection=collection, sitemap_id=sitemap_id)
+
+    @extend_schema(responses=s.SitemapOutputSerializer)
+    def get(self, request, collection_id, sitemap_id):
+        return Response(s.SitemapOutputSerializer(self._get(collection_id, sitemap_id)).data)
+
+    @extend_schema(responses={204: None}, description="The sitemap and the pages it brought.")
+    def delete(self, request, collection_id, sitemap_id):
+        web_sources.sitemap_delete(
+            sitemap=self._get(collection_id, sitemap_id), actor=Actor.from_request(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _document(collection_id, document_id):

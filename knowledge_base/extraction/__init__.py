@@ -80,9 +80,16 @@ def extract_upload(
 
 
 def extract(
-    data: bytes, content_type: str, limits: ExtractionLimits = DEFAULT_LIMITS
+    data: bytes,
+    content_type: str,
+    limits: ExtractionLimits = DEFAULT_LIMITS,
+    *,
+    main_content: bool = False,
 ) -> ExtractedDocument:
     """Structured text for `data`, which must be of the (already detected) `content_type`.
+
+    `main_content`: HTML is a fetched web page; only its main content is read (no site
+    header, footer, navigation or sidebars).
 
     In this process, under the element-count `limits` only: `sandbox.extract_isolated` runs
     it in a child process under the CPU and memory limits too (what ingestion does).
@@ -105,7 +112,12 @@ def extract(
     text = decode_text(data)
     if not text.strip():
         raise EmptyContent("The file contains no text.")
-    document = extractor(text, limits)
+    if content_type == HTML and main_content:
+        from knowledge_base.extraction.html import extract_html
+
+        document = extract_html(text, limits, main_content=True)
+    else:
+        document = extractor(text, limits)
     document.metadata.setdefault("content_type", content_type)
     return _non_empty(document)
 

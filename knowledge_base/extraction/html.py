@@ -61,11 +61,22 @@ _HTML_BLOCKS = frozenset(
         "ul",
     }
 )
+# A web page's boilerplate (main-content extraction, ``main_content=True``): the site's
+# header, footer, sidebars and forms, by element and by ARIA landmark.
+_PAGE_CHROME = frozenset({"header", "footer", "aside", "form", "dialog"})
+_CHROME_ROLES = frozenset(
+    {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar", "dialog"}
+)
 _HTML_HEADINGS = {f"h{level}": level for level in range(1, 7)}
 _FLUSH = object()  # walk marker: the block element whose children were just visited ends here
 
 
-def extract_html(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> ExtractedDocument:
+def extract_html(
+    text: str, limits: ExtractionLimits = DEFAULT_LIMITS, *, main_content: bool = False
+) -> ExtractedDocument:
+    """The page's visible text. With ``main_content`` (a fetched web page), only its main
+    content: the ``<main>`` element (or ``role="main"``, or the one ``<article>``) when
+    there is one, and never the header, footer, sidebars, navigation or forms."""
     # Every element starts with "<": counting them bounds the tree before it is built.
     check_count(text.count("<"), limits.max_html_elements, "HTML elements")
     from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
@@ -74,18 +85,28 @@ def extract_html(text: str, limits: ExtractionLimits = DEFAULT_LIMITS) -> Extrac
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         soup = BeautifulSoup(text, "html.parser")
     title = one_line(soup.title.get_text()) if soup.title else ""
-    walker = _HtmlWalker(limits.max_paragraphs)
-    walker.walk(soup)
+    walker = _HtmlWalker(limits.max_paragraphs, drop_chrome=main_content)
+    root = _main_element(soup) if main_content else None
+    walker.walk(root or soup)
     first_h1 = soup.find("h1")
     if not title and first_h1 is not None:
         title = one_line(first_h1.get_text(" "))
     return ExtractedDocument(title=title or None, sections=walker.sections, metadata={})
 
 
+def _main_element(soup: Any) -> Any:
+    main = soup.find("main") or soup.find(attrs={"role": "main"})
+    if main is not None:
+        return main
+    articles = soup.find_all("article", limit=2)
+    return articles[0] if len(articles) == 1 else None
+
+
 class _HtmlWalker:
     """Iterative walk (deeply nested markup must not hit Python's recursion limit)."""
 
-    def __init__(self, max_sections: int) -> None:
+    def __init__(self, max_sections: int, *, drop_chrome: bool = False) -> None:
+        self._drop_chrome = drop_chrome
         self.sections: list[Section] = []
         self._max_sections = max_sections
         self._headings = HeadingPath()
@@ -109,7 +130,7 @@ class _HtmlWalker:
             if not isinstance(node, Comment | Declaration | Doctype | ProcessingInstruction):
                 self._inline.append(str(node))
             return []
-        if not isinstance(node, Tag) or self._hidden(node):
+        if not isinstance(node, Tag) or self._hidden(node) or self._chrome(node):
             return []
         name = node.name.lower()
         if name in _HTML_HEADINGS:
@@ -141,6 +162,12 @@ class _HtmlWalker:
             or tag.has_attr("hidden")
             or str(tag.get("aria-hidden", "")).lower() == "true"
         )
+
+    def _chrome(self, tag: Any) -> bool:
+        if not self._drop_chrome:
+            return False
+        role = str(tag.get("role", "")).lower()
+        return tag.name.lower() in _PAGE_CHROME or role in _CHROME_ROLES
 
     def _flush(self) -> None:
         raw = "".join(self._inline)

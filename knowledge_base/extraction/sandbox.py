@@ -71,19 +71,22 @@ def extract_isolated(
     *,
     limits: ExtractionLimits = DEFAULT_LIMITS,
     keep_going: Callable[[], bool] | None = None,
+    main_content: bool = False,
 ) -> ExtractedDocument:
-    """`extraction.extract(data, content_type, limits)` in a resource-limited child process.
+    """`extraction.extract(data, content_type, limits, main_content=...)` in a
+    resource-limited child process.
 
     `keep_going` is called about every `POLL_SECONDS` while the child runs; when it answers
     False the child is killed and `ExtractionCancelled` raised.
     """
-    if FORK_SERVER_SUPPORTED:
-        return _extract_forked(data, content_type, limits, keep_going)
-    return _extract_spawned(data, content_type, limits, keep_going)
+    extract_with = _extract_forked if FORK_SERVER_SUPPORTED else _extract_spawned
+    return extract_with(data, content_type, limits, keep_going, main_content=main_content)
 
 
-def _header(content_type: str, limits: ExtractionLimits) -> bytes:
-    return json.dumps({"content_type": content_type, "limits": limits.as_dict()}).encode()
+def _header(content_type: str, limits: ExtractionLimits, main_content: bool) -> bytes:
+    return json.dumps(
+        {"content_type": content_type, "limits": limits.as_dict(), "main_content": main_content}
+    ).encode()
 
 
 def _check(started: float, limits: ExtractionLimits, keep_going) -> None:
@@ -96,11 +99,13 @@ def _check(started: float, limits: ExtractionLimits, keep_going) -> None:
         )
 
 
-def _extract_spawned(data, content_type, limits, keep_going) -> ExtractedDocument:
+def _extract_spawned(
+    data, content_type, limits, keep_going, *, main_content: bool = False
+) -> ExtractedDocument:
     # The input goes through an unlinked temporary file, not a pipe: communicate() can be
     # retried after a timeout (to poll `keep_going`) only for output, never for input.
     with tempfile.TemporaryFile() as source:
-        source.write(_header(content_type, limits) + b"\n")
+        source.write(_header(content_type, limits, main_content) + b"\n")
         source.write(data)
         source.seek(0)
         child = subprocess.Popen(
@@ -204,7 +209,9 @@ class _ForkServer:
 _server = _ForkServer()
 
 
-def _extract_forked(data, content_type, limits, keep_going) -> ExtractedDocument:
+def _extract_forked(
+    data, content_type, limits, keep_going, *, main_content: bool = False
+) -> ExtractedDocument:
     connection = _server.connect()
     read_end, write_end = os.pipe()
     chunks: list[bytes] = []
@@ -217,7 +224,9 @@ def _extract_forked(data, content_type, limits, keep_going) -> ExtractedDocument
         source.seek(0)
         try:
             socket.send_fds(
-                connection, [_header(content_type, limits)], [source.fileno(), write_end]
+                connection,
+                [_header(content_type, limits, main_content)],
+                [source.fileno(), write_end],
             )
         finally:
             os.close(write_end)
@@ -369,11 +378,13 @@ def _die_with_the_worker() -> None:
         os._exit(1)
 
 
-def _answer(data: bytes, content_type: str, limits: ExtractionLimits) -> dict[str, Any]:
+def _answer(
+    data: bytes, content_type: str, limits: ExtractionLimits, main_content: bool = False
+) -> dict[str, Any]:
     try:
         from knowledge_base.extraction import extract
 
-        document = extract(data, content_type, limits)
+        document = extract(data, content_type, limits, main_content=main_content)
         answer: dict[str, Any] = {"document": _document_to_json(document)}
     except DocumentError as exc:
         answer = {"error": {"type": type(exc).__name__, "message": exc.message}}
@@ -392,7 +403,9 @@ def _child_main() -> int:
     arguments = json.loads(stdin.readline())
     limits = ExtractionLimits(**arguments["limits"])
     _limit_this_process(limits)
-    answer = _answer(stdin.read(), arguments["content_type"], limits)
+    answer = _answer(
+        stdin.read(), arguments["content_type"], limits, bool(arguments.get("main_content"))
+    )
     sys.stdout.buffer.write(json.dumps(answer).encode())
     return 0
 
@@ -519,7 +532,9 @@ def _parse_in_child(header: bytes, source_fd: int, answer_fd: int) -> None:
         _limit_this_process(limits)
         with open(source_fd, "rb") as source:
             data = source.read()
-        answer = _answer(data, arguments["content_type"], limits)
+        answer = _answer(
+            data, arguments["content_type"], limits, bool(arguments.get("main_content"))
+        )
         with open(answer_fd, "wb") as output:
             output.write(json.dumps(answer).encode())
         code = 0

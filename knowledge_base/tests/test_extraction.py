@@ -555,3 +555,24 @@ def test_modules_import_without_django_or_parsers() -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_web_pages_main_content_leaves_its_chrome_out_and_uploads_keep_everything():
+    from knowledge_base.extraction.html import extract_html
+
+    page = (
+        "<html><head><title>T</title></head><body>"
+        "<header>Site header</header><div role='navigation'>Menu links</div>"
+        "<form>Newsletter signup</form>"
+        "<article><h2>Intro</h2><p>The article text.</p></article>"
+        "<aside>Related posts</aside><footer>Copyright</footer></body></html>"
+    )
+    main = extract_html(page, main_content=True).text
+    assert main == "The article text."  # the one <article>, nothing around it
+    everything = extract_html(page).text  # an uploaded HTML file: all its visible text
+    for text in ("Site header", "Newsletter signup", "Related posts", "Copyright"):
+        assert text in everything
+    with_main = (
+        "<body><nav>x</nav><header>h</header><main><p>Body.</p><footer>f</footer></main></body>"
+    )
+    assert extract_html(with_main, main_content=True).text == "Body."

@@ -66,3 +66,47 @@ def test_a_queued_document_is_processed_by_the_worker_and_redelivery_is_harmless
         result = document_process_task.delay(str(document.id), document.version).get(timeout=30)
         assert result == {"status": "skipped", "chunks": 0}
         assert DocumentChunk.objects.filter(document=document).count() == chunks
+
+
+def test_a_web_page_is_fetched_and_ingested_by_the_worker_and_redelivery_is_harmless(
+    committed_collection, celery_worker, django_db_blocker
+):
+    from audit.services import Actor
+    from knowledge_base import web_sources
+    from knowledge_base.tests.web_site import Site
+    from knowledge_base.web_tasks import web_page_fetch_task
+
+    org, collection = committed_collection
+    site = Site()
+    try:
+        url = site.page(
+            "/guide",
+            "<html><head><title>Guide</title></head><body><main>"
+            + "<p>Useful sentence about parcels.</p>" * 80
+            + "</main></body></html>",
+            etag='"v1"',
+        )
+        with django_db_blocker.unblock(), schema_context(org.slug):
+            # when: the API path stores the page and queues its fetch (by name) on commit
+            document = web_sources.document_add_url(
+                collection=collection, url=url, actor=Actor()
+            ).document
+            queued_with = Document.objects.get(pk=document.pk).next_fetch_at.isoformat()
+
+            # then: the worker fetches it, and the ingestion it queued completes it
+            def completed():
+                return Document.objects.get(pk=document.pk).status == DocumentStatus.COMPLETED
+
+            assert _wait_for(completed), Document.objects.get(pk=document.pk).__dict__
+            assert DocumentChunk.objects.filter(document=document).exists()
+            version = Document.objects.get(pk=document.pk).version
+
+            # and the same fetch message delivered again does nothing
+            result = web_page_fetch_task.apply_async(
+                (str(document.pk), queued_with), headers={"_schema_name": org.slug}
+            ).get(timeout=30)
+            assert result == "skipped"
+            assert Document.objects.get(pk=document.pk).version == version
+        assert site.paths().count("/guide") == 1
+    finally:
+        site.close()

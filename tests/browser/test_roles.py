@@ -38,7 +38,12 @@ def test_viewer_sees_no_edit_controls(page, globex):
     expect(page.get_by_test_id("document-row").first).to_be_visible()
     expect(page.get_by_test_id("document-status").first).to_have_text("completed")
     expect(page.get_by_test_id("dropzone")).to_have_count(0)
-    for name in ("Edit collection", "Delete collection", re.compile("^(Reprocess|Delete) ")):
+    for name in (
+        "Add from URL",
+        "Edit collection",
+        "Delete collection",
+        re.compile("^(Reprocess|Delete) "),
+    ):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     snap(page, "collection-viewer")
 

@@ -3,7 +3,7 @@
 import { type DragEvent, type FormEvent, useEffect, useRef, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
-import type { Collection, DocumentItem, Hit, SearchMode, UploadResponse } from "../api/types";
+import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
 import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
 
@@ -267,6 +267,128 @@ function Uploader({ collectionId, onUploaded }: { collectionId: string; onUpload
   );
 }
 
+// ---------------------------------------------------------------- documents from URLs
+
+const FETCH_TONE = { pending: "info", changed: "success", unchanged: "success", failed: "danger", blocked: "warning" } as const;
+const FETCH_TEXT: Record<FetchStatus, string> = { pending: "not fetched yet", changed: "updated", unchanged: "unchanged", failed: "fetch failed", blocked: "blocked by robots.txt" };
+// Minutes between fetches (the API's refresh_minutes; 0: fetched once).
+const REFRESH_CHOICES = [
+  [60, "Every hour"],
+  [1440, "Every day"],
+  [10080, "Every week"],
+  [0, "Never (fetch once)"],
+] as const;
+
+function refreshText(minutes: number | null | undefined): string {
+  const choice = REFRESH_CHOICES.find(([value]) => value === minutes);
+  return choice ? choice[1].toLowerCase() : minutes ? `every ${minutes} min` : "never";
+}
+
+/** Source URL, last fetch and its outcome: what a page or sitemap in the collection is. */
+function FetchState({ url, status, fetchedAt, error, refreshMinutes }: { url: string; status?: FetchStatus | ""; fetchedAt?: string | null; error?: string; refreshMinutes?: number | null }) {
+  const known = status ? (status as FetchStatus) : "pending";
+  return (
+    <div className="small stack" style={{ gap: 2, marginTop: 4 }} data-testid="fetch-state">
+      <a href={url} target="_blank" rel="noreferrer noopener" className="mono" style={{ overflowWrap: "anywhere" }} data-testid="source-url">
+        {url}
+      </a>
+      <span className="muted row" style={{ gap: 6, flexWrap: "wrap" }}>
+        <Badge tone={FETCH_TONE[known]} testId="fetch-status">
+          {FETCH_TEXT[known]}
+        </Badge>
+        <span>
+          <span data-testid="fetched-at">{fetchedAt ? `fetched ${formatDate(fetchedAt)}` : "not fetched yet"}</span> · refreshed {refreshText(refreshMinutes)}
+        </span>
+      </span>
+      {error && (known === "failed" || known === "blocked") ? <span className="muted" data-testid="fetch-error">{error}</span> : null}
+    </div>
+  );
+}
+
+function AddFromURL({ collectionId, open, onClose, onAdded }: { collectionId: string; open: boolean; onClose: () => void; onAdded: () => void }) {
+  const [kind, setKind] = useState<"page" | "sitemap">("page");
+  const path = { collection_id: collectionId };
+  const add = useAction(async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const body = { url: String(form.get("url") ?? "").trim(), refresh_minutes: Number(form.get("refresh_minutes")) };
+    if (kind === "page") await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/url", { params: { path }, body }));
+    else await unwrap(client.POST("/api/v1/collections/{collection_id}/sitemaps", { params: { path }, body }));
+    onAdded();
+    onClose();
+  });
+  return (
+    <Modal open={open} title="Add from URL" onClose={onClose} testId="add-from-url">
+      <form className="stack" onSubmit={add.run} noValidate>
+        <fieldset className="stack" style={{ border: 0, padding: 0, margin: 0, gap: 6 }}>
+          <legend className="small" style={{ fontWeight: 600, marginBottom: 4 }}>
+            What to add
+          </legend>
+          <label className="row" style={{ gap: 8 }}>
+            <input type="radio" name="kind" value="page" checked={kind === "page"} onChange={() => setKind("page")} /> A web page
+          </label>
+          <label className="row" style={{ gap: 8 }}>
+            <input type="radio" name="kind" value="sitemap" checked={kind === "sitemap"} onChange={() => setKind("sitemap")} /> Every page of a sitemap
+          </label>
+        </fieldset>
+        <TextField
+          label={kind === "page" ? "Page URL" : "Sitemap URL"}
+          name="url"
+          type="url"
+          inputMode="url"
+          placeholder={kind === "page" ? "https://example.com/help/shipping" : "https://example.com/sitemap.xml"}
+          required
+          error={add.error}
+          hint={kind === "page" ? "Its main content is read (no menus or footers) and kept up to date." : "Pages added to the sitemap are added here; pages removed from it are deleted."}
+        />
+        <SelectField label="Fetch again" name="refresh_minutes" defaultValue="1440" error={add.error} hint="Only a page whose text changed is processed again; a page that is gone (404) is deleted.">
+          {REFRESH_CHOICES.map(([value, text]) => (
+            <option key={value} value={value}>
+              {text}
+            </option>
+          ))}
+        </SelectField>
+        <ErrorMessage error={add.error} />
+        <div className="row" style={{ justifyContent: "flex-end" }}>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={add.busy}>
+            Add
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
+function SitemapRow({ collectionId, sitemap, canEdit, onChanged }: { collectionId: string; sitemap: SitemapItem; canEdit: boolean; onChanged: () => void }) {
+  const remove = useAction(async () => {
+    if (!window.confirm(`Remove the sitemap ${sitemap.url} and its ${sitemap.page_count ?? 0} pages?`)) return;
+    await unwrap(client.DELETE("/api/v1/collections/{collection_id}/sitemaps/{sitemap_id}", { params: { path: { collection_id: collectionId, sitemap_id: sitemap.id } } }));
+    onChanged();
+  });
+  return (
+    <tr data-testid="sitemap-row">
+      <td>
+        <FetchState url={sitemap.url} status={sitemap.fetch_status} fetchedAt={sitemap.fetched_at} error={sitemap.fetch_error} refreshMinutes={sitemap.refresh_minutes} />
+        {sitemap.fetch_error && sitemap.fetch_status === "changed" ? <div className="muted small">{sitemap.fetch_error}</div> : null}
+        <ErrorMessage error={remove.error} />
+      </td>
+      <td className="num" data-testid="sitemap-pages">
+        {formatNumber(sitemap.page_count ?? 0)}
+      </td>
+      <td className="num">
+        {canEdit ? (
+          <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Remove sitemap ${sitemap.url}`}>
+            Remove
+          </button>
+        ) : null}
+      </td>
+    </tr>
+  );
+}
+
 function DocumentRow({ collectionId, document, canEdit, onChanged }: { collectionId: string; document: DocumentItem; canEdit: boolean; onChanged: () => void }) {
   const path = { collection_id: collectionId, document_id: document.id };
   const reprocess = useAction(async () => {
@@ -289,10 +411,14 @@ function DocumentRow({ collectionId, document, canEdit, onChanged }: { collectio
     <tr data-testid="document-row" id={`document-${document.id}`} ref={row} aria-current={linked ? "true" : undefined} style={linked ? { background: "var(--accent-soft)" } : undefined}>
       <td>
         <strong data-testid="document-title">{document.title}</strong>
-        <div className="muted small">
-          {document.content_type} · {formatBytes(document.size)}
-          {document.page_count ? ` · ${document.page_count} pages` : ""}
-        </div>
+        {document.source === "url" ? (
+          <FetchState url={document.source_url ?? ""} status={document.fetch_status} fetchedAt={document.fetched_at} error={document.fetch_error} refreshMinutes={document.refresh_minutes} />
+        ) : (
+          <div className="muted small">
+            {document.content_type} · {formatBytes(document.size)}
+            {document.page_count ? ` · ${document.page_count} pages` : ""}
+          </div>
+        )}
         {document.status === "failed" && document.error ? (
           <div className="alert alert-error small" style={{ marginTop: 6 }} data-testid="document-error">
             {document.error}
@@ -334,6 +460,8 @@ export function CollectionPage() {
   const navigate = useNavigate();
   const [page, setPage] = useState(1);
   const [editing, setEditing] = useState(false);
+  const [addingURL, setAddingURL] = useState(false);
+  const sitemaps = useAsync(() => unwrap(client.GET("/api/v1/collections/{collection_id}/sitemaps", { params: { path: { collection_id: collectionId }, query: { page_size: 100 } } })), [collectionId]);
   const collection = useAsync(() => unwrap(client.GET("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } })), [collectionId]);
   const documents = useAsync(
     () => unwrap(client.GET("/api/v1/collections/{collection_id}/documents", { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } })),
@@ -341,12 +469,17 @@ export function CollectionPage() {
   );
   // Live status: poll while any document is still pending or processing.
   const busy = documents.data?.results.some((document) => document.status === "pending" || document.status === "processing");
+  const sitemapsBusy = sitemaps.data?.results.some((sitemap) => sitemap.fetch_status === "pending");
   const { reload } = documents;
+  const reloadSitemaps = sitemaps.reload;
   useEffect(() => {
-    if (!busy) return;
-    const timer = window.setInterval(reload, 1500);
+    if (!busy && !sitemapsBusy) return;
+    const timer = window.setInterval(() => {
+      reload();
+      if (sitemapsBusy) reloadSitemaps();
+    }, 1500);
     return () => window.clearInterval(timer);
-  }, [busy, reload]);
+  }, [busy, sitemapsBusy, reload, reloadSitemaps]);
   const wasBusy = useRef(false);
   useEffect(() => {
     if (wasBusy.current && !busy) collection.reload();
@@ -391,6 +524,9 @@ export function CollectionPage() {
         actions={
           canEdit ? (
             <>
+              <button type="button" className="btn btn-primary" onClick={() => setAddingURL(true)}>
+                Add from URL
+              </button>
               <button type="button" className="btn" onClick={() => setEditing(true)}>
                 Edit collection
               </button>
@@ -437,13 +573,59 @@ export function CollectionPage() {
               </table>
             </div>
           ) : (
-            <Empty title="No documents yet">{canEdit ? "Drop files above to add them." : null}</Empty>
+            <Empty title="No documents yet">{canEdit ? "Drop files above, or add a web page or a sitemap with “Add from URL”." : null}</Empty>
           )
         ) : (
           <Loading />
         )}
         {documents.data ? <Pager page={page} count={documents.data.count} pageSize={50} onPage={setPage} /> : null}
       </div>
+      {sitemaps.data?.results.length ? (
+        <div className="card" data-testid="sitemaps">
+          <div className="card-header">
+            <h2>Sitemaps</h2>
+          </div>
+          <ErrorMessage error={sitemaps.error} />
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Sitemap</th>
+                  <th className="num">Pages</th>
+                  <th className="num">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {sitemaps.data.results.map((sitemap) => (
+                  <SitemapRow
+                    key={sitemap.id}
+                    collectionId={collectionId}
+                    sitemap={sitemap}
+                    canEdit={canEdit}
+                    onChanged={() => {
+                      sitemaps.reload();
+                      documents.reload();
+                      collection.reload();
+                    }}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </div>
+      ) : null}
+      <AddFromURL
+        collectionId={collectionId}
+        open={addingURL}
+        onClose={() => setAddingURL(false)}
+        onAdded={() => {
+          documents.reload();
+          sitemaps.reload();
+          collection.reload();
+        }}
+      />
       <Modal open={editing} title="Edit collection" onClose={() => setEditing(false)}>
         <form className="stack" onSubmit={save.run} noValidate>
           <TextField label="Name" name="name" defaultValue={data.name} required error={save.error} />
