@@ -210,8 +210,12 @@ def main() -> int:
         uv_env = {
             **os.environ,
             "UV_PROJECT_ENVIRONMENT": str(venv),
-            "UV_COMPILE_BYTECODE": "1",
-            "UV_LINK_MODE": "copy",
+            # The image compiles every module's bytecode at build (UV_COMPILE_BYTECODE,
+            # ~20 s of CPU here) and runs read-only; this check lets the processes below
+            # compile what they import instead (PYTHONDONTWRITEBYTECODE unset for them).
+            # Same code, same commands; only the start-up work is spread differently.
+            "UV_COMPILE_BYTECODE": "0",
+            "UV_LINK_MODE": "hardlink",
             "UV_PYTHON_DOWNLOADS": "never",
         }
         uv_env.pop("VIRTUAL_ENV", None)
@@ -235,7 +239,6 @@ def main() -> int:
         env = {
             "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(work),
-            "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "DJANGO_SETTINGS_MODULE": "config.settings.prod",
             "HF_HUB_OFFLINE": "1",
