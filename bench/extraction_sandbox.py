@@ -1,5 +1,5 @@
 """What the extraction sandbox costs per document: the fork server against a fresh
-interpreter per document (ADR 0081).
+interpreter per document (ADR 0092).
 
     .venv/bin/python bench/extraction_sandbox.py [--rounds N]
 

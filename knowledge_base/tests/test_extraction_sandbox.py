@@ -1,4 +1,4 @@
-"""The extraction fork server (knowledge_base/extraction/sandbox.py, ADR 0081): one clean
+"""The extraction fork server (knowledge_base/extraction/sandbox.py, ADR 0092): one clean
 interpreter per worker process forks a limited child for each document."""
 
 from __future__ import annotations
