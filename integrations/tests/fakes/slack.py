@@ -69,6 +69,9 @@ class FakeSlack:
         self.calls: list[tuple[str, dict, str | None]] = []
         self.posted: dict[str, Posted] = {}
         self.failures: dict[str, str] = {}  # method -> Slack error code
+        # method -> seconds to wait before answering (after the work is done: a message
+        # is posted, its answer late), once
+        self.hold_seconds: dict[str, float] = {}
         # method -> answers to give first, in order: (HTTP status, headers, body)
         self.http_failures: dict[str, list[tuple[int, dict, dict]]] = {}
         # thread ts -> time.time() of the answer's first text (chat.startStream)
@@ -129,6 +132,7 @@ class FakeSlack:
         self.posted.clear()
         self.failures.clear()
         self.http_failures.clear()
+        self.hold_seconds.clear()
         self.first_text_at.clear()
 
     # -- the server ----------------------------------------------------------------
@@ -202,6 +206,9 @@ class FakeSlack:
                     body = handler(args, token)
                 except PermissionError as exc:
                     body = {"ok": False, "error": str(exc)}
+                hold = fake.hold_seconds.pop(method, 0)
+                if hold:
+                    time.sleep(hold)
                 return self._answer(body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
