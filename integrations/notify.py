@@ -41,6 +41,9 @@ from integrations.teams.auth import IntegrationConnections
 from integrations.teams.connector import connector_client
 
 METADATA_EVENT = "workflow_notify"
+# One person's chat with the bot (a Slack DM, a Teams personal chat) is not a place other
+# members may post to from a workflow: only shared channels and group chats are targets.
+PRIVATE_KINDS = ("im", "personal")
 MAX_TEXT = 3500  # Slack shows up to 4,000 characters of text; Teams accepts more
 # Slack errors another attempt cannot fix: the step fails at once with the code named.
 SLACK_PERMANENT = {
@@ -90,10 +93,12 @@ class _BotChannel:
         ).first()
 
     def _channel(self, integration, channel_id: str) -> IntegrationChannel | None:
-        return IntegrationChannel.objects.filter(
-            integration=integration, organization_id=integration.organization_id,
-            channel_id=channel_id,
-        ).first()  # fmt: skip
+        return (
+            IntegrationChannel.objects.filter(
+                integration=integration, organization_id=integration.organization_id,
+                channel_id=channel_id,
+            ).exclude(kind__in=PRIVATE_KINDS).first()
+        )  # fmt: skip
 
     def check(self, *, organization, integration_id: str, channel_id: str) -> dict[str, str]:
         integration = self._integration(organization=organization, integration_id=integration_id)
@@ -118,6 +123,7 @@ class _BotChannel:
                 provider=self.provider,
                 integration__status=IntegrationStatus.ACTIVE,
             )
+            .exclude(kind__in=PRIVATE_KINDS)
             .select_related("integration")
             .order_by("integration__name", "name", "channel_id")
         )

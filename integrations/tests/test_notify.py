@@ -298,6 +298,14 @@ class TestPublish:
         assert list(fields) == ["steps.1.channel_id"]
         assert "not in this Slack channel" in fields["steps.1.channel_id"][0]
 
+    def test_a_persons_direct_chat_with_the_bot_is_not_a_target(self, tenant, slack):
+        integration = slack_installed(tenant, slack)
+        bots.channel_seen(integration=integration, channel_id="D0ALICE", kind="im")
+        fields = self.publish_errors(tenant, notify("slack", integration, "D0ALICE"))
+        assert list(fields) == ["steps.1.channel_id"]
+        listed = HostClient(tenant.host, tenant.member).get(TestDestinationsAPI.URL).json()
+        assert [d["channel_id"] for d in listed["results"]] == [CHANNEL]
+
     def test_a_disconnected_integration_is_a_field_error(self, tenant, slack):
         integration = slack_installed(tenant, slack)
         bot_services.integration_disconnect(integration=integration, actor=Actor())
