@@ -22,3 +22,9 @@ class IntegrationsConfig(AppConfig):
         from integrations.webhooks.subscriber import webhooks_on_event
 
         events.subscribe(webhooks_on_event)
+
+        # Slack and Teams as targets of workflows' notify steps (workflows may not
+        # import this app: they look the senders up in core.notifications).
+        from integrations import notify
+
+        notify.register()

@@ -31,6 +31,7 @@ from core import errors
 from core.access import Caller, Role, membership_model
 from integrations.models import (
     Integration,
+    IntegrationChannel,
     IntegrationEvent,
     IntegrationEventLevel,
     IntegrationRoute,
@@ -169,6 +170,33 @@ def thread_remember(*, integration: Integration, key: str, session_id) -> None:
         integration=integration,
         key=key,
         defaults={"organization_id": integration.organization_id, "session_id": session_id},
+    )
+
+
+def channel_seen(
+    *, integration: Integration, channel_id: str, kind: str = "", name: str = "", service_url=""
+) -> None:
+    """Record a channel the bot is in (one statement: an insert, or the refresh of its
+    last-seen time, service URL and a name learnt since): a place a workflow's notify
+    step may post to."""
+    if not channel_id:
+        return
+    row = IntegrationChannel(
+        integration=integration,
+        organization_id=integration.organization_id,
+        provider=integration.provider,
+        channel_id=channel_id[:300],
+        name=(name or "")[:200],
+        kind=(kind or "")[:32],
+        service_url=(service_url or "")[:500],
+        last_seen_at=timezone.now(),
+    )
+    update = ["last_seen_at"] + [f for f in ("name", "service_url") if getattr(row, f)]
+    IntegrationChannel.objects.bulk_create(
+        [row],
+        update_conflicts=True,
+        unique_fields=["integration", "channel_id"],
+        update_fields=update,
     )
 
 

@@ -205,6 +205,38 @@ class IntegrationEvent(models.Model):
         return f"{self.kind}: {self.summary[:60]}"
 
 
+class IntegrationChannel(models.Model):
+    """A Slack channel (or DM) or a Teams conversation the bot is in, recorded when an
+    event arrives from it (Teams: also when the bot is added to it): the places a
+    workflow's ``notify`` step may post to (docs/workflows.md). Teams keeps the
+    ``service_url`` a proactive message is sent to."""
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="known_channels"
+    )
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    provider = models.CharField(max_length=16, choices=IntegrationProvider.choices)
+    channel_id = models.CharField(max_length=300)  # Slack "C…"/"D…"; the Teams conversation id
+    name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=32, blank=True)  # "channel", "im", "personal"...
+    service_url = models.URLField(max_length=500, blank=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "channel_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "channel_id"], name="integration_channel_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "provider"])]
+
+    def __str__(self) -> str:
+        return self.name or self.channel_id
+
+
 # -- Outbound webhooks (issue 16; docs/webhooks.md) ---------------------------------------
 # Public schema like API keys: a delivery is sent and retried by workers that need no
 # tenant, and every row carries its organization (every query filters by it).

@@ -182,8 +182,14 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
         ],
     )
     for n in range(copies):
-        slack_integration_for(
+        slack = slack_integration_for(
             org, team_id=f"T-{org.slug}-{label}-{n}".upper().replace(" ", ""), problems=copies
+        )
+        # a channel its bot is in: what workflows' notify steps may post to
+        from integrations import bots
+
+        bots.channel_seen(
+            integration=slack, channel_id=f"C{n}", kind="channel", name=_name(label, "channel", n)
         )
         # Listed first (newest): the isolation suite's {integration_id} is a Teams bot, so
         # its app package is asked for with a real Teams id.

@@ -46,6 +46,7 @@ MAX_QUERIES = {
     "/api/v1/workflows/{workflow_id}/versions": 9,
     "/api/v1/workflows/{workflow_id}/runs": 9,
     "/api/v1/workflow-runs": 8,
+    "/api/v1/workflow-notify-destinations": 8,  # one query per target kind
     "/api/v1/workflow-secrets": 8,
 }
 

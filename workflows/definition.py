@@ -73,10 +73,15 @@ FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "title": ("template", True),
         "text": ("template", True),
     },
+    # target "email" (the default: to + subject) or a registered notification channel
+    # ("slack", "teams": core.notifications) with its integration and channel.
     "notify": {
-        "to": ("template_list", True),
-        "subject": ("template", True),
+        "target": ("text", False),
+        "to": ("template_list", False),
+        "subject": ("template", False),
         "body": ("template", True),
+        "integration_id": ("id", False),
+        "channel_id": ("text", False),
     },
     "approval": {"message": ("template", False), "timeout_hours": ("number", False)},
 }
@@ -216,9 +221,31 @@ def _check_step(step, index: int, earlier: set[str], keys_after: list[str], prob
             problems[f"{where}.else_goto"] = ["A later step's key, or 'end'."]
     if kind == "transform" and step.get("output", "text") not in ("text", "json"):
         problems[f"{where}.output"] = ["'text' or 'json'."]
+    if kind == "notify":
+        _check_notify_target(step, where, problems)
     if kind == "prompt" and not (step.get("model") or step.get("assistant_id")):
         pass  # the template's model hint, checked when the version is pinned
     return key
+
+
+NOTIFY_TARGETS = ("email", "slack", "teams")
+
+
+def _check_notify_target(step: dict, where: str, problems: dict) -> None:
+    """E-mail needs recipients and a subject; a chat target its integration and channel
+    (that they are this organization's is checked at publish, ``services``)."""
+    target = step.get("target") or "email"
+    if target not in NOTIFY_TARGETS:
+        problems[f"{where}.target"] = [f"One of: {', '.join(NOTIFY_TARGETS)}."]
+        return
+    required = ("to", "subject") if target == "email" else ("integration_id", "channel_id")
+    for name in required:
+        if step.get(name) in (None, "", []):
+            problems.setdefault(f"{where}.{name}", ["This field is required."])
+    refused = ("integration_id", "channel_id") if target == "email" else ("to",)
+    for name in refused:
+        if step.get(name) not in (None, "", []):
+            problems[f"{where}.{name}"] = [f"Not used by a {target} notification."]
 
 
 def check_triggers(triggers, problems: dict) -> dict:

@@ -47,6 +47,7 @@ from workflows.models import (
 logger = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 60.0
+RETRY_AFTER_MAX_SECONDS = 300.0  # a longer Retry-After than this waits this long
 # Steps with no effect outside the database and no cost: their output is committed with
 # the next step's start (one commit per step). The others commit their output at once.
 LOCAL_STEPS = frozenset({"transform", "condition"})
@@ -226,6 +227,10 @@ def _step_next(run: WorkflowRun, owner: str, index: int, step: dict, previous=No
 
 def _step_run_from_row(run, index: int, step: dict, key: str, row) -> WorkflowStepRun:
     pk, attempts, started_at, recorded_input, output = row
+    # jsonb comes back from a raw cursor as text (Django leaves JSON to its fields)
+    recorded_input, output = (
+        json.loads(value) if isinstance(value, str) else value for value in (recorded_input, output)
+    )
     step_run = WorkflowStepRun(
         pk=pk,
         run=run,
@@ -415,6 +420,8 @@ def _step_failed(run, step: dict, step_run: WorkflowStepRun, failure) -> tuple[s
     now = timezone.now()
     if failure.retryable and step_run.attempts <= retries:
         delay = _backoff(step_run.attempts)
+        if getattr(failure, "retry_after", None):  # the provider said how long (a 429)
+            delay = min(max(delay, float(failure.retry_after)), RETRY_AFTER_MAX_SECONDS)
         WorkflowStepRun.objects.filter(pk=step_run.pk).update(
             status=StepStatus.RETRYING, error=failure.message[:1000]
         )

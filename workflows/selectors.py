@@ -2,8 +2,9 @@
 
 from django.db.models import QuerySet
 
+from core import notifications
 from core.lookups import parse_uuid
-from core.tenancy import require_tenant_schema
+from core.tenancy import current_organization, require_tenant_schema
 from workflows.models import Workflow, WorkflowRun, WorkflowSecret, WorkflowVersion
 
 
@@ -44,3 +45,18 @@ def secret_list() -> QuerySet[WorkflowSecret]:
 
 def secret_get(*, secret_id) -> WorkflowSecret:
     return secret_list().get(id=parse_uuid(secret_id))
+
+
+def notify_destinations(*, target: str = "") -> list[notifications.Destination]:
+    """Where this organization's notify steps may post: the channels of its installed
+    Slack and Teams integrations (from the apps that registered them), by target."""
+    organization = current_organization()
+    kinds = [target] if target else notifications.kinds()
+    found: list[notifications.Destination] = []
+    for kind in kinds:
+        try:
+            channel = notifications.channel_for(kind)
+        except LookupError:
+            continue
+        found += channel.destinations(organization=organization)
+    return found

@@ -23,10 +23,10 @@ from django.utils import timezone
 from assistants import selectors as assistant_selectors
 from audit.models import AuditAction
 from audit.services import Actor, audit_record, field_changes
-from core import crypto
+from core import crypto, notifications
 from core.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
 from core.lookups import parse_uuid, person
-from core.tenancy import require_tenant_schema
+from core.tenancy import current_organization, require_tenant_schema
 from knowledge_base import selectors as knowledge_selectors
 from prompts import rendering
 from prompts import selectors as prompt_selectors
@@ -188,6 +188,8 @@ def _pin_references(checked: dict) -> dict:
         except ObjectDoesNotExist:
             field = "collection_ids" if step.get("collection_ids") else "collection_id"
             problems[f"{where}.{field}"] = ["Unknown collection."]
+        if step["type"] == "notify" and (step.get("target") or "email") != "email":
+            problems.update(_notify_target_problems(step, where))
         if step["type"] != "prompt":
             continue
         try:
@@ -219,6 +221,21 @@ def _pin_references(checked: dict) -> dict:
     if problems:
         raise ValidationFailed("The workflow is not valid.", fields=problems)
     return checked
+
+
+def _notify_target_problems(step: dict, where: str) -> dict[str, list[str]]:
+    """A Slack or Teams target must be an integration installed in this organization
+    and a channel its bot is in (asked of the app that registered the kind)."""
+    try:
+        channel = notifications.channel_for(step["target"])
+    except LookupError:
+        return {f"{where}.target": [f"{step['target']} notifications are not available here."]}
+    problems = channel.check(
+        organization=current_organization(),
+        integration_id=step["integration_id"],
+        channel_id=step["channel_id"],
+    )
+    return {f"{where}.{name}": [message] for name, message in problems.items()}
 
 
 def _apply_triggers(workflow: Workflow) -> None:

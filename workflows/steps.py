@@ -30,7 +30,7 @@ from assistants.providers.errors import ProviderError, as_domain_error
 from billing.models import Channel
 from chat import services as chat_services
 from chat import streaming as chat_streaming
-from core import crypto, outbound
+from core import crypto, notifications, outbound
 from core.access import Caller
 from core.errors import DomainError, ProviderRejected, QuotaExceeded, RateLimited
 from knowledge_base import retrieval
@@ -40,17 +40,19 @@ from prompts import rendering
 from prompts import selectors as prompt_selectors
 from prompts import services as prompt_services
 from prompts.models import UseSource
-from workflows.models import WorkflowSecret
+from workflows.models import WorkflowSecret, WorkflowStepRun
 
 DEFAULT_STEP_TIMEOUT = 60.0
 MAX_HTTP_BODY_KEPT = 20_000
 
 
 class StepFailed(Exception):
-    def __init__(self, message: str, *, retryable: bool = False):
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        # What the other side asked to wait (a Slack 429's Retry-After), in seconds.
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -348,6 +350,9 @@ def run_save_document(step: dict, ctx: StepContext) -> StepResult:
 
 
 def run_notify(step: dict, ctx: StepContext) -> StepResult:
+    target = step.get("target") or "email"
+    if target != "email":
+        return _notify_channel(target, step, ctx)
     recipients = [render(r, ctx).strip() for r in step["to"]]
     for address in recipients:
         try:
@@ -372,6 +377,65 @@ def run_notify(step: dict, ctx: StepContext) -> StepResult:
         output={"sent_to": recipients, "subject": subject},
         recorded_input={"to": recipients, "subject": subject, "body": body[:2000]},
     )
+
+
+def _notify_channel(target: str, step: dict, ctx: StepContext) -> StepResult:
+    """Slack or Teams, through the sender the integrations app registered.
+
+    Never twice: before the message leaves, the step run records that a send began
+    (committed); an attempt that finds that mark (the worker died mid-send) tells the
+    sender a message may be out already, which the sender then finds (Slack, by the
+    idempotency key in the message's metadata) or does not repeat (Teams). A failure the
+    provider answered clears the mark: nothing was posted, the retry sends."""
+    subject = render(step["subject"], ctx).replace("\n", " ")[:200] if step.get("subject") else ""
+    body = render(step["body"], ctx)
+    recorded = {
+        "target": target,
+        "integration_id": step["integration_id"],
+        "channel_id": step["channel_id"],
+        "subject": subject,
+        "body": body[:2000],
+    }
+    maybe_sent = (ctx.step_run.input or {}).get("delivery") == "sending"
+    try:
+        channel = notifications.channel_for(target)
+    except LookupError:
+        raise StepFailed(f"{target} notifications are not available here.") from None
+    _mark_delivery(ctx, {**recorded, "delivery": "sending"})
+    try:
+        delivered = channel.send(
+            organization=ctx.organization,
+            integration_id=step["integration_id"],
+            channel_id=step["channel_id"],
+            notification=notifications.Notification(
+                text=body,
+                title=subject,
+                key=ctx.step_run.idempotency_key,
+                maybe_sent=maybe_sent,
+                since=ctx.step_run.started_at,
+            ),
+        )
+    except notifications.DeliveryFailed as failure:
+        _mark_delivery(ctx, {**recorded, "delivery": "failed"})
+        raise StepFailed(
+            failure.message, retryable=failure.retryable, retry_after=failure.retry_after
+        ) from None
+    return StepResult(
+        output={
+            "target": target,
+            "channel_id": step["channel_id"],
+            "message_id": delivered.message_id,
+            "confirmed": delivered.confirmed,
+            "sent_earlier": delivered.found_earlier or not delivered.confirmed,
+        },
+        recorded_input={**recorded, "delivery": "sent"},
+    )
+
+
+def _mark_delivery(ctx: StepContext, recorded: dict) -> None:
+    """Committed at once (the executor runs a step outside any transaction)."""
+    WorkflowStepRun.objects.filter(pk=ctx.step_run.pk).update(input=recorded)
+    ctx.step_run.input = recorded
 
 
 def run_approval(step: dict, ctx: StepContext) -> StepResult:

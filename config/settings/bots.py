@@ -22,6 +22,9 @@ SLACK_BOT_SCOPES = env.list(
         "groups:history",
         "im:history",
         "chat:write",
+        # member_joined_channel: the channels the bot is added to (workflow notify targets)
+        "channels:read",
+        "groups:read",
         "users:read",
         "users:read.email",
         "commands",

@@ -84,7 +84,16 @@ def _is_question(integration, event: dict) -> bool:
 
 def on_question(body, event, context):
     integration = context.get("integration")
-    if integration is None or not _is_question(integration, event):
+    if integration is None:
+        return
+    question = _is_question(integration, event)
+    if question:  # the bot is in this channel: a place notify steps may post to
+        bots.channel_seen(
+            integration=integration,
+            channel_id=event.get("channel", ""),
+            kind=event.get("channel_type") or "channel",
+        )
+    if not question:
         return
     stored = bots.event_receive(
         integration=integration,
@@ -95,6 +104,19 @@ def on_question(body, event, context):
     )
     if stored is not None:  # None: a retry or a duplicate, already queued once
         _enqueue(integration, stored)
+
+
+def on_member_joined(event, context):
+    """The bot was added to a channel: a place workflows' notify steps may post to
+    (Bolt keeps this one of the bot's own events)."""
+    integration = context.get("integration")
+    if integration is None or event.get("user") != integration.details.get("bot_user_id"):
+        return
+    bots.channel_seen(
+        integration=integration,
+        channel_id=event.get("channel", ""),
+        kind={"C": "channel", "G": "group"}.get(event.get("channel_type", ""), "channel"),
+    )
 
 
 def on_uninstalled(body, context):
@@ -195,6 +217,7 @@ def _app(signing_secret: str, api_base: str) -> App:
     app.event("app_mention")(on_question)
     app.event("message")(on_question)
     app.event("assistant_thread_started")(on_assistant_thread_started)
+    app.event("member_joined_channel")(on_member_joined)
     app.event("app_uninstalled")(on_uninstalled)
     app.event("tokens_revoked")(on_uninstalled)
     app.action(re.compile(r"^feedback_(up|down)$"))(on_feedback)

@@ -37,6 +37,26 @@ def _tenant_id(body: dict) -> str:
     return str(tenant or "").lower()
 
 
+def _channel_seen(integration, body: dict) -> None:
+    """The conversation this activity came from (a bot added to a team, a chat, a
+    message): a place a workflow's notify step may post to, with the serviceUrl a
+    proactive message goes to. A channel thread is recorded as its channel (a post
+    there starts a new thread)."""
+    conversation = body.get("conversation") or {}
+    channel_data = body.get("channelData") or {}
+    channel = channel_data.get("channel") or {}
+    conversation_id = str(conversation.get("id") or "").split(";messageid=")[0]
+    name = channel.get("name") or conversation.get("name") or ""
+    team = (channel_data.get("team") or {}).get("name")
+    bots.channel_seen(
+        integration=integration,
+        channel_id=conversation_id,
+        kind=str(conversation.get("conversationType") or "personal"),
+        name=f"{team} / {name}" if team and name else name,
+        service_url=body.get("serviceUrl", ""),
+    )
+
+
 @csrf_exempt
 @require_POST
 def teams_messages(request):
@@ -66,6 +86,7 @@ def teams_messages(request):
         outbound.check_url(body.get("serviceUrl", ""))
     except Exception:
         return _refuse(400, "The activity's serviceUrl may not be reached.")
+    _channel_seen(integration, body)
     if body.get("type") != "message":
         return HttpResponse(status=200)  # conversationUpdate, typing...: nothing to answer
     value = body.get("value") or {}

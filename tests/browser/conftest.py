@@ -105,6 +105,11 @@ def platform() -> Platform:
         GMAIL_API_BASE=f"{google.base}/",
         OAUTHLIB_INSECURE_TRANSPORT="1",  # the local Google is plain http
     )
+    # Workflows' notify steps and the Slack bot talk to a local Slack (fakes/slack.py).
+    from integrations.tests.fakes.slack import FakeSlack
+
+    slack = running.slack = FakeSlack().start()
+    os.environ.update(SLACK_API_BASE=slack.base_url)
     try:
         running.start()
         stripe.webhook_url = f"{running.public_url}/billing/stripe/webhook"
@@ -113,6 +118,7 @@ def platform() -> Platform:
         running.stop()
         stripe.stop()
         google.stop()
+        slack.stop()
 
 
 @dataclass

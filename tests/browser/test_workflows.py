@@ -243,3 +243,55 @@ with schema_context({DIGEST!r}):
     (mail,) = platform.mail_to(f"team@{DIGEST}.example")
     assert mail["Subject"] == "Weekly digest: refunds"
     assert SUMMARY in mail.get_content()
+
+
+NOTIFY = "flowsnotify"  # its own organization: others' pages expect no Slack workspace
+
+
+def test_a_notify_step_posts_to_the_slack_channel_picked_in_the_builder(page, platform):
+    """A member picks "Slack channel" and one of the channels the organization's Slack bot
+    is in; publishing checks it; a run by hand posts the rendered message there."""
+    # given: the organization's Slack workspace (installed by its admin), its bot in
+    # #C0SUPPORT
+    organization = create_organization(platform, NOTIFY, "Flows Notify")
+    platform.slack.workspace("T0NOTIFY", team_name="Notify Slack", bot_token="xoxb-notify")
+    platform.shell(
+        """
+from slack_sdk.oauth.installation_store import Installation
+from integrations import bots
+from integrations.slack.store import installation_store
+from users.models import Organization
+integration = installation_store.save_for(
+    Installation(app_id="A0001", team_id="T0NOTIFY", team_name="Notify Slack",
+                 bot_token="xoxb-notify", bot_id="B0001", bot_user_id="UBOT", user_id="UADMIN"),
+    organization=Organization.objects.get(schema_name="flowsnotify"),
+    user=None,
+)
+bots.channel_seen(integration=integration, channel_id="C0SUPPORT", kind="channel")
+"""
+    )
+    login(page, organization, "member")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Workflows").click()
+    page.get_by_label("New workflow").fill("Tell support")
+    page.get_by_test_id("workflow-create").click()
+    expect(page.get_by_role("heading", name="Tell support", level=1)).to_be_visible()
+
+    # when: a notify step to Slack, published first without its channel
+    page.get_by_test_id("step-type").select_option("notify")
+    page.get_by_test_id("step-add").click()
+    page.get_by_test_id("step-target-0").select_option("slack")
+    page.locator("#step-0-subject").fill("Refunds")
+    page.locator("#step-0-body").fill("Run {{ run.trigger }}: the refunds digest is ready.")
+    page.watch.expect_refusal(400)
+    page.get_by_test_id("workflow-publish").click()
+    expect(page.get_by_test_id("step-error-0-channel_id")).to_contain_text("required")
+    page.get_by_test_id("step-destination-0").select_option(label="Notify Slack · #C0SUPPORT")
+    page.get_by_test_id("workflow-publish").click()
+    expect(page.get_by_test_id("workflow-published")).to_contain_text("Published version 1")
+    snap(page, "workflow-notify-slack")
+
+    # then: a run by hand posts it in the channel
+    page.get_by_test_id("workflow-run").click()
+    expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=60_000)
+    (message,) = platform.slack.in_channel("C0SUPPORT")
+    assert message.text == "*Refunds*\nRun manual: the refunds digest is ready."

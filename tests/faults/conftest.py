@@ -58,7 +58,25 @@ def provider():
 
 
 @pytest.fixture(scope="package")
-def bed(provider):
+def slack():
+    """A local Slack for workflows' notify steps; the bed's processes get its address."""
+    import os
+
+    from integrations.tests.fakes.slack import FakeSlack
+
+    server = FakeSlack().start()
+    previous = os.environ.get("SLACK_API_BASE")
+    os.environ["SLACK_API_BASE"] = server.base_url
+    yield server
+    server.stop()
+    if previous is None:
+        os.environ.pop("SLACK_API_BASE", None)
+    else:
+        os.environ["SLACK_API_BASE"] = previous
+
+
+@pytest.fixture(scope="package")
+def bed(provider, slack):
     workdir = Path(tempfile.mkdtemp(prefix="faults-"))
     bed = FaultBed(workdir)
     try:

@@ -174,3 +174,19 @@ class WebhookSecretSerializer(serializers.Serializer):
 class WebhookAcceptedSerializer(serializers.Serializer):
     run_id = serializers.UUIDField()
     status = serializers.CharField()
+
+
+class NotifyDestinationQuerySerializer(QuerySerializer):
+    target = serializers.ChoiceField(choices=["slack", "teams"], required=False, default="")
+
+
+class NotifyDestinationSerializer(serializers.Serializer):
+    """A channel a notify step may post to (``target``, ``integration_id``, ``channel_id``
+    are what the step names)."""
+
+    target = serializers.CharField(source="kind")
+    integration_id = serializers.CharField()
+    integration_name = serializers.CharField()
+    channel_id = serializers.CharField()
+    name = serializers.CharField(help_text="The channel's name where known, else empty.")
+    channel_kind = serializers.CharField()

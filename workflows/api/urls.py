@@ -43,6 +43,11 @@ urlpatterns = [
         views.RunRejectView.as_view(),
         name="workflow-run-reject",
     ),
+    path(
+        "workflow-notify-destinations",
+        views.NotifyDestinationListView.as_view(),
+        name="workflow-notify-destinations",
+    ),
     path("workflow-secrets", views.SecretListView.as_view(), name="workflow-secret-list"),
     path(
         "workflow-secrets/<str:secret_id>",

@@ -314,3 +314,23 @@ class WebhookView(PublicAPIView):
         return Response(
             s.WebhookAcceptedSerializer({"run_id": run.pk, "status": run.status}).data, status=202
         )
+
+
+class NotifyDestinationListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    """Slack channels and Teams conversations a notify step may post to (the bots of the
+    organization's installed integrations are in them)."""
+
+    api_scope = "workflows"
+    serializer_class = s.NotifyDestinationSerializer
+
+    def get_queryset(self):
+        query = s.NotifyDestinationQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.notify_destinations(target=query.validated_data["target"])
+
+    @extend_schema(
+        operation_id="workflow_notify_destinations_list",
+        parameters=[OpenApiParameter("target", enum=["slack", "teams"])],
+    )
+    def get(self, request):
+        return self.list(request)

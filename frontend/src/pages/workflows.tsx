@@ -25,9 +25,24 @@ const STEP_TYPES: Record<string, { label: string; fields: [string, string, strin
   condition: { label: "Condition", fields: [["expression", "Expression (e.g. steps.find.count > 0)", "text"], ["else_goto", "If false, go to (step key or end)", "text"]] },
   http_request: { label: "HTTP request", fields: [["method", "Method", "text"], ["url", "URL", "text"], ["headers", "Headers (Name=value or secret:NAME per line)", "map"], ["body", "Body", "area"]] },
   save_document: { label: "Save to a collection", fields: [["collection_id", "Collection", "collection"], ["title", "Title", "text"], ["text", "Text", "area"]] },
-  notify: { label: "E-mail", fields: [["to", "To (comma-separated)", "list"], ["subject", "Subject", "text"], ["body", "Body", "area"]] },
+  notify: { label: "Notify (e-mail, Slack, Teams)", fields: [["to", "To (comma-separated)", "list"], ["subject", "Subject", "text"], ["body", "Body", "area"]] },
   approval: { label: "Approval", fields: [["message", "Message", "area"], ["timeout_hours", "Timeout (hours)", "number"]] },
 };
+// Where a notify step sends: e-mail, or a channel of an installed Slack or Teams bot.
+const NOTIFY_TARGETS: [string, string][] = [["email", "E-mail"], ["slack", "Slack channel"], ["teams", "Teams channel"]];
+type Destination = components["schemas"]["NotifyDestination"];
+
+function notifyFields(step: Step): [string, string, string][] {
+  const target = String(step.target ?? "email");
+  if (target === "email") return STEP_TYPES.notify.fields;
+  return [["channel", target === "slack" ? "Slack channel" : "Teams channel", "destination"], ["subject", "Title (optional)", "text"], ["body", "Message", "area"]];
+}
+
+function destinationLabel(d: Destination): string {
+  const name = d.name || (d.target === "slack" ? `#${d.channel_id}` : d.channel_id);
+  return `${d.integration_name} · ${name}`;
+}
+
 const EVENTS = ["document.completed", "document.failed", "conversation.ended", "conversation.imported"];
 const FINISHED = ["succeeded", "failed", "cancelled", "timed_out"];
 
@@ -97,7 +112,9 @@ function useOptions() {
   const templates = useAsync(() => unwrap(client.GET("/api/v1/prompts", { params: { query: { page_size: 100 } } })), []);
   const assistants = useAsync(() => unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } })), []);
   const collections = useAsync(() => unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } })), []);
+  const destinations = useAsync(() => unwrap(client.GET("/api/v1/workflow-notify-destinations", { params: { query: { page_size: 100 } } })), []);
   return {
+    destinations: destinations.data?.results ?? [],
     templates: templates.data?.results.map((t) => ({ id: t.id, name: t.name })) ?? [],
     assistants: assistants.data?.results.map((a) => ({ id: a.id, name: a.name })) ?? [],
     collections: collections.data?.results.map((c) => ({ id: c.id, name: c.name })) ?? [],
@@ -159,13 +176,64 @@ function StepForm({ step, index, earlier, error, options, onChange }: { step: St
       </div>
       {problem("key")}
       {problem("type")}
-      {spec.fields.map(([field, label, kind]) => (
+      {step.type === "notify" ? (
+        <div className="field">
+          <label htmlFor={`step-${index}-target`}>Send to</label>
+          <select
+            id={`step-${index}-target`}
+            className="select"
+            data-testid={`step-target-${index}`}
+            value={String(step.target ?? "email")}
+            onChange={(e) => {
+              const { to: _to, integration_id: _i, channel_id: _c, target: _t, ...rest } = step;
+              onChange(e.target.value === "email" ? { ...rest, to: [] } : { ...rest, target: e.target.value });
+            }}
+          >
+            {NOTIFY_TARGETS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+          {problem("target")}
+        </div>
+      ) : null}
+      {(step.type === "notify" ? notifyFields(step) : spec.fields).map(([field, label, kind]) => (
         <div className="field" key={field}>
           <label htmlFor={`step-${index}-${field}`}>{label}</label>
           {kind === "area" ? (
             <textarea id={`step-${index}-${field}`} className="textarea mono" rows={3} value={String(step[field] ?? "")} onChange={(e) => onChange({ ...step, [field]: e.target.value })} />
           ) : kind === "template" ? (
             <div id={`step-${index}-${field}`}>{pick(field, options.templates)}</div>
+          ) : kind === "destination" ? (
+            <>
+              <select
+                id={`step-${index}-${field}`}
+                className="select"
+                data-testid={`step-destination-${index}`}
+                value={step.integration_id ? `${String(step.integration_id)}|${String(step.channel_id ?? "")}` : ""}
+                onChange={(e) => {
+                  const [integration_id, ...channel] = e.target.value.split("|");
+                  onChange({ ...step, integration_id: integration_id || undefined, channel_id: channel.join("|") || undefined });
+                }}
+              >
+                <option value="">—</option>
+                {options.destinations
+                  .filter((d) => d.target === step.target)
+                  .map((d) => (
+                    <option key={`${d.integration_id}|${d.channel_id}`} value={`${d.integration_id}|${d.channel_id}`}>
+                      {destinationLabel(d)}
+                    </option>
+                  ))}
+              </select>
+              {options.destinations.every((d) => d.target !== step.target) ? (
+                <div className="muted small" data-testid={`step-destination-empty-${index}`}>
+                  No {step.target === "slack" ? "Slack" : "Teams"} channel yet: an admin connects the bot on the Integrations page and adds it to a channel.
+                </div>
+              ) : null}
+              {problem("integration_id")}
+              {problem("channel_id")}
+            </>
           ) : kind === "assistant" ? (
             <div id={`step-${index}-${field}`}>{pick(field, options.assistants)}</div>
           ) : kind === "collection" ? (

@@ -45,6 +45,7 @@ class Posted:
     thread_ts: str | None
     text: str = ""
     blocks: list = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
     streamed: bool = False
     appends: int = 0
     stopped: bool = False
@@ -68,6 +69,11 @@ class FakeSlack:
         self.calls: list[tuple[str, dict, str | None]] = []
         self.posted: dict[str, Posted] = {}
         self.failures: dict[str, str] = {}  # method -> Slack error code
+        # method -> seconds to wait before answering (after the work is done: a message
+        # is posted, its answer late), once
+        self.hold_seconds: dict[str, float] = {}
+        # method -> answers to give first, in order: (HTTP status, headers, body)
+        self.http_failures: dict[str, list[tuple[int, dict, dict]]] = {}
         # thread ts -> time.time() of the answer's first text (chat.startStream)
         self.first_text_at: dict[str, float] = {}
         self._ts = itertools.count(1)
@@ -104,7 +110,9 @@ class FakeSlack:
 
     def new_ts(self) -> str:
         with self._lock:
-            return f"{1700000000 + next(self._ts)}.{next(self._ts):06d}"
+            # Slack's ts is the message's Unix time (what conversations.history's
+            # ``oldest`` compares), made unique by the counter.
+            return f"{int(time.time())}.{next(self._ts):06d}"
 
     # -- reading what happened -----------------------------------------------------
 
@@ -123,6 +131,8 @@ class FakeSlack:
         self.calls.clear()
         self.posted.clear()
         self.failures.clear()
+        self.http_failures.clear()
+        self.hold_seconds.clear()
         self.first_text_at.clear()
 
     # -- the server ----------------------------------------------------------------
@@ -179,6 +189,16 @@ class FakeSlack:
                     fake.calls.append((method, args, token))
                 if method in fake.failures:
                     return self._answer({"ok": False, "error": fake.failures[method]})
+                if fake.http_failures.get(method):
+                    status, headers, body = fake.http_failures[method].pop(0)
+                    data = json.dumps(body).encode()
+                    self.send_response(status)
+                    for name, value in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
                 handler = getattr(fake, "api_" + method.replace(".", "_"), None)
                 if handler is None:
                     return self._answer({"ok": False, "error": "unknown_method"}, 404)
@@ -186,6 +206,9 @@ class FakeSlack:
                     body = handler(args, token)
                 except PermissionError as exc:
                     body = {"ok": False, "error": str(exc)}
+                hold = fake.hold_seconds.pop(method, 0)
+                if hold:
+                    time.sleep(hold)
                 return self._answer(body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -265,12 +288,16 @@ class FakeSlack:
         blocks = args.get("blocks") or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
+        metadata = args.get("metadata") or {}
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         posted = Posted(
             channel=args["channel"],
             ts=ts,
             thread_ts=args.get("thread_ts"),
             text=args.get("text") or self._text(args),
             blocks=blocks,
+            metadata=metadata,
             **fields,
         )
         self.posted[ts] = posted
@@ -284,6 +311,26 @@ class FakeSlack:
         ws = self._ws_of(token)
         posted = self._post(ws, args)
         return {"ok": True, "channel": posted.channel, "ts": posted.ts}
+
+    def in_channel(self, channel: str) -> list[Posted]:
+        """The bot's messages at the top of a channel (not in threads), oldest first."""
+        return [p for p in list(self.posted.values()) if p.channel == channel and not p.thread_ts]
+
+    def api_conversations_history(self, args, token):
+        """The channel's top-level messages, newest first; metadata only when asked."""
+        ws = self._ws_of(token)
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = []
+        for posted in reversed(self.in_channel(args.get("channel", ""))):
+            if float(posted.ts) < oldest:
+                continue
+            message = {"type": "message", "bot_id": ws.bot_id, "text": posted.text,
+                       "ts": posted.ts}  # fmt: skip
+            if with_metadata and posted.metadata:
+                message["metadata"] = posted.metadata
+            messages.append(message)
+        return {"ok": True, "messages": messages, "has_more": False}
 
     def api_chat_postEphemeral(self, args, token):
         self._ws_of(token)

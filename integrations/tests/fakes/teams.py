@@ -47,6 +47,10 @@ class FakeTeams:
         self.sent: dict[str, Sent] = {}
         self.calls: list[tuple[str, str]] = []
         self.tokens: set[str] = set()
+        # Conversations a proactive message may go to (empty: any); answers to give
+        # the next POSTs to the connector instead of the real one: (status, headers).
+        self.conversations: set[str] = set()
+        self.post_failures: list[tuple[int, dict]] = []
         self._ids = itertools.count(1)
         self._server = None
 
@@ -125,6 +129,8 @@ class FakeTeams:
         self.sent.clear()
         self.calls.clear()
         self.members.clear()
+        self.conversations.clear()
+        self.post_failures.clear()
 
     # -- the server ----------------------------------------------------------------
 
@@ -195,6 +201,25 @@ class FakeTeams:
                     )
                 if not fake._authorized(self.headers):
                     return self._json({"error": {"code": "Unauthorized"}}, 401)
+                if fake.post_failures:  # (status, headers) answers to give first
+                    status, headers = fake.post_failures.pop(0)
+                    data = b'{"error": {"code": "Fake"}}'
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                match = re.match(r"^/teams/v3/conversations/([^/]+)/activities$", path)
+                if match:  # a proactive message: a new activity in the conversation
+                    conversation = unquote(match.group(1))
+                    if fake.conversations and conversation not in fake.conversations:
+                        return self._json({"error": {"code": "ConversationNotFound"}}, 404)
+                    new_id = f"bot-{next(fake._ids)}"
+                    activity = json.loads(raw)
+                    fake.sent[new_id] = Sent(conversation, new_id, None, activity, [activity])
+                    return self._json({"id": new_id})
                 match = re.match(r"^/teams/v3/conversations/(.+)/activities/([^/]+)$", path)
                 if match:
                     conversation = unquote(match.group(1))
