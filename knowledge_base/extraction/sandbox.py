@@ -7,7 +7,7 @@ write, and is killed when it overruns its wall-clock budget or when the caller s
 work is no longer wanted (the document was deleted or reprocessed). Whatever happens in
 it, the worker that started it only ever sees a result or a `DocumentError`.
 
-Each document gets a child of its own, forked by a fork server (docs/adr/0081): a clean
+Each document gets a child of its own, forked by a fork server (docs/adr/0092): a clean
 interpreter (no environment, nothing inherited from the worker) that has imported the
 readers once and forks one child per document, a few milliseconds instead of the
 interpreter start and imports each time (about 150 ms here). One fork server per worker
