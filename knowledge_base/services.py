@@ -10,6 +10,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from assistants.catalog.models import AIModel, Capability
+from audit.models import AuditAction
+from audit.services import Actor, audit_record, field_changes
 from billing import quotas
 from core import errors
 from core.dependencies import require_broker
@@ -63,6 +65,7 @@ def collection_create(
     language: str = TEXT_SEARCH_CONFIG,
     unaccent: bool = False,
     user=None,
+    actor: Actor | None = None,
 ) -> Collection:
     require_tenant_schema()
     if not embedding_model.can(Capability.EMBEDDINGS) or not embedding_model.embedding_dimensions:
@@ -90,12 +93,34 @@ def collection_create(
         created_by=person(user),
     )
     ensure_vector_index(collection.embedding_dimensions)
+    audit_record(
+        actor=actor,
+        action=AuditAction.COLLECTION_CREATED,
+        target=collection,
+        changes=field_changes({}, _audited_collection(collection)),
+    )
     return collection
 
 
-def collection_update(*, collection: Collection, **fields) -> Collection:
+def _audited_collection(collection: Collection) -> dict:
+    return {
+        "name": collection.name,
+        "description": collection.description,
+        "embedding_model": collection.embedding_model.model_id,
+        "chunk_size": collection.chunk_size,
+        "chunk_overlap": collection.chunk_overlap,
+        "language": collection.language,
+        "unaccent": collection.unaccent,
+    }
+
+
+@transaction.atomic
+def collection_update(
+    *, collection: Collection, actor: Actor | None = None, **fields
+) -> Collection:
     """Name, description and chunking; the embedding model is fixed at creation.
     New chunking applies to documents processed from now on (reprocess to apply)."""
+    before = _audited_collection(collection)
     for name in ("name", "description", "chunk_size", "chunk_overlap"):
         if name in fields:
             setattr(collection, name, fields.pop(name))
@@ -103,11 +128,22 @@ def collection_update(*, collection: Collection, **fields) -> Collection:
         raise ValidationError({name: ["This field cannot be changed."] for name in fields})
     _validate_chunking(collection.chunk_size, collection.chunk_overlap)
     collection.save()
+    changes = field_changes(before, _audited_collection(collection))
+    if changes:
+        audit_record(
+            actor=actor, action=AuditAction.COLLECTION_UPDATED, target=collection, changes=changes
+        )
     return collection
 
 
 @transaction.atomic
-def collection_delete(*, collection: Collection) -> None:
+def collection_delete(*, collection: Collection, actor: Actor | None = None) -> None:
+    audit_record(
+        actor=actor,
+        action=AuditAction.COLLECTION_DELETED,
+        target=collection,
+        changes={"documents": [collection.documents.count(), None]},
+    )
     for document in collection.documents.select_related("file"):
         if document.file:
             file_services.file_delete(file=document.file)
@@ -166,7 +202,12 @@ def _check_upload(upload: Upload, max_bytes: int) -> str:
 
 
 def documents_upload(
-    *, collection: Collection, uploads: list[Upload], user=None, max_bytes: int
+    *,
+    collection: Collection,
+    uploads: list[Upload],
+    user=None,
+    max_bytes: int,
+    actor: Actor | None = None,
 ) -> list[UploadOutcome]:
     """Store uploaded files and queue them for processing, all or nothing.
 
@@ -210,6 +251,7 @@ def documents_upload(
                     created_by=person(user),
                 )
                 document_enqueue(document)
+                _audit_added(actor, document)
                 outcomes.append(UploadOutcome(upload.name, document))
             collection_refresh_counts(collection_id=collection.id)
     except BaseException:
@@ -219,9 +261,26 @@ def documents_upload(
     return outcomes
 
 
+def _audit_added(actor: Actor | None, document: Document) -> None:
+    audit_record(
+        actor=actor,
+        action=AuditAction.DOCUMENT_ADDED,
+        target=document,
+        changes=field_changes(
+            {},
+            {
+                "collection": document.collection.name,
+                "source": document.source,
+                "content_type": document.content_type,
+                "size": document.size,
+            },
+        ),
+    )
+
+
 @transaction.atomic
 def document_create_text(
-    *, collection: Collection, title: str, text: str, user=None
+    *, collection: Collection, title: str, text: str, user=None, actor: Actor | None = None
 ) -> UploadOutcome:
     data = text.encode()
     if not text.strip():
@@ -243,11 +302,12 @@ def document_create_text(
     )
     collection_refresh_counts(collection_id=collection.id)
     document_enqueue(document)
+    _audit_added(actor, document)
     return UploadOutcome(title, document)
 
 
 @transaction.atomic
-def document_reprocess(*, document: Document) -> Document:
+def document_reprocess(*, document: Document, actor: Actor | None = None) -> Document:
     """Queue the document again; its chunks are replaced when the new run completes.
     A web page never read yet (no text to ingest) is fetched instead."""
     require_broker()
@@ -275,13 +335,25 @@ def document_reprocess(*, document: Document) -> Document:
         ]
     )
     document_enqueue(document)
+    audit_record(
+        actor=actor,
+        action=AuditAction.DOCUMENT_REPROCESSED,
+        target=document,
+        changes={"version": [document.version - 1, document.version]},
+    )
     return document
 
 
 @transaction.atomic
-def document_delete(*, document: Document) -> None:
+def document_delete(*, document: Document, actor: Actor | None = None) -> None:
     """The document, its chunks and its stored file go together."""
     collection_id = document.collection_id
+    audit_record(
+        actor=actor,
+        action=AuditAction.DOCUMENT_DELETED,
+        target=document,
+        changes={"collection": [document.collection.name, None], "size": [document.size, None]},
+    )
     text_index.document_chunks_removed(document.pk)
     DocumentChunk.objects.filter(document=document).delete()
     if document.file:

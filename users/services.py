@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from audit.models import AuditAction
-from audit.services import audit_record
+from audit.services import Actor, audit_record
 from core import errors, schema_template, socket_groups
 from users import selectors
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
@@ -225,11 +225,96 @@ def _audit(actor, action, membership: Membership, changes: dict) -> None:
         )
 
 
+# -- sign-ins and two-factor authentication -----------------------------------
+
+
+@dataclass(frozen=True)
+class _Attempted:
+    """The target of a failed sign-in: the address typed, which may be nobody's."""
+
+    pk: str
+
+    def __str__(self) -> str:
+        return self.pk
+
+
+def sign_in_record(
+    *,
+    organization: Organization | None,
+    user: User | None,
+    email: str = "",
+    succeeded: bool,
+    ip_address: str | None = None,
+    reason: str = "",
+) -> None:
+    """A sign-in on an organization's host, in its audit log (one on the main site
+    belongs to no organization and is not recorded). A failure names the address typed,
+    never the password."""
+    if organization is None or organization.is_public:
+        return
+    if (
+        user is not None
+        and not Membership.objects.filter(organization=organization, user=user).exists()
+    ):
+        user_of_record = None
+    else:
+        user_of_record = user
+    with schema_context(organization.schema_name):
+        if succeeded:
+            audit_record(
+                actor=Actor(user=user_of_record, ip_address=ip_address),
+                action=AuditAction.SIGN_IN_SUCCEEDED,
+                target=user,
+                target_type="user",
+            )
+        else:
+            address = (email or getattr(user, "email", "") or "").strip().lower()[:254]
+            audit_record(
+                actor=Actor(ip_address=ip_address),
+                action=AuditAction.SIGN_IN_FAILED,
+                target=_Attempted(address or "unknown"),
+                target_type="sign-in",
+                changes={"reason": [None, reason or "wrong e-mail or password"]},
+            )
+
+
+def two_factor_change_record(*, user: User, enabled: bool, method: str, ip_address=None) -> None:
+    """Two-factor authentication turned on or off, in the audit log of every
+    organization the person belongs to (their admins see who is protected)."""
+    action = AuditAction.TWO_FACTOR_ENABLED if enabled else AuditAction.TWO_FACTOR_DISABLED
+    for membership in Membership.objects.filter(user=user).select_related("organization"):
+        with schema_context(membership.organization.schema_name):
+            audit_record(
+                actor=Actor(user=user, ip_address=ip_address),
+                action=action,
+                target=user,
+                target_type="user",
+                changes={method: [not enabled, enabled]},
+            )
+
+
 # -- invitations --------------------------------------------------------------
 
 
+def _audit_invitation(actor, action, invitation: Invitation, changes: dict) -> None:
+    """Invitations live in the public schema; their audit rows in the organization's."""
+    with schema_context(invitation.organization.schema_name):
+        audit_record(
+            actor=actor,
+            action=action,
+            target=invitation,
+            target_type="invitation",
+            changes=changes,
+        )
+
+
 def invitation_create(
-    *, organization: Organization, email: str, role: str, invited_by: User
+    *,
+    organization: Organization,
+    email: str,
+    role: str,
+    invited_by: User,
+    actor: Actor | None = None,
 ) -> tuple[Invitation, str]:
     """Invite ``email``; returns the invitation and its token (sent by e-mail only)."""
     email = email.strip().lower()
@@ -252,6 +337,12 @@ def invitation_create(
             invited_by=invited_by,
             expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
         )
+        _audit_invitation(
+            actor,
+            AuditAction.INVITATION_SENT,
+            invitation,
+            {"email": [None, email], "role": [None, role]},
+        )
         transaction.on_commit(lambda: _invitation_send(invitation=invitation, token=token))
     return invitation, token
 
@@ -272,13 +363,20 @@ def _invitation_send(*, invitation: Invitation, token: str) -> None:
     )
 
 
-def invitation_revoke(*, invitation: Invitation) -> Invitation:
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: Actor | None = None) -> Invitation:
     if invitation.status != InvitationStatus.PENDING:
         raise errors.DomainError(
             f"This invitation is already {invitation.status}.", code="not_pending"
         )
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
+    _audit_invitation(
+        actor,
+        AuditAction.INVITATION_REVOKED,
+        invitation,
+        {"status": [InvitationStatus.PENDING, InvitationStatus.REVOKED]},
+    )
     return invitation
 
 
@@ -290,6 +388,7 @@ def invitation_accept(
     user: User | None,
     password: str | None = None,
     name: str = "",
+    ip_address: str | None = None,
 ) -> Membership:
     """Join the organization. Anonymous callers create their account here.
 
@@ -325,4 +424,10 @@ def invitation_accept(
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    _audit_invitation(
+        Actor(user=user, ip_address=ip_address),
+        AuditAction.INVITATION_ACCEPTED,
+        invitation,
+        {"member": [None, user.email], "role": [None, membership.role]},
+    )
     return membership

@@ -42,7 +42,9 @@ class CollectionListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         if "embedding_model" not in fields:
             provider, model_id = DEFAULT_EMBEDDING_MODEL
             fields["embedding_model"] = AIModel.objects.get(provider=provider, model_id=model_id)
-        collection = services.collection_create(user=request.user, **fields)
+        collection = services.collection_create(
+            user=request.user, actor=Actor.from_request(request), **fields
+        )
         return Response(s.CollectionOutputSerializer(collection).data, status=201)
 
 
@@ -61,12 +63,16 @@ class CollectionDetailView(OrganizationAPIView):
         collection = self._get(collection_id)
         data = s.CollectionUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        collection = services.collection_update(collection=collection, **data.validated_data)
+        collection = services.collection_update(
+            collection=collection, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(s.CollectionOutputSerializer(collection).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, collection_id):
-        services.collection_delete(collection=self._get(collection_id))
+        services.collection_delete(
+            collection=self._get(collection_id), actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -122,7 +128,11 @@ class DocumentListView(mixins.ListModelMixin, OrganizationGenericAPIView):
                 )
         uploads = [services.Upload(f.name, f.read()) for f in data.validated_data["files"]]
         outcomes = services.documents_upload(
-            collection=collection, uploads=uploads, user=request.user, max_bytes=limit
+            collection=collection,
+            uploads=uploads,
+            user=request.user,
+            max_bytes=limit,
+            actor=Actor.from_request(request),
         )
         created = any(o.document for o in outcomes)
         body = s.UploadResponseSerializer({"results": _upload_results(outcomes)}).data
@@ -138,7 +148,10 @@ class DocumentTextView(OrganizationAPIView):
         data = s.DocumentTextSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = services.document_create_text(
-            collection=collection, user=request.user, **data.validated_data
+            collection=collection,
+            user=request.user,
+            actor=Actor.from_request(request),
+            **data.validated_data,
         )
         body = s.UploadResponseSerializer({"results": _upload_results([outcome])}).data
         return Response(body, status=201 if outcome.document else 200)
@@ -234,7 +247,9 @@ class DocumentDetailView(OrganizationAPIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, collection_id, document_id):
-        services.document_delete(document=_document(collection_id, document_id))
+        services.document_delete(
+            document=_document(collection_id, document_id), actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -268,7 +283,9 @@ class DocumentReprocessView(OrganizationAPIView):
 
     @extend_schema(request=None, responses={202: s.DocumentOutputSerializer})
     def post(self, request, collection_id, document_id):
-        document = services.document_reprocess(document=_document(collection_id, document_id))
+        document = services.document_reprocess(
+            document=_document(collection_id, document_id), actor=Actor.from_request(request)
+        )
         return Response(s.DocumentOutputSerializer(document).data, status=202)
 
 

@@ -367,7 +367,7 @@ def test_the_audit_log_shows_changes_as_before_and_after_and_exports_csv(page, a
     expect(page.get_by_role("heading", name="Markdown helper")).to_be_visible()
 
     page.get_by_role("link", name="Audit log").click()
-    row = page.get_by_test_id("audit-row").filter(has_text="assistant.updated").first
+    row = page.get_by_test_id("audit-row").filter(has_text="Assistant changed").first
     changes = row.get_by_test_id("audit-changes")
     name = changes.locator("tr", has_text="name")
     expect(name.locator("td.before")).to_have_text("Markdown bot")
@@ -379,3 +379,10 @@ def test_the_audit_log_shows_changes_as_before_and_after_and_exports_csv(page, a
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("time,actor,api_key,ip_address,action,target_type,target,field")
     assert "assistant.updated" in text and ",name,Markdown bot,Markdown helper" in text
+
+    # Sign-ins are in the log too, filtered by their readable name.
+    page.get_by_label("Action").select_option(label="Signed in")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_test_id("audit-row")
+    expect(rows.first).to_contain_text("Signed in")
+    expect(rows.filter(has_text="Assistant changed")).to_have_count(0)

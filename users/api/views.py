@@ -6,7 +6,7 @@ from rest_framework import mixins, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from audit.services import Actor
+from audit.services import Actor, client_ip
 from core.access import Role, Scope
 from core.api.errors import APIError
 from core.api.views import (
@@ -115,6 +115,7 @@ class InvitationListView(mixins.ListModelMixin, OrganizationGenericAPIView):
         invitation, _token = services.invitation_create(
             organization=self.organization,
             invited_by=person(request.user),
+            actor=Actor.from_request(request),
             **data.validated_data,
         )
         return Response(s.InvitationOutputSerializer(invitation).data, status=201)
@@ -133,7 +134,9 @@ class InvitationDetailView(OrganizationAPIView):
 
     @extend_schema(responses={204: None}, operation_id="invitations_revoke")
     def delete(self, request, invitation_id):
-        services.invitation_revoke(invitation=self._get(invitation_id))
+        services.invitation_revoke(
+            invitation=self._get(invitation_id), actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -166,7 +169,10 @@ class InvitationAcceptView(PublicAPIView):
         data.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None
         membership = services.invitation_accept(
-            organization=organization, user=user, **data.validated_data
+            organization=organization,
+            user=user,
+            ip_address=client_ip(request),
+            **data.validated_data,
         )
         if user is None:
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")

@@ -2231,12 +2231,25 @@ export interface components {
          *     * `workflow.approval_decided` - Workflow approval decided
          *     * `workflow.secret_saved` - Workflow secret saved
          *     * `workflow.secret_deleted` - Workflow secret deleted
+         *     * `collection.created` - Collection created
+         *     * `collection.updated` - Collection changed
+         *     * `collection.deleted` - Collection deleted
+         *     * `document.added` - Document added
+         *     * `document.reprocessed` - Document reprocessed
+         *     * `document.deleted` - Document deleted
+         *     * `invitation.sent` - Invitation sent
+         *     * `invitation.revoked` - Invitation revoked
+         *     * `invitation.accepted` - Invitation accepted
+         *     * `two_factor.enabled` - Two-factor authentication turned on
+         *     * `two_factor.disabled` - Two-factor authentication turned off
+         *     * `sign_in.succeeded` - Signed in
+         *     * `sign_in.failed` - Sign-in failed
          *     * `knowledge.web_page_added` - Web page added to a collection
          *     * `knowledge.sitemap_added` - Sitemap added to a collection
          *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
          * @enum {string}
          */
-        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
+        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
         ActionItem: {
             text: string;
             done: boolean;
@@ -6146,11 +6159,24 @@ export interface operations {
                  *     * `workflow.approval_decided` - Workflow approval decided
                  *     * `workflow.secret_saved` - Workflow secret saved
                  *     * `workflow.secret_deleted` - Workflow secret deleted
+                 *     * `collection.created` - Collection created
+                 *     * `collection.updated` - Collection changed
+                 *     * `collection.deleted` - Collection deleted
+                 *     * `document.added` - Document added
+                 *     * `document.reprocessed` - Document reprocessed
+                 *     * `document.deleted` - Document deleted
+                 *     * `invitation.sent` - Invitation sent
+                 *     * `invitation.revoked` - Invitation revoked
+                 *     * `invitation.accepted` - Invitation accepted
+                 *     * `two_factor.enabled` - Two-factor authentication turned on
+                 *     * `two_factor.disabled` - Two-factor authentication turned off
+                 *     * `sign_in.succeeded` - Signed in
+                 *     * `sign_in.failed` - Sign-in failed
                  *     * `knowledge.web_page_added` - Web page added to a collection
                  *     * `knowledge.sitemap_added` - Sitemap added to a collection
                  *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
                  */
-                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
+                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;

@@ -5,20 +5,62 @@ import type { AuditAction } from "../api/types";
 import { usePermissions } from "../session";
 import { Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField, useAsync } from "../ui";
 
-// Kept in step with the schema's ActionEnum by the type checker.
-const ACTIONS: AuditAction[] = [
-  "api_key.created",
-  "api_key.revoked",
-  "member.role_changed",
-  "member.removed",
-  "assistant.created",
-  "assistant.updated",
-  "assistant.deleted",
-  "credential.created",
-  "credential.updated",
-  "credential.deleted",
-  "billing.plan_changed",
-];
+// Every action the log records, with its label: a Record over the schema's enum, so the
+// type checker fails when the server gains an action this list lacks.
+const ACTION_LABELS: Record<AuditAction, string> = {
+  "api_key.created": "API key created",
+  "api_key.revoked": "API key revoked",
+  "member.role_changed": "Member role changed",
+  "member.removed": "Member removed",
+  "assistant.created": "Assistant created",
+  "assistant.updated": "Assistant changed",
+  "assistant.deleted": "Assistant deleted",
+  "credential.created": "Credential created",
+  "credential.updated": "Credential changed",
+  "credential.deleted": "Credential deleted",
+  "billing.plan_changed": "Plan changed",
+  "integration.connected": "Integration connected",
+  "integration.updated": "Integration changed",
+  "integration.disconnected": "Integration disconnected",
+  "webhook.created": "Webhook endpoint created",
+  "webhook.updated": "Webhook endpoint changed",
+  "webhook.deleted": "Webhook endpoint deleted",
+  "webhook.redelivered": "Webhook delivery sent again",
+  "widget.created": "Widget created",
+  "widget.updated": "Widget changed",
+  "widget.deleted": "Widget deleted",
+  "conversations.imported": "Conversations imported",
+  "prompt.created": "Prompt template created",
+  "prompt.updated": "Prompt template changed",
+  "prompt.deleted": "Prompt template deleted",
+  "prompt.version_saved": "Prompt version saved",
+  "prompt.published": "Prompt version published",
+  "workflow.created": "Workflow created",
+  "workflow.updated": "Workflow changed",
+  "workflow.deleted": "Workflow deleted",
+  "workflow.published": "Workflow version published",
+  "workflow.run_cancelled": "Workflow run cancelled",
+  "workflow.approval_decided": "Workflow approval decided",
+  "workflow.secret_saved": "Workflow secret saved",
+  "workflow.secret_deleted": "Workflow secret deleted",
+  "collection.created": "Collection created",
+  "collection.updated": "Collection changed",
+  "collection.deleted": "Collection deleted",
+  "document.added": "Document added",
+  "document.reprocessed": "Document reprocessed",
+  "document.deleted": "Document deleted",
+  "invitation.sent": "Invitation sent",
+  "invitation.revoked": "Invitation revoked",
+  "invitation.accepted": "Invitation accepted",
+  "two_factor.enabled": "Two-factor authentication turned on",
+  "two_factor.disabled": "Two-factor authentication turned off",
+  "sign_in.succeeded": "Signed in",
+  "sign_in.failed": "Sign-in failed",
+  "knowledge.web_page_added": "Web page added to a collection",
+  "knowledge.sitemap_added": "Sitemap added to a collection",
+  "knowledge.sitemap_deleted": "Sitemap removed from a collection",
+};
+const ACTIONS = Object.keys(ACTION_LABELS) as AuditAction[];
 
 function shown(value: unknown): string {
   if (value === null || value === undefined || value === "") return "—";
@@ -132,7 +174,7 @@ export function AuditPage() {
               <option value="">All actions</option>
               {ACTIONS.map((action) => (
                 <option key={action} value={action}>
-                  {action}
+                  {ACTION_LABELS[action]}
                 </option>
               ))}
             </SelectField>
@@ -187,7 +229,9 @@ export function AuditPage() {
                         {event.actor?.email ?? (event.api_key ? `API key ${event.api_key.label}` : "system")}
                         {event.ip_address ? <div className="muted small">{event.ip_address}</div> : null}
                       </td>
-                      <td className="mono small">{event.action}</td>
+                      <td className="small" title={event.action}>
+                        {ACTION_LABELS[event.action as AuditAction] ?? event.action}
+                      </td>
                       <td className="small">
                         {event.target_label || event.target_id}
                         <div className="muted small">{event.target_type}</div>
