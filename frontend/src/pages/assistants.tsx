@@ -1,5 +1,6 @@
 // Assistants: list, create and edit (model from the catalog with its prices), test reply.
 import { type FormEvent, useState } from "react";
+import { useToast } from "../ui/toast";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { AIModel, Assistant, AssistantInput, AssistantTestReply } from "../api/types";
@@ -128,6 +129,7 @@ export function AssistantEditPage() {
   const { assistantId } = useParams();
   const isNew = !assistantId;
   const navigate = useNavigate();
+  const toast = useToast();
   const { canEdit } = usePermissions();
   const assistant = useAsync<Assistant | null>(
     async () => (assistantId ? unwrap(client.GET("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } })) : null),
@@ -228,7 +230,10 @@ export function AssistantEditPage() {
         onSubmit={async (event) => {
           setSaved(false);
           const result = await save.run(event);
-          if (result) setSaved(true);
+          if (result) {
+            setSaved(true);
+            toast(`“${result.name}” saved.`);
+          }
         }}
         noValidate
         aria-label="Assistant settings"

@@ -11,6 +11,7 @@ const ACTIONS: AuditAction[] = [
   "api_key.revoked",
   "member.role_changed",
   "member.removed",
+  "organization.updated",
   "assistant.created",
   "assistant.updated",
   "assistant.deleted",
