@@ -187,7 +187,7 @@ export function LoginPage() {
               setError(null);
             }}
           >
-            {useRecovery ? "Use a code from your authenticator app" : "Lost your device? Use a recovery code"}
+            {useRecovery ? "Use your authenticator app" : "Use a recovery code"}
           </button>
         </form>
       </AuthShell>
