@@ -126,3 +126,21 @@ def test_the_checklist_is_a_few_cheap_queries(org_a, client_for, django_assert_m
     # (the teammate step: invitations, then a second membership)
     with django_assert_max_num_queries(11):
         assert admin.get("/api/v1/onboarding").status_code == 200
+
+
+def test_an_admin_sets_an_assistants_suggested_questions_within_limits(org_a, client_for):
+    admin = client_for(org_a, "admin")
+    created = admin.post(
+        "/api/v1/assistants",
+        {"name": "Helper", "model": "local/extractive", "suggested_questions": ["Where?"]},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["suggested_questions"] == ["Where?"]
+    too_many = admin.patch(
+        f"/api/v1/assistants/{created.json()['id']}",
+        {"suggested_questions": [f"Question {n}?" for n in range(7)]},
+        format="json",
+    )
+    error = assert_error(too_many, 400, "invalid")
+    assert any(name.startswith("suggested_questions") for name in error["fields"])

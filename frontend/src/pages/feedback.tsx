@@ -63,7 +63,7 @@ export function FeedbackPage() {
               <article key={item.id} className="card" data-testid="feedback-row" aria-label={`Feedback on ${item.assistant_name}`}>
                 <div className="card-header">
                   <div className="row" style={{ flexWrap: "wrap" }}>
-                    <Badge tone="danger">👎 unhelpful</Badge>
+                    <Badge tone="danger">thumbs down</Badge>
                     <strong>{item.assistant_name}</strong>
                     <span className="muted small">
                       {formatDate(item.feedback_at)}
