@@ -38,14 +38,24 @@ class OrganizationSettingsSerializer(OrganizationOutputSerializer):
         fields = [*OrganizationOutputSerializer.Meta.fields, "members_without_two_factor"]
 
 
+class JSONBooleanField(serializers.BooleanField):
+    """true or false only: DRF's BooleanField also takes 0, 1 and "yes", which the schema
+    (``type: boolean``) does not allow."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class OrganizationUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120, min_length=1, required=False)
-    require_two_factor = serializers.BooleanField(
+    require_two_factor = JSONBooleanField(
         required=False,
         help_text="Members must set up two-factor authentication to use the dashboard or "
         "the API with a session (API keys are unaffected). Needs your own first.",
     )
-    onboarding_dismissed = serializers.BooleanField(
+    onboarding_dismissed = JSONBooleanField(
         required=False, help_text="Hide the getting-started checklist."
     )
 
