@@ -274,6 +274,45 @@ with schema_context({SLUG!r}):
     expect(member.get_by_test_id("error-message")).to_contain_text("does not allow")
 
 
+@pytest.fixture(scope="module")
+def slow_bot(platform, team):
+    """An OpenAI assistant of freshco on the local server speaking OpenAI's wire protocol
+    (the one allowed stand-in), for answers slow enough to stop."""
+    from assistants.tests.providers.fake_server import FakeProviderServer
+
+    server = FakeProviderServer(api_key=None).start()
+    platform.shell(
+        f"""
+from django_tenants.utils import schema_context
+from assistants import services
+from tests.factories import catalog_model
+with schema_context({SLUG!r}):
+    services.credential_create(provider="openai", api_key="sk-fresh", base_url="{server.url}/v1")
+    services.assistant_create(name="Slow bot", model=catalog_model("openai/gpt-4o-mini"), user=None)
+"""
+    )
+    yield server
+    server.stop()
+
+
+def test_escape_stops_the_answer_being_written(new_page, team, slow_bot):
+    from assistants.tests.providers.fake_server import Reply
+
+    slow_bot.enqueue(Reply(text="word " * 400, chunk_delay=0.05))
+    page = new_page()
+    login(page, team, "member")
+    page.goto(f"{team.url}/chat")
+    page.get_by_label("Assistant", exact=True).select_option(label="Slow bot")
+    page.get_by_test_id("chat-input").fill("Tell me a long story")
+    page.get_by_role("button", name="Send").click()
+    answer = page.get_by_test_id("chat-answer").last
+    expect(answer).to_contain_text("word", timeout=60_000)
+    expect(page.get_by_test_id("chat-stop")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("chat-stop")).to_have_count(0)
+    expect(page.get_by_text("Stopped before the end.")).to_be_visible(timeout=15_000)
+
+
 def test_requiring_two_factor_warns_the_admin_then_sends_a_member_to_set_it_up(
     platform, new_page, team
 ):
