@@ -12,3 +12,11 @@ class AssistantsConfig(AppConfig):
         from billing import sources
 
         sources.register_labels("assistant", assistant_names)
+
+        # A new organization starts with the starter assistants (users.signals).
+        from assistants.receivers import starter_assistants_for_new_organization
+        from users.signals import organization_signed_up
+
+        organization_signed_up.connect(
+            starter_assistants_for_new_organization, dispatch_uid="assistants.starters"
+        )

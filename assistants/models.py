@@ -6,6 +6,7 @@ The model catalog they refer to lives in the public schema (assistants.catalog).
 import uuid
 from decimal import Decimal
 
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -95,6 +96,10 @@ class Assistant(models.Model):
         "knowledge_base.Collection", blank=True, related_name="assistants"
     )
     is_active = models.BooleanField(default=True)
+    # Offered as one-click questions in an empty chat with this assistant.
+    suggested_questions = ArrayField(
+        models.CharField(max_length=200), default=list, blank=True, size=6
+    )
     created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -33,6 +33,7 @@ ASSISTANT_FIELDS = {
     "is_active",
     "instructions_version",
     "instructions_values",
+    "suggested_questions",
 }
 
 
@@ -134,12 +135,38 @@ def assistants_create_defaults(*, user=None) -> list[Assistant]:
             "extractive",
             "Answers from your knowledge base by quoting the most relevant passages, with "
             "sources. Works offline with no AI provider key.",
+            [
+                "What can you answer from our documents?",
+                "How do I get a refund?",
+                "Who do I contact for support?",
+            ],
         ),
-        ("Writing Assistant", Provider.OPENAI, "gpt-4o-mini", "Drafts and edits text."),
-        ("Research Assistant", Provider.ANTHROPIC, "claude-haiku-4-5", "Reads and summarises."),
-        ("Quick Answers", Provider.GOOGLE, "gemini-2.5-flash", "Fast, inexpensive answers."),
+        (
+            "Writing Assistant",
+            Provider.OPENAI,
+            "gpt-4o-mini",
+            "Drafts and edits text.",
+            ["Draft a friendly reply to a customer", "Make this paragraph shorter and clearer"],
+        ),
+        (
+            "Research Assistant",
+            Provider.ANTHROPIC,
+            "claude-haiku-4-5",
+            "Reads and summarises.",
+            [
+                "Summarise our documents on this topic",
+                "What are the key points and open questions?",
+            ],
+        ),
+        (
+            "Quick Answers",
+            Provider.GOOGLE,
+            "gemini-2.5-flash",
+            "Fast, inexpensive answers.",
+            ["Explain this term in one sentence", "Give me three ideas for a team meeting"],
+        ),
     ]
-    for name, provider, model_id, description in starters:
+    for name, provider, model_id, description, questions in starters:
         model = AIModel.objects.available().filter(provider=provider, model_id=model_id).first()
         if model is None or Assistant.objects.filter(name=name).exists():
             continue
@@ -153,6 +180,7 @@ def assistants_create_defaults(*, user=None) -> list[Assistant]:
                 model=model,
                 system_instructions="Answer from the provided sources and cite them as [n].",
                 max_output_tokens=min(1024, model.max_output_tokens or 1024),
+                suggested_questions=questions,
             )
         )
     return created

@@ -17,6 +17,7 @@ class AuditAction(models.TextChoices):
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
     MEMBER_REMOVED = "member.removed", "Member removed"
+    ORGANIZATION_UPDATED = "organization.updated", "Organization settings changed"
     ASSISTANT_CREATED = "assistant.created", "Assistant created"
     ASSISTANT_UPDATED = "assistant.updated", "Assistant changed"
     ASSISTANT_DELETED = "assistant.deleted", "Assistant deleted"

@@ -138,6 +138,8 @@ class Message(models.Model):
     attachments = models.ManyToManyField("files.File", blank=True, related_name="+")
     feedback_rating = models.SmallIntegerField(null=True, blank=True)  # 1 up, -1 down
     feedback_comment = models.CharField(max_length=2000, blank=True)
+    # When the rating was last given (the feedback review filters by it).
+    feedback_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # Bumped with the text so far while the answer streams: a streaming row whose
     # updated_at stopped moving belongs to a process that died (chat/recovery.py).
@@ -177,6 +179,12 @@ class Message(models.Model):
                 fields=["created_at", "id"],
                 condition=models.Q(search_pending=True),
                 name="message_search_pending",
+            ),
+            # The feedback review (chat.selectors.feedback_list): thumbs-down only.
+            models.Index(
+                fields=["feedback_at", "id"],
+                condition=models.Q(feedback_rating=-1),
+                name="message_thumbs_down",
             ),
         ]
 

@@ -64,3 +64,20 @@ def session_messages(*, session: ChatSession, newest_first: bool = False) -> Que
 def user_messages_since(*, since) -> int:
     """Messages people sent since ``since`` (the plan's monthly message quota)."""
     return Message.objects.filter(role=MessageRole.USER, created_at__gte=since).count()
+
+
+def feedback_list(*, assistant_id=None, start=None, end=None) -> QuerySet[Message]:
+    """Thumbs-down answers of the organization, newest rating first, with their question
+    (``reply_to``), conversation, assistant and asker in the same query. ``start`` and
+    ``end`` are days (UTC), both included. For the admins' feedback review: every
+    conversation of the organization, whoever had it (as the admin's "everyone's" view)."""
+    answers = Message.objects.filter(role=MessageRole.ASSISTANT, feedback_rating=-1)
+    if assistant_id:
+        answers = answers.filter(session__assistant_id=parse_uuid(assistant_id))
+    if start is not None:
+        answers = answers.filter(feedback_at__date__gte=start)
+    if end is not None:
+        answers = answers.filter(feedback_at__date__lte=end)
+    return answers.select_related("reply_to", "session__assistant", "session__created_by").order_by(
+        "-feedback_at", "-id"
+    )

@@ -204,7 +204,8 @@ def message_feedback(*, message: Message, rating: int | None, comment: str = "")
         raise ValidationError({"message": ["Only answers can be rated."]})
     message.feedback_rating = rating
     message.feedback_comment = comment
-    message.save(update_fields=["feedback_rating", "feedback_comment"])
+    message.feedback_at = timezone.now() if rating is not None or comment else None
+    message.save(update_fields=["feedback_rating", "feedback_comment", "feedback_at"])
     return message
 
 

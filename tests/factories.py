@@ -12,6 +12,7 @@ from assistants import services as assistant_services
 from assistants.catalog.models import AIModel
 from audit.services import Actor
 from chat import services as chat_services
+from chat.models import Message
 from core.access import Role, Scope
 from core.api.authorization import caller_resolve
 from core.tenancy import current_organization
@@ -172,6 +173,9 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
             )
             chat_services.chat_finish(turn=turn, text=f"{label} answer", status="complete")
             session_id = turn.session.id
+        # Thumbs-down answers, for the admins' feedback review.
+        for answer in Message.objects.filter(session_id=session_id, role="assistant"):
+            chat_services.message_feedback(message=answer, rating=-1, comment=f"{label} comment")
     for n in range(copies):
         api_key_for(org, Scope.ADMIN, name=_name(label, "key", n))
     upload_files(

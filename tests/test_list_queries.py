@@ -18,6 +18,8 @@ MAX_QUERIES = {
     "/api/v1/assistants": 9,
     "/api/v1/audit-events": 8,
     "/api/v1/chat/sessions": 8,
+    # thumbs-down answers with their question, conversation, assistant and asker: one join
+    "/api/v1/feedback": 8,
     "/api/v1/chat/sessions/{session_id}/messages": 10,  # + one prefetch of attachments
     "/api/v1/collections": 8,
     "/api/v1/collections/{collection_id}/documents": 9,

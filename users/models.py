@@ -23,6 +23,11 @@ class Organization(TenantMixin):
     # Placeholder until billing lands: the plan decides quotas and limits.
     plan = models.CharField(max_length=32, default="free")
     created_at = models.DateTimeField(default=timezone.now)
+    # Every person must have two-factor authentication to use the dashboard or the API
+    # with a session (API keys are unaffected): core.api.authorization.authorize.
+    require_two_factor = models.BooleanField(default=False)
+    # An admin hid the getting-started checklist (chat.onboarding).
+    onboarding_dismissed_at = models.DateTimeField(null=True, blank=True)
 
     # Schemas are created explicitly inside the sign-up transaction
     # (users.services.organization_create) so a failure leaves nothing behind.
@@ -101,6 +106,13 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def has_two_factor(self) -> bool:
+        """Whether the person set up an authenticator app (TOTP); asked by the one
+        authorization path (core.api.authorization) when the organization requires it."""
+        from allauth.mfa.models import Authenticator
+
+        return Authenticator.objects.filter(user=self, type=Authenticator.Type.TOTP).exists()
 
     def save(self, *args, **kwargs):
         # ``set_password`` leaves the raw password in ``_password`` until the save;

@@ -43,3 +43,14 @@ def invitation_get(*, organization: Organization, invitation_id) -> Invitation:
 
 def invitation_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def members_without_two_factor_count(*, organization: Organization) -> int:
+    """How many members have no authenticator app: whom "require two-factor" would stop
+    until they set it up (the admins are told before turning it on)."""
+    from allauth.mfa.models import Authenticator
+
+    with_totp = Authenticator.objects.filter(type=Authenticator.Type.TOTP).values("user_id")
+    return (
+        Membership.objects.filter(organization=organization).exclude(user_id__in=with_totp).count()
+    )

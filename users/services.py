@@ -19,7 +19,7 @@ from django_tenants.utils import schema_context
 from audit.models import AuditAction
 from audit.services import Actor, audit_record
 from core import errors, schema_template, socket_groups
-from users import selectors
+from users import selectors, signals
 from users.models import Domain, Invitation, InvitationStatus, Membership, Organization, Role, User
 from users.validators import validate_organization_slug
 
@@ -67,9 +67,50 @@ def organization_create(*, name: str, slug: str, owner: User | None = None) -> O
     return organization
 
 
-def organization_update(*, organization: Organization, name: str) -> Organization:
-    organization.name = name.strip()
-    organization.save(update_fields=["name"])
+@transaction.atomic
+def organization_update(
+    *,
+    organization: Organization,
+    name: str | None = None,
+    require_two_factor: bool | None = None,
+    onboarding_dismissed: bool | None = None,
+    actor=None,
+) -> Organization:
+    """Change the given settings; each change is audited with its before and after.
+    Turning on ``require_two_factor`` needs an actor who has two-factor authentication
+    (else they would lock themselves out of the page that turns it off)."""
+    before = {
+        "name": organization.name,
+        "require_two_factor": organization.require_two_factor,
+        "onboarding_dismissed": organization.onboarding_dismissed_at is not None,
+    }
+    if name is not None:
+        organization.name = name.strip()
+    if require_two_factor is not None:
+        if require_two_factor and not organization.require_two_factor:
+            user = getattr(actor, "user", None)
+            if user is None or not user.has_two_factor():
+                raise ValidationError(
+                    {
+                        "require_two_factor": [
+                            "Set up two-factor authentication for your own account first."
+                        ]
+                    }
+                )
+        organization.require_two_factor = require_two_factor
+    if onboarding_dismissed is not None and onboarding_dismissed != before["onboarding_dismissed"]:
+        organization.onboarding_dismissed_at = timezone.now() if onboarding_dismissed else None
+    organization.save(update_fields=["name", "require_two_factor", "onboarding_dismissed_at"])
+    after = {
+        "name": organization.name,
+        "require_two_factor": organization.require_two_factor,
+        "onboarding_dismissed": organization.onboarding_dismissed_at is not None,
+    }
+    changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if changes:
+        _audit(actor, AuditAction.ORGANIZATION_UPDATED, organization, changes)
+    # An open chat socket meets the requirement at its next message: each message is
+    # authorized afresh (chat.consumers), so nothing needs closing here.
     return organization
 
 
@@ -106,6 +147,10 @@ def signup(
     with transaction.atomic():
         user = user_create(email=email, password=password, name=name)
         organization = organization_create(name=organization_name, slug=slug, owner=user)
+        # Starter assistants and the like come from the layers above (assistants).
+        signals.organization_signed_up.send(
+            sender=Organization, organization=organization, owner=user
+        )
     verification_required = settings.ACCOUNT_EMAIL_VERIFICATION == "mandatory"
     email_address = EmailAddress.objects.get(user=user, primary=True)
     email_address.send_confirmation(request, signup=True)
@@ -217,11 +262,17 @@ def sockets_close_for_user(*, user: User) -> None:
     )
 
 
-def _audit(actor, action, membership: Membership, changes: dict) -> None:
-    """Memberships live in the public schema; their audit rows in the organization's."""
-    with schema_context(membership.organization.schema_name):
+def _audit(actor, action, target: Membership | Organization, changes: dict) -> None:
+    """Memberships and organizations live in the public schema; their audit rows in the
+    organization's."""
+    organization = target if isinstance(target, Organization) else target.organization
+    with schema_context(organization.schema_name):
         audit_record(
-            actor=actor, action=action, target=membership, target_type="member", changes=changes
+            actor=actor,
+            action=action,
+            target=target,
+            target_type="member" if isinstance(target, Membership) else "organization",
+            changes=changes,
         )
 
 

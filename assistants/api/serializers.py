@@ -89,6 +89,12 @@ class AssistantInputSerializer(serializers.Serializer):
         max_digits=4, decimal_places=3, min_value=0, max_value=1, required=False
     )
     is_active = serializers.BooleanField(required=False)
+    suggested_questions = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=6,
+        help_text="Up to 6 questions offered in an empty chat with this assistant.",
+    )
     instructions_version = serializers.UUIDField(
         required=False,
         allow_null=True,
@@ -181,6 +187,7 @@ class AssistantOutputSerializer(serializers.ModelSerializer):
             "retrieval_min_score",
             "collections",
             "is_active",
+            "suggested_questions",
             "instructions_version",
             "instructions_values",
             "created_by",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.api import conversation_views, views
+from chat.api import conversation_views, feedback_views, onboarding_views, views
 
 urlpatterns = [
     path("chat", views.answering_view(views.ChatView), name="chat"),
@@ -41,6 +41,8 @@ urlpatterns = [
         views.FeedbackView.as_view(),
         name="chat-feedback",
     ),
+    path("feedback", feedback_views.FeedbackListView.as_view(), name="feedback-list"),
+    path("onboarding", onboarding_views.OnboardingView.as_view(), name="onboarding"),
 ]
 
 # Conversation intelligence (chat/conversations/, docs/conversations.md).

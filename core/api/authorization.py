@@ -32,6 +32,16 @@ class Requirement:
     role: str
     scope: str
     api_keys_allowed: bool = True
+    # Reachable by a person who still has to set up the two-factor authentication their
+    # organization requires (``/me``, which tells the dashboard to send them there).
+    two_factor_exempt: bool = False
+
+
+TWO_FACTOR_REQUIRED = "two_factor_required"
+TWO_FACTOR_MESSAGE = (
+    "Your organization requires two-factor authentication: set it up on the Security "
+    "page to continue."
+)
 
 
 def caller_resolve(*, organization, user, api_key: ScopedKey | None) -> Caller:
@@ -60,7 +70,9 @@ def caller_resolve(*, organization, user, api_key: ScopedKey | None) -> Caller:
 
 def authorize(*, caller: Caller, requirement: Requirement) -> None:
     """Raise DRF's NotAuthenticated (401), NotFound (404: not a member, exactly as for
-    a missing object) or PermissionDenied (403) unless ``caller`` may do the action."""
+    a missing object) or PermissionDenied (403; code ``two_factor_required`` for a
+    person without the two-factor authentication their organization requires) unless
+    ``caller`` may do the action."""
     if not caller.is_authenticated:
         raise exceptions.NotAuthenticated()
     membership = caller.membership
@@ -77,6 +89,14 @@ def authorize(*, caller: Caller, requirement: Requirement) -> None:
                 f"This API key lacks the scope this action needs: {scope}."
             )
         return
+    if (
+        not requirement.two_factor_exempt
+        and getattr(caller.organization, "require_two_factor", False)
+        and not caller.user.has_two_factor()
+    ):
+        # People only: a key was checked above. Sign-in itself stays possible (allauth),
+        # so the person can reach the set-up.
+        raise exceptions.PermissionDenied(TWO_FACTOR_MESSAGE, code=TWO_FACTOR_REQUIRED)
     if not membership.has_role(requirement.role):
         raise exceptions.PermissionDenied(
             f"Your role ({membership.role}) does not allow this action."

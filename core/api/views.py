@@ -86,6 +86,8 @@ class OrganizationViewMixin:
     api_scopes: dict[str, str] = {}
     # False for endpoints about a person (e.g. /me): API keys get 403 there.
     api_keys_allowed = True
+    # True where a person who must still set up two-factor authentication may call.
+    two_factor_exempt = False
 
     def required_role(self, method: str) -> str:
         if method in self.required_roles:
@@ -123,6 +125,7 @@ class OrganizationViewMixin:
             role=self.required_role(method),
             scope=self.required_scope(method) if needs_scope else ANY_SCOPE,
             api_keys_allowed=self.api_keys_allowed,
+            two_factor_exempt=self.two_factor_exempt,
         )
 
     def allowed_assistant_ids(self) -> list | None:

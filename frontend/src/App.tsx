@@ -7,6 +7,7 @@ import { LoginPage, PasswordResetKeyPage, PasswordResetPage, AuthShell, VerifyEm
 import { InvitationAcceptPage, LandingPage, SignupPage } from "./pages/public";
 import { SessionProvider, useSession } from "./session";
 import { ErrorMessage, Loading } from "./ui";
+import { ToastProvider } from "./ui/toast";
 import { AssistantsPage, AssistantEditPage } from "./pages/assistants";
 import { ChatPage } from "./pages/chat";
 import { CollectionPage, KnowledgePage, SearchPage } from "./pages/knowledge";
@@ -19,6 +20,7 @@ import { WebhooksPage } from "./pages/webhooks";
 import { WidgetsPage } from "./pages/widgets";
 import { CredentialsPage } from "./pages/credentials";
 import { AuditPage } from "./pages/audit";
+import { FeedbackPage } from "./pages/feedback";
 import { BillingPage } from "./pages/billing";
 import { SecurityPage } from "./pages/security";
 import { PromptEditPage, PromptsPage } from "./pages/prompts";
@@ -73,6 +75,9 @@ function RequireMember({ children }: { children: ReactNode }) {
       </div>
     );
   }
+  // The organization requires two-factor authentication and this person has none: the
+  // API refuses everything else (403 two_factor_required) until it is set up.
+  if (state.me.two_factor_setup_required && location.pathname !== "/security") return <Navigate to="/security" replace />;
   return <>{children}</>;
 }
 
@@ -138,6 +143,7 @@ function OrganizationRoutes() {
         <Route path="/widgets" element={<WidgetsPage />} />
         <Route path="/credentials" element={<CredentialsPage />} />
         <Route path="/audit" element={<AuditPage />} />
+        <Route path="/feedback" element={<FeedbackPage />} />
         <Route path="/billing" element={<BillingPage />} />
         <Route path="/security" element={<SecurityPage />} />
         <Route path="/prompts" element={<PromptsPage />} />
@@ -153,7 +159,9 @@ function OrganizationRoutes() {
 export default function App() {
   return (
     <BrowserRouter>
-      <SessionProvider>{isPublicHost ? <PublicRoutes /> : <OrganizationRoutes />}</SessionProvider>
+      <ToastProvider>
+        <SessionProvider>{isPublicHost ? <PublicRoutes /> : <OrganizationRoutes />}</SessionProvider>
+      </ToastProvider>
     </BrowserRouter>
   );
 }

@@ -22,6 +22,7 @@ PAGES = {
     "API keys": "API keys",
     "Provider credentials": "Provider credentials",
     "Audit log": "Audit log",
+    "Answer feedback": "Answer feedback",
     "Security": "Security",
     "Integrations": "Integrations",
     "Website widget": "Website widget",
@@ -31,6 +32,7 @@ ADMIN_ONLY = {
     "API keys",
     "Provider credentials",
     "Audit log",
+    "Answer feedback",
     "Website widget",
     "Webhooks",
 }

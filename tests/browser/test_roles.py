@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, login, snap
 
-ADMIN_ONLY_PAGES = ["API keys", "Provider credentials", "Audit log"]
+ADMIN_ONLY_PAGES = ["API keys", "Provider credentials", "Audit log", "Answer feedback"]
 
 
 def test_viewer_sees_no_edit_controls(page, globex):

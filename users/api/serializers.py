@@ -8,14 +8,56 @@ from users.validators import validate_organization_slug
 class OrganizationOutputSerializer(serializers.ModelSerializer):
     slug = serializers.CharField(read_only=True)
     url = serializers.CharField(read_only=True)
+    onboarding_dismissed = serializers.SerializerMethodField()
 
     class Meta:
         model = Organization
-        fields = ["slug", "name", "plan", "url", "created_at"]
+        fields = [
+            "slug",
+            "name",
+            "plan",
+            "url",
+            "created_at",
+            "require_two_factor",
+            "onboarding_dismissed",
+        ]
+
+    def get_onboarding_dismissed(self, organization: Organization) -> bool:
+        return organization.onboarding_dismissed_at is not None
+
+
+class OrganizationSettingsSerializer(OrganizationOutputSerializer):
+    """The organization as its admins see it: with who the two-factor rule would stop."""
+
+    members_without_two_factor = serializers.IntegerField(
+        help_text="Members with no authenticator app (admins only; null for others).",
+        allow_null=True,
+    )
+
+    class Meta(OrganizationOutputSerializer.Meta):
+        fields = [*OrganizationOutputSerializer.Meta.fields, "members_without_two_factor"]
+
+
+class JSONBooleanField(serializers.BooleanField):
+    """true or false only: DRF's BooleanField also takes 0, 1 and "yes", which the schema
+    (``type: boolean``) does not allow."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 class OrganizationUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, min_length=1)
+    name = serializers.CharField(max_length=120, min_length=1, required=False)
+    require_two_factor = JSONBooleanField(
+        required=False,
+        help_text="Members must set up two-factor authentication to use the dashboard or "
+        "the API with a session (API keys are unaffected). Needs your own first.",
+    )
+    onboarding_dismissed = JSONBooleanField(
+        required=False, help_text="Hide the getting-started checklist."
+    )
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
@@ -36,6 +78,10 @@ class MeOutputSerializer(serializers.Serializer):
     organization = OrganizationOutputSerializer()
     role = serializers.ChoiceField(choices=Role.choices)
     organizations = MyOrganizationSerializer(many=True)
+    two_factor_setup_required = serializers.BooleanField(
+        help_text="The organization requires two-factor authentication and you have none "
+        "yet: every other endpoint answers 403 two_factor_required until you set it up."
+    )
 
 
 class MembershipOutputSerializer(serializers.ModelSerializer):

@@ -22,6 +22,7 @@ from users.api import serializers as s
 
 class MeView(OrganizationAPIView):
     api_keys_allowed = False  # about a person; a key has no "me"
+    two_factor_exempt = True  # tells the dashboard to send them to the set-up
 
     @extend_schema(responses=s.MeOutputSerializer, operation_id="me_retrieve")
     def get(self, request):
@@ -30,6 +31,8 @@ class MeView(OrganizationAPIView):
             "organization": self.organization,
             "role": self.membership.role,
             "organizations": selectors.organization_list_for_user(user=request.user),
+            "two_factor_setup_required": self.organization.require_two_factor
+            and not request.user.has_two_factor(),
         }
         return Response(s.MeOutputSerializer(data).data)
 
@@ -38,18 +41,30 @@ class OrganizationView(OrganizationAPIView):
     required_roles = {"PATCH": Role.ADMIN}
     api_scopes = {"GET": ANY_SCOPE, "PATCH": Scope.ADMIN}
 
-    @extend_schema(responses=s.OrganizationOutputSerializer)
-    def get(self, request):
-        return Response(s.OrganizationOutputSerializer(self.organization).data)
+    def _output(self, organization):
+        organization.members_without_two_factor = (
+            selectors.members_without_two_factor_count(organization=organization)
+            if self.caller.is_admin
+            else None
+        )
+        return Response(s.OrganizationSettingsSerializer(organization).data)
 
-    @extend_schema(request=s.OrganizationUpdateSerializer, responses=s.OrganizationOutputSerializer)
+    @extend_schema(responses=s.OrganizationSettingsSerializer)
+    def get(self, request):
+        return self._output(self.organization)
+
+    @extend_schema(
+        request=s.OrganizationUpdateSerializer, responses=s.OrganizationSettingsSerializer
+    )
     def patch(self, request):
         data = s.OrganizationUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         organization = services.organization_update(
-            organization=self.organization, **data.validated_data
+            organization=self.organization,
+            actor=Actor.from_request(request),
+            **data.validated_data,
         )
-        return Response(s.OrganizationOutputSerializer(organization).data)
+        return self._output(organization)
 
 
 class MemberListView(mixins.ListModelMixin, OrganizationGenericAPIView):

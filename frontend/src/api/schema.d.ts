@@ -874,6 +874,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Thumbs-down answers, newest rating first, with their question and sources. */
+        get: operations["feedback_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/files": {
         parameters: {
             query?: never;
@@ -1264,6 +1281,23 @@ export interface paths {
             cookie?: never;
         };
         get: operations["models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/onboarding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Shared by the plain and generic organization views. */
+        get: operations["onboarding_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2200,6 +2234,7 @@ export interface components {
          *     * `api_key.revoked` - API key revoked
          *     * `member.role_changed` - Member role changed
          *     * `member.removed` - Member removed
+         *     * `organization.updated` - Organization settings changed
          *     * `assistant.created` - Assistant created
          *     * `assistant.updated` - Assistant changed
          *     * `assistant.deleted` - Assistant deleted
@@ -2249,7 +2284,7 @@ export interface components {
          *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
          * @enum {string}
          */
-        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
+        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
         ActionItem: {
             text: string;
             done: boolean;
@@ -2305,6 +2340,8 @@ export interface components {
             /** Format: decimal */
             retrieval_min_score?: string;
             is_active?: boolean;
+            /** @description Up to 6 questions offered in an empty chat with this assistant. */
+            suggested_questions?: string[];
             /**
              * Format: uuid
              * @description A prompt template version (id) whose rendering becomes the instructions.
@@ -2336,6 +2373,7 @@ export interface components {
             retrieval_min_score?: string;
             readonly collections: string[];
             is_active?: boolean;
+            suggested_questions?: string[];
             /** Format: uuid */
             instructions_version?: string | null;
             instructions_values?: unknown;
@@ -2785,6 +2823,28 @@ export interface components {
             versions: {
                 [key: string]: unknown;
             }[];
+        };
+        FeedbackOutput: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            session_id: string;
+            session_title: string;
+            /** Format: uuid */
+            assistant_id: string;
+            assistant_name: string;
+            /** @description The asker's e-mail; empty for a visitor (widget), a bot channel or a program. */
+            readonly asked_by: string;
+            readonly question: string;
+            answer: string;
+            rating: number;
+            comment: string;
+            sources: components["schemas"]["Source"][];
+            model?: string;
+            /** Format: date-time */
+            feedback_at?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
         };
         FeedbackRequest: {
             /**
@@ -3291,6 +3351,8 @@ export interface components {
             organization: components["schemas"]["OrganizationOutput"];
             role: components["schemas"]["RoleEnum"];
             organizations: components["schemas"]["MyOrganization"][];
+            /** @description The organization requires two-factor authentication and you have none yet: every other endpoint answers 403 two_factor_required until you set it up. */
+            two_factor_setup_required: boolean;
         };
         MembershipOutput: {
             /** Format: uuid */
@@ -3392,6 +3454,13 @@ export interface components {
             name: string;
             reason: string;
         };
+        Onboarding: {
+            steps: components["schemas"]["Step"][];
+            completed: number;
+            total: number;
+            /** @description An admin hid the checklist (PATCH /api/v1/organization). */
+            dismissed: boolean;
+        };
         OrganizationOutput: {
             readonly slug: string;
             name: string;
@@ -3399,6 +3468,21 @@ export interface components {
             readonly url: string;
             /** Format: date-time */
             created_at?: string;
+            require_two_factor?: boolean;
+            readonly onboarding_dismissed: boolean;
+        };
+        /** @description The organization as its admins see it: with who the two-factor rule would stop. */
+        OrganizationSettings: {
+            readonly slug: string;
+            name: string;
+            plan?: string;
+            readonly url: string;
+            /** Format: date-time */
+            created_at?: string;
+            require_two_factor?: boolean;
+            readonly onboarding_dismissed: boolean;
+            /** @description Members with no authenticator app (admins only; null for others). */
+            members_without_two_factor: number | null;
         };
         PaginatedAIModelList: {
             /** @example 123 */
@@ -3534,6 +3618,21 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["DocumentOutput"][];
+        };
+        PaginatedFeedbackOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["FeedbackOutput"][];
         };
         PaginatedFileOutputList: {
             /** @example 123 */
@@ -3902,6 +4001,8 @@ export interface components {
             /** Format: decimal */
             retrieval_min_score?: string;
             is_active?: boolean;
+            /** @description Up to 6 questions offered in an empty chat with this assistant. */
+            suggested_questions?: string[];
             /**
              * Format: uuid
              * @description A prompt template version (id) whose rendering becomes the instructions.
@@ -3948,6 +4049,10 @@ export interface components {
         };
         PatchedOrganizationUpdateRequest: {
             name?: string;
+            /** @description Members must set up two-factor authentication to use the dashboard or the API with a session (API keys are unaffected). Needs your own first. */
+            require_two_factor?: boolean;
+            /** @description Hide the getting-started checklist. */
+            onboarding_dismissed?: boolean;
         };
         PatchedSessionUpdateRequest: {
             title?: string;
@@ -4384,6 +4489,14 @@ export interface components {
          * @enum {string}
          */
         StateEnum: "none" | "ok" | "grace" | "canceling" | "downgraded";
+        Step: {
+            key: string;
+            title: string;
+            description: string;
+            /** @description The dashboard page where the step is done. */
+            link: string;
+            done: boolean;
+        };
         StepRun: {
             index: number;
             key: string;
@@ -6128,6 +6241,7 @@ export interface operations {
                  *     * `api_key.revoked` - API key revoked
                  *     * `member.role_changed` - Member role changed
                  *     * `member.removed` - Member removed
+                 *     * `organization.updated` - Organization settings changed
                  *     * `assistant.created` - Assistant created
                  *     * `assistant.updated` - Assistant changed
                  *     * `assistant.deleted` - Assistant deleted
@@ -6176,7 +6290,7 @@ export interface operations {
                  *     * `knowledge.sitemap_added` - Sitemap added to a collection
                  *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
                  */
-                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
+                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
@@ -13254,6 +13368,125 @@ export interface operations {
             };
         };
     };
+    feedback_list: {
+        parameters: {
+            query?: {
+                assistant?: string;
+                /** @description Last day (UTC), included. */
+                end?: string;
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+                /** @description First day (UTC) rated. */
+                start?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedFeedbackOutputList"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     files_list: {
         parameters: {
             query?: {
@@ -17140,6 +17373,115 @@ export interface operations {
             };
         };
     };
+    onboarding_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Onboarding"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     organization_retrieve: {
         parameters: {
             query?: never;
@@ -17154,7 +17496,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrganizationOutput"];
+                    "application/json": components["schemas"]["OrganizationSettings"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
@@ -17267,7 +17609,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrganizationOutput"];
+                    "application/json": components["schemas"]["OrganizationSettings"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */

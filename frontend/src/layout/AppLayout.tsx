@@ -5,6 +5,7 @@ import { NavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/allauth";
 import { usePermissions, useMe, useSession } from "../session";
 import { Icon } from "./icons";
+import { KeyboardShortcuts } from "./Shortcuts";
 
 interface Item {
   to: string;
@@ -38,6 +39,7 @@ const SECTIONS: { title: string; items: Item[] }[] = [
       { to: "/webhooks", label: "Webhooks", icon: "plug", admin: true },
       { to: "/credentials", label: "Provider credentials", icon: "plug", admin: true },
       { to: "/audit", label: "Audit log", icon: "list", admin: true },
+      { to: "/feedback", label: "Answer feedback", icon: "list", admin: true },
       { to: "/billing", label: "Billing", icon: "list" },
       { to: "/security", label: "Security", icon: "shield" },
     ],
@@ -156,6 +158,7 @@ export function AppLayout({ fullWidth = false }: { fullWidth?: boolean }) {
         <main id="main" className={fullWidth ? "content-full" : "content"} tabIndex={-1}>
           <Outlet />
         </main>
+        <KeyboardShortcuts />
       </div>
     </div>
   );

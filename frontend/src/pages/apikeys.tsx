@@ -1,5 +1,6 @@
 // API keys: scopes, the secret shown once, revoke. (Issue #6 endpoints.)
 import { type FormEvent, useState } from "react";
+import { useToast } from "../ui/toast";
 import { client, unwrap } from "../api/client";
 import { API_KEY_SCOPES, type ApiKey, type ApiKeyScope } from "../api/types";
 import { usePermissions } from "../session";
@@ -8,6 +9,7 @@ import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, Pag
 export function ApiKeysPage() {
   // Admins only (not in others' navigation); opened by address, the API's 403 explains.
   const { isAdmin } = usePermissions();
+  const toast = useToast();
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ key: string } | null>(null);
@@ -29,6 +31,7 @@ export function ApiKeysPage() {
     );
     setCreating(false);
     setCreated(key);
+    toast(`API key “${key.name}” created: copy it now, it is shown once.`);
     keys.reload();
   });
   const revoke = useAction(async (key: ApiKey) => {

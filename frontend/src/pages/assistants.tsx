@@ -1,5 +1,6 @@
 // Assistants: list, create and edit (model from the catalog with its prices), test reply.
 import { type FormEvent, useState } from "react";
+import { useToast } from "../ui/toast";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { AIModel, Assistant, AssistantInput, AssistantTestReply } from "../api/types";
@@ -128,6 +129,7 @@ export function AssistantEditPage() {
   const { assistantId } = useParams();
   const isNew = !assistantId;
   const navigate = useNavigate();
+  const toast = useToast();
   const { canEdit } = usePermissions();
   const assistant = useAsync<Assistant | null>(
     async () => (assistantId ? unwrap(client.GET("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } })) : null),
@@ -150,6 +152,10 @@ export function AssistantEditPage() {
       retrieval_top_k: Number(form.get("retrieval_top_k") || 8),
       is_active: form.get("is_active") === "on",
       collections: form.getAll("collections").map(String),
+      suggested_questions: String(form.get("suggested_questions") ?? "")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter(Boolean),
     };
     const fallback = String(form.get("fallback_model") ?? "");
     if (fallback) body.fallback_model = fallback;
@@ -228,7 +234,10 @@ export function AssistantEditPage() {
         onSubmit={async (event) => {
           setSaved(false);
           const result = await save.run(event);
-          if (result) setSaved(true);
+          if (result) {
+            setSaved(true);
+            toast(`“${result.name}” saved.`);
+          }
         }}
         noValidate
         aria-label="Assistant settings"
@@ -256,6 +265,14 @@ export function AssistantEditPage() {
             </SelectField>
           </div>
           <TextAreaField label="System instructions" name="system_instructions" defaultValue={data?.system_instructions ?? ""} rows={6} error={save.error} hint="How the assistant behaves: tone, scope, what to refuse." />
+          <TextAreaField
+            label="Suggested questions"
+            name="suggested_questions"
+            defaultValue={(data?.suggested_questions ?? []).join("\n")}
+            rows={3}
+            error={save.error}
+            hint="One per line, up to 6: offered as one-click questions in an empty chat."
+          />
           <div className="grid-3">
             <Field label={`Temperature: ${Number(currentTemperature).toFixed(2)}`} name="temperature" error={save.error} hint="Lower is more focused, higher more varied.">
               {(a11y) => <input type="range" name="temperature" min={0} max={2} step={0.05} value={currentTemperature} onChange={(event) => setTemperature(event.target.value)} {...a11y} />}

@@ -12,6 +12,7 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   "api_key.revoked": "API key revoked",
   "member.role_changed": "Member role changed",
   "member.removed": "Member removed",
+  "organization.updated": "Organization settings changed",
   "assistant.created": "Assistant created",
   "assistant.updated": "Assistant changed",
   "assistant.deleted": "Assistant deleted",

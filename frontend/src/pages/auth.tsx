@@ -49,6 +49,8 @@ export function LoginPage() {
   const navigate = useNavigate();
   const { refresh } = useSession();
   const [step, setStep] = useState<"password" | "totp">("password");
+  // Recovery codes have letters: the numeric keypad of the code field cannot type them.
+  const [useRecovery, setUseRecovery] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   // /switch/ sends back here (logged out) a user who belongs to no organization.
@@ -123,7 +125,10 @@ export function LoginPage() {
       const response = await allauth("POST", "/auth/2fa/authenticate", { code: String(form.get("code") ?? "").replace(/\s/g, "") });
       if (response.status === 400) {
         const failure = allauthError(response);
-        setError(new ApiError(400, "invalid", failure.fields.code?.[0] ?? failure.message, failure.fields));
+        const message = failure.fields.code?.[0] ?? failure.message;
+        // allauth says only "Incorrect code."; say what to check.
+        const hint = useRecovery ? " Check the recovery code, or use one you have not used yet." : " Check that your phone's clock is right and enter the code shown now.";
+        setError(new ApiError(400, "invalid", message + hint, { code: [message + hint] }));
       } else await handle(response);
     } catch (cause) {
       setError(cause);
@@ -152,14 +157,38 @@ export function LoginPage() {
       >
         {/* Keyed apart from the password form: React would otherwise reuse the e-mail input
             (same place in the tree) and the code field would arrive holding the address. */}
-        <form key="totp" className="stack" onSubmit={submitCode} noValidate>
-          <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" autoFocus required error={error} />
+        <form key={useRecovery ? "recovery" : "totp"} className="stack" onSubmit={submitCode} noValidate>
+          {useRecovery ? (
+            <TextField label="Recovery code" name="code" autoComplete="off" autoCapitalize="off" spellCheck={false} autoFocus required error={error} onInput={() => setError(null)} />
+          ) : (
+            <TextField
+              label="Authentication code"
+              name="code"
+              inputMode="numeric"
+              pattern="[0-9 ]*"
+              autoComplete="one-time-code"
+              placeholder="123 456"
+              autoFocus
+              required
+              error={error}
+              onInput={() => setError(null)}
+            />
+          )}
           {/* A wrong code is shown under the field; the alert is for everything else. */}
           {error instanceof ApiError && error.fields.code ? null : <ErrorMessage error={error} />}
           <button className="btn btn-primary btn-block" type="submit" disabled={busy}>
             {busy ? "Verifying…" : "Verify"}
           </button>
-          <p className="hint">Lost your device? Enter one of your recovery codes instead.</p>
+          <button
+            type="button"
+            className="btn btn-ghost btn-block"
+            onClick={() => {
+              setUseRecovery(!useRecovery);
+              setError(null);
+            }}
+          >
+            {useRecovery ? "Use your authenticator app" : "Use a recovery code"}
+          </button>
         </form>
       </AuthShell>
     );

@@ -1,6 +1,7 @@
 // Chat: sessions on the left, the conversation streaming token by token, sources on
 // the right when a citation is opened.
 import { type FormEvent, type KeyboardEvent, Fragment, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { SuggestedQuestions } from "../components/SuggestedQuestions";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, client, messageOf, unwrap } from "../api/client";
 import { config } from "../config";
@@ -609,6 +610,13 @@ export function ChatPage() {
               <div className="chat-empty">
                 <h2>Ask {assistant?.name ?? "an assistant"}</h2>
                 <p>{assistant?.description || "Answers come from your organization's knowledge, with numbered sources you can open."}</p>
+                <SuggestedQuestions
+                  questions={assistant?.suggested_questions}
+                  onPick={(question) => {
+                    setDraft(question);
+                    document.getElementById("chat-input")?.focus();
+                  }}
+                />
                 {assistants.data && !activeAssistants.length ? (
                   <p style={{ marginTop: 12 }}>
                     No assistant yet. <Link to="/assistants/new">Create one</Link>.

@@ -3,6 +3,7 @@ import { useMemo, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { GettingStarted } from "../components/GettingStarted";
 import { ConversationInsights } from "../conversations/ConversationInsights";
 import type { UsageGroupBy } from "../api/types";
 import { useMe, usePermissions } from "../session";
@@ -87,6 +88,8 @@ export default function HomePage() {
     return groupBy === "day" ? data : data.sort((a, b) => b.cost - a.cost || b.prompt + b.completion - (a.prompt + a.completion));
   }, [usage.data, groupBy]);
   const totals = usage.data?.totals;
+  // A period with no call draws no chart of zeros: it says what would fill it.
+  const hasUsage = rows.length > 0 && (totals?.calls ?? 0) > 0;
   const metric = chosenMetric ?? (totals && Number(totals.cost) === 0 && totals.total_tokens > 0 ? "tokens" : "cost");
 
   return (
@@ -109,6 +112,7 @@ export default function HomePage() {
           </>
         }
       />
+      {isAdmin ? <GettingStarted /> : null}
       {isAdmin ? (
         <>
       <div className="row-between">
@@ -153,8 +157,12 @@ export default function HomePage() {
         </div>
         <div className="card-body" data-testid="usage-chart">
           {usage.loading && !usage.data ? <Loading /> : null}
-          {usage.data && !rows.length ? <Empty title="No usage in this period">Chat with an assistant or upload documents and it shows here.</Empty> : null}
-          {rows.length ? (
+          {usage.data && !hasUsage ? (
+            <Empty title="No usage in this period">
+              Nothing has been asked or uploaded yet. <Link to="/chat">Ask an assistant</Link> or <Link to="/knowledge">upload a document</Link> and the cost and tokens show here.
+            </Empty>
+          ) : null}
+          {hasUsage ? (
             <div style={{ width: "100%", height: 300 }}>
               <ResponsiveContainer>
                 <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
@@ -182,7 +190,7 @@ export default function HomePage() {
             </div>
           ) : null}
         </div>
-        {rows.length && groupBy !== "day" ? (
+        {hasUsage && groupBy !== "day" ? (
           <div className="table-wrap">
             <table className="table">
               <thead>

@@ -1,6 +1,8 @@
 // Knowledge: collections, documents (upload, live status, reprocess, delete) and the
 // search playground.
 import { type DragEvent, type FormEvent, useEffect, useRef, useState } from "react";
+import { useIngestionToasts } from "../components/useIngestionToasts";
+import { useToast } from "../ui/toast";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
 import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
@@ -181,6 +183,7 @@ function uploadFile(collectionId: string, file: File, onProgress: (fraction: num
 function Uploader({ collectionId, onUploaded }: { collectionId: string; onUploaded: () => void }) {
   const [over, setOver] = useState(false);
   const [items, setItems] = useState<UploadItem[]>([]);
+  const toast = useToast();
   const input = useRef<HTMLInputElement>(null);
   const update = (key: string, change: Partial<UploadItem>) => setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
 
@@ -192,6 +195,7 @@ function Uploader({ collectionId, onUploaded }: { collectionId: string; onUpload
         .then((response) => {
           const duplicate = response.results[0]?.status === "duplicate";
           update(key, { progress: 1, state: duplicate ? "duplicate" : "done" });
+          toast(duplicate ? `“${file.name}” is already in this collection.` : `“${file.name}” uploaded: reading it now.`, duplicate ? "info" : "success");
           onUploaded();
         })
         .catch((error: Error) => update(key, { state: "failed", error: error.message }));
@@ -467,6 +471,7 @@ export function CollectionPage() {
     () => unwrap(client.GET("/api/v1/collections/{collection_id}/documents", { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } })),
     [collectionId, page],
   );
+  useIngestionToasts(documents.data?.results);
   // Live status: poll while any document is still pending or processing.
   const busy = documents.data?.results.some((document) => document.status === "pending" || document.status === "processing");
   const sitemapsBusy = sitemaps.data?.results.some((sitemap) => sitemap.fetch_status === "pending");

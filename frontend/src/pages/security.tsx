@@ -8,6 +8,9 @@ import { type FormEvent, useRef, useState } from "react";
 import { allauth, type AllauthResponse, allauthError, pendingFlow } from "../api/allauth";
 import { ApiError } from "../api/client";
 import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextField, useAsync } from "../ui";
+import { RequireTwoFactorSetting } from "../components/RequireTwoFactorSetting";
+import { TwoFactorQr } from "../components/TwoFactorQr";
+import { useMe, usePermissions, useSession } from "../session";
 
 interface Authenticator {
   type: "totp" | "recovery_codes" | string;
@@ -42,6 +45,9 @@ const CONFIRMATION_TTL_MS = 270_000;
 type Action = () => Promise<void>;
 
 export function SecurityPage() {
+  const me = useMe();
+  const { isAdmin } = usePermissions();
+  const { refresh } = useSession();
   const authenticators = useAsync(async () => {
     const response = await allauth<Authenticator[]>("GET", "/account/authenticators");
     if (response.status !== 200) throw allauthError(response);
@@ -119,6 +125,8 @@ export function SecurityPage() {
       setNotice("Two-factor authentication is on.");
       await showCodes();
       authenticators.reload();
+      // The organization may have required it: the rest of the dashboard opens now.
+      if (me.two_factor_setup_required) await refresh();
     }, "turn on two-factor authentication");
   };
   const deactivate = () => {
@@ -179,6 +187,11 @@ export function SecurityPage() {
   return (
     <div className="stack-lg">
       <PageHeader title="Security" description="Protect your account with a code from an authenticator app." />
+      {me.two_factor_setup_required ? (
+        <div className="alert alert-warning" role="alert" data-testid="two-factor-required">
+          {me.organization.name} requires two-factor authentication. Set it up below to continue to the dashboard.
+        </div>
+      ) : null}
       <section className="card" aria-labelledby="totp-title">
         <div className="card-header">
           <h2 id="totp-title">Two-factor authentication</h2>
@@ -196,10 +209,16 @@ export function SecurityPage() {
             reauthForm
           ) : setup ? (
             <form className="stack" onSubmit={activate} noValidate>
-              <p>Add this key to your authenticator app (Google Authenticator, 1Password, Authy…), then enter the 6-digit code it shows.</p>
-              <div className="secret">
-                <code data-testid="totp-secret">{setup.secret}</code>
-                <CopyButton text={setup.secret} label="Copy key" />
+              <p>Scan the QR code with your authenticator app (Google Authenticator, 1Password, Authy…) or type the key into it, then enter the 6-digit code it shows.</p>
+              <div className="totp-setup">
+                {setup.url ? <TwoFactorQr uri={setup.url} /> : null}
+                <div className="totp-key stack">
+                  <span className="small muted">Key</span>
+                  <div className="secret">
+                    <code data-testid="totp-secret">{setup.secret}</code>
+                    <CopyButton text={setup.secret} label="Copy key" />
+                  </div>
+                </div>
               </div>
               {setup.url ? (
                 <p className="small">
@@ -294,6 +313,7 @@ export function SecurityPage() {
           </div>
         </section>
       ) : null}
+      {isAdmin ? <RequireTwoFactorSetting ownTwoFactor={Boolean(totp)} /> : null}
     </div>
   );
 }

@@ -11,6 +11,7 @@ import {
 } from "react";
 import { ApiError, messageOf } from "../api/client";
 import { InlineMarkdown } from "./markdown";
+import { useToast } from "./toast";
 
 // ---- Errors
 
@@ -188,6 +189,7 @@ export function Modal({ open, title, onClose, children, footer, testId }: { open
 
 export function CopyButton({ text, label = "Copy" }: { text: string; label?: string }) {
   const [copied, setCopied] = useState(false);
+  const toast = useToast();
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(text);
@@ -201,6 +203,7 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
       area.remove();
     }
     setCopied(true);
+    toast("Copied to the clipboard.");
     window.setTimeout(() => setCopied(false), 2000);
   };
   return (
