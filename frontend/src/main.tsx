@@ -1,6 +1,8 @@
+import { QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import App from "./App";
+import { queryClient } from "./api/query";
 import "./styles.css";
 import { applyTheme, storedTheme } from "./ui/theme";
 
@@ -8,6 +10,8 @@ applyTheme(storedTheme());
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <App />
+    <QueryClientProvider client={queryClient}>
+      <App />
+    </QueryClientProvider>
   </StrictMode>,
 );

@@ -1,9 +1,10 @@
 // The audit log: who changed what, when, from where. (Issue #6 endpoint.)
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
+import { $api } from "../api/query";
 import type { AuditAction } from "../api/types";
 import { usePermissions } from "../session";
-import { Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField, useAsync } from "../ui";
+import { Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField } from "../ui";
 
 // Kept in step with the schema's ActionEnum by the type checker.
 const ACTIONS: AuditAction[] = [
@@ -99,22 +100,22 @@ export function AuditPage() {
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState<unknown>(null);
   const [page, setPage] = useState(1);
-  const events = useAsync(
-    () =>
-      unwrap(
-        client.GET("/api/v1/audit-events", {
-          params: {
-            query: {
-              page,
-              page_size: 50,
-              action: (filters.action || undefined) as AuditAction | undefined,
-              start: filters.start || undefined,
-              end: filters.end || undefined,
-            },
-          },
-        }),
-      ),
-    [filters, page],
+  // Every write anywhere adds events: asked again each time the page is opened.
+  const events = $api.useQuery(
+    "get",
+    "/api/v1/audit-events",
+    {
+      params: {
+        query: {
+          page,
+          page_size: 50,
+          action: (filters.action || undefined) as AuditAction | undefined,
+          start: filters.start || undefined,
+          end: filters.end || undefined,
+        },
+      },
+    },
+    { staleTime: 0 },
   );
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -165,7 +166,7 @@ export function AuditPage() {
       <section className="card" aria-label="Events">
         <ErrorMessage error={events.error} />
         <ErrorMessage error={exportError} />
-        {events.loading && !events.data ? <Loading /> : null}
+        {events.isPending ? <Loading /> : null}
         {events.data ? (
           events.data.results.length ? (
             <div className="table-wrap">

@@ -3,9 +3,10 @@
 import { type DragEvent, type FormEvent, useEffect, useRef, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
+import { $api, useAction, useInvalidate } from "../api/query";
 import type { Collection, DocumentItem, Hit, SearchMode, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField } from "../ui";
 
 // ---------------------------------------------------------------- collections
 
@@ -18,7 +19,7 @@ export function KnowledgePage() {
   const navigate = useNavigate();
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
-  const collections = useAsync(() => unwrap(client.GET("/api/v1/collections", { params: { query: { page, page_size: 50 } } })), [page]);
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page, page_size: 50 } } });
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -30,7 +31,7 @@ export function KnowledgePage() {
     };
     const collection = await unwrap(client.POST("/api/v1/collections", { body }));
     navigate(`/knowledge/${collection.id}`);
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   return (
     <>
       <PageHeader
@@ -50,7 +51,7 @@ export function KnowledgePage() {
         }
       />
       <ErrorMessage error={collections.error} />
-      {collections.loading && !collections.data ? <Loading /> : null}
+      {collections.isPending ? <Loading /> : null}
       {collections.data ? (
         <div className="card">
           {collections.data.results.length ? (
@@ -120,6 +121,8 @@ export function KnowledgePage() {
 
 // ---------------------------------------------------------------- documents
 
+const isProcessing = (document: DocumentItem) => document.status === "pending" || document.status === "processing";
+
 const STATUS_TONE = { pending: "info", processing: "warning", completed: "success", failed: "danger" } as const;
 
 /** The status as the API reports it; a stalled document (its worker stopped or its task
@@ -178,7 +181,8 @@ function uploadFile(collectionId: string, file: File, onProgress: (fraction: num
   });
 }
 
-function Uploader({ collectionId, onUploaded }: { collectionId: string; onUploaded: () => void }) {
+function Uploader({ collectionId }: { collectionId: string }) {
+  const invalidate = useInvalidate();
   const [over, setOver] = useState(false);
   const [items, setItems] = useState<UploadItem[]>([]);
   const input = useRef<HTMLInputElement>(null);
@@ -192,7 +196,7 @@ function Uploader({ collectionId, onUploaded }: { collectionId: string; onUpload
         .then((response) => {
           const duplicate = response.results[0]?.status === "duplicate";
           update(key, { progress: 1, state: duplicate ? "duplicate" : "done" });
-          onUploaded();
+          void invalidate("/api/v1/collections");
         })
         .catch((error: Error) => update(key, { state: "failed", error: error.message }));
     }
@@ -267,17 +271,15 @@ function Uploader({ collectionId, onUploaded }: { collectionId: string; onUpload
   );
 }
 
-function DocumentRow({ collectionId, document, canEdit, onChanged }: { collectionId: string; document: DocumentItem; canEdit: boolean; onChanged: () => void }) {
+function DocumentRow({ collectionId, document, canEdit }: { collectionId: string; document: DocumentItem; canEdit: boolean }) {
   const path = { collection_id: collectionId, document_id: document.id };
   const reprocess = useAction(async () => {
     await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/{document_id}/reprocess", { params: { path } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   const remove = useAction(async () => {
     if (!window.confirm(`Delete "${document.title}" and its chunks?`)) return;
     await unwrap(client.DELETE("/api/v1/collections/{collection_id}/documents/{document_id}", { params: { path } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   const active = document.status === "pending" || document.status === "processing";
   // Linked to (#document-<id>, e.g. from a History answer that cited it): shown and marked.
   const linked = useLocation().hash === `#document-${document.id}`;
@@ -334,25 +336,25 @@ export function CollectionPage() {
   const navigate = useNavigate();
   const [page, setPage] = useState(1);
   const [editing, setEditing] = useState(false);
-  const collection = useAsync(() => unwrap(client.GET("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } })), [collectionId]);
-  const documents = useAsync(
-    () => unwrap(client.GET("/api/v1/collections/{collection_id}/documents", { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } })),
-    [collectionId, page],
+  const invalidate = useInvalidate();
+  const collectionInit = { params: { path: { collection_id: collectionId } } };
+  const collection = $api.useQuery("get", "/api/v1/collections/{collection_id}", collectionInit, { placeholderData: undefined });
+  // Live status: polled every 1.5 s while any document is still pending or processing.
+  const documents = $api.useQuery(
+    "get",
+    "/api/v1/collections/{collection_id}/documents",
+    { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } },
+    { refetchInterval: (query) => (query.state.data?.results.some(isProcessing) ? 1500 : false) },
   );
-  // Live status: poll while any document is still pending or processing.
-  const busy = documents.data?.results.some((document) => document.status === "pending" || document.status === "processing");
-  const { reload } = documents;
-  useEffect(() => {
-    if (!busy) return;
-    const timer = window.setInterval(reload, 1500);
-    return () => window.clearInterval(timer);
-  }, [busy, reload]);
+  const busy = documents.data?.results.some(isProcessing);
+  // When the last one finishes, the collection's counts (documents, chunks) changed too.
   const wasBusy = useRef(false);
   useEffect(() => {
-    if (wasBusy.current && !busy) collection.reload();
+    if (wasBusy.current && !busy) {
+      void invalidate("/api/v1/collections/{collection_id}");
+    }
     wasBusy.current = Boolean(busy);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [busy]);
+  }, [busy, invalidate]);
 
   const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -360,14 +362,14 @@ export function CollectionPage() {
     const updated = await unwrap(
       client.PATCH("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } }, body: { name: String(form.get("name")), description: String(form.get("description") ?? "") } }),
     );
-    collection.setData(updated);
     setEditing(false);
-  });
+    return updated;
+  }, { invalidates: ["/api/v1/collections"] });
   const remove = useAction(async () => {
     if (!window.confirm("Delete this collection with all its documents?")) return;
     await unwrap(client.DELETE("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } }));
     navigate("/knowledge");
-  });
+  }, { invalidates: ["/api/v1/collections"] });
 
   if (collection.error) {
     return (
@@ -403,7 +405,7 @@ export function CollectionPage() {
       />
       <ErrorMessage error={remove.error} />
       {data.description ? <p className="muted">{data.description}</p> : null}
-      {canEdit ? <Uploader collectionId={collectionId} onUploaded={documents.reload} /> : null}
+      {canEdit ? <Uploader collectionId={collectionId} /> : null}
       <div className="card">
         <div className="card-header">
           <h2>Documents</h2>
@@ -431,7 +433,7 @@ export function CollectionPage() {
                 </thead>
                 <tbody>
                   {documents.data.results.map((document) => (
-                    <DocumentRow key={document.id} collectionId={collectionId} document={document} canEdit={canEdit} onChanged={documents.reload} />
+                    <DocumentRow key={document.id} collectionId={collectionId} document={document} canEdit={canEdit} />
                   ))}
                 </tbody>
               </table>
@@ -468,7 +470,7 @@ export function CollectionPage() {
 const MODES: SearchMode[] = ["hybrid", "vector", "keyword"];
 
 export function SearchPage() {
-  const collections = useAsync(async () => (await unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } }))).results, []);
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
   const [selected, setSelected] = useState<string[] | null>(null);
   const [modes, setModes] = useState<SearchMode[]>(MODES);
   const [results, setResults] = useState<Partial<Record<SearchMode, Hit[]>>>({});

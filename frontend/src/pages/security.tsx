@@ -6,8 +6,9 @@
 // 401 (the confirmation expired meanwhile) asks again and is then retried.
 import { type FormEvent, useRef, useState } from "react";
 import { allauth, type AllauthResponse, allauthError, pendingFlow } from "../api/allauth";
+import { useQuery } from "@tanstack/react-query";
 import { ApiError } from "../api/client";
-import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextField, useAsync } from "../ui";
+import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextField } from "../ui";
 
 interface Authenticator {
   type: "totp" | "recovery_codes" | string;
@@ -42,11 +43,14 @@ const CONFIRMATION_TTL_MS = 270_000;
 type Action = () => Promise<void>;
 
 export function SecurityPage() {
-  const authenticators = useAsync(async () => {
-    const response = await allauth<Authenticator[]>("GET", "/account/authenticators");
-    if (response.status !== 200) throw allauthError(response);
-    return response.data ?? [];
-  }, []);
+  const authenticators = useQuery({
+    queryKey: ["allauth", "/account/authenticators"],
+    queryFn: async () => {
+      const response = await allauth<Authenticator[]>("GET", "/account/authenticators");
+      if (response.status !== 200) throw allauthError(response);
+      return response.data ?? [];
+    },
+  });
   const [setup, setSetup] = useState<{ secret: string; url: string } | null>(null);
   // The change waiting for the password confirmation, and what it is (for the form).
   const [pending, setPending] = useState<{ action: Action; purpose: string } | null>(null);
@@ -98,7 +102,7 @@ export function SecurityPage() {
       if (meta?.secret) setSetup({ secret: meta.secret, url: meta.totp_url ?? "" });
       else {
         check(response);
-        authenticators.reload();
+        void authenticators.refetch();
       }
     }, "turn on two-factor authentication");
   const activate = (event: FormEvent<HTMLFormElement>) => {
@@ -118,7 +122,7 @@ export function SecurityPage() {
       setSetup(null);
       setNotice("Two-factor authentication is on.");
       await showCodes();
-      authenticators.reload();
+      void authenticators.refetch();
     }, "turn on two-factor authentication");
   };
   const deactivate = () => {
@@ -127,7 +131,7 @@ export function SecurityPage() {
       check(await allauth("DELETE", "/account/authenticators/totp"));
       setCodes(null);
       setNotice("Two-factor authentication is off.");
-      authenticators.reload();
+      void authenticators.refetch();
     }, "turn off two-factor authentication");
   };
   const regenerate = () =>
@@ -135,7 +139,7 @@ export function SecurityPage() {
       const response = check(await allauth<Authenticator>("POST", "/account/authenticators/recovery-codes"));
       setCodes(response.data?.unused_codes ?? null);
       setNotice("New recovery codes: the previous ones no longer work.");
-      authenticators.reload();
+      void authenticators.refetch();
     }, "make new recovery codes");
   const reauthenticate = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -186,7 +190,7 @@ export function SecurityPage() {
         </div>
         <div className="card-body stack">
           <ErrorMessage error={authenticators.error} />
-          {authenticators.loading && !authenticators.data ? <Loading /> : null}
+          {authenticators.isPending ? <Loading /> : null}
           {notice && !pending && section === "totp" ? (
             <div className="alert alert-success" role="status">
               {notice}
