@@ -3,10 +3,12 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import App from "./App";
 import { queryClient } from "./api/query";
+import { prefetchOnLinkClicks } from "./api/routeData";
 import "./styles.css";
 import { applyTheme, storedTheme } from "./ui/theme";
 
 applyTheme(storedTheme());
+prefetchOnLinkClicks(queryClient);
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

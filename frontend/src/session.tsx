@@ -54,6 +54,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     if (initialState().status === "loading") void refresh();
   }, [refresh]);
+  // Who is signed in, for the routes' prefetching (api/routeData.ts) to ask what they see.
+  const me = state.status === "member" ? state.me : null;
+  useEffect(() => {
+    if (me) queryClient.setQueryData(["get", "/api/v1/me"], me);
+  }, [me, queryClient]);
   return <SessionContext.Provider value={{ state, refresh, clear }}>{children}</SessionContext.Provider>;
 }
 

@@ -30,9 +30,12 @@ export function createQueryClient() {
   return new QueryClient({
     defaultOptions: {
       queries: {
-        // Lists change by this user's own writes (invalidated) or slowly by others': a
-        // page opened again within 30 s shows the cache and asks again in the background.
-        staleTime: 30_000,
+        // Stale-while-revalidate: a page opened again shows what is cached at once and
+        // asks again in the background (others' writes, Celery's work and the other
+        // channels change the data too). Within 5 s it is not asked again: the same
+        // query in two components, a route's prefetch then its page, a quick back-and-
+        // forth. Catalogs that change with a deployment keep longer (per query).
+        staleTime: 5_000,
         gcTime: 5 * 60_000,
         retry,
         // A page whose parameters change (next page, a filter) keeps showing the last

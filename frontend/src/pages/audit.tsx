@@ -100,7 +100,6 @@ export function AuditPage() {
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState<unknown>(null);
   const [page, setPage] = useState(1);
-  // Every write anywhere adds events: asked again each time the page is opened.
   const events = $api.useQuery(
     "get",
     "/api/v1/audit-events",
@@ -115,7 +114,6 @@ export function AuditPage() {
         },
       },
     },
-    { staleTime: 0 },
   );
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();

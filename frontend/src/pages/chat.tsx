@@ -7,7 +7,7 @@ import type { Source } from "../api/types";
 import { config } from "../config";
 import { AnswerText, Feedback } from "../chat/MessageParts";
 import { Refusal, useDraft } from "../chat/refusals";
-import { SessionItem } from "../chat/SessionItem";
+import { SessionSidebar } from "../chat/SessionSidebar";
 import { SourcePanel } from "../chat/SourcePanel";
 import { useChatStream, type ViewMessage } from "../chat/useChatStream";
 import { AttachButton, AttachmentTray, FileSourcePanel, MessageAttachments, OmittedNote, useAttachments } from "./chat-attachments";
@@ -15,7 +15,7 @@ import { useMe } from "../session";
 import { $api, useInvalidate } from "../api/query";
 import { ErrorMessage, formatCost, formatNumber, Spinner } from "../ui";
 import { CopyButton } from "../ui/markdown";
-import { ConversationTools, SourceFilter } from "../conversations/AnalysisPanel";
+import { ConversationTools } from "../conversations/AnalysisPanel";
 import { TemplatePicker } from "../components/TemplatePicker";
 
 // ---------------------------------------------------------------- the page
@@ -44,10 +44,6 @@ export function ChatPage() {
   const { sessionId } = useParams();
   const navigate = useNavigate();
   const me = useMe();
-  const [search, setSearch] = useState("");
-  const [archived, setArchived] = useState(false);
-  const [owner, setOwner] = useState<"me" | "everyone">("me");
-  const [source, setSource] = useState("");
   const [sessionsOpen, setSessionsOpen] = useState(false);
   const [assistantId, setAssistantId] = useState("");
   const [loadingMessages, setLoadingMessages] = useState(false);
@@ -70,18 +66,13 @@ export function ChatPage() {
     },
     onSettled: async (session) => {
       await loadMessages(session, true);
-      void invalidate("/api/v1/chat/sessions");
+      // The turn changed the session list, the usage figures and a template's use.
+      void invalidate("/api/v1/chat/sessions", "/api/v1/usage", "/api/v1/prompts");
     },
   });
   const { messages, setMessages, streaming, error, setError } = stream;
 
   const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
-  const [query, setQuery] = useState("");
-  useEffect(() => {
-    const timer = window.setTimeout(() => setQuery(search), 250);
-    return () => window.clearTimeout(timer);
-  }, [search]);
-  const sessions = $api.useQuery("get", "/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, owner, page_size: 100, source: (source || undefined) as "platform" | undefined } } });
   const current = $api.useQuery("get", "/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId ?? "" } } }, { enabled: Boolean(sessionId), placeholderData: undefined });
 
   const activeAssistants = useMemo(() => (assistants.data ?? []).filter((item) => item.is_active !== false), [assistants.data]);
@@ -225,44 +216,7 @@ export function ChatPage() {
 
   return (
     <div className={`chat ${sessionsOpen ? "sessions-open" : ""}`}>
-      <aside className="chat-sidebar" aria-label="Conversations">
-        <div className="chat-sidebar-head">
-          <Link className="btn btn-primary btn-block" to="/chat" onClick={() => setDraft("")}>
-            New chat
-          </Link>
-          <label className="sr-only" htmlFor="session-search">
-            Search conversations
-          </label>
-          <input id="session-search" className="input" type="search" placeholder="Search conversations" value={search} onChange={(event) => setSearch(event.target.value)} />
-          <label className="check small">
-            <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
-            Show archived
-          </label>
-          <SourceFilter value={source} onChange={setSource} />
-          <label className="sr-only" htmlFor="session-owner">
-            Whose conversations
-          </label>
-          <select id="session-owner" className="select" value={owner} onChange={(event) => setOwner(event.target.value as "me" | "everyone")}>
-            <option value="me">My conversations</option>
-            <option value="everyone">{me.role === "admin" ? "Everyone's (read-only)" : "Mine and shared with me"}</option>
-          </select>
-        </div>
-        {sessions.error ? (
-          <div style={{ padding: 12 }}>
-            <ErrorMessage error={sessions.error} />
-          </div>
-        ) : null}
-        <ul className="session-list" aria-label="Conversations" data-testid="chat-session-list">
-          {(sessions.data?.results ?? []).map((session) => (
-            <SessionItem key={session.id} session={session} mine={session.created_by === me.user.id} active={session.id === sessionId} />
-          ))}
-          {sessions.data && !sessions.data.results.length ? (
-            <li className="muted small" style={{ padding: 12 }}>
-              {query ? "No conversation matches." : archived ? "No archived conversations." : "No conversations yet."}
-            </li>
-          ) : null}
-        </ul>
-      </aside>
+      <SessionSidebar sessionId={sessionId} onNewChat={() => setDraft("")} />
 
       <section className="chat-main" aria-label="Conversation">
         <div className="chat-head">

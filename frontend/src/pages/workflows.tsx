@@ -228,7 +228,8 @@ function RunView({ runId }: { runId: string }) {
   const error = query.error;
   const stopped = run !== undefined && !running(run.status);
   useEffect(() => {
-    if (stopped) void invalidate("/api/v1/workflows");
+    // Its steps may have used templates and assistants (usage, cost): those are asked again.
+    if (stopped) void invalidate("/api/v1/workflows", "/api/v1/prompts", "/api/v1/usage");
   }, [stopped, invalidate]);
   const act = useAction(async (what: "approve" | "reject" | "cancel" | "rerun") => {
     const params = { params: { path: { run_id: runId } } };
