@@ -2,6 +2,8 @@
 // capture phase, before React renders the page): the page's render and its requests then
 // overlap instead of following each other. The page's own hooks ask the same keys and
 // find them in flight or cached. A page missing here still works; it only starts later.
+// Only what the page itself asks for the signed-in role: a refused prefetch would be an
+// error in the console for nothing.
 import type { QueryClient } from "@tanstack/react-query";
 import { config } from "../config";
 import { prefetchHome } from "../pages/home-data";
@@ -28,6 +30,8 @@ function queriesFor(path: string, role: Me["role"] | undefined) {
       $api.queryOptions("get", "/api/v1/chat/sessions", { params: { query: { archived: false, owner: "me", page_size: 100 } } }),
     ];
   }
+  // Admins' pages: others have no link to them (and would be refused).
+  if (!isAdmin && ["/api-keys", "/audit", "/webhooks", "/widgets", "/credentials"].includes(path)) return [];
   switch (path) {
     case "/assistants":
       return [$api.queryOptions("get", "/api/v1/assistants", list100)];
@@ -36,7 +40,7 @@ function queriesFor(path: string, role: Me["role"] | undefined) {
     case "/search":
       return [$api.queryOptions("get", "/api/v1/collections", list100)];
     case "/members":
-      return [$api.queryOptions("get", "/api/v1/members", firstPage), $api.queryOptions("get", "/api/v1/invitations", list100)];
+      return [$api.queryOptions("get", "/api/v1/members", firstPage), ...(isAdmin ? [$api.queryOptions("get", "/api/v1/invitations", list100)] : [])];
     case "/api-keys":
       return [$api.queryOptions("get", "/api/v1/api-keys", firstPage), $api.queryOptions("get", "/api/v1/assistants", list100)];
     case "/audit":
