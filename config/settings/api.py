@@ -56,6 +56,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.add_error_responses",
+        "chat.api.stream_schema.add_stream_event_components",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "core.access.Role.choices",

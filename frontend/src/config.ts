@@ -1,4 +1,6 @@
 // What the server tells the app about this host (injected by users/spa.py).
+import type { Me } from "./api/types";
+
 export interface AppConfig {
   host: "public" | "organization";
   organization: { slug: string; name: string } | null;
@@ -6,6 +8,8 @@ export interface AppConfig {
   publicUrl: string;
   csrfCookieName: string;
   user: { authenticated: boolean; member: boolean };
+  /** What GET /api/v1/me answers, when the signed-in user is a member (else null). */
+  me?: Me | null;
   chatMaxMessageChars: number;
 }
 

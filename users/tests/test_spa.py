@@ -53,6 +53,18 @@ class TestAppShell:
         assert app_config(member.get("/"))["user"] == {"authenticated": True, "member": True}
         assert app_config(outsider.get("/"))["user"] == {"authenticated": True, "member": False}
 
+    def test_a_members_shell_carries_what_me_answers(self, built, org_a, org_b):
+        # The app's pages start their requests without waiting for /api/v1/me.
+        member, outsider = Client(HTTP_HOST=org_a.host), Client(HTTP_HOST=org_a.host)
+        member.force_login(org_a.viewer)
+        outsider.force_login(org_b.admin)
+
+        injected = app_config(member.get("/"))["me"]
+        assert injected == member.get("/api/v1/me").json()
+        assert injected["role"] == "viewer" and injected["organization"]["slug"] == org_a.slug
+        assert app_config(outsider.get("/"))["me"] is None
+        assert app_config(Client(HTTP_HOST=org_a.host).get("/"))["me"] is None
+
     def test_injected_values_cannot_close_the_script_element(self, built, org_a):
         # A copy: the session's shared organization object keeps its name for other tests
         # (the database write is rolled back; an in-memory rename would not be).

@@ -47,7 +47,24 @@ const csrf: Middleware = {
   },
 };
 
-export const client = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
+/** fetch, with every failure thrown as an ApiError (the query cache keeps it as the
+ * query's error; `unwrap` and the mutations pass it on): a network failure, or a
+ * non-2xx answer carrying the server's {code, message, fields}. An abort stays an abort. */
+async function apiFetch(request: Request): Promise<Response> {
+  let response: Response;
+  try {
+    response = await globalThis.fetch(request);
+  } catch (cause) {
+    if (cause instanceof DOMException && cause.name === "AbortError") throw cause;
+    throw new ApiError(0, "network", "The server could not be reached. Check your connection.");
+  }
+  if (!response.ok) throw await errorFromResponse(response);
+  return response;
+}
+
+// Same origin; spelled out because a Request outside a browser (the unit tests') needs an
+// absolute URL.
+export const client = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "", credentials: "same-origin", fetch: apiFetch });
 client.use(csrf);
 
 /** Turns a non-JSON or shapeless failure into the one error shape. */
@@ -88,6 +105,7 @@ export async function unwrap<T>(promise: Promise<Result<T>>): Promise<T> {
   try {
     result = await promise;
   } catch (cause) {
+    if (cause instanceof ApiError) throw cause;
     if (cause instanceof DOMException && cause.name === "AbortError") throw cause;
     throw new ApiError(0, "network", "The server could not be reached. Check your connection.");
   }

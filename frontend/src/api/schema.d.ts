@@ -5079,6 +5079,59 @@ export interface components {
                 };
             };
         };
+        /** @description Event name -> its ``data`` (an SSE frame is ``event: <name>`` + ``data: <JSON>``). */
+        ChatStreamEvents: {
+            /** @description First: the conversation and message ids. */
+            session: components["schemas"]["ChatSessionEvent"];
+            /** @description A piece of the answer's text. */
+            delta: components["schemas"]["ChatDeltaEvent"];
+            /** @description The numbered sources, after the text. */
+            sources: components["schemas"]["ChatSourcesEvent"];
+            /** @description Tokens, cost and timing of the answer. */
+            usage: components["schemas"]["ChatUsageEvent"];
+            /** @description Last event of a complete answer. */
+            done: components["schemas"]["ChatDoneEvent"];
+            /** @description Last event when the answer failed. */
+            error: components["schemas"]["ChatErrorEvent"];
+        };
+        ChatSessionEvent: {
+            /** Format: uuid */
+            session_id: string;
+            title: string;
+            /** Format: uuid */
+            user_message_id: string;
+            /** Format: uuid */
+            message_id: string;
+            answer_mode: string;
+        };
+        ChatDeltaEvent: {
+            text: string;
+        };
+        ChatSourcesEvent: {
+            sources: components["schemas"]["Source"][];
+            /** @description Attached files' text left out of the prompt (its size limit). */
+            omitted: components["schemas"]["Omitted"][];
+        };
+        ChatUsageEvent: {
+            prompt_tokens: number;
+            completion_tokens: number;
+            total_tokens: number;
+            /** Format: decimal */
+            cost: string;
+            model: string;
+            provider: string;
+            time_to_first_token_ms: number | null;
+            latency_ms: number | null;
+        };
+        ChatDoneEvent: {
+            /** Format: uuid */
+            message_id: string;
+            status: string;
+        };
+        ChatErrorEvent: {
+            code: string;
+            message: string;
+        };
         SignupInputRequest: {
             /** Format: email */
             email: string;

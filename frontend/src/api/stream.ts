@@ -1,17 +1,18 @@
-// Server-Sent Events over fetch: the chat endpoints are POSTs, which EventSource
-// cannot send. Parses `event:`/`data:` frames as they arrive.
+// Server-Sent Events over fetch: the chat endpoints are POSTs, which EventSource cannot
+// send. The frames are parsed by eventsource-parser (the WHATWG rules: multi-line data,
+// comments, CRLF, frames split across chunks); the payload of each chat event is typed
+// from the OpenAPI schema (components ChatStreamEvents, chat/api/stream_schema.py).
+import { createParser } from "eventsource-parser";
 import { baseHeaders, errorFromResponse, ApiError } from "./client";
+import type { components } from "./schema";
 
-export interface StreamHandlers {
-  session?: (data: { session_id: string; title: string; user_message_id: string; message_id: string; answer_mode: string }) => void;
-  delta?: (data: { text: string }) => void;
-  sources?: (data: { sources: import("./types").Source[] }) => void;
-  usage?: (data: { prompt_tokens: number; completion_tokens: number; total_tokens: number; cost: string; model: string; provider: string; time_to_first_token_ms: number | null; latency_ms: number | null }) => void;
-  done?: (data: { message_id: string; status: string }) => void;
-  error?: (data: { code: string; message: string }) => void;
-}
+/** Event name -> its data, as the server declares them. */
+export type ChatStreamEvents = { [Name in keyof components["schemas"]["ChatStreamEvents"]]-?: components["schemas"]["ChatStreamEvents"][Name] };
 
-export async function streamTurn(path: string, body: unknown, handlers: StreamHandlers, signal?: AbortSignal): Promise<void> {
+export type StreamHandlers = { [Name in keyof ChatStreamEvents]?: (data: ChatStreamEvents[Name]) => void };
+
+/** Any event stream: each event's name and parsed JSON data, as they arrive. */
+export async function streamEvents(path: string, body: unknown, onEvent: (name: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
   let response: Response;
   try {
     response = await fetch(path, {
@@ -28,35 +29,32 @@ export async function streamTurn(path: string, body: unknown, handlers: StreamHa
   if (!response.ok) throw await errorFromResponse(response);
   if (!response.body) throw new ApiError(0, "stream", "This browser cannot read streamed answers.");
 
+  const parser = createParser({
+    onEvent: (event) => onEvent(event.event ?? "message", JSON.parse(event.data)),
+  });
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
-  let buffer = "";
-  const dispatch = (frame: string) => {
-    let event = "message";
-    const data: string[] = [];
-    for (const line of frame.split("\n")) {
-      if (line.startsWith("event:")) event = line.slice(6).trim();
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    }
-    if (!data.length) return;
-    const handler = handlers[event as keyof StreamHandlers] as ((value: unknown) => void) | undefined;
-    handler?.(JSON.parse(data.join("\n")));
-  };
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
-      let boundary = buffer.indexOf("\n\n");
-      while (boundary >= 0) {
-        dispatch(buffer.slice(0, boundary));
-        buffer = buffer.slice(boundary + 2);
-        boundary = buffer.indexOf("\n\n");
-      }
+      parser.feed(decoder.decode(value, { stream: true }));
     }
-    if (buffer.trim()) dispatch(buffer);
   } catch (cause) {
     if (cause instanceof DOMException && cause.name === "AbortError") return;
     throw new ApiError(0, "stream", "The answer was interrupted. Try again.");
   }
+}
+
+/** A chat turn's stream (chat, regenerate, edit), each event to its typed handler. */
+export function streamTurn(path: string, body: unknown, handlers: StreamHandlers, signal?: AbortSignal): Promise<void> {
+  return streamEvents(
+    path,
+    body,
+    (name, data) => {
+      const handler = handlers[name as keyof StreamHandlers] as ((value: unknown) => void) | undefined;
+      handler?.(data);
+    },
+    signal,
+  );
 }

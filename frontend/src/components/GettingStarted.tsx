@@ -2,14 +2,17 @@
 // the organization has done (GET /api/v1/onboarding); an admin may hide it for everyone.
 import { Link } from "react-router-dom";
 import { client, unwrap } from "../api/client";
-import { ErrorMessage, useAction, useAsync } from "../ui";
+import { $api, useAction } from "../api/query";
+import { ErrorMessage } from "../ui";
 
 export function GettingStarted() {
-  const checklist = useAsync(() => unwrap(client.GET("/api/v1/onboarding")), []);
-  const dismiss = useAction(async () => {
-    await unwrap(client.PATCH("/api/v1/organization", { body: { onboarding_dismissed: true } }));
-    checklist.reload();
-  });
+  const checklist = $api.useQuery("get", "/api/v1/onboarding");
+  const dismiss = useAction(
+    async () => {
+      await unwrap(client.PATCH("/api/v1/organization", { body: { onboarding_dismissed: true } }));
+    },
+    { invalidates: ["/api/v1/onboarding", "/api/v1/organization"] },
+  );
   const data = checklist.data;
   if (!data || data.dismissed) return checklist.error ? <ErrorMessage error={checklist.error} /> : null;
   const allDone = data.completed === data.total;

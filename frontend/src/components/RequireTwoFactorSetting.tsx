@@ -1,19 +1,22 @@
 // The organization's "require two-factor for members" switch (admins, Security page).
 import { useState } from "react";
 import { client, unwrap } from "../api/client";
-import { Badge, ErrorMessage, Loading, useAction, useAsync } from "../ui";
+import { $api, useAction } from "../api/query";
+import { Badge, ErrorMessage, Loading } from "../ui";
 import { useToast } from "../ui/toast";
 
 export function RequireTwoFactorSetting({ ownTwoFactor }: { ownTwoFactor: boolean }) {
   const toast = useToast();
-  const organization = useAsync(() => unwrap(client.GET("/api/v1/organization")), []);
+  const organization = $api.useQuery("get", "/api/v1/organization");
   const [confirming, setConfirming] = useState(false);
-  const change = useAction(async (require_two_factor: boolean) => {
-    const updated = await unwrap(client.PATCH("/api/v1/organization", { body: { require_two_factor } }));
-    organization.setData(updated);
-    setConfirming(false);
-    toast(require_two_factor ? "Two-factor authentication is now required for every member." : "Two-factor authentication is no longer required.");
-  });
+  const change = useAction(
+    async (require_two_factor: boolean) => {
+      await unwrap(client.PATCH("/api/v1/organization", { body: { require_two_factor } }));
+      setConfirming(false);
+      toast(require_two_factor ? "Two-factor authentication is now required for every member." : "Two-factor authentication is no longer required.");
+    },
+    { invalidates: ["/api/v1/organization"] },
+  );
   const data = organization.data;
   const lacking = data?.members_without_two_factor ?? 0;
   return (
@@ -23,7 +26,7 @@ export function RequireTwoFactorSetting({ ownTwoFactor }: { ownTwoFactor: boolea
         {data ? data.require_two_factor ? <Badge tone="success" testId="require-2fa-status">required</Badge> : <Badge testId="require-2fa-status">optional</Badge> : null}
       </div>
       <div className="card-body stack">
-        {organization.loading && !data ? <Loading /> : null}
+        {organization.isLoading ? <Loading /> : null}
         <ErrorMessage error={organization.error ?? change.error} />
         {data ? (
           <>

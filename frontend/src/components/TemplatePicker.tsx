@@ -4,7 +4,8 @@
 import { useEffect, useState } from "react";
 import { client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
-import { ErrorMessage, fieldErrors, useAction } from "../ui";
+import { $api, useAction } from "../api/query";
+import { ErrorMessage, fieldErrors } from "../ui";
 
 type Template = components["schemas"]["TemplateOutput"];
 type Variable = { name: string; type: string; required: boolean; help: string; choices: string[] };
@@ -12,22 +13,16 @@ type Variable = { name: string; type: string; required: boolean; help: string; c
 export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (text: string, versionId: string) => void }) {
   const open = draft.startsWith("/") && !draft.includes("\n");
   const query = open ? draft.slice(1).trim() : "";
-  const [templates, setTemplates] = useState<Template[]>([]);
+  const found = $api.useQuery("get", "/api/v1/prompts", { params: { query: { search: query || undefined, page_size: 8 } } }, {
+    enabled: open,
+    select: (page) => page.results.filter((t) => t.published_version),
+  });
+  const templates: Template[] = (open && found.data) || [];
   const [chosen, setChosen] = useState<Template | null>(null);
   const [values, setValues] = useState<Record<string, string>>({});
   useEffect(() => {
-    if (!open) {
-      setChosen(null);
-      return;
-    }
-    let alive = true;
-    unwrap(client.GET("/api/v1/prompts", { params: { query: { search: query || undefined, page_size: 8 } } }))
-      .then((page) => alive && setTemplates(page.results.filter((t) => t.published_version)))
-      .catch(() => alive && setTemplates([]));
-    return () => {
-      alive = false;
-    };
-  }, [open, query]);
+    if (!open) setChosen(null);
+  }, [open]);
   // Not a <form>: the picker sits inside the composer's form, and forms do not nest.
   const insert = useAction(async () => {
     const typed: Record<string, unknown> = {};

@@ -2,21 +2,22 @@
 // key points), its tags, and ending it: opened from the chat page's header.
 import { useState } from "react";
 import { useNavigate } from "react-router-dom";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { ApiError, client, unwrap } from "../api/client";
+import { $api, useAction, useInvalidate } from "../api/query";
 import type { components } from "../api/schema";
-import { Badge, ErrorMessage, formatDate, Modal, SelectField, Spinner, useAction, useAsync } from "../ui";
+import { Badge, ErrorMessage, formatDate, Modal, SelectField, Spinner } from "../ui";
 
 type Analysis = components["schemas"]["AnalysisOutput"];
 
 const tone = (label: string) => (label === "positive" ? "success" : label === "negative" ? "danger" : "info");
 
-function Tags({ sessionId, tags, canChange, onSaved }: { sessionId: string; tags: string[]; canChange: boolean; onSaved: () => void }) {
+function Tags({ sessionId, tags, canChange }: { sessionId: string; tags: string[]; canChange: boolean }) {
   const [text, setText] = useState(tags.join(", "));
   const save = useAction(async () => {
     const list = text.split(",").map((tag) => tag.trim()).filter(Boolean);
     await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } }, body: { tags: list } }));
-    onSaved();
-  });
+  }, { invalidates: ["/api/v1/chat/sessions"] });
   return (
     <div className="stack">
       <div className="row">
@@ -45,30 +46,38 @@ function Tags({ sessionId, tags, canChange, onSaved }: { sessionId: string; tags
 
 function Body({ sessionId, canChange }: { sessionId: string; canChange: boolean }) {
   const path = { params: { path: { session_id: sessionId } } };
-  const session = useAsync(async () => unwrap(client.GET("/api/v1/chat/sessions/{session_id}", path)), [sessionId]);
-  const analysis = useAsync<Analysis | null>(async () => {
-    try {
-      return await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/analysis", path));
-    } catch (cause) {
-      if (cause instanceof ApiError && cause.notFound) return null;
-      throw cause;
-    }
-  }, [sessionId]);
+  const queryClient = useQueryClient();
+  const invalidate = useInvalidate();
+  const session = $api.useQuery("get", "/api/v1/chat/sessions/{session_id}", path, { placeholderData: undefined });
+  // Not analysed yet is the API's 404: no analysis (null), not an error.
+  const analysisKey = $api.queryOptions("get", "/api/v1/chat/sessions/{session_id}/analysis", path).queryKey;
+  const analysis = useQuery<Analysis | null>({
+    queryKey: analysisKey,
+    queryFn: async ({ signal }) => {
+      try {
+        return await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/analysis", { ...path, signal }));
+      } catch (cause) {
+        if (cause instanceof ApiError && cause.notFound) return null;
+        throw cause;
+      }
+    },
+  });
+  const setAnalysis = (value: Analysis) => queryClient.setQueryData(analysisKey, value);
   const analyse = useAction(async () => {
-    analysis.setData(await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/analysis", path)));
+    setAnalysis(await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/analysis", path)));
   });
   const tick = useAction(async (index: number) => {
     const items = analysis.data!.action_items;
     const done = items.map((item, position) => (position === index ? !item.done : item.done));
     const positions = done.flatMap((value, position) => (value ? [position] : []));
-    analysis.setData(await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}/analysis", { ...path, body: { done: positions } })));
+    setAnalysis(await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}/analysis", { ...path, body: { done: positions } })));
   });
   const end = useAction(async () => {
     await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/end", path));
-    session.reload();
-    window.setTimeout(analysis.reload, 1500);
-  });
-  if (analysis.loading && !analysis.data) return <Spinner label="Loading the analysis" />;
+    // Ending queues the analysis: looked for again a moment later.
+    window.setTimeout(() => void invalidate("/api/v1/chat/sessions/{session_id}/analysis"), 1500);
+  }, { invalidates: ["/api/v1/chat/sessions"] });
+  if (analysis.isPending) return <Spinner label="Loading the analysis" />;
   const data = analysis.data;
   return (
     <div className="stack" data-testid="analysis-panel">
@@ -130,7 +139,7 @@ function Body({ sessionId, canChange }: { sessionId: string; canChange: boolean 
       {session.data ? (
         <section>
           <h3>Tags</h3>
-          <Tags sessionId={sessionId} tags={session.data.tags ?? []} canChange={canChange} onSaved={session.reload} />
+          <Tags sessionId={sessionId} tags={session.data.tags ?? []} canChange={canChange} />
         </section>
       ) : null}
       {canChange ? (
@@ -156,15 +165,15 @@ function Body({ sessionId, canChange }: { sessionId: string; canChange: boolean 
  * whose history is this conversation's turns. */
 function ContinueWith({ sessionId, onClose }: { sessionId: string; onClose: () => void }) {
   const navigate = useNavigate();
-  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results.filter((item) => item.is_active !== false), []);
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results.filter((item) => item.is_active !== false) });
   const [chosen, setChosen] = useState("");
   const start = useAction(async () => {
     const assistant = chosen || assistants.data?.[0]?.id;
     const session = await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/continue", { params: { path: { session_id: sessionId } }, body: { assistant: assistant ?? null } }));
     onClose();
     navigate(`/chat/${session.id}`);
-  });
-  if (assistants.loading) return <Spinner />;
+  }, { invalidates: ["/api/v1/chat/sessions"] });
+  if (assistants.isPending) return <Spinner />;
   return (
     <div className="stack">
       <p className="muted small">A new chat starts with the assistant you pick; this conversation's questions and answers are its history, so the assistant answers with them in mind. This conversation stays as it is.</p>

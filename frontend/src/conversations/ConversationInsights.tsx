@@ -4,8 +4,8 @@
 import { useMemo, useState } from "react";
 import { Bar, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link } from "react-router-dom";
-import { client, unwrap } from "../api/client";
-import { Badge, Empty, ErrorMessage, formatDay, formatNumber, Loading, useAsync } from "../ui";
+import { $api } from "../api/query";
+import { Badge, Empty, ErrorMessage, formatDay, formatNumber, Loading } from "../ui";
 
 const PERIODS = [
   { key: "all", label: "All time", days: null, bucket: "month" },
@@ -24,10 +24,7 @@ export function ConversationInsights() {
   const [periodKey, setPeriodKey] = useState<(typeof PERIODS)[number]["key"]>("all");
   const period = PERIODS.find((item) => item.key === periodKey) ?? PERIODS[0];
   const dateFrom = useMemo(() => (period.days ? new Date(Date.now() - period.days * 86400000).toISOString() : null), [period.days]);
-  const insights = useAsync(
-    () => unwrap(client.GET("/api/v1/conversations/insights", { params: { query: { bucket: period.bucket, ...(dateFrom ? { date_from: dateFrom } : {}) } } })),
-    [period.bucket, dateFrom],
-  );
+  const insights = $api.useQuery("get", "/api/v1/conversations/insights", { params: { query: { bucket: period.bucket, ...(dateFrom ? { date_from: dateFrom } : {}) } } });
   const data = insights.data;
   const rows = useMemo(
     () =>
@@ -52,7 +49,7 @@ export function ConversationInsights() {
       </div>
       <div className="card-body stack">
         <ErrorMessage error={insights.error} />
-        {insights.loading && !data ? <Loading /> : null}
+        {insights.isPending ? <Loading /> : null}
         {data && !data.conversations ? (
           <Empty title="No analysed conversations in this period">
             Conversations are analysed when they end, and after an <Link to="/import">import</Link> of your ChatGPT, Claude or Gemini history.

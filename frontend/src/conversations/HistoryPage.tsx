@@ -5,8 +5,9 @@ import { useEffect, useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import type { components } from "../api/schema";
-import { streamTurn, type StreamHandlers } from "../api/stream";
-import { Badge, ErrorMessage, formatDate, PageHeader, useAction } from "../ui";
+import { streamEvents } from "../api/stream";
+import { useAction } from "../api/query";
+import { Badge, ErrorMessage, formatDate, PageHeader } from "../ui";
 
 type Hit = components["schemas"]["HistoryHit"];
 type SearchPage = components["schemas"]["HistorySearchOutput"];
@@ -94,7 +95,10 @@ function Ask({ source }: { source: string }) {
         failure = new Error(data.message);
       },
     };
-    await streamTurn("/api/v1/conversations/ask", { question, source: source || null, stream: true }, handlers as unknown as StreamHandlers);
+    await streamEvents("/api/v1/conversations/ask", { question, source: source || null, stream: true }, (name, data) => {
+      const handler = handlers[name as keyof typeof handlers] as ((value: unknown) => void) | undefined;
+      handler?.(data);
+    });
     if (failure) throw failure;
   });
   return (

@@ -5,7 +5,8 @@ import { useEffect, useRef, useState, type DragEvent } from "react";
 import { Link } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
 import type { components } from "../api/schema";
-import { Badge, ErrorMessage, formatBytes, formatDate, PageHeader, useAsync } from "../ui";
+import { $api, useInvalidate } from "../api/query";
+import { Badge, ErrorMessage, formatBytes, formatDate, PageHeader } from "../ui";
 
 type ImportJob = components["schemas"]["ImportOutput"];
 const SOURCES = [
@@ -106,7 +107,8 @@ export function ImportPage() {
   const [source, setSource] = useState("");
   const [items, setItems] = useState<Item[]>([]);
   const input = useRef<HTMLInputElement>(null);
-  const history = useAsync(async () => unwrap(client.GET("/api/v1/conversations/imports", { params: { query: { page_size: 20 } } })), []);
+  const history = $api.useQuery("get", "/api/v1/conversations/imports", { params: { query: { page_size: 20 } } });
+  const invalidate = useInvalidate();
   const update = (key: string, change: Partial<Item>) => setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
 
   // Follow the running jobs until they end.
@@ -118,7 +120,7 @@ export function ImportPage() {
         try {
           const job = await unwrap(client.GET("/api/v1/conversations/imports/{import_id}", { params: { path: { import_id: item.job!.id } } }));
           update(item.key, { job });
-          if (finished(job)) history.reload();
+          if (finished(job)) void invalidate("/api/v1/conversations", "/api/v1/chat/sessions");
         } catch (cause) {
           update(item.key, { error: (cause as Error).message });
         }

@@ -2,9 +2,10 @@
 import { type FormEvent, useState } from "react";
 import { useToast } from "../ui/toast";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import { API_KEY_SCOPES, type ApiKey, type ApiKeyScope } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField, useAction, useAsync } from "../ui";
+import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField } from "../ui";
 
 export function ApiKeysPage() {
   // Admins only (not in others' navigation); opened by address, the API's 403 explains.
@@ -13,8 +14,8 @@ export function ApiKeysPage() {
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ key: string } | null>(null);
-  const keys = useAsync(() => unwrap(client.GET("/api/v1/api-keys", { params: { query: { page, page_size: 50 } } })), [page]);
-  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results, []);
+  const keys = $api.useQuery("get", "/api/v1/api-keys", { params: { query: { page, page_size: 50 } } });
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -32,13 +33,11 @@ export function ApiKeysPage() {
     setCreating(false);
     setCreated(key);
     toast(`API key “${key.name}” created: copy it now, it is shown once.`);
-    keys.reload();
-  });
+  }, { invalidates: ["/api/v1/api-keys"] });
   const revoke = useAction(async (key: ApiKey) => {
     if (!window.confirm(`Revoke "${key.name}"? Programs using it stop working at once.`)) return;
     await unwrap(client.POST("/api/v1/api-keys/{api_key_id}/revoke", { params: { path: { api_key_id: key.id } } }));
-    keys.reload();
-  });
+  }, { invalidates: ["/api/v1/api-keys"] });
   return (
     <div className="stack-lg">
       <PageHeader
@@ -62,7 +61,7 @@ export function ApiKeysPage() {
       <ErrorMessage error={revoke.error} />
       <section className="card" aria-label="API keys">
         <ErrorMessage error={keys.error} />
-        {keys.loading && !keys.data ? <Loading /> : null}
+        {keys.isPending ? <Loading /> : null}
         {keys.data ? (
           keys.data.results.length ? (
             <div className="table-wrap">

@@ -3,10 +3,12 @@ import { type FormEvent, useState } from "react";
 import { useToast } from "../ui/toast";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
+import { useQueryClient } from "@tanstack/react-query";
 import type { AIModel, Assistant, AssistantInput, AssistantTestReply } from "../api/types";
 import { Markdown } from "../ui/markdown";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, Field, formatCost, formatNumber, Loading, PageHeader, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, Field, formatCost, formatNumber, Loading, PageHeader, SelectField, TextAreaField, TextField } from "../ui";
 
 function modelLabel(model: Pick<AIModel, "display_name" | "provider" | "input_price_per_million" | "output_price_per_million" | "currency" | "answer_mode">) {
   if (model.answer_mode === "extractive") return `${model.display_name} · free`;
@@ -16,7 +18,7 @@ function modelLabel(model: Pick<AIModel, "display_name" | "provider" | "input_pr
 
 export function AssistantsPage() {
   const { canEdit } = usePermissions();
-  const assistants = useAsync(() => unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } })), []);
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } });
   return (
     <>
       <PageHeader
@@ -31,7 +33,7 @@ export function AssistantsPage() {
         }
       />
       <ErrorMessage error={assistants.error} />
-      {assistants.loading && !assistants.data ? <Loading /> : null}
+      {assistants.isPending ? <Loading /> : null}
       {assistants.data ? (
         assistants.data.results.length ? (
           <div className="grid-3">
@@ -131,12 +133,12 @@ export function AssistantEditPage() {
   const navigate = useNavigate();
   const toast = useToast();
   const { canEdit } = usePermissions();
-  const assistant = useAsync<Assistant | null>(
-    async () => (assistantId ? unwrap(client.GET("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } })) : null),
-    [assistantId],
-  );
-  const models = useAsync(async () => (await unwrap(client.GET("/api/v1/models", { params: { query: { capability: "chat", page_size: 100 } } }))).results, []);
-  const collections = useAsync(async () => (await unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } }))).results, []);
+  const queryClient = useQueryClient();
+  const assistantQuery = (id: string) => $api.queryOptions("get", "/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: id } } });
+  const assistant = $api.useQuery("get", "/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId ?? "" } } }, { enabled: !isNew, placeholderData: undefined });
+  // The model catalog changes with a deployment, not while a page is open.
+  const models = $api.useQuery("get", "/api/v1/models", { params: { query: { capability: "chat", page_size: 100 } } }, { select: (data) => data.results, staleTime: 5 * 60_000 });
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
   const [temperature, setTemperature] = useState<string | null>(null);
 
   const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
@@ -163,16 +165,16 @@ export function AssistantEditPage() {
     const saved = isNew
       ? await unwrap(client.POST("/api/v1/assistants", { body }))
       : await unwrap(client.PATCH("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } }, body }));
-    assistant.setData(saved);
+    queryClient.setQueryData(assistantQuery(saved.id).queryKey, saved);
     if (isNew) navigate(`/assistants/${saved.id}`, { replace: true });
     return saved;
-  });
+  }, { invalidates: ["/api/v1/assistants"] });
   const [saved, setSaved] = useState(false);
   const remove = useAction(async () => {
     if (!assistantId || !window.confirm("Delete this assistant? Its conversations are deleted too.")) return;
     await unwrap(client.DELETE("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } }));
     navigate("/assistants");
-  });
+  }, { invalidates: ["/api/v1/assistants"] });
 
   if (assistant.error) {
     return (

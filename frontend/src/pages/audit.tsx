@@ -1,9 +1,10 @@
 // The audit log: who changed what, when, from where. (Issue #6 endpoint.)
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
+import { $api } from "../api/query";
 import type { AuditAction } from "../api/types";
 import { usePermissions } from "../session";
-import { Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField, useAsync } from "../ui";
+import { Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField } from "../ui";
 
 // Every action the log records, with its label: a Record over the schema's enum, so the
 // type checker fails when the server gains an action this list lacks.
@@ -142,22 +143,20 @@ export function AuditPage() {
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState<unknown>(null);
   const [page, setPage] = useState(1);
-  const events = useAsync(
-    () =>
-      unwrap(
-        client.GET("/api/v1/audit-events", {
-          params: {
-            query: {
-              page,
-              page_size: 50,
-              action: (filters.action || undefined) as AuditAction | undefined,
-              start: filters.start || undefined,
-              end: filters.end || undefined,
-            },
-          },
-        }),
-      ),
-    [filters, page],
+  const events = $api.useQuery(
+    "get",
+    "/api/v1/audit-events",
+    {
+      params: {
+        query: {
+          page,
+          page_size: 50,
+          action: (filters.action || undefined) as AuditAction | undefined,
+          start: filters.start || undefined,
+          end: filters.end || undefined,
+        },
+      },
+    },
   );
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -208,7 +207,7 @@ export function AuditPage() {
       <section className="card" aria-label="Events">
         <ErrorMessage error={events.error} />
         <ErrorMessage error={exportError} />
-        {events.loading && !events.data ? <Loading /> : null}
+        {events.isPending ? <Loading /> : null}
         {events.data ? (
           events.data.results.length ? (
             <div className="table-wrap">

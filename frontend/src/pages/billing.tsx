@@ -2,12 +2,13 @@
 // usage against what the plan includes, the running bill, invoices, and the ways to
 // pay (Stripe Checkout, the Customer Portal, plan changes). The plan itself changes
 // only when Stripe's webhook confirms a payment, so after Checkout the page polls.
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import { usePermissions } from "../session";
 import { AttachmentRetention } from "./chat-attachments";
-import { Badge, Empty, ErrorMessage, formatCost, formatDate, formatDay, formatNumber, Loading, PageHeader, SelectField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatCost, formatDate, formatDay, formatNumber, Loading, PageHeader, SelectField } from "../ui";
 
 const STATE_TEXT: Record<string, string> = {
   none: "No subscription",
@@ -23,7 +24,7 @@ function cents(value: number | string | null | undefined, currency: string) {
 
 export function BillingPage() {
   const { isAdmin } = usePermissions();
-  const plan = useAsync(() => unwrap(client.GET("/api/v1/billing/plan")), []);
+  const plan = $api.useQuery("get", "/api/v1/billing/plan", {}, { enabled: !isAdmin });
   if (!isAdmin) {
     return (
       <div className="stack-lg">
@@ -47,35 +48,27 @@ export function BillingPage() {
 function AdminBilling() {
   const [search] = useSearchParams();
   const returned = search.get("checkout");
-  const account = useAsync(() => unwrap(client.GET("/api/v1/billing")), []);
-  const plans = useAsync(() => unwrap(client.GET("/api/v1/billing/plans", { params: { query: { page_size: 100 } } })), []);
-  const invoices = useAsync(() => unwrap(client.GET("/api/v1/billing/invoices", { params: { query: { page_size: 24 } } })), []);
+  // Back from Checkout: the webhook may land a moment later; look again (every 2 s, ten
+  // times at most) until the subscription is active.
+  const account = $api.useQuery("get", "/api/v1/billing", {}, {
+    refetchInterval: (query) => (returned === "success" && query.state.data?.state !== "ok" && query.state.dataUpdateCount <= 10 ? 2000 : false),
+  });
+  const plans = $api.useQuery("get", "/api/v1/billing/plans", { params: { query: { page_size: 100 } } }, { staleTime: 5 * 60_000 });
+  const invoices = $api.useQuery("get", "/api/v1/billing/invoices", { params: { query: { page_size: 24 } } });
   const [interval, setInterval_] = useState<"month" | "year">("month");
   const pay = useAction(async (code: string) => {
     const subscribed = account.data?.subscription && ["ok", "grace", "canceling"].includes(account.data.state);
     if (subscribed) {
       await unwrap(client.POST("/api/v1/billing/subscription/change", { body: { plan: code, interval } }));
-      account.reload();
       return;
     }
     const session = await unwrap(client.POST("/api/v1/billing/checkout", { body: { plan: code, interval } }));
     window.location.assign(session.url);
-  });
+  }, { invalidates: ["/api/v1/billing"] });
   const portal = useAction(async () => {
     const session = await unwrap(client.POST("/api/v1/billing/portal"));
     window.location.assign(session.url);
   });
-
-  // Back from Checkout: the webhook may land a moment later; look again a few times.
-  const [polls, setPolls] = useState(0);
-  useEffect(() => {
-    if (returned !== "success" || polls >= 10 || account.data?.state === "ok") return;
-    const timer = window.setTimeout(() => {
-      setPolls((n) => n + 1);
-      account.reload();
-    }, 2000);
-    return () => window.clearTimeout(timer);
-  }, [returned, polls, account]);
 
   const data = account.data;
   const bill = data?.running_bill;
@@ -112,7 +105,7 @@ function AdminBilling() {
       ) : null}
       <section className="card card-body stack" aria-label="Current plan">
         <ErrorMessage error={account.error} />
-        {account.loading && !data ? <Loading /> : null}
+        {account.isPending ? <Loading /> : null}
         {data ? (
           <>
             <div className="row" style={{ alignItems: "center", gap: 12, flexWrap: "wrap" }}>

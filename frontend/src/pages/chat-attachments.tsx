@@ -2,9 +2,11 @@
 // progress, remove before sending), the files shown on a question, the note of what an
 // answer left out, and the panel a citation of an attached file opens.
 import { type ClipboardEvent, type DragEvent, useCallback, useEffect, useRef, useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
 import { ApiError, client, csrfToken, errorFromBody, unwrap } from "../api/client";
 import type { Source } from "../api/types";
-import { ErrorMessage, formatNumber, Loading, TextField, useAction, useAsync } from "../ui";
+import { $api, useAction } from "../api/query";
+import { ErrorMessage, formatNumber, Loading, TextField } from "../ui";
 
 export interface AttachedFile {
   id: string;
@@ -97,7 +99,7 @@ export function useAttachments() {
     const item = items.find((entry) => entry.key === key);
     setItems((list) => list.filter((entry) => entry.key !== key));
     // Not sent yet: the stored copy goes too.
-    if (item?.file) void client.DELETE("/api/v1/files/{file_id}", { params: { path: { file_id: item.file.id } } });
+    if (item?.file) void client.DELETE("/api/v1/files/{file_id}", { params: { path: { file_id: item.file.id } } }).catch(() => undefined);
   };
 
   const ready = items.filter((item) => item.file && (item.status === "processed" || item.status === "queued") && !item.error);
@@ -291,11 +293,12 @@ export function FileSourcePanel({ source, onClose }: { source: Source; onClose: 
 /** How long the organization keeps chat attachments (admins; 0 keeps them forever). A
  * sweep (hourly by default) deletes older ones, bytes and rows, and records it in the audit log. */
 export function AttachmentRetention() {
-  const current = useAsync(() => unwrap(client.GET("/api/v1/files/settings")), []);
+  const queryClient = useQueryClient();
+  const current = $api.useQuery("get", "/api/v1/files/settings");
   const [saved, setSaved] = useState("");
   const save = useAction(async (days: number) => {
     const row = await unwrap(client.PATCH("/api/v1/files/settings", { body: { attachment_retention_days: days } }));
-    current.setData(row);
+    queryClient.setQueryData($api.queryOptions("get", "/api/v1/files/settings").queryKey, row);
     setSaved(row.attachment_retention_days ? `Attachments are now kept ${formatNumber(row.attachment_retention_days)} days.` : "Attachments are now kept until someone deletes them.");
   });
   const days = current.data?.attachment_retention_days;
@@ -309,7 +312,7 @@ export function AttachmentRetention() {
         conversations keep their text and the passages their answers quoted.
       </p>
       <ErrorMessage error={current.error} />
-      {current.loading && days === undefined ? <Loading /> : null}
+      {current.isPending ? <Loading /> : null}
       {days !== undefined ? (
         <form
           className="row"

@@ -3,260 +3,26 @@
 import { type FormEvent, type KeyboardEvent, Fragment, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { SuggestedQuestions } from "../components/SuggestedQuestions";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { ApiError, client, messageOf, unwrap } from "../api/client";
+import { client, unwrap } from "../api/client";
+import type { Source } from "../api/types";
 import { config } from "../config";
-import { streamTurn, type StreamHandlers } from "../api/stream";
-import type { Assistant, Chunk, Message, Session, Source } from "../api/types";
-import { Icon } from "../layout/icons";
+import { AnswerText, Feedback } from "../chat/MessageParts";
+import { Refusal, useDraft } from "../chat/refusals";
+import { SessionSidebar } from "../chat/SessionSidebar";
+import { SourcePanel } from "../chat/SourcePanel";
+import { useChatStream, type ViewMessage } from "../chat/useChatStream";
 import { AttachButton, AttachmentTray, FileSourcePanel, MessageAttachments, OmittedNote, useAttachments } from "./chat-attachments";
 import { useMe } from "../session";
-import { ErrorMessage, formatCost, formatNumber, Spinner, useAsync } from "../ui";
-import { CitedPassage } from "../ui/citedPassage";
-import { CopyButton, Markdown } from "../ui/markdown";
-import { ConversationTools, SourceFilter } from "../conversations/AnalysisPanel";
+import { $api, useInvalidate } from "../api/query";
+import { ErrorMessage, formatCost, formatNumber, Spinner } from "../ui";
+import { CopyButton } from "../ui/markdown";
+import { ConversationTools } from "../conversations/AnalysisPanel";
 import { TemplatePicker } from "../components/TemplatePicker";
 
-// ---------------------------------------------------------------- sessions sidebar
-
-function SessionItem({ session, active, onChanged, mine }: { session: Session; active: boolean; onChanged: () => void; mine: boolean }) {
-  const [renaming, setRenaming] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const patch = async (body: { title?: string; is_archived?: boolean }) => {
-    setError(null);
-    try {
-      await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: session.id } }, body }));
-      setRenaming(false);
-      onChanged();
-    } catch (cause) {
-      setError(cause);
-    }
-  };
-  const title = session.title || "New conversation";
-  return (
-    <li data-testid="chat-session">
-      <div className={`session-item ${active ? "active" : ""}`}>
-        {renaming ? (
-          <form
-            className="row grow"
-            style={{ padding: 6 }}
-            onSubmit={(event: FormEvent<HTMLFormElement>) => {
-              event.preventDefault();
-              void patch({ title: String(new FormData(event.currentTarget).get("title") ?? "") });
-            }}
-          >
-            <label className="sr-only" htmlFor={`rename-${session.id}`}>
-              New title
-            </label>
-            <input id={`rename-${session.id}`} name="title" className="input grow" defaultValue={title} autoFocus onKeyDown={(event) => event.key === "Escape" && setRenaming(false)} />
-            <button className="btn btn-sm btn-primary" type="submit">
-              Save
-            </button>
-          </form>
-        ) : (
-          <>
-            <Link className="session-link" to={`/chat/${session.id}`} aria-current={active ? "page" : undefined}>
-              <span className="session-title">{title}</span>
-              <span className="session-meta">
-                {!mine ? <span className="badge" data-testid="session-owner">{session.owner ? session.owner.name || session.owner.email : "A program"} · read-only</span> : null}
-                {!mine ? " " : ""}
-                {session.channel === "slack" || session.channel === "teams" ? `${session.channel === "slack" ? "Slack" : "Teams"} (read-only) · ` : ""}
-                {session.assistant_name} · {session.message_count ?? 0} messages
-              </span>
-            </Link>
-            {mine ? <div className="session-actions">
-              <button type="button" className="btn btn-ghost btn-icon btn-sm" aria-label={`Rename ${title}`} title="Rename" onClick={() => setRenaming(true)}>
-                <Icon name="edit" />
-              </button>
-              <button
-                type="button"
-                className="btn btn-ghost btn-icon btn-sm"
-                aria-label={`${session.is_archived ? "Unarchive" : "Archive"} ${title}`}
-                title={session.is_archived ? "Unarchive" : "Archive"}
-                onClick={() => void patch({ is_archived: !session.is_archived })}
-              >
-                <Icon name={session.is_archived ? "unarchive" : "archive"} />
-              </button>
-            </div> : null}
-          </>
-        )}
-      </div>
-      {error ? (
-        <div style={{ padding: "0 6px 6px" }}>
-          <ErrorMessage error={error} />
-        </div>
-      ) : null}
-    </li>
-  );
-}
-
-// ---------------------------------------------------------------- refusals
+// ---------------------------------------------------------------- the page
 
 const MAX_CHARS = config.chatMaxMessageChars;
 const PAGE_SIZE = 100;
-
-function isExpired(error: unknown) {
-  return error instanceof ApiError && (error.status === 401 || error.code === "not_authenticated");
-}
-
-/** Why the server refused, in words: the field errors when it named fields. */
-export function refusalText(error: unknown): string {
-  if (error instanceof ApiError) {
-    const fields = Object.values(error.fields ?? {}).flat();
-    if (fields.length) return fields.join(" ");
-    if (error.status === 429) return error.message || "Too many requests: wait a moment and send again.";
-  }
-  return messageOf(error);
-}
-
-/** The draft of each conversation survives reloads, refusals and logging in again. */
-function useDraft(key: string): [string, (value: string | ((previous: string) => string)) => void] {
-  const storageKey = `chat-draft:${key}`;
-  const [draft, setDraftState] = useState(() => sessionStorage.getItem(storageKey) ?? "");
-  const keyRef = useRef(storageKey);
-  useEffect(() => {
-    keyRef.current = storageKey;
-    setDraftState(sessionStorage.getItem(storageKey) ?? "");
-  }, [storageKey]);
-  const setDraft = useCallback((value: string | ((previous: string) => string)) => {
-    setDraftState((previous) => {
-      const next = typeof value === "function" ? value(previous) : value;
-      if (next) sessionStorage.setItem(keyRef.current, next);
-      else sessionStorage.removeItem(keyRef.current);
-      return next;
-    });
-  }, []);
-  return [draft, setDraft];
-}
-
-function Refusal({ error }: { error: unknown }) {
-  if (!error) return null;
-  if (isExpired(error)) {
-    const next = `${window.location.pathname}${window.location.search}`;
-    return (
-      <div className="alert alert-error" role="alert" data-testid="chat-error">
-        Your session has expired. Your message is kept here.{" "}
-        <a className="btn btn-sm" href={`/login?next=${encodeURIComponent(next)}`} data-testid="login-again">
-          Log in again
-        </a>
-      </div>
-    );
-  }
-  return (
-    <div className="alert alert-error" role="alert" data-testid="chat-error">
-      {refusalText(error)}
-    </div>
-  );
-}
-
-// ---------------------------------------------------------------- messages
-
-interface ViewMessage extends Partial<Message> {
-  id: string;
-  role: Message["role"];
-  content: string;
-  streaming?: boolean;
-  streamError?: string;
-}
-
-function AnswerText({ text, sources, onCite }: { text: string; sources: Source[]; onCite: (source: Source) => void }) {
-  const citations = sources.map((source) => ({ index: source.index, label: `Source ${source.index}: ${source.document_title}${source.page ? `, page ${source.page}` : ""}` }));
-  return (
-    <Markdown
-      text={text}
-      citations={citations}
-      onCite={(index) => {
-        const source = sources.find((item) => item.index === index);
-        if (source) onCite(source);
-      }}
-    />
-  );
-}
-
-function Feedback({ message, onChanged }: { message: ViewMessage; onChanged: (rating: number | null) => void }) {
-  const [error, setError] = useState<unknown>(null);
-  const rating = (message.feedback as { rating?: number | null } | null | undefined)?.rating ?? null;
-  const send = async (value: 1 | -1) => {
-    const next = rating === value ? null : value;
-    setError(null);
-    try {
-      await unwrap(client.POST("/api/v1/chat/messages/{message_id}/feedback", { params: { path: { message_id: message.id } }, body: { rating: next } }));
-      onChanged(next);
-    } catch (cause) {
-      setError(cause);
-    }
-  };
-  return (
-    <>
-      <button type="button" className={`btn btn-ghost btn-sm ${rating === 1 ? "active" : ""}`} aria-pressed={rating === 1} aria-label="Good answer" onClick={() => void send(1)}>
-        <Icon name="up" />
-      </button>
-      <button type="button" className={`btn btn-ghost btn-sm ${rating === -1 ? "active" : ""}`} aria-pressed={rating === -1} aria-label="Bad answer" onClick={() => void send(-1)}>
-        <Icon name="down" />
-      </button>
-      {error ? <ErrorMessage error={error} /> : null}
-    </>
-  );
-}
-
-// ---------------------------------------------------------------- source panel
-
-function SourcePanel({ source, assistant, answer, onClose }: { source: Source; assistant?: Assistant; answer?: string; onClose: () => void }) {
-  // The exact passage the citation points at, by its chunk id.
-  // A reprocessed document has new chunks: the old id is then gone (404).
-  const chunk = useAsync<Chunk | null>(
-    () =>
-      unwrap(client.GET("/api/v1/chunks/{chunk_id}", { params: { path: { chunk_id: String(source.chunk_id) } } })).catch(
-        (error: unknown) => {
-          if (error instanceof ApiError && error.status === 404) return null;
-          throw error;
-        },
-      ),
-    [source.chunk_id],
-  );
-  const closeRef = useRef<HTMLButtonElement>(null);
-  useEffect(() => closeRef.current?.focus(), [source.chunk_id]);
-  return (
-    <aside className="source-panel" aria-label="Source" data-testid="source-panel">
-      <div className="chat-head">
-        <h2>Source [{source.index}]</h2>
-        <button ref={closeRef} type="button" className="btn btn-ghost btn-sm" onClick={onClose}>
-          Close
-        </button>
-      </div>
-      <div className="source-panel-body">
-        <div>
-          <div className="label" data-testid="source-document">
-            {source.document_title}
-          </div>
-          <div className="muted small">
-            {source.page ? <span data-testid="source-page">Page {source.page}</span> : "No page number"}
-            {source.section ? ` · ${source.section}` : ""}
-          </div>
-          <div className="small" style={{ marginTop: 4 }}>
-            Relevance <span className="score">{source.score.toFixed(3)}</span>
-            {source.cited ? <span className="badge badge-accent" style={{ marginLeft: 6 }}>cited</span> : null}
-          </div>
-        </div>
-        {chunk.loading ? (
-          <Spinner label="Loading the passage" />
-        ) : chunk.error ? (
-          <ErrorMessage error={chunk.error} />
-        ) : chunk.data ? (
-          <div className="chunk-text" data-testid="source-chunk">
-            <CitedPassage text={chunk.data.text} answer={answer} index={source.index} />
-          </div>
-        ) : (
-          <p className="muted small">The passage's text could not be found again (the document may have been reprocessed).</p>
-        )}
-        <Link className="btn btn-sm" to={assistant?.collections?.length ? `/knowledge/${chunk.data?.collection_id ?? assistant.collections[0]}` : "/knowledge"}>
-          Open in Knowledge
-        </Link>
-      </div>
-    </aside>
-  );
-}
-
-// ---------------------------------------------------------------- the page
 
 function groupAnswers(messages: ViewMessage[]) {
   // An answer can be regenerated: keep every version, show the latest by default.
@@ -279,42 +45,36 @@ export function ChatPage() {
   const { sessionId } = useParams();
   const navigate = useNavigate();
   const me = useMe();
-  const [search, setSearch] = useState("");
-  const [archived, setArchived] = useState(false);
-  const [owner, setOwner] = useState<"me" | "everyone">("me");
-  const [source, setSource] = useState("");
   const [sessionsOpen, setSessionsOpen] = useState(false);
   const [assistantId, setAssistantId] = useState("");
-  const [messages, setMessages] = useState<ViewMessage[]>([]);
   const [loadingMessages, setLoadingMessages] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [streaming, setStreaming] = useState(false);
   const [openSource, setOpenSource] = useState<{ source: Source; query: string; answer?: string } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [draft, setDraft] = useDraft(sessionId ?? "new");
   // The template version the draft was written from (the "/" picker): sent with it.
   const [promptVersion, setPromptVersion] = useState<string | null>(null);
-  const abort = useRef<AbortController | null>(null);
-  const sessionExpired = useRef(false);
   const skipLoad = useRef<string | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const attach = useAttachments();
+  const invalidate = useInvalidate();
+  const stream = useChatStream({
+    onSession: (data) => {
+      if (!sessionId) {
+        skipLoad.current = data.session_id; // the stream fills the new conversation
+        navigate(`/chat/${data.session_id}`, { replace: true });
+      }
+    },
+    onSettled: async (session) => {
+      await loadMessages(session, true);
+      // The turn changed the session list, the usage figures and a template's use.
+      void invalidate("/api/v1/chat/sessions", "/api/v1/usage", "/api/v1/prompts");
+    },
+  });
+  const { messages, setMessages, streaming, error, setError } = stream;
 
-  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results, []);
-  const [query, setQuery] = useState("");
-  useEffect(() => {
-    const timer = window.setTimeout(() => setQuery(search), 250);
-    return () => window.clearTimeout(timer);
-  }, [search]);
-  const sessions = useAsync(
-    async () => unwrap(client.GET("/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, owner, page_size: 100, source: (source || undefined) as "platform" | undefined } } })),
-    [query, archived, source, owner],
-  );
-  const current = useAsync<Session | null>(
-    async () => (sessionId ? unwrap(client.GET("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } } })) : null),
-    [sessionId],
-  );
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
+  const current = $api.useQuery("get", "/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId ?? "" } } }, { enabled: Boolean(sessionId), placeholderData: undefined });
 
   const activeAssistants = useMemo(() => (assistants.data ?? []).filter((item) => item.is_active !== false), [assistants.data]);
   useEffect(() => {
@@ -367,7 +127,7 @@ export function ChatPage() {
     } finally {
       setLoadingMessages(false);
     }
-  }, []);
+  }, [setError, setMessages]);
 
   useEffect(() => {
     setOpenSource(null);
@@ -384,7 +144,7 @@ export function ChatPage() {
       return;
     }
     void loadMessages(sessionId);
-  }, [sessionId, loadMessages]);
+  }, [sessionId, loadMessages, setError, setMessages]);
 
   const keepScroll = useRef<number | null>(null);
   useEffect(() => {
@@ -397,61 +157,9 @@ export function ChatPage() {
     } else element.scrollTop = element.scrollHeight;
   }, [messages]);
 
-  useEffect(() => () => abort.current?.abort(), []);
-
-  /** Streams one answer into a placeholder, then reloads the stored conversation. */
-  const runStream = async (path: string, body: unknown, placeholder: ViewMessage, question?: ViewMessage, restore?: () => void) => {
-    const controller = new AbortController();
-    abort.current = controller;
-    sessionExpired.current = false;
-    setStreaming(true);
-    setError(null);
-    let answerId = placeholder.id;
-    let session = sessionId;
-    const update = (change: (message: ViewMessage) => ViewMessage) =>
-      setMessages((list) => list.map((message) => (message.id === answerId ? change(message) : message)));
-    const handlers: StreamHandlers = {
-      session: (data) => {
-        session = data.session_id;
-        const oldAnswerId = answerId;
-        answerId = data.message_id;
-        setMessages((list) =>
-          list.map((message) =>
-            message.id === oldAnswerId
-              ? { ...message, id: data.message_id, reply_to: data.user_message_id }
-              : question && message.id === question.id
-                ? { ...message, id: data.user_message_id }
-                : message,
-          ),
-        );
-        if (!sessionId) {
-          skipLoad.current = data.session_id;
-          navigate(`/chat/${data.session_id}`, { replace: true });
-        }
-      },
-      delta: (data) => update((message) => ({ ...message, content: message.content + data.text })),
-      sources: (data) => update((message) => ({ ...message, sources: data.sources })),
-      usage: (data) => update((message) => ({ ...message, total_tokens: data.total_tokens, cost: data.cost, latency_ms: data.latency_ms ?? undefined })),
-      error: (data) => update((message) => ({ ...message, streaming: false, streamError: data.message })),
-      done: () => update((message) => ({ ...message, streaming: false })),
-    };
-    try {
-      await streamTurn(path, body, handlers, controller.signal);
-    } catch (cause) {
-      sessionExpired.current = isExpired(cause);
-      setError(cause);
-      restore?.(); // refused: what was typed goes back into the composer
-      setMessages((list) => list.filter((message) => message.id !== answerId && (!question || message.id !== question.id || !question.id.startsWith("tmp-"))));
-    } finally {
-      setStreaming(false);
-      abort.current = null;
-      if (session && !sessionExpired.current) {
-        await loadMessages(session, true);
-        sessions.reload();
-        current.reload();
-      }
-    }
-  };
+  /** Streams one answer into a placeholder; the stored conversation is reloaded after. */
+  const runStream = (path: string, body: unknown, placeholder: ViewMessage, question?: ViewMessage, restore?: () => void) =>
+    stream.run({ path, body, placeholder, question, restore, sessionId });
 
   const send = async (event?: FormEvent) => {
     event?.preventDefault();
@@ -509,44 +217,7 @@ export function ChatPage() {
 
   return (
     <div className={`chat ${sessionsOpen ? "sessions-open" : ""}`}>
-      <aside className="chat-sidebar" aria-label="Conversations">
-        <div className="chat-sidebar-head">
-          <Link className="btn btn-primary btn-block" to="/chat" onClick={() => setDraft("")}>
-            New chat
-          </Link>
-          <label className="sr-only" htmlFor="session-search">
-            Search conversations
-          </label>
-          <input id="session-search" className="input" type="search" placeholder="Search titles and messages" value={search} onChange={(event) => setSearch(event.target.value)} />
-          <label className="check small">
-            <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
-            Show archived
-          </label>
-          <SourceFilter value={source} onChange={setSource} />
-          <label className="sr-only" htmlFor="session-owner">
-            Whose conversations
-          </label>
-          <select id="session-owner" className="select" value={owner} onChange={(event) => setOwner(event.target.value as "me" | "everyone")}>
-            <option value="me">My conversations</option>
-            <option value="everyone">{me.role === "admin" ? "Everyone's (read-only)" : "Mine and shared with me"}</option>
-          </select>
-        </div>
-        {sessions.error ? (
-          <div style={{ padding: 12 }}>
-            <ErrorMessage error={sessions.error} />
-          </div>
-        ) : null}
-        <ul className="session-list" aria-label="Conversations" data-testid="chat-session-list">
-          {(sessions.data?.results ?? []).map((session) => (
-            <SessionItem key={session.id} session={session} mine={session.created_by === me.user.id} active={session.id === sessionId} onChanged={() => { sessions.reload(); current.reload(); }} />
-          ))}
-          {sessions.data && !sessions.data.results.length ? (
-            <li className="muted small" style={{ padding: 12 }}>
-              {query ? "No conversation matches." : archived ? "No archived conversations." : "No conversations yet."}
-            </li>
-          ) : null}
-        </ul>
-      </aside>
+      <SessionSidebar sessionId={sessionId} onNewChat={() => setDraft("")} />
 
       <section className="chat-main" aria-label="Conversation">
         <div className="chat-head">
@@ -763,7 +434,7 @@ export function ChatPage() {
               data-testid="chat-input"
             />
             {streaming ? (
-              <button type="button" className="btn btn-stop" data-testid="chat-stop" aria-label="Stop the answer" onClick={() => abort.current?.abort()}>
+              <button type="button" className="btn btn-stop" data-testid="chat-stop" aria-label="Stop the answer" onClick={stream.stop}>
                 <span className="stop-square" aria-hidden="true" /> Stop
               </button>
             ) : (

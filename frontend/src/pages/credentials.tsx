@@ -1,9 +1,10 @@
 // Provider credentials: keys are write-only (only their last characters come back).
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { Credential, CredentialProvider } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField } from "../ui";
 
 const PROVIDERS: { value: CredentialProvider; label: string }[] = [
   { value: "openai", label: "OpenAI" },
@@ -13,7 +14,7 @@ const PROVIDERS: { value: CredentialProvider; label: string }[] = [
 ];
 
 /** Replaces a credential's key (the API keeps one credential per provider). */
-function EditCredential({ credential, provider, onClose, onSaved }: { credential: Credential; provider: string; onClose: () => void; onSaved: () => void }) {
+function EditCredential({ credential, provider, onClose }: { credential: Credential; provider: string; onClose: () => void }) {
   const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -23,9 +24,8 @@ function EditCredential({ credential, provider, onClose, onSaved }: { credential
     if (form.has("base_url")) body.base_url = String(form.get("base_url") ?? "");
     if (form.has("organization_id")) body.organization_id = String(form.get("organization_id") ?? "");
     await unwrap(client.PATCH("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } }, body }));
-    onSaved();
     onClose();
-  });
+  }, { invalidates: ["/api/v1/credentials"] });
   return (
     <Modal open title={`Change the ${provider} credential`} onClose={onClose}>
       <form className="stack" onSubmit={save.run} noValidate>
@@ -58,17 +58,15 @@ function EditCredential({ credential, provider, onClose, onSaved }: { credential
   );
 }
 
-function CredentialRow({ credential, onChanged }: { credential: Credential; onChanged: () => void }) {
+function CredentialRow({ credential }: { credential: Credential }) {
   const [editing, setEditing] = useState(false);
   const test = useAction(async () => {
     await unwrap(client.POST("/api/v1/credentials/{credential_id}/test", { params: { path: { credential_id: credential.id } } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/credentials"] });
   const remove = useAction(async () => {
     if (!window.confirm("Delete this credential? Assistants using this provider fall back to the platform's key, if any.")) return;
     await unwrap(client.DELETE("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/credentials"] });
   const provider = PROVIDERS.find((item) => item.value === credential.provider)?.label ?? credential.provider;
   return (
     <tr data-testid="credential-row">
@@ -106,7 +104,7 @@ function CredentialRow({ credential, onChanged }: { credential: Credential; onCh
             Delete
           </button>
         </div>
-        {editing ? <EditCredential credential={credential} provider={provider} onClose={() => setEditing(false)} onSaved={onChanged} /> : null}
+        {editing ? <EditCredential credential={credential} provider={provider} onClose={() => setEditing(false)} /> : null}
       </td>
     </tr>
   );
@@ -117,7 +115,7 @@ export function CredentialsPage() {
   const { isAdmin } = usePermissions();
   const [adding, setAdding] = useState(false);
   const [provider, setProvider] = useState<CredentialProvider>("openai");
-  const credentials = useAsync(() => unwrap(client.GET("/api/v1/credentials", { params: { query: { page_size: 100 } } })), []);
+  const credentials = $api.useQuery("get", "/api/v1/credentials", { params: { query: { page_size: 100 } } });
   const add = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -132,8 +130,7 @@ export function CredentialsPage() {
       }),
     );
     setAdding(false);
-    credentials.reload();
-  });
+  }, { invalidates: ["/api/v1/credentials"] });
   return (
     <div className="stack-lg">
       <PageHeader
@@ -156,7 +153,7 @@ export function CredentialsPage() {
       />
       <section className="card" aria-label="Credentials">
         <ErrorMessage error={credentials.error} />
-        {credentials.loading && !credentials.data ? <Loading /> : null}
+        {credentials.isPending ? <Loading /> : null}
         {credentials.data ? (
           credentials.data.results.length ? (
             <div className="table-wrap">
@@ -173,7 +170,7 @@ export function CredentialsPage() {
                 </thead>
                 <tbody>
                   {credentials.data.results.map((credential) => (
-                    <CredentialRow key={credential.id} credential={credential} onChanged={credentials.reload} />
+                    <CredentialRow key={credential.id} credential={credential} />
                   ))}
                 </tbody>
               </table>

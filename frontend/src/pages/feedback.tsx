@@ -2,9 +2,9 @@
 // comment, filtered by assistant and by the day the answer was rated.
 import { type FormEvent, useState } from "react";
 import { Link } from "react-router-dom";
-import { client, unwrap } from "../api/client";
+import { $api } from "../api/query";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField } from "../ui";
 import { Markdown } from "../ui/markdown";
 
 const PAGE_SIZE = 20;
@@ -15,16 +15,10 @@ export function FeedbackPage() {
   const { isAdmin } = usePermissions();
   const [filters, setFilters] = useState<Filters>({ assistant: "", start: "", end: "" });
   const [page, setPage] = useState(1);
-  const assistants = useAsync(async () => (isAdmin ? unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } })) : null), [isAdmin]);
-  const feedback = useAsync(
-    () =>
-      unwrap(
-        client.GET("/api/v1/feedback", {
-          params: { query: { page, page_size: PAGE_SIZE, assistant: filters.assistant || undefined, start: filters.start || undefined, end: filters.end || undefined } },
-        }),
-      ),
-    [filters, page],
-  );
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { enabled: isAdmin });
+  const feedback = $api.useQuery("get", "/api/v1/feedback", {
+    params: { query: { page, page_size: PAGE_SIZE, assistant: filters.assistant || undefined, start: filters.start || undefined, end: filters.end || undefined } },
+  });
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -55,7 +49,7 @@ export function FeedbackPage() {
         </form>
       ) : null}
       <ErrorMessage error={feedback.error} />
-      {feedback.loading && !feedback.data ? <Loading /> : null}
+      {feedback.isLoading ? <Loading /> : null}
       {feedback.data ? (
         feedback.data.results.length ? (
           <div className="stack" aria-live="polite">

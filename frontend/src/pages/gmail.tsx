@@ -1,10 +1,11 @@
 // Gmail, per member: connect, choose a label and a collection, sync with progress,
 // draft replies with an assistant (saved as Gmail drafts, never sent). docs/gmail.md.
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { components } from "../api/schema";
-import { Badge, ErrorMessage, formatDate, Loading, SelectField, TextField, useAction, useAsync } from "../ui";
+import { Badge, ErrorMessage, formatDate, Loading, SelectField, TextField } from "../ui";
 
 type GmailConnection = components["schemas"]["GmailConnectionOutput"];
 type Named = { id: string; name: string };
@@ -20,32 +21,26 @@ function resultText(result: Record<string, unknown> | undefined) {
   return `${result.added} added, ${result.updated} updated, ${result.removed} removed${result.full ? " (full sync)" : ""}`;
 }
 
-function ConnectionCard({ connection, assistants, onChanged }: { connection: GmailConnection; assistants: Named[]; onChanged: () => void }) {
+const GMAIL = ["/api/v1/gmail/connections"];
+
+function ConnectionCard({ connection, assistants }: { connection: GmailConnection; assistants: Named[] }) {
   const path = { connection_id: connection.id };
-  const labels = useAsync(async () => (await unwrap(client.GET("/api/v1/gmail/connections/{connection_id}/labels", { params: { path } }))).labels, [connection.id]);
-  const collections = useAsync(async () => (await unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } }))).results as Named[], []);
+  const labels = $api.useQuery("get", "/api/v1/gmail/connections/{connection_id}/labels", { params: { path } }, { select: (data) => data.labels });
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results as Named[] });
   const [draft, setDraft] = useState<string | null>(null);
   const running = connection.sync_status === "queued" || connection.sync_status === "running";
-  useEffect(() => {
-    if (!running) return;
-    const timer = window.setInterval(onChanged, 1000);
-    return () => window.clearInterval(timer);
-  }, [running, onChanged]);
   const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     await unwrap(client.PATCH("/api/v1/gmail/connections/{connection_id}", { params: { path }, body: { label_id: String(form.get("label_id") ?? ""), collection: String(form.get("collection") ?? "") } }));
-    onChanged();
-  });
+  }, { invalidates: GMAIL });
   const sync = useAction(async () => {
     await unwrap(client.POST("/api/v1/gmail/connections/{connection_id}/sync", { params: { path } }));
-    onChanged();
-  });
+  }, { invalidates: GMAIL });
   const disconnect = useAction(async () => {
     if (!window.confirm(`Disconnect ${connection.email}? Synced documents stay in their collection.`)) return;
     await unwrap(client.DELETE("/api/v1/gmail/connections/{connection_id}", { params: { path } }));
-    onChanged();
-  });
+  }, { invalidates: GMAIL });
   const reply = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -159,7 +154,11 @@ function ConnectionCard({ connection, assistants, onChanged }: { connection: Gma
 export function GmailSection({ assistants }: { assistants: Named[] }) {
   const [params] = useSearchParams();
   const [compose, setCompose] = useState(true);
-  const connections = useAsync(async () => (await unwrap(client.GET("/api/v1/gmail/connections", { params: { query: { page_size: 10 } } }))).results, []);
+  // Polled every second while a sync is queued or running (its progress bar).
+  const connections = $api.useQuery("get", "/api/v1/gmail/connections", { params: { query: { page_size: 10 } } }, {
+    select: (data) => data.results,
+    refetchInterval: (query) => (query.state.data?.results.some((c) => c.sync_status === "queued" || c.sync_status === "running") ? 1000 : false),
+  });
   const connect = useAction(async () => {
     const { url } = await unwrap(client.POST("/api/v1/gmail/connect", { body: { compose } }));
     window.location.assign(url);
@@ -178,9 +177,9 @@ export function GmailSection({ assistants }: { assistants: Named[] }) {
         </div>
       ) : null}
       <ErrorMessage error={connections.error} />
-      {connections.loading && !connections.data ? <Loading /> : null}
+      {connections.isPending ? <Loading /> : null}
       {connections.data?.length ? (
-        connections.data.map((c) => <ConnectionCard key={c.id} connection={c} assistants={assistants} onChanged={connections.reload} />)
+        connections.data.map((c) => <ConnectionCard key={c.id} connection={c} assistants={assistants} />)
       ) : connections.data ? (
         <section className="card card-body stack" aria-label="Gmail" data-testid="gmail-card">
           <h2 style={{ margin: 0, fontSize: "1.05rem" }}>Gmail</h2>

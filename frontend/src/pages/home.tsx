@@ -2,12 +2,13 @@
 import { useMemo, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link } from "react-router-dom";
-import { client, unwrap } from "../api/client";
 import { GettingStarted } from "../components/GettingStarted";
+import { $api } from "../api/query";
+import { DEFAULT_DAYS, DEFAULT_GROUP, usageInit, usageRange } from "./home-data";
 import { ConversationInsights } from "../conversations/ConversationInsights";
 import type { UsageGroupBy } from "../api/types";
 import { useMe, usePermissions } from "../session";
-import { Empty, ErrorMessage, formatBytes, formatCost, formatDay, formatNumber, Loading, PageHeader, useAsync } from "../ui";
+import { Empty, ErrorMessage, formatBytes, formatCost, formatDay, formatNumber, Loading, PageHeader } from "../ui";
 
 const QUOTA_LABELS: Record<string, string> = {
   monthly_tokens: "AI tokens this month",
@@ -35,10 +36,6 @@ const GROUPS: { value: UsageGroupBy; label: string }[] = [
   { value: "assistant", label: "By assistant" },
 ];
 
-function isoDay(date: Date) {
-  return date.toISOString().slice(0, 10);
-}
-
 function Stat({ label, value, testId }: { label: string; value: string; testId: string }) {
   return (
     <div className="card card-body">
@@ -54,27 +51,13 @@ export default function HomePage() {
   const me = useMe();
   // Usage and cost are for admins (the API refuses others); everyone sees the quotas.
   const { isAdmin } = usePermissions();
-  const [days, setDays] = useState(30);
-  const [groupBy, setGroupBy] = useState<UsageGroupBy>("day");
+  const [days, setDays] = useState(DEFAULT_DAYS);
+  const [groupBy, setGroupBy] = useState<UsageGroupBy>(DEFAULT_GROUP);
   // null: not chosen yet; then cost, unless everything was free (local models): tokens.
   const [chosenMetric, setMetric] = useState<"cost" | "tokens" | null>(null);
-  const range = useMemo(() => {
-    const end = new Date();
-    const start = new Date(end.getTime() - (days - 1) * 86400000);
-    return { start: isoDay(start), end: isoDay(end) };
-  }, [days]);
-  const usage = useAsync(
-    async () =>
-      isAdmin
-        ? unwrap(
-            client.GET("/api/v1/usage", {
-              params: { query: { start: range.start, end: range.end, group_by: groupBy, page_size: 400 } },
-            }),
-          )
-        : null,
-    [range.start, range.end, groupBy, isAdmin],
-  );
-  const quotas = useAsync(() => unwrap(client.GET("/api/v1/usage/quotas")), []);
+  const range = useMemo(() => usageRange(days), [days]);
+  const usage = $api.useQuery("get", "/api/v1/usage", usageInit(range, groupBy), { enabled: isAdmin });
+  const quotas = $api.useQuery("get", "/api/v1/usage/quotas");
 
   const rows = useMemo(() => {
     const results = usage.data?.results ?? [];
@@ -156,7 +139,7 @@ export default function HomePage() {
           </div>
         </div>
         <div className="card-body" data-testid="usage-chart">
-          {usage.loading && !usage.data ? <Loading /> : null}
+          {usage.isLoading ? <Loading /> : null}
           {usage.data && !hasUsage ? (
             <Empty title="No usage in this period">
               Nothing has been asked or uploaded yet. <Link to="/chat">Ask an assistant</Link> or <Link to="/knowledge">upload a document</Link> and the cost and tokens show here.

@@ -4,10 +4,11 @@
 import { type FormEvent, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { Integration } from "../api/types";
 import { GmailSection } from "./gmail";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField } from "../ui";
 
 type Assistant = { id: string; name: string };
 
@@ -17,14 +18,13 @@ function StatusBadge({ status }: { status?: string }) {
   return <Badge tone="danger">disconnected</Badge>;
 }
 
-function IntegrationCard({ integration, assistants, onChanged }: { integration: Integration; assistants: Assistant[]; onChanged: () => void }) {
+function IntegrationCard({ integration, assistants }: { integration: Integration; assistants: Assistant[] }) {
   const [showEvents, setShowEvents] = useState(false);
-  const events = useAsync(
-    async () =>
-      showEvents
-        ? (await unwrap(client.GET("/api/v1/integrations/{integration_id}/events", { params: { path: { integration_id: integration.id }, query: { page_size: 20 } } }))).results
-        : [],
-    [showEvents, integration.id],
+  const events = $api.useQuery(
+    "get",
+    "/api/v1/integrations/{integration_id}/events",
+    { params: { path: { integration_id: integration.id }, query: { page_size: 20 } } },
+    { enabled: showEvents, select: (data) => data.results, staleTime: 0 },
   );
   const nameOf = (id?: string | null) => assistants.find((a) => a.id === id)?.name ?? "—";
   const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
@@ -43,8 +43,7 @@ function IntegrationCard({ integration, assistants, onChanged }: { integration: 
       }),
     );
     element.reset();
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/integrations"] });
   const unmap = useAction(async (channelId: string) => {
     await unwrap(
       client.PATCH("/api/v1/integrations/{integration_id}", {
@@ -52,13 +51,11 @@ function IntegrationCard({ integration, assistants, onChanged }: { integration: 
         body: { channels: integration.channels.filter((c) => c.channel_id !== channelId).map((c) => ({ channel_id: c.channel_id, assistant: c.assistant })) },
       }),
     );
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/integrations"] });
   const disconnect = useAction(async () => {
     if (!window.confirm(`Disconnect ${integration.name}? The bot stops answering at once; past conversations stay in the dashboard.`)) return;
     await unwrap(client.DELETE("/api/v1/integrations/{integration_id}", { params: { path: { integration_id: integration.id } } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/integrations"] });
   const download = useAction(async () => {
     const response = await fetch(`/api/v1/integrations/${integration.id}/teams-package`, { credentials: "same-origin" });
     if (!response.ok) throw new Error("The package could not be downloaded.");
@@ -151,7 +148,7 @@ function IntegrationCard({ integration, assistants, onChanged }: { integration: 
           {showEvents ? "Hide" : "Show"} recent events
         </button>
         {showEvents ? (
-          events.loading && !events.data ? (
+          events.isPending ? (
             <Loading />
           ) : events.data?.length ? (
             <ul className="stack-sm" style={{ marginTop: 8, paddingLeft: 18 }} data-testid="integration-events">
@@ -174,7 +171,7 @@ function IntegrationCard({ integration, assistants, onChanged }: { integration: 
 // Members (not admins) see their own Gmail only; viewers nothing to connect.
 export function IntegrationsPage() {
   const { isAdmin, canEdit } = usePermissions();
-  const assistants = useAsync(async () => (canEdit ? ((await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results as Assistant[]) : []), [canEdit]);
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { enabled: canEdit, select: (data) => data.results as Assistant[] });
   if (isAdmin) return <AdminIntegrations assistants={assistants.data ?? []} />;
   return (
     <div className="stack-lg">
@@ -187,7 +184,7 @@ export function IntegrationsPage() {
 function AdminIntegrations({ assistants: assistantList }: { assistants: Assistant[] }) {
   const [params] = useSearchParams();
   const [teamsOpen, setTeamsOpen] = useState(false);
-  const integrations = useAsync(() => unwrap(client.GET("/api/v1/integrations", { params: { query: { page_size: 100 } } })), []);
+  const integrations = $api.useQuery("get", "/api/v1/integrations", { params: { query: { page_size: 100 } } });
   const assistants = { data: assistantList };
   const slack = useAction(async () => {
     const { url } = await unwrap(client.POST("/api/v1/integrations/slack/install"));
@@ -207,8 +204,7 @@ function AdminIntegrations({ assistants: assistantList }: { assistants: Assistan
       }),
     );
     setTeamsOpen(false);
-    integrations.reload();
-  });
+  }, { invalidates: ["/api/v1/integrations"] });
   const outcome = params.get("slack");
   return (
     <div className="stack-lg">
@@ -245,11 +241,11 @@ function AdminIntegrations({ assistants: assistantList }: { assistants: Assistan
       ) : null}
       <ErrorMessage error={slack.error} />
       <ErrorMessage error={integrations.error} />
-      {integrations.loading && !integrations.data ? <Loading /> : null}
+      {integrations.isPending ? <Loading /> : null}
       {integrations.data ? (
         integrations.data.results.length ? (
           integrations.data.results.map((integration) => (
-            <IntegrationCard key={integration.id} integration={integration} assistants={assistants.data ?? []} onChanged={integrations.reload} />
+            <IntegrationCard key={integration.id} integration={integration} assistants={assistants.data ?? []} />
           ))
         ) : (
           <section className="card">

@@ -5,9 +5,10 @@ import { useIngestionToasts } from "../components/useIngestionToasts";
 import { useToast } from "../ui/toast";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
+import { $api, useAction, useInvalidate } from "../api/query";
 import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField } from "../ui";
 
 // ---------------------------------------------------------------- collections
 
@@ -20,7 +21,7 @@ export function KnowledgePage() {
   const navigate = useNavigate();
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
-  const collections = useAsync(() => unwrap(client.GET("/api/v1/collections", { params: { query: { page, page_size: 50 } } })), [page]);
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page, page_size: 50 } } });
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -32,7 +33,7 @@ export function KnowledgePage() {
     };
     const collection = await unwrap(client.POST("/api/v1/collections", { body }));
     navigate(`/knowledge/${collection.id}`);
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   return (
     <>
       <PageHeader
@@ -52,7 +53,7 @@ export function KnowledgePage() {
         }
       />
       <ErrorMessage error={collections.error} />
-      {collections.loading && !collections.data ? <Loading /> : null}
+      {collections.isPending ? <Loading /> : null}
       {collections.data ? (
         <div className="card">
           {collections.data.results.length ? (
@@ -122,6 +123,8 @@ export function KnowledgePage() {
 
 // ---------------------------------------------------------------- documents
 
+const isProcessing = (document: DocumentItem) => document.status === "pending" || document.status === "processing";
+
 const STATUS_TONE = { pending: "info", processing: "warning", completed: "success", failed: "danger" } as const;
 
 /** The status as the API reports it; a stalled document (its worker stopped or its task
@@ -180,7 +183,8 @@ function uploadFile(collectionId: string, file: File, onProgress: (fraction: num
   });
 }
 
-function Uploader({ collectionId, onUploaded }: { collectionId: string; onUploaded: () => void }) {
+function Uploader({ collectionId }: { collectionId: string }) {
+  const invalidate = useInvalidate();
   const [over, setOver] = useState(false);
   const [items, setItems] = useState<UploadItem[]>([]);
   const toast = useToast();
@@ -196,7 +200,7 @@ function Uploader({ collectionId, onUploaded }: { collectionId: string; onUpload
           const duplicate = response.results[0]?.status === "duplicate";
           update(key, { progress: 1, state: duplicate ? "duplicate" : "done" });
           toast(duplicate ? `“${file.name}” is already in this collection.` : `“${file.name}” uploaded: reading it now.`, duplicate ? "info" : "success");
-          onUploaded();
+          void invalidate("/api/v1/collections");
         })
         .catch((error: Error) => update(key, { state: "failed", error: error.message }));
     }
@@ -309,7 +313,7 @@ function FetchState({ url, status, fetchedAt, error, refreshMinutes }: { url: st
   );
 }
 
-function AddFromURL({ collectionId, open, onClose, onAdded }: { collectionId: string; open: boolean; onClose: () => void; onAdded: () => void }) {
+function AddFromURL({ collectionId, open, onClose }: { collectionId: string; open: boolean; onClose: () => void }) {
   const [kind, setKind] = useState<"page" | "sitemap">("page");
   const path = { collection_id: collectionId };
   const add = useAction(async (event: FormEvent<HTMLFormElement>) => {
@@ -318,9 +322,8 @@ function AddFromURL({ collectionId, open, onClose, onAdded }: { collectionId: st
     const body = { url: String(form.get("url") ?? "").trim(), refresh_minutes: Number(form.get("refresh_minutes")) };
     if (kind === "page") await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/url", { params: { path }, body }));
     else await unwrap(client.POST("/api/v1/collections/{collection_id}/sitemaps", { params: { path }, body }));
-    onAdded();
     onClose();
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   return (
     <Modal open={open} title="Add from URL" onClose={onClose} testId="add-from-url">
       <form className="stack" onSubmit={add.run} noValidate>
@@ -366,12 +369,11 @@ function AddFromURL({ collectionId, open, onClose, onAdded }: { collectionId: st
   );
 }
 
-function SitemapRow({ collectionId, sitemap, canEdit, onChanged }: { collectionId: string; sitemap: SitemapItem; canEdit: boolean; onChanged: () => void }) {
+function SitemapRow({ collectionId, sitemap, canEdit }: { collectionId: string; sitemap: SitemapItem; canEdit: boolean }) {
   const remove = useAction(async () => {
     if (!window.confirm(`Remove the sitemap ${sitemap.url} and its ${sitemap.page_count ?? 0} pages?`)) return;
     await unwrap(client.DELETE("/api/v1/collections/{collection_id}/sitemaps/{sitemap_id}", { params: { path: { collection_id: collectionId, sitemap_id: sitemap.id } } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   return (
     <tr data-testid="sitemap-row">
       <td>
@@ -393,17 +395,15 @@ function SitemapRow({ collectionId, sitemap, canEdit, onChanged }: { collectionI
   );
 }
 
-function DocumentRow({ collectionId, document, canEdit, onChanged }: { collectionId: string; document: DocumentItem; canEdit: boolean; onChanged: () => void }) {
+function DocumentRow({ collectionId, document, canEdit }: { collectionId: string; document: DocumentItem; canEdit: boolean }) {
   const path = { collection_id: collectionId, document_id: document.id };
   const reprocess = useAction(async () => {
     await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/{document_id}/reprocess", { params: { path } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   const remove = useAction(async () => {
     if (!window.confirm(`Delete "${document.title}" and its chunks?`)) return;
     await unwrap(client.DELETE("/api/v1/collections/{collection_id}/documents/{document_id}", { params: { path } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/collections"] });
   const active = document.status === "pending" || document.status === "processing";
   // Linked to (#document-<id>, e.g. from a History answer that cited it): shown and marked.
   const linked = useLocation().hash === `#document-${document.id}`;
@@ -465,32 +465,35 @@ export function CollectionPage() {
   const [page, setPage] = useState(1);
   const [editing, setEditing] = useState(false);
   const [addingURL, setAddingURL] = useState(false);
-  const sitemaps = useAsync(() => unwrap(client.GET("/api/v1/collections/{collection_id}/sitemaps", { params: { path: { collection_id: collectionId }, query: { page_size: 100 } } })), [collectionId]);
-  const collection = useAsync(() => unwrap(client.GET("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } })), [collectionId]);
-  const documents = useAsync(
-    () => unwrap(client.GET("/api/v1/collections/{collection_id}/documents", { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } })),
-    [collectionId, page],
+  const invalidate = useInvalidate();
+  const collectionInit = { params: { path: { collection_id: collectionId } } };
+  const collection = $api.useQuery("get", "/api/v1/collections/{collection_id}", collectionInit, { placeholderData: undefined });
+  // Live status: a sitemap not read yet is polled until it is (its pages then arrive).
+  const sitemaps = $api.useQuery(
+    "get",
+    "/api/v1/collections/{collection_id}/sitemaps",
+    { params: { path: { collection_id: collectionId }, query: { page_size: 100 } } },
+    { refetchInterval: (query) => (query.state.data?.results.some((sitemap) => sitemap.fetch_status === "pending") ? 1500 : false) },
+  );
+  const sitemapsBusy = Boolean(sitemaps.data?.results.some((sitemap) => sitemap.fetch_status === "pending"));
+  // Live status: polled every 1.5 s while any document is still pending or processing
+  // (or a sitemap is still bringing its pages).
+  const documents = $api.useQuery(
+    "get",
+    "/api/v1/collections/{collection_id}/documents",
+    { params: { path: { collection_id: collectionId }, query: { page, page_size: 50 } } },
+    { refetchInterval: (query) => (query.state.data?.results.some(isProcessing) || sitemapsBusy ? 1500 : false) },
   );
   useIngestionToasts(documents.data?.results);
-  // Live status: poll while any document is still pending or processing.
-  const busy = documents.data?.results.some((document) => document.status === "pending" || document.status === "processing");
-  const sitemapsBusy = sitemaps.data?.results.some((sitemap) => sitemap.fetch_status === "pending");
-  const { reload } = documents;
-  const reloadSitemaps = sitemaps.reload;
-  useEffect(() => {
-    if (!busy && !sitemapsBusy) return;
-    const timer = window.setInterval(() => {
-      reload();
-      if (sitemapsBusy) reloadSitemaps();
-    }, 1500);
-    return () => window.clearInterval(timer);
-  }, [busy, sitemapsBusy, reload, reloadSitemaps]);
+  const busy = documents.data?.results.some(isProcessing);
+  // When the last one finishes, the collection's counts (documents, chunks) changed too.
   const wasBusy = useRef(false);
   useEffect(() => {
-    if (wasBusy.current && !busy) collection.reload();
+    if (wasBusy.current && !busy) {
+      void invalidate("/api/v1/collections/{collection_id}");
+    }
     wasBusy.current = Boolean(busy);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [busy]);
+  }, [busy, invalidate]);
 
   const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -498,14 +501,14 @@ export function CollectionPage() {
     const updated = await unwrap(
       client.PATCH("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } }, body: { name: String(form.get("name")), description: String(form.get("description") ?? "") } }),
     );
-    collection.setData(updated);
     setEditing(false);
-  });
+    return updated;
+  }, { invalidates: ["/api/v1/collections"] });
   const remove = useAction(async () => {
     if (!window.confirm("Delete this collection with all its documents?")) return;
     await unwrap(client.DELETE("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } }));
     navigate("/knowledge");
-  });
+  }, { invalidates: ["/api/v1/collections"] });
 
   if (collection.error) {
     return (
@@ -544,7 +547,7 @@ export function CollectionPage() {
       />
       <ErrorMessage error={remove.error} />
       {data.description ? <p className="muted">{data.description}</p> : null}
-      {canEdit ? <Uploader collectionId={collectionId} onUploaded={documents.reload} /> : null}
+      {canEdit ? <Uploader collectionId={collectionId} /> : null}
       <div className="card">
         <div className="card-header">
           <h2>Documents</h2>
@@ -572,7 +575,7 @@ export function CollectionPage() {
                 </thead>
                 <tbody>
                   {documents.data.results.map((document) => (
-                    <DocumentRow key={document.id} collectionId={collectionId} document={document} canEdit={canEdit} onChanged={documents.reload} />
+                    <DocumentRow key={document.id} collectionId={collectionId} document={document} canEdit={canEdit} />
                   ))}
                 </tbody>
               </table>
@@ -609,11 +612,6 @@ export function CollectionPage() {
                     collectionId={collectionId}
                     sitemap={sitemap}
                     canEdit={canEdit}
-                    onChanged={() => {
-                      sitemaps.reload();
-                      documents.reload();
-                      collection.reload();
-                    }}
                   />
                 ))}
               </tbody>
@@ -625,11 +623,6 @@ export function CollectionPage() {
         collectionId={collectionId}
         open={addingURL}
         onClose={() => setAddingURL(false)}
-        onAdded={() => {
-          documents.reload();
-          sitemaps.reload();
-          collection.reload();
-        }}
       />
       <Modal open={editing} title="Edit collection" onClose={() => setEditing(false)}>
         <form className="stack" onSubmit={save.run} noValidate>
@@ -655,7 +648,7 @@ export function CollectionPage() {
 const MODES: SearchMode[] = ["hybrid", "vector", "keyword"];
 
 export function SearchPage() {
-  const collections = useAsync(async () => (await unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } }))).results, []);
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
   const [selected, setSelected] = useState<string[] | null>(null);
   const [modes, setModes] = useState<SearchMode[]>(MODES);
   const [results, setResults] = useState<Partial<Record<SearchMode, Hit[]>>>({});

@@ -1,22 +1,21 @@
 // Members and invitations: roles are changed by admins; everyone sees who is here.
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { Member, Role } from "../api/types";
 import { useMe, usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField } from "../ui";
 
 const ROLES: Role[] = ["admin", "member", "viewer"];
 
-function MemberRow({ member, isAdmin, self, onChanged }: { member: Member; isAdmin: boolean; self: boolean; onChanged: () => void }) {
+function MemberRow({ member, isAdmin, self }: { member: Member; isAdmin: boolean; self: boolean }) {
   const change = useAction(async (role: Role) => {
     await unwrap(client.PATCH("/api/v1/members/{member_id}", { params: { path: { member_id: member.id } }, body: { role } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/members"] });
   const remove = useAction(async () => {
     if (!window.confirm(`Remove ${member.user.email} from the organization?`)) return;
     await unwrap(client.DELETE("/api/v1/members/{member_id}", { params: { path: { member_id: member.id } } }));
-    onChanged();
-  });
+  }, { invalidates: ["/api/v1/members"] });
   return (
     <tr data-testid="member-row">
       <td>
@@ -73,7 +72,7 @@ function MemberRow({ member, isAdmin, self, onChanged }: { member: Member; isAdm
 }
 
 function Invitations() {
-  const invitations = useAsync(() => unwrap(client.GET("/api/v1/invitations", { params: { query: { page_size: 100 } } })), []);
+  const invitations = $api.useQuery("get", "/api/v1/invitations", { params: { query: { page_size: 100 } } });
   const [sent, setSent] = useState("");
   const invite = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -82,12 +81,10 @@ function Invitations() {
     const invitation = await unwrap(client.POST("/api/v1/invitations", { body: { email: String(form.get("email")), role: form.get("role") as Role } }));
     setSent(invitation.email);
     formElement.reset();
-    invitations.reload();
-  });
+  }, { invalidates: ["/api/v1/invitations"] });
   const revoke = useAction(async (id: string) => {
     await unwrap(client.DELETE("/api/v1/invitations/{invitation_id}", { params: { path: { invitation_id: id } } }));
-    invitations.reload();
-  });
+  }, { invalidates: ["/api/v1/invitations"] });
   return (
     <section className="card" aria-labelledby="invitations-title">
       <div className="card-header">
@@ -167,7 +164,7 @@ export function MembersPage() {
   const me = useMe();
   const { isAdmin } = usePermissions();
   const [page, setPage] = useState(1);
-  const members = useAsync(() => unwrap(client.GET("/api/v1/members", { params: { query: { page, page_size: 50 } } })), [page]);
+  const members = $api.useQuery("get", "/api/v1/members", { params: { query: { page, page_size: 50 } } });
   return (
     <div className="stack-lg">
       <PageHeader title="Members" description={isAdmin ? "Who belongs to the organization, and what they may do." : "Who belongs to the organization. Admins manage roles."} />
@@ -188,12 +185,12 @@ export function MembersPage() {
               </thead>
               <tbody>
                 {members.data.results.map((member) => (
-                  <MemberRow key={member.id} member={member} isAdmin={isAdmin} self={member.user.id === me.user.id} onChanged={members.reload} />
+                  <MemberRow key={member.id} member={member} isAdmin={isAdmin} self={member.user.id === me.user.id} />
                 ))}
               </tbody>
             </table>
           </div>
-        ) : members.loading ? (
+        ) : members.isPending ? (
           <Loading />
         ) : null}
         {members.data ? <Pager page={page} count={members.data.count} pageSize={50} onPage={setPage} /> : null}

@@ -3,9 +3,10 @@
 import { type FormEvent, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { components } from "../api/schema";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, formatNumber, Loading, PageHeader, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, formatNumber, Loading, PageHeader, TextField } from "../ui";
 
 type Template = components["schemas"]["TemplateOutput"];
 type Version = components["schemas"]["VersionWithUsage"];
@@ -17,7 +18,7 @@ export function PromptsPage() {
   const { canEdit } = usePermissions();
   const navigate = useNavigate();
   const [search, setSearch] = useState("");
-  const templates = useAsync(() => unwrap(client.GET("/api/v1/prompts", { params: { query: { search: search || undefined, page_size: 100 } } })), [search]);
+  const templates = $api.useQuery("get", "/api/v1/prompts", { params: { query: { search: search || undefined, page_size: 100 } } });
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const name = String(new FormData(event.currentTarget).get("name") ?? "");
@@ -27,12 +28,12 @@ export function PromptsPage() {
       }),
     );
     navigate(`/prompts/${created.id}`);
-  });
+  }, { invalidates: ["/api/v1/prompts"] });
   const importFile = useAction(async (file: File) => {
     const template = JSON.parse(await file.text());
     const created = await unwrap(client.POST("/api/v1/prompts/import", { body: { template } }));
     navigate(`/prompts/${created.id}`);
-  });
+  }, { invalidates: ["/api/v1/prompts"] });
   return (
     <div className="stack-lg">
       <PageHeader title="Prompt templates" description="Reusable prompts with typed variables. Type / in the chat box to use one." />
@@ -54,7 +55,7 @@ export function PromptsPage() {
         </div>
       ) : null}
       <TextField label="Search" name="search" value={search} onChange={(e) => setSearch(e.target.value)} />
-      {templates.loading && !templates.data ? <Loading /> : null}
+      {templates.isPending ? <Loading /> : null}
       <ErrorMessage error={templates.error} />
       {templates.data && templates.data.results.length === 0 ? <Empty title="No templates yet" /> : null}
       {templates.data && templates.data.results.length > 0 ? (
@@ -152,8 +153,8 @@ export function PromptEditPage() {
   const { templateId = "" } = useParams();
   const { canEdit } = usePermissions();
   const path = { params: { path: { template_id: templateId } } };
-  const template = useAsync(() => unwrap(client.GET("/api/v1/prompts/{template_id}", path)), [templateId]);
-  const versions = useAsync(() => unwrap(client.GET("/api/v1/prompts/{template_id}/versions", { params: { path: { template_id: templateId }, query: { page_size: 100 } } })), [templateId]);
+  const template = $api.useQuery("get", "/api/v1/prompts/{template_id}", path, { placeholderData: undefined });
+  const versions = $api.useQuery("get", "/api/v1/prompts/{template_id}/versions", { params: { path: { template_id: templateId }, query: { page_size: 100 } } }, { placeholderData: undefined });
   const [body, setBody] = useState("");
   const [variables, setVariables] = useState<Variable[]>([]);
   const [values, setValues] = useState<Record<string, string>>({});
@@ -189,13 +190,10 @@ export function PromptEditPage() {
   const save = useAction(async (publish: boolean) => {
     await unwrap(client.POST("/api/v1/prompts/{template_id}/versions", { ...path, body: { body, variables, note, publish } }));
     setNote("");
-    template.reload();
-    versions.reload();
-  });
+  }, { invalidates: ["/api/v1/prompts"] });
   const publish = useAction(async (number: number) => {
     await unwrap(client.POST("/api/v1/prompts/{template_id}/versions/{number}/publish", { params: { path: { template_id: templateId, number: String(number) } } }));
-    template.reload();
-  });
+  }, { invalidates: ["/api/v1/prompts"] });
   const showDiff = useAction(async (from: number, to: number) => {
     const answer = await unwrap(client.GET("/api/v1/prompts/{template_id}/diff", { params: { path: { template_id: templateId }, query: { from_version: from, to_version: to } } }));
     setDiff(answer.body || "(same text)");
@@ -208,7 +206,7 @@ export function PromptEditPage() {
     link.click();
   };
 
-  if (template.loading && !template.data) return <Loading />;
+  if (template.isPending) return <Loading />;
   if (template.error) return <ErrorMessage error={template.error} />;
   const t = template.data!;
   const published = t.published_version?.number;

@@ -6,8 +6,9 @@
 // 401 (the confirmation expired meanwhile) asks again and is then retried.
 import { type FormEvent, useRef, useState } from "react";
 import { allauth, type AllauthResponse, allauthError, pendingFlow } from "../api/allauth";
+import { useQuery } from "@tanstack/react-query";
 import { ApiError } from "../api/client";
-import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextField, useAsync } from "../ui";
+import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextField } from "../ui";
 import { RequireTwoFactorSetting } from "../components/RequireTwoFactorSetting";
 import { TwoFactorQr } from "../components/TwoFactorQr";
 import { useMe, usePermissions, useSession } from "../session";
@@ -48,11 +49,14 @@ export function SecurityPage() {
   const me = useMe();
   const { isAdmin } = usePermissions();
   const { refresh } = useSession();
-  const authenticators = useAsync(async () => {
-    const response = await allauth<Authenticator[]>("GET", "/account/authenticators");
-    if (response.status !== 200) throw allauthError(response);
-    return response.data ?? [];
-  }, []);
+  const authenticators = useQuery({
+    queryKey: ["allauth", "/account/authenticators"],
+    queryFn: async () => {
+      const response = await allauth<Authenticator[]>("GET", "/account/authenticators");
+      if (response.status !== 200) throw allauthError(response);
+      return response.data ?? [];
+    },
+  });
   const [setup, setSetup] = useState<{ secret: string; url: string } | null>(null);
   // The change waiting for the password confirmation, and what it is (for the form).
   const [pending, setPending] = useState<{ action: Action; purpose: string } | null>(null);
@@ -104,7 +108,7 @@ export function SecurityPage() {
       if (meta?.secret) setSetup({ secret: meta.secret, url: meta.totp_url ?? "" });
       else {
         check(response);
-        authenticators.reload();
+        void authenticators.refetch();
       }
     }, "turn on two-factor authentication");
   const activate = (event: FormEvent<HTMLFormElement>) => {
@@ -124,7 +128,7 @@ export function SecurityPage() {
       setSetup(null);
       setNotice("Two-factor authentication is on.");
       await showCodes();
-      authenticators.reload();
+      void authenticators.refetch();
       // The organization may have required it: the rest of the dashboard opens now.
       if (me.two_factor_setup_required) await refresh();
     }, "turn on two-factor authentication");
@@ -135,7 +139,7 @@ export function SecurityPage() {
       check(await allauth("DELETE", "/account/authenticators/totp"));
       setCodes(null);
       setNotice("Two-factor authentication is off.");
-      authenticators.reload();
+      void authenticators.refetch();
     }, "turn off two-factor authentication");
   };
   const regenerate = () =>
@@ -143,7 +147,7 @@ export function SecurityPage() {
       const response = check(await allauth<Authenticator>("POST", "/account/authenticators/recovery-codes"));
       setCodes(response.data?.unused_codes ?? null);
       setNotice("New recovery codes: the previous ones no longer work.");
-      authenticators.reload();
+      void authenticators.refetch();
     }, "make new recovery codes");
   const reauthenticate = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -199,7 +203,7 @@ export function SecurityPage() {
         </div>
         <div className="card-body stack">
           <ErrorMessage error={authenticators.error} />
-          {authenticators.loading && !authenticators.data ? <Loading /> : null}
+          {authenticators.isPending ? <Loading /> : null}
           {notice && !pending && section === "totp" ? (
             <div className="alert alert-success" role="status">
               {notice}

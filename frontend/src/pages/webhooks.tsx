@@ -2,8 +2,9 @@
 // the delivery log with request/response excerpts, redelivery, test events. (Issue #16.)
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { components } from "../api/schema";
-import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField, useAction, useAsync } from "../ui";
+import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField } from "../ui";
 
 type Endpoint = components["schemas"]["WebhookEndpointOutput"];
 type Delivery = components["schemas"]["WebhookDeliveryOutput"];
@@ -20,8 +21,8 @@ export function WebhooksPage() {
   const [creating, setCreating] = useState(false);
   const [secret, setSecret] = useState<string | null>(null);
   const [open, setOpen] = useState<Endpoint | null>(null);
-  const endpoints = useAsync(() => unwrap(client.GET("/api/v1/webhooks/endpoints", { params: { query: { page, page_size: 50 } } })), [page]);
-  const types = useAsync(() => unwrap(client.GET("/api/v1/webhooks/event-types", { params: { query: { page_size: 100 } } })), []);
+  const endpoints = $api.useQuery("get", "/api/v1/webhooks/endpoints", { params: { query: { page, page_size: 50 } } });
+  const types = $api.useQuery("get", "/api/v1/webhooks/event-types", { params: { query: { page_size: 100 } } }, { staleTime: Infinity });
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
@@ -36,8 +37,7 @@ export function WebhooksPage() {
     );
     setCreating(false);
     setSecret(created.secret);
-    endpoints.reload();
-  });
+  }, { invalidates: ["/api/v1/webhooks/endpoints"] });
   const toggle = useAction(async (endpoint: Endpoint) => {
     await unwrap(
       client.PATCH("/api/v1/webhooks/endpoints/{endpoint_id}", {
@@ -45,13 +45,11 @@ export function WebhooksPage() {
         body: { is_active: !endpoint.is_active },
       }),
     );
-    endpoints.reload();
-  });
+  }, { invalidates: ["/api/v1/webhooks/endpoints"] });
   const remove = useAction(async (endpoint: Endpoint) => {
     if (!window.confirm(`Delete the endpoint ${endpoint.url}? Its delivery log goes with it.`)) return;
     await unwrap(client.DELETE("/api/v1/webhooks/endpoints/{endpoint_id}", { params: { path: { endpoint_id: endpoint.id } } }));
-    endpoints.reload();
-  });
+  }, { invalidates: ["/api/v1/webhooks/endpoints"] });
   return (
     <div className="stack-lg">
       <PageHeader
@@ -66,7 +64,7 @@ export function WebhooksPage() {
       <ErrorMessage error={toggle.error ?? remove.error} />
       <section className="card" aria-label="Endpoints">
         <ErrorMessage error={endpoints.error} />
-        {endpoints.loading && !endpoints.data ? <Loading /> : null}
+        {endpoints.isPending ? <Loading /> : null}
         {endpoints.data ? (
           endpoints.data.results.length ? (
             <div className="table-wrap">
@@ -163,29 +161,22 @@ export function WebhooksPage() {
 function DeliveryLog({ endpoint, onClose }: { endpoint: Endpoint; onClose: () => void }) {
   const [page, setPage] = useState(1);
   const [shown, setShown] = useState<string | null>(null);
-  const log = useAsync(
-    () => unwrap(client.GET("/api/v1/webhooks/endpoints/{endpoint_id}/deliveries", { params: { path: { endpoint_id: endpoint.id }, query: { page, page_size: 20 } } })),
-    [endpoint.id, page],
-  );
-  const detail = useAsync(
-    () => (shown ? unwrap(client.GET("/api/v1/webhooks/deliveries/{delivery_id}", { params: { path: { delivery_id: shown } } })) : Promise.resolve(null)),
-    [shown],
-  );
+  const log = $api.useQuery("get", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries", { params: { path: { endpoint_id: endpoint.id }, query: { page, page_size: 20 } } });
+  // Another delivery's excerpts are never shown in place of the chosen one's.
+  const detail = $api.useQuery("get", "/api/v1/webhooks/deliveries/{delivery_id}", { params: { path: { delivery_id: shown ?? "" } } }, { enabled: shown !== null, placeholderData: undefined });
   const test = useAction(async () => {
     await unwrap(client.POST("/api/v1/webhooks/endpoints/{endpoint_id}/test", { params: { path: { endpoint_id: endpoint.id } } }));
-    log.reload();
-  });
+  }, { invalidates: ["/api/v1/webhooks"] });
   const redeliver = useAction(async (delivery: Delivery) => {
     await unwrap(client.POST("/api/v1/webhooks/deliveries/{delivery_id}/redeliver", { params: { path: { delivery_id: delivery.id } } }));
-    log.reload();
-  });
+  }, { invalidates: ["/api/v1/webhooks"] });
   return (
     <section className="card stack" aria-label="Delivery log">
       <div className="row" style={{ justifyContent: "space-between", flexWrap: "wrap" }}>
         <h2 style={{ margin: 0, wordBreak: "break-all" }}>Deliveries to {endpoint.url}</h2>
         <div className="row" style={{ gap: 4 }}>
           <button type="button" className="btn btn-sm" onClick={() => void test.run()} disabled={test.busy}>Send test event</button>
-          <button type="button" className="btn btn-sm" onClick={() => log.reload()}>Refresh</button>
+          <button type="button" className="btn btn-sm" onClick={() => void log.refetch()}>Refresh</button>
           <button type="button" className="btn btn-sm" onClick={onClose}>Close</button>
         </div>
       </div>
@@ -236,7 +227,7 @@ function DeliveryLog({ endpoint, onClose }: { endpoint: Endpoint; onClose: () =>
         )
       ) : <Loading />}
       {log.data ? <Pager page={page} count={log.data.count} pageSize={20} onPage={setPage} /> : null}
-      {detail.data ? (
+      {shown && detail.data ? (
         <div className="stack" data-testid="delivery-detail">
           <h3 style={{ margin: 0 }}>Request</h3>
           <pre className="mono small" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{detail.data.request_excerpt || "not sent yet"}</pre>

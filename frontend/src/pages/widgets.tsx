@@ -2,9 +2,10 @@
 // conversations (read-only). (Issue #16.)
 import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
+import { $api, useAction } from "../api/query";
 import type { components } from "../api/schema";
 import { usePermissions } from "../session";
-import { Badge, CopyButton, Empty, ErrorMessage, formatCost, formatDate, formatNumber, Loading, PageHeader, Pager, SelectField, TextAreaField, TextField, useAction, useAsync } from "../ui";
+import { Badge, CopyButton, Empty, ErrorMessage, formatCost, formatDate, formatNumber, Loading, PageHeader, Pager, SelectField, TextAreaField, TextField } from "../ui";
 
 type Widget = components["schemas"]["WidgetOutput"];
 type Draft = {
@@ -27,7 +28,7 @@ export function WidgetsPage() {
   const [page, setPage] = useState(1);
   const [editing, setEditing] = useState<Widget | "new" | null>(null);
   const [viewing, setViewing] = useState<Widget | null>(null);
-  const widgets = useAsync(() => unwrap(client.GET("/api/v1/widgets", { params: { query: { page, page_size: 50 } } })), [page]);
+  const widgets = $api.useQuery("get", "/api/v1/widgets", { params: { query: { page, page_size: 50 } } });
   return (
     <div className="stack-lg">
       <PageHeader
@@ -44,15 +45,12 @@ export function WidgetsPage() {
       {editing ? (
         <WidgetEditor
           widget={editing === "new" ? null : editing}
-          onDone={() => {
-            setEditing(null);
-            widgets.reload();
-          }}
+          onDone={() => setEditing(null)}
         />
       ) : null}
       <section className="card" aria-label="Widgets">
         <ErrorMessage error={widgets.error} />
-        {widgets.loading && !widgets.data ? <Loading /> : null}
+        {widgets.isPending ? <Loading /> : null}
         {widgets.data ? (
           widgets.data.results.length ? (
             <div className="stack">
@@ -107,7 +105,7 @@ export function WidgetsPage() {
 }
 
 function WidgetEditor({ widget, onDone }: { widget: Widget | null; onDone: () => void }) {
-  const assistants = useAsync(async () => (await unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } }))).results, []);
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
   const [draft, setDraft] = useState<Draft>({
     title: widget?.title ?? "Ask us",
     welcome_message: widget?.welcome_message ?? "Hello! How can we help?",
@@ -139,7 +137,7 @@ function WidgetEditor({ widget, onDone }: { widget: Widget | null; onDone: () =>
       await unwrap(client.POST("/api/v1/widgets", { body }));
     }
     onDone();
-  });
+  }, { invalidates: ["/api/v1/widgets"] });
   const set = (patch: Partial<Draft>) => setDraft({ ...draft, ...patch });
   return (
     <section className="card" aria-label={widget ? `Edit ${widget.name}` : "New widget"}>
@@ -231,13 +229,12 @@ function Preview({ draft }: { draft: Draft }) {
 function Conversations({ widget }: { widget: Widget }) {
   const [page, setPage] = useState(1);
   const [open, setOpen] = useState<string | null>(null);
-  const sessions = useAsync(
-    () => unwrap(client.GET("/api/v1/widgets/{widget_id}/sessions", { params: { path: { widget_id: widget.id }, query: { page, page_size: 20 } } })),
-    [widget.id, page],
-  );
-  const messages = useAsync(
-    () => (open ? unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: open }, query: { page_size: 100 } } })) : Promise.resolve(null)),
-    [open],
+  const sessions = $api.useQuery("get", "/api/v1/widgets/{widget_id}/sessions", { params: { path: { widget_id: widget.id }, query: { page, page_size: 20 } } });
+  const messages = $api.useQuery(
+    "get",
+    "/api/v1/chat/sessions/{session_id}/messages",
+    { params: { path: { session_id: open ?? "" }, query: { page_size: 100 } } },
+    { enabled: open !== null, placeholderData: undefined },
   );
   return (
     <div className="stack" aria-label={`Conversations of ${widget.name}`}>

@@ -4,12 +4,13 @@
 import { type FormEvent, useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
+import { $api, useAction, useInvalidate } from "../api/query";
+import { useQueryClient } from "@tanstack/react-query";
 import type { components } from "../api/schema";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, Loading, PageHeader, TextField, useAction, useAsync } from "../ui";
+import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, Loading, PageHeader, TextField } from "../ui";
 
 type Workflow = components["schemas"]["WorkflowOutput"];
-type Run = components["schemas"]["RunDetail"];
 type RunRow = components["schemas"]["RunOutput"];
 type StepRun = components["schemas"]["StepRun"];
 type Step = Record<string, unknown> & { key: string; type: string };
@@ -57,13 +58,13 @@ function tone(status?: string): "success" | "danger" | "warning" | "info" | unde
 export function WorkflowsPage() {
   const { canEdit } = usePermissions();
   const navigate = useNavigate();
-  const workflows = useAsync(() => unwrap(client.GET("/api/v1/workflows", { params: { query: { page_size: 100 } } })), []);
+  const workflows = $api.useQuery("get", "/api/v1/workflows", { params: { query: { page_size: 100 } } });
   const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const name = String(new FormData(event.currentTarget).get("name") ?? "");
     const created = await unwrap(client.POST("/api/v1/workflows", { body: { name } }));
     navigate(`/workflows/${created.id}`);
-  });
+  }, { invalidates: ["/api/v1/workflows"] });
   return (
     <div className="stack-lg">
       <PageHeader title="Workflows" description="Steps that run on a schedule, a webhook, a platform event or by hand; every run is recorded step by step." />
@@ -75,7 +76,7 @@ export function WorkflowsPage() {
           </button>
         </form>
       ) : null}
-      {workflows.loading && !workflows.data ? <Loading /> : null}
+      {workflows.isPending ? <Loading /> : null}
       <ErrorMessage error={workflows.error} />
       {workflows.data?.results.length === 0 ? <Empty title="No workflows yet" /> : null}
       {workflows.data && workflows.data.results.length > 0 ? (
@@ -109,10 +110,10 @@ export function WorkflowsPage() {
 }
 
 function useOptions() {
-  const templates = useAsync(() => unwrap(client.GET("/api/v1/prompts", { params: { query: { page_size: 100 } } })), []);
-  const assistants = useAsync(() => unwrap(client.GET("/api/v1/assistants", { params: { query: { page_size: 100 } } })), []);
-  const collections = useAsync(() => unwrap(client.GET("/api/v1/collections", { params: { query: { page_size: 100 } } })), []);
-  const destinations = useAsync(() => unwrap(client.GET("/api/v1/workflow-notify-destinations", { params: { query: { page_size: 100 } } })), []);
+  const templates = $api.useQuery("get", "/api/v1/prompts", { params: { query: { page_size: 100 } } });
+  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } });
+  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } });
+  const destinations = $api.useQuery("get", "/api/v1/workflow-notify-destinations", { params: { query: { page_size: 100 } } });
   return {
     destinations: destinations.data?.results ?? [],
     templates: templates.data?.results.map((t) => ({ id: t.id, name: t.name })) ?? [],
@@ -280,29 +281,24 @@ function StepDetails({ step }: { step: StepRun }) {
   );
 }
 
-function RunView({ runId, onChanged }: { runId: string; onChanged: () => void }) {
-  const [run, setRun] = useState<Run>();
-  const [error, setError] = useState<unknown>(null);
+function RunView({ runId }: { runId: string }) {
+  const queryClient = useQueryClient();
+  const invalidate = useInvalidate();
+  const init = { params: { path: { run_id: runId } } };
+  const running = (status?: string) => !FINISHED.includes(status ?? "") && status !== "waiting_approval";
+  // Polled while it runs; once it stops, the workflow's run list is fetched again.
+  const query = $api.useQuery("get", "/api/v1/workflow-runs/{run_id}", init, {
+    refetchInterval: (q) => (q.state.data && !running(q.state.data.status) ? false : 700),
+    staleTime: 0,
+    placeholderData: undefined,
+  });
+  const run = query.data;
+  const error = query.error;
+  const stopped = run !== undefined && !running(run.status);
   useEffect(() => {
-    let alive = true;
-    let timer = 0;
-    const load = async () => {
-      try {
-        const data = await unwrap(client.GET("/api/v1/workflow-runs/{run_id}", { params: { path: { run_id: runId } } }));
-        if (!alive) return;
-        setRun(data);
-        if (!FINISHED.includes(data.status ?? "") && data.status !== "waiting_approval") timer = window.setTimeout(load, 700);
-        else onChanged();
-      } catch (cause) {
-        if (alive) setError(cause);
-      }
-    };
-    void load();
-    return () => {
-      alive = false;
-      window.clearTimeout(timer);
-    };
-  }, [runId]); // eslint-disable-line react-hooks/exhaustive-deps
+    // Its steps may have used templates and assistants (usage, cost): those are asked again.
+    if (stopped) void invalidate("/api/v1/workflows", "/api/v1/prompts", "/api/v1/usage");
+  }, [stopped, invalidate]);
   const act = useAction(async (what: "approve" | "reject" | "cancel" | "rerun") => {
     const params = { params: { path: { run_id: runId } } };
     const next =
@@ -313,9 +309,8 @@ function RunView({ runId, onChanged }: { runId: string; onChanged: () => void })
           : what === "cancel"
             ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/cancel", params))
             : await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/rerun", params));
-    setRun(next);
-    onChanged();
-  });
+    queryClient.setQueryData($api.queryOptions("get", "/api/v1/workflow-runs/{run_id}", init).queryKey, next);
+  }, { invalidates: ["/api/v1/workflows", "/api/v1/workflow-runs"] });
   if (error) return <ErrorMessage error={error} />;
   if (!run) return <Loading />;
   return (
@@ -365,8 +360,8 @@ export function WorkflowEditPage() {
   const { workflowId = "" } = useParams();
   const { canEdit } = usePermissions();
   const path = { params: { path: { workflow_id: workflowId } } };
-  const workflow = useAsync(() => unwrap(client.GET("/api/v1/workflows/{workflow_id}", path)), [workflowId]);
-  const runs = useAsync(() => unwrap(client.GET("/api/v1/workflows/{workflow_id}/runs", { params: { path: { workflow_id: workflowId }, query: { page_size: 20 } } })), [workflowId]);
+  const workflow = $api.useQuery("get", "/api/v1/workflows/{workflow_id}", path, { placeholderData: undefined });
+  const runs = $api.useQuery("get", "/api/v1/workflows/{workflow_id}/runs", { params: { path: { workflow_id: workflowId }, query: { page_size: 20 } } });
   const options = useOptions();
   const [draft, setDraft] = useState<Draft>({ steps: [], input_schema: [], triggers: {}, settings: {} });
   const [adding, setAdding] = useState("transform");
@@ -393,20 +388,18 @@ export function WorkflowEditPage() {
   };
   const save = useAction(async () => {
     await unwrap(client.PATCH("/api/v1/workflows/{workflow_id}", { ...path, body: { draft } }));
-  });
+  }, { invalidates: ["/api/v1/workflows"] });
   const publish = useAction(async () => {
     await unwrap(client.PATCH("/api/v1/workflows/{workflow_id}", { ...path, body: { draft } }));
     const version = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/publish", { ...path, body: {} }));
     setPublished(`Published version ${version.number}.`);
-    workflow.reload();
-  });
+  }, { invalidates: ["/api/v1/workflows"] });
   const start = useAction(async () => {
     const run = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/runs", { ...path, body: { input } }));
     setOpenRun(run.id);
-    runs.reload();
-  });
+  }, { invalidates: ["/api/v1/workflows"] });
 
-  if (workflow.loading && !workflow.data) return <Loading />;
+  if (workflow.isPending) return <Loading />;
   if (workflow.error) return <ErrorMessage error={workflow.error} />;
   const w = workflow.data!;
   const schedule = (draft.triggers.schedule as { cron?: string; timezone?: string }) ?? {};
@@ -536,7 +529,7 @@ export function WorkflowEditPage() {
             </button>
           </div>
           <ErrorMessage error={start.error} />
-          {openRun ? <RunView key={openRun} runId={openRun} onChanged={runs.reload} /> : null}
+          {openRun ? <RunView key={openRun} runId={openRun} /> : null}
         </div>
       </div>
       <div className="card">

@@ -3,7 +3,6 @@ import {
   type InputHTMLAttributes,
   type SelectHTMLAttributes,
   type TextareaHTMLAttributes,
-  useCallback,
   useEffect,
   useId,
   useRef,
@@ -217,64 +216,6 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
 /** A search snippet: the engine's <mark> highlights and the text's inline Markdown. */
 export function Highlighted({ text }: { text: string }) {
   return <InlineMarkdown text={text} />;
-}
-
-// ---- Data loading
-
-export interface Async<T> {
-  data: T | undefined;
-  error: unknown;
-  loading: boolean;
-  reload: () => void;
-  setData: (update: T | ((previous: T | undefined) => T)) => void;
-}
-
-/** Loads data when `deps` change; keeps the last data while reloading. */
-export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): Async<T> {
-  const [data, setData] = useState<T>();
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    let alive = true;
-    setLoading(true);
-    load()
-      .then((value) => {
-        if (!alive) return;
-        setData(value);
-        setError(null);
-      })
-      .catch((cause) => alive && setError(cause))
-      .finally(() => alive && setLoading(false));
-    return () => {
-      alive = false;
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
-  const reload = useCallback(() => setTick((value) => value + 1), []);
-  return { data, error, loading, reload, setData: setData as Async<T>["setData"] };
-}
-
-/** Runs an action, tracking `busy` and the error to show next to its control. */
-export function useAction<A extends unknown[], R>(action: (...args: A) => Promise<R>) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const run = useCallback(
-    async (...args: A): Promise<R | undefined> => {
-      setBusy(true);
-      setError(null);
-      try {
-        return await action(...args);
-      } catch (cause) {
-        setError(cause);
-        return undefined;
-      } finally {
-        setBusy(false);
-      }
-    },
-    [action],
-  );
-  return { run, busy, error, setError };
 }
 
 // ---- Formatting
