@@ -17,9 +17,11 @@ from django_tenants.utils import schema_context
 from drf_spectacular.generators import SchemaGenerator
 
 from assistants import services as assistant_services
+from audit.services import Actor
 from chat import services as chat_services
 from core.api.authorization import caller_resolve
 from knowledge_base import services as knowledge_services
+from knowledge_base import web_sources
 from tests.factories import (
     api_key_for,
     catalog_model,
@@ -136,6 +138,12 @@ def _seeded_once(organizations, django_db_blocker):
                 name="Malformed", embedding_model=catalog_model("local/all-minilm-l6-v2")
             )
             knowledge_services.document_create_text(collection=collection, title="Doc", text="Text")
+            # a sitemap (never fetched: its task is queued on commit), at a literal address
+            web_sources.sitemap_add(
+                collection=collection,
+                url="http://93.184.215.14/malformed/sitemap.xml",
+                actor=Actor(user=org_a.admin),
+            )
             turn = chat_services.chat_prepare(
                 organization=org_a.organization,
                 assistant_id=assistant.id,

@@ -54,3 +54,16 @@ def members_without_two_factor_count(*, organization: Organization) -> int:
     return (
         Membership.objects.filter(organization=organization).exclude(user_id__in=with_totp).count()
     )
+
+
+def me_summary(*, user: User, organization: Organization, role: str, organizations) -> dict:
+    """What ``GET /api/v1/me`` answers (and the app shell carries): the person, this
+    organization, their role here, their other organizations, and whether the
+    organization requires a second factor they have not set up yet."""
+    return {
+        "user": user,
+        "organization": organization,
+        "role": role,
+        "organizations": organizations,
+        "two_factor_setup_required": organization.require_two_factor and not user.has_two_factor(),
+    }

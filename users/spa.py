@@ -70,12 +70,9 @@ def app_config(request: HttpRequest) -> dict:
         from users.api.serializers import MeOutputSerializer
 
         me = MeOutputSerializer(
-            {
-                "user": user,
-                "organization": tenant,
-                "role": membership.role,
-                "organizations": memberships,
-            }
+            selectors.me_summary(
+                user=user, organization=tenant, role=membership.role, organizations=memberships
+            )
         ).data
     return {
         "host": "public" if is_public else "organization",

@@ -386,3 +386,32 @@ def test_the_audit_log_shows_changes_as_before_and_after_and_exports_csv(page, a
     rows = page.get_by_test_id("audit-row")
     expect(rows.first).to_contain_text("Signed in")
     expect(rows.filter(has_text="Assistant changed")).to_have_count(0)
+
+
+def test_relevance_reads_as_rank_and_match_and_documents_are_cards_on_a_phone(new_page, acme):
+    page = new_page()
+    login(page, acme)
+    page.goto(f"{acme.url}/search")
+    page.get_by_label("Query").fill("How long does a refund take?")
+    page.get_by_role("button", name="Search").click()
+    hits = page.get_by_test_id("search-results-hybrid").get_by_test_id("search-score")
+    expect(hits.first).to_contain_text("#1")
+    expect(hits.first).to_contain_text("strong match")  # the best result is 100% of itself
+    expect(hits.first.locator(".meter")).to_have_attribute("aria-label", "100% of the best match")
+    assert "Score " in hits.first.get_attribute("title")  # the raw score kept as a tooltip
+    expect(hits.nth(1)).to_contain_text("#2")
+    snap(page, "ux-search-relevance")
+
+    # The documents table: one card per document on a phone, its buttons in reach.
+    page.goto(f"{acme.url}/knowledge")
+    page.get_by_role("link", name="Acme handbook").first.click()
+    table = page.get_by_test_id("documents-table")
+    expect(table).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("window.innerWidth === 390")
+    row = table.get_by_test_id("document-row").first
+    delete = row.get_by_role("button", name=re.compile("^Delete"))
+    box = delete.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, box
+    assert table.locator("thead").bounding_box()["height"] <= 1  # headers for readers only
+    snap(page, "ux-documents-phone")

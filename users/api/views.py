@@ -26,14 +26,12 @@ class MeView(OrganizationAPIView):
 
     @extend_schema(responses=s.MeOutputSerializer, operation_id="me_retrieve")
     def get(self, request):
-        data = {
-            "user": request.user,
-            "organization": self.organization,
-            "role": self.membership.role,
-            "organizations": selectors.organization_list_for_user(user=request.user),
-            "two_factor_setup_required": self.organization.require_two_factor
-            and not request.user.has_two_factor(),
-        }
+        data = selectors.me_summary(
+            user=request.user,
+            organization=self.organization,
+            role=self.membership.role,
+            organizations=selectors.organization_list_for_user(user=request.user),
+        )
         return Response(s.MeOutputSerializer(data).data)
 
 

@@ -5,10 +5,10 @@ import { useQuery } from "@tanstack/react-query";
 import { ApiError, client, unwrap } from "../api/client";
 import { $api } from "../api/query";
 import type { Assistant, Chunk, Source } from "../api/types";
-import { ErrorMessage, Spinner } from "../ui";
+import { ErrorMessage, Relevance, Spinner } from "../ui";
 import { CitedPassage } from "../ui/citedPassage";
 
-export function SourcePanel({ source, assistant, answer, onClose }: { source: Source; assistant?: Assistant; answer?: string; onClose: () => void }) {
+export function SourcePanel({ source, sources = [], assistant, answer, onClose }: { source: Source; sources?: Source[]; assistant?: Assistant; answer?: string; onClose: () => void }) {
   // The exact passage the citation points at, by its chunk id.
   // A reprocessed document has new chunks: the old id is then gone (404).
   const init = { params: { path: { chunk_id: String(source.chunk_id) } } };
@@ -41,7 +41,7 @@ export function SourcePanel({ source, assistant, answer, onClose }: { source: So
             {source.section ? ` · ${source.section}` : ""}
           </div>
           <div className="small" style={{ marginTop: 4 }}>
-            Relevance <span className="score">{source.score.toFixed(3)}</span>
+            <Relevance rank={Math.max(1, sources.findIndex((item) => item.chunk_id === source.chunk_id) + 1 || source.index)} of={sources.length || undefined} score={source.score} best={Math.max(source.score, ...sources.map((item) => item.score))} />
             {source.cited ? <span className="badge badge-accent" style={{ marginLeft: 6 }}>cited</span> : null}
           </div>
         </div>

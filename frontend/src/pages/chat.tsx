@@ -48,7 +48,7 @@ export function ChatPage() {
   const [sessionsOpen, setSessionsOpen] = useState(false);
   const [assistantId, setAssistantId] = useState("");
   const [loadingMessages, setLoadingMessages] = useState(false);
-  const [openSource, setOpenSource] = useState<{ source: Source; query: string; answer?: string } | null>(null);
+  const [openSource, setOpenSource] = useState<{ source: Source; query: string; answer?: string; sources?: Source[] } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [versions, setVersions] = useState<Record<string, number>>({});
   const [draft, setDraft] = useDraft(sessionId ?? "new");
@@ -343,7 +343,7 @@ export function ChatPage() {
                     <div className="msg msg-assistant">
                       <div className={`bubble bubble-md ${answer.streaming ? "typing" : ""}`} data-testid="chat-answer" aria-live="polite" aria-busy={answer.streaming ? true : undefined}>
                         {answer.content ? (
-                          <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content })} />
+                          <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content, sources: answer.sources ?? [] })} />
                         ) : answer.streaming ? (
                           <span className="muted">Thinking…</span>
                         ) : null}
@@ -361,7 +361,7 @@ export function ChatPage() {
                           {answer.sources
                             .filter((source) => source.cited)
                             .map((source) => (
-                              <button key={source.index} type="button" className="source-chip" onClick={() => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content })}>
+                              <button key={source.index} type="button" className="source-chip" onClick={() => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content, sources: answer.sources ?? [] })}>
                                 [{source.index}] {source.document_title}
                                 {source.page ? `, p. ${source.page}` : ""}
                               </button>
@@ -454,7 +454,7 @@ export function ChatPage() {
         </form>
       </section>
 
-      {openSource?.source.file_id ? <FileSourcePanel source={openSource.source} onClose={() => setOpenSource(null)} /> : openSource ? <SourcePanel source={openSource.source} assistant={assistant} answer={openSource.answer} onClose={() => setOpenSource(null)} /> : null}
+      {openSource?.source.file_id ? <FileSourcePanel source={openSource.source} onClose={() => setOpenSource(null)} /> : openSource ? <SourcePanel source={openSource.source} sources={openSource.sources} assistant={assistant} answer={openSource.answer} onClose={() => setOpenSource(null)} /> : null}
     </div>
   );
 }

@@ -8,7 +8,7 @@ import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
 import { $api, useAction, useInvalidate } from "../api/query";
 import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, SelectField, TextAreaField, TextField } from "../ui";
+import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, Relevance, SelectField, TextAreaField, TextField } from "../ui";
 
 // ---------------------------------------------------------------- collections
 
@@ -561,7 +561,7 @@ export function CollectionPage() {
         {documents.data ? (
           documents.data.results.length ? (
             <div className="table-wrap">
-              <table className="table">
+              <table className="table table-stack" data-testid="documents-table">
                 <thead>
                   <tr>
                     <th>Document</th>
@@ -595,7 +595,7 @@ export function CollectionPage() {
           </div>
           <ErrorMessage error={sitemaps.error} />
           <div className="table-wrap">
-            <table className="table">
+            <table className="table table-stack" data-testid="sitemaps-table">
               <thead>
                 <tr>
                   <th>Sitemap</th>
@@ -667,7 +667,7 @@ export function SearchPage() {
   const toggle = <T,>(list: T[], value: T) => (list.includes(value) ? list.filter((item) => item !== value) : [...list, value]);
   return (
     <>
-      <PageHeader title="Search playground" description="See what each retrieval mode finds: scores, documents, pages and highlighted snippets." />
+      <PageHeader title="Search playground" description="See what each retrieval mode finds: rank, match (relative to the best result), documents, pages and highlighted snippets." />
       <div className="card" style={{ marginBottom: 20 }}>
         <form className="card-body stack" onSubmit={search.run} noValidate>
           <div className="row" style={{ alignItems: "flex-end" }}>
@@ -726,9 +726,7 @@ export function SearchPage() {
                     <strong>
                       {index + 1}. {hit.document_title}
                     </strong>
-                    <span className="score" data-testid="search-score">
-                      {hit.score.toFixed(4)}
-                    </span>
+                    <Relevance rank={index + 1} score={hit.score} best={results[mode]![0]?.score ?? hit.score} testId="search-score" />
                   </div>
                   <div className="muted small">
                     {hit.page ? (hit.page_end && hit.page_end !== hit.page ? `Pages ${hit.page}–${hit.page_end}` : `Page ${hit.page}`) : "No page"}

@@ -218,6 +218,26 @@ export function Highlighted({ text }: { text: string }) {
   return <InlineMarkdown text={text} />;
 }
 
+// ---- Relevance
+
+/** A result's relevance as people read it: its rank, and its score as a share of the
+ * best result's (retrieval scores, fused ranks or BM25, mean nothing on their own). The
+ * raw score stays in the tooltip. */
+export function Relevance({ rank, of, score, best, testId }: { rank: number; of?: number; score: number; best: number; testId?: string }) {
+  const share = best > 0 ? Math.max(0, Math.min(1, score / best)) : 0;
+  const percent = Math.round(share * 100);
+  const label = share >= 0.9 ? "strong match" : share >= 0.6 ? "good match" : "weak match";
+  return (
+    <span className="relevance small" data-testid={testId} title={`Score ${score.toFixed(4)} (${percent}% of the best result's)`}>
+      <strong>#{rank}</strong>
+      {of ? <span className="muted"> of {of}</span> : null} · <span data-testid="relevance-label">{label}</span>
+      <span className="meter" role="img" aria-label={`${percent}% of the best match`}>
+        <span style={{ width: `${percent}%` }} />
+      </span>
+    </span>
+  );
+}
+
 // ---- Formatting
 
 export function formatDate(value?: string | null) {
