@@ -62,6 +62,7 @@ lint: install $(FRONTEND_MODULES)
 	.venv/bin/lint-imports --no-cache
 	$(PY) infra/check_deploy.py
 	cd frontend && npx --no-install eslint . --max-warnings 0
+	cd frontend && npx --no-install prettier --check --log-level warn .
 
 format: install $(FRONTEND_MODULES)
 	.venv/bin/ruff check --fix .

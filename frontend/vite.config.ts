@@ -20,8 +20,6 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: Object.fromEntries(
-      proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }]),
-    ),
+    proxy: Object.fromEntries(proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }])),
   },
 });

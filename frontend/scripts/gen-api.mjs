@@ -21,16 +21,12 @@ if (!existsSync(python)) {
 }
 
 function schema(urlconf) {
-  const out = execFileSync(
-    python,
-    ["manage.py", "spectacular", "--format", "openapi-json", "--urlconf", urlconf],
-    {
-      cwd: root,
-      env: { ...process.env, DJANGO_SETTINGS_MODULE: "config.settings.dev" },
-      maxBuffer: 64 * 1024 * 1024,
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const out = execFileSync(python, ["manage.py", "spectacular", "--format", "openapi-json", "--urlconf", urlconf], {
+    cwd: root,
+    env: { ...process.env, DJANGO_SETTINGS_MODULE: "config.settings.dev" },
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   return JSON.parse(out.toString("utf-8"));
 }
 
@@ -42,8 +38,7 @@ for (const [path, item] of Object.entries(publicSite.paths)) {
 for (const [name, component] of Object.entries(publicSite.components?.schemas ?? {})) {
   organization.components.schemas[name] ??= component;
 }
-organization.info.description =
-  "Organization host and public site merged (frontend/scripts/gen-api.mjs).";
+organization.info.description = "Organization host and public site merged (frontend/scripts/gen-api.mjs).";
 
 const sortKeys = (value) =>
   Array.isArray(value)

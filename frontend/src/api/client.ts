@@ -79,8 +79,7 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
 }
 
 export function errorFromBody(status: number, body: unknown): ApiError {
-  const error = (body as { error?: { code?: string; message?: string; fields?: FieldErrors } })
-    ?.error;
+  const error = (body as { error?: { code?: string; message?: string; fields?: FieldErrors } })?.error;
   if (error && typeof error === "object") {
     return new ApiError(status, error.code ?? "error", error.message ?? "Request failed.", error.fields ?? {});
   }

@@ -16,18 +16,29 @@ afterEach(() => {
 
 function Collections() {
   const list = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } });
-  const create = useAction((name: string) => unwrap(client.POST("/api/v1/collections", { body: { name } })), { invalidates: ["/api/v1/collections"] });
+  const create = useAction((name: string) => unwrap(client.POST("/api/v1/collections", { body: { name } })), {
+    invalidates: ["/api/v1/collections"],
+  });
   return (
     <div>
-      <ul>{list.data?.results.map((item) => <li key={item.id}>{item.name}</li>)}</ul>
-      <button type="button" onClick={() => void create.run("Handbook")}>Create</button>
-      <button type="button" onClick={() => void create.run("")}>Create empty</button>
+      <ul>
+        {list.data?.results.map((item) => (
+          <li key={item.id}>{item.name}</li>
+        ))}
+      </ul>
+      <button type="button" onClick={() => void create.run("Handbook")}>
+        Create
+      </button>
+      <button type="button" onClick={() => void create.run("")}>
+        Create empty
+      </button>
       <ErrorMessage error={create.error} />
     </div>
   );
 }
 
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
 
 describe("queries and mutations", () => {
   it("fetches the list again after a write that invalidates it", async () => {
@@ -38,7 +49,8 @@ describe("queries and mutations", () => {
       requests.push(`${request.method} ${url.pathname}`);
       if (request.method === "POST") {
         const body = await request.json();
-        if (!body.name) return json({ error: { code: "invalid", message: "Invalid input.", fields: { name: ["This field may not be blank."] } } }, 400);
+        if (!body.name)
+          return json({ error: { code: "invalid", message: "Invalid input.", fields: { name: ["This field may not be blank."] } } }, 400);
         names.push(body.name);
         return json({ id: String(names.length), name: body.name }, 201);
       }

@@ -21,7 +21,9 @@ function queriesFor(path: string, role: Me["role"] | undefined) {
     const collection_id = collection[1];
     return [
       $api.queryOptions("get", "/api/v1/collections/{collection_id}", { params: { path: { collection_id } } }),
-      $api.queryOptions("get", "/api/v1/collections/{collection_id}/documents", { params: { path: { collection_id }, query: { page: 1, page_size: 50 } } }),
+      $api.queryOptions("get", "/api/v1/collections/{collection_id}/documents", {
+        params: { path: { collection_id }, query: { page: 1, page_size: 50 } },
+      }),
     ];
   }
   if (path === "/chat" || path.startsWith("/chat/")) {
@@ -40,7 +42,10 @@ function queriesFor(path: string, role: Me["role"] | undefined) {
     case "/search":
       return [$api.queryOptions("get", "/api/v1/collections", list100)];
     case "/members":
-      return [$api.queryOptions("get", "/api/v1/members", firstPage), ...(isAdmin ? [$api.queryOptions("get", "/api/v1/invitations", list100)] : [])];
+      return [
+        $api.queryOptions("get", "/api/v1/members", firstPage),
+        ...(isAdmin ? [$api.queryOptions("get", "/api/v1/invitations", list100)] : []),
+      ];
     case "/api-keys":
       return [$api.queryOptions("get", "/api/v1/api-keys", firstPage), $api.queryOptions("get", "/api/v1/assistants", list100)];
     case "/audit":
@@ -59,9 +64,15 @@ function queriesFor(path: string, role: Me["role"] | undefined) {
     case "/workflows":
       return [$api.queryOptions("get", "/api/v1/workflows", list100)];
     case "/integrations":
-      return [...(isAdmin ? [$api.queryOptions("get", "/api/v1/integrations", list100)] : []), ...(canEdit ? [$api.queryOptions("get", "/api/v1/assistants", list100)] : [])];
+      return [
+        ...(isAdmin ? [$api.queryOptions("get", "/api/v1/integrations", list100)] : []),
+        ...(canEdit ? [$api.queryOptions("get", "/api/v1/assistants", list100)] : []),
+      ];
     case "/webhooks":
-      return [$api.queryOptions("get", "/api/v1/webhooks/endpoints", firstPage), $api.queryOptions("get", "/api/v1/webhooks/event-types", list100)];
+      return [
+        $api.queryOptions("get", "/api/v1/webhooks/endpoints", firstPage),
+        $api.queryOptions("get", "/api/v1/webhooks/event-types", list100),
+      ];
     case "/widgets":
       return [$api.queryOptions("get", "/api/v1/widgets", firstPage)];
     case "/credentials":
@@ -78,7 +89,8 @@ export function prefetchRoute(queryClient: QueryClient, path: string) {
   const me = queryClient.getQueryData<Me>(["get", "/api/v1/me"]) ?? config.me ?? undefined;
   if (!me) return; // not signed in as a member: the page will not ask anything yet
   if (path === "/") prefetchHome(queryClient, me.role === "admin");
-  for (const options of queriesFor(path, me.role)) void queryClient.prefetchQuery(options as unknown as Parameters<QueryClient["prefetchQuery"]>[0]);
+  for (const options of queriesFor(path, me.role))
+    void queryClient.prefetchQuery(options as unknown as Parameters<QueryClient["prefetchQuery"]>[0]);
 }
 
 /** Prefetches on every click of an in-app link (capture phase: before the route renders). */

@@ -7,12 +7,19 @@ import { baseHeaders, errorFromResponse, ApiError } from "./client";
 import type { components } from "./schema";
 
 /** Event name -> its data, as the server declares them. */
-export type ChatStreamEvents = { [Name in keyof components["schemas"]["ChatStreamEvents"]]-?: components["schemas"]["ChatStreamEvents"][Name] };
+export type ChatStreamEvents = {
+  [Name in keyof components["schemas"]["ChatStreamEvents"]]-?: components["schemas"]["ChatStreamEvents"][Name];
+};
 
 export type StreamHandlers = { [Name in keyof ChatStreamEvents]?: (data: ChatStreamEvents[Name]) => void };
 
 /** Any event stream: each event's name and parsed JSON data, as they arrive. */
-export async function streamEvents(path: string, body: unknown, onEvent: (name: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
+export async function streamEvents(
+  path: string,
+  body: unknown,
+  onEvent: (name: string, data: unknown) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   let response: Response;
   try {
     response = await fetch(path, {

@@ -8,7 +8,10 @@ import { Markdown } from "../ui/markdown";
 import { type ViewMessage } from "./useChatStream";
 
 export function AnswerText({ text, sources, onCite }: { text: string; sources: Source[]; onCite: (source: Source) => void }) {
-  const citations = sources.map((source) => ({ index: source.index, label: `Source ${source.index}: ${source.document_title}${source.page ? `, page ${source.page}` : ""}` }));
+  const citations = sources.map((source) => ({
+    index: source.index,
+    label: `Source ${source.index}: ${source.document_title}${source.page ? `, page ${source.page}` : ""}`,
+  }));
   return (
     <Markdown
       text={text}
@@ -28,7 +31,12 @@ export function Feedback({ message, onChanged }: { message: ViewMessage; onChang
     const next = rating === value ? null : value;
     setError(null);
     try {
-      await unwrap(client.POST("/api/v1/chat/messages/{message_id}/feedback", { params: { path: { message_id: message.id } }, body: { rating: next } }));
+      await unwrap(
+        client.POST("/api/v1/chat/messages/{message_id}/feedback", {
+          params: { path: { message_id: message.id } },
+          body: { rating: next },
+        }),
+      );
       onChanged(next);
     } catch (cause) {
       setError(cause);
@@ -36,14 +44,25 @@ export function Feedback({ message, onChanged }: { message: ViewMessage; onChang
   };
   return (
     <>
-      <button type="button" className={`btn btn-ghost btn-sm ${rating === 1 ? "active" : ""}`} aria-pressed={rating === 1} aria-label="Good answer" onClick={() => void send(1)}>
+      <button
+        type="button"
+        className={`btn btn-ghost btn-sm ${rating === 1 ? "active" : ""}`}
+        aria-pressed={rating === 1}
+        aria-label="Good answer"
+        onClick={() => void send(1)}
+      >
         <Icon name="up" />
       </button>
-      <button type="button" className={`btn btn-ghost btn-sm ${rating === -1 ? "active" : ""}`} aria-pressed={rating === -1} aria-label="Bad answer" onClick={() => void send(-1)}>
+      <button
+        type="button"
+        className={`btn btn-ghost btn-sm ${rating === -1 ? "active" : ""}`}
+        aria-pressed={rating === -1}
+        aria-label="Bad answer"
+        onClick={() => void send(-1)}
+      >
         <Icon name="down" />
       </button>
       {error ? <ErrorMessage error={error} /> : null}
     </>
   );
 }
-

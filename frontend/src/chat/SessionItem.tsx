@@ -37,7 +37,14 @@ export function SessionItem({ session, active, mine }: { session: Session; activ
             <label className="sr-only" htmlFor={`rename-${session.id}`}>
               New title
             </label>
-            <input id={`rename-${session.id}`} name="title" className="input grow" defaultValue={title} autoFocus onKeyDown={(event) => event.key === "Escape" && setRenaming(false)} />
+            <input
+              id={`rename-${session.id}`}
+              name="title"
+              className="input grow"
+              defaultValue={title}
+              autoFocus
+              onKeyDown={(event) => event.key === "Escape" && setRenaming(false)}
+            />
             <button className="btn btn-sm btn-primary" type="submit">
               Save
             </button>
@@ -47,26 +54,40 @@ export function SessionItem({ session, active, mine }: { session: Session; activ
             <Link className="session-link" to={`/chat/${session.id}`} aria-current={active ? "page" : undefined}>
               <span className="session-title">{title}</span>
               <span className="session-meta">
-                {!mine ? <span className="badge" data-testid="session-owner">{session.owner ? session.owner.name || session.owner.email : "A program"} · read-only</span> : null}
+                {!mine ? (
+                  <span className="badge" data-testid="session-owner">
+                    {session.owner ? session.owner.name || session.owner.email : "A program"} · read-only
+                  </span>
+                ) : null}
                 {!mine ? " " : ""}
-                {session.channel === "slack" || session.channel === "teams" ? `${session.channel === "slack" ? "Slack" : "Teams"} (read-only) · ` : ""}
+                {session.channel === "slack" || session.channel === "teams"
+                  ? `${session.channel === "slack" ? "Slack" : "Teams"} (read-only) · `
+                  : ""}
                 {session.assistant_name} · {session.message_count ?? 0} messages
               </span>
             </Link>
-            {mine ? <div className="session-actions">
-              <button type="button" className="btn btn-ghost btn-icon btn-sm" aria-label={`Rename ${title}`} title="Rename" onClick={() => setRenaming(true)}>
-                <Icon name="edit" />
-              </button>
-              <button
-                type="button"
-                className="btn btn-ghost btn-icon btn-sm"
-                aria-label={`${session.is_archived ? "Unarchive" : "Archive"} ${title}`}
-                title={session.is_archived ? "Unarchive" : "Archive"}
-                onClick={() => void patch({ is_archived: !session.is_archived })}
-              >
-                <Icon name={session.is_archived ? "unarchive" : "archive"} />
-              </button>
-            </div> : null}
+            {mine ? (
+              <div className="session-actions">
+                <button
+                  type="button"
+                  className="btn btn-ghost btn-icon btn-sm"
+                  aria-label={`Rename ${title}`}
+                  title="Rename"
+                  onClick={() => setRenaming(true)}
+                >
+                  <Icon name="edit" />
+                </button>
+                <button
+                  type="button"
+                  className="btn btn-ghost btn-icon btn-sm"
+                  aria-label={`${session.is_archived ? "Unarchive" : "Archive"} ${title}`}
+                  title={session.is_archived ? "Unarchive" : "Archive"}
+                  onClick={() => void patch({ is_archived: !session.is_archived })}
+                >
+                  <Icon name={session.is_archived ? "unarchive" : "archive"} />
+                </button>
+              </div>
+            ) : null}
           </>
         )}
       </div>
@@ -78,4 +99,3 @@ export function SessionItem({ session, active, mine }: { session: Session; activ
     </li>
   );
 }
-

@@ -18,7 +18,11 @@ export function SessionSidebar({ sessionId, onNewChat }: { sessionId?: string; o
     const timer = window.setTimeout(() => setQuery(search), 250);
     return () => window.clearTimeout(timer);
   }, [search]);
-  const sessions = $api.useQuery("get", "/api/v1/chat/sessions", { params: { query: { search: query || undefined, archived, owner, page_size: 100, source: (source || undefined) as "platform" | undefined } } });
+  const sessions = $api.useQuery("get", "/api/v1/chat/sessions", {
+    params: {
+      query: { search: query || undefined, archived, owner, page_size: 100, source: (source || undefined) as "platform" | undefined },
+    },
+  });
   return (
     <aside className="chat-sidebar" aria-label="Conversations">
       <div className="chat-sidebar-head">
@@ -28,7 +32,14 @@ export function SessionSidebar({ sessionId, onNewChat }: { sessionId?: string; o
         <label className="sr-only" htmlFor="session-search">
           Search conversations
         </label>
-        <input id="session-search" className="input" type="search" placeholder="Search titles and messages" value={search} onChange={(event) => setSearch(event.target.value)} />
+        <input
+          id="session-search"
+          className="input"
+          type="search"
+          placeholder="Search titles and messages"
+          value={search}
+          onChange={(event) => setSearch(event.target.value)}
+        />
         <label className="check small">
           <input type="checkbox" checked={archived} onChange={(event) => setArchived(event.target.checked)} />
           Show archived

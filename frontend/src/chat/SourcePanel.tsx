@@ -8,7 +8,19 @@ import type { Assistant, Chunk, Source } from "../api/types";
 import { ErrorMessage, Relevance, Spinner } from "../ui";
 import { CitedPassage } from "../ui/citedPassage";
 
-export function SourcePanel({ source, sources = [], assistant, answer, onClose }: { source: Source; sources?: Source[]; assistant?: Assistant; answer?: string; onClose: () => void }) {
+export function SourcePanel({
+  source,
+  sources = [],
+  assistant,
+  answer,
+  onClose,
+}: {
+  source: Source;
+  sources?: Source[];
+  assistant?: Assistant;
+  answer?: string;
+  onClose: () => void;
+}) {
   // The exact passage the citation points at, by its chunk id.
   // A reprocessed document has new chunks: the old id is then gone (404).
   const init = { params: { path: { chunk_id: String(source.chunk_id) } } };
@@ -41,8 +53,17 @@ export function SourcePanel({ source, sources = [], assistant, answer, onClose }
             {source.section ? ` · ${source.section}` : ""}
           </div>
           <div className="small" style={{ marginTop: 4 }}>
-            <Relevance rank={Math.max(1, sources.findIndex((item) => item.chunk_id === source.chunk_id) + 1 || source.index)} of={sources.length || undefined} score={source.score} best={Math.max(source.score, ...sources.map((item) => item.score))} />
-            {source.cited ? <span className="badge badge-accent" style={{ marginLeft: 6 }}>cited</span> : null}
+            <Relevance
+              rank={Math.max(1, sources.findIndex((item) => item.chunk_id === source.chunk_id) + 1 || source.index)}
+              of={sources.length || undefined}
+              score={source.score}
+              best={Math.max(source.score, ...sources.map((item) => item.score))}
+            />
+            {source.cited ? (
+              <span className="badge badge-accent" style={{ marginLeft: 6 }}>
+                cited
+              </span>
+            ) : null}
           </div>
         </div>
         {chunk.isPending ? (
@@ -56,11 +77,13 @@ export function SourcePanel({ source, sources = [], assistant, answer, onClose }
         ) : (
           <p className="muted small">The passage's text could not be found again (the document may have been reprocessed).</p>
         )}
-        <Link className="btn btn-sm" to={assistant?.collections?.length ? `/knowledge/${chunk.data?.collection_id ?? assistant.collections[0]}` : "/knowledge"}>
+        <Link
+          className="btn btn-sm"
+          to={assistant?.collections?.length ? `/knowledge/${chunk.data?.collection_id ?? assistant.collections[0]}` : "/knowledge"}
+        >
           Open in Knowledge
         </Link>
       </div>
     </aside>
   );
 }
-

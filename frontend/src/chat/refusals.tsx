@@ -3,7 +3,6 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, messageOf } from "../api/client";
 import { isExpired } from "./useChatStream";
 
-
 /** Why the server refused, in words: the field errors when it named fields. */
 export function refusalText(error: unknown): string {
   if (error instanceof ApiError) {
@@ -53,4 +52,3 @@ export function Refusal({ error }: { error: unknown }) {
     </div>
   );
 }
-

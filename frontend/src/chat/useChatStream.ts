@@ -78,7 +78,8 @@ export function useChatStream(options: Options = {}) {
       },
       delta: (data) => update((message) => ({ ...message, content: message.content + data.text })),
       sources: (data) => update((message) => ({ ...message, sources: data.sources })),
-      usage: (data) => update((message) => ({ ...message, total_tokens: data.total_tokens, cost: data.cost, latency_ms: data.latency_ms ?? undefined })),
+      usage: (data) =>
+        update((message) => ({ ...message, total_tokens: data.total_tokens, cost: data.cost, latency_ms: data.latency_ms ?? undefined })),
       error: (data) => update((message) => ({ ...message, streaming: false, streamError: data.message })),
       done: () => update((message) => ({ ...message, streaming: false })),
     };
@@ -88,7 +89,9 @@ export function useChatStream(options: Options = {}) {
       expired = isExpired(cause);
       setError(cause);
       restore?.(); // refused: what was typed goes back into the composer
-      setMessages((list) => list.filter((message) => message.id !== answerId && (!question || message.id !== question.id || !question.id.startsWith("tmp-"))));
+      setMessages((list) =>
+        list.filter((message) => message.id !== answerId && (!question || message.id !== question.id || !question.id.startsWith("tmp-"))),
+      );
     } finally {
       setStreaming(false);
       abort.current = null;

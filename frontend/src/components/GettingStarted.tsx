@@ -30,7 +30,14 @@ export function GettingStarted() {
         </button>
       </div>
       <div className="card-body stack">
-        <div className="progress" role="progressbar" aria-label="Getting started" aria-valuemin={0} aria-valuemax={data.total} aria-valuenow={data.completed}>
+        <div
+          className="progress"
+          role="progressbar"
+          aria-label="Getting started"
+          aria-valuemin={0}
+          aria-valuemax={data.total}
+          aria-valuenow={data.completed}
+        >
           <span style={{ width: `${(data.completed / data.total) * 100}%` }} />
         </div>
         <ErrorMessage error={dismiss.error} />

@@ -13,7 +13,11 @@ export function RequireTwoFactorSetting({ ownTwoFactor }: { ownTwoFactor: boolea
     async (require_two_factor: boolean) => {
       await unwrap(client.PATCH("/api/v1/organization", { body: { require_two_factor } }));
       setConfirming(false);
-      toast(require_two_factor ? "Two-factor authentication is now required for every member." : "Two-factor authentication is no longer required.");
+      toast(
+        require_two_factor
+          ? "Two-factor authentication is now required for every member."
+          : "Two-factor authentication is no longer required.",
+      );
     },
     { invalidates: ["/api/v1/organization"] },
   );
@@ -23,7 +27,15 @@ export function RequireTwoFactorSetting({ ownTwoFactor }: { ownTwoFactor: boolea
     <section className="card" aria-labelledby="require-2fa-title">
       <div className="card-header">
         <h2 id="require-2fa-title">Require two-factor for members</h2>
-        {data ? data.require_two_factor ? <Badge tone="success" testId="require-2fa-status">required</Badge> : <Badge testId="require-2fa-status">optional</Badge> : null}
+        {data ? (
+          data.require_two_factor ? (
+            <Badge tone="success" testId="require-2fa-status">
+              required
+            </Badge>
+          ) : (
+            <Badge testId="require-2fa-status">optional</Badge>
+          )
+        ) : null}
       </div>
       <div className="card-body stack">
         {organization.isLoading ? <Loading /> : null}
@@ -31,7 +43,8 @@ export function RequireTwoFactorSetting({ ownTwoFactor }: { ownTwoFactor: boolea
         {data ? (
           <>
             <p className="muted">
-              When required, a member without an authenticator app is sent to set one up after logging in, before using the dashboard or the API with their session. API keys are not affected.
+              When required, a member without an authenticator app is sent to set one up after logging in, before using the dashboard or the
+              API with their session. API keys are not affected.
             </p>
             {confirming ? (
               <div className="alert alert-warning stack" role="alert" data-testid="require-2fa-warning">
@@ -61,7 +74,9 @@ export function RequireTwoFactorSetting({ ownTwoFactor }: { ownTwoFactor: boolea
                     Require two-factor authentication…
                   </button>
                 )}
-                {!ownTwoFactor && !data.require_two_factor ? <span className="muted small">Turn it on for your own account first.</span> : null}
+                {!ownTwoFactor && !data.require_two_factor ? (
+                  <span className="muted small">Turn it on for your own account first.</span>
+                ) : null}
               </div>
             )}
           </>

@@ -13,10 +13,15 @@ type Variable = { name: string; type: string; required: boolean; help: string; c
 export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (text: string, versionId: string) => void }) {
   const open = draft.startsWith("/") && !draft.includes("\n");
   const query = open ? draft.slice(1).trim() : "";
-  const found = $api.useQuery("get", "/api/v1/prompts", { params: { query: { search: query || undefined, page_size: 8 } } }, {
-    enabled: open,
-    select: (page) => page.results.filter((t) => t.published_version),
-  });
+  const found = $api.useQuery(
+    "get",
+    "/api/v1/prompts",
+    { params: { query: { search: query || undefined, page_size: 8 } } },
+    {
+      enabled: open,
+      select: (page) => page.results.filter((t) => t.published_version),
+    },
+  );
   const templates: Template[] = (open && found.data) || [];
   const [chosen, setChosen] = useState<Template | null>(null);
   const [values, setValues] = useState<Record<string, string>>({});
@@ -58,7 +63,14 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
             <div className="muted small">Templates{query ? ` matching “${query}”` : ""}: choose one</div>
             {templates.length === 0 ? <div className="muted small">No published template matches.</div> : null}
             {templates.map((t) => (
-              <button key={t.id} type="button" className="btn btn-sm" style={{ justifyContent: "flex-start" }} onClick={() => setChosen(t)} data-testid="template-choice">
+              <button
+                key={t.id}
+                type="button"
+                className="btn btn-sm"
+                style={{ justifyContent: "flex-start" }}
+                onClick={() => setChosen(t)}
+                data-testid="template-choice"
+              >
                 <strong>{t.name}</strong>&nbsp;<span className="muted small">{t.description}</span>
               </button>
             ))}
@@ -81,7 +93,12 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
                 ) : v.type === "long_text" ? (
                   <textarea id={`tpl-${v.name}`} className="textarea" rows={3} {...bind(v.name)} />
                 ) : (
-                  <input id={`tpl-${v.name}`} className="input" type={v.type === "number" ? "number" : v.type === "date" ? "date" : "text"} {...bind(v.name)} />
+                  <input
+                    id={`tpl-${v.name}`}
+                    className="input"
+                    type={v.type === "number" ? "number" : v.type === "date" ? "date" : "text"}
+                    {...bind(v.name)}
+                  />
                 )}
                 {v.help ? <div className="hint">{v.help}</div> : null}
                 {fieldErrors(insert.error, `values.${v.name}`)?.map((m) => (
@@ -92,14 +109,22 @@ export function TemplatePicker({ draft, onInsert }: { draft: string; onInsert: (
               </div>
             ))}
             <div className="row">
-              <button type="button" className="btn btn-primary btn-sm" disabled={insert.busy} onClick={() => void insert.run()} data-testid="template-insert">
+              <button
+                type="button"
+                className="btn btn-primary btn-sm"
+                disabled={insert.busy}
+                onClick={() => void insert.run()}
+                data-testid="template-insert"
+              >
                 Insert
               </button>
               <button type="button" className="btn btn-sm" onClick={() => setChosen(null)}>
                 Back
               </button>
             </div>
-            {insert.error && !Object.keys((insert.error as { fields?: object }).fields ?? {}).length ? <ErrorMessage error={insert.error} /> : null}
+            {insert.error && !Object.keys((insert.error as { fields?: object }).fields ?? {}).length ? (
+              <ErrorMessage error={insert.error} />
+            ) : null}
           </div>
         )}
       </div>

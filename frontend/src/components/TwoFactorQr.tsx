@@ -17,5 +17,14 @@ export function TwoFactorQr({ uri }: { uri: string }) {
   }, [uri]);
   if (!svg) return null;
   // An <img> of the SVG (data: URL): no markup is injected into the page.
-  return <img className="qr" data-testid="totp-qr" src={`data:image/svg+xml;utf8,${encodeURIComponent(svg)}`} alt="QR code to scan with your authenticator app" width={184} height={184} />;
+  return (
+    <img
+      className="qr"
+      data-testid="totp-qr"
+      src={`data:image/svg+xml;utf8,${encodeURIComponent(svg)}`}
+      alt="QR code to scan with your authenticator app"
+      width={184}
+      height={184}
+    />
+  );
 }

@@ -16,7 +16,8 @@ export function useIngestionToasts(documents: DocumentItem[] | undefined) {
       const before = seen.current.get(document.id);
       if (before && ACTIVE.has(before) && !ACTIVE.has(status)) {
         if (document.status === "completed") toast(`“${document.title}” is ready: assistants can answer from it.`);
-        else if (document.status === "failed") toast(`“${document.title}” could not be read${document.error ? `: ${document.error}` : "."}`, "error");
+        else if (document.status === "failed")
+          toast(`“${document.title}” could not be read${document.error ? `: ${document.error}` : "."}`, "error");
       }
       seen.current.set(document.id, status);
     }

@@ -14,10 +14,18 @@ const tone = (label: string) => (label === "positive" ? "success" : label === "n
 
 function Tags({ sessionId, tags, canChange }: { sessionId: string; tags: string[]; canChange: boolean }) {
   const [text, setText] = useState(tags.join(", "));
-  const save = useAction(async () => {
-    const list = text.split(",").map((tag) => tag.trim()).filter(Boolean);
-    await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } }, body: { tags: list } }));
-  }, { invalidates: ["/api/v1/chat/sessions"] });
+  const save = useAction(
+    async () => {
+      const list = text
+        .split(",")
+        .map((tag) => tag.trim())
+        .filter(Boolean);
+      await unwrap(
+        client.PATCH("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId } }, body: { tags: list } }),
+      );
+    },
+    { invalidates: ["/api/v1/chat/sessions"] },
+  );
   return (
     <div className="stack">
       <div className="row">
@@ -33,7 +41,13 @@ function Tags({ sessionId, tags, canChange }: { sessionId: string; tags: string[
           <label className="sr-only" htmlFor="session-tags">
             Tags
           </label>
-          <input id="session-tags" className="input grow" placeholder="travel, taxes" value={text} onChange={(event) => setText(event.target.value)} />
+          <input
+            id="session-tags"
+            className="input grow"
+            placeholder="travel, taxes"
+            value={text}
+            onChange={(event) => setText(event.target.value)}
+          />
           <button type="button" className="btn btn-sm" disabled={save.busy} onClick={() => save.run()}>
             Save tags
           </button>
@@ -72,11 +86,14 @@ function Body({ sessionId, canChange }: { sessionId: string; canChange: boolean 
     const positions = done.flatMap((value, position) => (value ? [position] : []));
     setAnalysis(await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}/analysis", { ...path, body: { done: positions } })));
   });
-  const end = useAction(async () => {
-    await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/end", path));
-    // Ending queues the analysis: looked for again a moment later.
-    window.setTimeout(() => void invalidate("/api/v1/chat/sessions/{session_id}/analysis"), 1500);
-  }, { invalidates: ["/api/v1/chat/sessions"] });
+  const end = useAction(
+    async () => {
+      await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/end", path));
+      // Ending queues the analysis: looked for again a moment later.
+      window.setTimeout(() => void invalidate("/api/v1/chat/sessions/{session_id}/analysis"), 1500);
+    },
+    { invalidates: ["/api/v1/chat/sessions"] },
+  );
   if (analysis.isPending) return <Spinner label="Loading the analysis" />;
   const data = analysis.data;
   return (
@@ -165,20 +182,41 @@ function Body({ sessionId, canChange }: { sessionId: string; canChange: boolean 
  * whose history is this conversation's turns. */
 function ContinueWith({ sessionId, onClose }: { sessionId: string; onClose: () => void }) {
   const navigate = useNavigate();
-  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results.filter((item) => item.is_active !== false) });
+  const assistants = $api.useQuery(
+    "get",
+    "/api/v1/assistants",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results.filter((item) => item.is_active !== false) },
+  );
   const [chosen, setChosen] = useState("");
-  const start = useAction(async () => {
-    const assistant = chosen || assistants.data?.[0]?.id;
-    const session = await unwrap(client.POST("/api/v1/chat/sessions/{session_id}/continue", { params: { path: { session_id: sessionId } }, body: { assistant: assistant ?? null } }));
-    onClose();
-    navigate(`/chat/${session.id}`);
-  }, { invalidates: ["/api/v1/chat/sessions"] });
+  const start = useAction(
+    async () => {
+      const assistant = chosen || assistants.data?.[0]?.id;
+      const session = await unwrap(
+        client.POST("/api/v1/chat/sessions/{session_id}/continue", {
+          params: { path: { session_id: sessionId } },
+          body: { assistant: assistant ?? null },
+        }),
+      );
+      onClose();
+      navigate(`/chat/${session.id}`);
+    },
+    { invalidates: ["/api/v1/chat/sessions"] },
+  );
   if (assistants.isPending) return <Spinner />;
   return (
     <div className="stack">
-      <p className="muted small">A new chat starts with the assistant you pick; this conversation's questions and answers are its history, so the assistant answers with them in mind. This conversation stays as it is.</p>
+      <p className="muted small">
+        A new chat starts with the assistant you pick; this conversation's questions and answers are its history, so the assistant answers
+        with them in mind. This conversation stays as it is.
+      </p>
       <ErrorMessage error={assistants.error ?? start.error} />
-      <SelectField label="Assistant" name="continue-assistant" value={chosen || assistants.data?.[0]?.id || ""} onChange={(event) => setChosen(event.target.value)}>
+      <SelectField
+        label="Assistant"
+        name="continue-assistant"
+        value={chosen || assistants.data?.[0]?.id || ""}
+        onChange={(event) => setChosen(event.target.value)}
+      >
         {(assistants.data ?? []).map((item) => (
           <option key={item.id} value={item.id}>
             {item.name} ({item.model.display_name})
@@ -186,7 +224,13 @@ function ContinueWith({ sessionId, onClose }: { sessionId: string; onClose: () =
         ))}
       </SelectField>
       <div className="row">
-        <button type="button" className="btn btn-primary" disabled={start.busy || !assistants.data?.length} onClick={() => start.run()} data-testid="continue-start">
+        <button
+          type="button"
+          className="btn btn-primary"
+          disabled={start.busy || !assistants.data?.length}
+          onClick={() => start.run()}
+          data-testid="continue-start"
+        >
           {start.busy ? "Starting…" : "Continue in a new chat"}
         </button>
       </div>
@@ -222,7 +266,13 @@ export function SourceFilter({ value, onChange }: { value: string; onChange: (va
       <label className="sr-only" htmlFor="session-source">
         Source
       </label>
-      <select id="session-source" className="select" value={value} onChange={(event) => onChange(event.target.value)} data-testid="session-source">
+      <select
+        id="session-source"
+        className="select"
+        value={value}
+        onChange={(event) => onChange(event.target.value)}
+        data-testid="session-source"
+      >
         <option value="">All sources</option>
         <option value="platform">This platform</option>
         <option value="chatgpt">ChatGPT</option>

@@ -24,12 +24,17 @@ export function ConversationInsights() {
   const [periodKey, setPeriodKey] = useState<(typeof PERIODS)[number]["key"]>("all");
   const period = PERIODS.find((item) => item.key === periodKey) ?? PERIODS[0];
   const dateFrom = useMemo(() => (period.days ? new Date(Date.now() - period.days * 86400000).toISOString() : null), [period.days]);
-  const insights = $api.useQuery("get", "/api/v1/conversations/insights", { params: { query: { bucket: period.bucket, ...(dateFrom ? { date_from: dateFrom } : {}) } } });
+  const insights = $api.useQuery("get", "/api/v1/conversations/insights", {
+    params: { query: { bucket: period.bucket, ...(dateFrom ? { date_from: dateFrom } : {}) } },
+  });
   const data = insights.data;
   const rows = useMemo(
     () =>
       (data?.timeline ?? []).map((row) => ({
-        name: period.bucket === "month" ? new Date(row.period).toLocaleDateString(undefined, { year: "numeric", month: "short" }) : formatDay(row.period),
+        name:
+          period.bucket === "month"
+            ? new Date(row.period).toLocaleDateString(undefined, { year: "numeric", month: "short" })
+            : formatDay(row.period),
         conversations: row.conversations,
         sentiment: row.average_sentiment == null ? null : Number(row.average_sentiment.toFixed(3)),
       })),
@@ -52,7 +57,8 @@ export function ConversationInsights() {
         {insights.isPending ? <Loading /> : null}
         {data && !data.conversations ? (
           <Empty title="No analysed conversations in this period">
-            Conversations are analysed when they end, and after an <Link to="/import">import</Link> of your ChatGPT, Claude or Gemini history.
+            Conversations are analysed when they end, and after an <Link to="/import">import</Link> of your ChatGPT, Claude or Gemini
+            history.
           </Empty>
         ) : null}
         {data && data.conversations ? (
@@ -81,7 +87,12 @@ export function ConversationInsights() {
               <div className="stat-label">Topics</div>
               <div className="row" style={{ flexWrap: "wrap", gap: 6 }} data-testid="insights-topics">
                 {data.topics.map((topic) => (
-                  <Link key={topic.topic} to={`/history?q=${encodeURIComponent(topic.topic)}`} className="badge badge-accent" data-testid="insights-topic">
+                  <Link
+                    key={topic.topic}
+                    to={`/history?q=${encodeURIComponent(topic.topic)}`}
+                    className="badge badge-accent"
+                    data-testid="insights-topic"
+                  >
                     {topic.topic} · {topic.conversations}
                   </Link>
                 ))}
@@ -92,12 +103,36 @@ export function ConversationInsights() {
                 <ComposedChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
                   <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
                   <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
-                  <YAxis yAxisId="count" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={false} width={40} allowDecimals={false} />
-                  <YAxis yAxisId="sentiment" orientation="right" domain={[-1, 1]} tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={false} width={40} />
+                  <YAxis
+                    yAxisId="count"
+                    tick={{ fontSize: 12, fill: "#6b7284" }}
+                    tickLine={false}
+                    axisLine={false}
+                    width={40}
+                    allowDecimals={false}
+                  />
+                  <YAxis
+                    yAxisId="sentiment"
+                    orientation="right"
+                    domain={[-1, 1]}
+                    tick={{ fontSize: 12, fill: "#6b7284" }}
+                    tickLine={false}
+                    axisLine={false}
+                    width={40}
+                  />
                   <Tooltip cursor={{ fill: "#eef0ff" }} />
                   <Legend />
                   <Bar yAxisId="count" dataKey="conversations" name="Conversations" fill="#a5b4fc" radius={[4, 4, 0, 0]} />
-                  <Line yAxisId="sentiment" type="monotone" dataKey="sentiment" name="Average sentiment" stroke="#4f46e5" strokeWidth={2} dot connectNulls />
+                  <Line
+                    yAxisId="sentiment"
+                    type="monotone"
+                    dataKey="sentiment"
+                    name="Average sentiment"
+                    stroke="#4f46e5"
+                    strokeWidth={2}
+                    dot
+                    connectNulls
+                  />
                 </ComposedChart>
               </ResponsiveContainer>
             </div>

@@ -32,12 +32,14 @@ const PAGE_SIZE = 10;
 export function MarkedSnippet({ text, ranges }: { text: string; ranges: number[][] }) {
   const parts: JSX.Element[] = [];
   let at = 0;
-  [...ranges].sort((a, b) => a[0] - b[0]).forEach(([start, end], index) => {
-    if (start < at) return;
-    parts.push(<span key={`t${index}`}>{text.slice(at, start)}</span>);
-    parts.push(<mark key={`m${index}`}>{text.slice(start, end)}</mark>);
-    at = end;
-  });
+  [...ranges]
+    .sort((a, b) => a[0] - b[0])
+    .forEach(([start, end], index) => {
+      if (start < at) return;
+      parts.push(<span key={`t${index}`}>{text.slice(at, start)}</span>);
+      parts.push(<mark key={`m${index}`}>{text.slice(start, end)}</mark>);
+      at = end;
+    });
   parts.push(<span key="rest">{text.slice(at)}</span>);
   return <>{parts}</>;
 }
@@ -45,7 +47,11 @@ export function MarkedSnippet({ text, ranges }: { text: string; ranges: number[]
 function Turn({ turn, label }: { turn?: Hit["before"]; label: string }) {
   if (!turn) return null;
   return (
-    <p className="muted small" style={{ margin: "4px 0", overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }} aria-label={label}>
+    <p
+      className="muted small"
+      style={{ margin: "4px 0", overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}
+      aria-label={label}
+    >
       <strong>{turn.role === "user" ? "You" : "Assistant"}:</strong> {turn.content}
     </p>
   );
@@ -107,7 +113,14 @@ function Ask({ source }: { source: string }) {
         <div className="row" style={{ alignItems: "flex-end" }}>
           <div className="field grow">
             <label htmlFor="ask-question">Ask your history</label>
-            <input id="ask-question" className="input" required placeholder="e.g. What did I discuss about travel?" value={question} onChange={(event) => setQuestion(event.target.value)} />
+            <input
+              id="ask-question"
+              className="input"
+              required
+              placeholder="e.g. What did I discuss about travel?"
+              value={question}
+              onChange={(event) => setQuestion(event.target.value)}
+            />
           </div>
           <button type="submit" className="btn btn-primary" disabled={ask.busy || !question.trim()}>
             {ask.busy ? "Answering…" : "Ask"}
@@ -130,9 +143,30 @@ function Ask({ source }: { source: string }) {
           <ol className="small stack" data-testid="ask-excerpts" style={{ paddingLeft: 18 }}>
             {excerpts.map((excerpt) => (
               <li key={excerpt.index} value={excerpt.index}>
-                <Link to={excerpt.message_id ? `/chat/${excerpt.conversation_id}?message=${excerpt.message_id}` : `/chat/${excerpt.conversation_id}`}>{excerpt.conversation_title || "Conversation"}</Link>{" "}
-                {excerpt.cited ? <Badge tone="success">cited</Badge> : null} <span className="muted">{excerpt.date ? formatDate(excerpt.date) : excerpt.kind}{excerpt.similarity != null ? ` · similarity ${excerpt.similarity.toFixed(2)}` : ""}</span>
-                <div className="muted" style={{ overflow: "hidden", textOverflow: "ellipsis", display: "-webkit-box", WebkitLineClamp: 2, WebkitBoxOrient: "vertical" }}>
+                <Link
+                  to={
+                    excerpt.message_id
+                      ? `/chat/${excerpt.conversation_id}?message=${excerpt.message_id}`
+                      : `/chat/${excerpt.conversation_id}`
+                  }
+                >
+                  {excerpt.conversation_title || "Conversation"}
+                </Link>{" "}
+                {excerpt.cited ? <Badge tone="success">cited</Badge> : null}{" "}
+                <span className="muted">
+                  {excerpt.date ? formatDate(excerpt.date) : excerpt.kind}
+                  {excerpt.similarity != null ? ` · similarity ${excerpt.similarity.toFixed(2)}` : ""}
+                </span>
+                <div
+                  className="muted"
+                  style={{
+                    overflow: "hidden",
+                    textOverflow: "ellipsis",
+                    display: "-webkit-box",
+                    WebkitLineClamp: 2,
+                    WebkitBoxOrient: "vertical",
+                  }}
+                >
                   {excerpt.text}
                 </div>
                 {excerpt.documents?.length ? (
@@ -199,7 +233,15 @@ export function HistoryPage() {
           <div className="row" style={{ alignItems: "flex-end", flexWrap: "wrap" }}>
             <div className="field grow">
               <label htmlFor="history-query">Search</label>
-              <input id="history-query" className="input" type="search" required value={query} onChange={(event) => setQuery(event.target.value)} placeholder="Words or a meaning" />
+              <input
+                id="history-query"
+                className="input"
+                type="search"
+                required
+                value={query}
+                onChange={(event) => setQuery(event.target.value)}
+                placeholder="Words or a meaning"
+              />
             </div>
             <div className="segmented" role="group" aria-label="Mode">
               {MODES.map((item) => (
@@ -234,7 +276,13 @@ export function HistoryPage() {
             </div>
             <div className="field">
               <label htmlFor="history-from">From</label>
-              <input id="history-from" className="input" type="date" value={dateFrom} onChange={(event) => setDateFrom(event.target.value)} />
+              <input
+                id="history-from"
+                className="input"
+                type="date"
+                value={dateFrom}
+                onChange={(event) => setDateFrom(event.target.value)}
+              />
             </div>
             <div className="field">
               <label htmlFor="history-to">To</label>

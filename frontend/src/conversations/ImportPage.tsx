@@ -72,7 +72,8 @@ function JobDetails({ job }: { job: ImportJob }) {
       ) : null}
       <div data-testid="import-summary">
         {job.source ? <strong>{job.source}</strong> : null} {job.conversations_done}/{job.conversations_total} conversations ·{" "}
-        {job.conversations_created} new, {job.conversations_updated} updated · {job.messages_imported} messages added, {job.messages_existing} already there
+        {job.conversations_created} new, {job.conversations_updated} updated · {job.messages_imported} messages added,{" "}
+        {job.messages_existing} already there
       </div>
       {job.results.length ? (
         <details>
@@ -80,7 +81,11 @@ function JobDetails({ job }: { job: ImportJob }) {
           <ul>
             {job.results.map((result) => (
               <li key={result.session_id}>
-                <Link to={`/chat/${result.session_id}`}>{result.title}</Link> <span className="muted">+{result.added}{result.existing ? `, ${result.existing} already there` : ""}</span>
+                <Link to={`/chat/${result.session_id}`}>{result.title}</Link>{" "}
+                <span className="muted">
+                  +{result.added}
+                  {result.existing ? `, ${result.existing} already there` : ""}
+                </span>
               </li>
             ))}
           </ul>
@@ -109,7 +114,8 @@ export function ImportPage() {
   const input = useRef<HTMLInputElement>(null);
   const history = $api.useQuery("get", "/api/v1/conversations/imports", { params: { query: { page_size: 20 } } });
   const invalidate = useInvalidate();
-  const update = (key: string, change: Partial<Item>) => setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
+  const update = (key: string, change: Partial<Item>) =>
+    setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
 
   // Follow the running jobs until they end.
   useEffect(() => {
@@ -118,7 +124,9 @@ export function ImportPage() {
     const timer = window.setTimeout(async () => {
       for (const item of running) {
         try {
-          const job = await unwrap(client.GET("/api/v1/conversations/imports/{import_id}", { params: { path: { import_id: item.job!.id } } }));
+          const job = await unwrap(
+            client.GET("/api/v1/conversations/imports/{import_id}", { params: { path: { import_id: item.job!.id } } }),
+          );
           update(item.key, { job });
           if (finished(job)) void invalidate("/api/v1/conversations", "/api/v1/chat/sessions");
         } catch (cause) {
@@ -209,10 +217,25 @@ export function ImportPage() {
                     <span className="grow" style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
                       {item.name} <span className="muted small">{formatBytes(item.size)}</span>
                     </span>
-                    <div className="progress" role="progressbar" aria-label={`Import of ${item.name}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(fraction * 100)}>
+                    <div
+                      className="progress"
+                      role="progressbar"
+                      aria-label={`Import of ${item.name}`}
+                      aria-valuemin={0}
+                      aria-valuemax={100}
+                      aria-valuenow={Math.round(fraction * 100)}
+                    >
                       <span style={{ width: `${Math.round(fraction * 100)}%` }} />
                     </div>
-                    <span className="small nowrap">{item.error ? <Badge tone="danger">refused</Badge> : item.job ? <JobStatus job={item.job} /> : `${Math.round(item.progress * 100)}%`}</span>
+                    <span className="small nowrap">
+                      {item.error ? (
+                        <Badge tone="danger">refused</Badge>
+                      ) : item.job ? (
+                        <JobStatus job={item.job} />
+                      ) : (
+                        `${Math.round(item.progress * 100)}%`
+                      )}
+                    </span>
                     {item.error ? (
                       <div className="alert alert-error small" role="alert" style={{ gridColumn: "1 / -1" }}>
                         {item.error}

@@ -150,7 +150,14 @@ export function AppLayout({ fullWidth = false }: { fullWidth?: boolean }) {
       <div className="backdrop" onClick={() => setOpen(false)} aria-hidden="true" />
       <div className="main">
         <div className="topbar">
-          <button ref={menuButton} type="button" className="btn btn-ghost btn-icon" aria-label="Open navigation" aria-expanded={open} onClick={() => setOpen(!open)}>
+          <button
+            ref={menuButton}
+            type="button"
+            className="btn btn-ghost btn-icon"
+            aria-label="Open navigation"
+            aria-expanded={open}
+            onClick={() => setOpen(!open)}
+          >
             <Icon name="menu" />
           </button>
           <strong>{me.organization.name}</strong>

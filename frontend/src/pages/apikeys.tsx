@@ -15,29 +15,40 @@ export function ApiKeysPage() {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<{ key: string } | null>(null);
   const keys = $api.useQuery("get", "/api/v1/api-keys", { params: { query: { page, page_size: 50 } } });
-  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
-  const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const expires = String(form.get("expires_at") ?? "");
-    const key = await unwrap(
-      client.POST("/api/v1/api-keys", {
-        body: {
-          name: String(form.get("name") ?? ""),
-          scopes: form.getAll("scopes").map(String) as ApiKeyScope[],
-          assistants: form.getAll("assistants").map(String),
-          expires_at: expires ? new Date(`${expires}T23:59:59`).toISOString() : null,
-        },
-      }),
-    );
-    setCreating(false);
-    setCreated(key);
-    toast(`API key “${key.name}” created: copy it now, it is shown once.`);
-  }, { invalidates: ["/api/v1/api-keys"] });
-  const revoke = useAction(async (key: ApiKey) => {
-    if (!window.confirm(`Revoke "${key.name}"? Programs using it stop working at once.`)) return;
-    await unwrap(client.POST("/api/v1/api-keys/{api_key_id}/revoke", { params: { path: { api_key_id: key.id } } }));
-  }, { invalidates: ["/api/v1/api-keys"] });
+  const assistants = $api.useQuery(
+    "get",
+    "/api/v1/assistants",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results },
+  );
+  const create = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const expires = String(form.get("expires_at") ?? "");
+      const key = await unwrap(
+        client.POST("/api/v1/api-keys", {
+          body: {
+            name: String(form.get("name") ?? ""),
+            scopes: form.getAll("scopes").map(String) as ApiKeyScope[],
+            assistants: form.getAll("assistants").map(String),
+            expires_at: expires ? new Date(`${expires}T23:59:59`).toISOString() : null,
+          },
+        }),
+      );
+      setCreating(false);
+      setCreated(key);
+      toast(`API key “${key.name}” created: copy it now, it is shown once.`);
+    },
+    { invalidates: ["/api/v1/api-keys"] },
+  );
+  const revoke = useAction(
+    async (key: ApiKey) => {
+      if (!window.confirm(`Revoke "${key.name}"? Programs using it stop working at once.`)) return;
+      await unwrap(client.POST("/api/v1/api-keys/{api_key_id}/revoke", { params: { path: { api_key_id: key.id } } }));
+    },
+    { invalidates: ["/api/v1/api-keys"] },
+  );
   return (
     <div className="stack-lg">
       <PageHeader
@@ -97,15 +108,28 @@ export function ApiKeysPage() {
                         </div>
                       </td>
                       <td className="hide-sm muted small">
-                        {key.last_used_at ? `${formatDate(key.last_used_at)}${key.last_used_ip ? ` from ${key.last_used_ip}` : ""}` : "never"}
+                        {key.last_used_at
+                          ? `${formatDate(key.last_used_at)}${key.last_used_ip ? ` from ${key.last_used_ip}` : ""}`
+                          : "never"}
                       </td>
                       <td>
-                        {key.revoked_at ? <Badge tone="danger">revoked</Badge> : key.is_active ? <Badge tone="success">active</Badge> : <Badge tone="warning">expired</Badge>}
+                        {key.revoked_at ? (
+                          <Badge tone="danger">revoked</Badge>
+                        ) : key.is_active ? (
+                          <Badge tone="success">active</Badge>
+                        ) : (
+                          <Badge tone="warning">expired</Badge>
+                        )}
                         {key.expires_at && !key.revoked_at ? <div className="muted small">until {formatDate(key.expires_at)}</div> : null}
                       </td>
                       <td className="num">
                         {!key.revoked_at ? (
-                          <button type="button" className="btn btn-sm btn-danger" onClick={() => void revoke.run(key)} aria-label={`Revoke ${key.name}`}>
+                          <button
+                            type="button"
+                            className="btn btn-sm btn-danger"
+                            onClick={() => void revoke.run(key)}
+                            aria-label={`Revoke ${key.name}`}
+                          >
                             Revoke
                           </button>
                         ) : null}

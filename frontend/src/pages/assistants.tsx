@@ -8,9 +8,23 @@ import { useQueryClient } from "@tanstack/react-query";
 import type { AIModel, Assistant, AssistantInput, AssistantTestReply } from "../api/types";
 import { Markdown } from "../ui/markdown";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, Field, formatCost, formatNumber, Loading, PageHeader, SelectField, TextAreaField, TextField } from "../ui";
+import {
+  Badge,
+  Empty,
+  ErrorMessage,
+  Field,
+  formatCost,
+  formatNumber,
+  Loading,
+  PageHeader,
+  SelectField,
+  TextAreaField,
+  TextField,
+} from "../ui";
 
-function modelLabel(model: Pick<AIModel, "display_name" | "provider" | "input_price_per_million" | "output_price_per_million" | "currency" | "answer_mode">) {
+function modelLabel(
+  model: Pick<AIModel, "display_name" | "provider" | "input_price_per_million" | "output_price_per_million" | "currency" | "answer_mode">,
+) {
   if (model.answer_mode === "extractive") return `${model.display_name} · free`;
   const currency = model.currency || "USD";
   return `${model.display_name} · ${model.provider} · in ${formatCost(model.input_price_per_million, currency)} / out ${formatCost(model.output_price_per_million, currency)} per 1M tokens`;
@@ -38,7 +52,13 @@ export function AssistantsPage() {
         assistants.data.results.length ? (
           <div className="grid-3">
             {assistants.data.results.map((assistant) => (
-              <Link key={assistant.id} to={`/assistants/${assistant.id}`} className="card" style={{ color: "inherit", textDecoration: "none" }} data-testid="assistant-card">
+              <Link
+                key={assistant.id}
+                to={`/assistants/${assistant.id}`}
+                className="card"
+                style={{ color: "inherit", textDecoration: "none" }}
+                data-testid="assistant-card"
+              >
                 <div className="card-body stack" style={{ gap: 8 }}>
                   <div className="row-between">
                     <h2>{assistant.name}</h2>
@@ -47,7 +67,9 @@ export function AssistantsPage() {
                   <p className="muted small">{assistant.description || "No description."}</p>
                   <div className="row small">
                     <Badge tone="accent">{assistant.model.display_name}</Badge>
-                    <Badge>{assistant.retrieval_mode ?? "hybrid"} · top {assistant.retrieval_top_k ?? 8}</Badge>
+                    <Badge>
+                      {assistant.retrieval_mode ?? "hybrid"} · top {assistant.retrieval_top_k ?? 8}
+                    </Badge>
                     <Badge>{assistant.collections.length} collections</Badge>
                   </div>
                 </div>
@@ -70,7 +92,11 @@ function TestReply({ assistant }: { assistant: Assistant }) {
   const test = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const message = String(new FormData(event.currentTarget).get("message") ?? "");
-    setResult(await unwrap(client.POST("/api/v1/assistants/{assistant_id}/test", { params: { path: { assistant_id: assistant.id } }, body: { message } })));
+    setResult(
+      await unwrap(
+        client.POST("/api/v1/assistants/{assistant_id}/test", { params: { path: { assistant_id: assistant.id } }, body: { message } }),
+      ),
+    );
   });
   return (
     <section className="card" aria-labelledby="test-reply-title">
@@ -79,7 +105,14 @@ function TestReply({ assistant }: { assistant: Assistant }) {
         <span className="muted small">One answer as chat gives it (knowledge, sources, cost), not stored as a conversation.</span>
       </div>
       <form className="card-body stack" onSubmit={test.run} noValidate>
-        <TextAreaField label="Test message" name="message" rows={3} required placeholder="Ask something your users would ask…" error={test.error} />
+        <TextAreaField
+          label="Test message"
+          name="message"
+          rows={3}
+          required
+          placeholder="Ask something your users would ask…"
+          error={test.error}
+        />
         <ErrorMessage error={test.error} />
         <div>
           <button type="submit" className="btn btn-primary" disabled={test.busy}>
@@ -89,19 +122,31 @@ function TestReply({ assistant }: { assistant: Assistant }) {
         {result ? (
           <div className="stack" aria-live="polite">
             <div className="bubble bubble-md test-reply" data-testid="test-reply">
-              <Markdown text={result.reply} citations={result.sources.map((source) => ({ index: source.index, label: `Source ${source.index}: ${source.document_title}` }))} onCite={(index) => setOpen(index)} />
+              <Markdown
+                text={result.reply}
+                citations={result.sources.map((source) => ({
+                  index: source.index,
+                  label: `Source ${source.index}: ${source.document_title}`,
+                }))}
+                onCite={(index) => setOpen(index)}
+              />
             </div>
             {result.sources.length ? (
               <div className="stack" style={{ gap: 6 }}>
                 <div className="small muted">
-                  Searched the knowledge for “{result.retrieval_query}”: {result.sources.length} passage{result.sources.length === 1 ? "" : "s"}, {result.sources.filter((source) => source.cited).length} cited.
+                  Searched the knowledge for “{result.retrieval_query}”: {result.sources.length} passage
+                  {result.sources.length === 1 ? "" : "s"}, {result.sources.filter((source) => source.cited).length} cited.
                 </div>
                 <ol className="test-sources" data-testid="test-reply-sources">
                   {result.sources.map((source) => (
                     <li key={source.index} className={open === source.index ? "open" : ""}>
                       <span className="badge">{source.index}</span> {source.document_title}
                       {source.page ? `, p. ${source.page}` : ""}
-                      {source.cited ? <span style={{ marginLeft: 6 }}><Badge tone="accent">cited</Badge></span> : null}
+                      {source.cited ? (
+                        <span style={{ marginLeft: 6 }}>
+                          <Badge tone="accent">cited</Badge>
+                        </span>
+                      ) : null}
                     </li>
                   ))}
                 </ol>
@@ -115,7 +160,8 @@ function TestReply({ assistant }: { assistant: Assistant }) {
               <Badge tone="accent">{result.model}</Badge>
               {result.fell_back ? <Badge tone="warning">fallback model</Badge> : null}
               <span>
-                {formatNumber(result.usage.total_tokens)} tokens ({formatNumber(result.usage.prompt_tokens)} in, {formatNumber(result.usage.completion_tokens)} out)
+                {formatNumber(result.usage.total_tokens)} tokens ({formatNumber(result.usage.prompt_tokens)} in,{" "}
+                {formatNumber(result.usage.completion_tokens)} out)
               </span>
               <span>· {formatCost(result.cost, result.currency)}</span>
               <span>· {(result.latency_ms / 1000).toFixed(2)} s</span>
@@ -134,47 +180,69 @@ export function AssistantEditPage() {
   const toast = useToast();
   const { canEdit } = usePermissions();
   const queryClient = useQueryClient();
-  const assistantQuery = (id: string) => $api.queryOptions("get", "/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: id } } });
-  const assistant = $api.useQuery("get", "/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId ?? "" } } }, { enabled: !isNew, placeholderData: undefined });
+  const assistantQuery = (id: string) =>
+    $api.queryOptions("get", "/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: id } } });
+  const assistant = $api.useQuery(
+    "get",
+    "/api/v1/assistants/{assistant_id}",
+    { params: { path: { assistant_id: assistantId ?? "" } } },
+    { enabled: !isNew, placeholderData: undefined },
+  );
   // The model catalog changes with a deployment, not while a page is open.
-  const models = $api.useQuery("get", "/api/v1/models", { params: { query: { capability: "chat", page_size: 100 } } }, { select: (data) => data.results, staleTime: 5 * 60_000 });
-  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
+  const models = $api.useQuery(
+    "get",
+    "/api/v1/models",
+    { params: { query: { capability: "chat", page_size: 100 } } },
+    { select: (data) => data.results, staleTime: 5 * 60_000 },
+  );
+  const collections = $api.useQuery(
+    "get",
+    "/api/v1/collections",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results },
+  );
   const [temperature, setTemperature] = useState<string | null>(null);
 
-  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const body: AssistantInput = {
-      name: String(form.get("name") ?? ""),
-      description: String(form.get("description") ?? ""),
-      model: String(form.get("model") ?? ""),
-      system_instructions: String(form.get("system_instructions") ?? ""),
-      temperature: String(form.get("temperature") ?? "0.7"),
-      retrieval_mode: form.get("retrieval_mode") as AssistantInput["retrieval_mode"],
-      retrieval_top_k: Number(form.get("retrieval_top_k") || 8),
-      is_active: form.get("is_active") === "on",
-      collections: form.getAll("collections").map(String),
-      suggested_questions: String(form.get("suggested_questions") ?? "")
-        .split("\n")
-        .map((line) => line.trim())
-        .filter(Boolean),
-    };
-    const fallback = String(form.get("fallback_model") ?? "");
-    if (fallback) body.fallback_model = fallback;
-    else if (!isNew) (body as Record<string, unknown>).fallback_model = null;
-    const saved = isNew
-      ? await unwrap(client.POST("/api/v1/assistants", { body }))
-      : await unwrap(client.PATCH("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } }, body }));
-    queryClient.setQueryData(assistantQuery(saved.id).queryKey, saved);
-    if (isNew) navigate(`/assistants/${saved.id}`, { replace: true });
-    return saved;
-  }, { invalidates: ["/api/v1/assistants"] });
+  const save = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const body: AssistantInput = {
+        name: String(form.get("name") ?? ""),
+        description: String(form.get("description") ?? ""),
+        model: String(form.get("model") ?? ""),
+        system_instructions: String(form.get("system_instructions") ?? ""),
+        temperature: String(form.get("temperature") ?? "0.7"),
+        retrieval_mode: form.get("retrieval_mode") as AssistantInput["retrieval_mode"],
+        retrieval_top_k: Number(form.get("retrieval_top_k") || 8),
+        is_active: form.get("is_active") === "on",
+        collections: form.getAll("collections").map(String),
+        suggested_questions: String(form.get("suggested_questions") ?? "")
+          .split("\n")
+          .map((line) => line.trim())
+          .filter(Boolean),
+      };
+      const fallback = String(form.get("fallback_model") ?? "");
+      if (fallback) body.fallback_model = fallback;
+      else if (!isNew) (body as Record<string, unknown>).fallback_model = null;
+      const saved = isNew
+        ? await unwrap(client.POST("/api/v1/assistants", { body }))
+        : await unwrap(client.PATCH("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } }, body }));
+      queryClient.setQueryData(assistantQuery(saved.id).queryKey, saved);
+      if (isNew) navigate(`/assistants/${saved.id}`, { replace: true });
+      return saved;
+    },
+    { invalidates: ["/api/v1/assistants"] },
+  );
   const [saved, setSaved] = useState(false);
-  const remove = useAction(async () => {
-    if (!assistantId || !window.confirm("Delete this assistant? Its conversations are deleted too.")) return;
-    await unwrap(client.DELETE("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } }));
-    navigate("/assistants");
-  }, { invalidates: ["/api/v1/assistants"] });
+  const remove = useAction(
+    async () => {
+      if (!assistantId || !window.confirm("Delete this assistant? Its conversations are deleted too.")) return;
+      await unwrap(client.DELETE("/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: assistantId } } }));
+      navigate("/assistants");
+    },
+    { invalidates: ["/api/v1/assistants"] },
+  );
 
   if (assistant.error) {
     return (
@@ -250,14 +318,26 @@ export function AssistantEditPage() {
             <TextField label="Description" name="description" defaultValue={data?.description ?? ""} error={save.error} />
           </div>
           <div className="grid-2">
-            <SelectField label="Model" name="model" defaultValue={data?.model.id ?? chatModels[0]?.id} error={save.error} hint="Prices per million tokens, from the model catalog.">
+            <SelectField
+              label="Model"
+              name="model"
+              defaultValue={data?.model.id ?? chatModels[0]?.id}
+              error={save.error}
+              hint="Prices per million tokens, from the model catalog."
+            >
               {chatModels.map((model) => (
                 <option key={model.id} value={model.id}>
                   {modelLabel(model)}
                 </option>
               ))}
             </SelectField>
-            <SelectField label="Fallback model" name="fallback_model" defaultValue={data?.fallback_model?.id ?? ""} error={save.error} hint="Used when the main model's provider fails.">
+            <SelectField
+              label="Fallback model"
+              name="fallback_model"
+              defaultValue={data?.fallback_model?.id ?? ""}
+              error={save.error}
+              hint="Used when the main model's provider fails."
+            >
               <option value="">None</option>
               {chatModels.map((model) => (
                 <option key={model.id} value={model.id}>
@@ -266,7 +346,14 @@ export function AssistantEditPage() {
               ))}
             </SelectField>
           </div>
-          <TextAreaField label="System instructions" name="system_instructions" defaultValue={data?.system_instructions ?? ""} rows={6} error={save.error} hint="How the assistant behaves: tone, scope, what to refuse." />
+          <TextAreaField
+            label="System instructions"
+            name="system_instructions"
+            defaultValue={data?.system_instructions ?? ""}
+            rows={6}
+            error={save.error}
+            hint="How the assistant behaves: tone, scope, what to refuse."
+          />
           <TextAreaField
             label="Suggested questions"
             name="suggested_questions"
@@ -276,15 +363,40 @@ export function AssistantEditPage() {
             hint="One per line, up to 6: offered as one-click questions in an empty chat."
           />
           <div className="grid-3">
-            <Field label={`Temperature: ${Number(currentTemperature).toFixed(2)}`} name="temperature" error={save.error} hint="Lower is more focused, higher more varied.">
-              {(a11y) => <input type="range" name="temperature" min={0} max={2} step={0.05} value={currentTemperature} onChange={(event) => setTemperature(event.target.value)} {...a11y} />}
+            <Field
+              label={`Temperature: ${Number(currentTemperature).toFixed(2)}`}
+              name="temperature"
+              error={save.error}
+              hint="Lower is more focused, higher more varied."
+            >
+              {(a11y) => (
+                <input
+                  type="range"
+                  name="temperature"
+                  min={0}
+                  max={2}
+                  step={0.05}
+                  value={currentTemperature}
+                  onChange={(event) => setTemperature(event.target.value)}
+                  {...a11y}
+                />
+              )}
             </Field>
             <SelectField label="Retrieval mode" name="retrieval_mode" defaultValue={data?.retrieval_mode ?? "hybrid"} error={save.error}>
               <option value="hybrid">Hybrid (vector + keyword)</option>
               <option value="vector">Vector</option>
               <option value="keyword">Keyword</option>
             </SelectField>
-            <TextField label="Top k" name="retrieval_top_k" type="number" min={1} max={50} defaultValue={data?.retrieval_top_k ?? 8} error={save.error} hint="Passages retrieved per question." />
+            <TextField
+              label="Top k"
+              name="retrieval_top_k"
+              type="number"
+              min={1}
+              max={50}
+              defaultValue={data?.retrieval_top_k ?? 8}
+              error={save.error}
+              hint="Passages retrieved per question."
+            />
           </div>
           <fieldset>
             <legend>Linked collections</legend>
@@ -292,7 +404,12 @@ export function AssistantEditPage() {
             <div className="checks">
               {(collections.data ?? []).map((collection) => (
                 <label key={collection.id} className="check">
-                  <input type="checkbox" name="collections" value={collection.id} defaultChecked={data?.collections.includes(collection.id)} />
+                  <input
+                    type="checkbox"
+                    name="collections"
+                    value={collection.id}
+                    defaultChecked={data?.collections.includes(collection.id)}
+                  />
                   {collection.name}
                 </label>
               ))}

@@ -112,11 +112,27 @@ async function exportCsv(filters: Filters): Promise<void> {
   for (let page = 1; page <= 100; page += 1) {
     const data = await unwrap(
       client.GET("/api/v1/audit-events", {
-        params: { query: { page, page_size: 100, action: (filters.action || undefined) as AuditAction | undefined, start: filters.start || undefined, end: filters.end || undefined } },
+        params: {
+          query: {
+            page,
+            page_size: 100,
+            action: (filters.action || undefined) as AuditAction | undefined,
+            start: filters.start || undefined,
+            end: filters.end || undefined,
+          },
+        },
       }),
     );
     for (const event of data.results) {
-      const base = [event.created_at, event.actor?.email ?? "", event.api_key?.label ?? "", event.ip_address ?? "", event.action, event.target_type, event.target_label || event.target_id];
+      const base = [
+        event.created_at,
+        event.actor?.email ?? "",
+        event.api_key?.label ?? "",
+        event.ip_address ?? "",
+        event.action,
+        event.target_type,
+        event.target_label || event.target_id,
+      ];
       const changes = Object.entries((event.changes ?? {}) as Record<string, unknown>);
       if (!changes.length) lines.push([...base, "", "", ""].map(csvCell).join(","));
       for (const [field, value] of changes) {
@@ -143,21 +159,17 @@ export function AuditPage() {
   const [exporting, setExporting] = useState(false);
   const [exportError, setExportError] = useState<unknown>(null);
   const [page, setPage] = useState(1);
-  const events = $api.useQuery(
-    "get",
-    "/api/v1/audit-events",
-    {
-      params: {
-        query: {
-          page,
-          page_size: 50,
-          action: (filters.action || undefined) as AuditAction | undefined,
-          start: filters.start || undefined,
-          end: filters.end || undefined,
-        },
+  const events = $api.useQuery("get", "/api/v1/audit-events", {
+    params: {
+      query: {
+        page,
+        page_size: 50,
+        action: (filters.action || undefined) as AuditAction | undefined,
+        start: filters.start || undefined,
+        end: filters.end || undefined,
       },
     },
-  );
+  });
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);

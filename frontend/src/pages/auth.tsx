@@ -127,7 +127,9 @@ export function LoginPage() {
         const failure = allauthError(response);
         const message = failure.fields.code?.[0] ?? failure.message;
         // allauth says only "Incorrect code."; say what to check.
-        const hint = useRecovery ? " Check the recovery code, or use one you have not used yet." : " Check that your phone's clock is right and enter the code shown now.";
+        const hint = useRecovery
+          ? " Check the recovery code, or use one you have not used yet."
+          : " Check that your phone's clock is right and enter the code shown now.";
         setError(new ApiError(400, "invalid", message + hint, { code: [message + hint] }));
       } else await handle(response);
     } catch (cause) {
@@ -159,7 +161,17 @@ export function LoginPage() {
             (same place in the tree) and the code field would arrive holding the address. */}
         <form key={useRecovery ? "recovery" : "totp"} className="stack" onSubmit={submitCode} noValidate>
           {useRecovery ? (
-            <TextField label="Recovery code" name="code" autoComplete="off" autoCapitalize="off" spellCheck={false} autoFocus required error={error} onInput={() => setError(null)} />
+            <TextField
+              label="Recovery code"
+              name="code"
+              autoComplete="off"
+              autoCapitalize="off"
+              spellCheck={false}
+              autoFocus
+              required
+              error={error}
+              onInput={() => setError(null)}
+            />
           ) : (
             <TextField
               label="Authentication code"
@@ -241,7 +253,11 @@ export function PasswordResetPage() {
     }
   };
   return (
-    <AuthShell title="Reset your password" lead="We will e-mail you a link to choose a new one." footer={<Link to="/login">Back to log in</Link>}>
+    <AuthShell
+      title="Reset your password"
+      lead="We will e-mail you a link to choose a new one."
+      footer={<Link to="/login">Back to log in</Link>}
+    >
       {sentTo ? (
         <div className="alert alert-success" role="status" data-testid="password-reset-sent">
           If an account exists for {sentTo}, a reset link is on its way. Check your inbox.
@@ -379,7 +395,11 @@ export function VerifyEmailPage() {
   }
   if (state.status === "invalid") {
     return (
-      <AuthShell title="This link no longer works" lead="Confirmation links expire after a few days, and each works once." footer={<Link to={login}>Log in</Link>}>
+      <AuthShell
+        title="This link no longer works"
+        lead="Confirmation links expire after a few days, and each works once."
+        footer={<Link to={login}>Log in</Link>}
+      >
         <div className="alert alert-info" role="status" data-testid="verify-invalid">
           Log in with your e-mail address and password: if the address still needs confirming, we send you a new link.
         </div>
@@ -398,7 +418,14 @@ export function VerifyEmailPage() {
     );
   }
   return (
-    <AuthShell title="Confirm your e-mail address" lead={<>Confirm that <strong data-testid="verify-email">{state.email}</strong> is your address.</>}>
+    <AuthShell
+      title="Confirm your e-mail address"
+      lead={
+        <>
+          Confirm that <strong data-testid="verify-email">{state.email}</strong> is your address.
+        </>
+      }
+    >
       <div className="stack">
         <ErrorMessage error={error} />
         <button type="button" className="btn btn-primary btn-block" onClick={() => void confirm()} disabled={busy}>

@@ -50,21 +50,30 @@ function AdminBilling() {
   const returned = search.get("checkout");
   // Back from Checkout: the webhook may land a moment later; look again (every 2 s, ten
   // times at most) until the subscription is active.
-  const account = $api.useQuery("get", "/api/v1/billing", {}, {
-    refetchInterval: (query) => (returned === "success" && query.state.data?.state !== "ok" && query.state.dataUpdateCount <= 10 ? 2000 : false),
-  });
+  const account = $api.useQuery(
+    "get",
+    "/api/v1/billing",
+    {},
+    {
+      refetchInterval: (query) =>
+        returned === "success" && query.state.data?.state !== "ok" && query.state.dataUpdateCount <= 10 ? 2000 : false,
+    },
+  );
   const plans = $api.useQuery("get", "/api/v1/billing/plans", { params: { query: { page_size: 100 } } }, { staleTime: 5 * 60_000 });
   const invoices = $api.useQuery("get", "/api/v1/billing/invoices", { params: { query: { page_size: 24 } } });
   const [interval, setInterval_] = useState<"month" | "year">("month");
-  const pay = useAction(async (code: string) => {
-    const subscribed = account.data?.subscription && ["ok", "grace", "canceling"].includes(account.data.state);
-    if (subscribed) {
-      await unwrap(client.POST("/api/v1/billing/subscription/change", { body: { plan: code, interval } }));
-      return;
-    }
-    const session = await unwrap(client.POST("/api/v1/billing/checkout", { body: { plan: code, interval } }));
-    window.location.assign(session.url);
-  }, { invalidates: ["/api/v1/billing"] });
+  const pay = useAction(
+    async (code: string) => {
+      const subscribed = account.data?.subscription && ["ok", "grace", "canceling"].includes(account.data.state);
+      if (subscribed) {
+        await unwrap(client.POST("/api/v1/billing/subscription/change", { body: { plan: code, interval } }));
+        return;
+      }
+      const session = await unwrap(client.POST("/api/v1/billing/checkout", { body: { plan: code, interval } }));
+      window.location.assign(session.url);
+    },
+    { invalidates: ["/api/v1/billing"] },
+  );
   const portal = useAction(async () => {
     const session = await unwrap(client.POST("/api/v1/billing/portal"));
     window.location.assign(session.url);
@@ -94,8 +103,8 @@ function AdminBilling() {
       ) : null}
       {data?.state === "grace" ? (
         <div className="card card-body" role="alert" data-testid="billing-grace">
-          <strong>The last payment failed.</strong> Update your payment method before {formatDate(data.grace_ends_at)}, or the
-          organization moves to the free plan's limits (nothing is deleted).
+          <strong>The last payment failed.</strong> Update your payment method before {formatDate(data.grace_ends_at)}, or the organization
+          moves to the free plan's limits (nothing is deleted).
         </div>
       ) : null}
       {data?.state === "downgraded" ? (
@@ -143,7 +152,9 @@ function AdminBilling() {
                 </tr>
                 <tr>
                   <th scope="row">Beyond the included amount</th>
-                  <td>{formatNumber(bill.overage_tokens)} tokens: {cents(bill.overage_cents, currency)}</td>
+                  <td>
+                    {formatNumber(bill.overage_tokens)} tokens: {cents(bill.overage_cents, currency)}
+                  </td>
                 </tr>
                 <tr>
                   <th scope="row">Plan price</th>
@@ -168,7 +179,12 @@ function AdminBilling() {
         <div className="row" style={{ justifyContent: "space-between", alignItems: "flex-end", flexWrap: "wrap" }}>
           <h2 style={{ margin: 0 }}>Plans</h2>
           <div style={{ minWidth: 160 }}>
-            <SelectField label="Billing interval" name="interval" value={interval} onChange={(event) => setInterval_(event.target.value as "month" | "year")}>
+            <SelectField
+              label="Billing interval"
+              name="interval"
+              value={interval}
+              onChange={(event) => setInterval_(event.target.value as "month" | "year")}
+            >
               <option value="month">Monthly</option>
               <option value="year">Yearly</option>
             </SelectField>

@@ -66,7 +66,10 @@ export function useAttachments() {
       try {
         const file = await unwrap(client.GET("/api/v1/files/{file_id}", { params: { path: { file_id: id } } }));
         if (file.status !== "pending") {
-          patch(key, { status: file.status, error: file.status === "failed" ? new ApiError(400, "file_failed", `${file.name}: ${file.error}`) : undefined });
+          patch(key, {
+            status: file.status,
+            error: file.status === "failed" ? new ApiError(400, "file_failed", `${file.name}: ${file.error}`) : undefined,
+          });
           return;
         }
       } catch (error) {
@@ -115,7 +118,8 @@ export function useAttachments() {
       return taken;
     },
     /** A refused question: its files go back into the tray (ahead of any added since). */
-    restore: (taken: Pending[]) => mounted.current && setItems((list) => [...taken.filter((item) => !list.some((entry) => entry.key === item.key)), ...list]),
+    restore: (taken: Pending[]) =>
+      mounted.current && setItems((list) => [...taken.filter((item) => !list.some((entry) => entry.key === item.key)), ...list]),
     /** Still uploading or being read: sending waits. */
     busy: items.some((item) => !item.error && (!item.file || item.status === "pending")),
     ids: ready.map((item) => item.file!.id),
@@ -160,7 +164,17 @@ function kindIcon(kind?: string, name?: string) {
 
 function PaperClip() {
   return (
-    <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+    <svg
+      width="18"
+      height="18"
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth="2"
+      strokeLinecap="round"
+      strokeLinejoin="round"
+      aria-hidden="true"
+    >
       <path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" />
     </svg>
   );
@@ -182,7 +196,14 @@ export function AttachButton({ attach, disabled }: { attach: Attachments; disabl
           event.target.value = "";
         }}
       />
-      <button type="button" className="btn btn-icon" aria-label="Attach files" title="Attach files (or drop or paste them here)" disabled={disabled} onClick={() => input.current?.click()}>
+      <button
+        type="button"
+        className="btn btn-icon"
+        aria-label="Attach files"
+        title="Attach files (or drop or paste them here)"
+        disabled={disabled}
+        onClick={() => input.current?.click()}
+      >
         <PaperClip />
       </button>
     </>
@@ -196,7 +217,12 @@ export function AttachmentTray({ attach }: { attach: Attachments }) {
       {attach.items.length ? (
         <ul className="attach-tray" aria-label="Attached files" data-testid="attach-tray">
           {attach.items.map((item) => (
-            <li key={item.key} className={`attach-chip ${item.error ? "attach-error" : ""}`} data-testid="attach-chip" data-status={item.error ? "error" : item.status ?? "uploading"}>
+            <li
+              key={item.key}
+              className={`attach-chip ${item.error ? "attach-error" : ""}`}
+              data-testid="attach-chip"
+              data-status={item.error ? "error" : (item.status ?? "uploading")}
+            >
               {kindIcon(item.file?.kind, item.name)}
               <span className="attach-name">{item.name}</span>
               <span className="muted small">
@@ -208,7 +234,12 @@ export function AttachmentTray({ attach }: { attach: Attachments }) {
                       ? "reading…"
                       : sizeLabel(item.size)}
               </span>
-              <button type="button" className="btn btn-ghost btn-sm" aria-label={`Remove ${item.name}`} onClick={() => attach.remove(item.key)}>
+              <button
+                type="button"
+                className="btn btn-ghost btn-sm"
+                aria-label={`Remove ${item.name}`}
+                onClick={() => attach.remove(item.key)}
+              >
                 ×
               </button>
               {!item.file && !item.error ? <progress max={1} value={item.progress} aria-label={`Uploading ${item.name}`} /> : null}
@@ -223,7 +254,11 @@ export function AttachmentTray({ attach }: { attach: Attachments }) {
             <ErrorMessage error={item.error} />
           </div>
         ))}
-      {attach.dragging ? <div className="attach-drop" aria-hidden>Drop files to attach them</div> : null}
+      {attach.dragging ? (
+        <div className="attach-drop" aria-hidden>
+          Drop files to attach them
+        </div>
+      ) : null}
     </>
   );
 }
@@ -299,7 +334,11 @@ export function AttachmentRetention() {
   const save = useAction(async (days: number) => {
     const row = await unwrap(client.PATCH("/api/v1/files/settings", { body: { attachment_retention_days: days } }));
     queryClient.setQueryData($api.queryOptions("get", "/api/v1/files/settings").queryKey, row);
-    setSaved(row.attachment_retention_days ? `Attachments are now kept ${formatNumber(row.attachment_retention_days)} days.` : "Attachments are now kept until someone deletes them.");
+    setSaved(
+      row.attachment_retention_days
+        ? `Attachments are now kept ${formatNumber(row.attachment_retention_days)} days.`
+        : "Attachments are now kept until someone deletes them.",
+    );
   });
   const days = current.data?.attachment_retention_days;
   return (
@@ -308,8 +347,8 @@ export function AttachmentRetention() {
         Chat attachments
       </h2>
       <p className="muted small" style={{ margin: 0 }}>
-        Files attached to conversations count against the plan's storage. Once older than this they are deleted with their contents (0 keeps them forever); the
-        conversations keep their text and the passages their answers quoted.
+        Files attached to conversations count against the plan's storage. Once older than this they are deleted with their contents (0 keeps
+        them forever); the conversations keep their text and the passages their answers quoted.
       </p>
       <ErrorMessage error={current.error} />
       {current.isPending ? <Loading /> : null}
@@ -342,7 +381,9 @@ export function AttachmentRetention() {
           </button>
         </form>
       ) : null}
-      {save.error && !(save.error instanceof ApiError && save.error.fields.attachment_retention_days) ? <ErrorMessage error={save.error} /> : null}
+      {save.error && !(save.error instanceof ApiError && save.error.fields.attachment_retention_days) ? (
+        <ErrorMessage error={save.error} />
+      ) : null}
       {saved ? (
         <div className="alert alert-success" role="status" data-testid="attachment-retention-saved">
           {saved}

@@ -73,8 +73,18 @@ export function ChatPage() {
   });
   const { messages, setMessages, streaming, error, setError } = stream;
 
-  const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
-  const current = $api.useQuery("get", "/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: sessionId ?? "" } } }, { enabled: Boolean(sessionId), placeholderData: undefined });
+  const assistants = $api.useQuery(
+    "get",
+    "/api/v1/assistants",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results },
+  );
+  const current = $api.useQuery(
+    "get",
+    "/api/v1/chat/sessions/{session_id}",
+    { params: { path: { session_id: sessionId ?? "" } } },
+    { enabled: Boolean(sessionId), placeholderData: undefined },
+  );
 
   const activeAssistants = useMemo(() => (assistants.data ?? []).filter((item) => item.is_active !== false), [assistants.data]);
   useEffect(() => {
@@ -90,7 +100,11 @@ export function ChatPage() {
   messagesRef.current = messages;
   const [loadingOlder, setLoadingOlder] = useState(false);
   const fetchPage = (id: string, page: number) =>
-    unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, page, order: "newest" } } }));
+    unwrap(
+      client.GET("/api/v1/chat/sessions/{session_id}/messages", {
+        params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, page, order: "newest" } },
+      }),
+    );
   const loadOlder = async () => {
     if (!sessionId || olderPage === null) return;
     setLoadingOlder(true);
@@ -112,22 +126,33 @@ export function ChatPage() {
     }
   };
 
-  const loadMessages = useCallback(async (id: string, keepOlder = false) => {
-    setLoadingMessages(true);
-    try {
-      const page = await unwrap(client.GET("/api/v1/chat/sessions/{session_id}/messages", { params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, order: "newest" } } }));
-      const fresh = [...(page.results as ViewMessage[])].reverse();
-      const ids = new Set(fresh.map((message) => message.id));
-      const first = fresh[0]?.created_at ?? "";
-      const older = keepOlder ? messagesRef.current.filter((message) => !ids.has(message.id) && !message.id.startsWith("tmp-") && message.created_at && message.created_at < first) : [];
-      setMessages([...older, ...fresh]);
-      if (!older.length) setOlderPage(page.next ? 2 : null);
-    } catch (cause) {
-      setError(cause);
-    } finally {
-      setLoadingMessages(false);
-    }
-  }, [setError, setMessages]);
+  const loadMessages = useCallback(
+    async (id: string, keepOlder = false) => {
+      setLoadingMessages(true);
+      try {
+        const page = await unwrap(
+          client.GET("/api/v1/chat/sessions/{session_id}/messages", {
+            params: { path: { session_id: id }, query: { page_size: PAGE_SIZE, order: "newest" } },
+          }),
+        );
+        const fresh = [...(page.results as ViewMessage[])].reverse();
+        const ids = new Set(fresh.map((message) => message.id));
+        const first = fresh[0]?.created_at ?? "";
+        const older = keepOlder
+          ? messagesRef.current.filter(
+              (message) => !ids.has(message.id) && !message.id.startsWith("tmp-") && message.created_at && message.created_at < first,
+            )
+          : [];
+        setMessages([...older, ...fresh]);
+        if (!older.length) setOlderPage(page.next ? 2 : null);
+      } catch (cause) {
+        setError(cause);
+      } finally {
+        setLoadingMessages(false);
+      }
+    },
+    [setError, setMessages],
+  );
 
   useEffect(() => {
     setOpenSource(null);
@@ -170,25 +195,56 @@ export function ChatPage() {
       return;
     }
     if (text.length > MAX_CHARS) {
-      setError(new Error(`Your message has ${formatNumber(text.length)} characters; the limit is ${formatNumber(MAX_CHARS)}. Shorten it and send again.`));
+      setError(
+        new Error(
+          `Your message has ${formatNumber(text.length)} characters; the limit is ${formatNumber(MAX_CHARS)}. Shorten it and send again.`,
+        ),
+      );
       return;
     }
     const draftBefore = draft;
     const question: ViewMessage = { id: `tmp-q-${Date.now()}`, role: "user", content: text, attachments: attach.files };
-    const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
+    const placeholder: ViewMessage = {
+      id: `tmp-a-${Date.now()}`,
+      role: "assistant",
+      content: "",
+      streaming: true,
+      reply_to: question.id,
+      sources: [],
+    };
     setMessages((list) => [...list, question, placeholder]);
     setDraft("");
     const sentFiles = attach.take();
     const fromTemplate = promptVersion ?? undefined;
     setPromptVersion(null);
-    await runStream("/api/v1/chat", { assistant: assistantId, session: sessionId ?? null, message: text, stream: true, attachments: question.attachments?.map((file) => file.id), prompt_version: fromTemplate }, placeholder, question, () => {
-      setDraft((current) => (current ? current : draftBefore));
-      attach.restore(sentFiles); // refused: the files go back too, so one can be removed
-    });
+    await runStream(
+      "/api/v1/chat",
+      {
+        assistant: assistantId,
+        session: sessionId ?? null,
+        message: text,
+        stream: true,
+        attachments: question.attachments?.map((file) => file.id),
+        prompt_version: fromTemplate,
+      },
+      placeholder,
+      question,
+      () => {
+        setDraft((current) => (current ? current : draftBefore));
+        attach.restore(sentFiles); // refused: the files go back too, so one can be removed
+      },
+    );
   };
 
   const regenerate = async (answer: ViewMessage) => {
-    const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: answer.reply_to ?? undefined, sources: [] };
+    const placeholder: ViewMessage = {
+      id: `tmp-a-${Date.now()}`,
+      role: "assistant",
+      content: "",
+      streaming: true,
+      reply_to: answer.reply_to ?? undefined,
+      sources: [],
+    };
     setMessages((list) => [...list, placeholder]);
     setVersions((value) => ({ ...value, [answer.reply_to ?? ""]: Number.MAX_SAFE_INTEGER }));
     await runStream(`/api/v1/chat/messages/${answer.id}/regenerate`, { stream: true }, placeholder);
@@ -196,8 +252,18 @@ export function ChatPage() {
 
   const saveEdit = async (question: ViewMessage, content: string) => {
     setEditing(null);
-    const placeholder: ViewMessage = { id: `tmp-a-${Date.now()}`, role: "assistant", content: "", streaming: true, reply_to: question.id, sources: [] };
-    setMessages((list) => [...list.map((message) => (message.id === question.id ? { ...message, content, is_edited: true } : message)), placeholder]);
+    const placeholder: ViewMessage = {
+      id: `tmp-a-${Date.now()}`,
+      role: "assistant",
+      content: "",
+      streaming: true,
+      reply_to: question.id,
+      sources: [],
+    };
+    setMessages((list) => [
+      ...list.map((message) => (message.id === question.id ? { ...message, content, is_edited: true } : message)),
+      placeholder,
+    ]);
     setVersions((value) => ({ ...value, [question.id]: Number.MAX_SAFE_INTEGER }));
     await runStream(`/api/v1/chat/messages/${question.id}/edit`, { content, stream: true }, placeholder);
   };
@@ -222,7 +288,12 @@ export function ChatPage() {
       <section className="chat-main" aria-label="Conversation">
         <div className="chat-head">
           <div className="row grow">
-            <button type="button" className="btn btn-sm only-mobile" aria-expanded={sessionsOpen} onClick={() => setSessionsOpen(!sessionsOpen)}>
+            <button
+              type="button"
+              className="btn btn-sm only-mobile"
+              aria-expanded={sessionsOpen}
+              onClick={() => setSessionsOpen(!sessionsOpen)}
+            >
               Conversations
             </button>
             <h1 style={{ fontSize: "1.05rem" }} className="grow" data-testid="chat-title">
@@ -237,7 +308,13 @@ export function ChatPage() {
                 <label className="sr-only" htmlFor="assistant-picker">
                   Assistant
                 </label>
-                <select id="assistant-picker" className="select" style={{ width: "auto" }} value={assistantId} onChange={(event) => setAssistantId(event.target.value)}>
+                <select
+                  id="assistant-picker"
+                  className="select"
+                  style={{ width: "auto" }}
+                  value={assistantId}
+                  onChange={(event) => setAssistantId(event.target.value)}
+                >
                   {activeAssistants.map((item) => (
                     <option key={item.id} value={item.id}>
                       {item.name}
@@ -272,7 +349,13 @@ export function ChatPage() {
             {loadingMessages && !messages.length ? <Spinner label="Loading the conversation" /> : null}
             {olderPage !== null && sessionId ? (
               <div style={{ textAlign: "center" }}>
-                <button type="button" className="btn btn-sm" onClick={() => void loadOlder()} disabled={loadingOlder} data-testid="load-older">
+                <button
+                  type="button"
+                  className="btn btn-sm"
+                  onClick={() => void loadOlder()}
+                  disabled={loadingOlder}
+                  data-testid="load-older"
+                >
                   {loadingOlder ? "Loading…" : "Load older messages"}
                 </button>
               </div>
@@ -314,7 +397,13 @@ export function ChatPage() {
                         <label className="sr-only" htmlFor={`edit-${question.id}`}>
                           Edit your question
                         </label>
-                        <textarea id={`edit-${question.id}`} name="content" className="textarea" defaultValue={question.content} autoFocus />
+                        <textarea
+                          id={`edit-${question.id}`}
+                          name="content"
+                          className="textarea"
+                          defaultValue={question.content}
+                          autoFocus
+                        />
                         <div className="row" style={{ justifyContent: "flex-end" }}>
                           <button type="button" className="btn btn-sm" onClick={() => setEditing(null)}>
                             Cancel
@@ -341,9 +430,25 @@ export function ChatPage() {
                   </div>
                   {answer ? (
                     <div className="msg msg-assistant">
-                      <div className={`bubble bubble-md ${answer.streaming ? "typing" : ""}`} data-testid="chat-answer" aria-live="polite" aria-busy={answer.streaming ? true : undefined}>
+                      <div
+                        className={`bubble bubble-md ${answer.streaming ? "typing" : ""}`}
+                        data-testid="chat-answer"
+                        aria-live="polite"
+                        aria-busy={answer.streaming ? true : undefined}
+                      >
                         {answer.content ? (
-                          <AnswerText text={answer.content} sources={answer.sources ?? []} onCite={(source) => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content, sources: answer.sources ?? [] })} />
+                          <AnswerText
+                            text={answer.content}
+                            sources={answer.sources ?? []}
+                            onCite={(source) =>
+                              setOpenSource({
+                                source,
+                                query: answer.retrieval_query || question.content,
+                                answer: answer.content,
+                                sources: answer.sources ?? [],
+                              })
+                            }
+                          />
                         ) : answer.streaming ? (
                           <span className="muted">Thinking…</span>
                         ) : null}
@@ -355,13 +460,29 @@ export function ChatPage() {
                       ) : null}
                       <OmittedNote omitted={answer.context_omitted} />
                       {answer.status === "cancelled" ? <div className="msg-meta">Stopped before the end.</div> : null}
-                      {answer.status === "interrupted" ? <div className="msg-meta" data-testid="chat-interrupted">Interrupted: the server stopped while answering.</div> : null}
+                      {answer.status === "interrupted" ? (
+                        <div className="msg-meta" data-testid="chat-interrupted">
+                          Interrupted: the server stopped while answering.
+                        </div>
+                      ) : null}
                       {answer.sources?.length && !answer.streaming ? (
                         <div className="sources-list" aria-label="Sources">
                           {answer.sources
                             .filter((source) => source.cited)
                             .map((source) => (
-                              <button key={source.index} type="button" className="source-chip" onClick={() => setOpenSource({ source, query: answer.retrieval_query || question.content, answer: answer.content, sources: answer.sources ?? [] })}>
+                              <button
+                                key={source.index}
+                                type="button"
+                                className="source-chip"
+                                onClick={() =>
+                                  setOpenSource({
+                                    source,
+                                    query: answer.retrieval_query || question.content,
+                                    answer: answer.content,
+                                    sources: answer.sources ?? [],
+                                  })
+                                }
+                              >
                                 [{source.index}] {source.document_title}
                                 {source.page ? `, p. ${source.page}` : ""}
                               </button>
@@ -372,11 +493,23 @@ export function ChatPage() {
                         <div className="msg-actions">
                           {answers.length > 1 ? (
                             <span className="row small muted" style={{ gap: 2 }}>
-                              <button type="button" className="btn btn-ghost btn-sm" aria-label="Previous version" disabled={selected === 0} onClick={() => setVersions({ ...versions, [question.id]: selected - 1 })}>
+                              <button
+                                type="button"
+                                className="btn btn-ghost btn-sm"
+                                aria-label="Previous version"
+                                disabled={selected === 0}
+                                onClick={() => setVersions({ ...versions, [question.id]: selected - 1 })}
+                              >
                                 ‹
                               </button>
                               {selected + 1}/{answers.length}
-                              <button type="button" className="btn btn-ghost btn-sm" aria-label="Next version" disabled={selected === answers.length - 1} onClick={() => setVersions({ ...versions, [question.id]: selected + 1 })}>
+                              <button
+                                type="button"
+                                className="btn btn-ghost btn-sm"
+                                aria-label="Next version"
+                                disabled={selected === answers.length - 1}
+                                onClick={() => setVersions({ ...versions, [question.id]: selected + 1 })}
+                              >
                                 ›
                               </button>
                             </span>
@@ -384,8 +517,22 @@ export function ChatPage() {
                           <CopyButton label="Copy answer" text={() => answer.content} />
                           {canChange ? (
                             <>
-                              <Feedback message={answer} onChanged={(rating) => setMessages((list) => list.map((item) => (item.id === answer.id ? { ...item, feedback: rating === null ? null : { rating } } : item)))} />
-                              <button type="button" className="btn btn-ghost btn-sm" disabled={streaming} onClick={() => void regenerate(answer)}>
+                              <Feedback
+                                message={answer}
+                                onChanged={(rating) =>
+                                  setMessages((list) =>
+                                    list.map((item) =>
+                                      item.id === answer.id ? { ...item, feedback: rating === null ? null : { rating } } : item,
+                                    ),
+                                  )
+                                }
+                              />
+                              <button
+                                type="button"
+                                className="btn btn-ghost btn-sm"
+                                disabled={streaming}
+                                onClick={() => void regenerate(answer)}
+                              >
                                 Regenerate
                               </button>
                             </>
@@ -421,7 +568,9 @@ export function ChatPage() {
             <textarea
               id="chat-input"
               className="textarea grow"
-              placeholder={canChange ? "Ask a question… (Enter to send, Shift+Enter for a new line)" : `Read-only: ${ownerName}'s conversation.`}
+              placeholder={
+                canChange ? "Ask a question… (Enter to send, Shift+Enter for a new line)" : `Read-only: ${ownerName}'s conversation.`
+              }
               value={draft}
               disabled={!canChange}
               onChange={(event) => {
@@ -445,7 +594,11 @@ export function ChatPage() {
           </div>
           <div style={{ maxWidth: 820, margin: "8px auto 0" }}>
             {draft.length > MAX_CHARS * 0.8 ? (
-              <div className={`small ${draft.length > MAX_CHARS ? "text-danger" : "muted"}`} data-testid="char-counter" style={{ textAlign: "right" }}>
+              <div
+                className={`small ${draft.length > MAX_CHARS ? "text-danger" : "muted"}`}
+                data-testid="char-counter"
+                style={{ textAlign: "right" }}
+              >
                 {formatNumber(draft.length)} / {formatNumber(MAX_CHARS)} characters
               </div>
             ) : null}
@@ -454,7 +607,17 @@ export function ChatPage() {
         </form>
       </section>
 
-      {openSource?.source.file_id ? <FileSourcePanel source={openSource.source} onClose={() => setOpenSource(null)} /> : openSource ? <SourcePanel source={openSource.source} sources={openSource.sources} assistant={assistant} answer={openSource.answer} onClose={() => setOpenSource(null)} /> : null}
+      {openSource?.source.file_id ? (
+        <FileSourcePanel source={openSource.source} onClose={() => setOpenSource(null)} />
+      ) : openSource ? (
+        <SourcePanel
+          source={openSource.source}
+          sources={openSource.sources}
+          assistant={assistant}
+          answer={openSource.answer}
+          onClose={() => setOpenSource(null)}
+        />
+      ) : null}
     </div>
   );
 }

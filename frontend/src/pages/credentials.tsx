@@ -15,17 +15,20 @@ const PROVIDERS: { value: CredentialProvider; label: string }[] = [
 
 /** Replaces a credential's key (the API keeps one credential per provider). */
 function EditCredential({ credential, provider, onClose }: { credential: Credential; provider: string; onClose: () => void }) {
-  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const body: { api_key?: string; base_url?: string; organization_id?: string } = {};
-    const key = String(form.get("api_key") ?? "");
-    if (key) body.api_key = key; // empty: keep the stored key
-    if (form.has("base_url")) body.base_url = String(form.get("base_url") ?? "");
-    if (form.has("organization_id")) body.organization_id = String(form.get("organization_id") ?? "");
-    await unwrap(client.PATCH("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } }, body }));
-    onClose();
-  }, { invalidates: ["/api/v1/credentials"] });
+  const save = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const body: { api_key?: string; base_url?: string; organization_id?: string } = {};
+      const key = String(form.get("api_key") ?? "");
+      if (key) body.api_key = key; // empty: keep the stored key
+      if (form.has("base_url")) body.base_url = String(form.get("base_url") ?? "");
+      if (form.has("organization_id")) body.organization_id = String(form.get("organization_id") ?? "");
+      await unwrap(client.PATCH("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } }, body }));
+      onClose();
+    },
+    { invalidates: ["/api/v1/credentials"] },
+  );
   return (
     <Modal open title={`Change the ${provider} credential`} onClose={onClose}>
       <form className="stack" onSubmit={save.run} noValidate>
@@ -42,7 +45,12 @@ function EditCredential({ credential, provider, onClose }: { credential: Credent
           <TextField label="Base URL" name="base_url" type="url" defaultValue={credential.base_url ?? ""} error={save.error} />
         ) : null}
         {credential.provider === "openai" ? (
-          <TextField label="OpenAI organization id (optional)" name="organization_id" defaultValue={credential.organization_id ?? ""} error={save.error} />
+          <TextField
+            label="OpenAI organization id (optional)"
+            name="organization_id"
+            defaultValue={credential.organization_id ?? ""}
+            error={save.error}
+          />
         ) : null}
         <ErrorMessage error={save.error} />
         <div className="row" style={{ justifyContent: "flex-end" }}>
@@ -60,13 +68,19 @@ function EditCredential({ credential, provider, onClose }: { credential: Credent
 
 function CredentialRow({ credential }: { credential: Credential }) {
   const [editing, setEditing] = useState(false);
-  const test = useAction(async () => {
-    await unwrap(client.POST("/api/v1/credentials/{credential_id}/test", { params: { path: { credential_id: credential.id } } }));
-  }, { invalidates: ["/api/v1/credentials"] });
-  const remove = useAction(async () => {
-    if (!window.confirm("Delete this credential? Assistants using this provider fall back to the platform's key, if any.")) return;
-    await unwrap(client.DELETE("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } } }));
-  }, { invalidates: ["/api/v1/credentials"] });
+  const test = useAction(
+    async () => {
+      await unwrap(client.POST("/api/v1/credentials/{credential_id}/test", { params: { path: { credential_id: credential.id } } }));
+    },
+    { invalidates: ["/api/v1/credentials"] },
+  );
+  const remove = useAction(
+    async () => {
+      if (!window.confirm("Delete this credential? Assistants using this provider fall back to the platform's key, if any.")) return;
+      await unwrap(client.DELETE("/api/v1/credentials/{credential_id}", { params: { path: { credential_id: credential.id } } }));
+    },
+    { invalidates: ["/api/v1/credentials"] },
+  );
   const provider = PROVIDERS.find((item) => item.value === credential.provider)?.label ?? credential.provider;
   return (
     <tr data-testid="credential-row">
@@ -77,7 +91,11 @@ function CredentialRow({ credential }: { credential: Credential }) {
       </td>
       <td className="mono nowrap" data-testid="credential-key">
         {/* The API's hint is "…1234" (or "set" when the key is too short to show any). */}
-        {credential.api_key_hint ? (credential.api_key_hint === "set" ? "••••••••" : `••••${credential.api_key_hint.replace(/^[^A-Za-z0-9]+/, "")}`) : "—"}
+        {credential.api_key_hint
+          ? credential.api_key_hint === "set"
+            ? "••••••••"
+            : `••••${credential.api_key_hint.replace(/^[^A-Za-z0-9]+/, "")}`
+          : "—"}
       </td>
       <td data-testid="credential-test-result">
         {credential.last_tested_at ? (
@@ -94,13 +112,25 @@ function CredentialRow({ credential }: { credential: Credential }) {
       </td>
       <td className="num">
         <div className="row" style={{ justifyContent: "flex-end", flexWrap: "nowrap" }}>
-          <button type="button" className="btn btn-sm" disabled={test.busy} onClick={() => void test.run()} aria-label={`Test the ${provider} credential`}>
+          <button
+            type="button"
+            className="btn btn-sm"
+            disabled={test.busy}
+            onClick={() => void test.run()}
+            aria-label={`Test the ${provider} credential`}
+          >
             {test.busy ? "Testing…" : "Test"}
           </button>
           <button type="button" className="btn btn-sm" onClick={() => setEditing(true)} aria-label={`Change the ${provider} credential`}>
             Change
           </button>
-          <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Delete the ${provider} credential`}>
+          <button
+            type="button"
+            className="btn btn-sm btn-danger"
+            disabled={remove.busy}
+            onClick={() => void remove.run()}
+            aria-label={`Delete the ${provider} credential`}
+          >
             Delete
           </button>
         </div>
@@ -116,21 +146,24 @@ export function CredentialsPage() {
   const [adding, setAdding] = useState(false);
   const [provider, setProvider] = useState<CredentialProvider>("openai");
   const credentials = $api.useQuery("get", "/api/v1/credentials", { params: { query: { page_size: 100 } } });
-  const add = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    await unwrap(
-      client.POST("/api/v1/credentials", {
-        body: {
-          provider,
-          api_key: String(form.get("api_key") ?? ""),
-          base_url: String(form.get("base_url") ?? ""),
-          organization_id: String(form.get("organization_id") ?? ""),
-        },
-      }),
-    );
-    setAdding(false);
-  }, { invalidates: ["/api/v1/credentials"] });
+  const add = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      await unwrap(
+        client.POST("/api/v1/credentials", {
+          body: {
+            provider,
+            api_key: String(form.get("api_key") ?? ""),
+            base_url: String(form.get("base_url") ?? ""),
+            organization_id: String(form.get("organization_id") ?? ""),
+          },
+        }),
+      );
+      setAdding(false);
+    },
+    { invalidates: ["/api/v1/credentials"] },
+  );
   return (
     <div className="stack-lg">
       <PageHeader
@@ -182,16 +215,35 @@ export function CredentialsPage() {
       </section>
       <Modal open={adding} title="Add a provider credential" onClose={() => setAdding(false)}>
         <form className="stack" onSubmit={add.run} noValidate>
-          <SelectField label="Provider" name="provider" value={provider} onChange={(event) => setProvider(event.target.value as CredentialProvider)} error={add.error}>
+          <SelectField
+            label="Provider"
+            name="provider"
+            value={provider}
+            onChange={(event) => setProvider(event.target.value as CredentialProvider)}
+            error={add.error}
+          >
             {PROVIDERS.map((item) => (
               <option key={item.value} value={item.value}>
                 {item.label}
               </option>
             ))}
           </SelectField>
-          <TextField label="API key" name="api_key" type="password" autoComplete="off" required={provider !== "openai_compatible"} error={add.error} />
+          <TextField
+            label="API key"
+            name="api_key"
+            type="password"
+            autoComplete="off"
+            required={provider !== "openai_compatible"}
+            error={add.error}
+          />
           {provider === "openai_compatible" || provider === "openai" ? (
-            <TextField label="Base URL" name="base_url" type="url" placeholder={provider === "openai" ? "https://api.openai.com/v1 (default)" : "http://localhost:11434/v1"} error={add.error} />
+            <TextField
+              label="Base URL"
+              name="base_url"
+              type="url"
+              placeholder={provider === "openai" ? "https://api.openai.com/v1 (default)" : "http://localhost:11434/v1"}
+              error={add.error}
+            />
           ) : null}
           {provider === "openai" ? <TextField label="OpenAI organization id (optional)" name="organization_id" error={add.error} /> : null}
           <ErrorMessage error={add.error} />

@@ -17,18 +17,33 @@ export function FeedbackPage() {
   const [page, setPage] = useState(1);
   const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } }, { enabled: isAdmin });
   const feedback = $api.useQuery("get", "/api/v1/feedback", {
-    params: { query: { page, page_size: PAGE_SIZE, assistant: filters.assistant || undefined, start: filters.start || undefined, end: filters.end || undefined } },
+    params: {
+      query: {
+        page,
+        page_size: PAGE_SIZE,
+        assistant: filters.assistant || undefined,
+        start: filters.start || undefined,
+        end: filters.end || undefined,
+      },
+    },
   });
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     setPage(1);
-    setFilters({ assistant: String(form.get("assistant") ?? ""), start: String(form.get("start") ?? ""), end: String(form.get("end") ?? "") });
+    setFilters({
+      assistant: String(form.get("assistant") ?? ""),
+      start: String(form.get("start") ?? ""),
+      end: String(form.get("end") ?? ""),
+    });
   };
   const filtered = Boolean(filters.assistant || filters.start || filters.end);
   return (
     <div className="stack-lg">
-      <PageHeader title="Answer feedback" description="Answers people marked as unhelpful, with what they asked and why: fix the documents or the assistant's instructions." />
+      <PageHeader
+        title="Answer feedback"
+        description="Answers people marked as unhelpful, with what they asked and why: fix the documents or the assistant's instructions."
+      />
       {isAdmin ? (
         <form className="card card-body filters" onSubmit={apply} aria-label="Filter feedback">
           <SelectField label="Assistant" name="assistant" defaultValue="">
@@ -111,7 +126,9 @@ export function FeedbackPage() {
           </div>
         ) : (
           <Empty title={filtered ? "No unhelpful answer matches" : "No unhelpful answers yet"}>
-            {filtered ? "Try another assistant or a wider date range." : "When someone gives an answer a thumbs-down in the chat, it shows here with their comment."}
+            {filtered
+              ? "Try another assistant or a wider date range."
+              : "When someone gives an answer a thumbs-down in the chat, it shows here with their comment."}
           </Empty>
         )
       ) : null}

@@ -25,29 +25,57 @@ const GMAIL = ["/api/v1/gmail/connections"];
 
 function ConnectionCard({ connection, assistants }: { connection: GmailConnection; assistants: Named[] }) {
   const path = { connection_id: connection.id };
-  const labels = $api.useQuery("get", "/api/v1/gmail/connections/{connection_id}/labels", { params: { path } }, { select: (data) => data.labels });
-  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results as Named[] });
+  const labels = $api.useQuery(
+    "get",
+    "/api/v1/gmail/connections/{connection_id}/labels",
+    { params: { path } },
+    { select: (data) => data.labels },
+  );
+  const collections = $api.useQuery(
+    "get",
+    "/api/v1/collections",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results as Named[] },
+  );
   const [draft, setDraft] = useState<string | null>(null);
   const running = connection.sync_status === "queued" || connection.sync_status === "running";
-  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    await unwrap(client.PATCH("/api/v1/gmail/connections/{connection_id}", { params: { path }, body: { label_id: String(form.get("label_id") ?? ""), collection: String(form.get("collection") ?? "") } }));
-  }, { invalidates: GMAIL });
-  const sync = useAction(async () => {
-    await unwrap(client.POST("/api/v1/gmail/connections/{connection_id}/sync", { params: { path } }));
-  }, { invalidates: GMAIL });
-  const disconnect = useAction(async () => {
-    if (!window.confirm(`Disconnect ${connection.email}? Synced documents stay in their collection.`)) return;
-    await unwrap(client.DELETE("/api/v1/gmail/connections/{connection_id}", { params: { path } }));
-  }, { invalidates: GMAIL });
+  const save = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      await unwrap(
+        client.PATCH("/api/v1/gmail/connections/{connection_id}", {
+          params: { path },
+          body: { label_id: String(form.get("label_id") ?? ""), collection: String(form.get("collection") ?? "") },
+        }),
+      );
+    },
+    { invalidates: GMAIL },
+  );
+  const sync = useAction(
+    async () => {
+      await unwrap(client.POST("/api/v1/gmail/connections/{connection_id}/sync", { params: { path } }));
+    },
+    { invalidates: GMAIL },
+  );
+  const disconnect = useAction(
+    async () => {
+      if (!window.confirm(`Disconnect ${connection.email}? Synced documents stay in their collection.`)) return;
+      await unwrap(client.DELETE("/api/v1/gmail/connections/{connection_id}", { params: { path } }));
+    },
+    { invalidates: GMAIL },
+  );
   const reply = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const made = await unwrap(
       client.POST("/api/v1/gmail/connections/{connection_id}/drafts", {
         params: { path },
-        body: { thread_id: String(form.get("thread_id") ?? "").trim(), assistant: String(form.get("assistant") ?? ""), instructions: String(form.get("instructions") ?? "") },
+        body: {
+          thread_id: String(form.get("thread_id") ?? "").trim(),
+          assistant: String(form.get("assistant") ?? ""),
+          instructions: String(form.get("instructions") ?? ""),
+        },
       }),
     );
     setDraft(made.text);
@@ -59,8 +87,11 @@ function ConnectionCard({ connection, assistants }: { connection: GmailConnectio
         <div>
           <h2 style={{ margin: 0, fontSize: "1.05rem" }}>Gmail: {connection.email}</h2>
           <div className="muted small">
-            yours only · connected {formatDate(connection.created_at)} · {connection.can_compose ? "reads and drafts" : "reads only"} · last sync{" "}
-            {connection.last_sync_at ? `${formatDate(connection.last_sync_at)}: ${resultText(connection.last_sync_result as Record<string, unknown>)}` : "never"}
+            yours only · connected {formatDate(connection.created_at)} · {connection.can_compose ? "reads and drafts" : "reads only"} · last
+            sync{" "}
+            {connection.last_sync_at
+              ? `${formatDate(connection.last_sync_at)}: ${resultText(connection.last_sync_result as Record<string, unknown>)}`
+              : "never"}
           </div>
         </div>
         <div className="row" style={{ gap: 8, flexWrap: "wrap" }}>
@@ -79,7 +110,13 @@ function ConnectionCard({ connection, assistants }: { connection: GmailConnectio
       <form className="stack" onSubmit={save.run} noValidate>
         <div className="row" style={{ gap: 12, flexWrap: "wrap", alignItems: "flex-end" }}>
           <div style={{ flex: "1 1 200px" }}>
-            <SelectField label="Label to sync" name="label_id" defaultValue={connection.label_id} key={`l-${labels.data?.length ?? 0}`} error={save.error}>
+            <SelectField
+              label="Label to sync"
+              name="label_id"
+              defaultValue={connection.label_id}
+              key={`l-${labels.data?.length ?? 0}`}
+              error={save.error}
+            >
               <option value="">Choose a label</option>
               {(labels.data ?? []).map((label) => (
                 <option key={label.id} value={label.id}>
@@ -89,7 +126,13 @@ function ConnectionCard({ connection, assistants }: { connection: GmailConnectio
             </SelectField>
           </div>
           <div style={{ flex: "1 1 200px" }}>
-            <SelectField label="Into the collection" name="collection" defaultValue={connection.collection_id ?? ""} key={`c-${collections.data?.length ?? 0}`} error={save.error}>
+            <SelectField
+              label="Into the collection"
+              name="collection"
+              defaultValue={connection.collection_id ?? ""}
+              key={`c-${collections.data?.length ?? 0}`}
+              error={save.error}
+            >
               <option value="">Choose a collection</option>
               {(collections.data ?? []).map((c) => (
                 <option key={c.id} value={c.id}>
@@ -102,7 +145,12 @@ function ConnectionCard({ connection, assistants }: { connection: GmailConnectio
             <button type="submit" className="btn" disabled={save.busy}>
               Save
             </button>
-            <button type="button" className="btn btn-primary" onClick={() => void sync.run()} disabled={sync.busy || running || !connection.label_id}>
+            <button
+              type="button"
+              className="btn btn-primary"
+              onClick={() => void sync.run()}
+              disabled={sync.busy || running || !connection.label_id}
+            >
               Sync now
             </button>
           </div>
@@ -111,9 +159,18 @@ function ConnectionCard({ connection, assistants }: { connection: GmailConnectio
       {running ? (
         <div className="stack-sm" data-testid="gmail-progress">
           <div className="small">
-            {connection.sync_status === "queued" ? "Queued…" : `Syncing ${connection.label_name}: ${connection.sync_threads_done} of ${connection.sync_threads_total} threads`}
+            {connection.sync_status === "queued"
+              ? "Queued…"
+              : `Syncing ${connection.label_name}: ${connection.sync_threads_done} of ${connection.sync_threads_total} threads`}
           </div>
-          <div className="progress" role="progressbar" aria-label="Gmail sync" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
+          <div
+            className="progress"
+            role="progressbar"
+            aria-label="Gmail sync"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={Math.round(share * 100)}
+          >
             <span style={{ width: `${Math.round(share * 100)}%` }} />
           </div>
         </div>
@@ -122,7 +179,9 @@ function ConnectionCard({ connection, assistants }: { connection: GmailConnectio
         <details>
           <summary>Draft a reply with an assistant</summary>
           <form className="stack" onSubmit={reply.run} noValidate style={{ marginTop: 8 }}>
-            <p className="muted small">The assistant answers from its knowledge; the reply is saved as a draft in the thread. Nothing is sent: review it in Gmail.</p>
+            <p className="muted small">
+              The assistant answers from its knowledge; the reply is saved as a draft in the thread. Nothing is sent: review it in Gmail.
+            </p>
             <TextField label="Gmail thread id" name="thread_id" placeholder="18c0000000000000" error={reply.error} />
             <SelectField label="Assistant" name="assistant" defaultValue="" error={reply.error}>
               <option value="">Choose an assistant</option>
@@ -155,10 +214,16 @@ export function GmailSection({ assistants }: { assistants: Named[] }) {
   const [params] = useSearchParams();
   const [compose, setCompose] = useState(true);
   // Polled every second while a sync is queued or running (its progress bar).
-  const connections = $api.useQuery("get", "/api/v1/gmail/connections", { params: { query: { page_size: 10 } } }, {
-    select: (data) => data.results,
-    refetchInterval: (query) => (query.state.data?.results.some((c) => c.sync_status === "queued" || c.sync_status === "running") ? 1000 : false),
-  });
+  const connections = $api.useQuery(
+    "get",
+    "/api/v1/gmail/connections",
+    { params: { query: { page_size: 10 } } },
+    {
+      select: (data) => data.results,
+      refetchInterval: (query) =>
+        query.state.data?.results.some((c) => c.sync_status === "queued" || c.sync_status === "running") ? 1000 : false,
+    },
+  );
   const connect = useAction(async () => {
     const { url } = await unwrap(client.POST("/api/v1/gmail/connect", { body: { compose } }));
     window.location.assign(url);
@@ -184,10 +249,12 @@ export function GmailSection({ assistants }: { assistants: Named[] }) {
         <section className="card card-body stack" aria-label="Gmail" data-testid="gmail-card">
           <h2 style={{ margin: 0, fontSize: "1.05rem" }}>Gmail</h2>
           <p className="muted small" style={{ margin: 0 }}>
-            Connect your own mailbox: sync a label into a knowledge collection (each thread one document), and let an assistant draft replies. Only you see this connection.
+            Connect your own mailbox: sync a label into a knowledge collection (each thread one document), and let an assistant draft
+            replies. Only you see this connection.
           </p>
           <label className="row small" style={{ gap: 6 }}>
-            <input type="checkbox" checked={compose} onChange={(e) => setCompose(e.target.checked)} /> Allow drafting replies (Gmail drafts, never sent)
+            <input type="checkbox" checked={compose} onChange={(e) => setCompose(e.target.checked)} /> Allow drafting replies (Gmail drafts,
+            never sent)
           </label>
           <ErrorMessage error={connect.error} />
           <div>

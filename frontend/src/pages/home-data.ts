@@ -29,5 +29,6 @@ export function usageInit(range: { start: string; end: string }, groupBy: UsageG
 export function prefetchHome(queryClient: QueryClient, isAdmin: boolean) {
   void queryClient.prefetchQuery($api.queryOptions("get", "/api/v1/usage/quotas"));
   void queryClient.prefetchQuery($api.queryOptions("get", "/api/v1/conversations/insights", { params: { query: DEFAULT_INSIGHTS } }));
-  if (isAdmin) void queryClient.prefetchQuery($api.queryOptions("get", "/api/v1/usage", usageInit(usageRange(DEFAULT_DAYS), DEFAULT_GROUP)));
+  if (isAdmin)
+    void queryClient.prefetchQuery($api.queryOptions("get", "/api/v1/usage", usageInit(usageRange(DEFAULT_DAYS), DEFAULT_GROUP)));
 }

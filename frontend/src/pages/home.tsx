@@ -98,106 +98,114 @@ export default function HomePage() {
       {isAdmin ? <GettingStarted /> : null}
       {isAdmin ? (
         <>
-      <div className="row-between">
-        <div className="segmented" role="group" aria-label="Period">
-          {RANGES.map((item) => (
-            <button key={item.days} type="button" aria-pressed={days === item.days} onClick={() => setDays(item.days)}>
-              {item.label}
-            </button>
-          ))}
-        </div>
-        <span className="muted small">
-          {formatDay(range.start)} – {formatDay(range.end)}
-        </span>
-      </div>
-      <ErrorMessage error={usage.error} testId="usage-error" />
-      <div className="grid-4" aria-live="polite">
-        <Stat label="Cost" value={totals ? formatCost(totals.cost) : "—"} testId="usage-total-cost" />
-        <Stat label="Tokens" value={totals ? formatNumber(totals.total_tokens) : "—"} testId="usage-total-tokens" />
-        <Stat label="Calls" value={totals ? formatNumber(totals.calls) : "—"} testId="usage-total-calls" />
-        <Stat label="Prompt / completion" value={totals ? `${formatNumber(totals.prompt_tokens)} / ${formatNumber(totals.completion_tokens)}` : "—"} testId="usage-total-split" />
-      </div>
-      <section className="card" aria-labelledby="usage-chart-title">
-        <div className="card-header">
-          <h2 id="usage-chart-title">Usage over time</h2>
-          <div className="row">
-            <div className="segmented" role="group" aria-label="Group by">
-              {GROUPS.map((group) => (
-                <button key={group.value} type="button" aria-pressed={groupBy === group.value} onClick={() => setGroupBy(group.value)}>
-                  {group.label}
+          <div className="row-between">
+            <div className="segmented" role="group" aria-label="Period">
+              {RANGES.map((item) => (
+                <button key={item.days} type="button" aria-pressed={days === item.days} onClick={() => setDays(item.days)}>
+                  {item.label}
                 </button>
               ))}
             </div>
-            <div className="segmented" role="group" aria-label="Measure">
-              <button type="button" aria-pressed={metric === "cost"} onClick={() => setMetric("cost")}>
-                Cost
-              </button>
-              <button type="button" aria-pressed={metric === "tokens"} onClick={() => setMetric("tokens")}>
-                Tokens
-              </button>
-            </div>
+            <span className="muted small">
+              {formatDay(range.start)} – {formatDay(range.end)}
+            </span>
           </div>
-        </div>
-        <div className="card-body" data-testid="usage-chart">
-          {usage.isLoading ? <Loading /> : null}
-          {usage.data && !hasUsage ? (
-            <Empty title="No usage in this period">
-              Nothing has been asked or uploaded yet. <Link to="/chat">Ask an assistant</Link> or <Link to="/knowledge">upload a document</Link> and the cost and tokens show here.
-            </Empty>
-          ) : null}
-          {hasUsage ? (
-            <div style={{ width: "100%", height: 300 }}>
-              <ResponsiveContainer>
-                <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
-                  <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
-                  <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
-                  <YAxis
-                    tick={{ fontSize: 12, fill: "#6b7284" }}
-                    tickLine={false}
-                    axisLine={false}
-                    width={70}
-                    tickFormatter={(value: number) => (metric === "cost" ? formatCost(value) : formatNumber(value))}
-                  />
-                  <Tooltip formatter={(value: number, name: string) => (name === "Cost" ? formatCost(value) : formatNumber(value))} cursor={{ fill: "#eef0ff" }} />
-                  {metric === "cost" ? (
-                    <Bar dataKey="cost" name="Cost" fill="#4f46e5" radius={[4, 4, 0, 0]} />
-                  ) : (
-                    <>
-                      <Legend />
-                      <Bar dataKey="prompt" name="Prompt tokens" stackId="tokens" fill="#4f46e5" />
-                      <Bar dataKey="completion" name="Completion tokens" stackId="tokens" fill="#a5b4fc" radius={[4, 4, 0, 0]} />
-                    </>
-                  )}
-                </BarChart>
-              </ResponsiveContainer>
-            </div>
-          ) : null}
-        </div>
-        {hasUsage && groupBy !== "day" ? (
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>{groupBy === "model" ? "Model" : "Assistant"}</th>
-                  <th className="num">Calls</th>
-                  <th className="num">Tokens</th>
-                  <th className="num">Cost</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((row) => (
-                  <tr key={row.name} data-testid="usage-row">
-                    <td>{row.name}</td>
-                    <td className="num">{formatNumber(row.calls)}</td>
-                    <td className="num">{formatNumber(row.prompt + row.completion)}</td>
-                    <td className="num">{formatCost(row.cost)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+          <ErrorMessage error={usage.error} testId="usage-error" />
+          <div className="grid-4" aria-live="polite">
+            <Stat label="Cost" value={totals ? formatCost(totals.cost) : "—"} testId="usage-total-cost" />
+            <Stat label="Tokens" value={totals ? formatNumber(totals.total_tokens) : "—"} testId="usage-total-tokens" />
+            <Stat label="Calls" value={totals ? formatNumber(totals.calls) : "—"} testId="usage-total-calls" />
+            <Stat
+              label="Prompt / completion"
+              value={totals ? `${formatNumber(totals.prompt_tokens)} / ${formatNumber(totals.completion_tokens)}` : "—"}
+              testId="usage-total-split"
+            />
           </div>
-        ) : null}
-      </section>
+          <section className="card" aria-labelledby="usage-chart-title">
+            <div className="card-header">
+              <h2 id="usage-chart-title">Usage over time</h2>
+              <div className="row">
+                <div className="segmented" role="group" aria-label="Group by">
+                  {GROUPS.map((group) => (
+                    <button key={group.value} type="button" aria-pressed={groupBy === group.value} onClick={() => setGroupBy(group.value)}>
+                      {group.label}
+                    </button>
+                  ))}
+                </div>
+                <div className="segmented" role="group" aria-label="Measure">
+                  <button type="button" aria-pressed={metric === "cost"} onClick={() => setMetric("cost")}>
+                    Cost
+                  </button>
+                  <button type="button" aria-pressed={metric === "tokens"} onClick={() => setMetric("tokens")}>
+                    Tokens
+                  </button>
+                </div>
+              </div>
+            </div>
+            <div className="card-body" data-testid="usage-chart">
+              {usage.isLoading ? <Loading /> : null}
+              {usage.data && !hasUsage ? (
+                <Empty title="No usage in this period">
+                  Nothing has been asked or uploaded yet. <Link to="/chat">Ask an assistant</Link> or{" "}
+                  <Link to="/knowledge">upload a document</Link> and the cost and tokens show here.
+                </Empty>
+              ) : null}
+              {hasUsage ? (
+                <div style={{ width: "100%", height: 300 }}>
+                  <ResponsiveContainer>
+                    <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+                      <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
+                      <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
+                      <YAxis
+                        tick={{ fontSize: 12, fill: "#6b7284" }}
+                        tickLine={false}
+                        axisLine={false}
+                        width={70}
+                        tickFormatter={(value: number) => (metric === "cost" ? formatCost(value) : formatNumber(value))}
+                      />
+                      <Tooltip
+                        formatter={(value: number, name: string) => (name === "Cost" ? formatCost(value) : formatNumber(value))}
+                        cursor={{ fill: "#eef0ff" }}
+                      />
+                      {metric === "cost" ? (
+                        <Bar dataKey="cost" name="Cost" fill="#4f46e5" radius={[4, 4, 0, 0]} />
+                      ) : (
+                        <>
+                          <Legend />
+                          <Bar dataKey="prompt" name="Prompt tokens" stackId="tokens" fill="#4f46e5" />
+                          <Bar dataKey="completion" name="Completion tokens" stackId="tokens" fill="#a5b4fc" radius={[4, 4, 0, 0]} />
+                        </>
+                      )}
+                    </BarChart>
+                  </ResponsiveContainer>
+                </div>
+              ) : null}
+            </div>
+            {hasUsage && groupBy !== "day" ? (
+              <div className="table-wrap">
+                <table className="table">
+                  <thead>
+                    <tr>
+                      <th>{groupBy === "model" ? "Model" : "Assistant"}</th>
+                      <th className="num">Calls</th>
+                      <th className="num">Tokens</th>
+                      <th className="num">Cost</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {rows.map((row) => (
+                      <tr key={row.name} data-testid="usage-row">
+                        <td>{row.name}</td>
+                        <td className="num">{formatNumber(row.calls)}</td>
+                        <td className="num">{formatNumber(row.prompt + row.completion)}</td>
+                        <td className="num">{formatCost(row.cost)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : null}
+          </section>
         </>
       ) : null}
       <ConversationInsights />
@@ -221,10 +229,18 @@ export default function HomePage() {
                       <div className="row-between small">
                         <strong>{QUOTA_LABELS[quota.name] ?? quota.name.replace(/_/g, " ")}</strong>
                         <span className="muted">
-                          {formatQuota(quota.name, quota.used)} / {quota.limit === null ? "unlimited" : formatQuota(quota.name, quota.limit)}
+                          {formatQuota(quota.name, quota.used)} /{" "}
+                          {quota.limit === null ? "unlimited" : formatQuota(quota.name, quota.limit)}
                         </span>
                       </div>
-                      <div className="progress" role="progressbar" aria-label={QUOTA_LABELS[quota.name] ?? quota.name} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(share * 100)}>
+                      <div
+                        className="progress"
+                        role="progressbar"
+                        aria-label={QUOTA_LABELS[quota.name] ?? quota.name}
+                        aria-valuemin={0}
+                        aria-valuemax={100}
+                        aria-valuenow={Math.round(share * 100)}
+                      >
                         <span style={{ width: `${share * 100}%`, background: share > 0.9 ? "var(--danger)" : undefined }} />
                       </div>
                     </div>

@@ -8,12 +8,52 @@ import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
 import { $api, useAction, useInvalidate } from "../api/query";
 import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatBytes, formatDate, formatNumber, Highlighted, Loading, Modal, PageHeader, Pager, Relevance, SelectField, TextAreaField, TextField } from "../ui";
+import {
+  Badge,
+  Empty,
+  ErrorMessage,
+  formatBytes,
+  formatDate,
+  formatNumber,
+  Highlighted,
+  Loading,
+  Modal,
+  PageHeader,
+  Pager,
+  Relevance,
+  SelectField,
+  TextAreaField,
+  TextField,
+} from "../ui";
 
 // ---------------------------------------------------------------- collections
 
 // PostgreSQL's text-search configurations a collection may use (knowledge_base/models.py).
-const LANGUAGES = ["english", "simple", "arabic", "danish", "dutch", "finnish", "french", "german", "greek", "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali", "norwegian", "portuguese", "romanian", "russian", "spanish", "swedish", "tamil", "turkish"] as const;
+const LANGUAGES = [
+  "english",
+  "simple",
+  "arabic",
+  "danish",
+  "dutch",
+  "finnish",
+  "french",
+  "german",
+  "greek",
+  "hungarian",
+  "indonesian",
+  "irish",
+  "italian",
+  "lithuanian",
+  "nepali",
+  "norwegian",
+  "portuguese",
+  "romanian",
+  "russian",
+  "spanish",
+  "swedish",
+  "tamil",
+  "turkish",
+] as const;
 type CollectionLanguage = NonNullable<Collection["language"]>;
 
 export function KnowledgePage() {
@@ -22,18 +62,21 @@ export function KnowledgePage() {
   const [page, setPage] = useState(1);
   const [creating, setCreating] = useState(false);
   const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page, page_size: 50 } } });
-  const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const body = {
-      name: String(form.get("name")),
-      description: String(form.get("description") ?? ""),
-      language: String(form.get("language") || "english") as CollectionLanguage,
-      unaccent: form.get("unaccent") === "on",
-    };
-    const collection = await unwrap(client.POST("/api/v1/collections", { body }));
-    navigate(`/knowledge/${collection.id}`);
-  }, { invalidates: ["/api/v1/collections"] });
+  const create = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const body = {
+        name: String(form.get("name")),
+        description: String(form.get("description") ?? ""),
+        language: String(form.get("language") || "english") as CollectionLanguage,
+        unaccent: form.get("unaccent") === "on",
+      };
+      const collection = await unwrap(client.POST("/api/v1/collections", { body }));
+      navigate(`/knowledge/${collection.id}`);
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
   return (
     <>
       <PageHeader
@@ -87,7 +130,9 @@ export function KnowledgePage() {
               </table>
             </div>
           ) : (
-            <Empty title="No collections yet">{canEdit ? "Create one, then drop your documents in." : "An admin or member can create one."}</Empty>
+            <Empty title="No collections yet">
+              {canEdit ? "Create one, then drop your documents in." : "An admin or member can create one."}
+            </Empty>
           )}
           <Pager page={page} count={collections.data.count} pageSize={50} onPage={setPage} />
         </div>
@@ -96,7 +141,13 @@ export function KnowledgePage() {
         <form className="stack" onSubmit={create.run} noValidate>
           <TextField label="Name" name="name" required autoFocus error={create.error} />
           <TextAreaField label="Description" name="description" rows={3} error={create.error} />
-          <SelectField label="Keyword search language" name="language" defaultValue="english" hint="Stemming and stop words of the keyword index; fixed once created. “Simple” keeps every word as written." error={create.error}>
+          <SelectField
+            label="Keyword search language"
+            name="language"
+            defaultValue="english"
+            hint="Stemming and stop words of the keyword index; fixed once created. “Simple” keeps every word as written."
+            error={create.error}
+          >
             {LANGUAGES.map((language) => (
               <option key={language} value={language}>
                 {language === "simple" ? "Simple (no stemming)" : language[0].toUpperCase() + language.slice(1)}
@@ -143,7 +194,11 @@ export function DocumentStatusBadge({ document }: { document: DocumentItem }) {
   const tone = document.stalled ? "warning" : STATUS_TONE[status];
   return (
     <Badge tone={tone} testId="document-status">
-      {status === "processing" || status === "pending" ? <span className="spin" aria-hidden="true" style={{ width: 10, height: 10 }} /> : <span className="dot" />}
+      {status === "processing" || status === "pending" ? (
+        <span className="spin" aria-hidden="true" style={{ width: 10, height: 10 }} />
+      ) : (
+        <span className="dot" />
+      )}
       {documentStatusText(document)}
     </Badge>
   );
@@ -189,17 +244,24 @@ function Uploader({ collectionId }: { collectionId: string }) {
   const [items, setItems] = useState<UploadItem[]>([]);
   const toast = useToast();
   const input = useRef<HTMLInputElement>(null);
-  const update = (key: string, change: Partial<UploadItem>) => setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
+  const update = (key: string, change: Partial<UploadItem>) =>
+    setItems((list) => list.map((item) => (item.key === key ? { ...item, ...change } : item)));
 
   const start = (files: File[]) => {
     const batch = files.map((file, index) => ({ file, key: `${Date.now()}-${index}-${file.name}` }));
-    setItems((list) => [...batch.map(({ file, key }) => ({ key, name: file.name, size: file.size, progress: 0, state: "uploading" as const })), ...list]);
+    setItems((list) => [
+      ...batch.map(({ file, key }) => ({ key, name: file.name, size: file.size, progress: 0, state: "uploading" as const })),
+      ...list,
+    ]);
     for (const { file, key } of batch) {
       uploadFile(collectionId, file, (progress) => update(key, { progress }))
         .then((response) => {
           const duplicate = response.results[0]?.status === "duplicate";
           update(key, { progress: 1, state: duplicate ? "duplicate" : "done" });
-          toast(duplicate ? `“${file.name}” is already in this collection.` : `“${file.name}” uploaded: reading it now.`, duplicate ? "info" : "success");
+          toast(
+            duplicate ? `“${file.name}” is already in this collection.` : `“${file.name}” uploaded: reading it now.`,
+            duplicate ? "info" : "success",
+          );
           void invalidate("/api/v1/collections");
         })
         .catch((error: Error) => update(key, { state: "failed", error: error.message }));
@@ -256,11 +318,26 @@ function Uploader({ collectionId }: { collectionId: string }) {
               <span className="grow" style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
                 {item.name} <span className="muted small">{formatBytes(item.size)}</span>
               </span>
-              <div className="progress" role="progressbar" aria-label={`Upload of ${item.name}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(item.progress * 100)}>
+              <div
+                className="progress"
+                role="progressbar"
+                aria-label={`Upload of ${item.name}`}
+                aria-valuemin={0}
+                aria-valuemax={100}
+                aria-valuenow={Math.round(item.progress * 100)}
+              >
                 <span style={{ width: `${Math.round(item.progress * 100)}%` }} />
               </div>
               <span className="small nowrap" data-testid="upload-state">
-                {item.state === "uploading" ? `${Math.round(item.progress * 100)}%` : item.state === "done" ? <Badge tone="success">uploaded</Badge> : item.state === "duplicate" ? <Badge tone="info">already there</Badge> : <Badge tone="danger">failed</Badge>}
+                {item.state === "uploading" ? (
+                  `${Math.round(item.progress * 100)}%`
+                ) : item.state === "done" ? (
+                  <Badge tone="success">uploaded</Badge>
+                ) : item.state === "duplicate" ? (
+                  <Badge tone="info">already there</Badge>
+                ) : (
+                  <Badge tone="danger">failed</Badge>
+                )}
               </span>
               {item.error ? (
                 <div className="alert alert-error small" role="alert" style={{ gridColumn: "1 / -1" }}>
@@ -278,7 +355,13 @@ function Uploader({ collectionId }: { collectionId: string }) {
 // ---------------------------------------------------------------- documents from URLs
 
 const FETCH_TONE = { pending: "info", changed: "success", unchanged: "success", failed: "danger", blocked: "warning" } as const;
-const FETCH_TEXT: Record<FetchStatus, string> = { pending: "not fetched yet", changed: "updated", unchanged: "unchanged", failed: "fetch failed", blocked: "blocked by robots.txt" };
+const FETCH_TEXT: Record<FetchStatus, string> = {
+  pending: "not fetched yet",
+  changed: "updated",
+  unchanged: "unchanged",
+  failed: "fetch failed",
+  blocked: "blocked by robots.txt",
+};
 // Minutes between fetches (the API's refresh_minutes; 0: fetched once).
 const REFRESH_CHOICES = [
   [60, "Every hour"],
@@ -293,11 +376,30 @@ function refreshText(minutes: number | null | undefined): string {
 }
 
 /** Source URL, last fetch and its outcome: what a page or sitemap in the collection is. */
-function FetchState({ url, status, fetchedAt, error, refreshMinutes }: { url: string; status?: FetchStatus | ""; fetchedAt?: string | null; error?: string; refreshMinutes?: number | null }) {
+function FetchState({
+  url,
+  status,
+  fetchedAt,
+  error,
+  refreshMinutes,
+}: {
+  url: string;
+  status?: FetchStatus | "";
+  fetchedAt?: string | null;
+  error?: string;
+  refreshMinutes?: number | null;
+}) {
   const known = status ? (status as FetchStatus) : "pending";
   return (
     <div className="small stack" style={{ gap: 2, marginTop: 4 }} data-testid="fetch-state">
-      <a href={url} target="_blank" rel="noreferrer noopener" className="mono" style={{ overflowWrap: "anywhere" }} data-testid="source-url">
+      <a
+        href={url}
+        target="_blank"
+        rel="noreferrer noopener"
+        className="mono"
+        style={{ overflowWrap: "anywhere" }}
+        data-testid="source-url"
+      >
         {url}
       </a>
       <span className="muted row" style={{ gap: 6, flexWrap: "wrap" }}>
@@ -305,10 +407,15 @@ function FetchState({ url, status, fetchedAt, error, refreshMinutes }: { url: st
           {FETCH_TEXT[known]}
         </Badge>
         <span>
-          <span data-testid="fetched-at">{fetchedAt ? `fetched ${formatDate(fetchedAt)}` : "not fetched yet"}</span> · refreshed {refreshText(refreshMinutes)}
+          <span data-testid="fetched-at">{fetchedAt ? `fetched ${formatDate(fetchedAt)}` : "not fetched yet"}</span> · refreshed{" "}
+          {refreshText(refreshMinutes)}
         </span>
       </span>
-      {error && (known === "failed" || known === "blocked") ? <span className="muted" data-testid="fetch-error">{error}</span> : null}
+      {error && (known === "failed" || known === "blocked") ? (
+        <span className="muted" data-testid="fetch-error">
+          {error}
+        </span>
+      ) : null}
     </div>
   );
 }
@@ -316,14 +423,17 @@ function FetchState({ url, status, fetchedAt, error, refreshMinutes }: { url: st
 function AddFromURL({ collectionId, open, onClose }: { collectionId: string; open: boolean; onClose: () => void }) {
   const [kind, setKind] = useState<"page" | "sitemap">("page");
   const path = { collection_id: collectionId };
-  const add = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const body = { url: String(form.get("url") ?? "").trim(), refresh_minutes: Number(form.get("refresh_minutes")) };
-    if (kind === "page") await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/url", { params: { path }, body }));
-    else await unwrap(client.POST("/api/v1/collections/{collection_id}/sitemaps", { params: { path }, body }));
-    onClose();
-  }, { invalidates: ["/api/v1/collections"] });
+  const add = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const body = { url: String(form.get("url") ?? "").trim(), refresh_minutes: Number(form.get("refresh_minutes")) };
+      if (kind === "page") await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/url", { params: { path }, body }));
+      else await unwrap(client.POST("/api/v1/collections/{collection_id}/sitemaps", { params: { path }, body }));
+      onClose();
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
   return (
     <Modal open={open} title="Add from URL" onClose={onClose} testId="add-from-url">
       <form className="stack" onSubmit={add.run} noValidate>
@@ -335,7 +445,8 @@ function AddFromURL({ collectionId, open, onClose }: { collectionId: string; ope
             <input type="radio" name="kind" value="page" checked={kind === "page"} onChange={() => setKind("page")} /> A web page
           </label>
           <label className="row" style={{ gap: 8 }}>
-            <input type="radio" name="kind" value="sitemap" checked={kind === "sitemap"} onChange={() => setKind("sitemap")} /> Every page of a sitemap
+            <input type="radio" name="kind" value="sitemap" checked={kind === "sitemap"} onChange={() => setKind("sitemap")} /> Every page
+            of a sitemap
           </label>
         </fieldset>
         <TextField
@@ -346,9 +457,19 @@ function AddFromURL({ collectionId, open, onClose }: { collectionId: string; ope
           placeholder={kind === "page" ? "https://example.com/help/shipping" : "https://example.com/sitemap.xml"}
           required
           error={add.error}
-          hint={kind === "page" ? "Its main content is read (no menus or footers) and kept up to date." : "Pages added to the sitemap are added here; pages removed from it are deleted."}
+          hint={
+            kind === "page"
+              ? "Its main content is read (no menus or footers) and kept up to date."
+              : "Pages added to the sitemap are added here; pages removed from it are deleted."
+          }
         />
-        <SelectField label="Fetch again" name="refresh_minutes" defaultValue="1440" error={add.error} hint="Only a page whose text changed is processed again; a page that is gone (404) is deleted.">
+        <SelectField
+          label="Fetch again"
+          name="refresh_minutes"
+          defaultValue="1440"
+          error={add.error}
+          hint="Only a page whose text changed is processed again; a page that is gone (404) is deleted."
+        >
           {REFRESH_CHOICES.map(([value, text]) => (
             <option key={value} value={value}>
               {text}
@@ -370,14 +491,27 @@ function AddFromURL({ collectionId, open, onClose }: { collectionId: string; ope
 }
 
 function SitemapRow({ collectionId, sitemap, canEdit }: { collectionId: string; sitemap: SitemapItem; canEdit: boolean }) {
-  const remove = useAction(async () => {
-    if (!window.confirm(`Remove the sitemap ${sitemap.url} and its ${sitemap.page_count ?? 0} pages?`)) return;
-    await unwrap(client.DELETE("/api/v1/collections/{collection_id}/sitemaps/{sitemap_id}", { params: { path: { collection_id: collectionId, sitemap_id: sitemap.id } } }));
-  }, { invalidates: ["/api/v1/collections"] });
+  const remove = useAction(
+    async () => {
+      if (!window.confirm(`Remove the sitemap ${sitemap.url} and its ${sitemap.page_count ?? 0} pages?`)) return;
+      await unwrap(
+        client.DELETE("/api/v1/collections/{collection_id}/sitemaps/{sitemap_id}", {
+          params: { path: { collection_id: collectionId, sitemap_id: sitemap.id } },
+        }),
+      );
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
   return (
     <tr data-testid="sitemap-row">
       <td>
-        <FetchState url={sitemap.url} status={sitemap.fetch_status} fetchedAt={sitemap.fetched_at} error={sitemap.fetch_error} refreshMinutes={sitemap.refresh_minutes} />
+        <FetchState
+          url={sitemap.url}
+          status={sitemap.fetch_status}
+          fetchedAt={sitemap.fetched_at}
+          error={sitemap.fetch_error}
+          refreshMinutes={sitemap.refresh_minutes}
+        />
         {sitemap.fetch_error && sitemap.fetch_status === "changed" ? <div className="muted small">{sitemap.fetch_error}</div> : null}
         <ErrorMessage error={remove.error} />
       </td>
@@ -386,7 +520,13 @@ function SitemapRow({ collectionId, sitemap, canEdit }: { collectionId: string; 
       </td>
       <td className="num">
         {canEdit ? (
-          <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Remove sitemap ${sitemap.url}`}>
+          <button
+            type="button"
+            className="btn btn-sm btn-danger"
+            disabled={remove.busy}
+            onClick={() => void remove.run()}
+            aria-label={`Remove sitemap ${sitemap.url}`}
+          >
             Remove
           </button>
         ) : null}
@@ -397,13 +537,19 @@ function SitemapRow({ collectionId, sitemap, canEdit }: { collectionId: string; 
 
 function DocumentRow({ collectionId, document, canEdit }: { collectionId: string; document: DocumentItem; canEdit: boolean }) {
   const path = { collection_id: collectionId, document_id: document.id };
-  const reprocess = useAction(async () => {
-    await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/{document_id}/reprocess", { params: { path } }));
-  }, { invalidates: ["/api/v1/collections"] });
-  const remove = useAction(async () => {
-    if (!window.confirm(`Delete "${document.title}" and its chunks?`)) return;
-    await unwrap(client.DELETE("/api/v1/collections/{collection_id}/documents/{document_id}", { params: { path } }));
-  }, { invalidates: ["/api/v1/collections"] });
+  const reprocess = useAction(
+    async () => {
+      await unwrap(client.POST("/api/v1/collections/{collection_id}/documents/{document_id}/reprocess", { params: { path } }));
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
+  const remove = useAction(
+    async () => {
+      if (!window.confirm(`Delete "${document.title}" and its chunks?`)) return;
+      await unwrap(client.DELETE("/api/v1/collections/{collection_id}/documents/{document_id}", { params: { path } }));
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
   const active = document.status === "pending" || document.status === "processing";
   // Linked to (#document-<id>, e.g. from a History answer that cited it): shown and marked.
   const linked = useLocation().hash === `#document-${document.id}`;
@@ -412,11 +558,23 @@ function DocumentRow({ collectionId, document, canEdit }: { collectionId: string
     if (linked) row.current?.scrollIntoView({ block: "center" });
   }, [linked]);
   return (
-    <tr data-testid="document-row" id={`document-${document.id}`} ref={row} aria-current={linked ? "true" : undefined} style={linked ? { background: "var(--accent-soft)" } : undefined}>
+    <tr
+      data-testid="document-row"
+      id={`document-${document.id}`}
+      ref={row}
+      aria-current={linked ? "true" : undefined}
+      style={linked ? { background: "var(--accent-soft)" } : undefined}
+    >
       <td>
         <strong data-testid="document-title">{document.title}</strong>
         {document.source === "url" ? (
-          <FetchState url={document.source_url ?? ""} status={document.fetch_status} fetchedAt={document.fetched_at} error={document.fetch_error} refreshMinutes={document.refresh_minutes} />
+          <FetchState
+            url={document.source_url ?? ""}
+            status={document.fetch_status}
+            fetchedAt={document.fetched_at}
+            error={document.fetch_error}
+            refreshMinutes={document.refresh_minutes}
+          />
         ) : (
           <div className="muted small">
             {document.content_type} · {formatBytes(document.size)}
@@ -434,21 +592,46 @@ function DocumentRow({ collectionId, document, canEdit }: { collectionId: string
         <div className="stack" style={{ gap: 6 }}>
           <DocumentStatusBadge document={document} />
           {active && document.chunks_total ? (
-            <div className="progress" role="progressbar" aria-label={`Processing ${document.title}`} aria-valuenow={Math.round((document.progress ?? 0) * 100)} aria-valuemin={0} aria-valuemax={100}>
+            <div
+              className="progress"
+              role="progressbar"
+              aria-label={`Processing ${document.title}`}
+              aria-valuenow={Math.round((document.progress ?? 0) * 100)}
+              aria-valuemin={0}
+              aria-valuemax={100}
+            >
               <span style={{ width: `${Math.round((document.progress ?? 0) * 100)}%` }} />
             </div>
           ) : null}
         </div>
       </td>
-      <td className="num hide-sm">{document.status === "completed" ? formatNumber(document.chunks_total) : active && document.chunks_total ? `${document.chunks_done}/${document.chunks_total}` : "—"}</td>
+      <td className="num hide-sm">
+        {document.status === "completed"
+          ? formatNumber(document.chunks_total)
+          : active && document.chunks_total
+            ? `${document.chunks_done}/${document.chunks_total}`
+            : "—"}
+      </td>
       <td className="hide-sm muted small">{formatDate(document.processed_at ?? document.created_at)}</td>
       <td className="num">
         {canEdit ? (
           <div className="row" style={{ justifyContent: "flex-end" }}>
-            <button type="button" className="btn btn-sm" disabled={reprocess.busy || active} onClick={() => void reprocess.run()} aria-label={`Reprocess ${document.title}`}>
+            <button
+              type="button"
+              className="btn btn-sm"
+              disabled={reprocess.busy || active}
+              onClick={() => void reprocess.run()}
+              aria-label={`Reprocess ${document.title}`}
+            >
               Reprocess
             </button>
-            <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()} aria-label={`Delete ${document.title}`}>
+            <button
+              type="button"
+              className="btn btn-sm btn-danger"
+              disabled={remove.busy}
+              onClick={() => void remove.run()}
+              aria-label={`Delete ${document.title}`}
+            >
               Delete
             </button>
           </div>
@@ -495,20 +678,29 @@ export function CollectionPage() {
     wasBusy.current = Boolean(busy);
   }, [busy, invalidate]);
 
-  const save = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const updated = await unwrap(
-      client.PATCH("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } }, body: { name: String(form.get("name")), description: String(form.get("description") ?? "") } }),
-    );
-    setEditing(false);
-    return updated;
-  }, { invalidates: ["/api/v1/collections"] });
-  const remove = useAction(async () => {
-    if (!window.confirm("Delete this collection with all its documents?")) return;
-    await unwrap(client.DELETE("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } }));
-    navigate("/knowledge");
-  }, { invalidates: ["/api/v1/collections"] });
+  const save = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const updated = await unwrap(
+        client.PATCH("/api/v1/collections/{collection_id}", {
+          params: { path: { collection_id: collectionId } },
+          body: { name: String(form.get("name")), description: String(form.get("description") ?? "") },
+        }),
+      );
+      setEditing(false);
+      return updated;
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
+  const remove = useAction(
+    async () => {
+      if (!window.confirm("Delete this collection with all its documents?")) return;
+      await unwrap(client.DELETE("/api/v1/collections/{collection_id}", { params: { path: { collection_id: collectionId } } }));
+      navigate("/knowledge");
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
 
   if (collection.error) {
     return (
@@ -526,7 +718,12 @@ export function CollectionPage() {
         title={data.name}
         description={
           <>
-            <Link to="/knowledge">Knowledge</Link> · {formatNumber(data.document_count)} documents · {formatNumber(data.chunk_count)} chunks · <span className="mono">{data.embedding_model}</span> · <span data-testid="collection-language">{data.language}{data.unaccent ? ", accents ignored" : ""}</span>
+            <Link to="/knowledge">Knowledge</Link> · {formatNumber(data.document_count)} documents · {formatNumber(data.chunk_count)} chunks
+            · <span className="mono">{data.embedding_model}</span> ·{" "}
+            <span data-testid="collection-language">
+              {data.language}
+              {data.unaccent ? ", accents ignored" : ""}
+            </span>
           </>
         }
         actions={
@@ -581,7 +778,9 @@ export function CollectionPage() {
               </table>
             </div>
           ) : (
-            <Empty title="No documents yet">{canEdit ? "Drop files above, or add a web page or a sitemap with “Add from URL”." : null}</Empty>
+            <Empty title="No documents yet">
+              {canEdit ? "Drop files above, or add a web page or a sitemap with “Add from URL”." : null}
+            </Empty>
           )
         ) : (
           <Loading />
@@ -607,23 +806,14 @@ export function CollectionPage() {
               </thead>
               <tbody>
                 {sitemaps.data.results.map((sitemap) => (
-                  <SitemapRow
-                    key={sitemap.id}
-                    collectionId={collectionId}
-                    sitemap={sitemap}
-                    canEdit={canEdit}
-                  />
+                  <SitemapRow key={sitemap.id} collectionId={collectionId} sitemap={sitemap} canEdit={canEdit} />
                 ))}
               </tbody>
             </table>
           </div>
         </div>
       ) : null}
-      <AddFromURL
-        collectionId={collectionId}
-        open={addingURL}
-        onClose={() => setAddingURL(false)}
-      />
+      <AddFromURL collectionId={collectionId} open={addingURL} onClose={() => setAddingURL(false)} />
       <Modal open={editing} title="Edit collection" onClose={() => setEditing(false)}>
         <form className="stack" onSubmit={save.run} noValidate>
           <TextField label="Name" name="name" defaultValue={data.name} required error={save.error} />
@@ -648,7 +838,12 @@ export function CollectionPage() {
 const MODES: SearchMode[] = ["hybrid", "vector", "keyword"];
 
 export function SearchPage() {
-  const collections = $api.useQuery("get", "/api/v1/collections", { params: { query: { page_size: 100 } } }, { select: (data) => data.results });
+  const collections = $api.useQuery(
+    "get",
+    "/api/v1/collections",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results },
+  );
   const [selected, setSelected] = useState<string[] | null>(null);
   const [modes, setModes] = useState<SearchMode[]>(MODES);
   const [results, setResults] = useState<Partial<Record<SearchMode, Hit[]>>>({});
@@ -660,14 +855,23 @@ export function SearchPage() {
     const topK = Number(form.get("top_k") || 5);
     const collapse = form.get("collapse") === "on" ? "document" : "none";
     const answers = await Promise.all(
-      modes.map(async (mode) => [mode, (await unwrap(client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK, collapse } }))).results] as const),
+      modes.map(
+        async (mode) =>
+          [
+            mode,
+            (await unwrap(client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK, collapse } }))).results,
+          ] as const,
+      ),
     );
     setResults(Object.fromEntries(answers));
   });
   const toggle = <T,>(list: T[], value: T) => (list.includes(value) ? list.filter((item) => item !== value) : [...list, value]);
   return (
     <>
-      <PageHeader title="Search playground" description="See what each retrieval mode finds: rank, match (relative to the best result), documents, pages and highlighted snippets." />
+      <PageHeader
+        title="Search playground"
+        description="See what each retrieval mode finds: rank, match (relative to the best result), documents, pages and highlighted snippets."
+      />
       <div className="card" style={{ marginBottom: 20 }}>
         <form className="card-body stack" onSubmit={search.run} noValidate>
           <div className="row" style={{ alignItems: "flex-end" }}>
@@ -691,7 +895,11 @@ export function SearchPage() {
               <div className="checks">
                 {(collections.data ?? []).map((collection) => (
                   <label key={collection.id} className="check">
-                    <input type="checkbox" checked={chosen.includes(collection.id)} onChange={() => setSelected(toggle(chosen, collection.id))} />
+                    <input
+                      type="checkbox"
+                      checked={chosen.includes(collection.id)}
+                      onChange={() => setSelected(toggle(chosen, collection.id))}
+                    />
                     {collection.name}
                   </label>
                 ))}
@@ -729,7 +937,11 @@ export function SearchPage() {
                     <Relevance rank={index + 1} score={hit.score} best={results[mode]![0]?.score ?? hit.score} testId="search-score" />
                   </div>
                   <div className="muted small">
-                    {hit.page ? (hit.page_end && hit.page_end !== hit.page ? `Pages ${hit.page}–${hit.page_end}` : `Page ${hit.page}`) : "No page"}
+                    {hit.page
+                      ? hit.page_end && hit.page_end !== hit.page
+                        ? `Pages ${hit.page}–${hit.page_end}`
+                        : `Page ${hit.page}`
+                      : "No page"}
                     {hit.section ? ` · ${hit.section}` : ""}
                   </div>
                   <p className="small" style={{ marginTop: 6 }}>

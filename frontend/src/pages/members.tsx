@@ -9,18 +9,28 @@ import { Badge, Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, Sel
 const ROLES: Role[] = ["admin", "member", "viewer"];
 
 function MemberRow({ member, isAdmin, self }: { member: Member; isAdmin: boolean; self: boolean }) {
-  const change = useAction(async (role: Role) => {
-    await unwrap(client.PATCH("/api/v1/members/{member_id}", { params: { path: { member_id: member.id } }, body: { role } }));
-  }, { invalidates: ["/api/v1/members"] });
-  const remove = useAction(async () => {
-    if (!window.confirm(`Remove ${member.user.email} from the organization?`)) return;
-    await unwrap(client.DELETE("/api/v1/members/{member_id}", { params: { path: { member_id: member.id } } }));
-  }, { invalidates: ["/api/v1/members"] });
+  const change = useAction(
+    async (role: Role) => {
+      await unwrap(client.PATCH("/api/v1/members/{member_id}", { params: { path: { member_id: member.id } }, body: { role } }));
+    },
+    { invalidates: ["/api/v1/members"] },
+  );
+  const remove = useAction(
+    async () => {
+      if (!window.confirm(`Remove ${member.user.email} from the organization?`)) return;
+      await unwrap(client.DELETE("/api/v1/members/{member_id}", { params: { path: { member_id: member.id } } }));
+    },
+    { invalidates: ["/api/v1/members"] },
+  );
   return (
     <tr data-testid="member-row">
       <td>
         <strong>{member.user.name || member.user.email}</strong>
-        {self ? <span className="badge" style={{ marginLeft: 6 }}>you</span> : null}
+        {self ? (
+          <span className="badge" style={{ marginLeft: 6 }}>
+            you
+          </span>
+        ) : null}
         {member.user.name ? <div className="muted small">{member.user.email}</div> : null}
         {/* The last action's refusal (e.g. the last admin's 409), tied to the role control. */}
         <div id={`member-error-${member.id}`}>
@@ -59,10 +69,16 @@ function MemberRow({ member, isAdmin, self }: { member: Member; isAdmin: boolean
       <td className="hide-sm muted small">{formatDate(member.created_at)}</td>
       <td className="num">
         {isAdmin ? (
-          <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => {
+          <button
+            type="button"
+            className="btn btn-sm btn-danger"
+            disabled={remove.busy}
+            onClick={() => {
               change.setError(null);
               void remove.run();
-            }} aria-label={`Remove ${member.user.email}`}>
+            }}
+            aria-label={`Remove ${member.user.email}`}
+          >
             Remove
           </button>
         ) : null}
@@ -74,17 +90,25 @@ function MemberRow({ member, isAdmin, self }: { member: Member; isAdmin: boolean
 function Invitations() {
   const invitations = $api.useQuery("get", "/api/v1/invitations", { params: { query: { page_size: 100 } } });
   const [sent, setSent] = useState("");
-  const invite = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const formElement = event.currentTarget;
-    const form = new FormData(formElement);
-    const invitation = await unwrap(client.POST("/api/v1/invitations", { body: { email: String(form.get("email")), role: form.get("role") as Role } }));
-    setSent(invitation.email);
-    formElement.reset();
-  }, { invalidates: ["/api/v1/invitations"] });
-  const revoke = useAction(async (id: string) => {
-    await unwrap(client.DELETE("/api/v1/invitations/{invitation_id}", { params: { path: { invitation_id: id } } }));
-  }, { invalidates: ["/api/v1/invitations"] });
+  const invite = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const formElement = event.currentTarget;
+      const form = new FormData(formElement);
+      const invitation = await unwrap(
+        client.POST("/api/v1/invitations", { body: { email: String(form.get("email")), role: form.get("role") as Role } }),
+      );
+      setSent(invitation.email);
+      formElement.reset();
+    },
+    { invalidates: ["/api/v1/invitations"] },
+  );
+  const revoke = useAction(
+    async (id: string) => {
+      await unwrap(client.DELETE("/api/v1/invitations/{invitation_id}", { params: { path: { invitation_id: id } } }));
+    },
+    { invalidates: ["/api/v1/invitations"] },
+  );
   return (
     <section className="card" aria-labelledby="invitations-title">
       <div className="card-header">
@@ -138,12 +162,19 @@ function Invitations() {
                   <td>{invitation.email}</td>
                   <td>{invitation.role}</td>
                   <td>
-                    <Badge tone={invitation.status === "pending" ? "info" : invitation.status === "accepted" ? "success" : undefined}>{invitation.status}</Badge>
+                    <Badge tone={invitation.status === "pending" ? "info" : invitation.status === "accepted" ? "success" : undefined}>
+                      {invitation.status}
+                    </Badge>
                   </td>
                   <td className="hide-sm muted small">{formatDate(invitation.expires_at)}</td>
                   <td className="num">
                     {invitation.status === "pending" ? (
-                      <button type="button" className="btn btn-sm btn-danger" onClick={() => void revoke.run(invitation.id)} aria-label={`Revoke the invitation of ${invitation.email}`}>
+                      <button
+                        type="button"
+                        className="btn btn-sm btn-danger"
+                        onClick={() => void revoke.run(invitation.id)}
+                        aria-label={`Revoke the invitation of ${invitation.email}`}
+                      >
                         Revoke
                       </button>
                     ) : null}
@@ -167,7 +198,12 @@ export function MembersPage() {
   const members = $api.useQuery("get", "/api/v1/members", { params: { query: { page, page_size: 50 } } });
   return (
     <div className="stack-lg">
-      <PageHeader title="Members" description={isAdmin ? "Who belongs to the organization, and what they may do." : "Who belongs to the organization. Admins manage roles."} />
+      <PageHeader
+        title="Members"
+        description={
+          isAdmin ? "Who belongs to the organization, and what they may do." : "Who belongs to the organization. Admins manage roles."
+        }
+      />
       <section className="card" aria-label="Members">
         <ErrorMessage error={members.error} />
         {members.data ? (
@@ -197,7 +233,8 @@ export function MembersPage() {
       </section>
       {isAdmin ? <Invitations /> : null}
       <p className="muted small">
-        Roles: <strong>admin</strong> manages members, keys and credentials; <strong>member</strong> edits assistants and knowledge; <strong>viewer</strong> reads and chats.
+        Roles: <strong>admin</strong> manages members, keys and credentials; <strong>member</strong> edits assistants and knowledge;{" "}
+        <strong>viewer</strong> reads and chats.
       </p>
     </div>
   );

@@ -19,21 +19,27 @@ export function PromptsPage() {
   const navigate = useNavigate();
   const [search, setSearch] = useState("");
   const templates = $api.useQuery("get", "/api/v1/prompts", { params: { query: { search: search || undefined, page_size: 100 } } });
-  const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const name = String(new FormData(event.currentTarget).get("name") ?? "");
-    const created = await unwrap(
-      client.POST("/api/v1/prompts", {
-        body: { name, body: "Write about {{ topic }}.", variables: [{ name: "topic", type: "short_text" }], note: "First version" },
-      }),
-    );
-    navigate(`/prompts/${created.id}`);
-  }, { invalidates: ["/api/v1/prompts"] });
-  const importFile = useAction(async (file: File) => {
-    const template = JSON.parse(await file.text());
-    const created = await unwrap(client.POST("/api/v1/prompts/import", { body: { template } }));
-    navigate(`/prompts/${created.id}`);
-  }, { invalidates: ["/api/v1/prompts"] });
+  const create = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const name = String(new FormData(event.currentTarget).get("name") ?? "");
+      const created = await unwrap(
+        client.POST("/api/v1/prompts", {
+          body: { name, body: "Write about {{ topic }}.", variables: [{ name: "topic", type: "short_text" }], note: "First version" },
+        }),
+      );
+      navigate(`/prompts/${created.id}`);
+    },
+    { invalidates: ["/api/v1/prompts"] },
+  );
+  const importFile = useAction(
+    async (file: File) => {
+      const template = JSON.parse(await file.text());
+      const created = await unwrap(client.POST("/api/v1/prompts/import", { body: { template } }));
+      navigate(`/prompts/${created.id}`);
+    },
+    { invalidates: ["/api/v1/prompts"] },
+  );
   return (
     <div className="stack-lg">
       <PageHeader title="Prompt templates" description="Reusable prompts with typed variables. Type / in the chat box to use one." />
@@ -47,7 +53,12 @@ export function PromptsPage() {
               </button>
               <label className="btn">
                 Import JSON
-                <input type="file" accept="application/json" className="sr-only" onChange={(e) => e.target.files?.[0] && void importFile.run(e.target.files[0])} />
+                <input
+                  type="file"
+                  accept="application/json"
+                  className="sr-only"
+                  onChange={(e) => e.target.files?.[0] && void importFile.run(e.target.files[0])}
+                />
               </label>
             </form>
             <ErrorMessage error={create.error ?? importFile.error} />
@@ -99,7 +110,10 @@ function HighlightedBody({ body, known }: { body: string; known: Set<string> }) 
     <pre className="chunk-text" data-testid="prompt-highlight" style={{ whiteSpace: "pre-wrap" }}>
       {parts.map((part, index) => {
         if (!part.startsWith("{{") && !part.startsWith("{%")) return part;
-        const name = part.replace(/[{}%]/g, "").trim().split(/[.|\s(]/)[0];
+        const name = part
+          .replace(/[{}%]/g, "")
+          .trim()
+          .split(/[.|\s(]/)[0];
         const ok = part.startsWith("{%") || known.has(name);
         return (
           <mark key={index} className={ok ? "badge badge-accent" : "badge badge-danger"} title={ok ? "variable" : "not declared"}>
@@ -118,25 +132,63 @@ function VariablesEditor({ variables, onChange, error }: { variables: Variable[]
       <strong>Variables</strong>
       {variables.map((variable, index) => (
         <div key={index} className="row" data-testid="prompt-variable">
-          <input className="input" aria-label="Variable name" value={variable.name} onChange={(e) => set(index, { name: e.target.value })} style={{ maxWidth: 160 }} />
-          <select className="select" aria-label="Variable type" value={variable.type} onChange={(e) => set(index, { type: e.target.value })}>
+          <input
+            className="input"
+            aria-label="Variable name"
+            value={variable.name}
+            onChange={(e) => set(index, { name: e.target.value })}
+            style={{ maxWidth: 160 }}
+          />
+          <select
+            className="select"
+            aria-label="Variable type"
+            value={variable.type}
+            onChange={(e) => set(index, { type: e.target.value })}
+          >
             {TYPES.map((t) => (
               <option key={t}>{t}</option>
             ))}
           </select>
           {variable.type === "choice" ? (
-            <input className="input" aria-label="Choices" placeholder="choices, comma-separated" value={variable.choices.join(",")} onChange={(e) => set(index, { choices: e.target.value.split(",").map((c) => c.trim()).filter(Boolean) })} />
+            <input
+              className="input"
+              aria-label="Choices"
+              placeholder="choices, comma-separated"
+              value={variable.choices.join(",")}
+              onChange={(e) =>
+                set(index, {
+                  choices: e.target.value
+                    .split(",")
+                    .map((c) => c.trim())
+                    .filter(Boolean),
+                })
+              }
+            />
           ) : null}
           <label className="check">
             <input type="checkbox" checked={variable.required} onChange={(e) => set(index, { required: e.target.checked })} /> required
           </label>
-          <button type="button" className="btn btn-sm btn-ghost" onClick={() => onChange(variables.filter((_, i) => i !== index))} aria-label={`Remove ${variable.name}`}>
+          <button
+            type="button"
+            className="btn btn-sm btn-ghost"
+            onClick={() => onChange(variables.filter((_, i) => i !== index))}
+            aria-label={`Remove ${variable.name}`}
+          >
             ✕
           </button>
         </div>
       ))}
       <div>
-        <button type="button" className="btn btn-sm" onClick={() => onChange([...variables, { name: `var${variables.length + 1}`, type: "short_text", required: true, default: null, help: "", choices: [] }])}>
+        <button
+          type="button"
+          className="btn btn-sm"
+          onClick={() =>
+            onChange([
+              ...variables,
+              { name: `var${variables.length + 1}`, type: "short_text", required: true, default: null, help: "", choices: [] },
+            ])
+          }
+        >
           Add variable
         </button>
       </div>
@@ -154,7 +206,12 @@ export function PromptEditPage() {
   const { canEdit } = usePermissions();
   const path = { params: { path: { template_id: templateId } } };
   const template = $api.useQuery("get", "/api/v1/prompts/{template_id}", path, { placeholderData: undefined });
-  const versions = $api.useQuery("get", "/api/v1/prompts/{template_id}/versions", { params: { path: { template_id: templateId }, query: { page_size: 100 } } }, { placeholderData: undefined });
+  const versions = $api.useQuery(
+    "get",
+    "/api/v1/prompts/{template_id}/versions",
+    { params: { path: { template_id: templateId }, query: { page_size: 100 } } },
+    { placeholderData: undefined },
+  );
   const [body, setBody] = useState("");
   const [variables, setVariables] = useState<Variable[]>([]);
   const [values, setValues] = useState<Record<string, string>>({});
@@ -187,15 +244,29 @@ export function PromptEditPage() {
   }, [body, variables, values]);
 
   const known = useMemo(() => new Set(variables.map((v) => v.name)), [variables]);
-  const save = useAction(async (publish: boolean) => {
-    await unwrap(client.POST("/api/v1/prompts/{template_id}/versions", { ...path, body: { body, variables, note, publish } }));
-    setNote("");
-  }, { invalidates: ["/api/v1/prompts"] });
-  const publish = useAction(async (number: number) => {
-    await unwrap(client.POST("/api/v1/prompts/{template_id}/versions/{number}/publish", { params: { path: { template_id: templateId, number: String(number) } } }));
-  }, { invalidates: ["/api/v1/prompts"] });
+  const save = useAction(
+    async (publish: boolean) => {
+      await unwrap(client.POST("/api/v1/prompts/{template_id}/versions", { ...path, body: { body, variables, note, publish } }));
+      setNote("");
+    },
+    { invalidates: ["/api/v1/prompts"] },
+  );
+  const publish = useAction(
+    async (number: number) => {
+      await unwrap(
+        client.POST("/api/v1/prompts/{template_id}/versions/{number}/publish", {
+          params: { path: { template_id: templateId, number: String(number) } },
+        }),
+      );
+    },
+    { invalidates: ["/api/v1/prompts"] },
+  );
   const showDiff = useAction(async (from: number, to: number) => {
-    const answer = await unwrap(client.GET("/api/v1/prompts/{template_id}/diff", { params: { path: { template_id: templateId }, query: { from_version: from, to_version: to } } }));
+    const answer = await unwrap(
+      client.GET("/api/v1/prompts/{template_id}/diff", {
+        params: { path: { template_id: templateId }, query: { from_version: from, to_version: to } },
+      }),
+    );
     setDiff(answer.body || "(same text)");
   });
   const exportJson = async () => {
@@ -227,7 +298,15 @@ export function PromptEditPage() {
             <label htmlFor="prompt-body">
               <strong>Body</strong>
             </label>
-            <textarea id="prompt-body" className="textarea mono" rows={8} value={body} onChange={(e) => setBody(e.target.value)} data-testid="prompt-body" readOnly={!canEdit} />
+            <textarea
+              id="prompt-body"
+              className="textarea mono"
+              rows={8}
+              value={body}
+              onChange={(e) => setBody(e.target.value)}
+              data-testid="prompt-body"
+              readOnly={!canEdit}
+            />
             {fieldErrors(save.error, "body")?.map((m) => (
               <div key={m} className="field-errors">
                 {m}
@@ -237,11 +316,23 @@ export function PromptEditPage() {
             <VariablesEditor variables={variables} onChange={setVariables} error={save.error} />
             {canEdit ? (
               <div className="row">
-                <input className="input grow" aria-label="Version note" placeholder="What changed" value={note} onChange={(e) => setNote(e.target.value)} />
+                <input
+                  className="input grow"
+                  aria-label="Version note"
+                  placeholder="What changed"
+                  value={note}
+                  onChange={(e) => setNote(e.target.value)}
+                />
                 <button type="button" className="btn" disabled={save.busy} onClick={() => void save.run(false)}>
                   Save version
                 </button>
-                <button type="button" className="btn btn-primary" disabled={save.busy} onClick={() => void save.run(true)} data-testid="prompt-publish">
+                <button
+                  type="button"
+                  className="btn btn-primary"
+                  disabled={save.busy}
+                  onClick={() => void save.run(true)}
+                  data-testid="prompt-publish"
+                >
                   Save and publish
                 </button>
               </div>
@@ -256,14 +347,25 @@ export function PromptEditPage() {
               <div key={v.name} className="field">
                 <label htmlFor={`value-${v.name}`}>{v.name}</label>
                 {v.type === "choice" ? (
-                  <select id={`value-${v.name}`} className="select" value={values[v.name] ?? ""} onChange={(e) => setValues({ ...values, [v.name]: e.target.value })}>
+                  <select
+                    id={`value-${v.name}`}
+                    className="select"
+                    value={values[v.name] ?? ""}
+                    onChange={(e) => setValues({ ...values, [v.name]: e.target.value })}
+                  >
                     <option value="">—</option>
                     {v.choices.map((c) => (
                       <option key={c}>{c}</option>
                     ))}
                   </select>
                 ) : (
-                  <input id={`value-${v.name}`} className="input" type={v.type === "number" ? "number" : v.type === "date" ? "date" : "text"} value={values[v.name] ?? ""} onChange={(e) => setValues({ ...values, [v.name]: e.target.value })} />
+                  <input
+                    id={`value-${v.name}`}
+                    className="input"
+                    type={v.type === "number" ? "number" : v.type === "date" ? "date" : "text"}
+                    value={values[v.name] ?? ""}
+                    onChange={(e) => setValues({ ...values, [v.name]: e.target.value })}
+                  />
                 )}
                 {fieldErrors(preview.error, `values.${v.name}`)?.map((m) => (
                   <div key={m} className="field-errors">
@@ -278,7 +380,11 @@ export function PromptEditPage() {
               </pre>
             ) : (
               <div className="muted small" data-testid="prompt-preview-problem">
-                {preview.error ? Object.values((preview.error as { fields?: Record<string, string[]> }).fields ?? {}).flat().join(" ") || "Fill in the variables to see the text." : ""}
+                {preview.error
+                  ? Object.values((preview.error as { fields?: Record<string, string[]> }).fields ?? {})
+                      .flat()
+                      .join(" ") || "Fill in the variables to see the text."
+                  : ""}
               </div>
             )}
           </div>

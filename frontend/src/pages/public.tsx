@@ -25,8 +25,8 @@ export function LandingPage() {
       </div>
       <h1>AI assistants that answer from your organization's knowledge.</h1>
       <p className="lead">
-        Upload your documents, pick a model, and give your team and customers an assistant that streams its answers, cites
-        its sources and tells you what every answer cost.
+        Upload your documents, pick a model, and give your team and customers an assistant that streams its answers, cites its sources and
+        tells you what every answer cost.
       </p>
       <div className="row" style={{ marginBottom: 48 }}>
         <Link className="btn btn-primary" to="/signup">
@@ -125,7 +125,16 @@ export function SignupPage() {
       <form className="stack" onSubmit={submit} noValidate>
         <TextField label="Your name" name="name" autoComplete="name" error={error} />
         <TextField label="Work e-mail" name="email" type="email" autoComplete="email" required error={error} />
-        <TextField label="Password" name="password" type="password" autoComplete="new-password" required minLength={8} hint="At least 8 characters." error={error} />
+        <TextField
+          label="Password"
+          name="password"
+          type="password"
+          autoComplete="new-password"
+          required
+          minLength={8}
+          hint="At least 8 characters."
+          error={error}
+        />
         <TextField
           label="Organization name"
           name="organization_name"
@@ -146,7 +155,10 @@ export function SignupPage() {
           }}
           hint={
             <>
-              Lowercase letters and digits: <strong>{slug || "yourname"}.{config.baseDomain}</strong>
+              Lowercase letters and digits:{" "}
+              <strong>
+                {slug || "yourname"}.{config.baseDomain}
+              </strong>
             </>
           }
           error={error}

@@ -115,7 +115,11 @@ export function SecurityPage() {
     event.preventDefault();
     const code = String(new FormData(event.currentTarget).get("code") ?? "").replace(/\s/g, "");
     if (!code) {
-      setError(new ApiError(400, "invalid", "Enter the 6-digit code from your authenticator app.", { code: ["Enter the 6-digit code from your authenticator app."] }));
+      setError(
+        new ApiError(400, "invalid", "Enter the 6-digit code from your authenticator app.", {
+          code: ["Enter the 6-digit code from your authenticator app."],
+        }),
+      );
       return;
     }
     return withConfirmation(async () => {
@@ -199,7 +203,15 @@ export function SecurityPage() {
       <section className="card" aria-labelledby="totp-title">
         <div className="card-header">
           <h2 id="totp-title">Two-factor authentication</h2>
-          {authenticators.data ? totp ? <Badge tone="success" testId="totp-status">on</Badge> : <Badge testId="totp-status">off</Badge> : null}
+          {authenticators.data ? (
+            totp ? (
+              <Badge tone="success" testId="totp-status">
+                on
+              </Badge>
+            ) : (
+              <Badge testId="totp-status">off</Badge>
+            )
+          ) : null}
         </div>
         <div className="card-body stack">
           <ErrorMessage error={authenticators.error} />
@@ -213,7 +225,10 @@ export function SecurityPage() {
             reauthForm
           ) : setup ? (
             <form className="stack" onSubmit={activate} noValidate>
-              <p>Scan the QR code with your authenticator app (Google Authenticator, 1Password, Authy…) or type the key into it, then enter the 6-digit code it shows.</p>
+              <p>
+                Scan the QR code with your authenticator app (Google Authenticator, 1Password, Authy…) or type the key into it, then enter
+                the 6-digit code it shows.
+              </p>
               <div className="totp-setup">
                 {setup.url ? <TwoFactorQr uri={setup.url} /> : null}
                 <div className="totp-key stack">
@@ -229,7 +244,15 @@ export function SecurityPage() {
                   On a phone: <a href={setup.url}>open in your authenticator app</a>.
                 </p>
               ) : null}
-              <TextField label="Authentication code" name="code" inputMode="numeric" autoComplete="one-time-code" required autoFocus error={error} />
+              <TextField
+                label="Authentication code"
+                name="code"
+                inputMode="numeric"
+                autoComplete="one-time-code"
+                required
+                autoFocus
+                error={error}
+              />
               {error instanceof ApiError && error.fields.code ? null : <ErrorMessage error={error} />}
               <div className="row">
                 <button className="btn btn-primary" type="submit" disabled={busy}>
@@ -305,7 +328,12 @@ export function SecurityPage() {
             {pending ? null : (
               <div className="row">
                 {codes?.length ? null : (
-                  <button className="btn" type="button" onClick={() => void withConfirmation(showCodes, "see your recovery codes")} disabled={busy}>
+                  <button
+                    className="btn"
+                    type="button"
+                    onClick={() => void withConfirmation(showCodes, "see your recovery codes")}
+                    disabled={busy}
+                  >
                     Show recovery codes
                   </button>
                 )}

@@ -23,40 +23,56 @@ export function WebhooksPage() {
   const [open, setOpen] = useState<Endpoint | null>(null);
   const endpoints = $api.useQuery("get", "/api/v1/webhooks/endpoints", { params: { query: { page, page_size: 50 } } });
   const types = $api.useQuery("get", "/api/v1/webhooks/event-types", { params: { query: { page_size: 100 } } }, { staleTime: Infinity });
-  const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const created = await unwrap(
-      client.POST("/api/v1/webhooks/endpoints", {
-        body: {
-          url: String(form.get("url") ?? ""),
-          description: String(form.get("description") ?? ""),
-          event_types: form.getAll("event_types").map(String),
-        },
-      }),
-    );
-    setCreating(false);
-    setSecret(created.secret);
-  }, { invalidates: ["/api/v1/webhooks/endpoints"] });
-  const toggle = useAction(async (endpoint: Endpoint) => {
-    await unwrap(
-      client.PATCH("/api/v1/webhooks/endpoints/{endpoint_id}", {
-        params: { path: { endpoint_id: endpoint.id } },
-        body: { is_active: !endpoint.is_active },
-      }),
-    );
-  }, { invalidates: ["/api/v1/webhooks/endpoints"] });
-  const remove = useAction(async (endpoint: Endpoint) => {
-    if (!window.confirm(`Delete the endpoint ${endpoint.url}? Its delivery log goes with it.`)) return;
-    await unwrap(client.DELETE("/api/v1/webhooks/endpoints/{endpoint_id}", { params: { path: { endpoint_id: endpoint.id } } }));
-  }, { invalidates: ["/api/v1/webhooks/endpoints"] });
+  const create = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const created = await unwrap(
+        client.POST("/api/v1/webhooks/endpoints", {
+          body: {
+            url: String(form.get("url") ?? ""),
+            description: String(form.get("description") ?? ""),
+            event_types: form.getAll("event_types").map(String),
+          },
+        }),
+      );
+      setCreating(false);
+      setSecret(created.secret);
+    },
+    { invalidates: ["/api/v1/webhooks/endpoints"] },
+  );
+  const toggle = useAction(
+    async (endpoint: Endpoint) => {
+      await unwrap(
+        client.PATCH("/api/v1/webhooks/endpoints/{endpoint_id}", {
+          params: { path: { endpoint_id: endpoint.id } },
+          body: { is_active: !endpoint.is_active },
+        }),
+      );
+    },
+    { invalidates: ["/api/v1/webhooks/endpoints"] },
+  );
+  const remove = useAction(
+    async (endpoint: Endpoint) => {
+      if (!window.confirm(`Delete the endpoint ${endpoint.url}? Its delivery log goes with it.`)) return;
+      await unwrap(client.DELETE("/api/v1/webhooks/endpoints/{endpoint_id}", { params: { path: { endpoint_id: endpoint.id } } }));
+    },
+    { invalidates: ["/api/v1/webhooks/endpoints"] },
+  );
   return (
     <div className="stack-lg">
       <PageHeader
         title="Webhooks"
         description="Send signed events (Standard Webhooks) to your systems when documents finish, answers complete or a quota is reached."
         actions={
-          <button type="button" className="btn btn-primary" onClick={() => { create.setError(null); setCreating(true); }}>
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={() => {
+              create.setError(null);
+              setCreating(true);
+            }}
+          >
             New endpoint
           </button>
         }
@@ -74,31 +90,55 @@ export function WebhooksPage() {
                     <th>Endpoint</th>
                     <th>Events</th>
                     <th>Status</th>
-                    <th className="num"><span className="sr-only">Actions</span></th>
+                    <th className="num">
+                      <span className="sr-only">Actions</span>
+                    </th>
                   </tr>
                 </thead>
                 <tbody>
                   {endpoints.data.results.map((endpoint) => (
                     <tr key={endpoint.id} data-testid="webhook-row">
                       <td>
-                        <strong className="mono small" style={{ wordBreak: "break-all" }}>{endpoint.url}</strong>
+                        <strong className="mono small" style={{ wordBreak: "break-all" }}>
+                          {endpoint.url}
+                        </strong>
                         <div className="muted small">{endpoint.description || `created ${formatDate(endpoint.created_at)}`}</div>
                       </td>
                       <td>
                         <div className="row" style={{ gap: 4, flexWrap: "wrap" }}>
-                          {endpoint.event_types.map((type) => <Badge key={type}>{type}</Badge>)}
+                          {endpoint.event_types.map((type) => (
+                            <Badge key={type}>{type}</Badge>
+                          ))}
                         </div>
                       </td>
                       <td>
                         {endpoint.is_active ? <Badge tone="success">active</Badge> : <Badge tone="danger">disabled</Badge>}
-                        {endpoint.consecutive_failures ? <div className="muted small">{endpoint.consecutive_failures} failures in a row</div> : null}
+                        {endpoint.consecutive_failures ? (
+                          <div className="muted small">{endpoint.consecutive_failures} failures in a row</div>
+                        ) : null}
                         {endpoint.disabled_reason ? <div className="muted small">{endpoint.disabled_reason}</div> : null}
                       </td>
                       <td className="num">
                         <div className="row" style={{ gap: 4, justifyContent: "flex-end", flexWrap: "wrap" }}>
-                          <button type="button" className="btn btn-sm" onClick={() => setOpen(endpoint)} aria-label={`Deliveries of ${endpoint.url}`}>Deliveries</button>
-                          <button type="button" className="btn btn-sm" onClick={() => void toggle.run(endpoint)}>{endpoint.is_active ? "Disable" : "Enable"}</button>
-                          <button type="button" className="btn btn-sm btn-danger" onClick={() => void remove.run(endpoint)} aria-label={`Delete ${endpoint.url}`}>Delete</button>
+                          <button
+                            type="button"
+                            className="btn btn-sm"
+                            onClick={() => setOpen(endpoint)}
+                            aria-label={`Deliveries of ${endpoint.url}`}
+                          >
+                            Deliveries
+                          </button>
+                          <button type="button" className="btn btn-sm" onClick={() => void toggle.run(endpoint)}>
+                            {endpoint.is_active ? "Disable" : "Enable"}
+                          </button>
+                          <button
+                            type="button"
+                            className="btn btn-sm btn-danger"
+                            onClick={() => void remove.run(endpoint)}
+                            aria-label={`Delete ${endpoint.url}`}
+                          >
+                            Delete
+                          </button>
                         </div>
                       </td>
                     </tr>
@@ -132,8 +172,12 @@ export function WebhooksPage() {
           </fieldset>
           <ErrorMessage error={create.error} />
           <div className="row" style={{ justifyContent: "flex-end" }}>
-            <button type="button" className="btn" onClick={() => setCreating(false)}>Cancel</button>
-            <button type="submit" className="btn btn-primary" disabled={create.busy}>Create endpoint</button>
+            <button type="button" className="btn" onClick={() => setCreating(false)}>
+              Cancel
+            </button>
+            <button type="submit" className="btn btn-primary" disabled={create.busy}>
+              Create endpoint
+            </button>
           </div>
         </form>
       </Modal>
@@ -142,7 +186,11 @@ export function WebhooksPage() {
         open={secret !== null}
         title="Signing secret"
         onClose={() => setSecret(null)}
-        footer={<button type="button" className="btn btn-primary" onClick={() => setSecret(null)}>Done</button>}
+        footer={
+          <button type="button" className="btn btn-primary" onClick={() => setSecret(null)}>
+            Done
+          </button>
+        }
       >
         <div className="alert alert-warning" role="status">
           Copy the secret now: it is shown only once. Verify each delivery's webhook-signature header with it.
@@ -161,23 +209,42 @@ export function WebhooksPage() {
 function DeliveryLog({ endpoint, onClose }: { endpoint: Endpoint; onClose: () => void }) {
   const [page, setPage] = useState(1);
   const [shown, setShown] = useState<string | null>(null);
-  const log = $api.useQuery("get", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries", { params: { path: { endpoint_id: endpoint.id }, query: { page, page_size: 20 } } });
+  const log = $api.useQuery("get", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries", {
+    params: { path: { endpoint_id: endpoint.id }, query: { page, page_size: 20 } },
+  });
   // Another delivery's excerpts are never shown in place of the chosen one's.
-  const detail = $api.useQuery("get", "/api/v1/webhooks/deliveries/{delivery_id}", { params: { path: { delivery_id: shown ?? "" } } }, { enabled: shown !== null, placeholderData: undefined });
-  const test = useAction(async () => {
-    await unwrap(client.POST("/api/v1/webhooks/endpoints/{endpoint_id}/test", { params: { path: { endpoint_id: endpoint.id } } }));
-  }, { invalidates: ["/api/v1/webhooks"] });
-  const redeliver = useAction(async (delivery: Delivery) => {
-    await unwrap(client.POST("/api/v1/webhooks/deliveries/{delivery_id}/redeliver", { params: { path: { delivery_id: delivery.id } } }));
-  }, { invalidates: ["/api/v1/webhooks"] });
+  const detail = $api.useQuery(
+    "get",
+    "/api/v1/webhooks/deliveries/{delivery_id}",
+    { params: { path: { delivery_id: shown ?? "" } } },
+    { enabled: shown !== null, placeholderData: undefined },
+  );
+  const test = useAction(
+    async () => {
+      await unwrap(client.POST("/api/v1/webhooks/endpoints/{endpoint_id}/test", { params: { path: { endpoint_id: endpoint.id } } }));
+    },
+    { invalidates: ["/api/v1/webhooks"] },
+  );
+  const redeliver = useAction(
+    async (delivery: Delivery) => {
+      await unwrap(client.POST("/api/v1/webhooks/deliveries/{delivery_id}/redeliver", { params: { path: { delivery_id: delivery.id } } }));
+    },
+    { invalidates: ["/api/v1/webhooks"] },
+  );
   return (
     <section className="card stack" aria-label="Delivery log">
       <div className="row" style={{ justifyContent: "space-between", flexWrap: "wrap" }}>
         <h2 style={{ margin: 0, wordBreak: "break-all" }}>Deliveries to {endpoint.url}</h2>
         <div className="row" style={{ gap: 4 }}>
-          <button type="button" className="btn btn-sm" onClick={() => void test.run()} disabled={test.busy}>Send test event</button>
-          <button type="button" className="btn btn-sm" onClick={() => void log.refetch()}>Refresh</button>
-          <button type="button" className="btn btn-sm" onClick={onClose}>Close</button>
+          <button type="button" className="btn btn-sm" onClick={() => void test.run()} disabled={test.busy}>
+            Send test event
+          </button>
+          <button type="button" className="btn btn-sm" onClick={() => void log.refetch()}>
+            Refresh
+          </button>
+          <button type="button" className="btn btn-sm" onClick={onClose}>
+            Close
+          </button>
         </div>
       </div>
       <ErrorMessage error={log.error ?? test.error ?? redeliver.error} />
@@ -191,7 +258,9 @@ function DeliveryLog({ endpoint, onClose }: { endpoint: Endpoint; onClose: () =>
                   <th>Status</th>
                   <th className="hide-sm">Attempts</th>
                   <th className="hide-sm">Last attempt</th>
-                  <th className="num"><span className="sr-only">Actions</span></th>
+                  <th className="num">
+                    <span className="sr-only">Actions</span>
+                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -213,8 +282,12 @@ function DeliveryLog({ endpoint, onClose }: { endpoint: Endpoint; onClose: () =>
                     </td>
                     <td className="num">
                       <div className="row" style={{ gap: 4, justifyContent: "flex-end" }}>
-                        <button type="button" className="btn btn-sm" onClick={() => setShown(shown === delivery.id ? null : delivery.id)}>Details</button>
-                        <button type="button" className="btn btn-sm" onClick={() => void redeliver.run(delivery)}>Redeliver</button>
+                        <button type="button" className="btn btn-sm" onClick={() => setShown(shown === delivery.id ? null : delivery.id)}>
+                          Details
+                        </button>
+                        <button type="button" className="btn btn-sm" onClick={() => void redeliver.run(delivery)}>
+                          Redeliver
+                        </button>
                       </div>
                     </td>
                   </tr>
@@ -225,14 +298,20 @@ function DeliveryLog({ endpoint, onClose }: { endpoint: Endpoint; onClose: () =>
         ) : (
           <Empty title="No deliveries yet">Send a test event to see one.</Empty>
         )
-      ) : <Loading />}
+      ) : (
+        <Loading />
+      )}
       {log.data ? <Pager page={page} count={log.data.count} pageSize={20} onPage={setPage} /> : null}
       {shown && detail.data ? (
         <div className="stack" data-testid="delivery-detail">
           <h3 style={{ margin: 0 }}>Request</h3>
-          <pre className="mono small" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{detail.data.request_excerpt || "not sent yet"}</pre>
+          <pre className="mono small" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
+            {detail.data.request_excerpt || "not sent yet"}
+          </pre>
           <h3 style={{ margin: 0 }}>Response</h3>
-          <pre className="mono small" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>{detail.data.response_excerpt || detail.data.error || "no answer"}</pre>
+          <pre className="mono small" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
+            {detail.data.response_excerpt || detail.data.error || "no answer"}
+          </pre>
         </div>
       ) : null}
     </section>

@@ -19,24 +19,93 @@ type Draft = { steps: Step[]; input_schema: InputField[]; triggers: Record<strin
 
 const STEP_TYPES: Record<string, { label: string; fields: [string, string, string][] }> = {
   // [field, label, kind]: kind "text" (one line), "area" (template), "list" (comma-separated)
-  transform: { label: "Transform", fields: [["template", "Template", "area"], ["output", "Output (text or json)", "text"]] },
-  prompt: { label: "Prompt template", fields: [["template_id", "Template", "template"], ["model", "Model (provider/model_id)", "text"], ["values", "Values (name=template per line)", "map"]] },
-  retrieve: { label: "Retrieve", fields: [["query", "Query", "area"], ["collection_ids", "Collections", "collections"], ["since_days", "Only documents added in the last N days (7: last week)", "number"], ["top_k", "Passages (at most 20)", "number"]] },
-  ask_assistant: { label: "Ask an assistant", fields: [["assistant_id", "Assistant", "assistant"], ["message", "Message", "area"]] },
-  condition: { label: "Condition", fields: [["expression", "Expression (e.g. steps.find.count > 0)", "text"], ["else_goto", "If false, go to (step key or end)", "text"]] },
-  http_request: { label: "HTTP request", fields: [["method", "Method", "text"], ["url", "URL", "text"], ["headers", "Headers (Name=value or secret:NAME per line)", "map"], ["body", "Body", "area"]] },
-  save_document: { label: "Save to a collection", fields: [["collection_id", "Collection", "collection"], ["title", "Title", "text"], ["text", "Text", "area"]] },
-  notify: { label: "Notify (e-mail, Slack, Teams)", fields: [["to", "To (comma-separated)", "list"], ["subject", "Subject", "text"], ["body", "Body", "area"]] },
-  approval: { label: "Approval", fields: [["message", "Message", "area"], ["timeout_hours", "Timeout (hours)", "number"]] },
+  transform: {
+    label: "Transform",
+    fields: [
+      ["template", "Template", "area"],
+      ["output", "Output (text or json)", "text"],
+    ],
+  },
+  prompt: {
+    label: "Prompt template",
+    fields: [
+      ["template_id", "Template", "template"],
+      ["model", "Model (provider/model_id)", "text"],
+      ["values", "Values (name=template per line)", "map"],
+    ],
+  },
+  retrieve: {
+    label: "Retrieve",
+    fields: [
+      ["query", "Query", "area"],
+      ["collection_ids", "Collections", "collections"],
+      ["since_days", "Only documents added in the last N days (7: last week)", "number"],
+      ["top_k", "Passages (at most 20)", "number"],
+    ],
+  },
+  ask_assistant: {
+    label: "Ask an assistant",
+    fields: [
+      ["assistant_id", "Assistant", "assistant"],
+      ["message", "Message", "area"],
+    ],
+  },
+  condition: {
+    label: "Condition",
+    fields: [
+      ["expression", "Expression (e.g. steps.find.count > 0)", "text"],
+      ["else_goto", "If false, go to (step key or end)", "text"],
+    ],
+  },
+  http_request: {
+    label: "HTTP request",
+    fields: [
+      ["method", "Method", "text"],
+      ["url", "URL", "text"],
+      ["headers", "Headers (Name=value or secret:NAME per line)", "map"],
+      ["body", "Body", "area"],
+    ],
+  },
+  save_document: {
+    label: "Save to a collection",
+    fields: [
+      ["collection_id", "Collection", "collection"],
+      ["title", "Title", "text"],
+      ["text", "Text", "area"],
+    ],
+  },
+  notify: {
+    label: "Notify (e-mail, Slack, Teams)",
+    fields: [
+      ["to", "To (comma-separated)", "list"],
+      ["subject", "Subject", "text"],
+      ["body", "Body", "area"],
+    ],
+  },
+  approval: {
+    label: "Approval",
+    fields: [
+      ["message", "Message", "area"],
+      ["timeout_hours", "Timeout (hours)", "number"],
+    ],
+  },
 };
 // Where a notify step sends: e-mail, or a channel of an installed Slack or Teams bot.
-const NOTIFY_TARGETS: [string, string][] = [["email", "E-mail"], ["slack", "Slack channel"], ["teams", "Teams channel"]];
+const NOTIFY_TARGETS: [string, string][] = [
+  ["email", "E-mail"],
+  ["slack", "Slack channel"],
+  ["teams", "Teams channel"],
+];
 type Destination = components["schemas"]["NotifyDestination"];
 
 function notifyFields(step: Step): [string, string, string][] {
   const target = String(step.target ?? "email");
   if (target === "email") return STEP_TYPES.notify.fields;
-  return [["channel", target === "slack" ? "Slack channel" : "Teams channel", "destination"], ["subject", "Title (optional)", "text"], ["body", "Message", "area"]];
+  return [
+    ["channel", target === "slack" ? "Slack channel" : "Teams channel", "destination"],
+    ["subject", "Title (optional)", "text"],
+    ["body", "Message", "area"],
+  ];
 }
 
 function destinationLabel(d: Destination): string {
@@ -59,15 +128,21 @@ export function WorkflowsPage() {
   const { canEdit } = usePermissions();
   const navigate = useNavigate();
   const workflows = $api.useQuery("get", "/api/v1/workflows", { params: { query: { page_size: 100 } } });
-  const create = useAction(async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const name = String(new FormData(event.currentTarget).get("name") ?? "");
-    const created = await unwrap(client.POST("/api/v1/workflows", { body: { name } }));
-    navigate(`/workflows/${created.id}`);
-  }, { invalidates: ["/api/v1/workflows"] });
+  const create = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const name = String(new FormData(event.currentTarget).get("name") ?? "");
+      const created = await unwrap(client.POST("/api/v1/workflows", { body: { name } }));
+      navigate(`/workflows/${created.id}`);
+    },
+    { invalidates: ["/api/v1/workflows"] },
+  );
   return (
     <div className="stack-lg">
-      <PageHeader title="Workflows" description="Steps that run on a schedule, a webhook, a platform event or by hand; every run is recorded step by step." />
+      <PageHeader
+        title="Workflows"
+        description="Steps that run on a schedule, a webhook, a platform event or by hand; every run is recorded step by step."
+      />
       {canEdit ? (
         <form className="row" onSubmit={create.run} noValidate>
           <TextField label="New workflow" name="name" placeholder="Monday digest" error={create.error} />
@@ -97,7 +172,9 @@ export function WorkflowsPage() {
                     <Link to={`/workflows/${w.id}`}>{w.name}</Link>
                   </td>
                   <td>{w.published_version ? `v${w.published_version.number}` : <Badge>draft</Badge>}</td>
-                  <td className="small">{[w.schedule_cron && `cron ${w.schedule_cron}`, ...w.event_types].filter(Boolean).join(", ") || "manual"}</td>
+                  <td className="small">
+                    {[w.schedule_cron && `cron ${w.schedule_cron}`, ...w.event_types].filter(Boolean).join(", ") || "manual"}
+                  </td>
                   <td className="small">{formatDate(w.next_run_at)}</td>
                 </tr>
               ))}
@@ -146,7 +223,21 @@ function textToMap(text: string): Record<string, string> {
   return out;
 }
 
-function StepForm({ step, index, earlier, error, options, onChange }: { step: Step; index: number; earlier: string[]; error: unknown; options: ReturnType<typeof useOptions>; onChange: (s: Step) => void }) {
+function StepForm({
+  step,
+  index,
+  earlier,
+  error,
+  options,
+  onChange,
+}: {
+  step: Step;
+  index: number;
+  earlier: string[];
+  error: unknown;
+  options: ReturnType<typeof useOptions>;
+  onChange: (s: Step) => void;
+}) {
   const spec = STEP_TYPES[step.type];
   const problem = (field: string) =>
     fieldErrors(error, `steps.${index}.${field}`)?.map((m) => (
@@ -155,7 +246,12 @@ function StepForm({ step, index, earlier, error, options, onChange }: { step: St
       </div>
     ));
   const pick = (field: string, list: { id: string; name: string }[]) => (
-    <select className="select" aria-label={field} value={String(step[field] ?? "")} onChange={(e) => onChange({ ...step, [field]: e.target.value })}>
+    <select
+      className="select"
+      aria-label={field}
+      value={String(step[field] ?? "")}
+      onChange={(e) => onChange({ ...step, [field]: e.target.value })}
+    >
       <option value="">—</option>
       {list.map((o) => (
         <option key={o.id} value={o.id}>
@@ -203,7 +299,13 @@ function StepForm({ step, index, earlier, error, options, onChange }: { step: St
         <div className="field" key={field}>
           <label htmlFor={`step-${index}-${field}`}>{label}</label>
           {kind === "area" ? (
-            <textarea id={`step-${index}-${field}`} className="textarea mono" rows={3} value={String(step[field] ?? "")} onChange={(e) => onChange({ ...step, [field]: e.target.value })} />
+            <textarea
+              id={`step-${index}-${field}`}
+              className="textarea mono"
+              rows={3}
+              value={String(step[field] ?? "")}
+              onChange={(e) => onChange({ ...step, [field]: e.target.value })}
+            />
           ) : kind === "template" ? (
             <div id={`step-${index}-${field}`}>{pick(field, options.templates)}</div>
           ) : kind === "destination" ? (
@@ -229,7 +331,8 @@ function StepForm({ step, index, earlier, error, options, onChange }: { step: St
               </select>
               {options.destinations.every((d) => d.target !== step.target) ? (
                 <div className="muted small" data-testid={`step-destination-empty-${index}`}>
-                  No {step.target === "slack" ? "Slack" : "Teams"} channel yet: an admin connects the bot on the Integrations page and adds it to a channel.
+                  No {step.target === "slack" ? "Slack" : "Teams"} channel yet: an admin connects the bot on the Integrations page and adds
+                  it to a channel.
                 </div>
               ) : null}
               {problem("integration_id")}
@@ -240,7 +343,13 @@ function StepForm({ step, index, earlier, error, options, onChange }: { step: St
           ) : kind === "collection" ? (
             <div id={`step-${index}-${field}`}>{pick(field, options.collections)}</div>
           ) : kind === "collections" ? (
-            <select id={`step-${index}-${field}`} multiple className="select" value={(step[field] as string[]) ?? []} onChange={(e) => onChange({ ...step, [field]: Array.from(e.target.selectedOptions).map((o) => o.value) })}>
+            <select
+              id={`step-${index}-${field}`}
+              multiple
+              className="select"
+              value={(step[field] as string[]) ?? []}
+              onChange={(e) => onChange({ ...step, [field]: Array.from(e.target.selectedOptions).map((o) => o.value) })}
+            >
               {options.collections.map((o) => (
                 <option key={o.id} value={o.id}>
                   {o.name}
@@ -248,13 +357,43 @@ function StepForm({ step, index, earlier, error, options, onChange }: { step: St
               ))}
             </select>
           ) : kind === "map" ? (
-            <textarea id={`step-${index}-${field}`} className="textarea mono" rows={2} defaultValue={mapToText(step[field])} onBlur={(e) => onChange({ ...step, [field]: textToMap(e.target.value) })} />
+            <textarea
+              id={`step-${index}-${field}`}
+              className="textarea mono"
+              rows={2}
+              defaultValue={mapToText(step[field])}
+              onBlur={(e) => onChange({ ...step, [field]: textToMap(e.target.value) })}
+            />
           ) : kind === "list" ? (
-            <input id={`step-${index}-${field}`} className="input" value={((step[field] as string[]) ?? []).join(", ")} onChange={(e) => onChange({ ...step, [field]: e.target.value.split(",").map((s) => s.trim()).filter(Boolean) })} />
+            <input
+              id={`step-${index}-${field}`}
+              className="input"
+              value={((step[field] as string[]) ?? []).join(", ")}
+              onChange={(e) =>
+                onChange({
+                  ...step,
+                  [field]: e.target.value
+                    .split(",")
+                    .map((s) => s.trim())
+                    .filter(Boolean),
+                })
+              }
+            />
           ) : kind === "number" ? (
-            <input id={`step-${index}-${field}`} className="input" type="number" value={String(step[field] ?? "")} onChange={(e) => onChange({ ...step, [field]: e.target.value === "" ? undefined : Number(e.target.value) })} />
+            <input
+              id={`step-${index}-${field}`}
+              className="input"
+              type="number"
+              value={String(step[field] ?? "")}
+              onChange={(e) => onChange({ ...step, [field]: e.target.value === "" ? undefined : Number(e.target.value) })}
+            />
           ) : (
-            <input id={`step-${index}-${field}`} className="input" value={String(step[field] ?? "")} onChange={(e) => onChange({ ...step, [field]: e.target.value })} />
+            <input
+              id={`step-${index}-${field}`}
+              className="input"
+              value={String(step[field] ?? "")}
+              onChange={(e) => onChange({ ...step, [field]: e.target.value })}
+            />
           )}
           {problem(field)}
         </div>
@@ -269,7 +408,8 @@ function StepDetails({ step }: { step: StepRun }) {
       <summary>
         <Badge tone={tone(step.status)}>{step.status}</Badge> <strong>{step.key}</strong> <span className="muted small">({step.type})</span>{" "}
         <span className="muted small">
-          {step.duration_ms !== null && step.duration_ms !== undefined ? `${step.duration_ms} ms` : ""} · {step.attempts} attempt(s) · {step.tokens} tokens · {formatCost(step.cost)}
+          {step.duration_ms !== null && step.duration_ms !== undefined ? `${step.duration_ms} ms` : ""} · {step.attempts} attempt(s) ·{" "}
+          {step.tokens} tokens · {formatCost(step.cost)}
         </span>
       </summary>
       {step.error ? <div className="alert alert-error">{step.error}</div> : null}
@@ -299,18 +439,21 @@ function RunView({ runId }: { runId: string }) {
     // Its steps may have used templates and assistants (usage, cost): those are asked again.
     if (stopped) void invalidate("/api/v1/workflows", "/api/v1/prompts", "/api/v1/usage");
   }, [stopped, invalidate]);
-  const act = useAction(async (what: "approve" | "reject" | "cancel" | "rerun") => {
-    const params = { params: { path: { run_id: runId } } };
-    const next =
-      what === "approve"
-        ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/approve", { ...params, body: {} }))
-        : what === "reject"
-          ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/reject", { ...params, body: {} }))
-          : what === "cancel"
-            ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/cancel", params))
-            : await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/rerun", params));
-    queryClient.setQueryData($api.queryOptions("get", "/api/v1/workflow-runs/{run_id}", init).queryKey, next);
-  }, { invalidates: ["/api/v1/workflows", "/api/v1/workflow-runs"] });
+  const act = useAction(
+    async (what: "approve" | "reject" | "cancel" | "rerun") => {
+      const params = { params: { path: { run_id: runId } } };
+      const next =
+        what === "approve"
+          ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/approve", { ...params, body: {} }))
+          : what === "reject"
+            ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/reject", { ...params, body: {} }))
+            : what === "cancel"
+              ? await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/cancel", params))
+              : await unwrap(client.POST("/api/v1/workflow-runs/{run_id}/rerun", params));
+      queryClient.setQueryData($api.queryOptions("get", "/api/v1/workflow-runs/{run_id}", init).queryKey, next);
+    },
+    { invalidates: ["/api/v1/workflows", "/api/v1/workflow-runs"] },
+  );
   if (error) return <ErrorMessage error={error} />;
   if (!run) return <Loading />;
   return (
@@ -361,7 +504,9 @@ export function WorkflowEditPage() {
   const { canEdit } = usePermissions();
   const path = { params: { path: { workflow_id: workflowId } } };
   const workflow = $api.useQuery("get", "/api/v1/workflows/{workflow_id}", path, { placeholderData: undefined });
-  const runs = $api.useQuery("get", "/api/v1/workflows/{workflow_id}/runs", { params: { path: { workflow_id: workflowId }, query: { page_size: 20 } } });
+  const runs = $api.useQuery("get", "/api/v1/workflows/{workflow_id}/runs", {
+    params: { path: { workflow_id: workflowId }, query: { page_size: 20 } },
+  });
   const options = useOptions();
   const [draft, setDraft] = useState<Draft>({ steps: [], input_schema: [], triggers: {}, settings: {} });
   const [adding, setAdding] = useState("transform");
@@ -382,22 +527,34 @@ export function WorkflowEditPage() {
   };
   const addStep = () => {
     const n = draft.steps.length + 1;
-    const base: Step = { key: `${adding}_${n}`.replace("http_request", "http").replace("ask_assistant", "ask").replace("save_document", "save"), type: adding };
+    const base: Step = {
+      key: `${adding}_${n}`.replace("http_request", "http").replace("ask_assistant", "ask").replace("save_document", "save"),
+      type: adding,
+    };
     if (adding === "http_request") base.method = "POST";
     setDraft({ ...draft, steps: [...draft.steps, base] });
   };
-  const save = useAction(async () => {
-    await unwrap(client.PATCH("/api/v1/workflows/{workflow_id}", { ...path, body: { draft } }));
-  }, { invalidates: ["/api/v1/workflows"] });
-  const publish = useAction(async () => {
-    await unwrap(client.PATCH("/api/v1/workflows/{workflow_id}", { ...path, body: { draft } }));
-    const version = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/publish", { ...path, body: {} }));
-    setPublished(`Published version ${version.number}.`);
-  }, { invalidates: ["/api/v1/workflows"] });
-  const start = useAction(async () => {
-    const run = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/runs", { ...path, body: { input } }));
-    setOpenRun(run.id);
-  }, { invalidates: ["/api/v1/workflows"] });
+  const save = useAction(
+    async () => {
+      await unwrap(client.PATCH("/api/v1/workflows/{workflow_id}", { ...path, body: { draft } }));
+    },
+    { invalidates: ["/api/v1/workflows"] },
+  );
+  const publish = useAction(
+    async () => {
+      await unwrap(client.PATCH("/api/v1/workflows/{workflow_id}", { ...path, body: { draft } }));
+      const version = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/publish", { ...path, body: {} }));
+      setPublished(`Published version ${version.number}.`);
+    },
+    { invalidates: ["/api/v1/workflows"] },
+  );
+  const start = useAction(
+    async () => {
+      const run = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/runs", { ...path, body: { input } }));
+      setOpenRun(run.id);
+    },
+    { invalidates: ["/api/v1/workflows"] },
+  );
 
   if (workflow.isPending) return <Loading />;
   if (workflow.error) return <ErrorMessage error={workflow.error} />;
@@ -409,7 +566,11 @@ export function WorkflowEditPage() {
     <div className="stack-lg">
       <PageHeader
         title={w.name}
-        description={w.published_version ? `Published v${w.published_version.number}${w.next_run_at ? ` · next run ${formatDate(w.next_run_at)}` : ""}` : "Not published yet"}
+        description={
+          w.published_version
+            ? `Published v${w.published_version.number}${w.next_run_at ? ` · next run ${formatDate(w.next_run_at)}` : ""}`
+            : "Not published yet"
+        }
       />
       <div className="card">
         <div className="card-header">
@@ -422,30 +583,66 @@ export function WorkflowEditPage() {
               <div className="card-header row row-between">
                 <div className="row">
                   <Badge tone="accent">{index + 1}</Badge>
-                  <input className="input mono" aria-label={`Key of step ${index + 1}`} value={step.key} onChange={(e) => setStep(index, { ...step, key: e.target.value })} style={{ maxWidth: 180 }} />
+                  <input
+                    className="input mono"
+                    aria-label={`Key of step ${index + 1}`}
+                    value={step.key}
+                    onChange={(e) => setStep(index, { ...step, key: e.target.value })}
+                    style={{ maxWidth: 180 }}
+                  />
                   <span className="muted small">{STEP_TYPES[step.type]?.label ?? step.type}</span>
                   {step.type === "condition" ? <Badge tone="warning">branch → {String(step.else_goto || "end")} if false</Badge> : null}
                 </div>
                 <div className="row">
-                  <button type="button" className="btn btn-sm btn-ghost" disabled={index === 0} onClick={() => move(index, -1)} aria-label="Move up">
+                  <button
+                    type="button"
+                    className="btn btn-sm btn-ghost"
+                    disabled={index === 0}
+                    onClick={() => move(index, -1)}
+                    aria-label="Move up"
+                  >
                     ↑
                   </button>
-                  <button type="button" className="btn btn-sm btn-ghost" disabled={index === draft.steps.length - 1} onClick={() => move(index, 1)} aria-label="Move down">
+                  <button
+                    type="button"
+                    className="btn btn-sm btn-ghost"
+                    disabled={index === draft.steps.length - 1}
+                    onClick={() => move(index, 1)}
+                    aria-label="Move down"
+                  >
                     ↓
                   </button>
-                  <button type="button" className="btn btn-sm btn-ghost" onClick={() => setDraft({ ...draft, steps: draft.steps.filter((_, i) => i !== index) })} aria-label="Remove step">
+                  <button
+                    type="button"
+                    className="btn btn-sm btn-ghost"
+                    onClick={() => setDraft({ ...draft, steps: draft.steps.filter((_, i) => i !== index) })}
+                    aria-label="Remove step"
+                  >
                     ✕
                   </button>
                 </div>
               </div>
               <div className="card-body">
-                <StepForm step={step} index={index} earlier={draft.steps.slice(0, index).map((s) => s.key)} error={problems} options={options} onChange={(s) => setStep(index, s)} />
+                <StepForm
+                  step={step}
+                  index={index}
+                  earlier={draft.steps.slice(0, index).map((s) => s.key)}
+                  error={problems}
+                  options={options}
+                  onChange={(s) => setStep(index, s)}
+                />
               </div>
             </div>
           ))}
           {canEdit ? (
             <div className="row">
-              <select className="select" aria-label="Step type" value={adding} onChange={(e) => setAdding(e.target.value)} data-testid="step-type">
+              <select
+                className="select"
+                aria-label="Step type"
+                value={adding}
+                onChange={(e) => setAdding(e.target.value)}
+                data-testid="step-type"
+              >
                 {Object.entries(STEP_TYPES).map(([value, spec]) => (
                   <option key={value} value={value}>
                     {spec.label}
@@ -466,19 +663,70 @@ export function WorkflowEditPage() {
           </div>
           <div className="card-body stack">
             <div className="row">
-              <TextField label="Schedule (cron)" name="cron" placeholder="0 9 * * 1" value={schedule.cron ?? ""} error={problems} onChange={(e) => setDraft({ ...draft, triggers: { ...draft.triggers, schedule: e.target.value ? { ...schedule, cron: e.target.value, timezone: schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone } : undefined } })} />
-              <TextField label="Time zone" name="timezone" value={schedule.timezone ?? ""} onChange={(e) => setDraft({ ...draft, triggers: { ...draft.triggers, schedule: { ...schedule, timezone: e.target.value } } })} />
+              <TextField
+                label="Schedule (cron)"
+                name="cron"
+                placeholder="0 9 * * 1"
+                value={schedule.cron ?? ""}
+                error={problems}
+                onChange={(e) =>
+                  setDraft({
+                    ...draft,
+                    triggers: {
+                      ...draft.triggers,
+                      schedule: e.target.value
+                        ? {
+                            ...schedule,
+                            cron: e.target.value,
+                            timezone: schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+                          }
+                        : undefined,
+                    },
+                  })
+                }
+              />
+              <TextField
+                label="Time zone"
+                name="timezone"
+                value={schedule.timezone ?? ""}
+                onChange={(e) =>
+                  setDraft({ ...draft, triggers: { ...draft.triggers, schedule: { ...schedule, timezone: e.target.value } } })
+                }
+              />
             </div>
-            {fieldErrors(problems, "triggers.schedule.cron")?.map((m) => <div key={m} className="field-errors">{m}</div>)}
-            {fieldErrors(problems, "triggers.schedule.timezone")?.map((m) => <div key={m} className="field-errors">{m}</div>)}
+            {fieldErrors(problems, "triggers.schedule.cron")?.map((m) => (
+              <div key={m} className="field-errors">
+                {m}
+              </div>
+            ))}
+            {fieldErrors(problems, "triggers.schedule.timezone")?.map((m) => (
+              <div key={m} className="field-errors">
+                {m}
+              </div>
+            ))}
             <div className="checks">
               {EVENTS.map((event) => (
                 <label key={event} className="check">
-                  <input type="checkbox" checked={events.includes(event)} onChange={(e) => setDraft({ ...draft, triggers: { ...draft.triggers, events: e.target.checked ? [...events, event] : events.filter((x) => x !== event) } })} /> {event}
+                  <input
+                    type="checkbox"
+                    checked={events.includes(event)}
+                    onChange={(e) =>
+                      setDraft({
+                        ...draft,
+                        triggers: { ...draft.triggers, events: e.target.checked ? [...events, event] : events.filter((x) => x !== event) },
+                      })
+                    }
+                  />{" "}
+                  {event}
                 </label>
               ))}
               <label className="check">
-                <input type="checkbox" checked={Boolean(draft.triggers.webhook)} onChange={(e) => setDraft({ ...draft, triggers: { ...draft.triggers, webhook: e.target.checked } })} /> inbound webhook
+                <input
+                  type="checkbox"
+                  checked={Boolean(draft.triggers.webhook)}
+                  onChange={(e) => setDraft({ ...draft, triggers: { ...draft.triggers, webhook: e.target.checked } })}
+                />{" "}
+                inbound webhook
               </label>
             </div>
             {draft.triggers.webhook ? <div className="muted small mono">POST {w.webhook_path}</div> : null}
@@ -495,11 +743,26 @@ export function WorkflowEditPage() {
               placeholder="topic=refunds, recipient"
               defaultValue={draft.input_schema.map((v) => (v.default ? `${v.name}=${v.default}` : v.name)).join(", ")}
               key={w.id}
-              onBlur={(e) => setDraft({ ...draft, input_schema: e.target.value.split(",").map((n) => n.trim()).filter(Boolean).map(inputField) })}
+              onBlur={(e) =>
+                setDraft({
+                  ...draft,
+                  input_schema: e.target.value
+                    .split(",")
+                    .map((n) => n.trim())
+                    .filter(Boolean)
+                    .map(inputField),
+                })
+              }
               data-testid="workflow-inputs"
             />
-            <div className="muted small">Comma-separated; <span className="mono">name=default</span> gives a scheduled run (which nobody fills in) its value.</div>
-            {fieldErrors(problems, "input_schema")?.map((m) => <div key={m} className="field-errors">{m}</div>)}
+            <div className="muted small">
+              Comma-separated; <span className="mono">name=default</span> gives a scheduled run (which nobody fills in) its value.
+            </div>
+            {fieldErrors(problems, "input_schema")?.map((m) => (
+              <div key={m} className="field-errors">
+                {m}
+              </div>
+            ))}
           </div>
         </div>
       </div>
@@ -508,10 +771,20 @@ export function WorkflowEditPage() {
           <button type="button" className="btn" disabled={save.busy} onClick={() => void save.run()}>
             Save draft
           </button>
-          <button type="button" className="btn btn-primary" disabled={publish.busy} onClick={() => void publish.run()} data-testid="workflow-publish">
+          <button
+            type="button"
+            className="btn btn-primary"
+            disabled={publish.busy}
+            onClick={() => void publish.run()}
+            data-testid="workflow-publish"
+          >
             Check and publish
           </button>
-          {published && !publish.error ? <span className="muted" data-testid="workflow-published">{published}</span> : null}
+          {published && !publish.error ? (
+            <span className="muted" data-testid="workflow-published">
+              {published}
+            </span>
+          ) : null}
         </div>
       ) : null}
       <ErrorMessage error={save.error ?? publish.error} testId="workflow-error" />
@@ -521,10 +794,24 @@ export function WorkflowEditPage() {
         </div>
         <div className="card-body stack">
           {(w.published_version?.definition as Draft | undefined)?.input_schema?.map((v) => (
-            <TextField key={v.name} label={v.name} name={`input.${v.name}`} placeholder={v.default} value={input[v.name] ?? ""} error={start.error} onChange={(e) => setInput({ ...input, [v.name]: e.target.value })} />
+            <TextField
+              key={v.name}
+              label={v.name}
+              name={`input.${v.name}`}
+              placeholder={v.default}
+              value={input[v.name] ?? ""}
+              error={start.error}
+              onChange={(e) => setInput({ ...input, [v.name]: e.target.value })}
+            />
           ))}
           <div>
-            <button type="button" className="btn btn-primary" disabled={!w.published_version || start.busy} onClick={() => void start.run()} data-testid="workflow-run">
+            <button
+              type="button"
+              className="btn btn-primary"
+              disabled={!w.published_version || start.busy}
+              onClick={() => void start.run()}
+              data-testid="workflow-run"
+            >
               Run now
             </button>
           </div>

@@ -83,7 +83,13 @@ export function TextAreaField({ label, name, error, hint, ...rest }: TextareaPro
   );
 }
 
-type SelectProps = SelectHTMLAttributes<HTMLSelectElement> & { label: string; name: string; error?: unknown; hint?: ReactNode; children: ReactNode };
+type SelectProps = SelectHTMLAttributes<HTMLSelectElement> & {
+  label: string;
+  name: string;
+  error?: unknown;
+  hint?: ReactNode;
+  children: ReactNode;
+};
 
 export function SelectField({ label, name, error, hint, children, ...rest }: SelectProps) {
   return (
@@ -120,7 +126,15 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   );
 }
 
-export function Badge({ tone, children, testId }: { tone?: "success" | "danger" | "warning" | "info" | "accent"; children: ReactNode; testId?: string }) {
+export function Badge({
+  tone,
+  children,
+  testId,
+}: {
+  tone?: "success" | "danger" | "warning" | "info" | "accent";
+  children: ReactNode;
+  testId?: string;
+}) {
   return (
     <span className={`badge ${tone ? `badge-${tone}` : ""}`} data-testid={testId}>
       {children}
@@ -140,7 +154,17 @@ export function PageHeader({ title, description, actions }: { title: string; des
   );
 }
 
-export function Pager({ page, count, pageSize, onPage }: { page: number; count: number; pageSize: number; onPage: (page: number) => void }) {
+export function Pager({
+  page,
+  count,
+  pageSize,
+  onPage,
+}: {
+  page: number;
+  count: number;
+  pageSize: number;
+  onPage: (page: number) => void;
+}) {
   const pages = Math.max(1, Math.ceil(count / pageSize));
   if (count <= pageSize) return null;
   return (
@@ -159,7 +183,21 @@ export function Pager({ page, count, pageSize, onPage }: { page: number; count: 
 }
 
 /** A native <dialog>: focus trapped, Escape closes, focus returns to the opener. */
-export function Modal({ open, title, onClose, children, footer, testId }: { open: boolean; title: string; onClose: () => void; children: ReactNode; footer?: ReactNode; testId?: string }) {
+export function Modal({
+  open,
+  title,
+  onClose,
+  children,
+  footer,
+  testId,
+}: {
+  open: boolean;
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  footer?: ReactNode;
+  testId?: string;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -253,7 +291,12 @@ export function formatDay(value?: string | null) {
 export function formatCost(value?: string | number | null, currency = "USD") {
   const number = Number(value ?? 0);
   const digits = number !== 0 && Math.abs(number) < 0.01 ? 4 : 2;
-  return new Intl.NumberFormat(undefined, { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits }).format(number);
+  return new Intl.NumberFormat(undefined, {
+    style: "currency",
+    currency,
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  }).format(number);
 }
 
 export function formatNumber(value?: number | null) {

@@ -19,14 +19,22 @@ describe("Markdown", () => {
   });
 
   it("renders GFM tables and never raw HTML", () => {
-    const view = render(<Markdown text={"| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>alert(1)</script><img src=x onerror=alert(1)> <b>bold</b>"} />);
+    const view = render(
+      <Markdown text={"| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>alert(1)</script><img src=x onerror=alert(1)> <b>bold</b>"} />,
+    );
     expect(view.container.querySelectorAll("table td")).toHaveLength(2);
     expect(view.container.querySelector("script, img, b")).toBeNull();
   });
 
   it("turns [n] into a citation chip for a known source only, and never inside code", () => {
     const onCite = vi.fn();
-    const view = render(<Markdown text={"Refunds take 5 days [1] and [7]. `items[1]`"} citations={[{ index: 1, label: "Source 1: Refunds" }]} onCite={onCite} />);
+    const view = render(
+      <Markdown
+        text={"Refunds take 5 days [1] and [7]. `items[1]`"}
+        citations={[{ index: 1, label: "Source 1: Refunds" }]}
+        onCite={onCite}
+      />,
+    );
     const chips = view.getAllByTestId("citation");
     expect(chips).toHaveLength(1);
     fireEvent.click(chips[0]);

@@ -65,7 +65,15 @@ export async function copyText(text: string): Promise<void> {
   area.remove();
 }
 
-export function CopyButton({ text, label = "Copy", className = "btn btn-ghost btn-sm" }: { text: () => string; label?: string; className?: string }) {
+export function CopyButton({
+  text,
+  label = "Copy",
+  className = "btn btn-ghost btn-sm",
+}: {
+  text: () => string;
+  label?: string;
+  className?: string;
+}) {
   const [copied, setCopied] = useState(false);
   return (
     <button
@@ -90,7 +98,11 @@ function CodeBlock({ children, language }: { children: ReactNode; language: stri
     <div className="md-code" data-testid="code-block">
       <div className="md-code-head">
         <span className="md-code-lang">{language || "code"}</span>
-        <CopyButton label="Copy code" className="btn btn-ghost btn-sm md-code-copy" text={() => (ref.current?.textContent ?? "").replace(/\n$/, "")} />
+        <CopyButton
+          label="Copy code"
+          className="btn btn-ghost btn-sm md-code-copy"
+          text={() => (ref.current?.textContent ?? "").replace(/\n$/, "")}
+        />
       </div>
       <pre ref={ref}>{children}</pre>
     </div>
@@ -124,7 +136,7 @@ export function Markdown({ text, citations, onCite }: { text: string; citations?
     },
     pre: ({ children, node }) => {
       const code = node?.children?.[0];
-      const classes = code && code.type === "element" ? (code.properties?.className as string[] | undefined) ?? [] : [];
+      const classes = code && code.type === "element" ? ((code.properties?.className as string[] | undefined) ?? []) : [];
       const language = classes.find((name) => String(name).startsWith("language-"))?.slice(9) ?? "";
       return <CodeBlock language={language}>{children}</CodeBlock>;
     },
@@ -136,7 +148,12 @@ export function Markdown({ text, citations, onCite }: { text: string; citations?
   };
   return (
     <div className="markdown" data-testid="markdown">
-      <ReactMarkdown skipHtml remarkPlugins={[remarkGfm, remarkCitations]} rehypePlugins={[rehypeSanitize, [rehypeHighlight, { detect: false }]]} components={components}>
+      <ReactMarkdown
+        skipHtml
+        remarkPlugins={[remarkGfm, remarkCitations]}
+        rehypePlugins={[rehypeSanitize, [rehypeHighlight, { detect: false }]]}
+        components={components}
+      >
         {text}
       </ReactMarkdown>
     </div>
