@@ -415,3 +415,38 @@ def test_relevance_reads_as_rank_and_match_and_documents_are_cards_on_a_phone(ne
     assert box is not None and box["x"] + box["width"] <= 390, box
     assert table.locator("thead").bounding_box()["height"] <= 1  # headers for readers only
     snap(page, "ux-documents-phone")
+
+
+def test_a_conversation_is_shared_read_only_then_deleted_by_its_owner(new_page, acme):
+    owner = new_page()
+    login(owner, acme, "member")
+    owner.goto(f"{acme.url}/chat")
+    ask_and_wait(owner, "Which days is the office closed?")
+    conversation = owner.url
+    item = owner.get_by_test_id("chat-session").filter(has_text="Which days is the office closed?")
+    item.hover()
+    item.get_by_role("button", name=re.compile("^Share with the organization")).click()
+    expect(item.get_by_test_id("session-shared")).to_be_visible()
+
+    # a colleague finds it among the shared ones, read-only
+    colleague = new_page()
+    login(colleague, acme, "viewer")
+    colleague.goto(f"{acme.url}/chat")
+    colleague.get_by_label("Whose conversations").select_option(label="Mine and shared with me")
+    shared = colleague.get_by_test_id("chat-session").filter(
+        has_text="Which days is the office closed?"
+    )
+    expect(shared).to_contain_text("Member · read-only")
+    shared.get_by_role("link").click()
+    expect(colleague.get_by_test_id("chat-input")).to_be_disabled()
+    snap(owner, "ux-chat-shared")
+
+    # the owner deletes it: gone for both, the owner back on a new chat
+    owner.once("dialog", lambda dialog: dialog.accept())
+    item.hover()
+    item.get_by_role("button", name=re.compile("^Delete")).click()
+    expect(item).to_have_count(0)
+    expect(owner).not_to_have_url(conversation)
+    colleague.watch.expect_refusal(404)  # the conversation is gone: the API says so
+    colleague.goto(conversation)
+    expect(colleague.get_by_text(re.compile("not found|no longer", re.I)).first).to_be_visible()

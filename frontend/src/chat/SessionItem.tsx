@@ -1,6 +1,7 @@
-// One conversation in the chat sidebar: open it, rename or archive it (its owner only).
+// One conversation in the chat sidebar: open it; its owner renames, shares (read-only,
+// with the organization), archives or deletes it.
 import { type FormEvent, useState } from "react";
-import { Link } from "react-router-dom";
+import { Link, useNavigate } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import { useInvalidate } from "../api/query";
 import type { Session } from "../api/types";
@@ -9,9 +10,21 @@ import { ErrorMessage } from "../ui";
 
 export function SessionItem({ session, active, mine }: { session: Session; active: boolean; mine: boolean }) {
   const invalidate = useInvalidate();
+  const navigate = useNavigate();
   const [renaming, setRenaming] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const patch = async (body: { title?: string; is_archived?: boolean }) => {
+  const remove = async () => {
+    if (!window.confirm(`Delete "${session.title || "New conversation"}" and all its messages? This cannot be undone.`)) return;
+    setError(null);
+    try {
+      await unwrap(client.DELETE("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: session.id } } }));
+      void invalidate("/api/v1/chat/sessions");
+      if (active) navigate("/chat");
+    } catch (cause) {
+      setError(cause);
+    }
+  };
+  const patch = async (body: { title?: string; is_archived?: boolean; is_shared?: boolean }) => {
     setError(null);
     try {
       await unwrap(client.PATCH("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: session.id } }, body }));
@@ -63,6 +76,12 @@ export function SessionItem({ session, active, mine }: { session: Session; activ
                 {session.channel === "slack" || session.channel === "teams"
                   ? `${session.channel === "slack" ? "Slack" : "Teams"} (read-only) · `
                   : ""}
+                {mine && session.is_shared ? (
+                  <span className="badge" data-testid="session-shared">
+                    shared
+                  </span>
+                ) : null}
+                {mine && session.is_shared ? " " : ""}
                 {session.assistant_name} · {session.message_count ?? 0} messages
               </span>
             </Link>
@@ -85,6 +104,27 @@ export function SessionItem({ session, active, mine }: { session: Session; activ
                   onClick={() => void patch({ is_archived: !session.is_archived })}
                 >
                   <Icon name={session.is_archived ? "unarchive" : "archive"} />
+                </button>
+                <button
+                  type="button"
+                  className={`btn btn-ghost btn-icon btn-sm ${session.is_shared ? "on" : ""}`}
+                  aria-label={`${session.is_shared ? "Stop sharing" : "Share with the organization"} ${title}`}
+                  aria-pressed={Boolean(session.is_shared)}
+                  title={
+                    session.is_shared ? "Shared with the organization (read-only): stop sharing" : "Share with the organization (read-only)"
+                  }
+                  onClick={() => void patch({ is_shared: !session.is_shared })}
+                >
+                  <Icon name="share" />
+                </button>
+                <button
+                  type="button"
+                  className="btn btn-ghost btn-icon btn-sm"
+                  aria-label={`Delete ${title}`}
+                  title="Delete"
+                  onClick={() => void remove()}
+                >
+                  <Icon name="trash" />
                 </button>
               </div>
             ) : null}

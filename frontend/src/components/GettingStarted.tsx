@@ -6,7 +6,9 @@ import { $api, useAction } from "../api/query";
 import { ErrorMessage } from "../ui";
 
 export function GettingStarted() {
-  const checklist = $api.useQuery("get", "/api/v1/onboarding");
+  // It sums up what happened anywhere (uploads, chats, invitations, keys, the worker's
+  // ingestion): asked again whenever home is shown, never taken from the cache alone.
+  const checklist = $api.useQuery("get", "/api/v1/onboarding", {}, { staleTime: 0 });
   const dismiss = useAction(
     async () => {
       await unwrap(client.PATCH("/api/v1/organization", { body: { onboarding_dismissed: true } }));

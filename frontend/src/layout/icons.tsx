@@ -14,6 +14,8 @@ const paths: Record<string, string> = {
   edit: "M4 20h4L19 9l-4-4L4 16zM13.5 6.5l4 4",
   archive: "M3 4h18v4H3zM5 8v12h14V8M10 12h4",
   unarchive: "M3 4h18v4H3zM5 8v12h14V8M12 18v-6M9 14l3-3 3 3",
+  share: "M16 6l-4-4-4 4M12 2v13M5 12v8h14v-8",
+  trash: "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
   up: "M7 11v9H4v-9zM7 11l4-8a2 2 0 0 1 3 2l-1 4h6a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 17.6 20H7",
   down: "M7 13V4H4v9zM7 13l4 8a2 2 0 0 0 3-2l-1-4h6a2 2 0 0 0 2-2.3l-1.4-7A2 2 0 0 0 17.6 4H7",
 };
