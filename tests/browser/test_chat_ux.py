@@ -417,7 +417,7 @@ def test_relevance_reads_as_rank_and_match_and_documents_are_cards_on_a_phone(ne
     snap(page, "ux-documents-phone")
 
 
-def test_a_conversation_is_shared_read_only_then_deleted_by_its_owner(new_page, acme):
+def test_a_conversation_is_shared_read_only_then_deleted_by_its_owner(new_page, acme, platform):
     owner = new_page()
     login(owner, acme, "member")
     owner.goto(f"{acme.url}/chat")
@@ -428,9 +428,27 @@ def test_a_conversation_is_shared_read_only_then_deleted_by_its_owner(new_page, 
     item.get_by_role("button", name=re.compile("^Share with the organization")).click()
     expect(item.get_by_test_id("session-shared")).to_be_visible()
 
-    # a colleague finds it among the shared ones, read-only
+    # a colleague (a member of their own, without two-factor) finds it among the shared
+    # ones, read-only
+    platform.shell(
+        f"""
+from users import services
+from users.models import Membership, Organization, User
+if not User.objects.filter(email="colleague@uxacme.example").exists():
+    user = services.user_create(
+        email="colleague@uxacme.example", password={PASSWORD!r}, name="Colleague", verified=True
+    )
+    Membership.objects.create(
+        user=user, organization=Organization.objects.get(schema_name="uxacme"), role="member"
+    )
+"""
+    )
     colleague = new_page()
-    login(colleague, acme, "viewer")
+    colleague.goto(f"{acme.url}/login")
+    colleague.get_by_label("E-mail").fill("colleague@uxacme.example")
+    colleague.get_by_label("Password").fill(PASSWORD)
+    colleague.get_by_role("button", name="Log in").click()
+    expect(colleague.get_by_test_id("user-email")).to_have_text("colleague@uxacme.example")
     colleague.goto(f"{acme.url}/chat")
     colleague.get_by_label("Whose conversations").select_option(label="Mine and shared with me")
     shared = colleague.get_by_test_id("chat-session").filter(
