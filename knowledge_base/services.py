@@ -144,6 +144,10 @@ def collection_delete(*, collection: Collection, actor: Actor | None = None) -> 
         target=collection,
         changes={"documents": [collection.documents.count(), None]},
     )
+    # An ingestion writing its chunks holds its document's row (ingestion._write_chunks):
+    # wait for it here, so its chunks are deleted with the rest; a later write finds
+    # its document gone and writes nothing.
+    list(Document.objects.select_for_update().filter(collection=collection).values_list("pk"))
     for document in collection.documents.select_related("file"):
         if document.file:
             file_services.file_delete(file=document.file)
@@ -348,6 +352,8 @@ def document_reprocess(*, document: Document, actor: Actor | None = None) -> Doc
 def document_delete(*, document: Document, actor: Actor | None = None) -> None:
     """The document, its chunks and its stored file go together."""
     collection_id = document.collection_id
+    # As in collection_delete: an ingestion writing chunks holds the row; wait for it.
+    list(Document.objects.select_for_update().filter(pk=document.pk).values_list("pk"))
     audit_record(
         actor=actor,
         action=AuditAction.DOCUMENT_DELETED,
