@@ -668,6 +668,15 @@ export function CollectionPage() {
     { refetchInterval: (query) => (query.state.data?.results.some(isProcessing) || sitemapsBusy ? 1500 : false) },
   );
   useIngestionToasts(documents.data?.results);
+  // A sitemap read (its status or page count changed) added or removed pages: ask for
+  // the documents again, even when the last poll came just before they were written.
+  const sitemapState = sitemaps.data?.results.map((sitemap) => `${sitemap.id}:${sitemap.fetch_status}:${sitemap.page_count}`).join(",");
+  const seenSitemapState = useRef(sitemapState);
+  useEffect(() => {
+    if (sitemapState === seenSitemapState.current) return;
+    seenSitemapState.current = sitemapState;
+    void invalidate("/api/v1/collections/{collection_id}/documents");
+  }, [sitemapState, invalidate]);
   const busy = documents.data?.results.some(isProcessing);
   // When the last one finishes, the collection's counts (documents, chunks) changed too.
   const wasBusy = useRef(false);
