@@ -54,7 +54,7 @@ export function SourcePanel({
           </div>
           <div className="small" style={{ marginTop: 4 }}>
             <Relevance
-              rank={Math.max(1, sources.findIndex((item) => item.chunk_id === source.chunk_id) + 1 || source.index)}
+              rank={source.index}
               of={sources.length || undefined}
               score={source.score}
               best={Math.max(source.score, ...sources.map((item) => item.score))}
