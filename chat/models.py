@@ -119,6 +119,11 @@ class Message(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="regenerations"
     )
+    # For an answer: the assistant that gave it. A conversation may switch assistant (and
+    # so model) between questions; the session's ``assistant`` is the one answering now.
+    assistant = models.ForeignKey(
+        "assistants.Assistant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     provider = models.CharField(max_length=32, blank=True)
     model = models.CharField(max_length=120, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)

@@ -58,7 +58,11 @@ def session_messages(*, session: ChatSession, newest_first: bool = False) -> Que
     """Oldest first; ``newest_first`` for a chat that shows the latest page and loads
     older ones on demand."""
     order = ("-created_at", "-id") if newest_first else ("created_at", "id")
-    return session.messages.order_by(*order).prefetch_related(attachments_in_order())
+    return (
+        session.messages.order_by(*order)
+        .select_related("assistant")
+        .prefetch_related(attachments_in_order())
+    )
 
 
 def user_messages_since(*, since) -> int:

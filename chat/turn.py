@@ -181,8 +181,8 @@ def turn_inputs(
     session = None
     if session_id is not None:
         session = access.access_session(caller=caller, session_id=session_id)
-        if session.assistant_id != assistant.id:
-            raise _field_error("session", "This session belongs to another assistant.")
+        # Another assistant than the session's: the conversation switches to it (and so to
+        # its model) from this question on; the history goes with it (``turn_rows``).
         if session.channel in ("slack", "teams") and channel != session.channel:
             # A bot's thread is read-only elsewhere: its answers belong in the thread.
             raise _field_error(
@@ -278,12 +278,15 @@ def retrieval_query_for(
 
 
 def _collections(assistant: Assistant, session: ChatSession | None) -> list:
-    """The session's narrowed collections, else all of the assistant's."""
+    """The session's narrowed collections that the assistant has, else all of the
+    assistant's (after a switch the narrowing may name the previous assistant's)."""
+    collections = list(assistant.collections.all())
     if session is not None:
-        narrowed = list(session.collections.all())
-        if narrowed:
-            return narrowed
-    return list(assistant.collections.all())
+        narrowed = {c.pk for c in session.collections.all()}
+        kept = [c for c in collections if c.pk in narrowed]
+        if kept:
+            return kept
+    return collections
 
 
 def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSource, ...]:
@@ -420,15 +423,22 @@ def source_rows(sources, cited: list[int] | None = None) -> list[dict]:
 
 
 def session_add_totals(
-    *, session_id, messages: int, tokens: int = 0, cost: Decimal = Decimal("0")
+    *,
+    session_id,
+    messages: int,
+    tokens: int = 0,
+    cost: Decimal = Decimal("0"),
+    assistant: Assistant | None = None,
 ) -> None:
     """Add to a session's totals in one UPDATE with F() expressions: the database
-    applies concurrent additions one after another, so none is lost."""
+    applies concurrent additions one after another, so none is lost. ``assistant``: the
+    one answering from now on (a switch costs no statement of its own)."""
     ChatSession.objects.filter(pk=session_id).update(
         message_count=F("message_count") + messages,
         total_tokens=F("total_tokens") + tokens,
         total_cost=F("total_cost") + cost,
         last_message_at=timezone.now(),
+        **({"assistant": assistant} if assistant is not None else {}),
     )
 
 
@@ -475,7 +485,11 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
                 last_message_at=timezone.now() if asking else None,
             )
         elif asking:
-            session_add_totals(session_id=session.pk, messages=1)
+            session_add_totals(session_id=session.pk, messages=1, assistant=inputs.assistant)
+        elif session.assistant_id != inputs.assistant.id:
+            ChatSession.objects.filter(pk=session.pk).update(assistant=inputs.assistant)
+        if session.assistant_id != inputs.assistant.id:
+            session.assistant = inputs.assistant
         user_message = inputs.existing_user_message
         if asking:
             user_message = Message(session=session, role=Role.USER, content=inputs.text)
@@ -485,6 +499,7 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
             status=MessageStatus.STREAMING,
             reply_to=user_message,
             parent=inputs.regenerates,
+            assistant=inputs.assistant,
             provider=model.provider,
             model=model.model_id,
             retrieval_query=context.query,

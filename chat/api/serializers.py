@@ -7,7 +7,10 @@ from core.api.query import QueryBooleanField, QuerySerializer
 
 
 class ChatInputSerializer(serializers.Serializer):
-    assistant = serializers.UUIDField()
+    assistant = serializers.UUIDField(
+        help_text="The assistant that answers. With `session`, another assistant than the "
+        "session's switches the conversation to it (and its model) from this question on."
+    )
     session = serializers.UUIDField(
         required=False, allow_null=True, help_text="Continue this session."
     )
@@ -68,6 +71,14 @@ class MessageOutputSerializer(serializers.ModelSerializer):
     feedback = serializers.SerializerMethodField()
     attachments = AttachmentSerializer(many=True, read_only=True)
     context_omitted = OmittedSerializer(many=True, read_only=True)
+    assistant_name = serializers.CharField(
+        source="assistant.name",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="The assistant that gave this answer (a conversation can switch "
+        "assistant between questions); null for questions and imported answers.",
+    )
 
     class Meta:
         model = Message
@@ -83,6 +94,8 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "edited_at",
             "reply_to",
             "parent",
+            "assistant",
+            "assistant_name",
             "provider",
             "model",
             "prompt_tokens",

@@ -1,16 +1,18 @@
 """Chat over HTTP: SSE order and stored rows, memory, citations, failures, isolation."""
 
+import re
 import warnings
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django_tenants.utils import schema_context
 
+from assistants import services as assistant_services
 from assistants.tests.providers.fake_server import Reply
 from billing.models import UsageRecord
 from chat.models import ChatSession, Message, MessageStatus
 from knowledge_base.models import DocumentChunk
-from tests.helpers import assert_error, parse_sse, stream_body
+from tests.helpers import GOOD_KEY, assert_error, parse_sse, stream_body
 
 warnings.filterwarnings(
     "ignore", message="StreamingHttpResponse must consume asynchronous iterators"
@@ -116,6 +118,54 @@ class TestStreaming:
             )
         )
 
+    def test_switching_assistant_mid_conversation_answers_with_the_new_model_and_history(
+        self, org_a, client_for, assistant, provider_server
+    ):
+        """The first answer comes from an offline assistant; the next question is sent
+        to another assistant (an OpenAI model): it answers, with the conversation so far
+        as its history, and the session, the answers and the ledger say who answered."""
+        from tests.factories import make_assistant
+
+        with schema_context(org_a.slug):
+            assistant_services.credential_create(
+                provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
+            )
+        gpt = make_assistant(org_a, "openai/gpt-4o-mini", with_knowledge=False)
+        client = client_for(org_a, "member")
+        first = _events(_chat(client, assistant, "How long does a refund take?"))
+        session_id = first[0][1]["session_id"]
+        provider_server.enqueue(
+            Reply(text="refund duration", usage=(40, 4)),  # the follow-up's query rewrite
+            Reply(text="Five business days, as said above.", usage=(200, 12)),
+        )
+
+        second = _events(_chat(client, gpt, "And in short?", session=session_id))
+
+        assert second[0][1]["session_id"] == session_id  # the same conversation
+        messages = provider_server.last.body["messages"]
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        assert messages[1]["content"] == "How long does a refund take?"
+        with schema_context(org_a.slug):
+            session = ChatSession.objects.get(pk=session_id)
+            answers = list(session.messages.filter(role="assistant").order_by("created_at"))
+            ledger = dict(
+                UsageRecord.objects.filter(
+                    organization=org_a.organization, kind="chat", assistant_id=gpt.id
+                ).values_list("assistant_id", "total_tokens")
+            )
+        assert session.assistant_id == gpt.id and session.message_count == 4
+        assert [a.assistant_id for a in answers] == [assistant.id, gpt.id]
+        assert messages[2]["content"] == answers[0].content  # the offline answer, as history
+        assert [a.model for a in answers] == [assistant.model.model_id, "gpt-4o-mini"]
+        assert ledger  # the switched turn is charged to the new assistant
+        listed = client.get(f"/api/v1/chat/sessions/{session_id}/messages").json()["results"]
+        assert [m["assistant_name"] for m in listed if m["role"] == "assistant"] == [
+            assistant.name,
+            gpt.name,
+        ]
+        detail = client.get(f"/api/v1/chat/sessions/{session_id}").json()
+        assert detail["assistant"] == str(gpt.id) and detail["assistant_name"] == gpt.name
+
     def test_provider_failure_mid_stream_sends_an_error_event(
         self, org_a, client_for, openai_assistant, provider_server
     ):
@@ -176,14 +226,20 @@ class TestBadInput:
         response = _chat(client_for(org_a, "member"), assistant, "hi")
         assert "inactive" in assert_error(response, 400)["fields"]["assistant"][0]
 
-    def test_session_of_another_assistant(self, org_a, client_for, assistant):
-        from tests.factories import make_assistant
+    def test_a_key_kept_to_one_assistant_cannot_switch_its_session_to_another(
+        self, org_a, client_for, assistant
+    ):
+        from tests.factories import api_key_for, make_assistant
 
         other = make_assistant(org_a, with_knowledge=False)
-        client = client_for(org_a, "member")
-        session_id = _events(_chat(client, other, "hi"))[0][1]["session_id"]
-        response = _chat(client, assistant, "hello", session=session_id)
-        assert "session" in assert_error(response, 400)["fields"]
+        _, key = api_key_for(org_a, "chat:write", assistant_ids=[assistant.id])
+        client = client_for(org_a, api_key=key)
+        session_id = _events(_chat(client, assistant, "hi"))[0][1]["session_id"]
+        response = _chat(client, other, "hello", session=session_id)
+        assert "Unknown assistant" in assert_error(response, 400)["fields"]["assistant"][0]
+        with schema_context(org_a.slug):
+            session = ChatSession.objects.get(pk=session_id)
+            assert session.assistant_id == assistant.id and session.messages.count() == 2
 
     def test_limit_is_configurable(self, org_a, client_for, assistant, settings):
         settings.CHAT_MAX_MESSAGE_CHARS = 10
@@ -223,6 +279,30 @@ class TestSessionsAndMessages:
         assert client.delete(f"/api/v1/chat/sessions/{session_id}").status_code == 204
         with schema_context(org_a.slug):
             assert not Message.objects.exists()
+
+    def test_markdown_export_keeps_a_regenerated_answer_with_its_question(
+        self, org_a, client_for, assistant
+    ):
+        client = client_for(org_a, "member")
+        session_id, answer_id = self._session(client, assistant, "How long does a refund take?")
+        _events(_chat(client, assistant, "Who approves expenses?", session=session_id))
+        _events(client.post(f"/api/v1/chat/messages/{answer_id}/regenerate", {}, format="json"))
+
+        text = client.get(
+            f"/api/v1/chat/sessions/{session_id}/export", {"type": "markdown"}
+        ).content.decode()
+
+        first, second = text.index("How long does a refund take?"), text.index("Who approves")
+        earlier = text.index("(earlier answer, version 1 of 2)")
+        assert first < earlier < second  # both versions under their question, in order
+        assert text.count(f"## {assistant.name}") == 3
+        for block in text.split("Sources:")[1:]:
+            listed = [line for line in block.split("\n\n")[0].splitlines() if line.strip()]
+            places = [re.sub(r"^- (\[\d+\], )*\[\d+\] ", "", line) for line in listed]
+            assert listed and len(places) == len(set(places))  # a document and page once
+        exported = client.get(f"/api/v1/chat/sessions/{session_id}/export").json()["messages"]
+        regenerated = exported[-1]
+        assert regenerated["parent"] == answer_id and regenerated["assistant"] == assistant.name
 
     def test_feedback_regenerate_and_edit(self, org_a, client_for, assistant):
         client = client_for(org_a, "member")

@@ -468,3 +468,44 @@ if not User.objects.filter(email="colleague@uxacme.example").exists():
     colleague.watch.expect_refusal(404)  # the conversation is gone: the API says so
     colleague.goto(conversation)
     expect(colleague.get_by_text(re.compile("not found|no longer", re.I)).first).to_be_visible()
+
+
+def test_switching_assistant_inside_a_conversation_answers_with_the_new_model(
+    new_page, acme, provider
+):
+    """Asked "Help Center" (offline) first, the member picks "Markdown bot" (an OpenAI
+    model) in the same conversation: the next answer comes from it, with the
+    conversation so far as its history, and the thread marks where the switch happened,
+    also after a reload."""
+    page = new_page()
+    login(page, acme, "member")
+    open_assistant(page, "Help Center")
+    ask_and_wait(page, "Which days is the office closed?")
+    conversation = page.url
+    first_answer = page.get_by_test_id("chat-answer").last.inner_text()
+
+    page.get_by_label("Assistant", exact=True).select_option(label="Markdown bot")
+    expect(page.get_by_test_id("switch-hint")).to_contain_text("Markdown bot")
+    provider.enqueue(Reply(text="From the **Markdown bot**: closed on public holidays [1]."))
+    ask_and_wait(page, "Explain the expense approval process for travel costs")
+
+    expect(page).to_have_url(conversation)  # the same conversation, not a new one
+    switch = page.get_by_test_id("assistant-switch")
+    expect(switch).to_have_count(1)
+    expect(switch).to_contain_text("Markdown bot")
+    expect(switch).to_contain_text("gpt-4o-mini")
+    expect(page.get_by_test_id("chat-answer").last.locator("strong")).to_have_text("Markdown bot")
+    expect(page.get_by_test_id("switch-hint")).to_have_count(0)
+    history = provider.last.body["messages"]
+    assert [m["role"] for m in history][1:] == ["user", "assistant", "user"]
+    assert history[1]["content"] == "Which days is the office closed?"
+    assert history[2]["content"].split()[:3] == first_answer.split()[:3]
+    snap(page, "ux-chat-assistant-switch")
+
+    page.reload()
+    expect(page.get_by_test_id("assistant-switch")).to_contain_text("Markdown bot")
+    # the conversation now belongs to the new assistant: the picker says so
+    expect(page.get_by_label("Assistant", exact=True).locator("option:checked")).to_have_text(
+        "Markdown bot"
+    )
+    expect(page.locator(".msg-meta", has_text="Markdown bot ·")).to_have_count(1)

@@ -2490,7 +2490,10 @@ export interface components {
             assistant: string;
         };
         ChatInputRequest: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The assistant that answers. With `session`, another assistant than the session's switches the conversation to it (and its model) from this question on.
+             */
             assistant: string;
             /**
              * Format: uuid
@@ -3379,6 +3382,10 @@ export interface components {
             reply_to?: string | null;
             /** Format: uuid */
             parent?: string | null;
+            /** Format: uuid */
+            assistant?: string | null;
+            /** @description The assistant that gave this answer (a conversation can switch assistant between questions); null for questions and imported answers. */
+            readonly assistant_name: string | null;
             provider?: string;
             model?: string;
             prompt_tokens?: number;

@@ -68,6 +68,7 @@ export function ChatPage() {
     onSettled: async (session) => {
       await loadMessages(session, true);
       // The turn changed the session list, the usage figures and a template's use.
+      // The conversation's detail too: a switch of assistant took effect with this turn.
       void invalidate("/api/v1/chat/sessions", "/api/v1/usage", "/api/v1/prompts");
     },
   });
@@ -87,11 +88,18 @@ export function ChatPage() {
   );
 
   const activeAssistants = useMemo(() => (assistants.data ?? []).filter((item) => item.is_active !== false), [assistants.data]);
+  // The conversation's assistant when it loads or changes (a switch took effect); the
+  // picker may then choose another one for the next question.
+  const sessionAssistant = current.data?.assistant;
   useEffect(() => {
-    if (current.data) setAssistantId(current.data.assistant);
-    else if (!sessionId && !assistantId && activeAssistants.length) setAssistantId(activeAssistants[0].id);
-  }, [current.data, sessionId, activeAssistants, assistantId]);
+    if (sessionAssistant) setAssistantId(sessionAssistant);
+  }, [sessionId, sessionAssistant]);
+  useEffect(() => {
+    if (!sessionId && !assistantId && activeAssistants.length) setAssistantId(activeAssistants[0].id);
+  }, [sessionId, activeAssistants, assistantId]);
   const assistant = assistants.data?.find((item) => item.id === assistantId);
+  // Chosen in the picker for the next question, other than the conversation's own.
+  const switching = Boolean(sessionId && sessionAssistant && assistantId && assistantId !== sessionAssistant);
 
   // Newest first: page 1 is the latest 100 messages; older pages load on demand. New
   // messages shift the pages, so a later page may repeat a few (deduplicated by id).
@@ -211,6 +219,8 @@ export function ChatPage() {
       streaming: true,
       reply_to: question.id,
       sources: [],
+      assistant: assistantId,
+      assistant_name: assistant?.name ?? null,
     };
     setMessages((list) => [...list, question, placeholder]);
     setDraft("");
@@ -276,6 +286,7 @@ export function ChatPage() {
   };
 
   const turns = groupAnswers(messages);
+  const severalAssistants = new Set(messages.flatMap((message) => (message.assistant ? [message.assistant] : []))).size > 1;
   // Someone else's conversation (an admin's "everyone's" view, a shared one) is read-only.
   const canChange = !current.data || current.data.created_by === me.user.id;
   const ownerName = current.data?.owner ? current.data.owner.name || current.data.owner.email : "a program";
@@ -301,7 +312,7 @@ export function ChatPage() {
             </h1>
           </div>
           <div className="row">
-            {sessionId ? (
+            {sessionId && !canChange ? (
               <span className="muted small hide-sm">{current.data?.assistant_name}</span>
             ) : (
               <>
@@ -311,10 +322,16 @@ export function ChatPage() {
                 <select
                   id="assistant-picker"
                   className="select"
-                  style={{ width: "auto" }}
+                  style={{ width: "auto", maxWidth: "40vw" }}
                   value={assistantId}
+                  title={sessionId ? "Switch assistant (and model) for the next question" : "Assistant"}
                   onChange={(event) => setAssistantId(event.target.value)}
                 >
+                  {sessionId && sessionAssistant && !activeAssistants.some((item) => item.id === sessionAssistant) ? (
+                    <option value={sessionAssistant} disabled>
+                      {current.data?.assistant_name} (inactive)
+                    </option>
+                  ) : null}
                   {activeAssistants.map((item) => (
                     <option key={item.id} value={item.id}>
                       {item.name}
@@ -378,11 +395,23 @@ export function ChatPage() {
                 ) : null}
               </div>
             ) : null}
-            {turns.map(({ question, answers }) => {
+            {turns.map(({ question, answers }, index) => {
               const selected = Math.min(versions[question.id] ?? answers.length - 1, answers.length - 1);
               const answer = answers[selected];
+              const earlier = turns[index - 1]?.answers ?? [];
+              const before = earlier[earlier.length - 1];
+              // The conversation switched assistant (and model) at this question.
+              const switched = Boolean(answer?.assistant && before?.assistant && answer.assistant !== before.assistant);
               return (
                 <Fragment key={question.id}>
+                  {switched ? (
+                    <div className="chat-switch" role="note" data-testid="assistant-switch">
+                      <span>
+                        Now answering: <strong>{answer?.assistant_name}</strong>
+                        {answer?.model ? ` (${answer.model})` : ""}
+                      </span>
+                    </div>
+                  ) : null}
                   <div className="msg msg-user" data-testid="chat-question">
                     {editing === question.id ? (
                       <form
@@ -538,6 +567,7 @@ export function ChatPage() {
                             </>
                           ) : null}
                           <span className="msg-meta">
+                            {severalAssistants && answer.assistant_name ? `${answer.assistant_name} · ` : ""}
                             {answer.total_tokens ? `${formatNumber(answer.total_tokens)} tokens · ${formatCost(answer.cost)}` : ""}
                             {answer.latency_ms ? ` · ${(answer.latency_ms / 1000).toFixed(1)} s` : ""}
                           </span>
@@ -600,6 +630,12 @@ export function ChatPage() {
                 style={{ textAlign: "right" }}
               >
                 {formatNumber(draft.length)} / {formatNumber(MAX_CHARS)} characters
+              </div>
+            ) : null}
+            {switching && canChange ? (
+              <div className="small muted" data-testid="switch-hint" role="status">
+                The next answer comes from <strong>{assistant?.name}</strong>
+                {assistant?.model ? ` (${assistant.model.display_name || assistant.model.model_id})` : ""}, with this conversation so far.
               </div>
             ) : null}
             <Refusal error={error} />
