@@ -9,6 +9,7 @@ never see each other's writes.
 from dataclasses import dataclass
 
 import pytest
+import pytest_django.fixtures
 from django.conf import settings
 from django.db import connection
 from django_tenants.utils import schema_context
@@ -65,6 +66,24 @@ def pytest_configure(config):
     from config import localservices
 
     localservices.ensure_services()
+
+
+# pytest-django creates the test database only when a selected test asks for ``db`` (or
+# a ``django_db`` mark). Tests that commit instead (a real worker must see their rows:
+# ``organizations`` with ``django_db_blocker``, ``committed``...) need it too: run alone,
+# they would otherwise find no test database, or, worse, the development one. A test
+# whose fixtures include the database set-up counts as needing the test database.
+_databases_for_test = pytest_django.fixtures._get_databases_for_test
+
+
+def _databases_with_setup(test):
+    databases, serialized = _databases_for_test(test)
+    if databases == () and "django_db_setup" in getattr(test, "fixturenames", ()):
+        return ("default",), False
+    return databases, serialized
+
+
+pytest_django.fixtures._get_databases_for_test = _databases_with_setup
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,19 @@ outbound HTTP policy (core/outbound.py: scheme allow-list, DNS pinned, private r
 refused, every redirect hop checked), with this feature's own size and time caps, a
 conditional request when the last fetch left an ETag or Last-Modified, and robots.txt
 respected (RFC 9309: a robots.txt that answers 4xx allows everything; one that cannot be
-read refuses everything, for now).
+read refuses everything until it can). robots.txt is cached and each host's crawl delay
+kept across workers (knowledge_base/web_politeness.py).
 
 Sitemaps (sitemaps.org protocol) are parsed with defusedxml (no DTD, no entities) under
-the byte cap, and only their first ``KNOWLEDGE_SITEMAP_MAX_URLS`` pages are kept.
+the byte cap, gzip-compressed ones (``sitemap.xml.gz``) decompressed under the same cap,
+and only their first ``KNOWLEDGE_SITEMAP_MAX_URLS`` pages are kept.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
@@ -23,10 +26,13 @@ from defusedxml.common import DefusedXmlException
 from django.conf import settings
 
 from core import outbound
+from knowledge_base import web_politeness
 
 logger = logging.getLogger(__name__)
 
 ROBOTS_MAX_BYTES = 512 * 1024
+# Longest a sitemap index's read waits out crawl delays (half the fetch lease, web_queue).
+FETCH_WAIT_BUDGET_SECONDS = 7 * 60
 MAX_URL_LENGTH = 1000  # Document.source_url
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
@@ -124,19 +130,27 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "", max_bytes: int =
 # -- robots.txt -------------------------------------------------------------------------
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 class Robots:
-    """robots.txt of each origin, read once per instance (one fetch run)."""
+    """robots.txt of each origin, read once per instance (one fetch run) and from the
+    shared cache when another fetch read it lately (web_politeness)."""
 
     def __init__(self) -> None:
         self._parsers: dict[str, RobotFileParser | None] = {}
 
-    def check(self, url: str) -> None:
-        """Raise RobotsRefused when the origin's robots.txt disallows ``url`` to us."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+    def _parser(self, url: str) -> RobotFileParser | None:
+        origin = _origin(url)
         if origin not in self._parsers:
             self._parsers[origin] = self._load(origin)
-        parser = self._parsers[origin]
+        return self._parsers[origin]
+
+    def check(self, url: str) -> None:
+        """Raise RobotsRefused when the origin's robots.txt disallows ``url`` to us."""
+        parser = self._parser(url)
         if parser is None:
             raise RobotsRefused(
                 "The site's robots.txt could not be read; the page was not fetched."
@@ -144,14 +158,42 @@ class Robots:
         if not parser.can_fetch(settings.KNOWLEDGE_WEB_USER_AGENT, url):
             raise RobotsRefused("The site's robots.txt does not allow fetching this page.")
 
+    def delay(self, url: str) -> float:
+        """Seconds to keep between requests to ``url``'s host: its robots.txt's
+        ``Crawl-delay`` (or ``Request-rate``) for us, within our bounds."""
+        parser = self._parser(url)
+        requested = None
+        if parser is not None:
+            agent = settings.KNOWLEDGE_WEB_USER_AGENT
+            requested = parser.crawl_delay(agent)
+            rate = parser.request_rate(agent)
+            if requested is None and rate is not None and rate.requests:
+                requested = rate.seconds / rate.requests
+        return web_politeness.host_delay(float(requested) if requested is not None else None)
+
+    def wait_turn(self, url: str) -> float:
+        """Reserve the host's next moment for ``url``; returns the seconds until it."""
+        return web_politeness.host_reserve(urlsplit(url).netloc.lower(), self.delay(url))
+
     @staticmethod
-    def _load(origin: str) -> RobotFileParser | None:
+    def _parsed(text: str) -> RobotFileParser:
         parser = RobotFileParser()
+        if text == web_politeness.ALLOW_ALL:
+            parser.allow_all = True
+        else:
+            parser.parse(text.splitlines())
+        return parser
+
+    @classmethod
+    def _load(cls, origin: str) -> RobotFileParser | None:
+        cached = web_politeness.robots_cached(origin)
+        if cached is not None:
+            return cls._parsed(cached)
         try:
             with _client() as client, client.stream("GET", f"{origin}/robots.txt") as response:
                 if 400 <= response.status_code < 500:
-                    parser.allow_all = True
-                    return parser
+                    web_politeness.robots_remember(origin, web_politeness.ALLOW_ALL)
+                    return cls._parsed(web_politeness.ALLOW_ALL)
                 if response.status_code != 200:
                     return None
                 deadline = time.monotonic() + settings.KNOWLEDGE_WEB_TIMEOUT_SECONDS
@@ -164,8 +206,9 @@ class Robots:
             raise FetchFailed("The server did not answer in time.") from None
         except (httpx2.HTTPError, FetchFailed):
             return None
-        parser.parse(body.decode("utf-8", errors="replace").splitlines())
-        return parser
+        text = body.decode("utf-8", errors="replace")
+        web_politeness.robots_remember(origin, text)
+        return cls._parsed(text)
 
 
 # -- sitemaps -----------------------------------------------------------------------------
@@ -183,9 +226,29 @@ def _local(tag: str) -> str:
     return tag.removeprefix(_SITEMAP_NS)
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzip(body: bytes) -> bytes:
+    """A gzip-compressed sitemap's XML, refused beyond ``KNOWLEDGE_WEB_MAX_BYTES`` once
+    decompressed (a small file can expand a thousandfold: never decompressed whole)."""
+    limit = settings.KNOWLEDGE_WEB_MAX_BYTES
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        xml = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise FetchFailed("This is not a sitemap (its gzip compression is broken).") from None
+    if len(xml) > limit or inflater.unconsumed_tail:
+        raise FetchFailed(f"The sitemap is larger than the {limit:,} bytes allowed, unpacked.")
+    return xml
+
+
 def parse_sitemap(body: bytes) -> tuple[str, list[str]]:
     """("urlset" | "sitemapindex", the <loc> values in order). FetchFailed when it is not
-    a sitemap (or carries a DTD or entities, which defusedxml refuses)."""
+    a sitemap (or carries a DTD or entities, which defusedxml refuses). A gzip-compressed
+    sitemap (``.xml.gz``: its bytes start with gzip's magic number) is unpacked first."""
+    if body.startswith(_GZIP_MAGIC):
+        body = _gunzip(body)
     try:
         root = ElementTree.fromstring(body, forbid_dtd=True)
     except (ElementTree.ParseError, DefusedXmlException, ValueError):
@@ -216,9 +279,17 @@ def sitemap_pages(sitemap: Fetched, robots: Robots) -> SitemapPages:
         children = [u for u in locations if _same_site(u, sitemap.url)]
         pages: list[str] = []
         complete = len(children) <= settings.KNOWLEDGE_SITEMAP_MAX_CHILDREN
+        # The children are read in this task, each after the host's crawl delay, within
+        # half the fetch's lease; the rest are left for the next read (not "gone").
+        budget = time.monotonic() + FETCH_WAIT_BUDGET_SECONDS
         for child_url in children[: settings.KNOWLEDGE_SITEMAP_MAX_CHILDREN]:
             try:
                 robots.check(child_url)
+                wait = robots.wait_turn(child_url)
+                if time.monotonic() + wait > budget:
+                    complete = False
+                    break
+                time.sleep(wait)
                 child = fetch(child_url)
                 if child.status != 200:
                     raise FetchFailed(f"{child_url} answered {child.status}")

@@ -21,15 +21,23 @@ PAGE_FETCH_TASK = "knowledge_base.web_page_fetch"
 SITEMAP_FETCH_TASK = "knowledge_base.sitemap_fetch"
 
 
-def _queue(task: str, pk, lease_until: datetime) -> None:
-    schema, args = connection.schema_name, [str(pk), lease_until.isoformat()]
+def _queue(task: str, pk, lease_until: datetime, *extra, countdown: float = 0) -> None:
+    schema, args = connection.schema_name, [str(pk), lease_until.isoformat(), *extra]
+    options = {"countdown": countdown} if countdown > 0 else {}
     transaction.on_commit(
-        lambda: current_app.send_task(task, args=args, headers={"_schema_name": schema})
+        lambda: current_app.send_task(task, args=args, headers={"_schema_name": schema}, **options)
     )
 
 
 def queue_page_fetch(document_id, lease_until: datetime) -> None:
     _queue(PAGE_FETCH_TASK, document_id, lease_until)
+
+
+def queue_page_fetch_at(document_id, moment: datetime, countdown: float) -> None:
+    """The fetch again at ``moment``, the host's turn this delivery reserved (its crawl
+    delay): ``moment`` is also the lease value the delivery must find, and the delivery
+    fetches without reserving another turn."""
+    _queue(PAGE_FETCH_TASK, document_id, moment, True, countdown=countdown)
 
 
 def queue_sitemap_fetch(sitemap_id, lease_until: datetime) -> None:

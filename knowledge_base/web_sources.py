@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -40,7 +41,7 @@ from core import outbound
 from core.dependencies import require_broker
 from core.lookups import person
 from core.tenancy import current_organization, require_tenant_schema
-from knowledge_base import extraction, web_fetch
+from knowledge_base import extraction, web_fetch, web_politeness
 from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.extraction.sandbox import extract_isolated
 from knowledge_base.file_processing import extraction_limits
@@ -53,7 +54,12 @@ from knowledge_base.models import (
     Sitemap,
 )
 from knowledge_base.services import UploadOutcome, document_delete, document_enqueue
-from knowledge_base.web_queue import FETCH_LEASE, queue_page_fetch, queue_sitemap_fetch
+from knowledge_base.web_queue import (
+    FETCH_LEASE,
+    queue_page_fetch,
+    queue_page_fetch_at,
+    queue_sitemap_fetch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -245,10 +251,17 @@ def _record_failure(document: Document, message: str, status: str, now: datetime
     return status
 
 
-def web_page_fetch(*, document_id, lease: str | None = None, now: datetime | None = None) -> str:
+def web_page_fetch(
+    *,
+    document_id,
+    lease: str | None = None,
+    now: datetime | None = None,
+    turn_reserved: bool = False,
+) -> str:
     """Fetch a URL document (the body of its task). Returns what happened: ``changed``
     (new text, queued for ingestion), ``unchanged``, ``removed`` (404/410: deleted),
-    ``failed``, ``blocked`` (robots.txt) or ``skipped`` (another delivery has it)."""
+    ``failed``, ``blocked`` (robots.txt), ``deferred`` (queued again for the host's next
+    turn: its crawl delay) or ``skipped`` (another delivery has it)."""
     require_tenant_schema()
     now = now or timezone.now()
     if not _claim(Document, document_id, lease, now):
@@ -258,7 +271,13 @@ def web_page_fetch(*, document_id, lease: str | None = None, now: datetime | Non
         return "skipped"
     known = bool(document.sha256)  # its text was read before: ask only for a change
     try:
-        web_fetch.Robots().check(document.source_url)
+        robots = web_fetch.Robots()
+        robots.check(document.source_url)
+        if not turn_reserved:
+            wait = robots.wait_turn(document.source_url)
+            if wait > web_politeness.SHORT_WAIT_SECONDS:
+                return _defer(document, wait)
+            time.sleep(wait)
         fetched = web_fetch.fetch(
             document.source_url,
             etag=document.etag if known else "",
@@ -285,6 +304,16 @@ def web_page_fetch(*, document_id, lease: str | None = None, now: datetime | Non
     if sha256 == document.sha256:
         return _record_unchanged(document, fetched, now)
     return _store_changed(document, fetched, title, text, sha256, now)
+
+
+@transaction.atomic
+def _defer(document: Document, wait: float) -> str:
+    """Hand the fetch to a delivery at the host's reserved turn: the lease moves to that
+    moment (the due sweep takes over if that delivery is lost)."""
+    moment = timezone.now() + timedelta(seconds=wait)
+    Document.objects.filter(pk=document.pk).update(next_fetch_at=moment)
+    queue_page_fetch_at(document.pk, moment, wait)
+    return "deferred"
 
 
 def _record_unchanged(document: Document, fetched: web_fetch.Fetched, now: datetime) -> str:
@@ -343,6 +372,7 @@ def sitemap_fetch(*, sitemap_id, lease: str | None = None, now: datetime | None 
     known = sitemap.fetch_status in (FetchStatus.CHANGED, FetchStatus.UNCHANGED)
     try:
         robots.check(sitemap.url)
+        time.sleep(robots.wait_turn(sitemap.url))  # at most the longest crawl delay
         fetched = web_fetch.fetch(
             sitemap.url,
             etag=sitemap.etag if known else "",

@@ -14,10 +14,11 @@ from knowledge_base.web_sources import (
 
 
 @shared_task(name=PAGE_FETCH_TASK, base=TenantTask, acks_late=True)
-def web_page_fetch_task(document_id: str, lease: str) -> str:
+def web_page_fetch_task(document_id: str, lease: str, turn_reserved: bool = False) -> str:
     """Fetch a web page; a changed text is queued for ingestion. Safe to run twice: a
-    delivery claims the fetch by the lease value it was queued with."""
-    return web_page_fetch(document_id=document_id, lease=lease)
+    delivery claims the fetch by the lease value it was queued with. ``turn_reserved``:
+    queued for the host's turn a former delivery reserved (its crawl delay)."""
+    return web_page_fetch(document_id=document_id, lease=lease, turn_reserved=turn_reserved)
 
 
 @shared_task(name=SITEMAP_FETCH_TASK, base=TenantTask, acks_late=True)

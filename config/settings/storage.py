@@ -77,6 +77,15 @@ KNOWLEDGE_SITEMAP_MAX_URLS = env.int("KNOWLEDGE_SITEMAP_MAX_URLS", default=1000)
 KNOWLEDGE_SITEMAP_MAX_CHILDREN = env.int("KNOWLEDGE_SITEMAP_MAX_CHILDREN", default=50)
 # Pages and sitemaps queued per run of the due sweep (beat, every minute), per organization.
 KNOWLEDGE_WEB_REFRESH_BATCH = env.int("KNOWLEDGE_WEB_REFRESH_BATCH", default=200)
+# Seconds a site's robots.txt is reused before it is read again (RFC 9309: at most a day;
+# 0 reads it for every fetch).
+KNOWLEDGE_ROBOTS_CACHE_SECONDS = env.int("KNOWLEDGE_ROBOTS_CACHE_SECONDS", default=3600)
+# Least seconds between two requests to one host, whatever its robots.txt says; and the
+# most we honour of a robots.txt Crawl-delay / Request-rate.
+KNOWLEDGE_WEB_HOST_DELAY_SECONDS = env.float("KNOWLEDGE_WEB_HOST_DELAY_SECONDS", default=0.0)
+KNOWLEDGE_WEB_MAX_CRAWL_DELAY_SECONDS = env.float(
+    "KNOWLEDGE_WEB_MAX_CRAWL_DELAY_SECONDS", default=60.0
+)
 
 # Files API and chat attachments (files/, docs/files.md).
 FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-import pytest_django.fixtures
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
@@ -28,21 +27,6 @@ from integrations.tests.fakes import slack as fake_slack
 ROOT = Path(__file__).resolve().parents[2]
 SLACK_STREAM_BUFFER_CHARS = 20
 BOT_PLAN = "bots-tiny"
-
-
-# pytest-django creates the test database only when a selected test asks for ``db`` (or a
-# ``django_db`` mark); the bots' tests commit instead (``committed``), so run alone they
-# would find no test database. A test using ``committed`` counts as one needing it.
-_databases_for_test = pytest_django.fixtures._get_databases_for_test
-
-
-def _databases_with_committed(test):
-    if "committed" in getattr(test, "fixturenames", ()):
-        return ("default",), False
-    return _databases_for_test(test)
-
-
-pytest_django.fixtures._get_databases_for_test = _databases_with_committed
 
 
 def wait_for(predicate, timeout=90.0, what="the worker"):

@@ -110,3 +110,46 @@ def test_a_web_page_is_fetched_and_ingested_by_the_worker_and_redelivery_is_harm
         assert site.paths().count("/guide") == 1
     finally:
         site.close()
+
+
+def test_the_worker_spaces_a_hosts_pages_by_its_crawl_delay_and_reuses_robots_txt(
+    committed_collection, celery_worker, django_db_blocker
+):
+    """Three pages of a site asking for 2 s between requests, queued at once: the worker
+    fetches the first at once and requeues the others for their turns (no worker thread
+    sleeps through a turn), so each page is asked for once, 2 s apart."""
+    from audit.services import Actor
+    from knowledge_base import web_sources
+    from knowledge_base.tests.web_site import Site
+
+    org, collection = committed_collection
+    site = Site()
+    try:
+        site.robots("User-agent: *\nCrawl-delay: 2\n")
+        paths = ["/a", "/b", "/c"]
+        with django_db_blocker.unblock(), schema_context(org.slug):
+            documents = [
+                web_sources.document_add_url(
+                    collection=collection,
+                    url=site.page(path, f"<html><body><main><p>Page {path}.</p></main></body>"),
+                    actor=Actor(),
+                ).document
+                for path in paths
+            ]
+
+            def fetched():
+                return all(
+                    Document.objects.get(pk=d.pk).fetch_status == "changed" for d in documents
+                )
+
+            assert _wait_for(fetched, timeout=90)
+        asked = sorted(moment for path, moment in site.times if path in paths)
+        assert sorted(path for path, _ in site.times if path in paths) == paths  # once each
+        gaps = [later - earlier for earlier, later in zip(asked, asked[1:], strict=False)]
+        assert min(gaps) > 1.8, gaps
+        # robots.txt was read by the first deliveries (which may race for it) only: the
+        # requeued ones found it in the shared cache
+        robots_reads = [moment for path, moment in site.times if path == "/robots.txt"]
+        assert robots_reads and max(robots_reads) < asked[1]
+    finally:
+        site.close()

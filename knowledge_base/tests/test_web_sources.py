@@ -208,6 +208,54 @@ def test_robots_txt_is_respected(org_a, collection, site):
     assert "/private/x" not in site.paths()
 
 
+def test_robots_txt_is_read_once_for_many_pages_of_a_site(org_a, collection, site):
+    site.robots("User-agent: *\nDisallow: /private\n")
+    documents = [
+        add_page(org_a, collection, site.page(f"/p{n}", page(f"P{n}", f"Text {n}.")))
+        for n in range(3)
+    ]
+    assert [fetch(org_a, d) for d in documents] == ["changed"] * 3
+    # one read, shared by the three fetches (each its own task in production)
+    assert site.paths().count("/robots.txt") == 1
+
+
+def test_a_crawl_delay_defers_the_next_page_of_the_host_to_its_turn(org_a, collection, site):
+    site.robots("User-agent: *\nCrawl-delay: 30\n")
+    first = add_page(org_a, collection, site.page("/first", page("First", "One.")))
+    second = add_page(org_a, collection, site.page("/second", page("Second", "Two.")))
+
+    assert fetch(org_a, first) == "changed"
+    asked_at = timezone.now()
+    assert fetch(org_a, second) == "deferred"
+
+    # the second page was not asked for: its fetch moved to the host's next turn
+    assert "/second" not in site.paths()
+    turn = reload(org_a, second).next_fetch_at
+    assert timedelta(seconds=27) < turn - asked_at < timedelta(seconds=33)
+    # the delivery queued for that turn fetches it without waiting again
+    with schema_context(org_a.slug):
+        outcome = web_sources.web_page_fetch(
+            document_id=second.pk, lease=turn.isoformat(), turn_reserved=True
+        )
+    assert outcome == "changed" and site.paths().count("/second") == 1
+
+
+def test_a_gzip_sitemap_is_read_and_a_gzip_bomb_is_refused(org_a, collection, site, settings):
+    site.page("/one", page("One", "Text of one."))
+    packed = site.gzip("/sitemap.xml.gz", SITEMAP.format(urls(site, "/one")).encode())
+    sitemap = add_sitemap(org_a, collection, packed)
+    assert fetch_sitemap(org_a, sitemap) == "changed"
+    assert set(sitemap_pages(org_a, sitemap)) == {site.url("/one")}
+
+    settings.KNOWLEDGE_WEB_MAX_BYTES = 100_000
+    bomb = site.gzip("/bomb.xml.gz", b"<urlset>" + b" " * 5_000_000 + b"</urlset>")
+    assert len(site.pages["/bomb.xml.gz"][2]) < 10_000  # small on the wire
+    hostile = add_sitemap(org_a, collection, bomb)
+    assert fetch_sitemap(org_a, hostile) == "failed"
+    with schema_context(org_a.slug):
+        assert "100,000 bytes" in Sitemap.objects.get(pk=hostile.pk).fetch_error
+
+
 def test_a_page_the_policy_refuses_is_a_field_error_or_an_unreachable_fetch(
     org_a, collection, site, settings
 ):

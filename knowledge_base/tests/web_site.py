@@ -4,6 +4,7 @@ server on loopback, which the test settings allow-list for the outbound policy
 with do too)."""
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -16,11 +17,13 @@ class Site:
     def __init__(self) -> None:
         self.pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.times: list[tuple[str, float]] = []  # (path, time.monotonic()) per request
         site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 site.requests.append((self.path, dict(self.headers)))
+                site.times.append((self.path, time.monotonic()))
                 status, headers, body = site.pages.get(self.path, (404, {}, b"not found"))
                 etag = headers.get("ETag")
                 if status == 200 and etag and self.headers.get("If-None-Match") == etag:
@@ -38,6 +41,10 @@ class Site:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        # A port of an earlier test's site may come back: its robots.txt is not ours.
+        from knowledge_base import web_politeness
+
+        web_politeness.robots_forget(self.base)
 
     @property
     def base(self) -> str:
@@ -55,6 +62,15 @@ class Site:
 
     def xml(self, path: str, body: str) -> str:
         self.pages[path] = (200, {"Content-Type": "application/xml"}, body.encode())
+        return self.url(path)
+
+    def robots(self, text: str) -> None:
+        self.pages["/robots.txt"] = (200, {"Content-Type": "text/plain"}, text.encode())
+
+    def gzip(self, path: str, body: bytes) -> str:
+        import gzip
+
+        self.pages[path] = (200, {"Content-Type": "application/x-gzip"}, gzip.compress(body))
         return self.url(path)
 
     def paths(self) -> list[str]:
