@@ -4,6 +4,7 @@ The worker has its own database connection, so this test commits its data (no
 rolled-back test transaction) and removes it afterwards.
 """
 
+import itertools
 import time
 
 import pytest
@@ -145,7 +146,7 @@ def test_the_worker_spaces_a_hosts_pages_by_its_crawl_delay_and_reuses_robots_tx
             assert _wait_for(fetched, timeout=90)
         asked = sorted(moment for path, moment in site.times if path in paths)
         assert sorted(path for path, _ in site.times if path in paths) == paths  # once each
-        gaps = [later - earlier for earlier, later in zip(asked, asked[1:], strict=False)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
         assert min(gaps) > 1.8, gaps
         # robots.txt was read by the first deliveries (which may race for it) only: the
         # requeued ones found it in the shared cache
