@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
@@ -18,6 +19,12 @@ export default defineConfig({
         manualChunks: { charts: ["recharts"], react: ["react", "react-dom", "react-router-dom"] },
       },
     },
+  },
+  // Unit tests (`npm run test`): jsdom, the page as the server serves it to an admin
+  // (src/test/setup.ts).
+  test: {
+    environment: "jsdom",
+    setupFiles: ["src/test/setup.ts"],
   },
   server: {
     proxy: Object.fromEntries(proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }])),
