@@ -23,6 +23,13 @@ describe("prefetchRoute", () => {
     await expect.poll(member.paths).toEqual(["/_allauth/browser/v1/account/authenticators"]);
   });
 
+  it("starts a collection's three requests", async () => {
+    const collection = started("/knowledge/c1");
+    await expect
+      .poll(collection.paths)
+      .toEqual(["/api/v1/collections/c1", "/api/v1/collections/c1/documents", "/api/v1/collections/c1/sitemaps"]);
+  });
+
   it("asks home's checklist again on every visit, even when it is cached", async () => {
     const home = started("/");
     await expect

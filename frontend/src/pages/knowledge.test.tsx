@@ -1,7 +1,7 @@
 // Knowledge: a new collection (refusal under its field, draft kept, then its page), files
-// added (each upload's refusal said on its own line, a success toasted and listed), and a
-// page added from its URL (refusal under the URL with the draft kept; added: the form
-// closes and the document appears).
+// added (each upload's refusal said on its own line, a success toasted and listed), a
+// page added from its URL and text pasted in (refusal under its field with the draft
+// kept; added: the form closes and the document appears).
 import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { expectFieldError, fakeServer, gate, invalid, json, page, renderPage, toasts } from "../test/harness";
@@ -176,6 +176,41 @@ describe("Knowledge: adding documents", () => {
     expect(server.sent("POST", "/api/v1/collections/c1/documents/url")).toEqual([
       { url: "http://192.168.1.4/help", refresh_minutes: 60 },
       { url: "https://example.com/help", refresh_minutes: 60 },
+    ]);
+  });
+
+  it("text: the refusal under its field with the draft kept; added: a toast, the form closes and it is listed", async () => {
+    const documents: ReturnType<typeof document>[] = [];
+    let attempts = 0;
+    const answer = gate();
+    const server = collectionServer(documents, {
+      "POST /api/v1/collections/c1/documents/text": async ({ body }: { body: unknown }) => {
+        if (++attempts === 1) return invalid({ text: ["This field may not be blank."] });
+        await answer.promise;
+        documents.push(document("d3", (body as { title: string }).title));
+        return json({ results: [{ status: "created", document: documents[0] }] }, 201);
+      },
+    });
+    renderPage(<CollectionPage />, { route: "/knowledge/c1", path: "/knowledge/:collectionId" });
+    fireEvent.click(await screen.findByRole("button", { name: "Add text" }));
+    const dialog = screen.getByRole("dialog", { name: "Add text" });
+    fireEvent.change(within(dialog).getByLabelText("Title"), { target: { value: "Refund rules " } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Add text" }));
+
+    await waitFor(() => expectFieldError("Text", "text", "This field may not be blank."));
+    expect(within(dialog).getByLabelText("Title")).toHaveProperty("value", "Refund rules ");
+
+    fireEvent.change(within(dialog).getByLabelText("Text"), { target: { value: "# Refunds\n\nWithin 30 days." } });
+    const submit = within(dialog).getByRole("button", { name: "Add text" });
+    fireEvent.click(submit);
+    await waitFor(() => expect(submit).toHaveProperty("disabled", true));
+    answer.open();
+    expect((await screen.findByTestId("document-row")).textContent).toContain("Refund rules");
+    expect(screen.queryByRole("dialog", { name: "Add text" })).toBeNull();
+    expect(toasts()).toEqual([expect.stringContaining("“Refund rules” added: reading it now.")]);
+    expect(server.sent("POST", "/api/v1/collections/c1/documents/text")).toEqual([
+      { title: "Refund rules", text: "" },
+      { title: "Refund rules", text: "# Refunds\n\nWithin 30 days." },
     ]);
   });
 });
