@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
 
@@ -18,6 +19,18 @@ export default defineConfig({
         manualChunks: { charts: ["recharts"], react: ["react", "react-dom", "react-router-dom"] },
       },
     },
+  },
+  // Unit tests (`npm run test`): jsdom, the page as the server serves it to an admin
+  // (src/test/setup.ts).
+  test: {
+    environment: "jsdom",
+    setupFiles: ["src/test/setup.ts"],
+    // One jsdom per worker, each file in a fresh VM context of it: a third of the CPU of a
+    // process per file (jsdom's start-up was most of the run). The stream hook's test
+    // reads a fetch body (Node's streams, whose byte arrays are not the VM context's
+    // Uint8Array): it keeps a process of its own.
+    pool: "vmThreads",
+    poolMatchGlobs: [["**/src/chat/useChatStream.test.tsx", "forks"]],
   },
   server: {
     proxy: Object.fromEntries(proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }])),

@@ -30,10 +30,18 @@ import { WorkflowEditPage, WorkflowsPage } from "./pages/workflows";
 
 // The chart library is the heaviest dependency: only the home page loads it.
 // Its requests start with the chunk's download, not after it (pages/home-data.ts).
+const loadHome = () => import("./pages/home");
 const HomePage = lazy(() => {
   prefetchHome(queryClient, config.me?.role === "admin");
-  return import("./pages/home");
+  return loadHome();
 });
+// A member who arrived on another page (a chat link, a bookmark) would otherwise fetch,
+// parse and compile the chunk (~110 KiB gzipped) only when they first open home: load it
+// once the browser is idle after the first page, so that click renders at once.
+if (!isPublicHost && config.user.member) {
+  const idle = window.requestIdleCallback ?? ((callback: () => void) => window.setTimeout(callback, 1500));
+  window.addEventListener("load", () => idle(() => void loadHome().catch(() => undefined)), { once: true });
+}
 
 function NotFound() {
   return (

@@ -5,7 +5,7 @@ import { client, unwrap } from "../api/client";
 import { $api, useAction } from "../api/query";
 import { API_KEY_SCOPES, type ApiKey, type ApiKeyScope } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField } from "../ui";
+import { Badge, CopyButton, Empty, ErrorMessage, FieldErrors, formatDate, Loading, Modal, PageHeader, Pager, TextField } from "../ui";
 
 export function ApiKeysPage() {
   // Admins only (not in others' navigation); opened by address, the API's 403 explains.
@@ -159,6 +159,7 @@ export function ApiKeysPage() {
                 </label>
               ))}
             </div>
+            <FieldErrors error={create.error} name="scopes" />
           </fieldset>
           {assistants.data?.length ? (
             <fieldset>
@@ -171,6 +172,7 @@ export function ApiKeysPage() {
                   </label>
                 ))}
               </div>
+              <FieldErrors error={create.error} name="assistants" />
             </fieldset>
           ) : null}
           <TextField label="Expires on (optional)" name="expires_at" type="date" error={create.error} />

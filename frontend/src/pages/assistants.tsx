@@ -13,6 +13,7 @@ import {
   Empty,
   ErrorMessage,
   Field,
+  FieldErrors,
   formatCost,
   formatNumber,
   Loading,
@@ -414,6 +415,7 @@ export function AssistantEditPage() {
                 </label>
               ))}
             </div>
+            <FieldErrors error={save.error} name="collections" />
             {collections.data && !collections.data.length ? (
               <p className="muted small">
                 No collections yet: <Link to="/knowledge">create one</Link>.

@@ -1,5 +1,5 @@
 // Home: usage and cost over time (by day, model or assistant), totals and quotas.
-import { useMemo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link } from "react-router-dom";
 import { GettingStarted } from "../components/GettingStarted";
@@ -47,6 +47,53 @@ function Stat({ label, value, testId }: { label: string; value: string; testId: 
   );
 }
 
+type ChartRow = { name: string; cost: number; prompt: number; completion: number; calls: number };
+
+/** The chart alone, memoized: the page re-renders as its other requests answer (quotas,
+ * the checklist, the insights) and recharts redraws its whole SVG on every render. No
+ * animation: recharts animates bars frame by frame for 1.5 s after each (re)draw, which
+ * kept the main thread busy right when the page is opened or its data refreshes. */
+const UsageChart = memo(function UsageChart({ rows, metric }: { rows: ChartRow[]; metric: "cost" | "tokens" }) {
+  return (
+    <div style={{ width: "100%", height: 300 }}>
+      <ResponsiveContainer>
+        <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+          <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
+          <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
+          <YAxis
+            tick={{ fontSize: 12, fill: "#6b7284" }}
+            tickLine={false}
+            axisLine={false}
+            width={70}
+            tickFormatter={(value: number) => (metric === "cost" ? formatCost(value) : formatNumber(value))}
+          />
+          <Tooltip
+            formatter={(value: number, name: string) => (name === "Cost" ? formatCost(value) : formatNumber(value))}
+            cursor={{ fill: "#eef0ff" }}
+            isAnimationActive={false}
+          />
+          {metric === "cost" ? (
+            <Bar dataKey="cost" name="Cost" fill="#4f46e5" radius={[4, 4, 0, 0]} isAnimationActive={false} />
+          ) : (
+            <>
+              <Legend />
+              <Bar dataKey="prompt" name="Prompt tokens" stackId="tokens" fill="#4f46e5" isAnimationActive={false} />
+              <Bar
+                dataKey="completion"
+                name="Completion tokens"
+                stackId="tokens"
+                fill="#a5b4fc"
+                radius={[4, 4, 0, 0]}
+                isAnimationActive={false}
+              />
+            </>
+          )}
+        </BarChart>
+      </ResponsiveContainer>
+    </div>
+  );
+});
+
 export default function HomePage() {
   const me = useMe();
   // Usage and cost are for admins (the API refuses others); everyone sees the quotas.
@@ -59,7 +106,7 @@ export default function HomePage() {
   const usage = $api.useQuery("get", "/api/v1/usage", usageInit(range, groupBy), { enabled: isAdmin });
   const quotas = $api.useQuery("get", "/api/v1/usage/quotas");
 
-  const rows = useMemo(() => {
+  const rows = useMemo((): ChartRow[] => {
     const results = usage.data?.results ?? [];
     const data = results.map((row) => ({
       name: groupBy === "day" ? formatDay(row.key || row.label) : row.label || row.key || "—",
@@ -150,36 +197,7 @@ export default function HomePage() {
                   <Link to="/knowledge">upload a document</Link> and the cost and tokens show here.
                 </Empty>
               ) : null}
-              {hasUsage ? (
-                <div style={{ width: "100%", height: 300 }}>
-                  <ResponsiveContainer>
-                    <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
-                      <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
-                      <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
-                      <YAxis
-                        tick={{ fontSize: 12, fill: "#6b7284" }}
-                        tickLine={false}
-                        axisLine={false}
-                        width={70}
-                        tickFormatter={(value: number) => (metric === "cost" ? formatCost(value) : formatNumber(value))}
-                      />
-                      <Tooltip
-                        formatter={(value: number, name: string) => (name === "Cost" ? formatCost(value) : formatNumber(value))}
-                        cursor={{ fill: "#eef0ff" }}
-                      />
-                      {metric === "cost" ? (
-                        <Bar dataKey="cost" name="Cost" fill="#4f46e5" radius={[4, 4, 0, 0]} />
-                      ) : (
-                        <>
-                          <Legend />
-                          <Bar dataKey="prompt" name="Prompt tokens" stackId="tokens" fill="#4f46e5" />
-                          <Bar dataKey="completion" name="Completion tokens" stackId="tokens" fill="#a5b4fc" radius={[4, 4, 0, 0]} />
-                        </>
-                      )}
-                    </BarChart>
-                  </ResponsiveContainer>
-                </div>
-              ) : null}
+              {hasUsage ? <UsageChart rows={rows} metric={metric} /> : null}
             </div>
             {hasUsage && groupBy !== "day" ? (
               <div className="table-wrap">

@@ -490,6 +490,46 @@ function AddFromURL({ collectionId, open, onClose }: { collectionId: string; ope
   );
 }
 
+/** Text typed or pasted in (meeting notes, an e-mail, an answer written once): a document
+ * like an uploaded file, read and chunked the same way. */
+function AddText({ collectionId, open, onClose }: { collectionId: string; open: boolean; onClose: () => void }) {
+  const toast = useToast();
+  const add = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const form = new FormData(event.currentTarget);
+      const body = { title: String(form.get("title") ?? "").trim(), text: String(form.get("text") ?? "") };
+      const response = await unwrap(
+        client.POST("/api/v1/collections/{collection_id}/documents/text", { params: { path: { collection_id: collectionId } }, body }),
+      );
+      const duplicate = response.results[0]?.status === "duplicate";
+      toast(
+        duplicate ? `“${body.title}” is already in this collection.` : `“${body.title}” added: reading it now.`,
+        duplicate ? "info" : "success",
+      );
+      onClose();
+    },
+    { invalidates: ["/api/v1/collections"] },
+  );
+  return (
+    <Modal open={open} title="Add text" onClose={onClose} testId="add-text">
+      <form className="stack" onSubmit={add.run} noValidate>
+        <TextField label="Title" name="title" required autoFocus error={add.error} />
+        <TextAreaField label="Text" name="text" rows={10} required error={add.error} hint="Markdown is kept: headings become sections." />
+        <ErrorMessage error={add.error} />
+        <div className="row" style={{ justifyContent: "flex-end" }}>
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={add.busy}>
+            Add text
+          </button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
 function SitemapRow({ collectionId, sitemap, canEdit }: { collectionId: string; sitemap: SitemapItem; canEdit: boolean }) {
   const remove = useAction(
     async () => {
@@ -648,6 +688,7 @@ export function CollectionPage() {
   const [page, setPage] = useState(1);
   const [editing, setEditing] = useState(false);
   const [addingURL, setAddingURL] = useState(false);
+  const [addingText, setAddingText] = useState(false);
   const invalidate = useInvalidate();
   const collectionInit = { params: { path: { collection_id: collectionId } } };
   const collection = $api.useQuery("get", "/api/v1/collections/{collection_id}", collectionInit, { placeholderData: undefined });
@@ -741,6 +782,9 @@ export function CollectionPage() {
               <button type="button" className="btn btn-primary" onClick={() => setAddingURL(true)}>
                 Add from URL
               </button>
+              <button type="button" className="btn" onClick={() => setAddingText(true)}>
+                Add text
+              </button>
               <button type="button" className="btn" onClick={() => setEditing(true)}>
                 Edit collection
               </button>
@@ -788,7 +832,7 @@ export function CollectionPage() {
             </div>
           ) : (
             <Empty title="No documents yet">
-              {canEdit ? "Drop files above, or add a web page or a sitemap with “Add from URL”." : null}
+              {canEdit ? "Drop files above, add a web page or a sitemap with “Add from URL”, or paste text with “Add text”." : null}
             </Empty>
           )
         ) : (
@@ -823,6 +867,7 @@ export function CollectionPage() {
         </div>
       ) : null}
       <AddFromURL collectionId={collectionId} open={addingURL} onClose={() => setAddingURL(false)} />
+      <AddText collectionId={collectionId} open={addingText} onClose={() => setAddingText(false)} />
       <Modal open={editing} title="Edit collection" onClose={() => setEditing(false)}>
         <form className="stack" onSubmit={save.run} noValidate>
           <TextField label="Name" name="name" defaultValue={data.name} required error={save.error} />

@@ -6,7 +6,19 @@ import { client, unwrap } from "../api/client";
 import { $api, useAction } from "../api/query";
 import type { components } from "../api/schema";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, fieldErrors, formatCost, formatDate, formatNumber, Loading, PageHeader, TextField } from "../ui";
+import {
+  Badge,
+  Empty,
+  ErrorMessage,
+  FieldErrors,
+  fieldErrors,
+  formatCost,
+  formatDate,
+  formatNumber,
+  Loading,
+  PageHeader,
+  TextField,
+} from "../ui";
 
 type Template = components["schemas"]["TemplateOutput"];
 type Version = components["schemas"]["VersionWithUsage"];
@@ -192,11 +204,7 @@ function VariablesEditor({ variables, onChange, error }: { variables: Variable[]
           Add variable
         </button>
       </div>
-      {fieldErrors(error, "variables")?.map((m) => (
-        <div key={m} className="field-errors">
-          {m}
-        </div>
-      ))}
+      <FieldErrors error={error} name="variables" />
     </div>
   );
 }
@@ -306,12 +314,10 @@ export function PromptEditPage() {
               onChange={(e) => setBody(e.target.value)}
               data-testid="prompt-body"
               readOnly={!canEdit}
+              aria-invalid={fieldErrors(save.error, "body") ? true : undefined}
+              aria-describedby={fieldErrors(save.error, "body") ? "prompt-body-errors" : undefined}
             />
-            {fieldErrors(save.error, "body")?.map((m) => (
-              <div key={m} className="field-errors">
-                {m}
-              </div>
-            ))}
+            <FieldErrors error={save.error} name="body" id="prompt-body-errors" />
             <HighlightedBody body={body} known={known} />
             <VariablesEditor variables={variables} onChange={setVariables} error={save.error} />
             {canEdit ? (
@@ -322,6 +328,8 @@ export function PromptEditPage() {
                   placeholder="What changed"
                   value={note}
                   onChange={(e) => setNote(e.target.value)}
+                  aria-invalid={fieldErrors(save.error, "note") ? true : undefined}
+                  aria-describedby={fieldErrors(save.error, "note") ? "prompt-note-errors" : undefined}
                 />
                 <button type="button" className="btn" disabled={save.busy} onClick={() => void save.run(false)}>
                   Save version
@@ -337,6 +345,7 @@ export function PromptEditPage() {
                 </button>
               </div>
             ) : null}
+            <FieldErrors error={save.error} name="note" id="prompt-note-errors" />
             <ErrorMessage error={save.error} />
           </div>
         </div>

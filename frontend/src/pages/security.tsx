@@ -12,15 +12,7 @@ import { Badge, CopyButton, ErrorMessage, formatDate, Loading, PageHeader, TextF
 import { RequireTwoFactorSetting } from "../components/RequireTwoFactorSetting";
 import { TwoFactorQr } from "../components/TwoFactorQr";
 import { useMe, usePermissions, useSession } from "../session";
-
-interface Authenticator {
-  type: "totp" | "recovery_codes" | string;
-  created_at?: number;
-  last_used_at?: number | null;
-  total_code_count?: number;
-  unused_code_count?: number;
-  unused_codes?: string[];
-}
+import { type Authenticator, authenticatorsQuery } from "./security-data";
 
 /** allauth's 401 for "confirm who you are first": no pending flow, only the ways to do it. */
 function needsReauthentication(response: AllauthResponse): boolean {
@@ -49,14 +41,7 @@ export function SecurityPage() {
   const me = useMe();
   const { isAdmin } = usePermissions();
   const { refresh } = useSession();
-  const authenticators = useQuery({
-    queryKey: ["allauth", "/account/authenticators"],
-    queryFn: async () => {
-      const response = await allauth<Authenticator[]>("GET", "/account/authenticators");
-      if (response.status !== 200) throw allauthError(response);
-      return response.data ?? [];
-    },
-  });
+  const authenticators = useQuery(authenticatorsQuery);
   const [setup, setSetup] = useState<{ secret: string; url: string } | null>(null);
   // The change waiting for the password confirmation, and what it is (for the form).
   const [pending, setPending] = useState<{ action: Action; purpose: string } | null>(null);

@@ -4,7 +4,7 @@ import { type FormEvent, useState } from "react";
 import { client, unwrap } from "../api/client";
 import { $api, useAction } from "../api/query";
 import type { components } from "../api/schema";
-import { Badge, CopyButton, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, Pager, TextField } from "../ui";
+import { Badge, CopyButton, Empty, ErrorMessage, FieldErrors, formatDate, Loading, Modal, PageHeader, Pager, TextField } from "../ui";
 
 type Endpoint = components["schemas"]["WebhookEndpointOutput"];
 type Delivery = components["schemas"]["WebhookDeliveryOutput"];
@@ -169,6 +169,7 @@ export function WebhooksPage() {
                 </label>
               ))}
             </div>
+            <FieldErrors error={create.error} name="event_types" />
           </fieldset>
           <ErrorMessage error={create.error} />
           <div className="row" style={{ justifyContent: "flex-end" }}>

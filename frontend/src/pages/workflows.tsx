@@ -248,7 +248,7 @@ function StepForm({
   const pick = (field: string, list: { id: string; name: string }[]) => (
     <select
       className="select"
-      aria-label={field}
+      aria-labelledby={`step-${index}-${field}-label`}
       value={String(step[field] ?? "")}
       onChange={(e) => onChange({ ...step, [field]: e.target.value })}
     >
@@ -297,7 +297,11 @@ function StepForm({
       ) : null}
       {(step.type === "notify" ? notifyFields(step) : spec.fields).map(([field, label, kind]) => (
         <div className="field" key={field}>
-          <label htmlFor={`step-${index}-${field}`}>{label}</label>
+          {/* A picker's id is on its wrapper (browser tests select "#step-N-field select"):
+              the select takes its name from the label by id. */}
+          <label htmlFor={`step-${index}-${field}`} id={`step-${index}-${field}-label`}>
+            {label}
+          </label>
           {kind === "area" ? (
             <textarea
               id={`step-${index}-${field}`}

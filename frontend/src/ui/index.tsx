@@ -63,6 +63,20 @@ export function Field({ label, name, error, hint, children }: FieldProps) {
   );
 }
 
+/** The server's errors for a field that is a group of controls (the checkboxes of a
+ * <fieldset>), under the group: without it they would only say "Invalid input.". */
+export function FieldErrors({ error, name, id }: { error: unknown; name: string; id?: string }) {
+  const errors = fieldErrors(error, name);
+  if (!errors) return null;
+  return (
+    <ul className="field-errors" id={id} data-testid={`field-error-${name}`}>
+      {errors.map((message) => (
+        <li key={message}>{message}</li>
+      ))}
+    </ul>
+  );
+}
+
 type InputProps = InputHTMLAttributes<HTMLInputElement> & { label: string; name: string; error?: unknown; hint?: ReactNode };
 
 export function TextField({ label, name, error, hint, className, ...rest }: InputProps) {
