@@ -25,12 +25,9 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     setupFiles: ["src/test/setup.ts"],
-    // One jsdom per worker, each file in a fresh VM context of it: a third of the CPU of a
-    // process per file (jsdom's start-up was most of the run). The stream hook's test
-    // reads a fetch body (Node's streams, whose byte arrays are not the VM context's
-    // Uint8Array): it keeps a process of its own.
-    pool: "vmThreads",
-    poolMatchGlobs: [["**/src/chat/useChatStream.test.tsx", "forks"]],
+    // A process per test file: the VM-context pool ("vmThreads", a third of the CPU)
+    // crashed Node with a segmentation fault in a clean clone's run.
+    pool: "forks",
   },
   server: {
     proxy: Object.fromEntries(proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }])),
