@@ -484,15 +484,19 @@ def test_switching_assistant_inside_a_conversation_answers_with_the_new_model(
     conversation = page.url
     first_answer = page.get_by_test_id("chat-answer").last.inner_text()
 
-    page.get_by_label("Assistant", exact=True).select_option(label="Markdown bot")
-    expect(page.get_by_test_id("switch-hint")).to_contain_text("Markdown bot")
+    # the module's audit test renames "Markdown bot" to "Markdown helper": either name
+    picker = page.get_by_label("Assistant", exact=True)
+    option = picker.locator("option", has_text="Markdown").first
+    bot = option.inner_text().strip()
+    picker.select_option(option.get_attribute("value"))
+    expect(page.get_by_test_id("switch-hint")).to_contain_text(bot)
     provider.enqueue(Reply(text="From the **Markdown bot**: closed on public holidays [1]."))
     ask_and_wait(page, "Explain the expense approval process for travel costs")
 
     expect(page).to_have_url(conversation)  # the same conversation, not a new one
     switch = page.get_by_test_id("assistant-switch")
     expect(switch).to_have_count(1)
-    expect(switch).to_contain_text("Markdown bot")
+    expect(switch).to_contain_text(bot)
     expect(switch).to_contain_text("gpt-4o-mini")
     expect(page.get_by_test_id("chat-answer").last.locator("strong")).to_have_text("Markdown bot")
     expect(page.get_by_test_id("switch-hint")).to_have_count(0)
@@ -503,9 +507,7 @@ def test_switching_assistant_inside_a_conversation_answers_with_the_new_model(
     snap(page, "ux-chat-assistant-switch")
 
     page.reload()
-    expect(page.get_by_test_id("assistant-switch")).to_contain_text("Markdown bot")
+    expect(page.get_by_test_id("assistant-switch")).to_contain_text(bot)
     # the conversation now belongs to the new assistant: the picker says so
-    expect(page.get_by_label("Assistant", exact=True).locator("option:checked")).to_have_text(
-        "Markdown bot"
-    )
-    expect(page.locator(".msg-meta", has_text="Markdown bot ·")).to_have_count(1)
+    expect(page.get_by_label("Assistant", exact=True).locator("option:checked")).to_have_text(bot)
+    expect(page.locator(".msg-meta", has_text=f"{bot} ·")).to_have_count(1)
