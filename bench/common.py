@@ -133,7 +133,7 @@ def no_celery_enqueue() -> Iterator[None]:
     The benchmarks run the task's body (``ingestion.document_process``) in-process; a dev
     worker that is running (``make dev``) would otherwise race us for every document.
     """
-    with mock.patch("knowledge_base.services._enqueue", lambda document: None):
+    with mock.patch("knowledge_base.services.document_enqueue", lambda document: None):
         yield
 
 
