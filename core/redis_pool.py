@@ -29,3 +29,12 @@ class SharedConnectionPool(redis.ConnectionPool):
             if pool is None:
                 pool = _pools[key] = super().from_url(url, **kwargs)
             return pool
+
+
+def redis_client(url: str, *, timeout: float = 5) -> redis.Redis:
+    """A client of ``url`` on the process's shared pool: a command borrows an open
+    connection instead of connecting anew (a lost connection is replaced on next use)."""
+    pool = SharedConnectionPool.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    return redis.Redis(connection_pool=pool)

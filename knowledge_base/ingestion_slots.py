@@ -18,6 +18,8 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 
+from core.redis_pool import redis_client
+
 # Longer than any stretch of an ingestion without progress (a parse is bounded by its wall
 # clock limit, and each embedding batch renews the lease).
 LEASE_SECONDS = 600
@@ -35,7 +37,7 @@ return 0
 
 @cache
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    return redis_client(settings.REDIS_URL)
 
 
 def _key(organization_id) -> str:

@@ -26,6 +26,8 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 
+from core.redis_pool import redis_client
+
 logger = logging.getLogger(__name__)
 
 # A wait up to this long is slept in the task; a longer one is a new, later delivery.
@@ -44,7 +46,7 @@ return tostring(slot)
 
 @cache
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    return redis_client(settings.REDIS_URL)
 
 
 def _key(kind: str, value: str) -> str:

@@ -117,3 +117,27 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return "Something went wrong.";
 }
+
+/** POSTs a form with XMLHttpRequest (fetch reports no upload progress): the session's
+ * headers, `onProgress` with the fraction sent, and the server's refusal as an ApiError. */
+export function postFormWithProgress<T>(url: string, form: FormData, onProgress: (fraction: number) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.withCredentials = true;
+    for (const [name, value] of Object.entries(baseHeaders("POST"))) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
+    xhr.onload = () => {
+      let body: unknown = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        /* not JSON */
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as T);
+      else reject(errorFromBody(xhr.status, body));
+    };
+    xhr.onerror = () => reject(errorFromBody(0, null));
+    xhr.send(form);
+  });
+}

@@ -1,11 +1,12 @@
 // The home page's conversation insights: the topics and the sentiment of the
 // conversations one can see (imported and live; an admin: the organization's), from
 // each conversation's analysis, over time.
-import { useMemo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import { Bar, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link } from "react-router-dom";
 import { $api } from "../api/query";
 import { Badge, Empty, ErrorMessage, formatDay, formatNumber, Loading } from "../ui";
+import { AfterPaint } from "../ui/afterPaint";
 
 const PERIODS = [
   { key: "all", label: "All time", days: null, bucket: "month" },
@@ -19,6 +20,52 @@ function sentimentWord(score: number | null | undefined) {
   if (score <= -0.05) return "negative";
   return "neutral";
 }
+
+type InsightsRow = { name: string; conversations: number; sentiment: number | null };
+
+/** The timeline alone, memoized and without animation: the page re-renders as its other
+ * requests answer, and recharts would redraw (and re-animate) its whole SVG each time. */
+const InsightsChart = memo(function InsightsChart({ rows }: { rows: InsightsRow[] }) {
+  return (
+    <ResponsiveContainer>
+      <ComposedChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+        <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
+        <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
+        <YAxis
+          yAxisId="count"
+          tick={{ fontSize: 12, fill: "#6b7284" }}
+          tickLine={false}
+          axisLine={false}
+          width={40}
+          allowDecimals={false}
+        />
+        <YAxis
+          yAxisId="sentiment"
+          orientation="right"
+          domain={[-1, 1]}
+          tick={{ fontSize: 12, fill: "#6b7284" }}
+          tickLine={false}
+          axisLine={false}
+          width={40}
+        />
+        <Tooltip cursor={{ fill: "#eef0ff" }} isAnimationActive={false} />
+        <Legend />
+        <Bar yAxisId="count" dataKey="conversations" name="Conversations" fill="#a5b4fc" radius={[4, 4, 0, 0]} isAnimationActive={false} />
+        <Line
+          yAxisId="sentiment"
+          type="monotone"
+          dataKey="sentiment"
+          name="Average sentiment"
+          stroke="#4f46e5"
+          strokeWidth={2}
+          dot
+          connectNulls
+          isAnimationActive={false}
+        />
+      </ComposedChart>
+    </ResponsiveContainer>
+  );
+});
 
 export function ConversationInsights() {
   const [periodKey, setPeriodKey] = useState<(typeof PERIODS)[number]["key"]>("all");
@@ -98,44 +145,9 @@ export function ConversationInsights() {
                 ))}
               </div>
             </div>
-            <div style={{ width: "100%", height: 240 }} data-testid="insights-chart">
-              <ResponsiveContainer>
-                <ComposedChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
-                  <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
-                  <XAxis dataKey="name" tick={{ fontSize: 12, fill: "#6b7284" }} tickLine={false} axisLine={{ stroke: "#e2e5ee" }} />
-                  <YAxis
-                    yAxisId="count"
-                    tick={{ fontSize: 12, fill: "#6b7284" }}
-                    tickLine={false}
-                    axisLine={false}
-                    width={40}
-                    allowDecimals={false}
-                  />
-                  <YAxis
-                    yAxisId="sentiment"
-                    orientation="right"
-                    domain={[-1, 1]}
-                    tick={{ fontSize: 12, fill: "#6b7284" }}
-                    tickLine={false}
-                    axisLine={false}
-                    width={40}
-                  />
-                  <Tooltip cursor={{ fill: "#eef0ff" }} />
-                  <Legend />
-                  <Bar yAxisId="count" dataKey="conversations" name="Conversations" fill="#a5b4fc" radius={[4, 4, 0, 0]} />
-                  <Line
-                    yAxisId="sentiment"
-                    type="monotone"
-                    dataKey="sentiment"
-                    name="Average sentiment"
-                    stroke="#4f46e5"
-                    strokeWidth={2}
-                    dot
-                    connectNulls
-                  />
-                </ComposedChart>
-              </ResponsiveContainer>
-            </div>
+            <AfterPaint height={240} testId="insights-chart">
+              <InsightsChart rows={rows} />
+            </AfterPaint>
           </>
         ) : null}
       </div>

@@ -3,7 +3,7 @@
 // with per-conversation results and the conversations it could not read.
 import { useEffect, useRef, useState, type DragEvent } from "react";
 import { Link } from "react-router-dom";
-import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
+import { client, postFormWithProgress, unwrap } from "../api/client";
 import type { components } from "../api/schema";
 import { $api, useInvalidate } from "../api/query";
 import { Badge, ErrorMessage, formatBytes, formatDate, PageHeader } from "../ui";
@@ -27,28 +27,10 @@ interface Item {
 }
 
 function uploadExport(file: File, source: string, onProgress: (fraction: number) => void): Promise<ImportJob> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/v1/conversations/imports");
-    xhr.withCredentials = true;
-    for (const [name, value] of Object.entries(baseHeaders("POST"))) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
-    xhr.onload = () => {
-      let body: unknown = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        /* not JSON */
-      }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(body as ImportJob);
-      else reject(errorFromBody(xhr.status, body));
-    };
-    xhr.onerror = () => reject(errorFromBody(0, null));
-    const data = new FormData();
-    data.append("file", file);
-    if (source) data.append("source", source);
-    xhr.send(data);
-  });
+  const data = new FormData();
+  data.append("file", file);
+  if (source) data.append("source", source);
+  return postFormWithProgress<ImportJob>("/api/v1/conversations/imports", data, onProgress);
 }
 
 const finished = (job?: ImportJob) => job && (job.status === "completed" || job.status === "failed");

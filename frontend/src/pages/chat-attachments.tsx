@@ -3,7 +3,7 @@
 // answer left out, and the panel a citation of an attached file opens.
 import { type ClipboardEvent, type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { ApiError, client, csrfToken, errorFromBody, unwrap } from "../api/client";
+import { ApiError, client, postFormWithProgress, unwrap } from "../api/client";
 import type { Source } from "../api/types";
 import { $api, useAction } from "../api/query";
 import { ErrorMessage, formatNumber, Loading, TextField } from "../ui";
@@ -26,29 +26,14 @@ interface Pending {
   error?: unknown;
 }
 
-/** Uploads one file with XMLHttpRequest (fetch reports no upload progress). */
-function uploadWithProgress(file: File, onProgress: (fraction: number) => void): Promise<AttachedFile & { status: string; error: string }> {
-  return new Promise((resolve, reject) => {
-    const request = new XMLHttpRequest();
-    request.open("POST", "/api/v1/files");
-    request.setRequestHeader("X-CSRFToken", csrfToken());
-    request.setRequestHeader("Accept", "application/json");
-    request.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
-    request.onerror = () => reject(errorFromBody(0, null));
-    request.onload = () => {
-      let body: unknown = null;
-      try {
-        body = JSON.parse(request.responseText);
-      } catch {
-        /* not JSON */
-      }
-      if (request.status === 201) resolve((body as { results: (AttachedFile & { status: string; error: string })[] }).results[0]);
-      else reject(errorFromBody(request.status, body));
-    };
-    const form = new FormData();
-    form.append("files", file);
-    request.send(form);
-  });
+type StoredFile = AttachedFile & { status: string; error: string };
+
+/** Uploads one file, with its progress. */
+async function uploadWithProgress(file: File, onProgress: (fraction: number) => void): Promise<StoredFile> {
+  const form = new FormData();
+  form.append("files", file);
+  const body = await postFormWithProgress<{ results: StoredFile[] }>("/api/v1/files", form, onProgress);
+  return body.results[0];
 }
 
 export function useAttachments() {

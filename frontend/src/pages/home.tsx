@@ -4,6 +4,7 @@ import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAx
 import { Link } from "react-router-dom";
 import { GettingStarted } from "../components/GettingStarted";
 import { $api } from "../api/query";
+import { AfterPaint } from "../ui/afterPaint";
 import { DEFAULT_DAYS, DEFAULT_GROUP, usageInit, usageRange } from "./home-data";
 import { ConversationInsights } from "../conversations/ConversationInsights";
 import type { UsageGroupBy } from "../api/types";
@@ -52,10 +53,11 @@ type ChartRow = { name: string; cost: number; prompt: number; completion: number
 /** The chart alone, memoized: the page re-renders as its other requests answer (quotas,
  * the checklist, the insights) and recharts redraws its whole SVG on every render. No
  * animation: recharts animates bars frame by frame for 1.5 s after each (re)draw, which
- * kept the main thread busy right when the page is opened or its data refreshes. */
+ * kept the main thread busy right when the page is opened or its data refreshes. Drawn
+ * after the page's first paint (AfterPaint), so the figures and tables show first. */
 const UsageChart = memo(function UsageChart({ rows, metric }: { rows: ChartRow[]; metric: "cost" | "tokens" }) {
   return (
-    <div style={{ width: "100%", height: 300 }}>
+    <AfterPaint height={300}>
       <ResponsiveContainer>
         <BarChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e2e5ee" vertical={false} />
@@ -90,7 +92,7 @@ const UsageChart = memo(function UsageChart({ rows, metric }: { rows: ChartRow[]
           )}
         </BarChart>
       </ResponsiveContainer>
-    </div>
+    </AfterPaint>
   );
 });
 

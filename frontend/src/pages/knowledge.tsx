@@ -4,7 +4,7 @@ import { type DragEvent, type FormEvent, useEffect, useRef, useState } from "rea
 import { useIngestionToasts } from "../components/useIngestionToasts";
 import { useToast } from "../ui/toast";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
-import { baseHeaders, client, errorFromBody, unwrap } from "../api/client";
+import { client, postFormWithProgress, unwrap } from "../api/client";
 import { $api, useAction, useInvalidate } from "../api/query";
 import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
@@ -215,27 +215,9 @@ interface UploadItem {
 
 /** One request per file, so each shows its own progress and its own refusal. */
 function uploadFile(collectionId: string, file: File, onProgress: (fraction: number) => void): Promise<UploadResponse> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/api/v1/collections/${collectionId}/documents`);
-    xhr.withCredentials = true;
-    for (const [name, value] of Object.entries(baseHeaders("POST"))) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
-    xhr.onload = () => {
-      let body: unknown = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        /* not JSON */
-      }
-      if (xhr.status >= 200 && xhr.status < 300) resolve(body as UploadResponse);
-      else reject(errorFromBody(xhr.status, body));
-    };
-    xhr.onerror = () => reject(errorFromBody(0, null));
-    const data = new FormData();
-    data.append("files", file);
-    xhr.send(data);
-  });
+  const data = new FormData();
+  data.append("files", file);
+  return postFormWithProgress<UploadResponse>(`/api/v1/collections/${collectionId}/documents`, data, onProgress);
 }
 
 function Uploader({ collectionId }: { collectionId: string }) {
