@@ -297,12 +297,23 @@ class Fusion:
 
 
 def run_search(
-    text: str, mode: str, top_k: int, collection: Any, organization: Any, fusion: Fusion
+    text: str,
+    mode: str,
+    top_k: int,
+    collection: Any,
+    organization: Any,
+    fusion: Fusion,
+    collapse: bool = False,
 ) -> list[int]:
-    """Chunk ids, best first: retrieval.search() itself, or its steps when the pool or k differ."""
+    """Chunk ids, best first: retrieval.search() itself, or its steps when the pool or k differ.
+    ``collapse``: the search API's collapse=document (documents ranked, top_k documents)."""
     from knowledge_base import retrieval
 
-    if mode != "hybrid" or (fusion.pool_factor is None and fusion.rrf_k == retrieval.RRF_K):
+    if (
+        collapse
+        or mode != "hybrid"
+        or (fusion.pool_factor is None and fusion.rrf_k == retrieval.RRF_K)
+    ):
         params = retrieval.SearchParams(
             query=text,
             collections=[collection],
@@ -310,6 +321,7 @@ def run_search(
             top_k=top_k,
             vector_weight=fusion.vector_weight,
             keyword_weight=fusion.keyword_weight,
+            collapse=collapse,
         )
         return [hit.chunk_id for hit in retrieval.search(params, organization=organization)]
     return tuned_hybrid(text, top_k, collection, organization, fusion)
@@ -350,16 +362,17 @@ def evaluate(
     organization: Any,
     beir_by_chunk: dict[int, str],
     fusion: Fusion = Fusion(),
+    collapse: bool = False,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     ndcg, recall10, recall50 = [], [], []
     for query_id, relevance in qrels.items():
         text = queries[query_id]
         top10 = unique_docs(
-            run_search(text, mode, 10, collection, organization, fusion), beir_by_chunk
+            run_search(text, mode, 10, collection, organization, fusion, collapse), beir_by_chunk
         )
         top50 = unique_docs(
-            run_search(text, mode, 50, collection, organization, fusion), beir_by_chunk
+            run_search(text, mode, 50, collection, organization, fusion, collapse), beir_by_chunk
         )
         ndcg.append(ndcg_at(top10, relevance, 10))
         recall10.append(recall_at(top10, relevance, 10))
@@ -372,6 +385,7 @@ def evaluate(
         "recall@50": float(np.mean(recall50)),
         "ms_per_query_pair": 1000 * (time.perf_counter() - started) / len(qrels),
         "fusion": vars(fusion) if mode == "hybrid" else None,
+        "collapse": "document" if collapse else None,
     }
 
 
@@ -785,6 +799,15 @@ def main() -> int:
             results[mode] = evaluate(queries, qrels, mode, collection, organization, beir_by_chunk)
             print(f"  {mode}: nDCG@10 {results[mode]['ndcg@10']:.3f}", flush=True)
         rows = list(results.values())
+        # What an API client searching documents gets (collapse=document): each list ranks
+        # documents, and a document's two ranks are fused whichever chunks they came from.
+        for mode in MODES:
+            row = evaluate(
+                queries, qrels, mode, collection, organization, beir_by_chunk, collapse=True
+            )
+            row["label"] = "collapse=document"
+            rows.append(row)
+            print(f"  {mode}, collapse=document: nDCG@10 {row['ndcg@10']:.3f}", flush=True)
         tuning = None
         if args.tune or not hybrid_beats_both(results):
             print("tuning hybrid fusion on the train split", flush=True)

@@ -126,12 +126,15 @@ def _ranked(params: SearchParams, organization, user, usage) -> list[Hit]:
     elif params.mode == SearchMode.KEYWORD:
         hits = _keyword_candidates(params)
     else:
+        dense, sparse = _vector_candidates(params, embeddings), _keyword_candidates(params)
+        if params.collapse:
+            # Documents are ranked: each list by its best chunk per document, then a
+            # document's two ranks fused, whichever chunks they came from.
+            dense, sparse = _collapsed(dense), _collapsed(sparse)
         hits = reciprocal_rank_fusion(
-            [
-                (_vector_candidates(params, embeddings), params.vector_weight),
-                (_keyword_candidates(params), params.keyword_weight),
-            ],
+            [(dense, params.vector_weight), (sparse, params.keyword_weight)],
             limit=params.pool,
+            by_document=params.collapse,
         )
     hits = _above_floor(params, hits, embeddings)
     if params.collapse:

@@ -90,6 +90,36 @@ class TestModes:
         assert [h.chunk_id for h in fused][:2] in ([2, 3], [3, 2])
         assert fused[0].vector_rank and fused[0].keyword_rank
 
+    def test_fusion_by_document_adds_up_a_documents_ranks_from_different_chunks(self):
+        # Document B is second in both lists, through two different chunks; X and Y are
+        # first in one list each. By chunk, B's chunks never meet and X or Y wins; by
+        # document (collapse=document), B is the one both lists agree on.
+        def hit(chunk_id, document):
+            return retrieval.Hit(chunk_id, document, document, "c", "x", None, "", 0.0)
+
+        lists = lambda: [  # noqa: E731
+            ([hit(1, "X"), hit(2, "B")], 1.0),
+            ([hit(3, "Y"), hit(4, "B")], 1.0),
+        ]
+        by_chunk = retrieval.reciprocal_rank_fusion(lists(), limit=4)
+        assert [h.chunk_id for h in by_chunk][:2] == [1, 3]
+        by_document = retrieval.reciprocal_rank_fusion(lists(), limit=4, by_document=True)
+        assert [h.document_id for h in by_document] == ["B", "X", "Y"]
+        best = by_document[0]
+        assert (best.chunk_id, best.vector_rank, best.keyword_rank) == (2, 2, 2)
+
+    def test_fusion_by_document_keeps_the_chunk_of_the_list_it_ranked_best_in(self):
+        def hit(chunk_id, document):
+            return retrieval.Hit(chunk_id, document, document, "c", "x", None, "", 0.0)
+
+        fused = retrieval.reciprocal_rank_fusion(
+            [([hit(1, "X"), hit(2, "B")], 1.0), ([hit(4, "B"), hit(3, "Y")], 1.0)],
+            limit=3,
+            by_document=True,
+        )
+        assert (fused[0].document_id, fused[0].chunk_id) == ("B", 4)
+        assert (fused[0].vector_rank, fused[0].keyword_rank) == (2, 1)
+
 
 def _explain(sql: str, params: list, *, ordered: bool = False) -> str:
     with transaction.atomic(), connection.cursor() as cursor:
