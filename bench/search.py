@@ -724,7 +724,7 @@ def api_key_for(organization: Any) -> str:
     )
     Organization.objects.filter(pk=organization.pk).update(plan=plan.code)
     organization.refresh_from_db()
-    with schema_context(ORG_SLUG):
+    with schema_context(organization.schema_name):
         APIKey.objects.filter(organization=organization).delete()
         _, key = key_services.api_key_create(
             organization=organization, name="bench", scopes=[Scope.KNOWLEDGE_READ], actor=Actor()

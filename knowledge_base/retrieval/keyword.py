@@ -232,29 +232,64 @@ def _impact_sql(prefix: str) -> str:
 
 
 # One max-score round, rows of (chunk, partial score) to be summed: the chunks containing
-# one of this round's words and not scored yet, with their score from those words, then
-# the same chunks' score from the words not read yet (they contain none of the words
-# read before). Both are index-only scans of the postings' primary key; the second one
-# advances through the sorted chunk ids inside each word's postings.
+# one of this round's words and not scored yet that can still reach the ``limit``-th
+# score, with their score from those words, then the same chunks' score from the words
+# not read yet (they contain none of the words read before). Both are index-only scans
+# of the postings' primary key; the second one advances through the sorted chunk ids
+# inside each word's postings.
+#
+# What can no longer reach the top is never summed or completed (ADR 0102): a chunk
+# scores at most its score from this round's words plus ``rest_bound`` (the bounds of
+# the words not read yet), so it is dropped when that is below the floor, the larger of
+# the ``limit``-th score of earlier rounds (``floor``) and the ``limit``-th full score of
+# this round's best chunks (``best``). A posting is dropped before summing when its own
+# score is below its word's ``cutoff`` (the floor less every other word's bound): a
+# chunk that can reach the floor keeps all its postings, so the kept sums are exact.
+_EPSILON = 1e-9
 _ROUND_SQL = f"""
     WITH found AS MATERIALIZED (
         SELECT p.chunk_id, sum({_impact_sql("")}) AS score
         FROM knowledge_base_chunkterm p
         WHERE p.term_id = ANY(%(terms)s::bigint[])
           AND NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
+          AND {_impact_sql("")} >= (%(cutoffs)s::float8[])[
+              array_position(%(terms)s::bigint[], p.term_id)]
         GROUP BY p.chunk_id
+        HAVING sum({_impact_sql("")}) + %(rest_bound)s >= %(floor)s - {_EPSILON}
+    ),
+    top AS MATERIALIZED (
+        SELECT chunk_id, score FROM found ORDER BY score DESC, chunk_id LIMIT %(limit)s
+    ),
+    best AS (
+        SELECT top.chunk_id, top.score + coalesce(sum({_impact_sql("rest_")}), 0) AS score
+        FROM top
+        LEFT JOIN knowledge_base_chunkterm p
+          ON p.chunk_id = top.chunk_id AND p.term_id = ANY(%(rest_terms)s::bigint[])
+        GROUP BY top.chunk_id, top.score
+    ),
+    kept AS MATERIALIZED (
+        SELECT found.chunk_id, found.score FROM found
+        WHERE found.score + %(rest_bound)s >= (
+            SELECT greatest(%(floor)s, CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END)
+            FROM best
+        ) - {_EPSILON}
     )
-    SELECT chunk_id, score FROM found
+    SELECT chunk_id, score FROM kept
     UNION ALL
     SELECT p.chunk_id, {_impact_sql("rest_")}
     FROM knowledge_base_chunkterm p
     WHERE p.term_id = ANY(%(rest_terms)s::bigint[])
-      AND p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM found ORDER BY chunk_id))
+      AND p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM kept ORDER BY chunk_id))
 """  # noqa: S608 - constants only
 
 
 def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
-    """Exact BM25 from the postings table, rarest words first (see the module docstring)."""
+    """Exact BM25 from the postings table, rarest words first (see the module docstring).
+
+    ``scores`` holds the exact score of every chunk that can be in the top ``limit``;
+    a chunk dropped by a round's floor may come back in a later round with part of its
+    score, always below the floor, so never in the top and never above the true
+    ``limit``-th score (which only ever serves as a lower bound)."""
     idf = group.idf()
     if not idf:
         return {}
@@ -281,16 +316,33 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
             break  # done, or approximate from here: see the module docstring
         read += sum(group.frequencies[w] for w in words)
         rest = ordered[position:]
+        floor = _kth(scores, limit)
+        rest_bound = sum(bound[w] for w in rest)
+        round_bound = sum(bound[w] for w in words)
+        cutoffs = [
+            floor - rest_bound - (round_bound - bound[w]) - _EPSILON
+            for w in words
+            for _ in term_ids[w]
+        ]
         cursor.execute(
             _ROUND_SQL,
-            {**arrays(words), **arrays(rest, "rest_"), **constants, "skip": sorted(skip)},
+            {
+                **arrays(words),
+                **arrays(rest, "rest_"),
+                **constants,
+                "skip": sorted(skip),
+                "cutoffs": cutoffs,
+                "rest_bound": rest_bound,
+                "floor": floor,
+                "limit": limit,
+            },
         )
         found: dict[int, float] = defaultdict(float)
         for chunk_id, score in cursor.fetchall():
             found[chunk_id] += score
         scores.update(found)
         skip.update(found)
-        if sum(bound[w] for w in rest) <= _kth(scores, limit):
+        if rest_bound <= _kth(scores, limit):
             break
     return scores
 
