@@ -224,10 +224,13 @@ def _kth(scores: dict[int, float], k: int) -> float:
 # BM25 of a posting in SQL: %(k1)s etc. are the constants, the collection's mean length
 # is %(mean)s, and the word's IDF is looked up by its id in parallel arrays.
 def _impact_sql(prefix: str) -> str:
+    # float8 throughout: Python floats arrive as numeric, and numeric arithmetic on every
+    # posting costs several times more than the sum itself.
     idf = f"(%({prefix}idf)s::float8[])[array_position(%({prefix}terms)s::bigint[], p.term_id)]"
     return (
-        f"{idf} * p.frequency * %(k1_1)s / (p.frequency + %(k1)s * (1 - %(b)s + %(b)s * "
-        "(CASE WHEN p.length > 0 THEN p.length ELSE %(mean)s END) / %(mean)s))"
+        f"{idf} * p.frequency * %(k1_1)s::float8 / (p.frequency + %(k1)s::float8 * "
+        "(1 - %(b)s::float8 + %(b)s::float8 * "
+        "(CASE WHEN p.length > 0 THEN p.length ELSE %(mean)s::float8 END) / %(mean)s::float8))"
     )
 
 
@@ -246,31 +249,34 @@ def _impact_sql(prefix: str) -> str:
 # score is below its word's ``cutoff`` (the floor less every other word's bound): a
 # chunk that can reach the floor keeps all its postings, so the kept sums are exact.
 _EPSILON = 1e-9
+_CUTOFF_SQL = f"""AND {_impact_sql("")} >= (%(cutoffs)s::float8[])[
+              array_position(%(terms)s::bigint[], p.term_id)]"""
 _ROUND_SQL = f"""
     WITH found AS MATERIALIZED (
         SELECT p.chunk_id, sum({_impact_sql("")}) AS score
         FROM knowledge_base_chunkterm p
         WHERE p.term_id = ANY(%(terms)s::bigint[])
           AND NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
-          AND {_impact_sql("")} >= (%(cutoffs)s::float8[])[
-              array_position(%(terms)s::bigint[], p.term_id)]
+          {{cutoff}}
         GROUP BY p.chunk_id
-        HAVING sum({_impact_sql("")}) + %(rest_bound)s >= %(floor)s - {_EPSILON}
+        HAVING sum({_impact_sql("")}) + %(rest_bound)s::float8 >= %(floor)s::float8 - {_EPSILON}
     ),
     top AS MATERIALIZED (
         SELECT chunk_id, score FROM found ORDER BY score DESC, chunk_id LIMIT %(limit)s
     ),
     best AS (
-        SELECT top.chunk_id, top.score + coalesce(sum({_impact_sql("rest_")}), 0) AS score
-        FROM top
-        LEFT JOIN knowledge_base_chunkterm p
-          ON p.chunk_id = top.chunk_id AND p.term_id = ANY(%(rest_terms)s::bigint[])
-        GROUP BY top.chunk_id, top.score
+        SELECT top.chunk_id, top.score + rest.score AS score
+        FROM top CROSS JOIN LATERAL (
+            SELECT coalesce(sum({_impact_sql("rest_")}), 0) AS score
+            FROM knowledge_base_chunkterm p
+            WHERE p.term_id = ANY(%(rest_terms)s::bigint[]) AND p.chunk_id = top.chunk_id
+        ) rest
     ),
     kept AS MATERIALIZED (
         SELECT found.chunk_id, found.score FROM found
-        WHERE found.score + %(rest_bound)s >= (
-            SELECT greatest(%(floor)s, CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END)
+        WHERE found.score + %(rest_bound)s::float8 >= (
+            SELECT greatest(
+                %(floor)s::float8, CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END)
             FROM best
         ) - {_EPSILON}
     )
@@ -324,8 +330,10 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
             for w in words
             for _ in term_ids[w]
         ]
+        # The cutoffs filter postings only once some can be below them.
+        cutoff = _CUTOFF_SQL if max(cutoffs, default=0) > 0 else ""
         cursor.execute(
-            _ROUND_SQL,
+            _ROUND_SQL.replace("{cutoff}", cutoff),
             {
                 **arrays(words),
                 **arrays(rest, "rest_"),
