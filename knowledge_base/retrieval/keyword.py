@@ -251,6 +251,10 @@ def _impact_sql(prefix: str) -> str:
 _EPSILON = 1e-9
 _CUTOFF_SQL = f"""AND {_impact_sql("")} >= (%(cutoffs)s::float8[])[
               array_position(%(terms)s::bigint[], p.term_id)]"""
+# The first round's floor is its own best chunks' (there is none before it); a later
+# round's best chunks are weaker than the earlier rounds' top, so its floor is theirs.
+_FIRST_ROUND_FLOOR = """
+            SELECT CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END FROM best"""
 _ROUND_SQL = f"""
     WITH found AS MATERIALIZED (
         SELECT p.chunk_id, sum({_impact_sql("")}) AS score
@@ -274,11 +278,7 @@ _ROUND_SQL = f"""
     ),
     kept AS MATERIALIZED (
         SELECT found.chunk_id, found.score FROM found
-        WHERE found.score + %(rest_bound)s::float8 >= (
-            SELECT greatest(
-                %(floor)s::float8, CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END)
-            FROM best
-        ) - {_EPSILON}
+        WHERE found.score + %(rest_bound)s::float8 >= ({{round_floor}}) - {_EPSILON}
     )
     SELECT chunk_id, score FROM kept
     UNION ALL
@@ -332,8 +332,9 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
         ]
         # The cutoffs filter postings only once some can be below them.
         cutoff = _CUTOFF_SQL if max(cutoffs, default=0) > 0 else ""
+        round_floor = _FIRST_ROUND_FLOOR if floor <= 0 else "%(floor)s::float8"
         cursor.execute(
-            _ROUND_SQL.replace("{cutoff}", cutoff),
+            _ROUND_SQL.replace("{cutoff}", cutoff).replace("{round_floor}", round_floor),
             {
                 **arrays(words),
                 **arrays(rest, "rest_"),
