@@ -39,6 +39,7 @@ def reference_keyword(ref: str) -> types.ModuleType:
         text=True,
     ).stdout
     module = types.ModuleType("keyword_reference")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
     exec(compile(source, f"{ref}:keyword.py", "exec"), module.__dict__)
     return module
 
