@@ -44,7 +44,7 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 # Candidate rows read by the first round (the rarest words): enough for most queries to
 # need no second round.
-FIRST_ROUND_POSTINGS = 2_000
+FIRST_ROUND_POSTINGS = 8_000
 # A safety bound on the rows one search reads; beyond it the ranking is approximate.
 MAX_POSTINGS = 60_000
 
