@@ -504,7 +504,7 @@ def precomputed_embeddings(collection: Any, queries: list[Query]) -> Any:
     model_id = collection.embedding_model_id
     return mock.patch(
         "knowledge_base.retrieval.vector.embed_query",
-        lambda query, collections, organization, user: {model_id: by_text[query]},
+        lambda query, collections, *args, **kwargs: {model_id: by_text[query]},
     )
 
 
@@ -697,6 +697,179 @@ def keyword_against_exact(collection: Any, queries: list[Query]) -> dict:
     }
 
 
+# -- the API against the in-process service -------------------------------------------------------
+
+API_MAX_RATIO = 1.3
+API_PLAN = "bench-search"
+
+
+def api_key_for(organization: Any) -> str:
+    """A knowledge:read key of the benchmark organization, on a plan whose rate limits the
+    run cannot reach (the limits are still counted on every request)."""
+    from django_tenants.utils import schema_context
+
+    from audit.services import Actor
+    from billing.models import Plan
+    from integrations import services as key_services
+    from integrations.models import APIKey, Scope
+    from users.models import Organization
+
+    plan, _ = Plan.objects.update_or_create(
+        code=API_PLAN,
+        defaults={
+            "name": "Search benchmark",
+            "requests_per_minute": 10**9,
+            "key_requests_per_minute": 10**9,
+        },
+    )
+    Organization.objects.filter(pk=organization.pk).update(plan=plan.code)
+    organization.refresh_from_db()
+    with schema_context(organization.schema_name):
+        APIKey.objects.filter(organization=organization).delete()
+        _, key = key_services.api_key_create(
+            organization=organization, name="bench", scopes=[Scope.KNOWLEDGE_READ], actor=Actor()
+        )
+    return key
+
+
+def start_api_server(port: int) -> tuple[Any, Path]:
+    import os
+    import subprocess
+    import tempfile
+
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.dev",
+        DATABASE_URL=settings.DATABASE_URL,
+        REDIS_URL=settings.REDIS_URL,
+        DEBUG="false",
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = Path(tempfile.mkdtemp(prefix="bench-search-api-")) / "uvicorn.log"
+    log = log_path.open("w")
+    command = common.uvicorn_command(sys.executable, port, access_log=False)
+    return subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=log, stderr=log), log_path
+
+
+def api_against_service(collection: Any, queries: list[Query], organization: Any) -> dict:
+    """``POST /api/v1/search`` (hybrid, top 10, API key; one uvicorn worker, one keep-alive
+    connection, DEBUG off) against ``retrieval.search`` with the same parameters in this
+    process, query embedding included on both sides. Each query is first sent to both
+    (cold: each process embeds it and records a usage row), then both again, alternating
+    (warm: the query-embedding cache answers, so this is the floor: HTTP, authentication,
+    rate limits, validation, serialisation)."""
+    import logging
+
+    import httpx2
+
+    from assistants import gateway
+    from billing.models import Channel
+    from integrations.authentication import APIKeyUser
+    from integrations.services import api_key_authenticate
+    from knowledge_base import retrieval
+
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per request otherwise
+    key = api_key_for(organization)
+    api_key = api_key_authenticate(key, client_address="127.0.0.1")
+    usage = gateway.UsageContext(
+        organization=organization, user=APIKeyUser(api_key), channel=Channel.API
+    )
+    port = common.free_port()
+    server, log_path = start_api_server(port)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Host": f"{ORG_SLUG}.localhost", "Authorization": f"Bearer {key}"}
+    cold: dict[str, list[float]] = {"api": [], "service": []}
+    warm: dict[str, list[float]] = {"api": [], "service": []}
+    try:
+        with httpx2.Client(base_url=base, headers=headers, timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx2.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not become ready, see {log_path}")
+                time.sleep(0.3)
+
+            def api(query: Query) -> Callable[[], Any]:
+                body = {
+                    "query": query.text,
+                    "collections": [str(collection.id)],
+                    "mode": "hybrid",
+                    "top_k": TOP_K,
+                }
+
+                def call() -> Any:
+                    response = client.post("/api/v1/search", json=body)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"search API: {response.status_code} {response.text}")
+                    return response.json()
+
+                return call
+
+            def service(query: Query) -> Callable[[], Any]:
+                params = retrieval.SearchParams(
+                    query=query.text,
+                    collections=[collection],
+                    mode=retrieval.SearchMode.HYBRID,
+                    top_k=TOP_K,
+                )
+                return lambda: retrieval.search(params, organization=organization, usage=usage)
+
+            # Untimed: connections, both processes' code paths and buffers.
+            warmup = Query("benchmark warm-up query about cells", queries[0].vector)
+            for _ in range(3):
+                api(warmup)()
+                service(warmup)()
+            for phase in (cold, warm):
+                for i, query in enumerate(queries):
+                    pair = (("api", api(query)), ("service", service(query)))
+                    for side, fn in pair if i % 2 == 0 else reversed(pair):
+                        seconds, _ = common.timed(fn)
+                        phase[side].append(seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def summary(phase: dict[str, list[float]]) -> dict:
+        api_s = common.latency_summary(phase["api"])
+        service_s = common.latency_summary(phase["service"])
+        ratio = api_s["p50_ms"] / service_s["p50_ms"]
+        return {
+            "api": api_s,
+            "service": service_s,
+            "ratio_p50": ratio,
+            "floor_p50_ms": api_s["p50_ms"] - service_s["p50_ms"],
+            "pass": ratio <= API_MAX_RATIO,
+        }
+
+    return {"queries": len(queries), "cold": summary(cold), "warm": summary(warm)}
+
+
+def print_api(label: str, result: dict) -> None:
+    print(f"\n{label}: search API (hybrid, top {TOP_K}) vs in-process retrieval.search")
+    common.print_table(
+        ["cache", "n", "API p50 ms", "API p95 ms", "service p50 ms", "floor ms", "ratio", ""],
+        [
+            [
+                phase,
+                r["api"]["n"],
+                r["api"]["p50_ms"],
+                r["api"]["p95_ms"],
+                r["service"]["p50_ms"],
+                r["floor_p50_ms"],
+                r["ratio_p50"],
+                f"<={API_MAX_RATIO} {common.verdict(r['pass'])}",
+            ]
+            for phase, r in (("cold", result["cold"]), ("warm", result["warm"]))
+        ],
+    )
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 
@@ -767,7 +940,12 @@ def print_sweep(label: str, sweep: list[dict]) -> None:
 
 
 def measure_size(
-    label: str, collection: Any, queries: list[Query], slow: int, organization: Any
+    label: str,
+    collection: Any,
+    queries: list[Query],
+    slow: int,
+    organization: Any,
+    exact_queries: int | None = None,
 ) -> dict:
     """Everything for one collection; keyword and hybrid (slow at 100k) use ``slow`` queries."""
     ids, vectors = collection_vectors(collection)
@@ -780,7 +958,8 @@ def measure_size(
             timing = time_mode(mode, collection, subset, organization)
             rows.append(summarise(label, mode, timing, recall10 if mode == "vector" else None))
             print(f"  {label} {mode}: p50 {rows[-1]['service']['p50_ms']:.1f} ms", flush=True)
-    bm25 = keyword_against_exact(collection, queries[:slow])
+    # Exact BM25 from scratch takes ~13 s a query at 100k on this machine.
+    bm25 = keyword_against_exact(collection, queries[: exact_queries or slow])
     print(
         f"  {label} keyword recall@{EXACT_DEPTH} against exact BM25: {bm25['recall']:.4f}",
         flush=True,
@@ -813,8 +992,21 @@ def main() -> int:
         help=f"SciFact test queries per mode (default {QUERIES}; "
         f"keyword/hybrid at 100k: {SLOW_QUERIES['100k']})",
     )
+    parser.add_argument(
+        "--exact-queries",
+        type=int,
+        help="queries compared with exact BM25 (default: the keyword queries; ~13 s each at 100k)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the collections")
     parser.add_argument("--build-only", action="store_true", help="build the data, measure nothing")
+    parser.add_argument(
+        "--api",
+        action="store_true",
+        help="also time POST /api/v1/search against the in-process service (largest size)",
+    )
+    parser.add_argument(
+        "--api-only", action="store_true", help="only the API comparison (implies --api)"
+    )
     args = parser.parse_args()
     labels = args.sizes or (["10k"] if args.quick else list(SIZES))
 
@@ -833,14 +1025,34 @@ def main() -> int:
         if args.build_only:
             print(f"built: {build}")
             return 0
-        sizes = [
-            measure_size(
-                label, collections[label], queries, slow_queries(label, args), organization
-            )
-            for label in labels
-        ]
+        sizes = (
+            []
+            if args.api_only
+            else [
+                measure_size(
+                    label,
+                    collections[label],
+                    queries,
+                    slow_queries(label, args),
+                    organization,
+                    args.exact_queries,
+                )
+                for label in labels
+            ]
+        )
+        api = None
+        if args.api or args.api_only:
+            label = labels[-1]
+            api = {
+                "size": label,
+                **api_against_service(
+                    collections[label], queries[: slow_queries(label, args)], organization
+                ),
+            }
     rows = [row for size in sizes for row in size["rows"]]
     print_rows(rows)
+    if api is not None:
+        print_api(api["size"], api)
     for size in sizes:
         print_sweep(size["size"], size["ef_sweep"])
         print(f"vector plan ({size['size']}):\n{size['vector_plan']}")
@@ -859,6 +1071,7 @@ def main() -> int:
             "max_ratio": MAX_RATIO,
             "min_recall": MIN_RECALL,
             "sizes": sizes,
+            "api": api,
             "elapsed_s": round(time.perf_counter() - started, 1),
         },
     )
@@ -866,6 +1079,8 @@ def main() -> int:
         r["ratio_pass"] and r["recall_pass"] is not False and r["target_pass"] is not False
         for r in rows
     ) and all(size["keyword_vs_exact_bm25"]["pass"] for size in sizes)
+    if api is not None:
+        passed = passed and api["warm"]["pass"] and api["cold"]["pass"]
     return 0 if passed else 1
 
 

@@ -128,6 +128,10 @@ class ThrottledCall:
 def throttle(*, call, throttles: list, view=None) -> None:
     """Count ``call`` (a Request, or a ThrottledCall) against each throttle; raise
     Throttled with the longest wait when any refuses (DRF's own rule)."""
+    together = [t for t in throttles if getattr(t, "counts_together", False)]
+    if len(together) > 1:
+        # Limits kept in one store are counted in one round trip (billing.throttling).
+        together[0].count_together(call, together)
     waits = [t.wait() for t in throttles if not t.allow_request(call, view)]
     if waits:
         waits = [w for w in waits if w is not None]

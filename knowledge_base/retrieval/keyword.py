@@ -44,7 +44,7 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 # Candidate rows read by the first round (the rarest words): enough for most queries to
 # need no second round.
-FIRST_ROUND_POSTINGS = 2_000
+FIRST_ROUND_POSTINGS = 8_000
 # A safety bound on the rows one search reads; beyond it the ranking is approximate.
 MAX_POSTINGS = 60_000
 
@@ -224,37 +224,78 @@ def _kth(scores: dict[int, float], k: int) -> float:
 # BM25 of a posting in SQL: %(k1)s etc. are the constants, the collection's mean length
 # is %(mean)s, and the word's IDF is looked up by its id in parallel arrays.
 def _impact_sql(prefix: str) -> str:
+    # float8 throughout: Python floats arrive as numeric, and numeric arithmetic on every
+    # posting costs several times more than the sum itself.
     idf = f"(%({prefix}idf)s::float8[])[array_position(%({prefix}terms)s::bigint[], p.term_id)]"
     return (
-        f"{idf} * p.frequency * %(k1_1)s / (p.frequency + %(k1)s * (1 - %(b)s + %(b)s * "
-        "(CASE WHEN p.length > 0 THEN p.length ELSE %(mean)s END) / %(mean)s))"
+        f"{idf} * p.frequency * %(k1_1)s::float8 / (p.frequency + %(k1)s::float8 * "
+        "(1 - %(b)s::float8 + %(b)s::float8 * "
+        "(CASE WHEN p.length > 0 THEN p.length ELSE %(mean)s::float8 END) / %(mean)s::float8))"
     )
 
 
 # One max-score round, rows of (chunk, partial score) to be summed: the chunks containing
-# one of this round's words and not scored yet, with their score from those words, then
-# the same chunks' score from the words not read yet (they contain none of the words
-# read before). Both are index-only scans of the postings' primary key; the second one
-# advances through the sorted chunk ids inside each word's postings.
+# one of this round's words and not scored yet that can still reach the ``limit``-th
+# score, with their score from those words, then the same chunks' score from the words
+# not read yet (they contain none of the words read before). Both are index-only scans
+# of the postings' primary key; the second one advances through the sorted chunk ids
+# inside each word's postings.
+#
+# What can no longer reach the top is never summed or completed (ADR 0102): a chunk
+# scores at most its score from this round's words plus ``rest_bound`` (the bounds of
+# the words not read yet), so it is dropped when that is below the floor, the larger of
+# the ``limit``-th score of earlier rounds (``floor``) and the ``limit``-th full score of
+# this round's best chunks (``best``). A posting is dropped before summing when its own
+# score is below its word's ``cutoff`` (the floor less every other word's bound): a
+# chunk that can reach the floor keeps all its postings, so the kept sums are exact.
+_EPSILON = 1e-9
+_CUTOFF_SQL = f"""AND {_impact_sql("")} >= (%(cutoffs)s::float8[])[
+              array_position(%(terms)s::bigint[], p.term_id)]"""
+# The first round's floor is its own best chunks' (there is none before it); a later
+# round's best chunks are weaker than the earlier rounds' top, so its floor is theirs.
+_FIRST_ROUND_FLOOR = """
+            SELECT CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END FROM best"""
 _ROUND_SQL = f"""
     WITH found AS MATERIALIZED (
         SELECT p.chunk_id, sum({_impact_sql("")}) AS score
         FROM knowledge_base_chunkterm p
         WHERE p.term_id = ANY(%(terms)s::bigint[])
           AND NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
+          {{cutoff}}
         GROUP BY p.chunk_id
+        HAVING sum({_impact_sql("")}) + %(rest_bound)s::float8 >= %(floor)s::float8 - {_EPSILON}
+    ),
+    top AS MATERIALIZED (
+        SELECT chunk_id, score FROM found ORDER BY score DESC, chunk_id LIMIT %(limit)s
+    ),
+    best AS (
+        SELECT top.chunk_id, top.score + rest.score AS score
+        FROM top CROSS JOIN LATERAL (
+            SELECT coalesce(sum({_impact_sql("rest_")}), 0) AS score
+            FROM knowledge_base_chunkterm p
+            WHERE p.term_id = ANY(%(rest_terms)s::bigint[]) AND p.chunk_id = top.chunk_id
+        ) rest
+    ),
+    kept AS MATERIALIZED (
+        SELECT found.chunk_id, found.score FROM found
+        WHERE found.score + %(rest_bound)s::float8 >= ({{round_floor}}) - {_EPSILON}
     )
-    SELECT chunk_id, score FROM found
+    SELECT chunk_id, score FROM kept
     UNION ALL
     SELECT p.chunk_id, {_impact_sql("rest_")}
     FROM knowledge_base_chunkterm p
     WHERE p.term_id = ANY(%(rest_terms)s::bigint[])
-      AND p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM found ORDER BY chunk_id))
+      AND p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM kept ORDER BY chunk_id))
 """  # noqa: S608 - constants only
 
 
 def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
-    """Exact BM25 from the postings table, rarest words first (see the module docstring)."""
+    """Exact BM25 from the postings table, rarest words first (see the module docstring).
+
+    ``scores`` holds the exact score of every chunk that can be in the top ``limit``;
+    a chunk dropped by a round's floor may come back in a later round with part of its
+    score, always below the floor, so never in the top and never above the true
+    ``limit``-th score (which only ever serves as a lower bound)."""
     idf = group.idf()
     if not idf:
         return {}
@@ -281,16 +322,36 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
             break  # done, or approximate from here: see the module docstring
         read += sum(group.frequencies[w] for w in words)
         rest = ordered[position:]
+        floor = _kth(scores, limit)
+        rest_bound = sum(bound[w] for w in rest)
+        round_bound = sum(bound[w] for w in words)
+        cutoffs = [
+            floor - rest_bound - (round_bound - bound[w]) - _EPSILON
+            for w in words
+            for _ in term_ids[w]
+        ]
+        # The cutoffs filter postings only once some can be below them.
+        cutoff = _CUTOFF_SQL if max(cutoffs, default=0) > 0 else ""
+        round_floor = _FIRST_ROUND_FLOOR if floor <= 0 else "%(floor)s::float8"
         cursor.execute(
-            _ROUND_SQL,
-            {**arrays(words), **arrays(rest, "rest_"), **constants, "skip": sorted(skip)},
+            _ROUND_SQL.replace("{cutoff}", cutoff).replace("{round_floor}", round_floor),
+            {
+                **arrays(words),
+                **arrays(rest, "rest_"),
+                **constants,
+                "skip": sorted(skip),
+                "cutoffs": cutoffs,
+                "rest_bound": rest_bound,
+                "floor": floor,
+                "limit": limit,
+            },
         )
         found: dict[int, float] = defaultdict(float)
         for chunk_id, score in cursor.fetchall():
             found[chunk_id] += score
         scores.update(found)
         skip.update(found)
-        if sum(bound[w] for w in rest) <= _kth(scores, limit):
+        if rest_bound <= _kth(scores, limit):
             break
     return scores
 

@@ -94,3 +94,29 @@ def test_postings_ranking_equals_exact_bm25_in_any_number_of_rounds(
     for query, limit in [("pump seal gasket", 5), ("oil filter rotor", 10), ("valve", 3)]:
         hits = _search(org_a, collection, query, KEYWORD, top_k=limit)
         assert [h.chunk_id for h in hits] == _exact_bm25(org_a, collection, query, limit)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("first_round", [1, 10, 2_000])
+def test_pruned_rounds_still_rank_exactly_as_bm25_at_any_depth(
+    org_a, collection, monkeypatch, first_round
+):
+    # Rounds drop the chunks that can no longer reach the top (ADR 0102): with words of
+    # every frequency (Zipf-like) and shallow and deep lists (hybrid asks for 40), the
+    # ranking must still be exact BM25's, ties included.
+    import random
+
+    monkeypatch.setattr(keyword, "FIRST_ROUND_POSTINGS", first_round)
+    rng = random.Random(19)
+    vocabulary = ["pump", "valve", "seal", "oil", "grease", "filter", "gasket", "rotor"]
+    vocabulary += ["bearing", "shaft", "impeller", "coupling"]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    for i in range(45):
+        body = " ".join(rng.choices(vocabulary, weights, k=rng.randint(3, 24)))
+        add_text(org_a, collection, f"Log {i}", f"Entry {i}: {body}.")
+    process_pending(org_a)
+    for query in ["pump coupling impeller", "seal shaft bearing oil", "gasket", "rotor pump"]:
+        for limit in (5, 20, 40):
+            hits = _search(org_a, collection, query, KEYWORD, top_k=limit)
+            expected = _exact_bm25(org_a, collection, query, limit)
+            assert [h.chunk_id for h in hits] == expected, (query, limit)
