@@ -212,9 +212,7 @@ class TestSearchAPI:
             {"rerank": False, "reranker": "00000000-0000-0000-0000-000000000000"},
         ],
     )
-    def test_unknown_or_unused_reranker_is_a_field_error(
-        self, org_a, client_for, collection, body
-    ):
+    def test_unknown_or_unused_reranker_is_a_field_error(self, org_a, client_for, collection, body):
         response = self._post(client_for(org_a, "viewer"), collection, **body)
 
         assert "reranker" in assert_error(response, 400)["fields"]
