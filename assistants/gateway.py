@@ -39,6 +39,10 @@ from assistants.providers.fallback import (
     stream_with_fallback,
 )
 from assistants.providers.registry import get_provider
+from assistants.providers.rerank import PROVIDER as RERANK_PROVIDER
+from assistants.providers.rerank import RerankerConfig
+from assistants.providers.rerank import rerank as rerank_call
+from assistants.providers.tokens import approximate_tokens
 from billing import quotas
 from billing.models import Channel, UsageKind, UsageRecord
 from core import crypto, metrics
@@ -325,3 +329,47 @@ def ai_embed_batches(
 def _embedded(result: EmbeddingResult, model: AIModel, context: UsageContext) -> EmbeddingResult:
     _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
     return result
+
+
+# -- reranking ----------------------------------------------------------------
+
+
+def reranker_config_for(reranker) -> RerankerConfig:
+    """The HTTP settings of an organization's ``assistants.Reranker`` (key decrypted)."""
+    return RerankerConfig(
+        api_format=reranker.api_format,
+        base_url=reranker.base_url,
+        model=reranker.model,
+        api_key=crypto.decrypt(reranker.api_key_encrypted) if reranker.api_key_encrypted else None,
+        timeout=settings.RERANK_TIMEOUT_SECONDS,
+    )
+
+
+def ai_rerank(
+    *, reranker, query: str, documents: list[str], top_n: int, context: UsageContext
+) -> dict[int, float]:
+    """Scores of ``documents`` for ``query`` by the organization's reranker, timed
+    (provider latency metric, kind ``rerank``) and recorded in the usage ledger (kind
+    ``rerank``, tokens estimated: rerankers report none in a common form; no catalog
+    price, so no cost, and no token quota: the organization's own server does the work).
+    Raises a ProviderError when the reranker fails; the caller decides what that means."""
+    config = reranker_config_for(reranker)
+    with metrics.provider_call(RERANK_PROVIDER, "rerank"):
+        scores = rerank_call(config, query=query, documents=documents, top_n=top_n)
+    tokens = approximate_tokens(query) * len(documents) + sum(map(approximate_tokens, documents))
+    UsageRecord.objects.create(
+        organization=context.organization,
+        assistant_id=context.assistant_id,
+        user=context.user if getattr(context.user, "pk", None) else None,
+        api_key=context.caller_key,
+        channel=context.channel,
+        kind=UsageKind.RERANK,
+        provider=RERANK_PROVIDER,
+        model_id=(reranker.model or reranker.name)[:120],
+        prompt_tokens=tokens,
+        total_tokens=tokens,
+        tokens_estimated=True,
+        input_price_per_million=Decimal("0"),
+        output_price_per_million=Decimal("0"),
+    )
+    return scores

@@ -49,6 +49,45 @@ class ProviderCredential(models.Model):
         return f"{self.provider} key …{self.api_key_last4}"
 
 
+class RerankerFormat(models.TextChoices):
+    # POST {base_url}/rerank {model, query, documents, top_n} -> {results: [{index,
+    # relevance_score}]}: Cohere, Jina, vLLM, and most hosted rerankers.
+    COHERE = "cohere", "Cohere/Jina-style /rerank (also vLLM)"
+    # POST {base_url}/rerank {query, texts} -> [{index, score}]: text-embeddings-inference.
+    TEI = "tei", "text-embeddings-inference /rerank"
+
+
+class Reranker(models.Model):
+    """A cross-encoder reached over HTTP that reorders retrieval candidates (ADR 0100).
+
+    Configured like a provider credential: the key is encrypted at rest (core.crypto),
+    the API shows only its last four characters, and every call goes through the
+    outbound HTTP policy (core.outbound).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    api_format = models.CharField(
+        max_length=16, choices=RerankerFormat.choices, default=RerankerFormat.COHERE
+    )
+    # The server's API root: requests go to {base_url}/rerank.
+    base_url = models.URLField(max_length=500)
+    model = models.CharField(
+        max_length=200, blank=True, help_text="The model the server should use (Cohere format)."
+    )
+    api_key_encrypted = models.TextField(blank=True)
+    api_key_last4 = models.CharField(max_length=4, blank=True)
+    created_by = user_reference()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RetrievalMode(models.TextChoices):
     VECTOR = "vector", "Vector"
     KEYWORD = "keyword", "Keyword"
@@ -91,6 +130,14 @@ class Assistant(models.Model):
         decimal_places=3,
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
+    # Reranking (ADR 0100): the fused top ``rerank_candidates`` chunks are reordered by
+    # this reranker before the best ``retrieval_top_k`` are kept; none: no reranking.
+    reranker = models.ForeignKey(
+        Reranker, null=True, blank=True, on_delete=models.SET_NULL, related_name="assistants"
+    )
+    rerank_candidates = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     collections = models.ManyToManyField(
         "knowledge_base.Collection", blank=True, related_name="assistants"

@@ -3,7 +3,7 @@
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
-from assistants.models import Assistant, ProviderCredential
+from assistants.models import Assistant, ProviderCredential, Reranker
 from core.lookups import parse_uuid
 from core.tenancy import require_tenant_schema
 
@@ -13,9 +13,9 @@ def assistant_list(
 ) -> QuerySet[Assistant]:
     """``only_ids``: the assistants an API key is restricted to (None: all)."""
     require_tenant_schema()
-    assistants = Assistant.objects.select_related("model", "fallback_model").prefetch_related(
-        "collections"
-    )
+    assistants = Assistant.objects.select_related(
+        "model", "fallback_model", "reranker"
+    ).prefetch_related("collections")
     if only_ids is not None:
         assistants = assistants.filter(id__in=only_ids)
     if is_active is not None:
@@ -36,6 +36,22 @@ def credential_list() -> QuerySet[ProviderCredential]:
 
 def credential_get(*, credential_id) -> ProviderCredential:
     return credential_list().get(id=parse_uuid(credential_id))
+
+
+def reranker_list() -> QuerySet[Reranker]:
+    require_tenant_schema()
+    return Reranker.objects.all()
+
+
+def reranker_get(*, reranker_id) -> Reranker:
+    return reranker_list().get(id=parse_uuid(reranker_id))
+
+
+def reranker_default() -> Reranker | None:
+    """The organization's reranker when it has exactly one (a search asking for
+    reranking without naming one uses it); None otherwise."""
+    found = list(reranker_list()[:2])
+    return found[0] if len(found) == 1 else None
 
 
 def assistant_names(ids) -> dict[str, str]:

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from assistants import gateway
 from assistants.catalog.models import AIModel, Provider
-from assistants.models import Assistant, ProviderCredential
+from assistants.models import Assistant, ProviderCredential, Reranker
 from assistants.providers.errors import ProviderError
 from assistants.providers.registry import get_provider
 from audit.models import AuditAction
@@ -30,6 +30,8 @@ ASSISTANT_FIELDS = {
     "retrieval_mode",
     "retrieval_top_k",
     "retrieval_min_score",
+    "reranker",
+    "rerank_candidates",
     "is_active",
     "instructions_version",
     "instructions_values",
@@ -108,6 +110,7 @@ def _audited(assistant: Assistant) -> dict:
     values = {name: getattr(assistant, name) for name in ASSISTANT_FIELDS if name != "avatar"}
     values["model"] = assistant.model.key if assistant.model_id else None
     values["fallback_model"] = assistant.fallback_model.key if assistant.fallback_model_id else None
+    values["reranker"] = str(assistant.reranker_id) if assistant.reranker_id else None
     values["collections"] = (
         [str(pk) for pk in assistant.collections.values_list("pk", flat=True)]
         if assistant.pk
@@ -312,11 +315,94 @@ def credential_test(*, credential: ProviderCredential) -> ProviderCredential:
 
 @transaction.atomic
 def credentials_rotate_key() -> int:
-    """Re-encrypt every credential of the current organization with the newest key."""
+    """Re-encrypt every credential (and reranker key) of the current organization with
+    the newest key."""
     require_tenant_schema()
     rotated = 0
-    for credential in ProviderCredential.objects.select_for_update().exclude(api_key_encrypted=""):
-        credential.api_key_encrypted = crypto.rotate(credential.api_key_encrypted)
-        credential.save(update_fields=["api_key_encrypted"])
-        rotated += 1
+    for model in (ProviderCredential, Reranker):
+        for credential in model.objects.select_for_update().exclude(api_key_encrypted=""):
+            credential.api_key_encrypted = crypto.rotate(credential.api_key_encrypted)
+            credential.save(update_fields=["api_key_encrypted"])
+            rotated += 1
     return rotated
+
+
+# -- rerankers (ADR 0100) --------------------------------------------------------
+# Configured like a provider credential: key encrypted, only its last four shown, the
+# base URL checked by the outbound policy; audited with the credential actions.
+
+RERANKER_FIELDS = ("name", "api_format", "base_url", "model")
+
+
+def _reranker_checked(reranker: Reranker) -> None:
+    try:
+        outbound.validate_url(reranker.base_url)
+    except outbound.InvalidURL as exc:
+        raise ValidationError({"base_url": [str(exc)]}) from None
+    if reranker.api_format == "cohere" and not reranker.model:
+        raise ValidationError({"model": ["A Cohere-style reranker needs the model to use."]})
+    duplicate = Reranker.objects.filter(name=reranker.name).exclude(pk=reranker.pk)
+    if duplicate.exists():
+        raise ValidationError({"name": ["A reranker with this name exists."]})
+
+
+def _reranker_audited(reranker: Reranker) -> dict:
+    values = {name: getattr(reranker, name) for name in RERANKER_FIELDS}
+    values["api_key"] = _masked(reranker)
+    return values
+
+
+@transaction.atomic
+def reranker_create(
+    *,
+    name: str,
+    base_url: str,
+    api_format: str = "cohere",
+    model: str = "",
+    api_key: str = "",
+    user=None,
+    actor: Actor | None = None,
+) -> Reranker:
+    require_tenant_schema()
+    reranker = Reranker(
+        name=name, api_format=api_format, base_url=base_url, model=model, created_by=person(user)
+    )
+    _set_key(reranker, api_key)
+    _reranker_checked(reranker)
+    reranker.full_clean()
+    reranker.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREDENTIAL_CREATED,
+        target=reranker,
+        changes=field_changes({}, _reranker_audited(reranker)),
+    )
+    return reranker
+
+
+@transaction.atomic
+def reranker_update(*, reranker: Reranker, actor: Actor | None = None, **fields) -> Reranker:
+    before = _reranker_audited(reranker)
+    if "api_key" in fields:
+        _set_key(reranker, fields.pop("api_key"))
+    unknown = set(fields) - set(RERANKER_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    for name, value in fields.items():
+        setattr(reranker, name, value)
+    _reranker_checked(reranker)
+    reranker.full_clean()
+    reranker.save()
+    changes = field_changes(before, _reranker_audited(reranker))
+    if changes:
+        audit_record(
+            actor=actor, action=AuditAction.CREDENTIAL_UPDATED, target=reranker, changes=changes
+        )
+    return reranker
+
+
+@transaction.atomic
+def reranker_delete(*, reranker: Reranker, actor: Actor | None = None) -> None:
+    """Assistants that used it stop reranking (their ``reranker`` becomes null)."""
+    audit_record(actor=actor, action=AuditAction.CREDENTIAL_DELETED, target=reranker)
+    reranker.delete()

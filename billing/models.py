@@ -14,6 +14,7 @@ from django.utils import timezone
 class UsageKind(models.TextChoices):
     CHAT = "chat", "Chat"
     EMBEDDING = "embedding", "Embedding"
+    RERANK = "rerank", "Rerank"
 
 
 class Channel(models.TextChoices):

@@ -163,6 +163,10 @@ class RetrievedSource:
     text: str
     # Set for a passage of a file attached to the conversation (chat/attachments.py).
     file_id: str = ""
+    # With a reranker on the assistant (ADR 0100): whether it reordered the passages
+    # (False: it failed and the fused order was kept) and its score; None without one.
+    reranked: bool | None = None
+    rerank_score: float | None = None
 
     def as_provider_source(self) -> Source:
         return Source(index=self.index, title=self.document_title, text=self.text, page=self.page)

@@ -138,7 +138,8 @@ class Message(models.Model):
     # The standalone query used for retrieval (after rewriting follow-ups).
     retrieval_query = models.TextField(blank=True)
     # Sources in citation order: [{"index", "chunk_id", "document_id", "document_title",
-    # "page", "section", "score", "cited"}].
+    # "page", "section", "score", "cited"}], plus "reranked" and "rerank_score" when the
+    # assistant has a reranker (ADR 0100).
     sources = models.JSONField(default=list, blank=True)
     attachments = models.ManyToManyField("files.File", blank=True, related_name="+")
     feedback_rating = models.SmallIntegerField(null=True, blank=True)  # 1 up, -1 down

@@ -300,8 +300,14 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
         mode=retrieval.SearchMode(assistant.retrieval_mode),
         top_k=inputs.top_k,
         min_score=float(assistant.retrieval_min_score),
+        rerank=retrieval.Rerank(assistant.reranker, assistant.rerank_candidates)
+        if assistant.reranker_id
+        else None,
     )
-    hits = retrieval.search(params, organization=inputs.organization, usage=inputs.usage_context())
+    result = retrieval.search_with_outcome(
+        params, organization=inputs.organization, usage=inputs.usage_context()
+    )
+    reranked = result.rerank.applied if result.rerank is not None else None
     return tuple(
         conversation.RetrievedSource(
             index=number,
@@ -312,8 +318,10 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
             section=hit.section,
             score=hit.score,
             text=hit.text,
+            reranked=reranked,
+            rerank_score=hit.rerank_score,
         )
-        for number, hit in enumerate(hits, start=1)
+        for number, hit in enumerate(result.hits, start=1)
     )
 
 
@@ -417,6 +425,12 @@ def source_rows(sources, cited: list[int] | None = None) -> list[dict]:
             "file_id": s.file_id or None,
             # An attached file's passage is kept nowhere else: its text goes with the row.
             **({"excerpt": s.text[:2000]} if s.file_id else {}),
+            # Whether the assistant's reranker ordered the passages (ADR 0100).
+            **(
+                {"reranked": s.reranked, "rerank_score": s.rerank_score}
+                if s.reranked is not None
+                else {}
+            ),
         }
         for s in sources
     ]

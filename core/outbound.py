@@ -1,6 +1,6 @@
 """The outbound HTTP policy: every request the server makes to an address that a tenant
-chose (provider base URLs, credential tests; later webhooks, workflow HTTP steps, URL
-documents, integrations) goes through this module.
+chose (provider base URLs, credential tests, rerankers; later webhooks, workflow HTTP
+steps, URL documents, integrations) goes through this module.
 
 Rules (docs/security.md):
 

@@ -110,7 +110,7 @@ def _name(label: str, kind: str, n: int) -> str:
 
 def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1) -> None:
     """``copies`` objects of every kind the organization API lists, named after
-    ``label``: invitations, assistants, credentials, collections, documents of the
+    ``label``: invitations, assistants, credentials, rerankers, collections, documents of the
     first collection (processed into chunks), turns of one chat session, API keys.
     The isolation suite seeds one of each; the query-count suite several, so that an
     N+1 shows."""
@@ -133,6 +133,15 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
         for n, provider in enumerate(["openai", "anthropic", "google"][:copies]):
             assistant_services.credential_create(
                 provider=provider, api_key=f"sk-{label.lower()}-secret-{n}", user=org.admin
+            )
+        for n in range(copies):
+            # At a literal public address: never called here (no search reranks).
+            assistant_services.reranker_create(
+                name=_name(label, "reranker", n),
+                base_url=f"http://93.184.215.14/{label.lower()}-rerank",
+                model="rerank-model",
+                api_key=f"sk-{label.lower()}-rerank-{n}",
+                user=org.admin,
             )
         collections = [
             knowledge_services.collection_create(

@@ -26,6 +26,7 @@ MAX_QUERIES = {
     "/api/v1/collections/{collection_id}/documents/{document_id}/chunks": 10,
     "/api/v1/collections/{collection_id}/sitemaps": 9,
     "/api/v1/credentials": 8,
+    "/api/v1/rerankers": 8,
     "/api/v1/integrations": 8,
     "/api/v1/gmail/connections": 8,  # the caller's own: a list of one
     "/api/v1/integrations/{integration_id}/events": 9,

@@ -6,7 +6,14 @@ from rest_framework import serializers
 from assistants import selectors
 from assistants.catalog import selectors as catalog
 from assistants.catalog.models import AIModel, AnswerMode, Capability, Provider
-from assistants.models import CREDENTIAL_PROVIDERS, Assistant, ProviderCredential, RetrievalMode
+from assistants.models import (
+    CREDENTIAL_PROVIDERS,
+    Assistant,
+    ProviderCredential,
+    Reranker,
+    RerankerFormat,
+    RetrievalMode,
+)
 from core.api.query import QueryBooleanField, QuerySerializer
 from prompts import selectors as prompt_selectors
 
@@ -88,6 +95,17 @@ class AssistantInputSerializer(serializers.Serializer):
     retrieval_min_score = serializers.DecimalField(
         max_digits=4, decimal_places=3, min_value=0, max_value=1, required=False
     )
+    reranker = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="A reranker (id) that reorders the retrieved candidates; null: none.",
+    )
+    rerank_candidates = serializers.IntegerField(
+        min_value=1,
+        max_value=100,
+        required=False,
+        help_text="Fused candidates the reranker reads (at least retrieval_top_k are).",
+    )
     is_active = serializers.BooleanField(required=False)
     suggested_questions = serializers.ListField(
         child=serializers.CharField(max_length=200),
@@ -115,6 +133,14 @@ class AssistantInputSerializer(serializers.Serializer):
             return prompt_selectors.version_by_id(version_id=value)
         except ObjectDoesNotExist:
             raise serializers.ValidationError("Unknown prompt template version.") from None
+
+    def validate_reranker(self, value):
+        if value is None:
+            return None
+        try:
+            return selectors.reranker_get(reranker_id=value)
+        except ObjectDoesNotExist:
+            raise serializers.ValidationError("Unknown reranker.") from None
 
     def validate_collections(self, ids):
         try:
@@ -185,6 +211,8 @@ class AssistantOutputSerializer(serializers.ModelSerializer):
             "retrieval_mode",
             "retrieval_top_k",
             "retrieval_min_score",
+            "reranker",
+            "rerank_candidates",
             "collections",
             "is_active",
             "suggested_questions",
@@ -269,6 +297,55 @@ class CredentialOutputSerializer(serializers.ModelSerializer):
         if not credential.api_key_encrypted:
             return ""
         return f"…{credential.api_key_last4}" if credential.api_key_last4 else "set"
+
+
+class RerankerCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    api_format = serializers.ChoiceField(
+        choices=RerankerFormat.choices,
+        default=RerankerFormat.COHERE,
+        help_text='"cohere": POST /rerank {model, query, documents, top_n} (Cohere, Jina, '
+        'vLLM); "tei": POST /rerank {query, texts} (text-embeddings-inference).',
+    )
+    base_url = serializers.URLField(
+        max_length=500, help_text="The server's API root; requests go to {base_url}/rerank."
+    )
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    api_key = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+    )
+
+
+class RerankerUpdateSerializer(RerankerCreateSerializer):
+    name = serializers.CharField(max_length=120, required=False)
+    api_format = serializers.ChoiceField(choices=RerankerFormat.choices, required=False)
+    base_url = serializers.URLField(max_length=500, required=False)
+
+
+class RerankerOutputSerializer(serializers.ModelSerializer):
+    api_key_hint = serializers.SerializerMethodField(help_text="Only the last 4 characters.")
+
+    class Meta:
+        model = Reranker
+        fields = [
+            "id",
+            "name",
+            "api_format",
+            "base_url",
+            "model",
+            "api_key_hint",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_api_key_hint(self, reranker: Reranker) -> str:
+        if not reranker.api_key_encrypted:
+            return ""
+        return f"…{reranker.api_key_last4}" if reranker.api_key_last4 else "set"
 
 
 class ModelQuerySerializer(QuerySerializer):

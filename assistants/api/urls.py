@@ -21,4 +21,10 @@ urlpatterns = [
         views.CredentialTestView.as_view(),
         name="credential-test",
     ),
+    path("rerankers", views.RerankerListView.as_view(), name="reranker-list"),
+    path(
+        "rerankers/<str:reranker_id>",
+        views.RerankerDetailView.as_view(),
+        name="reranker-detail",
+    ),
 ]

@@ -164,3 +164,55 @@ class CredentialTestView(OrganizationAPIView):
         credential = selectors.credential_get(credential_id=credential_id)
         credential = services.credential_test(credential=credential)
         return Response(s.CredentialOutputSerializer(credential).data)
+
+
+class RerankerListView(mixins.ListModelMixin, OrganizationGenericAPIView):
+    """Rerankers (ADR 0100): cross-encoders served over HTTP that assistants and searches
+    may use to reorder retrieved passages. Admins only, like provider credentials."""
+
+    required_roles = {"GET": Role.ADMIN, "POST": Role.ADMIN}
+    api_scopes = {"GET": Scope.ADMIN, "POST": Scope.ADMIN}
+    serializer_class = s.RerankerOutputSerializer
+
+    def get_queryset(self):
+        return selectors.reranker_list()
+
+    @extend_schema(operation_id="rerankers_list")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=s.RerankerCreateSerializer, responses={201: s.RerankerOutputSerializer})
+    def post(self, request):
+        data = s.RerankerCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reranker = services.reranker_create(
+            user=request.user, actor=Actor.from_request(request), **data.validated_data
+        )
+        return Response(s.RerankerOutputSerializer(reranker).data, status=201)
+
+
+class RerankerDetailView(OrganizationAPIView):
+    required_roles = {"GET": Role.ADMIN, "PATCH": Role.ADMIN, "DELETE": Role.ADMIN}
+    api_scopes = {"GET": Scope.ADMIN, "PATCH": Scope.ADMIN, "DELETE": Scope.ADMIN}
+
+    def _get(self, reranker_id):
+        return selectors.reranker_get(reranker_id=reranker_id)
+
+    @extend_schema(responses=s.RerankerOutputSerializer)
+    def get(self, request, reranker_id):
+        return Response(s.RerankerOutputSerializer(self._get(reranker_id)).data)
+
+    @extend_schema(request=s.RerankerUpdateSerializer, responses=s.RerankerOutputSerializer)
+    def patch(self, request, reranker_id):
+        reranker = self._get(reranker_id)
+        data = s.RerankerUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        reranker = services.reranker_update(
+            reranker=reranker, actor=Actor.from_request(request), **data.validated_data
+        )
+        return Response(s.RerankerOutputSerializer(reranker).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, reranker_id):
+        services.reranker_delete(reranker=self._get(reranker_id), actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

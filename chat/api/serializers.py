@@ -50,6 +50,14 @@ class SourceSerializer(serializers.Serializer):
     excerpt = serializers.CharField(
         required=False, help_text="An attached file's passage (its first 2,000 characters)."
     )
+    reranked = serializers.BooleanField(
+        required=False,
+        help_text="Set when the assistant has a reranker: whether it ordered the sources "
+        "(false: it failed and the un-reranked order was kept).",
+    )
+    rerank_score = serializers.FloatField(
+        required=False, allow_null=True, help_text="The reranker's relevance score."
+    )
 
 
 class AttachmentSerializer(serializers.Serializer):

@@ -20,6 +20,8 @@ AI_DEFAULT_CREDENTIALS = {
 }
 AI_REQUEST_TIMEOUT = env.float("AI_REQUEST_TIMEOUT", default=60.0)
 AI_MAX_RETRIES = env.int("AI_MAX_RETRIES", default=2)
+# A reranker (ADR 0100) that takes longer is skipped: the search keeps its own order.
+RERANK_TIMEOUT_SECONDS = env.float("RERANK_TIMEOUT_SECONDS", default=5.0)
 
 # Fernet keys, newest first (core/crypto.py).
 CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])

@@ -1,7 +1,9 @@
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from assistants import selectors as assistant_selectors
 from assistants.api.serializers import ModelKeyField
 from assistants.catalog.models import Capability
 from knowledge_base.leases import document_is_stalled
@@ -14,6 +16,7 @@ from knowledge_base.models import (
     Sitemap,
 )
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
+from knowledge_base.retrieval.rerank import DEFAULT_CANDIDATES, MAX_CANDIDATES
 
 
 class CollectionInputSerializer(serializers.Serializer):
@@ -205,6 +208,50 @@ class SearchInputSerializer(serializers.Serializer):
     )
     vector_weight = serializers.FloatField(min_value=0, max_value=10, default=1.0)
     keyword_weight = serializers.FloatField(min_value=0, max_value=10, default=1.0)
+    rerank = serializers.BooleanField(
+        default=False,
+        help_text="Reorder the best candidates with a reranker (ADR 0100). If it fails, "
+        "the results keep their un-reranked order and `rerank.applied` is false.",
+    )
+    reranker = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The reranker (id) to use; by default the organization's only one.",
+    )
+    rerank_candidates = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_CANDIDATES,
+        default=DEFAULT_CANDIDATES,
+        help_text="Candidates the reranker reads (never fewer than top_k).",
+    )
+
+    def validate(self, attrs):
+        """``reranker`` becomes the Reranker to use when ``rerank`` is on, else None."""
+        reranker_id = attrs.get("reranker")
+        if not attrs["rerank"]:
+            if reranker_id is not None:
+                raise serializers.ValidationError(
+                    {"reranker": ["Set rerank to true to use a reranker."]}
+                )
+            attrs["reranker"] = None
+            return attrs
+        if reranker_id is None:
+            attrs["reranker"] = assistant_selectors.reranker_default()
+            if attrs["reranker"] is None:
+                raise serializers.ValidationError(
+                    {
+                        "rerank": [
+                            "No reranker to use: add one under rerankers, or name one "
+                            "with reranker when there are several."
+                        ]
+                    }
+                )
+            return attrs
+        try:
+            attrs["reranker"] = assistant_selectors.reranker_get(reranker_id=reranker_id)
+        except ObjectDoesNotExist:
+            raise serializers.ValidationError({"reranker": ["Unknown reranker."]}) from None
+        return attrs
 
 
 class HitSerializer(serializers.Serializer):
@@ -219,12 +266,30 @@ class HitSerializer(serializers.Serializer):
     )
     section = serializers.CharField(allow_blank=True)
     score = serializers.FloatField()
+    rerank_score = serializers.FloatField(
+        allow_null=True, help_text="The reranker's relevance score; null when not reranked."
+    )
     snippet = serializers.CharField(allow_blank=True)
+
+
+class RerankOutcomeSerializer(serializers.Serializer):
+    applied = serializers.BooleanField(
+        help_text="False when the reranker failed: the results are in un-reranked order."
+    )
+    reranker_id = serializers.UUIDField()
+    candidates = serializers.IntegerField(help_text="Candidates sent to the reranker.")
+    latency_ms = serializers.IntegerField(help_text="Time the reranker took.")
+    skipped_reason = serializers.ChoiceField(
+        choices=["", "timeout", "error"], help_text='Why it did not apply ("" when it did).'
+    )
 
 
 class SearchOutputSerializer(serializers.Serializer):
     mode = serializers.CharField()
     results = HitSerializer(many=True)
+    rerank = RerankOutcomeSerializer(
+        allow_null=True, help_text="Whether reranking applied; null when not asked for."
+    )
 
 
 class ChunkOutputSerializer(serializers.ModelSerializer):

@@ -312,9 +312,12 @@ class SearchView(OrganizationAPIView):
             vector_weight=values["vector_weight"],
             keyword_weight=values["keyword_weight"],
             collapse=values["collapse"] == "document",
+            rerank=retrieval.Rerank(values["reranker"], values["rerank_candidates"])
+            if values["reranker"] is not None
+            else None,
         )
         try:
-            hits = retrieval.search(
+            result = retrieval.search_with_outcome(
                 params,
                 organization=self.organization,
                 usage=gateway.UsageContext(
@@ -325,4 +328,8 @@ class SearchView(OrganizationAPIView):
             )
         except ProviderError as error:
             raise as_domain_error(error) from error
-        return Response(s.SearchOutputSerializer({"mode": params.mode.value, "results": hits}).data)
+        return Response(
+            s.SearchOutputSerializer(
+                {"mode": params.mode.value, "results": result.hits, "rerank": result.rerank}
+            ).data
+        )

@@ -5,7 +5,9 @@
   return top_k rows;
 - keyword (keyword.py): BM25 over PostgreSQL's full-text index for plain
   questions, websearch syntax (quotes, -word, OR) applied exactly otherwise;
-- hybrid (fusion.py): reciprocal rank fusion of both candidate lists, with weights.
+- hybrid (fusion.py): reciprocal rank fusion of both candidate lists, with weights;
+- rerank (rerank.py): optionally, the best fused candidates reordered by a remote
+  cross-encoder (ADR 0100), the fused order kept when it fails.
 
 ``search`` (hybrid.py) is the entry point. Only chunks of completed documents are
 searched. Every hit (hits.py) carries the chunk id, text, document title, page,
@@ -14,21 +16,33 @@ section, score and a highlighted snippet (snippets.py).
 
 from knowledge_base.retrieval.fusion import RRF_K, reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
-from knowledge_base.retrieval.hybrid import MAX_TOP_K, SearchMode, SearchParams, search
+from knowledge_base.retrieval.hybrid import (
+    MAX_TOP_K,
+    SearchMode,
+    SearchParams,
+    SearchResult,
+    search,
+    search_with_outcome,
+)
 from knowledge_base.retrieval.keyword import keyword_search, tsquery_sql
+from knowledge_base.retrieval.rerank import Rerank, RerankOutcome
 from knowledge_base.retrieval.vector import embed_query, vector_search
 
 __all__ = [
     "MAX_TOP_K",
     "RRF_K",
     "Hit",
+    "Rerank",
+    "RerankOutcome",
     "SearchFilters",
     "SearchMode",
     "SearchParams",
+    "SearchResult",
     "embed_query",
     "keyword_search",
     "reciprocal_rank_fusion",
     "search",
+    "search_with_outcome",
     "tsquery_sql",
     "vector_search",
 ]

@@ -28,6 +28,7 @@ class Hit:
     keyword_rank: int | None = None
     page_end: int | None = None  # last page of the chunk (PDF): its range is page..page_end
     similarity: float | None = None  # cosine similarity to the query, when computed
+    rerank_score: float | None = None  # the reranker's relevance score, when reranked
 
 
 BASE_SELECT = """

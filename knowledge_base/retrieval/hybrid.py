@@ -12,6 +12,7 @@ from knowledge_base.retrieval import vector
 from knowledge_base.retrieval.fusion import reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
 from knowledge_base.retrieval.keyword import keyword_search
+from knowledge_base.retrieval.rerank import Rerank, RerankOutcome, rerank_hits, usage_context
 from knowledge_base.retrieval.snippets import add_snippets
 
 MAX_TOP_K = 100  # evaluation runs read deep lists; assistants use at most 50
@@ -39,6 +40,8 @@ class SearchParams:
     min_score: float = 0.0
     # Best chunk per document only; top_k then counts documents.
     collapse: bool = False
+    # Reorder the best ``rerank.candidates`` by a cross-encoder (ADR 0100); None: no.
+    rerank: Rerank | None = None
 
     @property
     def pool(self) -> int:
@@ -46,8 +49,22 @@ class SearchParams:
         than top_k."""
         depth = self.top_k * (COLLAPSE_DEPTH if self.collapse else 1)
         if self.mode == SearchMode.HYBRID or self.min_score > 0:
-            return max(depth * 4, 40)
-        return depth
+            depth = max(depth * 4, 40)
+        return max(depth, self.rerank_depth)
+
+    @property
+    def rerank_depth(self) -> int:
+        """Candidates the reranker reads: its setting, and never fewer than returned."""
+        if self.rerank is None:
+            return 0
+        return max(self.rerank.candidates, self.top_k * (COLLAPSE_DEPTH if self.collapse else 1))
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    # None when no reranking was asked for.
+    rerank: RerankOutcome | None = None
 
 
 def _vector_candidates(params: SearchParams, embeddings: dict) -> list[Hit]:
@@ -117,7 +134,7 @@ def _collapsed(hits: list[Hit]) -> list[Hit]:
     return kept
 
 
-def _ranked(params: SearchParams, organization, user, usage) -> list[Hit]:
+def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
     embeddings: dict = {}
     if params.mode != SearchMode.KEYWORD or params.min_score > 0:
         embeddings = vector.embed_query(params.query, params.collections, organization, user, usage)
@@ -137,20 +154,36 @@ def _ranked(params: SearchParams, organization, user, usage) -> list[Hit]:
             by_document=params.collapse,
         )
     hits = _above_floor(params, hits, embeddings)
+    outcome = None
+    if params.rerank is not None:
+        hits, outcome = rerank_hits(
+            hits[: params.rerank_depth],
+            query=params.query,
+            rerank=params.rerank,
+            top_n=params.top_k * (COLLAPSE_DEPTH if params.collapse else 1),
+            usage=usage_context(usage, organization=organization, user=user),
+        )
     if params.collapse:
         hits = _collapsed(hits)
-    return hits[: params.top_k]
+    return SearchResult(hits[: params.top_k], outcome)
 
 
-def search(params: SearchParams, *, organization, user=None, usage=None) -> list[Hit]:
-    """The best chunks for ``params``. The query's embedding is recorded for ``usage``
-    (a ``gateway.UsageContext``: the turn's channel, assistant, API key) when given, else
-    for ``user`` on the web."""
+def search_with_outcome(
+    params: SearchParams, *, organization, user=None, usage=None
+) -> SearchResult:
+    """The best chunks for ``params``, and whether reranking applied. The query's
+    embedding (and the reranking) is recorded for ``usage`` (a ``gateway.UsageContext``:
+    the turn's channel, assistant, API key) when given, else for ``user`` on the web."""
     require_tenant_schema()
     if not 1 <= params.top_k <= MAX_TOP_K:
         raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}")
     if not params.collections or not params.query.strip():
-        return []
-    hits = _ranked(params, organization, user, usage)
-    add_snippets(hits, params.query)
-    return hits
+        return SearchResult([])
+    result = _ranked(params, organization, user, usage)
+    add_snippets(result.hits, params.query)
+    return result
+
+
+def search(params: SearchParams, *, organization, user=None, usage=None) -> list[Hit]:
+    """The best chunks for ``params`` (``search_with_outcome`` without the outcome)."""
+    return search_with_outcome(params, organization=organization, user=user, usage=usage).hits

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("bench", ["embeddings.py", "scifact.py", "search.py"])
+@pytest.mark.parametrize("bench", ["embeddings.py", "scifact.py", "search.py", "rerank.py"])
 def test_every_retrieval_bench_has_a_quick_mode(bench):
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / bench), "--help"],

@@ -1,4 +1,5 @@
-"""A local HTTP server speaking the wire protocols of OpenAI, Anthropic and Gemini.
+"""A local HTTP server speaking the wire protocols of OpenAI, Anthropic and Gemini, and
+of the two ``/rerank`` formats (Cohere/Jina-style and text-embeddings-inference).
 
 It is the only stand-in for the real providers in the test-suite: the official SDKs talk
 to it over real HTTP, so request building, SSE parsing and error mapping are exercised
@@ -51,6 +52,8 @@ class Reply:
     # in-stream error event (e.g. Anthropic's overloaded_error) after the cut
     cut_mode: str = "abort"
     message: str = "scripted error"
+    # /rerank: the score of each document, in request order (word overlap if None).
+    scores: list[float] | None = None
 
 
 def error(status: int, message: str = "scripted error", **headers: str) -> Reply:
@@ -449,6 +452,42 @@ def _sse(data: Any, event: str | None = None) -> str:
     return f"{prefix}data: {json.dumps(data)}\n\n"
 
 
+class RerankProtocol(Protocol):
+    """``POST .../rerank``: Cohere/Jina-style ``{model, query, documents, top_n}`` ->
+    ``{results: [{index, relevance_score}]}`` (best first, top_n of them), or
+    text-embeddings-inference's ``{query, texts}`` -> ``[{index, score}]``."""
+
+    name = "rerank"
+
+    def key_of(self, headers, query):
+        auth = headers.get("authorization", "")
+        return auth.removeprefix("Bearer ") if auth else None
+
+    def error_body(self, status, message):
+        return {"message": message, "error": message}
+
+    def rerank(self, reply: Reply, body: dict) -> tuple[int, Any]:
+        tei = "texts" in body
+        documents = body.get("texts" if tei else "documents")
+        if not isinstance(body.get("query"), str) or not isinstance(documents, list):
+            return 422, self.error_body(422, "query and documents are required")
+        documents = [d if isinstance(d, str) else (d or {}).get("text", "") for d in documents]
+        scores = reply.scores or [_overlap(body["query"], d) for d in documents]
+        ranked = sorted(range(len(documents)), key=lambda i: -scores[i])
+        if tei:
+            return 200, [{"index": i, "score": scores[i]} for i in ranked]
+        top_n = body.get("top_n") or len(documents)
+        results = [{"index": i, "relevance_score": scores[i]} for i in ranked[:top_n]]
+        return 200, {"id": "rerank-fake", "results": results, "meta": {"billed_units": {}}}
+
+
+def _overlap(query: str, document: str) -> float:
+    """The share of the query's words the document has: a deterministic stand-in score."""
+    words = set(re.findall(r"\w+", query.lower()))
+    found = set(re.findall(r"\w+", document.lower()))
+    return round(len(words & found) / len(words), 6) if words else 0.0
+
+
 # --- server ------------------------------------------------------------------------------------
 
 
@@ -567,6 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_success(
         self, protocol: Protocol, action: str, reply: Reply, query: dict, body: dict
     ) -> None:
+        if isinstance(protocol, RerankProtocol):
+            self._send_json_whole(*protocol.rerank(reply, body), reply.headers)
+            return
         if action not in ("models", "embeddings", "embedContent", "batchEmbedContents"):
             try:
                 images = request_images(protocol.name, body)
@@ -613,6 +655,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_json_whole(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        """Headers and body in one write, as real servers send a small answer. Two writes
+        meet the client's delayed ACK (Nagle): ~40 ms per request that no real reranker
+        costs, which bench/rerank.py would otherwise measure."""
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self._headers_buffer.append(b"\r\n" + data)  # end_headers' blank line, then the body
+        self.flush_headers()
+
     def _send_raw(self, reply: Reply) -> None:
         data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
         self.send_response(reply.status)
@@ -658,6 +715,7 @@ _PROTOCOLS = {
     "openai": OpenAIProtocol(),
     "anthropic": AnthropicProtocol(),
     "gemini": GeminiProtocol(),
+    "rerank": RerankProtocol(),
 }
 
 
@@ -668,6 +726,8 @@ def _route(path: str) -> tuple[Protocol | None, str]:
         return _PROTOCOLS["openai"], "embeddings"
     if path.endswith("/v1/messages"):
         return _PROTOCOLS["anthropic"], "messages"
+    if path.endswith("/rerank"):
+        return _PROTOCOLS["rerank"], "rerank"
     match = re.search(r"/models/[^/:]+:(\w+)$", path)
     if match:
         return _PROTOCOLS["gemini"], match.group(1)

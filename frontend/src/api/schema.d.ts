@@ -1500,6 +1500,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rerankers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Rerankers (ADR 0100): cross-encoders served over HTTP that assistants and searches
+         *     may use to reorder retrieved passages. Admins only, like provider credentials.
+         */
+        get: operations["rerankers_list"];
+        put?: never;
+        /**
+         * @description Rerankers (ADR 0100): cross-encoders served over HTTP that assistants and searches
+         *     may use to reorder retrieved passages. Admins only, like provider credentials.
+         */
+        post: operations["rerankers_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rerankers/{reranker_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Shared by the plain and generic organization views. */
+        get: operations["rerankers_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Shared by the plain and generic organization views. */
+        delete: operations["rerankers_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Shared by the plain and generic organization views. */
+        patch: operations["rerankers_partial_update"];
+        trace?: never;
+    };
     "/api/v1/search": {
         parameters: {
             query?: never;
@@ -2322,6 +2365,12 @@ export interface components {
          * @enum {string}
          */
         AnswerModeEnum: "extractive" | "llm";
+        /**
+         * @description * `cohere` - Cohere/Jina-style /rerank (also vLLM)
+         *     * `tei` - text-embeddings-inference /rerank
+         * @enum {string}
+         */
+        ApiFormatEnum: "cohere" | "tei";
         AssistantInputRequest: {
             name: string;
             description?: string;
@@ -2339,6 +2388,13 @@ export interface components {
             retrieval_top_k?: number;
             /** Format: decimal */
             retrieval_min_score?: string;
+            /**
+             * Format: uuid
+             * @description A reranker (id) that reorders the retrieved candidates; null: none.
+             */
+            reranker?: string | null;
+            /** @description Fused candidates the reranker reads (at least retrieval_top_k are). */
+            rerank_candidates?: number;
             is_active?: boolean;
             /** @description Up to 6 questions offered in an empty chat with this assistant. */
             suggested_questions?: string[];
@@ -2371,6 +2427,9 @@ export interface components {
             retrieval_top_k?: number;
             /** Format: decimal */
             retrieval_min_score?: string;
+            /** Format: uuid */
+            reranker?: string | null;
+            rerank_candidates?: number;
             readonly collections: string[];
             is_active?: boolean;
             suggested_questions?: string[];
@@ -3124,6 +3183,11 @@ export interface components {
             section: string;
             /** Format: double */
             score: number;
+            /**
+             * Format: double
+             * @description The reranker's relevance score; null when not reranked.
+             */
+            rerank_score: number | null;
             snippet: string;
         };
         ImportInputRequest: {
@@ -3791,6 +3855,21 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["ReactionOutput"][];
         };
+        PaginatedRerankerOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["RerankerOutput"][];
+        };
         PaginatedRunOutputList: {
             /** @example 123 */
             count: number;
@@ -4007,6 +4086,13 @@ export interface components {
             retrieval_top_k?: number;
             /** Format: decimal */
             retrieval_min_score?: string;
+            /**
+             * Format: uuid
+             * @description A reranker (id) that reorders the retrieved candidates; null: none.
+             */
+            reranker?: string | null;
+            /** @description Fused candidates the reranker reads (at least retrieval_top_k are). */
+            rerank_candidates?: number;
             is_active?: boolean;
             /** @description Up to 6 questions offered in an empty chat with this assistant. */
             suggested_questions?: string[];
@@ -4060,6 +4146,14 @@ export interface components {
             require_two_factor?: boolean;
             /** @description Hide the getting-started checklist. */
             onboarding_dismissed?: boolean;
+        };
+        PatchedRerankerUpdateRequest: {
+            name?: string;
+            api_format?: components["schemas"]["ApiFormatEnum"];
+            /** Format: uri */
+            base_url?: string;
+            model?: string;
+            api_key?: string;
         };
         PatchedSessionUpdateRequest: {
             title?: string;
@@ -4230,6 +4324,58 @@ export interface components {
             /** @default true */
             stream?: boolean;
         };
+        RerankOutcome: {
+            /** @description False when the reranker failed: the results are in un-reranked order. */
+            applied: boolean;
+            /** Format: uuid */
+            reranker_id: string;
+            /** @description Candidates sent to the reranker. */
+            candidates: number;
+            /** @description Time the reranker took. */
+            latency_ms: number;
+            /**
+             * @description Why it did not apply ("" when it did).
+             *
+             *     * `` -
+             *     * `timeout` - timeout
+             *     * `error` - error
+             */
+            skipped_reason: components["schemas"]["SkippedReasonEnum"] | components["schemas"]["BlankEnum"];
+        };
+        RerankerCreateRequest: {
+            name: string;
+            /**
+             * @description "cohere": POST /rerank {model, query, documents, top_n} (Cohere, Jina, vLLM); "tei": POST /rerank {query, texts} (text-embeddings-inference).
+             *
+             *     * `cohere` - Cohere/Jina-style /rerank (also vLLM)
+             *     * `tei` - text-embeddings-inference /rerank
+             * @default cohere
+             */
+            api_format?: components["schemas"]["ApiFormatEnum"];
+            /**
+             * Format: uri
+             * @description The server's API root; requests go to {base_url}/rerank.
+             */
+            base_url: string;
+            model?: string;
+            api_key?: string;
+        };
+        RerankerOutput: {
+            /** Format: uuid */
+            readonly id: string;
+            name: string;
+            api_format?: components["schemas"]["ApiFormatEnum"];
+            /** Format: uri */
+            base_url: string;
+            /** @description The model the server should use (Cohere format). */
+            model?: string;
+            /** @description Only the last 4 characters. */
+            readonly api_key_hint: string;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
         /**
          * @description * `vector` - Vector
          *     * `keyword` - Keyword
@@ -4370,10 +4516,27 @@ export interface components {
              * @default 1
              */
             keyword_weight?: number;
+            /**
+             * @description Reorder the best candidates with a reranker (ADR 0100). If it fails, the results keep their un-reranked order and `rerank.applied` is false.
+             * @default false
+             */
+            rerank?: boolean;
+            /**
+             * Format: uuid
+             * @description The reranker (id) to use; by default the organization's only one.
+             */
+            reranker?: string | null;
+            /**
+             * @description Candidates the reranker reads (never fewer than top_k).
+             * @default 30
+             */
+            rerank_candidates?: number;
         };
         SearchOutput: {
             mode: string;
             results: components["schemas"]["Hit"][];
+            /** @description Whether reranking applied; null when not asked for. */
+            rerank: components["schemas"]["RerankOutcome"] | null;
         };
         SecretInputRequest: {
             name: string;
@@ -4468,6 +4631,13 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `` -
+         *     * `timeout` - timeout
+         *     * `error` - error
+         * @enum {string}
+         */
+        SkippedReasonEnum: "timeout" | "error";
         SlackInstall: {
             /** Format: uri */
             url: string;
@@ -4486,6 +4656,13 @@ export interface components {
             file_id?: string | null;
             /** @description An attached file's passage (its first 2,000 characters). */
             excerpt?: string;
+            /** @description Set when the assistant has a reranker: whether it ordered the sources (false: it failed and the un-reranked order was kept). */
+            reranked?: boolean;
+            /**
+             * Format: double
+             * @description The reranker's relevance score.
+             */
+            rerank_score?: number | null;
         };
         /**
          * @description * `none` - none
@@ -19284,6 +19461,569 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TemplateOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rerankers_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedRerankerOutputList"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rerankers_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RerankerCreateRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankerOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rerankers_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reranker_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankerOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rerankers_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reranker_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rerankers_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reranker_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedRerankerUpdateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RerankerOutput"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
