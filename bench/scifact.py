@@ -48,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
 import common
 
+from knowledge_base.evaluation import metrics
+
 ORG_SLUG = "benchscifact"
 COLLECTION = "scifact"
 CHUNK_SIZE = 400
@@ -249,24 +251,15 @@ def ready_collection(
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def ndcg_at(ranked: list[str], relevance: dict[str, int], k: int) -> float:
-    """trec_eval's nDCG@k: linear gain, log2(rank + 1) discount, ideal from the qrels."""
-    dcg = sum(
-        relevance.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], start=1)
-    )
-    ideal = sorted((g for g in relevance.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
-    return dcg / idcg if idcg else 0.0
-
-
-def recall_at(ranked: list[str], relevance: dict[str, int], k: int) -> float:
-    relevant = {doc for doc, grade in relevance.items() if grade > 0}
-    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+# nDCG@k, recall@k and the reciprocal rank are the product's (knowledge_base/evaluation/
+# metrics.py): the collection's Evaluation page computes its figures with the same code.
+ndcg_at = metrics.ndcg_at
+recall_at = metrics.recall_at
 
 
 def unique_docs(chunk_ids: list[int], beir_by_chunk: dict[int, str]) -> list[str]:
     """BEIR ids in rank order, each paper at its best-ranked chunk."""
-    return list(dict.fromkeys(beir_by_chunk[c] for c in chunk_ids))
+    return metrics.ranked_documents(beir_by_chunk[c] for c in chunk_ids)
 
 
 def beir_ids_by_chunk(collection: Any) -> dict[int, str]:
@@ -352,7 +345,7 @@ def evaluate(
     fusion: Fusion = Fusion(),
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    ndcg, recall10, recall50 = [], [], []
+    ndcg, recall10, recall50, reciprocal = [], [], [], []
     for query_id, relevance in qrels.items():
         text = queries[query_id]
         top10 = unique_docs(
@@ -361,15 +354,18 @@ def evaluate(
         top50 = unique_docs(
             run_search(text, mode, 50, collection, organization, fusion), beir_by_chunk
         )
-        ndcg.append(ndcg_at(top10, relevance, 10))
-        recall10.append(recall_at(top10, relevance, 10))
+        score = metrics.question_score(top10, relevance)
+        ndcg.append(score.ndcg_at_10)
+        recall10.append(score.recall_at_10)
+        reciprocal.append(score.reciprocal_rank)
         recall50.append(recall_at(top50, relevance, 50))
     return {
         "mode": mode,
         "queries": len(qrels),
-        "ndcg@10": float(np.mean(ndcg)),
-        "recall@10": float(np.mean(recall10)),
-        "recall@50": float(np.mean(recall50)),
+        "ndcg@10": metrics.mean(ndcg),
+        "recall@10": metrics.mean(recall10),
+        "mrr@10": metrics.mean(reciprocal),
+        "recall@50": metrics.mean(recall50),
         "ms_per_query_pair": 1000 * (time.perf_counter() - started) / len(qrels),
         "fusion": vars(fusion) if mode == "hybrid" else None,
     }
