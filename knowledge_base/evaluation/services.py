@@ -20,6 +20,7 @@ from core.dependencies import require_broker
 from core.lookups import person
 from core.tenancy import require_tenant_schema
 from knowledge_base.evaluation.parsing import MAX_QUESTION_CHARS, ParsedQuestion, parse_questions
+from knowledge_base.evaluation.tasks import evaluation_run_task
 from knowledge_base.models import (
     Collection,
     Document,
@@ -228,8 +229,6 @@ def _checked_settings(modes: list[str], top_ks: list[int]) -> tuple[list[str], l
 
 
 def _enqueue(run: EvaluationRun) -> None:
-    from knowledge_base.tasks import evaluation_run_task
-
     run_id = str(run.pk)
 
     def send() -> None:

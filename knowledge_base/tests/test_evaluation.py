@@ -110,11 +110,11 @@ class TestQuestions:
 
     def test_a_csv_upload_groups_rows_by_question(self, org_a, collection, corpus):
         data = (
-            "question,document,grade\n"
-            "where is my parcel,Shipping,2\n"
-            "where is my parcel,Refunds,\n"
-            "reset my password,Passwords,1\n"
-        ).encode()
+            b"question,document,grade\n"
+            b"where is my parcel,Shipping,2\n"
+            b"where is my parcel,Refunds,\n"
+            b"reset my password,Passwords,1\n"
+        )
         with schema_context(org_a.slug):
             created = services.questions_upload(collection=collection, name="q.csv", data=data)
             assert sorted(q.text for q in created) == ["reset my password", "where is my parcel"]
