@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from assistants.api.serializers import ModelKeyField
+from knowledge_base.evaluation.drafting import MAX_DRAFTS
 from knowledge_base.evaluation.parsing import MAX_GRADE, MAX_QUESTION_CHARS
 from knowledge_base.evaluation.services import (
     DEFAULT_MODES,
@@ -34,6 +36,19 @@ class EvaluationQuestionInputSerializer(serializers.Serializer):
     )
 
 
+class EvaluationDraftInputSerializer(serializers.Serializer):
+    model = ModelKeyField(help_text='The chat model that drafts, e.g. "openai/gpt-4o-mini".')
+    count = serializers.IntegerField(min_value=1, max_value=MAX_DRAFTS, default=5)
+
+
+class EvaluationQuestionReviewSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=MAX_QUESTION_CHARS, required=False)
+    approved = serializers.BooleanField(
+        required=False,
+        help_text="Approved questions count in runs (drafted ones start unapproved).",
+    )
+
+
 class EvaluationQuestionUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="CSV (header question,document[,grade]; a row per document) or JSONL "
@@ -59,6 +74,10 @@ class EvaluationQuestionOutputSerializer(serializers.ModelSerializer):
 
 class EvaluationQuestionUploadResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
+
+
+class EvaluationDraftResponseSerializer(serializers.Serializer):
+    results = EvaluationQuestionOutputSerializer(many=True)
 
 
 class EvaluationRunInputSerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ from core.api.parsers import JSONParser
 from core.api.views import OrganizationAPIView, OrganizationGenericAPIView
 from knowledge_base import selectors as collection_selectors
 from knowledge_base.api import evaluation_serializers as s
-from knowledge_base.evaluation import parsing, selectors, services
+from knowledge_base.evaluation import drafting, parsing, selectors, services
 
 
 def _collection(collection_id):
@@ -84,6 +84,34 @@ class QuestionUploadView(OrganizationAPIView):
         return Response({"created": len(questions)}, status=201)
 
 
+class QuestionDraftView(OrganizationAPIView):
+    api_scope = "knowledge"
+
+    @extend_schema(
+        request=s.EvaluationDraftInputSerializer,
+        responses={201: s.EvaluationDraftResponseSerializer},
+        description=(
+            "Draft test questions with a chat model from the collection's passages (one model "
+            "call each, at most 10): stored unapproved, for a person to review."
+        ),
+    )
+    def post(self, request, collection_id):
+        collection = _collection(collection_id)
+        data = s.EvaluationDraftInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        drafted = drafting.questions_draft(
+            collection=collection,
+            user=request.user,
+            actor=Actor.from_request(request),
+            **data.validated_data,
+        )
+        ids = [q.pk for q in drafted]
+        questions = selectors.question_list(collection=collection).filter(pk__in=ids)
+        return Response(
+            {"results": s.EvaluationQuestionOutputSerializer(questions, many=True).data}, status=201
+        )
+
+
 class QuestionDetailView(OrganizationAPIView):
     api_scope = "knowledge"
 
@@ -94,6 +122,22 @@ class QuestionDetailView(OrganizationAPIView):
 
     @extend_schema(responses=s.EvaluationQuestionOutputSerializer)
     def get(self, request, collection_id, question_id):
+        return Response(
+            s.EvaluationQuestionOutputSerializer(self._get(collection_id, question_id)).data
+        )
+
+    @extend_schema(
+        request=s.EvaluationQuestionReviewSerializer,
+        responses=s.EvaluationQuestionOutputSerializer,
+        description="A person's review: correct the wording, approve (it then counts in runs).",
+    )
+    def patch(self, request, collection_id, question_id):
+        question = self._get(collection_id, question_id)
+        data = s.EvaluationQuestionReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        drafting.question_review(
+            question=question, actor=Actor.from_request(request), **data.validated_data
+        )
         return Response(
             s.EvaluationQuestionOutputSerializer(self._get(collection_id, question_id)).data
         )

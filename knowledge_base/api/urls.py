@@ -60,6 +60,11 @@ urlpatterns = [
         name="evaluation-question-upload",
     ),
     path(
+        "collections/<str:collection_id>/evaluation/questions/draft",
+        evaluation_views.QuestionDraftView.as_view(),
+        name="evaluation-question-draft",
+    ),
+    path(
         "collections/<str:collection_id>/evaluation/questions/<str:question_id>",
         evaluation_views.QuestionDetailView.as_view(),
         name="evaluation-question-detail",

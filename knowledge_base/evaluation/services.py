@@ -74,7 +74,7 @@ def _documents_by_reference(
     return {r: found.get(r) for r in references}
 
 
-def _check_capacity(collection: Collection, adding: int) -> None:
+def check_capacity(collection: Collection, adding: int) -> None:
     existing = EvaluationQuestion.objects.filter(collection=collection).count()
     if existing + adding > MAX_QUESTIONS:
         raise errors.Conflict(
@@ -151,7 +151,7 @@ def question_create(
         documents=[(d.reference, d.grade) for d in documents],
         where="documents",
     )
-    _check_capacity(collection, 1)
+    check_capacity(collection, 1)
     [resolved] = _resolve(collection, [parsed], "documents")
     question = _create(collection, parsed, resolved, source=QuestionSource.ENTERED, user=user)
     audit_record(
@@ -172,7 +172,7 @@ def questions_upload(
     them, or none with the reasons as field errors on ``file``."""
     require_tenant_schema()
     parsed = parse_questions(name=name, data=data)
-    _check_capacity(collection, len(parsed))
+    check_capacity(collection, len(parsed))
     resolved = _resolve(collection, parsed, "file")
     questions = [
         _create(collection, q, documents, source=QuestionSource.UPLOADED, user=user)

@@ -153,3 +153,66 @@ def test_another_organization_gets_404(org_a, org_b, client_for, handbook):
     assert_error(outsider.get(f"{handbook}/questions"), 404)
     assert_error(outsider.delete(f"{handbook}/questions/{question['id']}"), 404)
     assert_error(outsider.post(f"{handbook}/runs", {}), 404)
+
+
+@pytest.fixture
+def openai_model(org_a, provider_server):
+    from assistants import services as assistant_services
+    from tests.helpers import GOOD_KEY
+
+    with schema_context(org_a.slug):
+        assistant_services.credential_create(
+            provider="openai", api_key=GOOD_KEY, base_url=f"{provider_server.url}/v1"
+        )
+    return "openai/gpt-4o-mini"
+
+
+@pytest.mark.django_db
+class TestDrafting:
+    def test_the_model_drafts_questions_a_person_approves_before_they_count(
+        self, org_a, client_for, handbook, openai_model, provider_server
+    ):
+        from assistants.tests.providers.fake_server import Reply
+
+        provider_server.enqueue(
+            Reply(text="How do I change my password?"), Reply(text='"Where do parcels ship from?"')
+        )
+        member = client_for(org_a, "member")
+
+        drafted = member.post(f"{handbook}/questions/draft", {"model": openai_model, "count": 2})
+
+        assert drafted.status_code == 201, drafted.json()
+        questions = {q["text"]: q for q in drafted.json()["results"]}
+        assert set(questions) == {"How do I change my password?", "Where do parcels ship from?"}
+        assert all(q["source"] == "drafted" and not q["approved"] for q in questions.values())
+        # each passage went to the model, and the question names the passage's document
+        passages = [r.body["messages"][-1]["content"] for r in provider_server.requests]
+        assert any("reset your password" in p for p in passages)
+        password = questions["How do I change my password?"]
+        assert password["documents"][0]["document_title"] == "Passwords"
+        # unapproved questions do not count: no run yet
+        assert_error(member.post(f"{handbook}/runs", {}), 409)
+
+        reviewed = member.patch(
+            f"{handbook}/questions/{password['id']}",
+            {"text": "How do I reset my password?", "approved": True},
+        )
+
+        assert reviewed.status_code == 200, reviewed.json()
+        assert (
+            reviewed.json()["approved"] and reviewed.json()["text"] == "How do I reset my password?"
+        )
+        started = member.post(f"{handbook}/runs", {})
+        assert started.status_code == 201 and started.json()["questions_total"] == 1
+        with schema_context(org_a.slug):
+            actions = set(AuditEvent.objects.values_list("action", flat=True))
+        assert {"knowledge.eval_questions_drafted", "knowledge.eval_question_reviewed"} <= actions
+
+    def test_the_offline_quoting_model_cannot_draft(self, org_a, client_for, handbook):
+        error = assert_error(
+            client_for(org_a, "member").post(
+                f"{handbook}/questions/draft", {"model": "local/extractive", "count": 2}
+            ),
+            400,
+        )
+        assert "model" in error["fields"]

@@ -612,6 +612,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/collections/{collection_id}/evaluation/questions/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Draft test questions with a chat model from the collection's passages (one model call each, at most 10): stored unapproved, for a person to review. */
+        post: operations["collections_evaluation_questions_draft_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/collections/{collection_id}/evaluation/questions/upload": {
         parameters: {
             query?: never;
@@ -644,7 +661,8 @@ export interface paths {
         delete: operations["collections_evaluation_questions_destroy"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** @description A person's review: correct the wording, approve (it then counts in runs). */
+        patch: operations["collections_evaluation_questions_partial_update"];
         trace?: never;
     };
     "/api/v1/collections/{collection_id}/evaluation/runs": {
@@ -2370,11 +2388,13 @@ export interface components {
          *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
          *     * `knowledge.eval_question_added` - Test question added
          *     * `knowledge.eval_questions_uploaded` - Test questions uploaded
+         *     * `knowledge.eval_questions_drafted` - Test questions drafted
+         *     * `knowledge.eval_question_reviewed` - Test question reviewed
          *     * `knowledge.eval_question_deleted` - Test question deleted
          *     * `knowledge.eval_run_started` - Retrieval evaluation started
          * @enum {string}
          */
-        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted" | "knowledge.eval_question_added" | "knowledge.eval_questions_uploaded" | "knowledge.eval_question_deleted" | "knowledge.eval_run_started";
+        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted" | "knowledge.eval_question_added" | "knowledge.eval_questions_uploaded" | "knowledge.eval_questions_drafted" | "knowledge.eval_question_reviewed" | "knowledge.eval_question_deleted" | "knowledge.eval_run_started";
         ActionItem: {
             text: string;
             done: boolean;
@@ -2904,6 +2924,15 @@ export interface components {
             /** @default true */
             stream?: boolean;
             content: string;
+        };
+        EvaluationDraftInputRequest: {
+            /** @description The chat model that drafts, e.g. "openai/gpt-4o-mini". */
+            model: string;
+            /** @default 5 */
+            count?: number;
+        };
+        EvaluationDraftResponse: {
+            results: components["schemas"]["EvaluationQuestionOutput"][];
         };
         EvaluationJudgementInputRequest: {
             /** @description The document's id, or its exact title in the collection. */
@@ -4296,6 +4325,11 @@ export interface components {
             api_key?: string;
             base_url?: string;
             organization_id?: string;
+        };
+        PatchedEvaluationQuestionReviewRequest: {
+            text?: string;
+            /** @description Approved questions count in runs (drafted ones start unapproved). */
+            approved?: boolean;
         };
         PatchedFileSettingsRequest: {
             /** @description Days chat attachments are kept; 0 keeps them forever. */
@@ -6611,10 +6645,12 @@ export interface operations {
                  *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
                  *     * `knowledge.eval_question_added` - Test question added
                  *     * `knowledge.eval_questions_uploaded` - Test questions uploaded
+                 *     * `knowledge.eval_questions_drafted` - Test questions drafted
+                 *     * `knowledge.eval_question_reviewed` - Test question reviewed
                  *     * `knowledge.eval_question_deleted` - Test question deleted
                  *     * `knowledge.eval_run_started` - Retrieval evaluation started
                  */
-                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted" | "knowledge.eval_question_added" | "knowledge.eval_questions_uploaded" | "knowledge.eval_question_deleted" | "knowledge.eval_run_started";
+                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted" | "knowledge.eval_question_added" | "knowledge.eval_questions_uploaded" | "knowledge.eval_questions_drafted" | "knowledge.eval_question_reviewed" | "knowledge.eval_question_deleted" | "knowledge.eval_run_started";
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
@@ -11087,6 +11123,121 @@ export interface operations {
             };
         };
     };
+    collections_evaluation_questions_draft_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationDraftInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationDraftResponse"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     collections_evaluation_questions_upload_create: {
         parameters: {
             query?: never;
@@ -11267,7 +11418,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/upload`), which does not answer this method. */
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/draft`), which does not answer this method. */
             405: {
                 headers: {
                     [name: string]: unknown;
@@ -11387,7 +11538,132 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/upload`), which does not answer this method. */
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/draft`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedEvaluationQuestionReviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationQuestionOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/draft`), which does not answer this method. */
             405: {
                 headers: {
                     [name: string]: unknown;

@@ -64,6 +64,8 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   "knowledge.eval_question_added": "Test question added",
   "knowledge.eval_questions_uploaded": "Test questions uploaded",
   "knowledge.eval_question_deleted": "Test question deleted",
+  "knowledge.eval_questions_drafted": "Test questions drafted",
+  "knowledge.eval_question_reviewed": "Test question reviewed",
   "knowledge.eval_run_started": "Retrieval evaluation started",
 };
 const ACTIONS = Object.keys(ACTION_LABELS) as AuditAction[];

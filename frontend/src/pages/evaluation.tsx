@@ -9,7 +9,7 @@ import { $api, useAction, useInvalidate } from "../api/query";
 import type { EvaluationQuestion, EvaluationResult, EvaluationRun } from "../api/types";
 import { usePermissions } from "../session";
 import { useToast } from "../ui/toast";
-import { Badge, Empty, ErrorMessage, formatDate, Loading, PageHeader, Pager, SelectField, TextField } from "../ui";
+import { Badge, Empty, ErrorMessage, FieldErrors, formatDate, Loading, PageHeader, Pager, SelectField, TextField } from "../ui";
 
 const QUESTIONS = "/api/v1/collections/{collection_id}/evaluation/questions";
 const RUNS = "/api/v1/collections/{collection_id}/evaluation/runs";
@@ -122,7 +122,56 @@ function UploadQuestions({ collectionId }: { collectionId: string }) {
         </button>
       </div>
       <ErrorMessage error={upload.error} testId="upload-error" />
+      <FieldErrors error={upload.error} name="file" />
     </div>
+  );
+}
+
+function DraftQuestions({ collectionId }: { collectionId: string }) {
+  const toast = useToast();
+  const models = $api.useQuery(
+    "get",
+    "/api/v1/models",
+    { params: { query: { capability: "chat", page_size: 100 } } },
+    { select: (data) => data.results.filter((model) => model.answer_mode !== "extractive"), staleTime: 5 * 60_000 },
+  );
+  const draft = useAction(
+    async (event: FormEvent<HTMLFormElement>) => {
+      event.preventDefault();
+      const data = new FormData(event.currentTarget);
+      const result = await unwrap(
+        client.POST(`${QUESTIONS}/draft`, {
+          params: { path: { collection_id: collectionId } },
+          body: { model: String(data.get("model") ?? ""), count: Number(data.get("count") ?? 5) },
+        }),
+      );
+      toast(`${result.results.length} questions drafted: review them below.`, "success");
+      return result;
+    },
+    { invalidates: [QUESTIONS] },
+  );
+  if (!models.data?.length) return null;
+  return (
+    <form
+      className="row"
+      onSubmit={draft.run}
+      noValidate
+      data-testid="draft-questions"
+      style={{ alignItems: "flex-end", gap: 12, flexWrap: "wrap" }}
+    >
+      <SelectField label="Draft questions with" name="model" error={draft.error}>
+        {models.data.map((model) => (
+          <option key={model.id} value={`${model.provider}/${model.model_id}`}>
+            {model.display_name}
+          </option>
+        ))}
+      </SelectField>
+      <TextField label="How many" name="count" type="number" min={1} max={10} defaultValue={5} error={draft.error} style={{ width: 90 }} />
+      <button type="submit" className="btn" disabled={draft.busy}>
+        {draft.busy ? "Drafting…" : "Draft from the documents"}
+      </button>
+      <ErrorMessage error={draft.error} />
+    </form>
   );
 }
 
@@ -132,15 +181,38 @@ function QuestionRow({ collectionId, question, canEdit }: { collectionId: string
       unwrap(client.DELETE(`${QUESTIONS}/{question_id}`, { params: { path: { collection_id: collectionId, question_id: question.id } } })),
     { invalidates: [QUESTIONS] },
   );
+  const approve = useAction(
+    () =>
+      unwrap(
+        client.PATCH(`${QUESTIONS}/{question_id}`, {
+          params: { path: { collection_id: collectionId, question_id: question.id } },
+          body: { approved: true },
+        }),
+      ),
+    { invalidates: [QUESTIONS] },
+  );
   return (
-    <tr>
+    <tr data-testid="question-row">
       <td>
         {question.text}
-        <ErrorMessage error={remove.error} />
+        <ErrorMessage error={remove.error ?? approve.error} />
       </td>
       <td className="small">{question.documents.map((document) => document.document_title).join(", ")}</td>
-      <td className="hide-sm muted small">{question.source}</td>
+      <td className="hide-sm muted small">
+        {question.source}
+        {question.approved ? null : (
+          <>
+            {" "}
+            <Badge tone="warning">to review</Badge>
+          </>
+        )}
+      </td>
       <td className="num">
+        {canEdit && !question.approved ? (
+          <button type="button" className="btn btn-sm" disabled={approve.busy} onClick={() => void approve.run()}>
+            Approve
+          </button>
+        ) : null}{" "}
         {canEdit ? (
           <button type="button" className="btn btn-sm btn-danger" disabled={remove.busy} onClick={() => void remove.run()}>
             Delete
@@ -219,12 +291,12 @@ function RunResults({ run, canEdit }: { run: EvaluationRun; canEdit: boolean }) 
     <div className="stack">
       <div className="table-wrap">
         <table className="table" data-testid="results-table">
+          <caption className="sr-only">nDCG@10, recall@10 and MRR of each mode and top_k</caption>
           <thead>
             <tr>
-              <th>Mode</th>
-              <th className="num">top_k</th>
-              <th className="num">nDCG@10</th>
-              <th className="num">Recall@10</th>
+              <th>Mode, top_k</th>
+              <th className="num">nDCG</th>
+              <th className="num">Recall</th>
               <th className="num">MRR</th>
             </tr>
           </thead>
@@ -232,9 +304,9 @@ function RunResults({ run, canEdit }: { run: EvaluationRun; canEdit: boolean }) 
             {run.results.map((result) => (
               <tr key={`${result.mode}-${result.top_k}`} data-testid={`result-${result.mode}-${result.top_k}`}>
                 <td>
-                  {result.mode} {result === top ? <Badge tone="success">best</Badge> : null}
+                  {result.mode} <span className="muted small">top {result.top_k}</span>{" "}
+                  {result === top ? <Badge tone="success">best</Badge> : null}
                 </td>
-                <td className="num">{result.top_k}</td>
                 <td className="num mono">{figure(result.ndcg_at_10)}</td>
                 <td className="num mono">{figure(result.recall_at_10)}</td>
                 <td className="num mono">{figure(result.mrr)}</td>
@@ -269,7 +341,14 @@ function StartRun({ collectionId, disabled }: { collectionId: string; disabled: 
     { invalidates: [RUNS] },
   );
   return (
-    <form className="stack" onSubmit={start.run} noValidate data-testid="start-run">
+    <form
+      className="stack"
+      onSubmit={start.run}
+      noValidate
+      data-testid="start-run"
+      style={{ borderTop: "1px solid var(--border)", paddingTop: 16 }}
+    >
+      <h3>New run</h3>
       <fieldset className="row" style={{ gap: 16, border: 0, padding: 0, margin: 0 }}>
         <legend className="small muted">Search modes</legend>
         {MODES.map((mode) => (
@@ -389,6 +468,7 @@ export default function EvaluationPage() {
               <UploadQuestions collectionId={collectionId} />
             </div>
           ) : null}
+          {canEdit ? <DraftQuestions collectionId={collectionId} /> : null}
           <ErrorMessage error={questions.error} />
           {questions.data ? (
             questions.data.results.length ? (
