@@ -290,7 +290,7 @@ function RunResults({ run, canEdit }: { run: EvaluationRun; canEdit: boolean }) 
   return (
     <div className="stack">
       <div className="table-wrap">
-        <table className="table" data-testid="results-table">
+        <table className="table table-compact" data-testid="results-table">
           <caption className="sr-only">nDCG@10, recall@10 and MRR of each mode and top_k</caption>
           <thead>
             <tr>
