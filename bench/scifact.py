@@ -271,6 +271,31 @@ def beir_ids_by_chunk(collection: Any) -> dict[int, str]:
     return dict(rows)
 
 
+def questions_jsonl(
+    queries: dict[str, str], qrels: dict[str, dict[str, int]], collection: Any
+) -> str:
+    """The split's questions as the product's question upload reads them (JSONL, documents
+    named by id, graded): the collection's Evaluation page then runs them and shows the
+    figures this bench prints (knowledge_base/evaluation/metrics.py computes both)."""
+    import json
+
+    from knowledge_base.models import Document
+
+    ids = dict(
+        Document.objects.filter(collection=collection).values_list("metadata__beir_id", "id")
+    )
+    lines = []
+    for query_id, relevance in qrels.items():
+        documents = [
+            {"document": str(ids[beir_id]), "grade": grade}
+            for beir_id, grade in relevance.items()
+            if grade > 0 and beir_id in ids
+        ]
+        if documents:
+            lines.append(json.dumps({"question": queries[query_id], "documents": documents}))
+    return "\n".join(lines) + "\n"
+
+
 # -- evaluation through the service ------------------------------------------------------------
 
 
@@ -756,6 +781,12 @@ def main() -> int:
         help="compare keyword rankers (current, pre-BM25 ts_rank_cd, ts_rank, exact BM25 in "
         "SQL), each fused and tuned on train (~12 min)",
     )
+    parser.add_argument(
+        "--export-questions",
+        metavar="PATH",
+        help="write the test questions as JSONL for the collection's Evaluation page "
+        "(upload it there; the page's run shows this bench's figures), then stop",
+    )
     args = parser.parse_args()
 
     common.setup_django()
@@ -775,6 +806,10 @@ def main() -> int:
         collection, ingestion = ready_collection(
             corpus, organization, args.reingest, args.batched_ingestion
         )
+        if args.export_questions:
+            Path(args.export_questions).write_text(questions_jsonl(queries, qrels, collection))
+            print(f"{len(qrels)} questions written to {args.export_questions}")
+            return 0
         beir_by_chunk = beir_ids_by_chunk(collection)
         results = {}
         for mode in MODES:

@@ -266,3 +266,24 @@ def _chunks(collection) -> dict[int, str]:
 
     rows = DocumentChunk.objects.filter(collection=collection).values_list("id", "document_id")
     return {chunk_id: str(document_id) for chunk_id, document_id in rows}
+
+
+@pytest.mark.django_db
+def test_scifact_questions_exported_by_the_bench_upload_into_the_product(org_a, collection, corpus):
+    """``bench/scifact.py --export-questions`` writes what the question upload reads: the
+    bench's questions run on the collection's Evaluation page."""
+    scifact = _bench_scifact()
+    with schema_context(org_a.slug):
+        for n, document in enumerate(corpus.values()):
+            type(document).objects.filter(pk=document.pk).update(metadata={"beir_id": str(n)})
+        queries = {"q1": "reset my password", "q2": "refund and shipping", "q3": "unjudged"}
+        qrels = {"q1": {"1": 1}, "q2": {"0": 2, "2": 1}, "q3": {"99": 1}}
+
+        data = scifact.questions_jsonl(queries, qrels, collection).encode()
+        created = services.questions_upload(collection=collection, name="scifact.jsonl", data=data)
+
+        grades = {q.text: {j.document.title: j.grade for j in q.judgements.all()} for q in created}
+    assert grades == {
+        "reset my password": {"Passwords": 1},
+        "refund and shipping": {"Refunds": 2, "Shipping": 1},
+    }
