@@ -23,6 +23,7 @@ from django.db.models import F, Prefetch, Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from assistants.providers.errors import ProviderError, as_domain_error
 from core import errors
 from core.tenancy import current_organization, require_tenant_schema
 from knowledge_base import retrieval
@@ -136,8 +137,10 @@ def evaluation_run_execute(*, run_id, owner: str, organization=None) -> Evaluati
     except LeaseLost:
         logger.info("evaluation run %s taken over by another delivery", run_id)
         return None
-    except errors.DomainError as error:
+    except (errors.DomainError, ProviderError) as error:
         # A provider failing to embed the questions, a quota: the reason, for the page.
+        if isinstance(error, ProviderError):
+            error = as_domain_error(error)
         _finish(run_id, owner, status=EvaluationStatus.FAILED, error=error.message[:1000])
     else:
         _finish(run_id, owner, status=EvaluationStatus.COMPLETED, error="")

@@ -287,3 +287,34 @@ def test_scifact_questions_exported_by_the_bench_upload_into_the_product(org_a, 
         "reset my password": {"Passwords": 1},
         "refund and shipping": {"Refunds": 2, "Shipping": 1},
     }
+
+
+@pytest.mark.django_db
+def test_a_provider_failing_to_embed_the_questions_fails_the_run_with_the_reason(
+    org_a, provider_server
+):
+    from assistants import services as assistant_services
+    from assistants.catalog.models import AIModel
+    from assistants.tests.providers.fake_server import error
+    from knowledge_base import services as knowledge_services
+
+    with schema_context(org_a.slug):
+        assistant_services.credential_create(
+            provider="openai", api_key="sk-test-good-key-1234", base_url=f"{provider_server.url}/v1"
+        )
+        remote = knowledge_services.collection_create(
+            name="Remote", embedding_model=AIModel.objects.get(model_id="text-embedding-3-small")
+        )
+        knowledge_services.document_create_text(collection=remote, title="T", text="Some text.")
+        services.question_create(
+            collection=remote, text="anything?", documents=[DocumentReference("T")]
+        )
+        provider_server.enqueue(error(401))
+
+        run = services.run_start(collection=remote, modes=["vector"])
+        done = runs.evaluation_run_execute(
+            run_id=run.pk, owner="task-1", organization=org_a.organization
+        )
+
+    assert done.status == EvaluationStatus.FAILED and done.error
+    assert not done.lease_owner and done.finished_at
