@@ -174,21 +174,21 @@ class TestDrafting:
     ):
         from assistants.tests.providers.fake_server import Reply
 
-        provider_server.enqueue(
-            Reply(text="How do I change my password?"), Reply(text='"Where do parcels ship from?"')
-        )
+        replies = ["Which question is this?", '"And this one?"']
+        provider_server.enqueue(*(Reply(text=text) for text in replies))
         member = client_for(org_a, "member")
 
         drafted = member.post(f"{handbook}/questions/draft", {"model": openai_model, "count": 2})
 
         assert drafted.status_code == 201, drafted.json()
         questions = {q["text"]: q for q in drafted.json()["results"]}
-        assert set(questions) == {"How do I change my password?", "Where do parcels ship from?"}
+        assert set(questions) == {"Which question is this?", "And this one?"}  # quotes dropped
         assert all(q["source"] == "drafted" and not q["approved"] for q in questions.values())
-        # each passage went to the model, and the question names the passage's document
+        # each passage went to the model (one call each, in order), and the question it
+        # answered with names the passage's document
         passages = [r.body["messages"][-1]["content"] for r in provider_server.requests]
-        assert any("reset your password" in p for p in passages)
-        password = questions["How do I change my password?"]
+        asked = next(i for i, p in enumerate(passages) if "reset your password" in p)
+        password = questions[replies[asked].strip('"')]
         assert password["documents"][0]["document_title"] == "Passwords"
         # unapproved questions do not count: no run yet
         assert_error(member.post(f"{handbook}/runs", {}), 409)
