@@ -65,6 +65,12 @@ class AuditAction(models.TextChoices):
     WEB_PAGE_ADDED = "knowledge.web_page_added", "Web page added to a collection"
     SITEMAP_ADDED = "knowledge.sitemap_added", "Sitemap added to a collection"
     SITEMAP_DELETED = "knowledge.sitemap_deleted", "Sitemap removed from a collection"
+    EVALUATION_QUESTION_ADDED = "knowledge.eval_question_added", "Test question added"
+    EVALUATION_QUESTIONS_UPLOADED = "knowledge.eval_questions_uploaded", "Test questions uploaded"
+    EVALUATION_QUESTIONS_DRAFTED = "knowledge.eval_questions_drafted", "Test questions drafted"
+    EVALUATION_QUESTION_REVIEWED = "knowledge.eval_question_reviewed", "Test question reviewed"
+    EVALUATION_QUESTION_DELETED = "knowledge.eval_question_deleted", "Test question deleted"
+    EVALUATION_RUN_STARTED = "knowledge.eval_run_started", "Retrieval evaluation started"
 
 
 class AuditEvent(models.Model):

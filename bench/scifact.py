@@ -48,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
 import common
 
+from knowledge_base.evaluation import metrics
+
 ORG_SLUG = "benchscifact"
 COLLECTION = "scifact"
 CHUNK_SIZE = 400
@@ -249,24 +251,15 @@ def ready_collection(
 # -- metrics ---------------------------------------------------------------------------------
 
 
-def ndcg_at(ranked: list[str], relevance: dict[str, int], k: int) -> float:
-    """trec_eval's nDCG@k: linear gain, log2(rank + 1) discount, ideal from the qrels."""
-    dcg = sum(
-        relevance.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], start=1)
-    )
-    ideal = sorted((g for g in relevance.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
-    return dcg / idcg if idcg else 0.0
-
-
-def recall_at(ranked: list[str], relevance: dict[str, int], k: int) -> float:
-    relevant = {doc for doc, grade in relevance.items() if grade > 0}
-    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+# nDCG@k, recall@k and the reciprocal rank are the product's (knowledge_base/evaluation/
+# metrics.py): the collection's Evaluation page computes its figures with the same code.
+ndcg_at = metrics.ndcg_at
+recall_at = metrics.recall_at
 
 
 def unique_docs(chunk_ids: list[int], beir_by_chunk: dict[int, str]) -> list[str]:
     """BEIR ids in rank order, each paper at its best-ranked chunk."""
-    return list(dict.fromkeys(beir_by_chunk[c] for c in chunk_ids))
+    return metrics.ranked_documents(beir_by_chunk[c] for c in chunk_ids)
 
 
 def beir_ids_by_chunk(collection: Any) -> dict[int, str]:
@@ -276,6 +269,31 @@ def beir_ids_by_chunk(collection: Any) -> dict[int, str]:
         "id", "document__metadata__beir_id"
     )
     return dict(rows)
+
+
+def questions_jsonl(
+    queries: dict[str, str], qrels: dict[str, dict[str, int]], collection: Any
+) -> str:
+    """The split's questions as the product's question upload reads them (JSONL, documents
+    named by id, graded): the collection's Evaluation page then runs them and shows the
+    figures this bench prints (knowledge_base/evaluation/metrics.py computes both)."""
+    import json
+
+    from knowledge_base.models import Document
+
+    ids = dict(
+        Document.objects.filter(collection=collection).values_list("metadata__beir_id", "id")
+    )
+    lines = []
+    for query_id, relevance in qrels.items():
+        documents = [
+            {"document": str(ids[beir_id]), "grade": grade}
+            for beir_id, grade in relevance.items()
+            if grade > 0 and beir_id in ids
+        ]
+        if documents:
+            lines.append(json.dumps({"question": queries[query_id], "documents": documents}))
+    return "\n".join(lines) + "\n"
 
 
 # -- evaluation through the service ------------------------------------------------------------
@@ -365,7 +383,7 @@ def evaluate(
     collapse: bool = False,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    ndcg, recall10, recall50 = [], [], []
+    ndcg, recall10, recall50, reciprocal = [], [], [], []
     for query_id, relevance in qrels.items():
         text = queries[query_id]
         top10 = unique_docs(
@@ -374,15 +392,18 @@ def evaluate(
         top50 = unique_docs(
             run_search(text, mode, 50, collection, organization, fusion, collapse), beir_by_chunk
         )
-        ndcg.append(ndcg_at(top10, relevance, 10))
-        recall10.append(recall_at(top10, relevance, 10))
+        score = metrics.question_score(top10, relevance)
+        ndcg.append(score.ndcg_at_10)
+        recall10.append(score.recall_at_10)
+        reciprocal.append(score.reciprocal_rank)
         recall50.append(recall_at(top50, relevance, 50))
     return {
         "mode": mode,
         "queries": len(qrels),
-        "ndcg@10": float(np.mean(ndcg)),
-        "recall@10": float(np.mean(recall10)),
-        "recall@50": float(np.mean(recall50)),
+        "ndcg@10": metrics.mean(ndcg),
+        "recall@10": metrics.mean(recall10),
+        "mrr@10": metrics.mean(reciprocal),
+        "recall@50": metrics.mean(recall50),
         "ms_per_query_pair": 1000 * (time.perf_counter() - started) / len(qrels),
         "fusion": vars(fusion) if mode == "hybrid" else None,
         "collapse": "document" if collapse else None,
@@ -774,6 +795,12 @@ def main() -> int:
         help="compare keyword rankers (current, pre-BM25 ts_rank_cd, ts_rank, exact BM25 in "
         "SQL), each fused and tuned on train (~12 min)",
     )
+    parser.add_argument(
+        "--export-questions",
+        metavar="PATH",
+        help="write the test questions as JSONL for the collection's Evaluation page "
+        "(upload it there; the page's run shows this bench's figures), then stop",
+    )
     args = parser.parse_args()
 
     common.setup_django()
@@ -793,6 +820,10 @@ def main() -> int:
         collection, ingestion = ready_collection(
             corpus, organization, args.reingest, args.batched_ingestion
         )
+        if args.export_questions:
+            Path(args.export_questions).write_text(questions_jsonl(queries, qrels, collection))
+            print(f"{len(qrels)} questions written to {args.export_questions}")
+            return 0
         beir_by_chunk = beir_ids_by_chunk(collection)
         results = {}
         for mode in MODES:

@@ -24,6 +24,7 @@ app.autodiscover_tasks()
 RECOVERY_TASKS = (
     "chat.answers_recover_interrupted",
     "knowledge_base.documents_recover_stalled",
+    "knowledge_base.evaluation_runs_recover_stalled",
     "knowledge_base.web_sources_refresh_due",
 )
 

@@ -18,3 +18,4 @@ class KnowledgeBaseConfig(AppConfig):
         processing.register(detector=file_processing.detect, processor=file_processing.file_process)
         # Documents from URLs: their tasks live apart from tasks.py (autodiscovered).
         from knowledge_base import web_tasks  # noqa: F401
+        from knowledge_base.evaluation import tasks as evaluation_tasks  # noqa: F401

@@ -316,3 +316,138 @@ class ChunkTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.term_id}@{self.chunk_id}"
+
+
+# -- retrieval evaluation (knowledge_base/evaluation/, docs/adr/0099) --------------------------
+
+
+class QuestionSource(models.TextChoices):
+    ENTERED = "entered", "Entered"
+    UPLOADED = "uploaded", "Uploaded"
+    DRAFTED = "drafted", "Drafted by the model"
+
+
+class EvaluationQuestion(models.Model):
+    """A test question of a collection and the documents that should answer it
+    (``judgements``). Only approved questions count in a run: a drafted one waits for a
+    person to review it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="evaluation_questions"
+    )
+    text = models.CharField(max_length=2000)
+    source = models.CharField(
+        max_length=16, choices=QuestionSource.choices, default=QuestionSource.ENTERED
+    )
+    approved = models.BooleanField(default=True)
+    created_by = user_reference()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:120]
+
+
+class EvaluationJudgement(models.Model):
+    """A document that answers a question, with its relevance grade (1 unless graded;
+    nDCG uses the grade as its gain). Deleting the document deletes the judgement."""
+
+    id = models.BigAutoField(primary_key=True)
+    question = models.ForeignKey(
+        EvaluationQuestion, on_delete=models.CASCADE, related_name="judgements"
+    )
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+    grade = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+
+    class Meta:
+        ordering = ["question", "-grade", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "document"], name="evaluation_judgement_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id} -> {self.document_id} ({self.grade})"
+
+
+class EvaluationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class EvaluationRun(models.Model):
+    """One evaluation of a collection: every approved question searched in each of
+    ``modes`` at each of ``top_ks``; one ``EvaluationResult`` per (mode, top_k).
+    ``config`` is the collection's configuration when the run started (embedding model,
+    chunking, language, reranker), so old runs stay comparable after it changes.
+    Claimed under a lease like a document's ingestion (knowledge_base/evaluation/runs.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="evaluation_runs"
+    )
+    status = models.CharField(
+        max_length=16, choices=EvaluationStatus.choices, default=EvaluationStatus.PENDING
+    )
+    modes = models.JSONField(default=list)
+    top_ks = models.JSONField(default=list)
+    config = models.JSONField(default=dict)
+    questions_total = models.PositiveIntegerField(default=0)
+    steps_done = models.PositiveIntegerField(default=0)
+    steps_total = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=1000, blank=True)
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    recovery_attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = user_reference()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["status", "lease_expires_at"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="evaluation_run_unfinished",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} ({self.status})"
+
+
+class EvaluationResult(models.Model):
+    """The figures of one mode at one top_k: means over the run's questions of nDCG@10,
+    recall@10 and the reciprocal rank (MRR), with each question's own in ``per_question``."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="results")
+    mode = models.CharField(max_length=16)
+    top_k = models.PositiveSmallIntegerField()
+    ndcg_at_10 = models.FloatField()
+    recall_at_10 = models.FloatField()
+    mrr = models.FloatField()
+    questions = models.PositiveIntegerField()
+    per_question = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["run", "mode", "top_k"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "mode", "top_k"], name="evaluation_result_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mode}@{self.top_k}: nDCG@10 {self.ndcg_at_10:.3f}"

@@ -169,6 +169,7 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
                 text=f"{label} secret text" + (f" {n}{filler}" if copies > 1 else ""),
             )
     process_pending(org)  # their chunks
+    seed_evaluation(org, label=label, collection=collections[0], copies=copies)
     with schema_context(org.slug):
         session_id = None
         for _ in range(copies):
@@ -213,6 +214,29 @@ def seed_every_kind(org, *, label: str, email: str = "invitee", copies: int = 1)
     seed_prompts_and_workflows(org, label=label, copies=copies)
     # Last: it reacts to the messages of every session the seeds above made.
     seed_conversations(org, label=label, copies=copies, session_id=session_id)
+
+
+def seed_evaluation(org, *, label: str, collection, copies: int = 1) -> None:
+    """Test questions of ``collection`` (one per seeded document) and ``copies`` finished
+    evaluation runs of them."""
+    from knowledge_base.evaluation import runs as evaluation_runs
+    from knowledge_base.evaluation import services as evaluation_services
+
+    with schema_context(org.slug):
+        for n in range(copies):
+            evaluation_services.question_create(
+                collection=collection,
+                text=f"{label} test question {n}",
+                documents=[evaluation_services.DocumentReference(_name(label, "document", n))],
+                user=org.admin,
+            )
+        for n in range(copies):
+            run = evaluation_services.run_start(
+                collection=collection, modes=["keyword"], user=org.admin
+            )
+            evaluation_runs.evaluation_run_execute(
+                run_id=run.pk, owner=f"seed-{n}", organization=org.organization
+            )
 
 
 def upload_files(org, files: list[tuple[str, bytes]], user=None, process: bool = True) -> list:

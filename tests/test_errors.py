@@ -22,6 +22,7 @@ from chat import services as chat_services
 from core.api.authorization import caller_resolve
 from knowledge_base import services as knowledge_services
 from knowledge_base import web_sources
+from knowledge_base.evaluation import services as evaluation_services
 from tests.factories import (
     api_key_for,
     catalog_model,
@@ -138,6 +139,13 @@ def _seeded_once(organizations, django_db_blocker):
                 name="Malformed", embedding_model=catalog_model("local/all-minilm-l6-v2")
             )
             knowledge_services.document_create_text(collection=collection, title="Doc", text="Text")
+            # a test question and a run of it (queued on commit: never run here)
+            evaluation_services.question_create(
+                collection=collection,
+                text="Question?",
+                documents=[evaluation_services.DocumentReference("Doc")],
+            )
+            evaluation_services.run_start(collection=collection)
             # a sitemap (never fetched: its task is queued on commit), at a literal address
             web_sources.sitemap_add(
                 collection=collection,

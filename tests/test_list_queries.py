@@ -25,6 +25,8 @@ MAX_QUERIES = {
     "/api/v1/collections/{collection_id}/documents": 9,
     "/api/v1/collections/{collection_id}/documents/{document_id}/chunks": 10,
     "/api/v1/collections/{collection_id}/sitemaps": 9,
+    "/api/v1/collections/{collection_id}/evaluation/questions": 10,  # + judgements
+    "/api/v1/collections/{collection_id}/evaluation/runs": 10,  # + results
     "/api/v1/credentials": 8,
     "/api/v1/rerankers": 8,
     "/api/v1/integrations": 8,

@@ -66,6 +66,7 @@ SPECTACULAR_SETTINGS = {
         "WorkflowRunStatusEnum": "workflows.models.RunStatus.choices",
         "ConversationSourceEnum": "chat.models.ConversationSource.choices",
         "ImportSourceEnum": "chat.conversations.formats.SOURCES",
+        "EvaluationStatusEnum": "knowledge_base.models.EvaluationStatus.choices",
     },
 }
 

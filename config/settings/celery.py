@@ -64,6 +64,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "knowledge_base.documents_recover_stalled",
         "schedule": env.float("DOCUMENT_SWEEP_INTERVAL", default=60.0),
     },
+    # Evaluation runs whose worker died or whose task was lost (docs/adr/0099).
+    "knowledge-base-recover-stalled-evaluations": {
+        "task": "knowledge_base.evaluation_runs_recover_stalled",
+        "schedule": env.float("DOCUMENT_SWEEP_INTERVAL", default=60.0),
+    },
     # Web pages and sitemaps whose refresh is due (or whose fetch's worker died).
     "knowledge-base-refresh-web-sources": {
         "task": "knowledge_base.web_sources_refresh_due",

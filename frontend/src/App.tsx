@@ -43,6 +43,9 @@ if (!isPublicHost && config.user.member) {
   window.addEventListener("load", () => idle(() => void loadHome().catch(() => undefined)), { once: true });
 }
 
+// The evaluation page draws its figures with the same chart library: its own chunk.
+const EvaluationPage = lazy(() => import("./pages/evaluation"));
+
 function NotFound() {
   return (
     <div className="empty">
@@ -147,6 +150,14 @@ function OrganizationRoutes() {
         <Route path="/assistants/:assistantId" element={<AssistantEditPage />} />
         <Route path="/knowledge" element={<KnowledgePage />} />
         <Route path="/knowledge/:collectionId" element={<CollectionPage />} />
+        <Route
+          path="/knowledge/:collectionId/evaluation"
+          element={
+            <Suspense fallback={<Loading />}>
+              <EvaluationPage />
+            </Suspense>
+          }
+        />
         <Route path="/search" element={<SearchPage />} />
         <Route path="/history" element={<HistoryPage />} />
         <Route path="/import" element={<ImportPage />} />

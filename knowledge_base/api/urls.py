@@ -1,6 +1,6 @@
 from django.urls import path
 
-from knowledge_base.api import views
+from knowledge_base.api import evaluation_views, views
 
 urlpatterns = [
     path("collections", views.CollectionListView.as_view(), name="collection-list"),
@@ -48,6 +48,36 @@ urlpatterns = [
         "collections/<str:collection_id>/documents/<str:document_id>/chunks",
         views.DocumentChunkListView.as_view(),
         name="document-chunk-list",
+    ),
+    path(
+        "collections/<str:collection_id>/evaluation/questions",
+        evaluation_views.QuestionListView.as_view(),
+        name="evaluation-question-list",
+    ),
+    path(
+        "collections/<str:collection_id>/evaluation/questions/upload",
+        evaluation_views.QuestionUploadView.as_view(),
+        name="evaluation-question-upload",
+    ),
+    path(
+        "collections/<str:collection_id>/evaluation/questions/draft",
+        evaluation_views.QuestionDraftView.as_view(),
+        name="evaluation-question-draft",
+    ),
+    path(
+        "collections/<str:collection_id>/evaluation/questions/<str:question_id>",
+        evaluation_views.QuestionDetailView.as_view(),
+        name="evaluation-question-detail",
+    ),
+    path(
+        "collections/<str:collection_id>/evaluation/runs",
+        evaluation_views.RunListView.as_view(),
+        name="evaluation-run-list",
+    ),
+    path(
+        "collections/<str:collection_id>/evaluation/runs/<str:run_id>",
+        evaluation_views.RunDetailView.as_view(),
+        name="evaluation-run-detail",
     ),
     path("chunks/<str:chunk_id>", views.ChunkDetailView.as_view(), name="chunk-detail"),
     path("search", views.SearchView.as_view(), name="search"),

@@ -595,6 +595,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/collections/{collection_id}/evaluation/questions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["evaluation_questions_list"];
+        put?: never;
+        /** @description A test question and the documents (by id or exact title) that answer it. */
+        post: operations["collections_evaluation_questions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/evaluation/questions/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Draft test questions with a chat model from the collection's passages (one model call each, at most 10): stored unapproved, for a person to review. */
+        post: operations["collections_evaluation_questions_draft_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/evaluation/questions/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Upload test questions as CSV or JSONL: all are stored, or none with the lines at fault as field errors on `file`; 413 above 2 MB. */
+        post: operations["collections_evaluation_questions_upload_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/evaluation/questions/{question_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Shared by the plain and generic organization views. */
+        get: operations["collections_evaluation_questions_retrieve"];
+        put?: never;
+        post?: never;
+        /** @description Shared by the plain and generic organization views. */
+        delete: operations["collections_evaluation_questions_destroy"];
+        options?: never;
+        head?: never;
+        /** @description A person's review: correct the wording, approve (it then counts in runs). */
+        patch: operations["collections_evaluation_questions_partial_update"];
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/evaluation/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["evaluation_runs_list"];
+        put?: never;
+        /** @description Start an evaluation: every approved question searched in each mode at each top_k through the search service; nDCG@10, recall@10 and MRR per setting. 409 while another run of the collection is unfinished or without questions. */
+        post: operations["collections_evaluation_runs_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/evaluation/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Shared by the plain and generic organization views. */
+        get: operations["collections_evaluation_runs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/collections/{collection_id}/sitemaps": {
         parameters: {
             query?: never;
@@ -2325,9 +2429,15 @@ export interface components {
          *     * `knowledge.web_page_added` - Web page added to a collection
          *     * `knowledge.sitemap_added` - Sitemap added to a collection
          *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
+         *     * `knowledge.eval_question_added` - Test question added
+         *     * `knowledge.eval_questions_uploaded` - Test questions uploaded
+         *     * `knowledge.eval_questions_drafted` - Test questions drafted
+         *     * `knowledge.eval_question_reviewed` - Test question reviewed
+         *     * `knowledge.eval_question_deleted` - Test question deleted
+         *     * `knowledge.eval_run_started` - Retrieval evaluation started
          * @enum {string}
          */
-        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
+        ActionEnum: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted" | "knowledge.eval_question_added" | "knowledge.eval_questions_uploaded" | "knowledge.eval_questions_drafted" | "knowledge.eval_question_reviewed" | "knowledge.eval_question_deleted" | "knowledge.eval_run_started";
         ActionItem: {
             text: string;
             done: boolean;
@@ -2874,6 +2984,156 @@ export interface components {
             stream?: boolean;
             content: string;
         };
+        EvaluationDraftInputRequest: {
+            /** @description The chat model that drafts, e.g. "openai/gpt-4o-mini". */
+            model: string;
+            /** @default 5 */
+            count?: number;
+        };
+        EvaluationDraftResponse: {
+            results: components["schemas"]["EvaluationQuestionOutput"][];
+        };
+        EvaluationJudgementInputRequest: {
+            /** @description The document's id, or its exact title in the collection. */
+            document: string;
+            /** @default 1 */
+            grade?: number;
+        };
+        EvaluationJudgementOutput: {
+            /** Format: uuid */
+            document: string;
+            readonly document_title: string;
+            grade?: number;
+        };
+        EvaluationQuestionInputRequest: {
+            text: string;
+            /** @description The documents that should answer the question (relevance grade 1-3). */
+            documents: components["schemas"]["EvaluationJudgementInputRequest"][];
+        };
+        EvaluationQuestionOutput: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            collection: string;
+            text: string;
+            source?: components["schemas"]["EvaluationQuestionOutputSourceEnum"];
+            approved?: boolean;
+            readonly documents: components["schemas"]["EvaluationJudgementOutput"][];
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `entered` - Entered
+         *     * `uploaded` - Uploaded
+         *     * `drafted` - Drafted by the model
+         * @enum {string}
+         */
+        EvaluationQuestionOutputSourceEnum: "entered" | "uploaded" | "drafted";
+        EvaluationQuestionScore: {
+            /** Format: uuid */
+            question: string;
+            /** Format: double */
+            ndcg_at_10: number;
+            /** Format: double */
+            recall_at_10: number;
+            /** Format: double */
+            reciprocal_rank: number;
+        };
+        EvaluationQuestionUploadRequest: {
+            /**
+             * Format: binary
+             * @description CSV (header question,document[,grade]; a row per document) or JSONL ({"question", "documents": [id or title, or {"document", "grade"}]}); at most 2 MB.
+             */
+            file: string;
+        };
+        EvaluationQuestionUploadResponse: {
+            created: number;
+        };
+        EvaluationResultDetail: {
+            mode: string;
+            top_k: number;
+            /** Format: double */
+            ndcg_at_10: number;
+            /** Format: double */
+            recall_at_10: number;
+            /** Format: double */
+            mrr: number;
+            questions: number;
+            readonly per_question: components["schemas"]["EvaluationQuestionScore"][];
+        };
+        EvaluationResultOutput: {
+            mode: string;
+            top_k: number;
+            /** Format: double */
+            ndcg_at_10: number;
+            /** Format: double */
+            recall_at_10: number;
+            /** Format: double */
+            mrr: number;
+            questions: number;
+        };
+        EvaluationRunDetail: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            collection: string;
+            status?: components["schemas"]["EvaluationStatusEnum"];
+            readonly modes: string[];
+            readonly top_ks: number[];
+            /** @description The collection's configuration when the run started (embedding model, chunking, language, reranker). */
+            readonly config: {
+                [key: string]: unknown;
+            };
+            questions_total?: number;
+            steps_done?: number;
+            steps_total?: number;
+            error?: string;
+            readonly results: components["schemas"]["EvaluationResultDetail"][];
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        EvaluationRunInputRequest: {
+            /** @description Search modes to evaluate; default vector, keyword, hybrid. */
+            modes?: components["schemas"]["ModesEnum"][];
+            /** @description Result counts to evaluate (nDCG@10 and recall@10 read the first 10 documents); default [10]. */
+            top_ks?: number[];
+        };
+        EvaluationRunOutput: {
+            /** Format: uuid */
+            readonly id: string;
+            /** Format: uuid */
+            collection: string;
+            status?: components["schemas"]["EvaluationStatusEnum"];
+            readonly modes: string[];
+            readonly top_ks: number[];
+            /** @description The collection's configuration when the run started (embedding model, chunking, language, reranker). */
+            readonly config: {
+                [key: string]: unknown;
+            };
+            questions_total?: number;
+            steps_done?: number;
+            steps_total?: number;
+            error?: string;
+            readonly results: components["schemas"]["EvaluationResultOutput"][];
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /**
+         * @description * `pending` - Pending
+         *     * `running` - Running
+         *     * `completed` - Completed
+         *     * `failed` - Failed
+         * @enum {string}
+         */
+        EvaluationStatusEnum: "pending" | "running" | "completed" | "failed";
         Export: {
             format: string;
             name: string;
@@ -3201,7 +3461,7 @@ export interface components {
             source?: components["schemas"]["ConversationSourceEnum"] | components["schemas"]["BlankEnum"];
             /** Format: uuid */
             assistant: string;
-            status?: components["schemas"]["ImportOutputStatusEnum"];
+            status?: components["schemas"]["EvaluationStatusEnum"];
             error?: string;
             /** Format: double */
             readonly progress: number;
@@ -3221,14 +3481,6 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
-        /**
-         * @description * `pending` - Pending
-         *     * `running` - Running
-         *     * `completed` - Completed
-         *     * `failed` - Failed
-         * @enum {string}
-         */
-        ImportOutputStatusEnum: "pending" | "running" | "completed" | "failed";
         ImportProblem: {
             conversation: string;
             field: string;
@@ -3499,6 +3751,13 @@ export interface components {
          * @enum {string}
          */
         ModeEnum: "hybrid" | "vector" | "keyword";
+        /**
+         * @description * `vector` - vector
+         *     * `keyword` - keyword
+         *     * `hybrid` - hybrid
+         * @enum {string}
+         */
+        ModesEnum: "vector" | "keyword" | "hybrid";
         MyOrganization: {
             slug: string;
             name: string;
@@ -3689,6 +3948,36 @@ export interface components {
              */
             previous?: string | null;
             results: components["schemas"]["DocumentOutput"][];
+        };
+        PaginatedEvaluationQuestionOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["EvaluationQuestionOutput"][];
+        };
+        PaginatedEvaluationRunOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=4
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?page=2
+             */
+            previous?: string | null;
+            results: components["schemas"]["EvaluationRunOutput"][];
         };
         PaginatedFeedbackOutputList: {
             /** @example 123 */
@@ -4122,6 +4411,11 @@ export interface components {
             api_key?: string;
             base_url?: string;
             organization_id?: string;
+        };
+        PatchedEvaluationQuestionReviewRequest: {
+            text?: string;
+            /** @description Approved questions count in runs (drafted ones start unapproved). */
+            approved?: boolean;
         };
         PatchedFileSettingsRequest: {
             /** @description Days chat attachments are kept; 0 keeps them forever. */
@@ -6526,8 +6820,14 @@ export interface operations {
                  *     * `knowledge.web_page_added` - Web page added to a collection
                  *     * `knowledge.sitemap_added` - Sitemap added to a collection
                  *     * `knowledge.sitemap_deleted` - Sitemap removed from a collection
+                 *     * `knowledge.eval_question_added` - Test question added
+                 *     * `knowledge.eval_questions_uploaded` - Test questions uploaded
+                 *     * `knowledge.eval_questions_drafted` - Test questions drafted
+                 *     * `knowledge.eval_question_reviewed` - Test question reviewed
+                 *     * `knowledge.eval_question_deleted` - Test question deleted
+                 *     * `knowledge.eval_run_started` - Retrieval evaluation started
                  */
-                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted";
+                action?: "api_key.created" | "api_key.revoked" | "member.role_changed" | "member.removed" | "organization.updated" | "assistant.created" | "assistant.updated" | "assistant.deleted" | "credential.created" | "credential.updated" | "credential.deleted" | "billing.plan_changed" | "integration.connected" | "integration.updated" | "integration.disconnected" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.redelivered" | "widget.created" | "widget.updated" | "widget.deleted" | "conversations.imported" | "prompt.created" | "prompt.updated" | "prompt.deleted" | "prompt.version_saved" | "prompt.published" | "workflow.created" | "workflow.updated" | "workflow.deleted" | "workflow.published" | "workflow.run_cancelled" | "workflow.approval_decided" | "workflow.secret_saved" | "workflow.secret_deleted" | "collection.created" | "collection.updated" | "collection.deleted" | "document.added" | "document.reprocessed" | "document.deleted" | "invitation.sent" | "invitation.revoked" | "invitation.accepted" | "two_factor.enabled" | "two_factor.disabled" | "sign_in.succeeded" | "sign_in.failed" | "knowledge.web_page_added" | "knowledge.sitemap_added" | "knowledge.sitemap_deleted" | "knowledge.eval_question_added" | "knowledge.eval_questions_uploaded" | "knowledge.eval_questions_drafted" | "knowledge.eval_question_reviewed" | "knowledge.eval_question_deleted" | "knowledge.eval_run_started";
                 end?: string;
                 /** @description A page number within the paginated result set. */
                 page?: number;
@@ -10675,6 +10975,1176 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DocumentOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    evaluation_questions_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedEvaluationQuestionOutputList"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationQuestionInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationQuestionOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_draft_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationDraftInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationDraftResponse"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_upload_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["EvaluationQuestionUploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationQuestionUploadResponse"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationQuestionOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/draft`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/draft`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_questions_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedEvaluationQuestionReviewRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationQuestionOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The id given is one of the collection's fixed paths (e.g. `/api/v1/collections/{collection_id}/evaluation/questions/draft`), which does not answer this method. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    evaluation_runs_list: {
+        parameters: {
+            query?: {
+                /** @description A page number within the paginated result set. */
+                page?: number;
+                /** @description Results per page (at most 100; more is capped, 0 means the default). */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedEvaluationRunOutputList"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_runs_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EvaluationRunInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationRunOutput"];
+                };
+            };
+            /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated (no session, or an invalid, expired or revoked API key). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A monthly quota of the organization's plan is used up (`quota_exceeded`). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated, but your role (or the API key's scopes) does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (also for objects of other organizations). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state (e.g. removing the last admin). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body's content type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see the Retry-After header. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service the platform depends on (database, Redis) is unavailable (`service_unavailable`); see the Retry-After header. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collections_evaluation_runs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationRunDetail"];
                 };
             };
             /** @description Invalid input (`fields` names each invalid field), or a body that does not parse. */

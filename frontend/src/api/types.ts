@@ -53,3 +53,6 @@ export type AuditEvent = S["AuditEventOutput"];
 export type AuditAction = S["ActionEnum"];
 export type Integration = S["IntegrationOutput"];
 export type IntegrationEvent = S["IntegrationEvent"];
+export type EvaluationQuestion = S["EvaluationQuestionOutput"];
+export type EvaluationRun = S["EvaluationRunOutput"];
+export type EvaluationResult = S["EvaluationResultOutput"];

@@ -61,6 +61,12 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   "knowledge.web_page_added": "Web page added to a collection",
   "knowledge.sitemap_added": "Sitemap added to a collection",
   "knowledge.sitemap_deleted": "Sitemap removed from a collection",
+  "knowledge.eval_question_added": "Test question added",
+  "knowledge.eval_questions_uploaded": "Test questions uploaded",
+  "knowledge.eval_question_deleted": "Test question deleted",
+  "knowledge.eval_questions_drafted": "Test questions drafted",
+  "knowledge.eval_question_reviewed": "Test question reviewed",
+  "knowledge.eval_run_started": "Retrieval evaluation started",
 };
 const ACTIONS = Object.keys(ACTION_LABELS) as AuditAction[];
 

@@ -761,6 +761,9 @@ export function CollectionPage() {
         actions={
           canEdit ? (
             <>
+              <Link className="btn" to={`/knowledge/${collectionId}/evaluation`}>
+                Evaluation
+              </Link>
               <button type="button" className="btn btn-primary" onClick={() => setAddingURL(true)}>
                 Add from URL
               </button>
@@ -774,7 +777,11 @@ export function CollectionPage() {
                 Delete collection
               </button>
             </>
-          ) : null
+          ) : (
+            <Link className="btn" to={`/knowledge/${collectionId}/evaluation`}>
+              Evaluation
+            </Link>
+          )
         }
       />
       <ErrorMessage error={remove.error} />
