@@ -149,7 +149,7 @@ export function RerankersCard() {
   return (
     <section className="card" aria-labelledby="rerankers-title" id="rerankers">
       <div className="card-header">
-        <div>
+        <div style={{ flex: "1 1 18rem" }}>
           <h2 id="rerankers-title">Rerankers</h2>
           <span className="muted small">
             Cross-encoders on a server of yours that reorder the passages search finds; chosen per assistant and in the search playground.
