@@ -82,7 +82,7 @@ function queriesFor(path: string, role: Me["role"] | undefined) {
     case "/widgets":
       return [$api.queryOptions("get", "/api/v1/widgets", firstPage)];
     case "/credentials":
-      return [$api.queryOptions("get", "/api/v1/credentials", list100)];
+      return [$api.queryOptions("get", "/api/v1/credentials", list100), $api.queryOptions("get", "/api/v1/rerankers", list100)];
     case "/security":
       // The organization's "require two-factor" setting is an admin's card.
       return [authenticatorsQuery, ...(isAdmin ? [$api.queryOptions("get", "/api/v1/organization")] : [])];

@@ -24,6 +24,9 @@ export type Member = S["MembershipOutput"];
 export type Invitation = S["InvitationOutput"];
 export type Credential = S["CredentialOutput"];
 export type CredentialProvider = S["CredentialProviderEnum"];
+export type Reranker = S["RerankerOutput"];
+export type RerankerFormat = S["ApiFormatEnum"];
+export type RerankOutcome = S["RerankOutcome"];
 export type RetrievalMode = S["RetrievalModeEnum"];
 
 export interface Page<T> {

@@ -101,3 +101,65 @@ describe("Assistants: the settings form", () => {
     expect(screen.getByLabelText("Archive")).toHaveProperty("checked", true);
   });
 });
+
+describe("Assistants: reranking", () => {
+  const saved = {
+    id: "a1",
+    name: "Support",
+    description: "",
+    model: model("m1", "GPT mini"),
+    fallback_model: null,
+    answer_mode: "generative",
+    system_instructions: "",
+    temperature: "0.70",
+    retrieval_mode: "hybrid",
+    retrieval_top_k: 8,
+    reranker: null as string | null,
+    rerank_candidates: 30,
+    collections: [],
+    is_active: true,
+    suggested_questions: [],
+    created_at: "2026-12-01T08:00:00Z",
+    updated_at: "2026-12-01T08:00:00Z",
+  };
+
+  it("chooses a reranker and its candidates, with the refusal under the field, then clears it", async () => {
+    let current = { ...saved };
+    let refuse = true;
+    const server = fakeServer({
+      "GET /api/v1/models": async () => json(MODELS),
+      "GET /api/v1/rerankers": async () => json(page([{ id: "r1", name: "Cohere rerank" }])),
+      "GET /api/v1/assistants/:id": async () => json(current),
+      "PATCH /api/v1/assistants/:id": async ({ body }) => {
+        if (refuse) {
+          refuse = false;
+          return invalid({ rerank_candidates: ["Ensure this value is less than or equal to 100."] });
+        }
+        current = { ...current, ...(body as object) };
+        return json(current);
+      },
+    });
+    renderPage(<AssistantEditPage />, { route: "/assistants/a1", path: "/assistants/:assistantId" });
+    const form = await screen.findByRole("form", { name: "Assistant settings" });
+    await within(form).findByRole("option", { name: "Cohere rerank" });
+    expect(within(form).getByLabelText("Reranker")).toHaveProperty("value", "");
+    fireEvent.change(within(form).getByLabelText("Reranker"), { target: { value: "r1" } });
+    fireEvent.change(within(form).getByLabelText("Candidates to rerank"), { target: { value: "500" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Save changes" }));
+
+    await waitFor(() => expectFieldError("Candidates to rerank", "rerank_candidates", "less than or equal to 100"));
+    expect(within(form).getByLabelText("Reranker")).toHaveProperty("value", "r1");
+    fireEvent.change(within(form).getByLabelText("Candidates to rerank"), { target: { value: "40" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Save changes" }));
+    await within(form).findByText("Saved.");
+
+    fireEvent.change(within(form).getByLabelText("Reranker"), { target: { value: "" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(server.sent("PATCH", "/api/v1/assistants/a1")).toHaveLength(3));
+    expect(server.sent("PATCH", "/api/v1/assistants/a1").map((body) => body as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ reranker: "r1", rerank_candidates: 500 }),
+      expect.objectContaining({ reranker: "r1", rerank_candidates: 40 }),
+      expect.objectContaining({ reranker: null, rerank_candidates: 40 }),
+    ]);
+  });
+});

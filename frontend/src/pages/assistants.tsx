@@ -5,7 +5,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { client, unwrap } from "../api/client";
 import { $api, useAction } from "../api/query";
 import { useQueryClient } from "@tanstack/react-query";
-import type { AIModel, Assistant, AssistantInput, AssistantTestReply } from "../api/types";
+import type { AIModel, Assistant, AssistantInput, AssistantTestReply, Reranker } from "../api/types";
 import { Markdown } from "../ui/markdown";
 import { usePermissions } from "../session";
 import {
@@ -174,12 +174,82 @@ function TestReply({ assistant }: { assistant: Assistant }) {
   );
 }
 
+/** The assistant's reranker (ADR 0100) and how many candidates it reads. Admins choose
+ * among the organization's rerankers; others, who may not list them, see whether one is
+ * set and may change the number of candidates. */
+function RerankFields({
+  data,
+  rerankers,
+  error,
+}: {
+  data?: Assistant;
+  rerankers: { data?: Reranker[]; error: unknown } | null;
+  error: unknown;
+}) {
+  const candidates = (
+    <TextField
+      label="Candidates to rerank"
+      name="rerank_candidates"
+      type="number"
+      min={1}
+      max={100}
+      defaultValue={data?.rerank_candidates ?? 30}
+      error={error}
+      hint="The best passages the reranker reads before the top k are kept (at least top k)."
+    />
+  );
+  if (!rerankers) {
+    return data?.reranker ? (
+      <div className="grid-2">
+        <div className="field">
+          <span className="label">Reranker</span>
+          <p className="muted small" data-testid="assistant-reranker-set">
+            A reranker reorders the passages (an admin chooses it).
+          </p>
+        </div>
+        {candidates}
+      </div>
+    ) : null;
+  }
+  return (
+    <div className="grid-2">
+      <SelectField
+        label="Reranker"
+        name="reranker"
+        defaultValue={data?.reranker ?? ""}
+        // Chosen once the list is here (until then the form leaves the choice as it is).
+        key={rerankers.data ? "loaded" : "loading"}
+        disabled={!rerankers.data}
+        error={error}
+        hint={
+          rerankers.data && !rerankers.data.length ? (
+            <>
+              None yet: <Link to="/credentials#rerankers">add one</Link>.
+            </>
+          ) : (
+            "Reorders the retrieved passages before the best are kept."
+          )
+        }
+      >
+        <option value="">None</option>
+        {(rerankers.data ?? []).map((reranker) => (
+          <option key={reranker.id} value={reranker.id}>
+            {reranker.name}
+          </option>
+        ))}
+      </SelectField>
+      {candidates}
+      <ErrorMessage error={rerankers.error} />
+    </div>
+  );
+}
+
 export function AssistantEditPage() {
   const { assistantId } = useParams();
   const isNew = !assistantId;
   const navigate = useNavigate();
   const toast = useToast();
-  const { canEdit } = usePermissions();
+  const { canEdit, isAdmin } = usePermissions();
   const queryClient = useQueryClient();
   const assistantQuery = (id: string) =>
     $api.queryOptions("get", "/api/v1/assistants/{assistant_id}", { params: { path: { assistant_id: id } } });
@@ -202,6 +272,13 @@ export function AssistantEditPage() {
     { params: { query: { page_size: 100 } } },
     { select: (data) => data.results },
   );
+  // Only admins may list rerankers (they hold keys); others keep the assistant's choice.
+  const rerankers = $api.useQuery(
+    "get",
+    "/api/v1/rerankers",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results, enabled: isAdmin },
+  );
   const [temperature, setTemperature] = useState<string | null>(null);
 
   const save = useAction(
@@ -223,6 +300,11 @@ export function AssistantEditPage() {
           .map((line) => line.trim())
           .filter(Boolean),
       };
+      if (form.has("reranker")) {
+        const reranker = String(form.get("reranker") ?? "");
+        if (reranker || !isNew) body.reranker = reranker || null;
+      }
+      if (form.has("rerank_candidates")) body.rerank_candidates = Number(form.get("rerank_candidates") || 30);
       const fallback = String(form.get("fallback_model") ?? "");
       if (fallback) body.fallback_model = fallback;
       else if (!isNew) (body as Record<string, unknown>).fallback_model = null;
@@ -399,6 +481,7 @@ export function AssistantEditPage() {
               hint="Passages retrieved per question."
             />
           </div>
+          <RerankFields data={data} rerankers={isAdmin ? rerankers : null} error={save.error} />
           <fieldset>
             <legend>Linked collections</legend>
             <ErrorMessage error={collections.error} />

@@ -4,7 +4,8 @@ import { client, unwrap } from "../api/client";
 import { $api, useAction } from "../api/query";
 import type { Credential, CredentialProvider } from "../api/types";
 import { usePermissions } from "../session";
-import { Badge, Empty, ErrorMessage, formatDate, Loading, Modal, PageHeader, SelectField, TextField } from "../ui";
+import { Badge, Empty, ErrorMessage, formatDate, formatKeyHint, Loading, Modal, PageHeader, SelectField, TextField } from "../ui";
+import { RerankersCard } from "./rerankers";
 
 const PROVIDERS: { value: CredentialProvider; label: string }[] = [
   { value: "openai", label: "OpenAI" },
@@ -90,12 +91,7 @@ function CredentialRow({ credential }: { credential: Credential }) {
         <ErrorMessage error={test.error ?? remove.error} />
       </td>
       <td className="mono nowrap" data-testid="credential-key">
-        {/* The API's hint is "…1234" (or "set" when the key is too short to show any). */}
-        {credential.api_key_hint
-          ? credential.api_key_hint === "set"
-            ? "••••••••"
-            : `••••${credential.api_key_hint.replace(/^[^A-Za-z0-9]+/, "")}`
-          : "—"}
+        {formatKeyHint(credential.api_key_hint)}
       </td>
       <td data-testid="credential-test-result">
         {credential.last_tested_at ? (
@@ -168,7 +164,7 @@ export function CredentialsPage() {
     <div className="stack-lg">
       <PageHeader
         title="Provider credentials"
-        description="Your organization's own keys for AI providers. They are stored encrypted and never shown again."
+        description="Your organization's own keys for AI providers, and the rerankers search may use. Keys are stored encrypted and never shown again."
         actions={
           isAdmin ? (
             <button
@@ -213,6 +209,8 @@ export function CredentialsPage() {
           )
         ) : null}
       </section>
+      {/* The credentials' 403 already tells others this page is not theirs. */}
+      {isAdmin ? <RerankersCard /> : null}
       <Modal open={adding} title="Add a provider credential" onClose={() => setAdding(false)}>
         <form className="stack" onSubmit={add.run} noValidate>
           <SelectField

@@ -5,7 +5,7 @@
 import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { expectFieldError, fakeServer, gate, invalid, json, page, renderPage, toasts } from "../test/harness";
-import { CollectionPage, KnowledgePage } from "./knowledge";
+import { CollectionPage, KnowledgePage, SearchPage } from "./knowledge";
 
 const COLLECTION = {
   id: "c1",
@@ -211,6 +211,62 @@ describe("Knowledge: adding documents", () => {
     expect(server.sent("POST", "/api/v1/collections/c1/documents/text")).toEqual([
       { title: "Refund rules", text: "" },
       { title: "Refund rules", text: "# Refunds\n\nWithin 30 days." },
+    ]);
+  });
+});
+
+describe("Search playground: reranking", () => {
+  const hit = (chunk_id: number, title: string, score: number, rerank_score: number | null) => ({
+    chunk_id,
+    document_id: `d${chunk_id}`,
+    document_title: title,
+    collection_id: "c1",
+    text: title,
+    page: null,
+    page_end: null,
+    section: "",
+    score,
+    rerank_score,
+    snippet: title,
+  });
+
+  it("asks for reranking, shows each hit's rerank score, and says when reranking did not apply", async () => {
+    const server = fakeServer({
+      "GET /api/v1/collections": async () => json(page([{ id: "c1", name: "Handbook" }])),
+      "GET /api/v1/rerankers": async () => json(page([{ id: "r1", name: "Cohere rerank" }])),
+      "POST /api/v1/search": async ({ body }) => {
+        const { mode } = body as { mode: string };
+        const outcome = { reranker_id: "r1", candidates: 30, latency_ms: 12 };
+        return mode === "hybrid"
+          ? json({
+              mode,
+              results: [hit(2, "Shipping", 0.01, 0.91), hit(1, "Refunds", 0.03, 0.12)],
+              rerank: { ...outcome, applied: true, skipped_reason: "" },
+            })
+          : json({ mode, results: [hit(1, "Refunds", 0.5, null)], rerank: { ...outcome, applied: false, skipped_reason: "timeout" } });
+      },
+    });
+    renderPage(<SearchPage />, { route: "/search" });
+    await screen.findByLabelText("Handbook");
+    fireEvent.click(await screen.findByLabelText("Rerank"));
+    fireEvent.click(screen.getByLabelText("keyword"));
+    fireEvent.change(screen.getByLabelText("Query"), { target: { value: "when does my parcel arrive" } });
+    fireEvent.change(screen.getByLabelText("Candidates to rerank"), { target: { value: "20" } });
+    fireEvent.click(screen.getByRole("button", { name: "Search" }));
+
+    const hybrid = await screen.findByTestId("search-results-hybrid");
+    expect(
+      within(hybrid)
+        .getAllByTestId("search-rerank-score")
+        .map((score) => score.textContent),
+    ).toEqual([" · rerank score 0.910", " · rerank score 0.120"]);
+    expect(within(hybrid).getByTestId("search-rerank-applied").textContent).toContain("30 candidates");
+    const vector = screen.getByTestId("search-results-vector");
+    expect(within(vector).getByTestId("search-rerank-skipped").textContent).toContain("did not answer in time");
+    expect(within(vector).queryByTestId("search-rerank-score")).toBeNull();
+    expect(server.sent("POST", "/api/v1/search")).toEqual([
+      expect.objectContaining({ mode: "hybrid", rerank: true, reranker: "r1", rerank_candidates: 20 }),
+      expect.objectContaining({ mode: "vector", rerank: true, reranker: "r1", rerank_candidates: 20 }),
     ]);
   });
 });

@@ -6,12 +6,13 @@ import { useToast } from "../ui/toast";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
 import { client, postFormWithProgress, unwrap } from "../api/client";
 import { $api, useAction, useInvalidate } from "../api/query";
-import type { Collection, DocumentItem, FetchStatus, Hit, SearchMode, SitemapItem, UploadResponse } from "../api/types";
+import type { Collection, DocumentItem, FetchStatus, Hit, RerankOutcome, SearchMode, SitemapItem, UploadResponse } from "../api/types";
 import { usePermissions } from "../session";
 import {
   Badge,
   Empty,
   ErrorMessage,
+  FieldErrors,
   formatBytes,
   formatDate,
   formatNumber,
@@ -880,16 +881,45 @@ export function CollectionPage() {
 
 const MODES: SearchMode[] = ["hybrid", "vector", "keyword"];
 
+const SKIPPED: Record<string, string> = { timeout: "the reranker did not answer in time", error: "the reranker failed" };
+
+/** How a mode's results were reranked, or why they were not (they keep the fused order). */
+function RerankNote({ outcome }: { outcome: RerankOutcome }) {
+  if (outcome.applied) {
+    return (
+      <div className="small muted" data-testid="search-rerank-applied">
+        <Badge tone="accent">reranked</Badge> {outcome.candidates} candidates · {outcome.latency_ms} ms
+      </div>
+    );
+  }
+  return (
+    <div className="alert alert-warning small" role="status" data-testid="search-rerank-skipped">
+      Not reranked: {SKIPPED[outcome.skipped_reason] ?? outcome.skipped_reason ?? "unknown"}. These results keep their un-reranked order.
+    </div>
+  );
+}
+
 export function SearchPage() {
+  const { isAdmin } = usePermissions();
   const collections = $api.useQuery(
     "get",
     "/api/v1/collections",
     { params: { query: { page_size: 100 } } },
     { select: (data) => data.results },
   );
+  // Admins see the organization's rerankers; others may rerank with its only one (the
+  // API explains under the checkbox when there is none, or several).
+  const rerankers = $api.useQuery(
+    "get",
+    "/api/v1/rerankers",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results, enabled: isAdmin },
+  );
+  const canRerank = !isAdmin || Boolean(rerankers.data?.length);
   const [selected, setSelected] = useState<string[] | null>(null);
   const [modes, setModes] = useState<SearchMode[]>(MODES);
-  const [results, setResults] = useState<Partial<Record<SearchMode, Hit[]>>>({});
+  const [rerank, setRerank] = useState(false);
+  const [results, setResults] = useState<Partial<Record<SearchMode, { hits: Hit[]; rerank?: RerankOutcome | null }>>>({});
   const chosen = selected ?? (collections.data ?? []).map((collection) => collection.id);
   const search = useAction(async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -897,14 +927,21 @@ export function SearchPage() {
     const query = String(form.get("query") ?? "");
     const topK = Number(form.get("top_k") || 5);
     const collapse = form.get("collapse") === "on" ? "document" : "none";
+    const reranking =
+      rerank && canRerank
+        ? {
+            rerank: true,
+            rerank_candidates: Number(form.get("rerank_candidates") || 30),
+            ...(form.get("reranker") ? { reranker: String(form.get("reranker")) } : {}),
+          }
+        : {};
     const answers = await Promise.all(
-      modes.map(
-        async (mode) =>
-          [
-            mode,
-            (await unwrap(client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK, collapse } }))).results,
-          ] as const,
-      ),
+      modes.map(async (mode) => {
+        const answer = await unwrap(
+          client.POST("/api/v1/search", { body: { query, collections: chosen, mode, top_k: topK, collapse, ...reranking } }),
+        );
+        return [mode, { hits: answer.results, rerank: answer.rerank }] as const;
+      }),
     );
     setResults(Object.fromEntries(answers));
   });
@@ -927,6 +964,11 @@ export function SearchPage() {
             <label className="check" style={{ marginBottom: 8 }}>
               <input type="checkbox" name="collapse" data-testid="search-collapse" /> One per document
             </label>
+            {canRerank ? (
+              <label className="check" style={{ marginBottom: 8 }}>
+                <input type="checkbox" name="rerank" checked={rerank} onChange={(event) => setRerank(event.target.checked)} /> Rerank
+              </label>
+            ) : null}
             <button type="submit" className="btn btn-primary" disabled={search.busy || !chosen.length || !modes.length}>
               {search.busy ? "Searching…" : "Search"}
             </button>
@@ -961,41 +1003,77 @@ export function SearchPage() {
               </div>
             </fieldset>
           </div>
+          <FieldErrors error={search.error} name="rerank" />
+          {rerank && canRerank ? (
+            <div className="grid-2">
+              {isAdmin ? (
+                <SelectField label="Reranker" name="reranker" error={search.error}>
+                  {(rerankers.data ?? []).map((reranker) => (
+                    <option key={reranker.id} value={reranker.id}>
+                      {reranker.name}
+                    </option>
+                  ))}
+                </SelectField>
+              ) : (
+                <FieldErrors error={search.error} name="reranker" />
+              )}
+              <TextField
+                label="Candidates to rerank"
+                name="rerank_candidates"
+                type="number"
+                min={1}
+                max={100}
+                defaultValue={30}
+                error={search.error}
+                hint="The best fused passages the reranker reads."
+              />
+            </div>
+          ) : null}
           <ErrorMessage error={search.error} />
         </form>
       </div>
       <div className={`grid-${Math.max(1, Object.keys(results).length)}`} style={{ alignItems: "start" }} aria-live="polite">
-        {MODES.filter((mode) => results[mode]).map((mode) => (
-          <section key={mode} className="stack" data-testid={`search-results-${mode}`} aria-label={`${mode} results`}>
-            <h2 style={{ textTransform: "capitalize" }}>
-              {mode} <span className="muted small">({results[mode]!.length})</span>
-            </h2>
-            <div className="hits">
-              {results[mode]!.map((hit, index) => (
-                <article key={hit.chunk_id} className="hit" data-testid="search-hit">
-                  <div className="row-between small">
-                    <strong>
-                      {index + 1}. {hit.document_title}
-                    </strong>
-                    <Relevance rank={index + 1} score={hit.score} best={results[mode]![0]?.score ?? hit.score} testId="search-score" />
-                  </div>
-                  <div className="muted small">
-                    {hit.page
-                      ? hit.page_end && hit.page_end !== hit.page
-                        ? `Pages ${hit.page}–${hit.page_end}`
-                        : `Page ${hit.page}`
-                      : "No page"}
-                    {hit.section ? ` · ${hit.section}` : ""}
-                  </div>
-                  <p className="small" style={{ marginTop: 6 }}>
-                    <Highlighted text={hit.snippet} />
-                  </p>
-                </article>
-              ))}
-              {!results[mode]!.length ? <p className="muted small">Nothing found.</p> : null}
-            </div>
-          </section>
-        ))}
+        {MODES.filter((mode) => results[mode]).map((mode) => {
+          const { hits, rerank: outcome } = results[mode]!;
+          // Reranked hits are ordered by the reranker's score: their match is read from it.
+          const reranked = Boolean(outcome?.applied) && hits[0]?.rerank_score != null;
+          const scoreOf = (hit: Hit) => (reranked ? (hit.rerank_score ?? 0) : hit.score);
+          return (
+            <section key={mode} className="stack" data-testid={`search-results-${mode}`} aria-label={`${mode} results`}>
+              <h2 style={{ textTransform: "capitalize" }}>
+                {mode} <span className="muted small">({hits.length})</span>
+              </h2>
+              {outcome ? <RerankNote outcome={outcome} /> : null}
+              <div className="hits">
+                {hits.map((hit, index) => (
+                  <article key={hit.chunk_id} className="hit" data-testid="search-hit">
+                    <div className="row-between small">
+                      <strong>
+                        {index + 1}. {hit.document_title}
+                      </strong>
+                      <Relevance rank={index + 1} score={scoreOf(hit)} best={hits[0] ? scoreOf(hits[0]) : 0} testId="search-score" />
+                    </div>
+                    <div className="muted small">
+                      {hit.page
+                        ? hit.page_end && hit.page_end !== hit.page
+                          ? `Pages ${hit.page}–${hit.page_end}`
+                          : `Page ${hit.page}`
+                        : "No page"}
+                      {hit.section ? ` · ${hit.section}` : ""}
+                      {hit.rerank_score != null ? (
+                        <span data-testid="search-rerank-score"> · rerank score {hit.rerank_score.toFixed(3)}</span>
+                      ) : null}
+                    </div>
+                    <p className="small" style={{ marginTop: 6 }}>
+                      <Highlighted text={hit.snippet} />
+                    </p>
+                  </article>
+                ))}
+                {!hits.length ? <p className="muted small">Nothing found.</p> : null}
+              </div>
+            </section>
+          );
+        })}
       </div>
     </>
   );

@@ -313,6 +313,13 @@ export function formatCost(value?: string | number | null, currency = "USD") {
   }).format(number);
 }
 
+/** A write-only key as the API hints it ("…1234", "set" when too short to show any, ""
+ * when none): "••••1234", "••••••••" or "—". */
+export function formatKeyHint(hint?: string | null) {
+  if (!hint) return "—";
+  return hint === "set" ? "••••••••" : `••••${hint.replace(/^[^A-Za-z0-9]+/, "")}`;
+}
+
 export function formatNumber(value?: number | null) {
   return new Intl.NumberFormat().format(value ?? 0);
 }
