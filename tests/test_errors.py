@@ -135,6 +135,14 @@ def _seeded_once(organizations, django_db_blocker):
             assistant_services.credential_create(
                 provider="openai", api_key="sk-x", user=org_a.admin
             )
+            # a reranker at a literal public address (never called: no search here reranks)
+            assistant_services.reranker_create(
+                name="Malformed",
+                base_url="http://93.184.215.14/malformed-rerank",
+                model="rerank-model",
+                api_key="sk-malformed-rerank",
+                user=org_a.admin,
+            )
             collection = knowledge_services.collection_create(
                 name="Malformed", embedding_model=catalog_model("local/all-minilm-l6-v2")
             )

@@ -190,7 +190,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="evaluationrun",
             index=models.Index(
-                condition=models.Q(("status__in", ["pending", "running"])),
+                condition=models.Q(("status", "pending"), ("status", "running"), _connector="OR"),
                 fields=["status", "lease_expires_at"],
                 name="evaluation_run_unfinished",
             ),
