@@ -385,7 +385,8 @@ class EvaluationStatus(models.TextChoices):
 
 class EvaluationRun(models.Model):
     """One evaluation of a collection: every approved question searched in each of
-    ``modes`` at each of ``top_ks``; one ``EvaluationResult`` per (mode, top_k).
+    ``modes`` at each of ``top_ks``; one ``EvaluationResult`` per (mode, top_k), and with
+    ``reranker`` a second one reranked by it (the reranker on/off comparison).
     ``config`` is the collection's configuration when the run started (embedding model,
     chunking, language, reranker), so old runs stay comparable after it changes.
     Claimed under a lease like a document's ingestion (knowledge_base/evaluation/runs.py)."""
