@@ -385,7 +385,8 @@ class EvaluationStatus(models.TextChoices):
 
 class EvaluationRun(models.Model):
     """One evaluation of a collection: every approved question searched in each of
-    ``modes`` at each of ``top_ks``; one ``EvaluationResult`` per (mode, top_k).
+    ``modes`` at each of ``top_ks``; one ``EvaluationResult`` per (mode, top_k), and with
+    ``reranker`` a second one reranked by it (the reranker on/off comparison).
     ``config`` is the collection's configuration when the run started (embedding model,
     chunking, language, reranker), so old runs stay comparable after it changes.
     Claimed under a lease like a document's ingestion (knowledge_base/evaluation/runs.py)."""
@@ -399,6 +400,15 @@ class EvaluationRun(models.Model):
     )
     modes = models.JSONField(default=list)
     top_ks = models.JSONField(default=list)
+    # When set, every (mode, top_k) is computed twice: without and with this reranker.
+    reranker = models.ForeignKey(
+        "assistants.Reranker",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="evaluation_runs",
+    )
+    rerank_candidates = models.PositiveSmallIntegerField(null=True, blank=True)
     config = models.JSONField(default=dict)
     questions_total = models.PositiveIntegerField(default=0)
     steps_done = models.PositiveIntegerField(default=0)
@@ -430,13 +440,17 @@ class EvaluationRun(models.Model):
 
 
 class EvaluationResult(models.Model):
-    """The figures of one mode at one top_k: means over the run's questions of nDCG@10,
-    recall@10 and the reciprocal rank (MRR), with each question's own in ``per_question``."""
+    """The figures of one mode at one top_k, without or with the run's reranker: means over
+    the run's questions of nDCG@10, recall@10 and the reciprocal rank (MRR), with each
+    question's own in ``per_question``. ``rerank_failures`` counts the questions whose
+    reranking did not apply (the reranker failed; their fused order was scored)."""
 
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="results")
     mode = models.CharField(max_length=16)
     top_k = models.PositiveSmallIntegerField()
+    reranked = models.BooleanField(default=False)
+    rerank_failures = models.PositiveIntegerField(default=0)
     ndcg_at_10 = models.FloatField()
     recall_at_10 = models.FloatField()
     mrr = models.FloatField()
@@ -444,12 +458,13 @@ class EvaluationResult(models.Model):
     per_question = models.JSONField(default=list)
 
     class Meta:
-        ordering = ["run", "mode", "top_k"]
+        ordering = ["run", "mode", "top_k", "reranked"]
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "mode", "top_k"], name="evaluation_result_unique"
+                fields=["run", "mode", "top_k", "reranked"], name="evaluation_result_unique"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.mode}@{self.top_k}: nDCG@10 {self.ndcg_at_10:.3f}"
+        reranked = " reranked" if self.reranked else ""
+        return f"{self.mode}@{self.top_k}{reranked}: nDCG@10 {self.ndcg_at_10:.3f}"

@@ -1,7 +1,9 @@
 """Retrieval evaluation over HTTP: test questions and runs (input and output apart)."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
+from assistants import selectors as assistant_selectors
 from assistants.api.serializers import ModelKeyField
 from knowledge_base.evaluation.drafting import MAX_DRAFTS
 from knowledge_base.evaluation.parsing import MAX_GRADE, MAX_QUESTION_CHARS
@@ -17,6 +19,7 @@ from knowledge_base.models import (
     EvaluationRun,
 )
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
+from knowledge_base.retrieval.rerank import DEFAULT_CANDIDATES, MAX_CANDIDATES
 
 
 class EvaluationJudgementInputSerializer(serializers.Serializer):
@@ -96,12 +99,59 @@ class EvaluationRunInputSerializer(serializers.Serializer):
         help_text="Result counts to evaluate (nDCG@10 and recall@10 read the first 10 "
         "documents); default [10].",
     )
+    reranker = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="A reranker (id) of the organization to compare with: every mode and "
+        "top_k is then computed without and with it (results with `reranked` true).",
+    )
+    rerank_candidates = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_CANDIDATES,
+        help_text=f"Candidates the reranker reads (default {DEFAULT_CANDIDATES}; never "
+        "fewer than top_k). Only with reranker.",
+    )
+
+    def validate(self, attrs):
+        """``reranker`` becomes the organization's Reranker (or None)."""
+        reranker_id = attrs.get("reranker")
+        if reranker_id is None:
+            attrs["reranker"] = None
+            if attrs.get("rerank_candidates") is not None:
+                raise serializers.ValidationError(
+                    {"rerank_candidates": ["Choose a reranker to compare with."]}
+                )
+            return attrs
+        try:
+            attrs["reranker"] = assistant_selectors.reranker_get(reranker_id=reranker_id)
+        except ObjectDoesNotExist:
+            raise serializers.ValidationError({"reranker": ["Unknown reranker."]}) from None
+        return attrs
 
 
 class EvaluationResultOutputSerializer(serializers.ModelSerializer):
+    reranked = serializers.BooleanField(
+        read_only=True, help_text="Computed with the run's reranker (false: without)."
+    )
+    rerank_failures = serializers.IntegerField(
+        read_only=True,
+        help_text="Questions whose reranking failed (the reranker's error or timeout): "
+        "their un-reranked order was scored. 0 when not reranked.",
+    )
+
     class Meta:
         model = EvaluationResult
-        fields = ["mode", "top_k", "ndcg_at_10", "recall_at_10", "mrr", "questions"]
+        fields = [
+            "mode",
+            "top_k",
+            "reranked",
+            "rerank_failures",
+            "ndcg_at_10",
+            "recall_at_10",
+            "mrr",
+            "questions",
+        ]
 
 
 class EvaluationQuestionScoreSerializer(serializers.Serializer):
@@ -122,6 +172,14 @@ class EvaluationRunOutputSerializer(serializers.ModelSerializer):
     results = EvaluationResultOutputSerializer(many=True, read_only=True)
     modes = serializers.ListField(child=serializers.CharField(), read_only=True)
     top_ks = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    reranker = serializers.UUIDField(
+        source="reranker_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The reranker compared with (null: none, or since deleted; the name is "
+        "in config).",
+    )
+    rerank_candidates = serializers.IntegerField(read_only=True, allow_null=True)
     config = serializers.DictField(
         read_only=True,
         help_text="The collection's configuration when the run started (embedding model, "
@@ -136,6 +194,8 @@ class EvaluationRunOutputSerializer(serializers.ModelSerializer):
             "status",
             "modes",
             "top_ks",
+            "reranker",
+            "rerank_candidates",
             "config",
             "questions_total",
             "steps_done",

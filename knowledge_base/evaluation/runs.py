@@ -35,6 +35,7 @@ from knowledge_base.models import (
     EvaluationRun,
     EvaluationStatus,
 )
+from knowledge_base.retrieval.rerank import DEFAULT_CANDIDATES
 
 logger = logging.getLogger(__name__)
 
@@ -97,21 +98,38 @@ def _questions(run: EvaluationRun) -> list[tuple[EvaluationQuestion, dict[str, i
 
 
 def ranked_documents_for(
-    *, question: str, collection, mode: str, top_k: int, organization, user=None
-) -> list[str]:
+    *,
+    question: str,
+    collection,
+    mode: str,
+    top_k: int,
+    organization,
+    user=None,
+    rerank: retrieval.Rerank | None = None,
+) -> tuple[list[str], bool]:
     """The collection's documents for ``question``, best first, as the search API ranks
-    them (``retrieval.search``), each document at its best chunk."""
-    hits = retrieval.search(
+    them (``retrieval.search_with_outcome``), each document at its best chunk; and whether
+    the reranking asked for failed (the fused order was kept)."""
+    result = retrieval.search_with_outcome(
         retrieval.SearchParams(
             query=question,
             collections=[collection],
             mode=retrieval.SearchMode(mode),
             top_k=top_k,
+            rerank=rerank,
         ),
         organization=organization,
         user=user,
     )
-    return metrics.ranked_documents(hit.document_id for hit in hits)
+    # No hits means nothing to rerank: not a failure of the reranker.
+    failed = rerank is not None and bool(result.rerank and result.rerank.skipped_reason)
+    return metrics.ranked_documents(hit.document_id for hit in result.hits), failed
+
+
+def run_settings(run: EvaluationRun) -> list[tuple[str, int, bool]]:
+    """(mode, top_k, reranked) of every result of the run, in the order computed."""
+    reranked = [False, True] if run.reranker_id else [False]
+    return [(m, k, r) for m in run.modes for k in run.top_ks for r in reranked]
 
 
 def _finish(run_id, owner: str, **fields) -> None:
@@ -131,7 +149,9 @@ def evaluation_run_execute(*, run_id, owner: str, organization=None) -> Evaluati
     organization = organization or current_organization()
     if not run_claim(run_id=run_id, owner=owner):
         return None
-    run = EvaluationRun.objects.select_related("collection__embedding_model").get(pk=run_id)
+    run = EvaluationRun.objects.select_related("collection__embedding_model", "reranker").get(
+        pk=run_id
+    )
     try:
         _evaluate(run, owner, organization)
     except LeaseLost:
@@ -150,8 +170,11 @@ def evaluation_run_execute(*, run_id, owner: str, organization=None) -> Evaluati
 
 def _evaluate(run: EvaluationRun, owner: str, organization) -> None:
     questions = _questions(run)
-    done_settings = set(EvaluationResult.objects.filter(run=run).values_list("mode", "top_k"))
-    steps_total = len(questions) * len(run.modes) * len(run.top_ks)
+    done_settings = set(
+        EvaluationResult.objects.filter(run=run).values_list("mode", "top_k", "reranked")
+    )
+    plan = run_settings(run)
+    steps_total = len(questions) * len(plan)
     EvaluationRun.objects.filter(pk=run.pk).update(
         questions_total=len(questions), steps_total=steps_total
     )
@@ -159,45 +182,54 @@ def _evaluate(run: EvaluationRun, owner: str, organization) -> None:
     saved_at = time.monotonic()
     # The person who started it (the query embeddings are their usage), if still there.
     user = get_user_model().objects.filter(pk=run.created_by_id).first()
-    for mode in run.modes:
-        for top_k in run.top_ks:
-            if (mode, top_k) in done_settings:
-                continue
-            scores = []
-            for question, relevance in questions:
-                ranked = ranked_documents_for(
-                    question=question.text,
-                    collection=run.collection,
-                    mode=mode,
-                    top_k=top_k,
-                    organization=organization,
-                    user=user,
-                )
-                scores.append((question, metrics.question_score(ranked, relevance)))
-                steps += 1
-                if time.monotonic() - saved_at >= PROGRESS_SECONDS:
-                    _progress(run, owner, steps)
-                    saved_at = time.monotonic()
-            with transaction.atomic():
+    rerank = (
+        retrieval.Rerank(run.reranker, run.rerank_candidates or DEFAULT_CANDIDATES)
+        if run.reranker_id
+        else None
+    )
+    for mode, top_k, reranked in plan:
+        if (mode, top_k, reranked) in done_settings:
+            continue
+        scores = []
+        failures = 0
+        for question, relevance in questions:
+            ranked, failed = ranked_documents_for(
+                question=question.text,
+                collection=run.collection,
+                mode=mode,
+                top_k=top_k,
+                organization=organization,
+                user=user,
+                rerank=rerank if reranked else None,
+            )
+            failures += failed
+            scores.append((question, metrics.question_score(ranked, relevance)))
+            steps += 1
+            if time.monotonic() - saved_at >= PROGRESS_SECONDS:
                 _progress(run, owner, steps)
-                EvaluationResult.objects.create(
-                    run=run,
-                    mode=mode,
-                    top_k=top_k,
-                    ndcg_at_10=metrics.mean([s.ndcg_at_10 for _, s in scores]),
-                    recall_at_10=metrics.mean([s.recall_at_10 for _, s in scores]),
-                    mrr=metrics.mean([s.reciprocal_rank for _, s in scores]),
-                    questions=len(scores),
-                    per_question=[
-                        {
-                            "question": str(q.pk),
-                            "ndcg_at_10": round(s.ndcg_at_10, 6),
-                            "recall_at_10": round(s.recall_at_10, 6),
-                            "reciprocal_rank": round(s.reciprocal_rank, 6),
-                        }
-                        for q, s in scores
-                    ],
-                )
+                saved_at = time.monotonic()
+        with transaction.atomic():
+            _progress(run, owner, steps)
+            EvaluationResult.objects.create(
+                run=run,
+                mode=mode,
+                top_k=top_k,
+                reranked=reranked,
+                rerank_failures=failures,
+                ndcg_at_10=metrics.mean([s.ndcg_at_10 for _, s in scores]),
+                recall_at_10=metrics.mean([s.recall_at_10 for _, s in scores]),
+                mrr=metrics.mean([s.reciprocal_rank for _, s in scores]),
+                questions=len(scores),
+                per_question=[
+                    {
+                        "question": str(q.pk),
+                        "ndcg_at_10": round(s.ndcg_at_10, 6),
+                        "recall_at_10": round(s.recall_at_10, 6),
+                        "reciprocal_rank": round(s.reciprocal_rank, 6),
+                    }
+                    for q, s in scores
+                ],
+            )
 
 
 # -- the sweep --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from knowledge_base.models import (
     QuestionSource,
 )
 from knowledge_base.retrieval import MAX_TOP_K, SearchMode
+from knowledge_base.retrieval.rerank import DEFAULT_CANDIDATES, MAX_CANDIDATES
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,22 @@ def question_delete(*, question: EvaluationQuestion, actor: Actor | None = None)
 # -- runs ---------------------------------------------------------------------------
 
 
-def collection_configuration(collection: Collection) -> dict:
+def reranker_configuration(reranker, candidates: int) -> dict | None:
+    """The reranker a run compares with, as it was when the run started (null: none)."""
+    if reranker is None:
+        return None
+    return {
+        "id": str(reranker.pk),
+        "name": reranker.name,
+        "api_format": reranker.api_format,
+        "model": reranker.model,
+        "candidates": candidates,
+    }
+
+
+def collection_configuration(
+    collection: Collection, reranker=None, rerank_candidates: int = DEFAULT_CANDIDATES
+) -> dict:
     """What a run's figures depend on besides the questions: kept with the run."""
     model = collection.embedding_model
     return {
@@ -208,8 +224,8 @@ def collection_configuration(collection: Collection) -> dict:
         "unaccent": collection.unaccent,
         "documents": collection.document_count,
         "chunks": collection.chunk_count,
-        # No reranking stage exists yet: recorded so runs with one compare apart.
-        "reranker": None,
+        # The reranker the run compares with (its reranked rows), or null.
+        "reranker": reranker_configuration(reranker, rerank_candidates),
     }
 
 
@@ -247,13 +263,26 @@ def run_start(
     collection: Collection,
     modes: list[str] | None = None,
     top_ks: list[int] | None = None,
+    reranker=None,
+    rerank_candidates: int | None = None,
     user=None,
     actor: Actor | None = None,
 ) -> EvaluationRun:
-    """Queue a run of the collection's approved questions. One run at a time per
-    collection: starting another while one is unfinished is a conflict."""
+    """Queue a run of the collection's approved questions; with ``reranker`` (an
+    ``assistants.Reranker`` of the organization), every setting is computed without and
+    with it. One run at a time per collection: starting another while one is unfinished
+    is a conflict."""
     require_tenant_schema()
     modes, top_ks = _checked_settings(modes or [], top_ks or [])
+    if rerank_candidates is not None and not 1 <= rerank_candidates <= MAX_CANDIDATES:
+        raise errors.ValidationFailed(
+            fields={"rerank_candidates": [f"Between 1 and {MAX_CANDIDATES}."]}
+        )
+    if rerank_candidates is not None and reranker is None:
+        raise errors.ValidationFailed(
+            fields={"rerank_candidates": ["Choose a reranker to compare with."]}
+        )
+    candidates = rerank_candidates or DEFAULT_CANDIDATES
     # The collection's row serialises two starts of the same collection.
     Collection.objects.select_for_update().filter(pk=collection.pk).first()
     unfinished = EvaluationRun.objects.filter(
@@ -274,21 +303,23 @@ def run_start(
         collection=collection,
         modes=modes,
         top_ks=top_ks,
-        config=collection_configuration(collection),
+        reranker=reranker,
+        rerank_candidates=candidates if reranker else None,
+        config=collection_configuration(collection, reranker, candidates),
         questions_total=questions,
-        steps_total=questions * len(modes) * len(top_ks),
+        steps_total=questions * len(modes) * len(top_ks) * (2 if reranker else 1),
         created_by=person(user),
     )
+    changes = {
+        "collection": [None, collection.name],
+        "modes": [None, ",".join(modes)],
+        "top_ks": [None, ",".join(map(str, top_ks))],
+        "questions": [None, questions],
+    }
+    if reranker:
+        changes["reranker"] = [None, reranker.name]
     audit_record(
-        actor=actor,
-        action=AuditAction.EVALUATION_RUN_STARTED,
-        target=run,
-        changes={
-            "collection": [None, collection.name],
-            "modes": [None, ",".join(modes)],
-            "top_ks": [None, ",".join(map(str, top_ks))],
-            "questions": [None, questions],
-        },
+        actor=actor, action=AuditAction.EVALUATION_RUN_STARTED, target=run, changes=changes
     )
     _enqueue(run)
     return run

@@ -3052,6 +3052,10 @@ export interface components {
         EvaluationResultDetail: {
             mode: string;
             top_k: number;
+            /** @description Computed with the run's reranker (false: without). */
+            readonly reranked: boolean;
+            /** @description Questions whose reranking failed (the reranker's error or timeout): their un-reranked order was scored. 0 when not reranked. */
+            readonly rerank_failures: number;
             /** Format: double */
             ndcg_at_10: number;
             /** Format: double */
@@ -3064,6 +3068,10 @@ export interface components {
         EvaluationResultOutput: {
             mode: string;
             top_k: number;
+            /** @description Computed with the run's reranker (false: without). */
+            readonly reranked: boolean;
+            /** @description Questions whose reranking failed (the reranker's error or timeout): their un-reranked order was scored. 0 when not reranked. */
+            readonly rerank_failures: number;
             /** Format: double */
             ndcg_at_10: number;
             /** Format: double */
@@ -3080,6 +3088,12 @@ export interface components {
             status?: components["schemas"]["EvaluationStatusEnum"];
             readonly modes: string[];
             readonly top_ks: number[];
+            /**
+             * Format: uuid
+             * @description The reranker compared with (null: none, or since deleted; the name is in config).
+             */
+            readonly reranker: string | null;
+            readonly rerank_candidates: number | null;
             /** @description The collection's configuration when the run started (embedding model, chunking, language, reranker). */
             readonly config: {
                 [key: string]: unknown;
@@ -3101,6 +3115,13 @@ export interface components {
             modes?: components["schemas"]["ModesEnum"][];
             /** @description Result counts to evaluate (nDCG@10 and recall@10 read the first 10 documents); default [10]. */
             top_ks?: number[];
+            /**
+             * Format: uuid
+             * @description A reranker (id) of the organization to compare with: every mode and top_k is then computed without and with it (results with `reranked` true).
+             */
+            reranker?: string | null;
+            /** @description Candidates the reranker reads (default 30; never fewer than top_k). Only with reranker. */
+            rerank_candidates?: number;
         };
         EvaluationRunOutput: {
             /** Format: uuid */
@@ -3110,6 +3131,12 @@ export interface components {
             status?: components["schemas"]["EvaluationStatusEnum"];
             readonly modes: string[];
             readonly top_ks: number[];
+            /**
+             * Format: uuid
+             * @description The reranker compared with (null: none, or since deleted; the name is in config).
+             */
+            readonly reranker: string | null;
+            readonly rerank_candidates: number | null;
             /** @description The collection's configuration when the run started (embedding model, chunking, language, reranker). */
             readonly config: {
                 [key: string]: unknown;

@@ -1,6 +1,7 @@
 // A collection's retrieval evaluation (docs/knowledge.md, ADR 0099): test questions with
 // the documents that answer them, runs of every search mode, their figures as a table and
-// a chart, and the best setting applied to an assistant.
+// a chart (each setting without and, when the run compares with one, with a reranker), and
+// the best setting applied to an assistant.
 import { type FormEvent, memo, useRef, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { Link, useParams } from "react-router-dom";
@@ -21,8 +22,13 @@ const ASSISTANT_MAX_TOP_K = 50;
 const figure = (value: number) => value.toFixed(3);
 const unfinished = (run?: EvaluationRun) => run?.status === "pending" || run?.status === "running";
 
+// A reranked row whose reranker failed for some questions scored their un-reranked order:
+// not a setting to recommend.
+const trusted = (result: EvaluationResult) => !result.reranked || !result.rerank_failures;
+const settingName = (result: EvaluationResult) => `${result.mode} @${result.top_k}${result.reranked ? " + rerank" : ""}`;
+
 function best(results: EvaluationResult[]): EvaluationResult | undefined {
-  return [...results].sort((a, b) => b.ndcg_at_10 - a.ndcg_at_10 || b.mrr - a.mrr)[0];
+  return [...results].filter(trusted).sort((a, b) => b.ndcg_at_10 - a.ndcg_at_10 || b.mrr - a.mrr)[0];
 }
 
 function uploadQuestions(collectionId: string, file: File): Promise<{ created: number }> {
@@ -225,7 +231,7 @@ function QuestionRow({ collectionId, question, canEdit }: { collectionId: string
 
 const ResultsChart = memo(function ResultsChart({ results }: { results: EvaluationResult[] }) {
   const rows = results.map((result) => ({
-    name: `${result.mode} @${result.top_k}`,
+    name: settingName(result),
     "nDCG@10": result.ndcg_at_10,
     "Recall@10": result.recall_at_10,
     MRR: result.mrr,
@@ -248,10 +254,18 @@ const ResultsChart = memo(function ResultsChart({ results }: { results: Evaluati
   );
 });
 
-function UseSettings({ result }: { result: EvaluationResult }) {
+function UseSettings({ result, run }: { result: EvaluationResult; run: EvaluationRun }) {
   const assistants = $api.useQuery("get", "/api/v1/assistants", { params: { query: { page_size: 100 } } });
   const toast = useToast();
   const topK = Math.min(result.top_k, ASSISTANT_MAX_TOP_K);
+  // The run compared with a reranker: the best row says whether the assistant should use it
+  // (and it may since have been deleted: then the assistant's reranker is left as it is).
+  const reranking = run.reranker
+    ? result.reranked
+      ? { reranker: run.reranker, rerank_candidates: run.rerank_candidates ?? undefined }
+      : { reranker: null }
+    : {};
+  const rerankerName = (run.config as { reranker?: { name?: string } | null }).reranker?.name;
   const apply = useAction(
     async (event: FormEvent<HTMLFormElement>) => {
       event.preventDefault();
@@ -259,10 +273,11 @@ function UseSettings({ result }: { result: EvaluationResult }) {
       const updated = await unwrap(
         client.PATCH("/api/v1/assistants/{assistant_id}", {
           params: { path: { assistant_id: id } },
-          body: { retrieval_mode: result.mode as (typeof MODES)[number], retrieval_top_k: topK },
+          body: { retrieval_mode: result.mode as (typeof MODES)[number], retrieval_top_k: topK, ...reranking },
         }),
       );
-      toast(`“${updated.name}” now searches in ${result.mode} mode with ${topK} results.`, "success");
+      const reranked = result.reranked ? `, reranked by “${rerankerName ?? "the reranker"}”` : "";
+      toast(`“${updated.name}” now searches in ${result.mode} mode with ${topK} results${reranked}.`, "success");
       return updated;
     },
     { invalidates: ["/api/v1/assistants"] },
@@ -278,7 +293,8 @@ function UseSettings({ result }: { result: EvaluationResult }) {
         ))}
       </SelectField>
       <button type="submit" className="btn" disabled={apply.busy}>
-        Use these settings ({result.mode}, top {topK})
+        Use these settings ({result.mode}, top {topK}
+        {result.reranked ? ", reranked" : ""})
       </button>
       <ErrorMessage error={apply.error} />
     </form>
@@ -291,7 +307,7 @@ function RunResults({ run, canEdit }: { run: EvaluationRun; canEdit: boolean }) 
     <div className="stack">
       <div className="table-wrap">
         <table className="table table-compact" data-testid="results-table">
-          <caption className="sr-only">nDCG@10, recall@10 and MRR of each mode and top_k</caption>
+          <caption className="sr-only">nDCG@10, recall@10 and MRR of each mode and top_k, without and with the reranker</caption>
           <thead>
             <tr>
               <th>Mode, top_k</th>
@@ -302,9 +318,18 @@ function RunResults({ run, canEdit }: { run: EvaluationRun; canEdit: boolean }) 
           </thead>
           <tbody>
             {run.results.map((result) => (
-              <tr key={`${result.mode}-${result.top_k}`} data-testid={`result-${result.mode}-${result.top_k}`}>
+              <tr
+                key={`${result.mode}-${result.top_k}-${String(result.reranked)}`}
+                data-testid={`result-${result.mode}-${result.top_k}${result.reranked ? "-reranked" : ""}`}
+              >
                 <td>
                   {result.mode} <span className="muted small">top {result.top_k}</span>{" "}
+                  {result.reranked ? <Badge tone="accent">reranked</Badge> : null}{" "}
+                  {result.reranked && result.rerank_failures ? (
+                    <Badge tone="danger">
+                      reranker failed for {result.rerank_failures} of {result.questions}
+                    </Badge>
+                  ) : null}{" "}
                   {result === top ? <Badge tone="success">best</Badge> : null}
                 </td>
                 <td className="num mono">{figure(result.ndcg_at_10)}</td>
@@ -316,12 +341,20 @@ function RunResults({ run, canEdit }: { run: EvaluationRun; canEdit: boolean }) 
         </table>
       </div>
       <ResultsChart results={run.results} />
-      {canEdit && top ? <UseSettings result={top} /> : null}
+      {canEdit && top ? <UseSettings result={top} run={run} /> : null}
     </div>
   );
 }
 
 function StartRun({ collectionId, disabled }: { collectionId: string; disabled: boolean }) {
+  // Only admins may list rerankers (they hold keys): the choice is theirs.
+  const { isAdmin } = usePermissions();
+  const rerankers = $api.useQuery(
+    "get",
+    "/api/v1/rerankers",
+    { params: { query: { page_size: 100 } } },
+    { select: (data) => data.results, enabled: isAdmin },
+  );
   const start = useAction(
     async (event: FormEvent<HTMLFormElement>) => {
       event.preventDefault();
@@ -331,10 +364,15 @@ function StartRun({ collectionId, disabled }: { collectionId: string; disabled: 
         .split(/[\s,]+/)
         .filter(Boolean)
         .map(Number);
+      const reranker = String(data.get("reranker") ?? "");
       return unwrap(
         client.POST(RUNS, {
           params: { path: { collection_id: collectionId } },
-          body: { modes: modes.length ? modes : undefined, top_ks: topKs.length ? topKs : undefined },
+          body: {
+            modes: modes.length ? modes : undefined,
+            top_ks: topKs.length ? topKs : undefined,
+            reranker: reranker || undefined,
+          },
         }),
       );
     },
@@ -364,6 +402,22 @@ function StartRun({ collectionId, disabled }: { collectionId: string; disabled: 
         hint="One or more, e.g. “5, 10, 20”."
         error={start.error}
       />
+      {rerankers.data?.length ? (
+        <SelectField
+          label="Compare with reranker"
+          name="reranker"
+          defaultValue=""
+          hint="Each setting is then also run with the reranker, side by side."
+          error={start.error}
+        >
+          <option value="">No reranker</option>
+          {rerankers.data.map((reranker) => (
+            <option key={reranker.id} value={reranker.id}>
+              {reranker.name}
+            </option>
+          ))}
+        </SelectField>
+      ) : null}
       <ErrorMessage error={start.error} />
       <div>
         <button type="submit" className="btn btn-primary" disabled={disabled || start.busy}>
@@ -398,7 +452,11 @@ function RunProgress({ run }: { run: EvaluationRun }) {
 
 function configText(config: EvaluationRun["config"]): string {
   const value = config as Record<string, unknown>;
-  return `chunks of ${String(value.chunk_size)} (overlap ${String(value.chunk_overlap)}), ${String(value.chunks)} chunks, reranker ${value.reranker ? String(value.reranker) : "off"}`;
+  const reranker = value.reranker as { name?: string; candidates?: number } | null | undefined;
+  const compared = reranker
+    ? `compared with reranker “${String(reranker.name)}” (${String(reranker.candidates)} candidates)`
+    : "no reranker";
+  return `chunks of ${String(value.chunk_size)} (overlap ${String(value.chunk_overlap)}), ${String(value.chunks)} chunks, ${compared}`;
 }
 
 export default function EvaluationPage() {
@@ -523,7 +581,7 @@ export default function EvaluationPage() {
                       <Badge tone={STATUS_TONE[run.status ?? "pending"]}>{run.status}</Badge>
                     </td>
                     <td className="num mono">
-                      {run.results.length ? `${figure(best(run.results)!.ndcg_at_10)} (${best(run.results)!.mode})` : "—"}
+                      {best(run.results) ? `${figure(best(run.results)!.ndcg_at_10)} (${settingName(best(run.results)!)})` : "—"}
                     </td>
                     <td className="hide-sm small muted">{configText(run.config)}</td>
                   </tr>
