@@ -67,6 +67,8 @@ SPECTACULAR_SETTINGS = {
         "ConversationSourceEnum": "chat.models.ConversationSource.choices",
         "ImportSourceEnum": "chat.conversations.formats.SOURCES",
         "EvaluationStatusEnum": "knowledge_base.models.EvaluationStatus.choices",
+        # The search modes, whether one (search, results) or a list (evaluation runs).
+        "ModeEnum": ["vector", "keyword", "hybrid"],
     },
 }
 

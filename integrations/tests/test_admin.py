@@ -84,6 +84,8 @@ def test_assistant_changes_in_the_admin_are_audited(org_a):
         "retrieval_mode": assistant.retrieval_mode,
         "retrieval_top_k": assistant.retrieval_top_k,
         "retrieval_min_score": "0",
+        "reranker": "",
+        "rerank_candidates": assistant.rerank_candidates,
         "is_active": "on",
     }
 

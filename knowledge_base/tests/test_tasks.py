@@ -147,7 +147,10 @@ def test_the_worker_spaces_a_hosts_pages_by_its_crawl_delay_and_reuses_robots_tx
         asked = sorted(moment for path, moment in site.times if path in paths)
         assert sorted(path for path, _ in site.times if path in paths) == paths  # once each
         gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
-        assert min(gaps) > 1.8, gaps
+        # Turns are 2 s apart; a request arrives a little after its turn begins (the
+        # connection is made once the turn is taken), and a loaded machine delays the
+        # first more than the next: 1.71 s was seen in a full run at load 6.
+        assert min(gaps) > 1.5, gaps
         # robots.txt was read by the first deliveries (which may race for it) only: the
         # requeued ones found it in the shared cache
         robots_reads = [moment for path, moment in site.times if path == "/robots.txt"]

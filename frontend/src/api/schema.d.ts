@@ -3112,7 +3112,7 @@ export interface components {
         };
         EvaluationRunInputRequest: {
             /** @description Search modes to evaluate; default vector, keyword, hybrid. */
-            modes?: components["schemas"]["ModesEnum"][];
+            modes?: components["schemas"]["ModeEnum"][];
             /** @description Result counts to evaluate (nDCG@10 and recall@10 read the first 10 documents); default [10]. */
             top_ks?: number[];
             /**
@@ -3772,19 +3772,12 @@ export interface components {
          */
         MessageOutputStatusEnum: "streaming" | "complete" | "error" | "cancelled" | "interrupted";
         /**
-         * @description * `hybrid` - hybrid
-         *     * `vector` - vector
-         *     * `keyword` - keyword
-         * @enum {string}
-         */
-        ModeEnum: "hybrid" | "vector" | "keyword";
-        /**
          * @description * `vector` - vector
          *     * `keyword` - keyword
          *     * `hybrid` - hybrid
          * @enum {string}
          */
-        ModesEnum: "vector" | "keyword" | "hybrid";
+        ModeEnum: "vector" | "keyword" | "hybrid";
         MyOrganization: {
             slug: string;
             name: string;
