@@ -90,6 +90,10 @@ def test_an_answer_in_markdown_renders_code_blocks_to_copy_tables_and_no_raw_htm
     assert page.evaluate("() => window.__xss") is None
     expect(answer).not_to_contain_text("```")
 
+    # The streamed answer is replaced by the stored one when the stream ends, and the
+    # copy button's "Copied" (1.5 s) lives in the component: click once it is final.
+    expect(answer).not_to_have_attribute("aria-busy", "true")
+    expect(answer.get_by_test_id("citation").first).to_be_visible()
     block.get_by_role("button", name="Copy code").click()
     expect(block.get_by_role("button", name="Copy code")).to_have_text("Copied")
     assert page.evaluate("() => navigator.clipboard.readText()") == YAML
