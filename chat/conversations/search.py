@@ -2,7 +2,8 @@
 organization's) by meaning, by keyword, or both fused.
 
 - vector: cosine distance on the per-dimension HNSW index of the message entries
-  (iterative scan, so filters still fill the page);
+  (iterative scan, so filters still fill the page), or an exact scan when the
+  searcher's visible entries are few;
 - keyword: PostgreSQL full-text search (``websearch_to_tsquery``: quotes, -word, OR)
   over the GIN index, ranked by ``ts_rank_cd``;
 - hybrid: reciprocal rank fusion of both lists (the knowledge base's constant).
@@ -35,6 +36,11 @@ from knowledge_base.retrieval.fusion import RRF_K
 MODES = ("hybrid", "vector", "keyword")
 MAX_RESULTS = 200  # page * page_size may not go past this (a ranked search, not a dump)
 HNSW_EF_SEARCH = 200
+# Below this many candidate entries (the searcher's visible messages after the filters)
+# the vector side is an exact scan: cheaper than walking the graph and exact, where
+# HNSW's approximate order (a graph drawn at random, dead entries of rolled-back
+# imports in it) could put a worse message first.
+EXACT_SCAN_BELOW = 2000
 SNIPPET_CHARS = 240
 NEIGHBOUR_CHARS = 300
 
@@ -124,14 +130,24 @@ def vector_candidates(
     vector = str(list(embedding))
     # Interpolated: an int, the cast made from it, and the filters' SQL (compiled by
     # the ORM, values as parameters).
-    sql = (
-        f"SELECT e.message_id, 1 - {distance} FROM chat_messagesearchentry e "  # noqa: S608
+    matching = (
+        "FROM chat_messagesearchentry e "
         f"WHERE e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s "
-        f"AND {where} ORDER BY {distance} LIMIT %s"
+        f"AND {where}"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, min(1000, limit * 4))}")
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT %s) few",  # noqa: S608
+            [model_key, *params, EXACT_SCAN_BELOW],
+        )
+        exact = cursor.fetchone()[0] < EXACT_SCAN_BELOW
+        # "+ 0" keeps the planner off the HNSW index: an exact sort of the few rows.
+        order = f"{distance} + 0" if exact else distance
+        sql = f"SELECT e.message_id, 1 - {distance} {matching} ORDER BY {order} LIMIT %s"
+        if not exact:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            ef_search = max(HNSW_EF_SEARCH, min(1000, limit * 4))
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
         cursor.execute(sql, [vector, model_key, *params, vector, limit])
         rows = cursor.fetchall()
     hits = [HistoryHit(str(mid), float(score), similarity=float(score)) for mid, score in rows]
