@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import aclosing
+
+import pytest
+
 from assistants.providers.base import (
     ChatMessage,
     ChatRequest,
@@ -10,10 +15,11 @@ from assistants.providers.base import (
     Usage,
     UsageEvent,
 )
+from assistants.providers.errors import MalformedResponse, ProviderUnavailable
 from assistants.providers.openai_provider import PLACEHOLDER_KEY
 
 from .conftest import chat
-from .fake_server import Reply
+from .fake_server import Reply, raw
 
 
 def test_complete_sends_system_message_and_sampling_params(server, make_provider):
@@ -116,3 +122,64 @@ def test_embeddings(server, make_provider):
     assert server.last.path == "/v1/embeddings"
     assert server.last.body["model"] == "text-embedding-3-small"
     assert server.last.body["input"] == ["alpha", "beta"]
+
+
+# --- the stream read as server-sent events (ADR 0103) -----------------------------------
+
+SSE_BODY = (
+    b": keep-alive comment\n\n"
+    b'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}\n\n'
+    b'event: chunk\nid: 7\ndata: {"choices": [{"index": 0,\n'
+    b'data:  "delta": {"content": "Split "}}]}\n\n'
+    b'data: {"choices": [{"index": 0, "delta": {"content": "lines."}, '
+    b'"finish_reason": "stop"}]}\r\n\r\n'
+    b'data: {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}\n\n'
+    b"data: [DONE]\n\n"
+    b'data: {"choices": [{"index": 0, "delta": {"content": "after done"}}]}\n\n'
+)
+
+
+def _astream(provider) -> list:
+    async def run():
+        async with aclosing(provider.astream(chat())) as events:
+            return [event async for event in events]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_stream_reads_comments_multiline_data_crlf_and_stops_at_done(server, make_provider, mode):
+    server.enqueue(raw(SSE_BODY, content_type="text/event-stream"))
+    provider = make_provider("openai")
+    events = list(provider.stream(chat())) if mode == "sync" else _astream(provider)
+
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Split ", "lines."]
+    assert events[-2:] == [UsageEvent(Usage(5, 2, 7)), Finish("stop")]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"data: {not json\n\n",
+        b'data: ["a list"]\n\n',
+        b'data: {"choices": {"index": 0}}\n\n',
+        b'data: {"choices": [{"index": 0, "delta": {"content": 42}}]}\n\n',
+    ],
+    ids=["not-json", "not-an-object", "choices-not-a-list", "content-not-text"],
+)
+def test_a_malformed_chunk_is_a_malformed_response(server, make_provider, mode, body):
+    server.enqueue(raw(body, content_type="text/event-stream"))
+    provider = make_provider("openai", max_attempts=1)
+    with pytest.raises(MalformedResponse):
+        list(provider.stream(chat())) if mode == "sync" else _astream(provider)
+
+
+def test_an_error_object_inside_the_stream_is_a_provider_error(server, make_provider):
+    body = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}\n\n'
+        b'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n'
+    )
+    server.enqueue(raw(body, content_type="text/event-stream"))
+    with pytest.raises(ProviderUnavailable, match="The server had an error"):
+        _astream(make_provider("openai", max_attempts=1))
