@@ -159,7 +159,7 @@ class OpenAIProvider(ChatProvider):
     # non-2xx answer raised as APIStatusError before the body is read); the chunks are
     # read as JSON, not as the SDK's pydantic models. Constructing three models per
     # delta (a runtime Protocol check in each) was a fifth of the CPU a worker spent
-    # holding open streams (ADR 0103).
+    # holding open streams (ADR 0110).
 
     def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
         fold = _StreamFold(self.name, request)

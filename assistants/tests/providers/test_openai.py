@@ -124,7 +124,7 @@ def test_embeddings(server, make_provider):
     assert server.last.body["input"] == ["alpha", "beta"]
 
 
-# --- the stream read as server-sent events (ADR 0103) -----------------------------------
+# --- the stream read as server-sent events (ADR 0110) -----------------------------------
 
 SSE_BODY = (
     b": keep-alive comment\n\n"
