@@ -11,12 +11,13 @@ vectors of the old one, and the task embeds everything again.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Prefetch
 
 from assistants import gateway
 from assistants.catalog.models import AIModel
@@ -82,19 +83,31 @@ def _pending(count: int) -> list[Message]:
         .exclude(content="")
         .exclude(source_content_type=CONTINUED)
         .only("id", "content")
-        .prefetch_related(
-            Prefetch("attachments", queryset=File.objects.only("id", "name", "extracted_text"))
-        )
         .order_by("created_at", "id")[:count]
     )
 
 
-def searchable_text(message: Message) -> str:
+def _attachments(messages: list[Message]) -> dict[object, list[File]]:
+    """The files attached to ``messages``, in one query (a prefetch would clone a
+    queryset per message: a quarter of a second per 1,000 imported messages)."""
+    links = (
+        Message.attachments.through.objects.filter(message_id__in=[m.pk for m in messages])
+        .select_related("file")
+        .only("message_id", "file__id", "file__name", "file__extracted_text", "file__created_at")
+        .order_by("-file__created_at", "file__id")  # File's own ordering
+    )
+    files: dict[object, list[File]] = defaultdict(list)
+    for link in links:
+        files[link.message_id].append(link.file)
+    return files
+
+
+def searchable_text(message: Message, files: list[File] | None = None) -> str:
     """What a message is found by: its text, then the names of the files attached to it
-    and the start of what was read from them (a question asked about a file is found by
-    the file's name and content too)."""
+    (``files``, else read from the message) and the start of what was read from them
+    (a question asked about a file is found by the file's name and content too)."""
     parts = [message.content]
-    for file in message.attachments.all():
+    for file in message.attachments.all() if files is None else files:
         # The name as written and as words ("q3-report.xlsx": "q3 report xlsx"), which
         # full-text search would otherwise keep as one file-name token.
         words = re.sub(r"[\W_]+", " ", file.name).strip()
@@ -102,6 +115,13 @@ def searchable_text(message: Message) -> str:
         if file.extracted_text:
             parts.append(file.extracted_text[:ATTACHMENT_SEARCH_CHARS])
     return "\n\n".join(parts)
+
+
+def vector_text(vector: list[float]) -> str:
+    """pgvector's text form of a vector: ``json.dumps`` prints the same shortest
+    round-trip floats as ``str(list(v))`` at about half the cost (0.19 against 0.35 ms
+    for 384 dimensions, a third of a second per 1,000 imported messages)."""
+    return json.dumps(vector, separators=(",", ":"))
 
 
 def _write(
@@ -128,7 +148,7 @@ def _write(
                 TEXT_SEARCH_CONFIG,
                 MAX_KEYWORD_CHARS,
                 ids,
-                [str(list(v)) for v in vectors],
+                [vector_text(v) for v in vectors],
                 texts,
             ],
         )
@@ -153,7 +173,8 @@ def messages_index_pending(*, organization, limit: int | None = None) -> int:
             claimed = _pending(wanted if limit is None else min(wanted, limit - done))
             if not claimed:
                 break
-            texts = [searchable_text(m) for m in claimed]
+            attached = _attachments(claimed)
+            texts = [searchable_text(m, attached.get(m.pk, [])) for m in claimed]
             starts = range(0, len(claimed), batch_size)
             results = gateway.ai_embed_batches(
                 model=model,

@@ -127,7 +127,7 @@ def vector_candidates(
 ) -> list[HistoryHit]:
     cast = indexing.vector_cast(dimensions)
     distance = f"(e.embedding::{cast} <=> %s::{cast})"
-    vector = str(list(embedding))
+    vector = indexing.vector_text(list(embedding))
     # Interpolated: an int, the cast made from it, and the filters' SQL (compiled by
     # the ORM, values as parameters).
     matching = (
