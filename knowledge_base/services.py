@@ -83,7 +83,7 @@ def collection_create(
     chunk_size: int = 400,
     chunk_overlap: int = 60,
     chunking: str = DEFAULT_CHUNKING,
-    parent_size: int = DEFAULT_PARENT_SIZE,
+    parent_size: int | None = None,
     language: str = TEXT_SEARCH_CONFIG,
     unaccent: bool = False,
     user=None,
@@ -102,6 +102,9 @@ def collection_create(
         )
     if language not in TEXT_SEARCH_LANGUAGES:
         raise ValidationError({"language": [f"Use one of: {', '.join(TEXT_SEARCH_LANGUAGES)}."]})
+    if parent_size is None:
+        # Unsaid: the default, or twice the chunks when they are that large already.
+        parent_size = max(DEFAULT_PARENT_SIZE, min(8000, 2 * chunk_size))
     collection = Collection(
         name=name,
         description=description,

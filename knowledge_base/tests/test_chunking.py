@@ -384,7 +384,7 @@ class TestParentChild:
         document = self.long_document()
 
         tree = chunk_parent_child(
-            document, parent_size=150, child_size=40, overlap=8, count_tokens=words_counter
+            document, parent_size=200, child_size=50, overlap=8, count_tokens=words_counter
         )
 
         assert len(tree.parents) >= 4 and len(tree.children) > len(tree.parents)
@@ -393,7 +393,7 @@ class TestParentChild:
             parent = tree.parents[child.parent]
             start, end = child.metadata["parent_start"], child.metadata["parent_end"]
             assert parent.text[start:end] == child.text
-            assert child.token_count <= 40 and parent.token_count <= 150
+            assert child.token_count <= 50 and parent.token_count <= 200
             assert (child.page, child.section) == (parent.page, parent.section)
         # every parent has children, in reading order
         assert sorted({child.parent for child in tree.children}) == list(range(len(tree.parents)))
@@ -403,7 +403,7 @@ class TestParentChild:
         document = self.long_document()
 
         tree = chunk_parent_child(
-            document, parent_size=150, child_size=40, overlap=8, count_tokens=words_counter
+            document, parent_size=200, child_size=50, overlap=8, count_tokens=words_counter
         )
 
         assert all(parent.metadata["overlap_chars"] == 0 for parent in tree.parents)

@@ -1112,6 +1112,12 @@ export function SearchPage() {
                     <p className="small" style={{ marginTop: 6 }}>
                       <Highlighted text={hit.snippet} />
                     </p>
+                    {hit.parent ? (
+                      <details className="small" data-testid="search-hit-section">
+                        <summary className="muted">Section the assistant reads ({formatNumber(hit.parent.token_count)} tokens)</summary>
+                        <p className="chunk-text">{hit.parent.text}</p>
+                      </details>
+                    ) : null}
                   </article>
                 ))}
                 {!hits.length ? <p className="muted small">Nothing found.</p> : null}
