@@ -316,10 +316,13 @@ class TestParentChildChunking:
         assert switched.status_code == 200 and switched.json()["chunking"] == "flat"
 
     def test_search_returns_the_chunk_with_its_parent_section(
-        self, org_a, client_for, sectioned_collection, api_collection
+        self, org_a, client_for, sectioned_collection
     ):
         member = client_for(org_a, "member")
-        for collection in (sectioned_collection, api_collection):
+        flat = member.post(
+            "/api/v1/collections", {"name": "Flat", "chunking": "flat"}, format="json"
+        ).json()
+        for collection in (sectioned_collection, flat):
             member.post(
                 f"/api/v1/collections/{collection['id']}/documents/text",
                 {"title": "Manual", "text": SECTIONED},
@@ -344,7 +347,7 @@ class TestParentChildChunking:
         assert "zyxwarranty" in parent["text"]
         one = client_for(org_a, "viewer").get(f"/api/v1/chunks/{hit['chunk_id']}").json()
         assert one["parent"] == parent  # what the citation opens
-        [flat_hit] = search(api_collection)
+        [flat_hit] = search(flat)
         assert flat_hit["parent"] is None
 
     def test_another_organization_cannot_open_the_chunk(
