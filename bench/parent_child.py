@@ -34,6 +34,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
@@ -48,7 +49,6 @@ QUICK_QUERIES = 100
 MODES = ("vector", "keyword", "hybrid")
 # name -> collection settings
 SETTINGS = {
-    "flat 400/40": {"chunking": "flat", "chunk_size": 400, "chunk_overlap": 40},
     "parent_child 400/40 in 1000": {
         "chunking": "parent_child",
         "chunk_size": 400,
@@ -129,8 +129,34 @@ def section_ids(collection: Any, by_title: dict[str, str]) -> dict[int, str]:
     return {chunk_id: by_title.get(section.split(" > ")[-1], "") for chunk_id, section in rows}
 
 
-def context_of(hits: list) -> list:
-    """The passages a chat turn gives the model for these hits (its own rule)."""
+def documents_equal_to_flat(collection: Any, settings: dict) -> tuple[int, int]:
+    """(documents whose children are exactly the flat chunks of the same size, documents):
+    where they are, the collection's hits are the flat setting's hits, and reading the
+    chunks alone is what a flat collection gives the model."""
+    from knowledge_base import extraction
+    from knowledge_base.ingestion import chunk_for_collection
+    from knowledge_base.models import DocumentChunk
+
+    flat = SimpleNamespace(
+        **{**settings, "chunking": "flat"}, embedding_model=collection.embedding_model
+    )
+    equal = total = 0
+    for document in collection.documents.all():
+        extracted = extraction.extract(document.text.encode(), document.content_type)
+        expected = [c.text for c in chunk_for_collection(flat, extracted)]
+        stored = list(
+            DocumentChunk.objects.filter(document=document)
+            .order_by("index")
+            .values_list("content", flat=True)
+        )
+        total += 1
+        equal += stored == expected
+    return equal, total
+
+
+def context_of(hits: list, sections: bool = True) -> list:
+    """The passages a chat turn gives the model for these hits (its own rule); without
+    ``sections``, the chunks alone (what it reads of a flat collection)."""
     from chat import conversation
 
     sources = [
@@ -143,8 +169,8 @@ def context_of(hits: list) -> list:
             section=hit.section,
             score=hit.score,
             text=hit.text,
-            parent_id=hit.parent.id if hit.parent is not None else None,
-            parent_text=hit.parent.text if hit.parent is not None else "",
+            parent_id=hit.parent.id if hit.parent is not None and sections else None,
+            parent_text=hit.parent.text if hit.parent is not None and sections else "",
         )
         for n, hit in enumerate(hits, start=1)
     ]
@@ -159,6 +185,7 @@ def evaluate(
     abstracts: dict[str, str],
     by_chunk: dict[int, str],
     organization: Any,
+    sections: bool = True,
 ) -> dict[str, Any]:
     from assistants.providers.tokens import count_tokens
     from knowledge_base import retrieval
@@ -180,7 +207,7 @@ def evaluate(
         score = metrics.question_score([r for r in ranked if r], relevance)
         ndcg.append(score.ndcg_at_10)
         recall.append(score.recall_at_10)
-        context = context_of(search(queries[query_id], TOP_K))
+        context = context_of(search(queries[query_id], TOP_K), sections)
         text = "\n\n".join(source.text for source in context)
         squashed = " ".join(text.split())
         tokens.append(count_tokens(text))
@@ -216,6 +243,13 @@ def main() -> int:
         default=2.0,
         help="other abstracts per judged one bound into the documents (default 2)",
     )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=list(SETTINGS),
+        default=list(SETTINGS),
+        help="which collections to ingest and evaluate",
+    )
     args = parser.parse_args()
 
     common.setup_django()
@@ -232,25 +266,47 @@ def main() -> int:
         qrels = dict(list(qrels.items())[:QUICK_QUERIES])
     documents, by_title = long_documents(corpus, qrels, args.distractors)
     suffix = f"-q{len(qrels)}-d{args.distractors:g}"
-    rows, ingestion = [], {}
+    rows, ingestion, checks = [], {}, {}
     with schema_context(ORG_SLUG):
         organization = current_organization()
-        for label, settings in SETTINGS.items():
+        for label in args.settings:
+            settings = SETTINGS[label]
             name = label.replace(" ", "-").replace("/", "-") + suffix
             collection, stats = ready_collection(name, settings, documents)
             ingestion[label] = stats
             by_chunk = section_ids(collection, by_title)
-            for mode in MODES:
-                row = evaluate(collection, mode, queries, qrels, abstracts, by_chunk, organization)
-                row["setting"] = label
-                row["chunks"] = collection.chunk_count
-                rows.append(row)
-                print(
-                    f"  {label}, {mode}: section nDCG@10 {row['section_ndcg@10']:.3f}, "
-                    f"context {row['context_tokens_mean']:.0f} tokens, whole abstract "
-                    f"{row['whole_abstract_share']:.2f}, coverage {row['sentence_coverage']:.2f}",
-                    flush=True,
-                )
+            policies = [(label, True)]
+            if settings["chunk_size"] == 400:
+                # Flat chunks of the same size are these children (sections are shorter
+                # than a parent): the flat setting is the same hits, the chunks read alone.
+                equal, total = documents_equal_to_flat(collection, settings)
+                checks[label] = {"documents_whose_children_are_the_flat_chunks": [equal, total]}
+                print(f"  {equal}/{total} documents: children = flat 400/40 chunks", flush=True)
+                flat_label = "flat 400/40 (same chunks, read alone)"
+                if equal < total:
+                    flat_label = f"chunks read alone ({equal}/{total} documents = flat chunks)"
+                policies.insert(0, (flat_label, False))
+            for policy, sections in policies:
+                for mode in MODES:
+                    row = evaluate(
+                        collection,
+                        mode,
+                        queries,
+                        qrels,
+                        abstracts,
+                        by_chunk,
+                        organization,
+                        sections,
+                    )
+                    row["setting"] = policy
+                    row["chunks"] = collection.chunk_count
+                    rows.append(row)
+                    print(
+                        f"  {policy}, {mode}: section nDCG@10 {row['section_ndcg@10']:.3f}, "
+                        f"context {row['context_tokens_mean']:.0f} tokens, whole abstract "
+                        f"{row['whole_abstract_share']:.2f}, coverage {row['sentence_coverage']:.2f}",
+                        flush=True,
+                    )
     headers = [
         "setting",
         "mode",
@@ -293,6 +349,7 @@ def main() -> int:
             "sections": len(by_title),
             "settings": SETTINGS,
             "ingestion": ingestion,
+            "checks": checks,
             "results": rows,
         },
     )

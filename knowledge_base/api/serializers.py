@@ -32,7 +32,7 @@ class CollectionInputSerializer(serializers.Serializer):
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
     chunking = serializers.ChoiceField(
-        choices=Chunking.values,
+        choices=Chunking.choices,
         required=False,
         help_text='"parent_child" (default): chunks of chunk_size are searched and their '
         'parent section of up to parent_size tokens is what the model reads; "flat": the '
@@ -61,7 +61,7 @@ class CollectionUpdateSerializer(serializers.Serializer):
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
     chunking = serializers.ChoiceField(
-        choices=Chunking.values,
+        choices=Chunking.choices,
         required=False,
         help_text='"parent_child" (default): chunks of chunk_size are searched and their '
         'parent section of up to parent_size tokens is what the model reads; "flat": the '
