@@ -154,6 +154,33 @@ def documents_equal_to_flat(collection: Any, settings: dict) -> tuple[int, int]:
     return equal, total
 
 
+def scifact_chunks_equal() -> dict[str, Any]:
+    """The whole SciFact corpus chunked flat 400/40 and parent_child 400/40 in 1,000 (the
+    defaults), without embedding: in how many documents are the children the flat chunks
+    (there the searches, and bench/scifact.py's figures, are the same)."""
+    from types import SimpleNamespace as Collection
+
+    from knowledge_base import extraction
+    from knowledge_base.embedding_windows import embedding_window
+    from knowledge_base.ingestion import chunk_plan_for_collection
+
+    model = common.local_embedding_model()
+    window = embedding_window(model)
+    sizes = {"chunk_size": 400, "chunk_overlap": 40, "parent_size": 1000, "embedding_model": model}
+    flat, tree = Collection(chunking="flat", **sizes), Collection(chunking="parent_child", **sizes)
+    counts = {"documents": 0, "identical": 0, "flat_chunks": 0, "children": 0, "parents": 0}
+    for doc in common.scifact_corpus():
+        extracted = extraction.extract(doc.document_text().encode(), "text/markdown")
+        chunks = [c.text for c in chunk_plan_for_collection(flat, extracted, window).chunks]
+        plan = chunk_plan_for_collection(tree, extracted, window)
+        counts["documents"] += 1
+        counts["identical"] += chunks == [c.text for c in plan.chunks]
+        counts["flat_chunks"] += len(chunks)
+        counts["children"] += len(plan.chunks)
+        counts["parents"] += len(plan.parents)
+    return counts
+
+
 def context_of(hits: list, sections: bool = True) -> list:
     """The passages a chat turn gives the model for these hits (its own rule); without
     ``sections``, the chunks alone (what it reads of a flat collection)."""
@@ -250,10 +277,21 @@ def main() -> int:
         default=list(SETTINGS),
         help="which collections to ingest and evaluate",
     )
+    parser.add_argument(
+        "--scifact-chunks",
+        action="store_true",
+        help="only compare the whole corpus's flat and parent_child chunks (no embedding)",
+    )
     args = parser.parse_args()
 
     common.setup_django()
     from django_tenants.utils import schema_context
+
+    if args.scifact_chunks:
+        counts = scifact_chunks_equal()
+        print(counts)
+        common.write_results("parent-child-scifact-chunks", {"counts": counts})
+        return 0
 
     from core.tenancy import current_organization
 
