@@ -7,9 +7,15 @@ SciFact has no long documents, so this bench builds them from it: the abstracts 
 for the evaluated test queries, plus a seeded sample of other abstracts (as many again
 times ``--distractors``), shuffled and bound ``SECTIONS`` at a time into Markdown
 documents ("# Collected abstracts n", then one "## <paper title>" section per abstract:
-about 20 sections and 5,000 tokens each). Every setting gets its own collection in
-organization "benchparents", ingested through the pipeline's own steps (extraction,
-``chunk_plan_for_collection``, the local embedder, ``_write_chunks``).
+about 20 sections and 5,000 tokens each). Every setting (``--settings``) gets its own
+collection in organization "benchparents", ingested through the pipeline's own steps
+(extraction, ``chunk_plan_for_collection``, the local embedder, ``_write_chunks``).
+
+The flat setting needs no collection of its own: flat chunks of 400/40 are the children
+of "parent_child 400/40 in 1000" wherever a section fits in a parent (checked text for
+text, document by document, and reported), so it is measured on the same hits with the
+chunks given to the model alone. ``--scifact-chunks`` only chunks the whole SciFact
+corpus both ways (no embedding) and counts the abstracts whose chunks are identical.
 
 Per setting and search mode, for each test claim (``retrieval.search``, top_k = 6, the
 assistants' default):
