@@ -3,7 +3,12 @@
 Run from the repository root: ``python bench/scifact.py``. The first run ingests the corpus
 (6,340 chunks at 10-17 chunks/s on 2 cores: 7-11 min, more on a busy machine); later runs
 reuse the ingested collection and take ~3 min. ``--reingest`` forces a fresh ingestion,
-``--quick`` evaluates the first 100 test queries, ``--tune`` tunes the fusion on train even
+``--quick`` evaluates the first 100 test queries, ``--chunking parent_child`` (with
+``--child-size`` / ``--parent-size``) ingests and evaluates a parent-child collection of its
+own (ADR 0103: children searched, hits counted by their document as for flat chunks),
+``--corpus-sample N`` ingests the documents judged for the evaluated queries plus others
+up to N (a fixed, seeded sample; a smaller, easier collection: compare settings only at
+the same sample), ``--tune`` tunes the fusion on train even
 when hybrid already wins (+2 min), ``--keyword-experiments`` compares keyword rankers
 (+12 min).
 
@@ -80,6 +85,49 @@ RANKERS = {
 # -- ingestion -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Setup:
+    """The collection's chunking and corpus: each setup has its own collection."""
+
+    chunking: str = "flat"
+    chunk_size: int = CHUNK_SIZE
+    chunk_overlap: int = CHUNK_OVERLAP
+    parent_size: int = 1000
+    corpus_sample: int | None = None
+
+    @property
+    def collection_name(self) -> str:
+        if self == Setup():
+            return COLLECTION
+        name = f"{COLLECTION}-{self.chunking}-{self.chunk_size}-{self.chunk_overlap}"
+        if self.chunking == "parent_child":
+            name += f"-p{self.parent_size}"
+        if self.corpus_sample:
+            name += f"-sample{self.corpus_sample}"
+        return name
+
+    def describe(self) -> str:
+        text = f"chunk {self.chunk_size}/{self.chunk_overlap}"
+        if self.chunking == "parent_child":
+            text = f"parent-child: children {self.chunk_size}/{self.chunk_overlap} in parents of {self.parent_size}"
+        if self.corpus_sample:
+            text += f"; corpus sample of {self.corpus_sample} documents (judged ones included)"
+        return text
+
+
+def sampled_corpus(corpus: list, qrels: dict, size: int | None) -> list:
+    """The documents judged for ``qrels`` and a seeded sample of the others, to ``size``."""
+    if not size:
+        return corpus
+    import random
+
+    judged = {beir_id for relevance in qrels.values() for beir_id in relevance}
+    others = [doc for doc in corpus if doc.beir_id not in judged]
+    random.Random(19).shuffle(others)
+    keep = judged | {doc.beir_id for doc in others[: max(0, size - len(judged))]}
+    return [doc for doc in corpus if doc.beir_id in keep]
+
+
 def expected_chunks(corpus: list[common.ScifactDoc], collection: Any) -> int:
     """What the pipeline will write: the same extraction and chunking, without embedding."""
     from knowledge_base import extraction
@@ -94,11 +142,16 @@ def expected_chunks(corpus: list[common.ScifactDoc], collection: Any) -> int:
     return total
 
 
-def collection_problem(collection: Any, corpus: list, expected: int) -> str | None:
+def collection_problem(
+    collection: Any, corpus: list, expected: int, setup: Setup = Setup()
+) -> str | None:
     """Why the stored collection cannot be reused as is (None: it can)."""
     from knowledge_base.models import DocumentChunk, DocumentStatus
 
-    if (collection.chunk_size, collection.chunk_overlap) != (CHUNK_SIZE, CHUNK_OVERLAP):
+    stored = (collection.chunk_size, collection.chunk_overlap, collection.chunking)
+    if stored != (setup.chunk_size, setup.chunk_overlap, setup.chunking):
+        return "chunking differs"
+    if setup.chunking == "parent_child" and collection.parent_size != setup.parent_size:
         return "chunking differs"
     documents = collection.documents.filter(status=DocumentStatus.COMPLETED)
     if documents.count() != len(corpus):
@@ -185,7 +238,7 @@ def ingest_batch(collection: Any, documents: list) -> int:
     from assistants.providers.local_embedder import get_local_embedder
     from knowledge_base import extraction, leases
     from knowledge_base.embedding_windows import embedding_input, embedding_window
-    from knowledge_base.ingestion import _write_chunks, chunk_for_collection
+    from knowledge_base.ingestion import _write_chunks, chunk_plan_for_collection
     from knowledge_base.models import Document
 
     window = embedding_window(collection.embedding_model)
@@ -198,51 +251,61 @@ def ingest_batch(collection: Any, documents: list) -> int:
         ):
             continue
         extracted = extraction.extract(document.text.encode(), document.content_type)
-        pieces = chunk_for_collection(collection, extracted, window)
-        work.append((document, owner, extracted, pieces))
+        plan = chunk_plan_for_collection(collection, extracted, window)
+        work.append((document, owner, extracted, plan))
     texts = [
         embedding_input(document.title, c.section or "", c.text, window.count_tokens)
-        for document, _, _, pieces in work
-        for c in pieces
+        for document, _, _, plan in work
+        for c in plan.chunks
     ]
     vectors = get_local_embedder().embed(texts, batch_size=32).as_lists() if texts else []
     written = 0
-    for document, owner, extracted, pieces in work:
+    for document, owner, extracted, plan in work:
+        pieces = plan.chunks
         mine, vectors = vectors[: len(pieces)], vectors[len(pieces) :]
-        if _write_chunks(document, document.version, pieces, mine, extracted, owner):
+        if _write_chunks(document, document.version, pieces, mine, extracted, owner, plan.parents):
             written += len(pieces)
     return written
 
 
 def ready_collection(
-    corpus: list, organization: Any, reingest: bool, batched: bool = False
+    corpus: list,
+    organization: Any,
+    reingest: bool,
+    batched: bool = False,
+    setup: Setup = Setup(),
 ) -> tuple[Any, dict | None]:
     """The ingested collection, (re)ingesting when needed; and ingestion stats if it ran."""
     from knowledge_base import services
 
-    collection = common.collection_named(COLLECTION)
+    name = setup.collection_name
+    collection = common.collection_named(name)
     if collection is not None and reingest:
-        common.delete_collection(COLLECTION)
+        common.delete_collection(name)
         collection = None
-    if collection is not None and collection.chunk_size != CHUNK_SIZE:
-        common.delete_collection(COLLECTION)
+    if collection is not None and collection_problem(collection, [], 0, setup) == (
+        "chunking differs"
+    ):
+        common.delete_collection(name)
         collection = None
     if collection is None:
         collection = services.collection_create(
-            name=COLLECTION,
+            name=name,
             embedding_model=common.local_embedding_model(),
-            chunk_size=CHUNK_SIZE,
-            chunk_overlap=CHUNK_OVERLAP,
+            chunk_size=setup.chunk_size,
+            chunk_overlap=setup.chunk_overlap,
+            chunking=setup.chunking,
+            parent_size=setup.parent_size,
         )
     expected = expected_chunks(corpus, collection)
-    problem = collection_problem(collection, corpus, expected)
+    problem = collection_problem(collection, corpus, expected, setup)
     if problem is None:
-        print(f"reusing collection {COLLECTION!r}: {len(corpus)} documents, {expected} chunks")
+        print(f"reusing collection {name!r}: {len(corpus)} documents, {expected} chunks")
         return collection, None
     print(f"ingesting SciFact through the pipeline ({problem}); ~{expected / 17 / 60:.0f} min")
     stats = ingest(collection, corpus, organization, batched)
     collection.refresh_from_db()
-    problem = collection_problem(collection, corpus, expected)
+    problem = collection_problem(collection, corpus, expected, setup)
     if problem is not None:
         raise RuntimeError(f"ingestion incomplete: {problem}")
     return collection, stats | {"chunks": expected}
@@ -790,6 +853,27 @@ def main() -> int:
     )
     parser.add_argument("--tune", action="store_true", help="tune hybrid on train even if it wins")
     parser.add_argument(
+        "--chunking",
+        choices=["flat", "parent_child"],
+        default="flat",
+        help="the collection's chunking (ADR 0103); each setting has its own collection",
+    )
+    parser.add_argument(
+        "--child-size",
+        type=int,
+        default=None,
+        help=f"searched chunk size (default {CHUNK_SIZE}; the window bounds it)",
+    )
+    parser.add_argument("--overlap", type=int, default=None, help=f"default {CHUNK_OVERLAP}")
+    parser.add_argument("--parent-size", type=int, default=1000, help="parent_child: parents' size")
+    parser.add_argument(
+        "--corpus-sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ingest the judged documents of the evaluated queries plus others up to N",
+    )
+    parser.add_argument(
         "--keyword-experiments",
         action="store_true",
         help="compare keyword rankers (current, pre-BM25 ts_rank_cd, ts_rank, exact BM25 in "
@@ -815,10 +899,18 @@ def main() -> int:
     qrels = common.scifact_qrels("test")
     if args.quick:
         qrels = dict(list(qrels.items())[:QUICK_QUERIES])
+    setup = Setup(
+        chunking=args.chunking,
+        chunk_size=args.child_size or CHUNK_SIZE,
+        chunk_overlap=CHUNK_OVERLAP if args.overlap is None else args.overlap,
+        parent_size=args.parent_size,
+        corpus_sample=args.corpus_sample,
+    )
+    corpus = sampled_corpus(corpus, qrels, setup.corpus_sample)
     with schema_context(ORG_SLUG):
         organization = current_organization()
         collection, ingestion = ready_collection(
-            corpus, organization, args.reingest, args.batched_ingestion
+            corpus, organization, args.reingest, args.batched_ingestion, setup
         )
         if args.export_questions:
             Path(args.export_questions).write_text(questions_jsonl(queries, qrels, collection))
@@ -840,7 +932,8 @@ def main() -> int:
             rows.append(row)
             print(f"  {mode}, collapse=document: nDCG@10 {row['ndcg@10']:.3f}", flush=True)
         tuning = None
-        if args.tune or not hybrid_beats_both(results):
+        # Tuning reads the train split's judged documents: not in a sample's corpus.
+        if not setup.corpus_sample and (args.tune or not hybrid_beats_both(results)):
             print("tuning hybrid fusion on the train split", flush=True)
             train = common.scifact_qrels("train")
             started_tuning = time.perf_counter()
@@ -871,14 +964,18 @@ def main() -> int:
     if experiments:
         print_experiments(experiments)
     common.write_results(
-        "scifact",
+        "scifact"
+        if setup == Setup()
+        else f"scifact-{setup.collection_name[len(COLLECTION) + 1 :]}",
         {
             "method": (
-                f"BEIR SciFact test split through retrieval.search; chunk {CHUNK_SIZE}/{CHUNK_OVERLAP}; "
+                f"BEIR SciFact test split through retrieval.search; {setup.describe()}; "
                 "text = title + blank line + abstract; top_k=10 for nDCG@10/recall@10, "
                 "top_k=50 for recall@50; hits deduplicated to papers at their best chunk"
             ),
             "quick": args.quick,
+            "setup": vars(setup),
+            "corpus_documents": len(corpus),
             "references_ndcg@10": REFERENCES,
             "ingestion": ingestion,
             "results": rows,

@@ -7,7 +7,7 @@ No database and no provider here, so each rule is tested on its own.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistants.providers.base import ChatMessage, Source
 from assistants.providers.tokens import count_tokens
@@ -167,9 +167,49 @@ class RetrievedSource:
     # (False: it failed and the fused order was kept) and its score; None without one.
     reranked: bool | None = None
     rerank_score: float | None = None
+    # Parent-child collections (ADR 0103): the section the chunk was cut from, which the
+    # model reads instead of the chunk when the context has room (``with_parent_sections``),
+    # and the other retrieved chunks of that section it then stands for.
+    parent_id: int | None = None
+    parent_text: str = ""
+    parent_used: bool = False
+    merged_chunk_ids: tuple[int, ...] = ()
 
     def as_provider_source(self) -> Source:
         return Source(index=self.index, title=self.document_title, text=self.text, page=self.page)
+
+
+def with_parent_sections(
+    sources: list[RetrievedSource], budget_tokens: int
+) -> list[RetrievedSource]:
+    """The sources as the model should read them: each chunk's parent section instead of
+    the chunk while the sources fit in ``budget_tokens``, and each section once.
+
+    In rank order: a chunk whose section is already a source adds nothing but its chunk
+    id to that source (the model reads the section once); a section that no longer fits
+    leaves its chunk as it was. Numbers are given again from the first source's, so
+    they stay consecutive."""
+    kept: list[RetrievedSource] = []
+    by_parent: dict[int, int] = {}  # section id -> position in ``kept``
+    used = 0
+    for source in sources:
+        position = by_parent.get(source.parent_id) if source.parent_id is not None else None
+        if position is not None:
+            holder = kept[position]
+            kept[position] = replace(
+                holder, merged_chunk_ids=(*holder.merged_chunk_ids, source.chunk_id)
+            )
+            continue
+        text, parent_used = source.text, False
+        if source.parent_id is not None and source.parent_text:
+            cost = count_tokens(source.parent_text)
+            if used + cost <= budget_tokens:
+                text, parent_used = source.parent_text, True
+                by_parent[source.parent_id] = len(kept)
+        used += count_tokens(text)
+        kept.append(replace(source, text=text, parent_used=parent_used))
+    first = sources[0].index if sources else 1
+    return [replace(source, index=first + n) for n, source in enumerate(kept)]
 
 
 def system_prompt(instructions: str, sources: list[RetrievedSource]) -> str:

@@ -139,7 +139,8 @@ class Message(models.Model):
     retrieval_query = models.TextField(blank=True)
     # Sources in citation order: [{"index", "chunk_id", "document_id", "document_title",
     # "page", "section", "score", "cited"}], plus "reranked" and "rerank_score" when the
-    # assistant has a reranker (ADR 0100).
+    # assistant has a reranker (ADR 0100), "parent_id" and "merged_chunk_ids" when the
+    # model read the chunk's parent section (ADR 0103).
     sources = models.JSONField(default=list, blank=True)
     attachments = models.ManyToManyField("files.File", blank=True, related_name="+")
     feedback_rating = models.SmallIntegerField(null=True, blank=True)  # 1 up, -1 down

@@ -308,7 +308,7 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
         params, organization=inputs.organization, usage=inputs.usage_context()
     )
     reranked = result.rerank.applied if result.rerank is not None else None
-    return tuple(
+    sources = [
         conversation.RetrievedSource(
             index=number,
             chunk_id=hit.chunk_id,
@@ -320,9 +320,25 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
             text=hit.text,
             reranked=reranked,
             rerank_score=hit.rerank_score,
+            parent_id=hit.parent.id if hit.parent is not None else None,
+            parent_text=hit.parent.text if hit.parent is not None else "",
         )
         for number, hit in enumerate(result.hits, start=1)
+    ]
+    return tuple(conversation.with_parent_sections(sources, _knowledge_budget(inputs)))
+
+
+def _knowledge_budget(inputs: TurnInputs) -> int:
+    """Tokens the knowledge passages may take when they grow to their parent sections:
+    half of what the context window leaves after the answer and the question (as
+    attachments get), so history keeps room. Chunks themselves are always sent."""
+    model = inputs.assistant.model
+    room = (
+        (model.context_window or 8000)
+        - inputs.assistant.max_output_tokens
+        - count_tokens(inputs.text)
     )
+    return max(room // 2, 0)
 
 
 def _attachments(inputs: TurnInputs) -> attachment_context.AttachmentContext:
@@ -425,6 +441,13 @@ def source_rows(sources, cited: list[int] | None = None) -> list[dict]:
             "file_id": s.file_id or None,
             # An attached file's passage is kept nowhere else: its text goes with the row.
             **({"excerpt": s.text[:2000]} if s.file_id else {}),
+            # The model read the chunk's parent section (ADR 0103), which also held these
+            # other retrieved chunks.
+            **(
+                {"parent_id": s.parent_id, "merged_chunk_ids": list(s.merged_chunk_ids)}
+                if s.parent_used
+                else {}
+            ),
             # Whether the assistant's reranker ordered the passages (ADR 0100).
             **(
                 {"reranked": s.reranked, "rerank_score": s.rerank_score}

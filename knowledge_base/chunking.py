@@ -20,6 +20,13 @@ them gives back all the document's text (up to whitespace). Output is determinis
 
 Cost is linear: each sentence is counted once and chunk sizes are planned from the sums;
 each finished chunk is counted once more to report (and guarantee) its exact size.
+
+Parent-child chunking (`chunk_parent_child`, ADR 0103): the document is first cut into
+parents of up to `parent_size` tokens by the same rules without overlap (so a parent never
+spans two headings or two pages either, and parents partition the text), then each parent
+into children of up to `child_size` tokens with overlap. Children are what is searched;
+each names its parent (`Chunk.parent`, an index into the parents) and where its text sits
+in the parent's (`metadata["parent_start"]`, `metadata["parent_end"]`, character offsets).
 """
 
 from __future__ import annotations
@@ -48,6 +55,14 @@ class Chunk:
     page: int | None
     section: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Parent-child chunking: the index of this chunk's parent among the parents.
+    parent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParentChildChunks:
+    parents: list[Chunk]  # read by the model and opened by citations; never searched
+    children: list[Chunk]  # searched; each one's ``parent`` indexes ``parents``
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +114,55 @@ def chunk_document(
         for packed in _Packer(units, counter, limits).chunks():
             chunks.append(_make_chunk(len(chunks), packed, heading))
     return chunks
+
+
+def chunk_parent_child(
+    doc: ExtractedDocument,
+    *,
+    parent_size: int = 1200,
+    child_size: int = 200,
+    overlap: int = 30,
+    count_tokens: TokenCounter | None = None,
+) -> ParentChildChunks:
+    """Parents of up to `parent_size` tokens (no overlap, within one heading and page),
+    and children of up to `child_size` tokens cut from each parent, in reading order."""
+    validate_sizes(child_size, overlap)
+    validate_sizes(parent_size, 0)
+    if parent_size <= child_size:
+        raise ValueError(
+            f"parent_size ({parent_size}) must be larger than child_size ({child_size})"
+        )
+    counter = count_tokens or _default_counter()
+    parents = chunk_document(doc, chunk_size=parent_size, overlap=0, count_tokens=counter)
+    children: list[Chunk] = []
+    for parent in parents:
+        # The parent's own text, re-split: its paragraphs are separated as the chunker
+        # renders them, so each child's text is a substring of the parent's.
+        inner = ExtractedDocument(
+            title=doc.title, sections=[Section(parent.text, parent.page, parent.section)]
+        )
+        cursor = 0
+        for child in chunk_document(
+            inner, chunk_size=child_size, overlap=overlap, count_tokens=counter
+        ):
+            start = parent.text.find(child.text, cursor)
+            if start < 0:  # never expected; the citation then shows the parent unmarked
+                span: dict[str, Any] = {"parent_start": None, "parent_end": None}
+            else:
+                span = {"parent_start": start, "parent_end": start + len(child.text)}
+                cursor = start + 1  # the next child starts after this one's start
+            children.append(
+                Chunk(
+                    index=len(children),
+                    text=child.text,
+                    token_count=child.token_count,
+                    page=parent.page,
+                    section=parent.section,
+                    metadata={**child.metadata, "page_end": parent.metadata["page_end"], **span},
+                    parent=parent.index,
+                )
+            )
+    return ParentChildChunks(parents=parents, children=children)
 
 
 def validate_sizes(chunk_size: int, overlap: int) -> None:

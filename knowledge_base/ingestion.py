@@ -15,7 +15,7 @@ document's version is gone, and every later stage checks again before it works.
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -34,7 +34,13 @@ from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.embedding_windows import EmbeddingWindow, embedding_input, embedding_window
 from knowledge_base.extraction.sandbox import ExtractionCancelled, extract_isolated
 from knowledge_base.file_processing import extraction_limits, file_extract_document
-from knowledge_base.models import Document, DocumentChunk, DocumentStatus
+from knowledge_base.models import (
+    Chunking,
+    Document,
+    DocumentChunk,
+    DocumentSection,
+    DocumentStatus,
+)
 from knowledge_base.retrieval import text_index
 
 __all__ = ["embedding_input"]  # re-exported: what the embedding model reads of a chunk
@@ -97,15 +103,42 @@ def _source_document(document: Document, run: _Run) -> extraction.ExtractedDocum
     )
 
 
-def chunk_for_collection(collection, extracted, window: EmbeddingWindow | None = None) -> list:
-    """The collection's chunking, bounded by its embedding model's window (counted with
-    the model's own tokenizer) so the vector side sees every chunk whole."""
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What the ingestion writes: the searched chunks, and with parent-child chunking
+    their parents (each chunk's ``parent`` indexes ``parents``)."""
+
+    chunks: list[chunking.Chunk]
+    parents: list[chunking.Chunk] = field(default_factory=list)
+
+
+def chunk_plan_for_collection(
+    collection, extracted, window: EmbeddingWindow | None = None
+) -> ChunkPlan:
+    """The collection's chunking, the searched chunks bounded by its embedding model's
+    window (counted with the model's own tokenizer) so the vector side sees each whole;
+    parents are not embedded and keep their own size (ADR 0103)."""
     window = window or embedding_window(collection.embedding_model)
     chunk_size = min(collection.chunk_size, window.chunk_tokens)
     overlap = min(collection.chunk_overlap, max(0, chunk_size // 2 - 1))
-    return chunking.chunk_document(
+    if collection.chunking == Chunking.PARENT_CHILD and collection.parent_size > chunk_size:
+        tree = chunking.chunk_parent_child(
+            extracted,
+            parent_size=collection.parent_size,
+            child_size=chunk_size,
+            overlap=overlap,
+            count_tokens=window.count_tokens,
+        )
+        return ChunkPlan(tree.children, tree.parents)
+    flat = chunking.chunk_document(
         extracted, chunk_size=chunk_size, overlap=overlap, count_tokens=window.count_tokens
     )
+    return ChunkPlan(flat)
+
+
+def chunk_for_collection(collection, extracted, window: EmbeddingWindow | None = None) -> list:
+    """The searched chunks of ``chunk_plan_for_collection``."""
+    return chunk_plan_for_collection(collection, extracted, window).chunks
 
 
 def _embed(
@@ -135,10 +168,16 @@ def _embed(
 
 
 def _write_chunks(
-    document: Document, version: int, chunks: list, vectors: list, extracted, owner: str = ""
+    document: Document,
+    version: int,
+    chunks: list,
+    vectors: list,
+    extracted,
+    owner: str = "",
+    parents: list | None = None,
 ) -> bool:
-    """Replace the document's chunks in one transaction; False if a newer run (another
-    version, or another delivery that took the lease over) did."""
+    """Replace the document's chunks (and parents) in one transaction; False if a newer
+    run (another version, or another delivery that took the lease over) did."""
     dimensions = document.collection.embedding_dimensions
     with transaction.atomic():
         current = Document.objects.select_for_update().filter(pk=document.pk).first()
@@ -148,6 +187,23 @@ def _write_chunks(
             return False  # another delivery took the lease over (ours had expired)
         text_index.document_chunks_removed(document.pk)
         DocumentChunk.objects.filter(document=document).delete()
+        DocumentSection.objects.filter(document=document).delete()
+        # Primary keys come back from PostgreSQL's INSERT ... RETURNING.
+        sections = DocumentSection.objects.bulk_create(
+            [
+                DocumentSection(
+                    document=document,
+                    index=parent.index,
+                    content=parent.text,
+                    token_count=parent.token_count,
+                    page_number=parent.page,
+                    page_end=parent.metadata.get("page_end"),
+                    section_title=(parent.section or "")[:500],
+                )
+                for parent in parents or []
+            ],
+            batch_size=500,
+        )
         DocumentChunk.objects.bulk_create(
             [
                 DocumentChunk(
@@ -161,6 +217,7 @@ def _write_chunks(
                     embedding=vector,
                     embedding_dimensions=dimensions,
                     metadata=chunk.metadata,
+                    parent=sections[chunk.parent] if chunk.parent is not None else None,
                 )
                 for chunk, vector in zip(chunks, vectors, strict=True)
             ],
@@ -195,6 +252,7 @@ def _fail(document_id, version: int, message: str) -> None:
             return
         text_index.document_chunks_removed(document.pk)
         DocumentChunk.objects.filter(document=document).delete()
+        DocumentSection.objects.filter(document=document).delete()
         document.status = DocumentStatus.FAILED
         document.error = message[:1000]
         document.chunks_done = 0
@@ -261,7 +319,8 @@ def _run_claimed(
         extracted = _source_document(document, run)
         run.check()
         window = embedding_window(document.collection.embedding_model)
-        chunks = chunk_for_collection(document.collection, extracted, window)
+        plan = chunk_plan_for_collection(document.collection, extracted, window)
+        chunks = plan.chunks
         if not chunks:
             raise extraction.ExtractionError("No text could be extracted from this document.")
         Document.objects.filter(pk=document.pk).update(chunks_total=len(chunks))
@@ -298,6 +357,6 @@ def _run_claimed(
         logger.exception("ingestion of document %s failed", document_id)
         _fail(document_id, version, "Processing failed unexpectedly; the team has been notified.")
         raise
-    if not _write_chunks(document, version, chunks, vectors, extracted, owner):
+    if not _write_chunks(document, version, chunks, vectors, extracted, owner, plan.parents):
         return IngestionResult("cancelled")
     return IngestionResult("completed", len(chunks))

@@ -52,6 +52,22 @@ TEXT_SEARCH_LANGUAGES = (
 )
 
 
+class Chunking(models.TextChoices):
+    """How a collection's documents are cut (ADR 0103)."""
+
+    # One size: the searched chunk is what the model reads.
+    FLAT = "flat", "Flat"
+    # Small chunks (``chunk_size``) are searched; their parent section (``parent_size``)
+    # is what the model reads and the citation opens.
+    PARENT_CHILD = "parent_child", "Parent-child"
+
+
+# New collections' chunking (ADR 0103 says why); existing ones keep theirs.
+DEFAULT_CHUNKING = Chunking.PARENT_CHILD
+DEFAULT_PARENT_SIZE = 1000
+MIN_PARENT_SIZE = 100
+
+
 class Collection(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120)
@@ -63,6 +79,14 @@ class Collection(models.Model):
         default=400, validators=[MinValueValidator(50), MaxValueValidator(8000)]
     )
     chunk_overlap = models.PositiveIntegerField(default=60)
+    # flat: chunks of ``chunk_size``; parent_child: searched children of ``chunk_size``
+    # inside parents of ``parent_size`` (DocumentSection). Applies from the next
+    # (re)processing of each document.
+    chunking = models.CharField(max_length=16, choices=Chunking.choices, default=DEFAULT_CHUNKING)
+    parent_size = models.PositiveIntegerField(
+        default=DEFAULT_PARENT_SIZE,
+        validators=[MinValueValidator(MIN_PARENT_SIZE), MaxValueValidator(8000)],
+    )
     # Fixed at creation, like the embedding model: the keyword index is built with it.
     language = models.CharField(
         max_length=32,
@@ -220,6 +244,34 @@ class Document(models.Model):
         return self.title
 
 
+class DocumentSection(models.Model):
+    """A parent of a parent-child collection's chunks: the section (or the part of one,
+    within one page) that the model reads and a citation opens around the searched
+    chunks inside it (its ``children``). Neither embedded nor in the keyword index, so
+    never a search hit and never in the BM25 statistics; written and deleted with the
+    document's chunks by the ingestion transaction (ADR 0103)."""
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="sections")
+    index = models.PositiveIntegerField()
+    content = models.TextField()
+    token_count = models.PositiveIntegerField()
+    page_number = models.PositiveIntegerField(null=True, blank=True)
+    page_end = models.PositiveIntegerField(null=True, blank=True)
+    section_title = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["document", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "index"], name="section_document_index_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}§{self.index}"
+
+
 class DocumentChunk(models.Model):
     id = models.BigAutoField(primary_key=True)
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
@@ -230,8 +282,14 @@ class DocumentChunk(models.Model):
     token_count = models.PositiveIntegerField()
     page_number = models.PositiveIntegerField(null=True, blank=True)
     section_title = models.CharField(max_length=500, blank=True)
+    # Parent-child collections: the section this chunk was cut from (what the model
+    # reads); its text is content[metadata.parent_start:metadata.parent_end] of it.
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+        DocumentSection,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
     )
     embedding = VectorField(null=True)
     embedding_dimensions = models.PositiveIntegerField()

@@ -58,7 +58,7 @@ def chunk_get(*, chunk_id) -> DocumentChunk:
     text = str(chunk_id)
     if not text.isdigit() or not 0 < int(text) < 2**63:
         raise DocumentChunk.DoesNotExist(f"Malformed chunk id: {chunk_id!r}")
-    return DocumentChunk.objects.select_related("document").get(pk=int(text))
+    return DocumentChunk.objects.select_related("document", "parent").get(pk=int(text))
 
 
 def document_totals() -> tuple[int, int]:

@@ -21,8 +21,12 @@ from files import services as file_services
 from knowledge_base import extraction, web_queue
 from knowledge_base.collection_counts import collection_refresh_counts
 from knowledge_base.models import (
+    DEFAULT_CHUNKING,
+    DEFAULT_PARENT_SIZE,
+    MIN_PARENT_SIZE,
     TEXT_SEARCH_CONFIG,
     TEXT_SEARCH_LANGUAGES,
+    Chunking,
     Collection,
     Document,
     DocumentChunk,
@@ -47,11 +51,27 @@ class PayloadTooLarge(errors.PayloadTooLarge):
 # -- collections --------------------------------------------------------------
 
 
-def _validate_chunking(chunk_size: int, chunk_overlap: int) -> None:
-    if not 50 <= chunk_size <= 8000:
-        raise ValidationError({"chunk_size": ["Use 50 to 8000 tokens."]})
-    if not 0 <= chunk_overlap < chunk_size // 2:
-        raise ValidationError({"chunk_overlap": ["Use 0 up to half the chunk size (exclusive)."]})
+def _validate_chunking(collection: Collection) -> None:
+    errors_by_field: dict[str, list[str]] = {}
+    if not 50 <= collection.chunk_size <= 8000:
+        errors_by_field["chunk_size"] = ["Use 50 to 8000 tokens."]
+    elif not 0 <= collection.chunk_overlap < collection.chunk_size // 2:
+        errors_by_field["chunk_overlap"] = ["Use 0 up to half the chunk size (exclusive)."]
+    if collection.chunking not in Chunking.values:
+        errors_by_field["chunking"] = [f"Use one of: {', '.join(Chunking.values)}."]
+    if not MIN_PARENT_SIZE <= collection.parent_size <= 8000:
+        errors_by_field["parent_size"] = [f"Use {MIN_PARENT_SIZE} to 8000 tokens."]
+    elif (
+        collection.chunking == Chunking.PARENT_CHILD
+        and collection.parent_size <= collection.chunk_size
+    ):
+        # The searched chunks are cut from the parents: a parent must hold several.
+        errors_by_field["parent_size"] = [
+            "Make the parent size larger than the chunk size (the searched chunks are cut "
+            "from the parents)."
+        ]
+    if errors_by_field:
+        raise ValidationError(errors_by_field)
 
 
 @transaction.atomic
@@ -62,6 +82,8 @@ def collection_create(
     description: str = "",
     chunk_size: int = 400,
     chunk_overlap: int = 60,
+    chunking: str = DEFAULT_CHUNKING,
+    parent_size: int | None = None,
     language: str = TEXT_SEARCH_CONFIG,
     unaccent: bool = False,
     user=None,
@@ -78,20 +100,26 @@ def collection_create(
                 ]
             }
         )
-    _validate_chunking(chunk_size, chunk_overlap)
     if language not in TEXT_SEARCH_LANGUAGES:
         raise ValidationError({"language": [f"Use one of: {', '.join(TEXT_SEARCH_LANGUAGES)}."]})
-    collection = Collection.objects.create(
+    if parent_size is None:
+        # Unsaid: the default, or twice the chunks when they are that large already.
+        parent_size = max(DEFAULT_PARENT_SIZE, min(8000, 2 * chunk_size))
+    collection = Collection(
         name=name,
         description=description,
         embedding_model=embedding_model,
         embedding_dimensions=embedding_model.embedding_dimensions,
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
+        chunking=chunking,
+        parent_size=parent_size,
         language=language,
         unaccent=unaccent,
         created_by=person(user),
     )
+    _validate_chunking(collection)
+    collection.save()
     ensure_vector_index(collection.embedding_dimensions)
     audit_record(
         actor=actor,
@@ -109,6 +137,8 @@ def _audited_collection(collection: Collection) -> dict:
         "embedding_model": collection.embedding_model.model_id,
         "chunk_size": collection.chunk_size,
         "chunk_overlap": collection.chunk_overlap,
+        "chunking": collection.chunking,
+        "parent_size": collection.parent_size,
         "language": collection.language,
         "unaccent": collection.unaccent,
     }
@@ -121,12 +151,12 @@ def collection_update(
     """Name, description and chunking; the embedding model is fixed at creation.
     New chunking applies to documents processed from now on (reprocess to apply)."""
     before = _audited_collection(collection)
-    for name in ("name", "description", "chunk_size", "chunk_overlap"):
+    for name in ("name", "description", "chunk_size", "chunk_overlap", "chunking", "parent_size"):
         if name in fields:
             setattr(collection, name, fields.pop(name))
     if fields:
         raise ValidationError({name: ["This field cannot be changed."] for name in fields})
-    _validate_chunking(collection.chunk_size, collection.chunk_overlap)
+    _validate_chunking(collection)
     collection.save()
     changes = field_changes(before, _audited_collection(collection))
     if changes:

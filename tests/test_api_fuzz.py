@@ -50,7 +50,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 EXCLUDED_CHECKS = [
     # Business rules the schema cannot state refuse some schema-valid input with a
     # documented 400: ids in a body that name nothing (`"assistants": [<random uuid>]`),
-    # cross-field rules (chunk_overlap below half of chunk_size, an API key required
+    # cross-field rules (chunk_overlap below half of chunk_size, parent_size above it with
+    # parent_child chunking, an API key required
     # for that provider), password strength. Schemathesis cannot know them.
     checks.positive_data_acceptance,
 ]

@@ -235,15 +235,25 @@ def run_retrieve(step: dict, ctx: StepContext) -> StepResult:
     except (ProviderError, DomainError) as error:
         raise _ai_error(error) from error
     rows = [
-        {"title": h.document_title, "text": h.text, "score": round(h.score, 4), "page": h.page}
+        {
+            "title": h.document_title,
+            "text": h.text,
+            "score": round(h.score, 4),
+            "page": h.page,
+            # Parent-child collections: the section the chunk was cut from (ADR 0103).
+            "context": h.context_text,
+        }
         for h in hits
     ]
+    # What a later model step reads: each hit's section (its parent), each section once.
+    passages, seen = [], set()
+    for hit in hits:
+        key = ("section", hit.parent.id) if hit.parent is not None else ("chunk", hit.chunk_id)
+        if key not in seen:
+            seen.add(key)
+            passages.append(f"[{len(passages) + 1}] {hit.document_title}\n{hit.context_text}")
     return StepResult(
-        output={
-            "hits": rows,
-            "count": len(rows),
-            "text": "\n\n".join(f"[{n + 1}] {r['title']}\n{r['text']}" for n, r in enumerate(rows)),
-        },
+        output={"hits": rows, "count": len(rows), "text": "\n\n".join(passages)},
         recorded_input=recorded,
     )
 

@@ -58,6 +58,16 @@ class SourceSerializer(serializers.Serializer):
     rerank_score = serializers.FloatField(
         required=False, allow_null=True, help_text="The reranker's relevance score."
     )
+    parent_id = serializers.IntegerField(
+        required=False,
+        help_text="Set when the model read the chunk's parent section (parent-child "
+        "collections): the section's id; the chunk (GET /chunks/{chunk_id}) shows it.",
+    )
+    merged_chunk_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Other retrieved chunks of the same section: the model read it once.",
+    )
 
 
 class AttachmentSerializer(serializers.Serializer):

@@ -68,3 +68,50 @@ def test_title_from_first_message():
     assert conversation.title_from_message("Where is my parcel?\nOrder 42") == "Where is my parcel?"
     long = conversation.title_from_message("word " * 40)
     assert len(long) <= 61 and long.endswith("…")
+
+
+def _hit(index: int, chunk_id: int, parent_id: int | None, text: str, parent_text: str = ""):
+    return RetrievedSource(
+        index=index,
+        chunk_id=chunk_id,
+        document_id="d",
+        document_title="Manual",
+        page=None,
+        section="",
+        score=1.0 / index,
+        text=text,
+        parent_id=parent_id,
+        parent_text=parent_text,
+    )
+
+
+def test_parent_sections_replace_chunks_once_each_within_the_budget():
+    section = "Intro. " + "The pump needs care. " * 20 + "Bolt A. Bolt B."
+    other = "The valve section. " * 10
+    sources = [
+        _hit(3, 11, 1, "Bolt A.", section),
+        _hit(4, 12, 2, "The valve section.", other),
+        _hit(5, 13, 1, "Bolt B.", section),  # same section as the first: read once
+        _hit(6, 14, None, "A flat chunk."),
+    ]
+
+    kept = conversation.with_parent_sections(sources, budget_tokens=10_000)
+
+    assert [s.chunk_id for s in kept] == [11, 12, 14]
+    assert [s.text for s in kept] == [section, other, "A flat chunk."]
+    assert [s.index for s in kept] == [3, 4, 5]  # renumbered from the first
+    assert kept[0].parent_used and kept[0].merged_chunk_ids == (13,)
+    assert not kept[2].parent_used
+    prompt = conversation.system_prompt("", kept)
+    assert prompt.count("Bolt B.") == 1 and "[5] (Manual)\nA flat chunk." in prompt
+
+
+def test_a_section_that_does_not_fit_leaves_its_chunk():
+    big = "word " * 500
+    sources = [_hit(1, 1, 7, "small chunk", big), _hit(2, 2, 8, "other chunk", "short section")]
+
+    kept = conversation.with_parent_sections(sources, budget_tokens=100)
+
+    assert [s.text for s in kept] == ["small chunk", "short section"]
+    assert [s.parent_used for s in kept] == [False, True]
+    assert count_tokens(" ".join(s.text for s in kept)) <= 100

@@ -67,6 +67,7 @@ SPECTACULAR_SETTINGS = {
         "ConversationSourceEnum": "chat.models.ConversationSource.choices",
         "ImportSourceEnum": "chat.conversations.formats.SOURCES",
         "EvaluationStatusEnum": "knowledge_base.models.EvaluationStatus.choices",
+        "ChunkingEnum": "knowledge_base.models.Chunking.choices",
         # The search modes, whether one (search, results) or a list (evaluation runs).
         "ModeEnum": ["vector", "keyword", "hybrid"],
     },

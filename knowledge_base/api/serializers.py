@@ -8,7 +8,9 @@ from assistants.api.serializers import ModelKeyField
 from assistants.catalog.models import Capability
 from knowledge_base.leases import document_is_stalled
 from knowledge_base.models import (
+    MIN_PARENT_SIZE,
     TEXT_SEARCH_LANGUAGES,
+    Chunking,
     Collection,
     Document,
     DocumentChunk,
@@ -29,6 +31,19 @@ class CollectionInputSerializer(serializers.Serializer):
     )
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
+    chunking = serializers.ChoiceField(
+        choices=Chunking.choices,
+        required=False,
+        help_text='"parent_child" (default): chunks of chunk_size are searched and their '
+        'parent section of up to parent_size tokens is what the model reads; "flat": the '
+        "searched chunk is what it reads. Applies to documents processed from then on.",
+    )
+    parent_size = serializers.IntegerField(
+        min_value=MIN_PARENT_SIZE,
+        max_value=8000,
+        required=False,
+        help_text="Tokens of a parent section (parent_child); larger than chunk_size.",
+    )
     language = serializers.ChoiceField(
         choices=TEXT_SEARCH_LANGUAGES,
         required=False,
@@ -45,6 +60,19 @@ class CollectionUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
+    chunking = serializers.ChoiceField(
+        choices=Chunking.choices,
+        required=False,
+        help_text='"parent_child" (default): chunks of chunk_size are searched and their '
+        'parent section of up to parent_size tokens is what the model reads; "flat": the '
+        "searched chunk is what it reads. Applies to documents processed from then on.",
+    )
+    parent_size = serializers.IntegerField(
+        min_value=MIN_PARENT_SIZE,
+        max_value=8000,
+        required=False,
+        help_text="Tokens of a parent section (parent_child); larger than chunk_size.",
+    )
 
 
 class CollectionOutputSerializer(serializers.ModelSerializer):
@@ -60,6 +88,8 @@ class CollectionOutputSerializer(serializers.ModelSerializer):
             "embedding_dimensions",
             "chunk_size",
             "chunk_overlap",
+            "chunking",
+            "parent_size",
             "language",
             "unaccent",
             "document_count",
@@ -254,6 +284,23 @@ class SearchInputSerializer(serializers.Serializer):
         return attrs
 
 
+class ParentSectionSerializer(serializers.Serializer):
+    """The section a chunk was cut from (parent-child collections): what the model reads."""
+
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    token_count = serializers.IntegerField()
+    page = serializers.IntegerField(allow_null=True)
+    page_end = serializers.IntegerField(allow_null=True)
+    section = serializers.CharField(allow_blank=True)
+    child_start = serializers.IntegerField(
+        allow_null=True, help_text="Where the chunk's text starts in the section's (characters)."
+    )
+    child_end = serializers.IntegerField(
+        allow_null=True, help_text="Where it ends: text[child_start:child_end] is the chunk."
+    )
+
+
 class HitSerializer(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     document_id = serializers.UUIDField()
@@ -270,6 +317,11 @@ class HitSerializer(serializers.Serializer):
         allow_null=True, help_text="The reranker's relevance score; null when not reranked."
     )
     snippet = serializers.CharField(allow_blank=True)
+    parent = ParentSectionSerializer(
+        allow_null=True,
+        help_text="Parent-child collections: the section this chunk was cut from, which "
+        "assistants read instead of the chunk; null for flat chunks.",
+    )
 
 
 class RerankOutcomeSerializer(serializers.Serializer):
@@ -301,6 +353,7 @@ class ChunkOutputSerializer(serializers.ModelSerializer):
     page = serializers.IntegerField(source="page_number", allow_null=True)
     section = serializers.CharField(source="section_title")
     text = serializers.CharField(source="content")
+    parent = serializers.SerializerMethodField()
 
     class Meta:
         model = DocumentChunk
@@ -314,4 +367,27 @@ class ChunkOutputSerializer(serializers.ModelSerializer):
             "section",
             "text",
             "token_count",
+            "parent",
         ]
+
+    @extend_schema_field(ParentSectionSerializer(allow_null=True))
+    def get_parent(self, chunk: DocumentChunk) -> dict | None:
+        """The section this chunk was cut from (parent-child collections), with where the
+        chunk sits in it: what a citation opens; null for flat chunks."""
+        section = chunk.parent
+        if section is None:
+            return None
+        return ParentSectionSerializer(
+            {
+                "id": section.id,
+                "text": section.content,
+                "token_count": section.token_count,
+                "page": section.page_number,
+                "page_end": section.page_end
+                if section.page_end is not None
+                else section.page_number,
+                "section": section.section_title,
+                "child_start": chunk.metadata.get("parent_start"),
+                "child_end": chunk.metadata.get("parent_end"),
+            }
+        ).data

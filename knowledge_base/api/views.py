@@ -261,7 +261,7 @@ class DocumentChunkListView(mixins.ListModelMixin, OrganizationGenericAPIView):
 
     def get_queryset(self):
         document = _document(self.kwargs["collection_id"], self.kwargs["document_id"])
-        return selectors.chunk_list(document=document).select_related("document")
+        return selectors.chunk_list(document=document).select_related("document", "parent")
 
     @extend_schema(operation_id="document_chunks_list")
     def get(self, request, collection_id, document_id):

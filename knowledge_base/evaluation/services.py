@@ -220,6 +220,8 @@ def collection_configuration(
         "embedding_dimensions": collection.embedding_dimensions,
         "chunk_size": collection.chunk_size,
         "chunk_overlap": collection.chunk_overlap,
+        "chunking": collection.chunking,
+        "parent_size": collection.parent_size,
         "language": collection.language,
         "unaccent": collection.unaccent,
         "documents": collection.document_count,

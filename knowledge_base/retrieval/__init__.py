@@ -11,11 +11,12 @@
 
 ``search`` (hybrid.py) is the entry point. Only chunks of completed documents are
 searched. Every hit (hits.py) carries the chunk id, text, document title, page,
-section, score and a highlighted snippet (snippets.py).
+section, score and a highlighted snippet (snippets.py); in a parent-child collection
+also the parent section the chunk was cut from (parents.py, ADR 0103).
 """
 
 from knowledge_base.retrieval.fusion import RRF_K, reciprocal_rank_fusion
-from knowledge_base.retrieval.hits import Hit, SearchFilters
+from knowledge_base.retrieval.hits import Hit, ParentSection, SearchFilters
 from knowledge_base.retrieval.hybrid import (
     MAX_TOP_K,
     SearchMode,
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_TOP_K",
     "RRF_K",
     "Hit",
+    "ParentSection",
     "Rerank",
     "RerankOutcome",
     "SearchFilters",

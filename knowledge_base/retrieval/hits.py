@@ -13,6 +13,21 @@ class SearchFilters:
     metadata: dict = field(default_factory=dict)  # chunk or document metadata containment
 
 
+@dataclass(frozen=True)
+class ParentSection:
+    """The section a parent-child chunk was cut from (ADR 0103): what the model reads.
+    The hit's own text is ``text[child_start:child_end]`` (None when not located)."""
+
+    id: int
+    text: str
+    token_count: int
+    page: int | None
+    page_end: int | None
+    section: str
+    child_start: int | None
+    child_end: int | None
+
+
 @dataclass
 class Hit:
     chunk_id: int
@@ -29,6 +44,12 @@ class Hit:
     page_end: int | None = None  # last page of the chunk (PDF): its range is page..page_end
     similarity: float | None = None  # cosine similarity to the query, when computed
     rerank_score: float | None = None  # the reranker's relevance score, when reranked
+    parent: ParentSection | None = None  # parent-child collections: the enclosing section
+
+    @property
+    def context_text(self) -> str:
+        """What a model should read for this hit: the parent section, else the chunk."""
+        return self.parent.text if self.parent is not None else self.text
 
 
 BASE_SELECT = """

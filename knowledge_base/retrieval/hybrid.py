@@ -12,6 +12,7 @@ from knowledge_base.retrieval import vector
 from knowledge_base.retrieval.fusion import reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
 from knowledge_base.retrieval.keyword import keyword_search
+from knowledge_base.retrieval.parents import add_parents
 from knowledge_base.retrieval.rerank import Rerank, RerankOutcome, rerank_hits, usage_context
 from knowledge_base.retrieval.snippets import add_snippets
 
@@ -181,6 +182,7 @@ def search_with_outcome(
         return SearchResult([])
     result = _ranked(params, organization, user, usage)
     add_snippets(result.hits, params.query)
+    add_parents(result.hits)
     return result
 
 

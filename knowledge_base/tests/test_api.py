@@ -245,3 +245,119 @@ class TestChunks:
     @pytest.mark.parametrize("chunk_id", ["abc", "99999999999999999999999", "0", "123456789"])
     def test_unknown_or_malformed_chunk_ids_are_404(self, org_a, client_for, chunk_id):
         assert_error(client_for(org_a, "viewer").get(f"/api/v1/chunks/{chunk_id}"), 404)
+
+
+SECTIONED = (
+    "# Pump\n\n"
+    + " ".join(f"The pump step {i} is checked by the technician." for i in range(40))
+    + "\n\n# Warranty\n\nThe zyxwarranty covers the pump motor for two years."
+)
+
+
+@pytest.fixture
+def sectioned_collection(org_a, client_for):
+    response = client_for(org_a, "member").post(
+        "/api/v1/collections",
+        {
+            "name": "Manuals",
+            "chunking": "parent_child",
+            "chunk_size": 60,
+            "chunk_overlap": 10,
+            "parent_size": 250,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+@pytest.mark.django_db
+class TestParentChildChunking:
+    """ADR 0103: the chunking setting over HTTP, and parents in search and chunk results."""
+
+    def test_the_setting_is_stored_and_shown(self, sectioned_collection, api_collection):
+        assert sectioned_collection["chunking"] == "parent_child"
+        assert sectioned_collection["parent_size"] == 250
+        # a collection created without it gets the default
+        assert api_collection["chunking"] == "parent_child"
+        assert api_collection["parent_size"] == 1000
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"chunking": "tree"}, "chunking"),
+            ({"chunking": "parent_child", "chunk_size": 300, "parent_size": 200}, "parent_size"),
+            ({"parent_size": 50}, "parent_size"),
+            ({"parent_size": 9000}, "parent_size"),
+        ],
+    )
+    def test_bad_settings_are_field_errors_and_nothing_is_created(
+        self, org_a, client_for, body, field
+    ):
+        response = client_for(org_a, "member").post(
+            "/api/v1/collections", {"name": "x", **body}, format="json"
+        )
+        assert field in assert_error(response, 400)["fields"]
+        with schema_context(org_a.slug):
+            assert not Collection.objects.exists()
+
+    def test_an_update_that_makes_parents_too_small_changes_nothing(
+        self, org_a, client_for, sectioned_collection
+    ):
+        url = f"/api/v1/collections/{sectioned_collection['id']}"
+        response = client_for(org_a, "member").patch(
+            url, {"chunk_size": 400, "name": "Renamed"}, format="json"
+        )
+        assert "parent_size" in assert_error(response, 400)["fields"]
+        unchanged = client_for(org_a, "viewer").get(url).json()
+        assert (unchanged["name"], unchanged["chunk_size"]) == ("Manuals", 60)
+
+        switched = client_for(org_a, "member").patch(url, {"chunking": "flat"}, format="json")
+        assert switched.status_code == 200 and switched.json()["chunking"] == "flat"
+
+    def test_search_returns_the_chunk_with_its_parent_section(
+        self, org_a, client_for, sectioned_collection
+    ):
+        member = client_for(org_a, "member")
+        flat = member.post(
+            "/api/v1/collections", {"name": "Flat", "chunking": "flat"}, format="json"
+        ).json()
+        for collection in (sectioned_collection, flat):
+            member.post(
+                f"/api/v1/collections/{collection['id']}/documents/text",
+                {"title": "Manual", "text": SECTIONED},
+            )
+        process_pending(org_a)
+
+        def search(collection):
+            return (
+                client_for(org_a, "viewer")
+                .post(
+                    "/api/v1/search",
+                    {"query": "zyxwarranty", "collections": [collection["id"]], "mode": "keyword"},
+                    format="json",
+                )
+                .json()["results"]
+            )
+
+        [hit] = search(sectioned_collection)  # one child holds the word: the parent is no hit
+        parent = hit["parent"]
+        assert parent["section"] == "Warranty" and parent["page"] is None
+        assert parent["text"][parent["child_start"] : parent["child_end"]] == hit["text"]
+        assert "zyxwarranty" in parent["text"]
+        one = client_for(org_a, "viewer").get(f"/api/v1/chunks/{hit['chunk_id']}").json()
+        assert one["parent"] == parent  # what the citation opens
+        [flat_hit] = search(flat)
+        assert flat_hit["parent"] is None
+
+    def test_another_organization_cannot_open_the_chunk(
+        self, org_a, org_b, client_for, sectioned_collection
+    ):
+        client_for(org_a, "member").post(
+            f"/api/v1/collections/{sectioned_collection['id']}/documents/text",
+            {"title": "Manual", "text": SECTIONED},
+        )
+        process_pending(org_a)
+        with schema_context(org_a.slug):
+            chunk_id = DocumentChunk.objects.values_list("id", flat=True).first()
+        assert_error(client_for(org_b, "admin").get(f"/api/v1/chunks/{chunk_id}"), 404)

@@ -11,7 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistants.providers.tokens import count_tokens
-from knowledge_base.chunking import Chunk, chunk_document, graphemes, validate_sizes
+from knowledge_base.chunking import (
+    Chunk,
+    chunk_document,
+    chunk_parent_child,
+    graphemes,
+    validate_sizes,
+)
 from knowledge_base.extraction import ExtractedDocument, Section
 
 PROPERTY_SETTINGS = settings(
@@ -358,3 +364,74 @@ def test_long_runs_of_dots_are_chunked_whole() -> None:
     text = "Contents " + "." * 200_000 + " 12"
     chunks = chunk_document(doc(Section(text)), chunk_size=200, overlap=20)
     assert squash("".join(new_text(chunk) for chunk in chunks)) == squash(text)
+
+
+# --------------------------------------------------------------------------- parent-child
+
+
+class TestParentChild:
+    """Children are searched, parents are read: each child lies inside its parent."""
+
+    def long_document(self) -> ExtractedDocument:
+        sentences = " ".join(f"Sentence {i} of the pump manual says little." for i in range(60))
+        return doc(
+            Section(sentences, page=1, heading="Pump"),
+            Section(sentences.replace("pump", "valve"), page=2, heading="Pump"),
+            Section("The warranty lasts two years.", page=2, heading="Warranty"),
+        )
+
+    def test_children_are_spans_of_their_parent(self):
+        document = self.long_document()
+
+        tree = chunk_parent_child(
+            document, parent_size=200, child_size=50, overlap=8, count_tokens=words_counter
+        )
+
+        assert len(tree.parents) >= 4 and len(tree.children) > len(tree.parents)
+        assert [child.index for child in tree.children] == list(range(len(tree.children)))
+        for child in tree.children:
+            parent = tree.parents[child.parent]
+            start, end = child.metadata["parent_start"], child.metadata["parent_end"]
+            assert parent.text[start:end] == child.text
+            assert child.token_count <= 50 and parent.token_count <= 200
+            assert (child.page, child.section) == (parent.page, parent.section)
+        # every parent has children, in reading order
+        assert sorted({child.parent for child in tree.children}) == list(range(len(tree.parents)))
+        assert [c.parent for c in tree.children] == sorted(c.parent for c in tree.children)
+
+    def test_parents_partition_the_text_and_never_cross_pages_or_headings(self):
+        document = self.long_document()
+
+        tree = chunk_parent_child(
+            document, parent_size=200, child_size=50, overlap=8, count_tokens=words_counter
+        )
+
+        assert all(parent.metadata["overlap_chars"] == 0 for parent in tree.parents)
+        assert squash("".join(p.text for p in tree.parents)) == squash(
+            "".join(section.text for section in document.sections)
+        )
+        assert [(p.page, p.section) for p in tree.parents[:2]] == [(1, "Pump")] * 2
+        assert all(p.page == p.metadata["page_end"] for p in tree.parents)
+        assert tree.parents[-1].text == "The warranty lasts two years."
+        assert tree.parents[-1].section == "Warranty" and tree.parents[-1].page == 2
+        # the children of each parent re-assemble it
+        for parent in tree.parents:
+            mine = [c for c in tree.children if c.parent == parent.index]
+            assert squash("".join(new_text(c) for c in mine)) == squash(parent.text)
+
+    def test_a_small_section_is_one_parent_with_one_child(self):
+        tree = chunk_parent_child(
+            doc(Section("Short note.", heading="Note")), parent_size=200, child_size=50, overlap=5
+        )
+
+        [parent] = tree.parents
+        [child] = tree.children
+        assert parent.text == child.text == "Short note." and child.parent == 0
+        assert (child.metadata["parent_start"], child.metadata["parent_end"]) == (0, 11)
+
+    @pytest.mark.parametrize(("parent_size", "child_size"), [(100, 100), (80, 100)])
+    def test_parents_must_be_larger_than_children(self, parent_size, child_size):
+        with pytest.raises(ValueError, match="parent_size"):
+            chunk_parent_child(
+                doc(Section("text")), parent_size=parent_size, child_size=child_size, overlap=0
+            )

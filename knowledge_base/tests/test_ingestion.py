@@ -8,7 +8,8 @@ from assistants.tests.providers.fake_server import error
 from billing.models import UsageRecord
 from core.tenancy import current_organization
 from knowledge_base import ingestion, services
-from knowledge_base.models import Document, DocumentChunk, DocumentStatus
+from knowledge_base.models import Document, DocumentChunk, DocumentSection, DocumentStatus
+from knowledge_base.tests.test_extraction import make_pdf
 from tests.factories import add_text, process_pending
 
 HANDBOOK = """# Refunds
@@ -191,3 +192,125 @@ class TestUploads:
             collection.refresh_from_db()
         assert collection.document_count == 0 and collection.chunk_count == 0
         assert not [p for p in media_root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def sectioned(org_a):
+    """A parent-child collection (ADR 0103): small searched chunks in larger sections."""
+    with schema_context(org_a.slug):
+        return services.collection_create(
+            name="Sectioned",
+            embedding_model=AIModel.objects.get(provider="local", model_id="all-minilm-l6-v2"),
+            chunk_size=60,
+            chunk_overlap=10,
+            chunking="parent_child",
+            parent_size=200,
+        )
+
+
+def _tree(org, document):
+    with schema_context(org.slug):
+        sections = list(DocumentSection.objects.filter(document=document).order_by("index"))
+        chunks = list(
+            DocumentChunk.objects.filter(document=document)
+            .select_related("parent")
+            .order_by("index")
+        )
+    return sections, chunks
+
+
+@pytest.mark.django_db
+class TestParentChild:
+    def test_sections_are_written_and_each_chunk_points_into_its_own(self, org_a, sectioned):
+        document = add_text(org_a, sectioned, "Handbook", HANDBOOK)
+
+        [result] = process_pending(org_a)
+
+        sections, chunks = _tree(org_a, document)
+        assert result.status == "completed" and result.chunks == len(chunks)
+        assert len(chunks) > len(sections) >= 3
+        assert sections[0].section_title == "Refunds"
+        assert {c.parent_id for c in chunks} == {s.id for s in sections}
+        for chunk in chunks:
+            start, end = chunk.metadata["parent_start"], chunk.metadata["parent_end"]
+            assert chunk.parent.content[start:end] == chunk.content
+            assert chunk.section_title == chunk.parent.section_title
+        with schema_context(org_a.slug):
+            sectioned.refresh_from_db()
+        # Only the searched chunks count, in the collection and in the BM25 statistics.
+        assert sectioned.chunk_count == len(chunks)
+        assert sectioned.text_chunks == len(chunks)
+        assert sectioned.text_length == sum(c.search_length for c in chunks)
+
+    def test_pdf_sections_keep_their_page(self, org_a, sectioned):
+        pages = [
+            "Introduction to the pump. It moves water from the well to the tank.",
+            "Maintenance of the pump. Grease the bearings monthly and check the seals.",
+            "Disposal of the pump. Recycle the copper windings at a certified facility.",
+        ]
+        with schema_context(org_a.slug):
+            services.documents_upload(
+                collection=sectioned,
+                uploads=[services.Upload("pump.pdf", make_pdf(pages, title="Pump"))],
+                user=None,
+                max_bytes=10_000_000,
+            )
+        process_pending(org_a)
+        with schema_context(org_a.slug):
+            document = Document.objects.get(collection=sectioned)
+        sections, chunks = _tree(org_a, document)
+
+        assert [(s.page_number, s.page_end) for s in sections] == [(1, 1), (2, 2), (3, 3)]
+        assert all(c.page_number == c.parent.page_number for c in chunks)
+
+    def test_reprocessing_replaces_sections_without_duplicates(self, org_a, sectioned):
+        document = add_text(org_a, sectioned, "Handbook", HANDBOOK)
+        process_pending(org_a)
+        first_sections, first_chunks = _tree(org_a, document)
+        with schema_context(org_a.slug):
+            again = ingestion.document_process(
+                document_id=document.id,
+                version=document.version,
+                organization=current_organization(),
+            )
+            assert again.status == "skipped"
+            services.document_reprocess(document=document)
+        process_pending(org_a)
+
+        sections, chunks = _tree(org_a, document)
+        assert [s.content for s in sections] == [s.content for s in first_sections]
+        assert [c.content for c in chunks] == [c.content for c in first_chunks]
+        with schema_context(org_a.slug):
+            assert DocumentSection.objects.count() == len(first_sections)
+            assert {c.parent_id for c in chunks} <= set(
+                DocumentSection.objects.values_list("id", flat=True)
+            )
+
+    def test_a_switch_of_the_setting_takes_effect_on_reprocess(self, org_a, sectioned):
+        document = add_text(org_a, sectioned, "Handbook", HANDBOOK)
+        process_pending(org_a)
+        with schema_context(org_a.slug):
+            services.collection_update(collection=sectioned, chunking="flat")
+        sections, chunks = _tree(org_a, document)
+        assert sections and all(c.parent_id for c in chunks)  # until it is processed again
+
+        with schema_context(org_a.slug):
+            services.document_reprocess(document=document)
+        process_pending(org_a)
+
+        sections, chunks = _tree(org_a, document)
+        assert sections == [] and chunks and all(c.parent_id is None for c in chunks)
+        with schema_context(org_a.slug):
+            services.collection_update(collection=sectioned, chunking="parent_child")
+            services.document_reprocess(document=document)
+        process_pending(org_a)
+        sections, chunks = _tree(org_a, document)
+        assert sections and all(c.parent_id for c in chunks)
+
+    def test_deleting_the_document_deletes_its_sections(self, org_a, sectioned):
+        document = add_text(org_a, sectioned, "Handbook", HANDBOOK)
+        process_pending(org_a)
+        with schema_context(org_a.slug):
+            assert DocumentSection.objects.exists()
+            services.document_delete(document=Document.objects.get(pk=document.pk))
+            assert not DocumentSection.objects.exists() and not DocumentChunk.objects.exists()

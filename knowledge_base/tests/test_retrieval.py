@@ -188,3 +188,37 @@ def test_keyword_ranking_weighs_rare_words_over_common_ones(org_a, collection):
 
     # then: BM25's inverse document frequency puts the rare word's chunk first
     assert hits[0].document_title == "Disputes"
+
+
+@pytest.mark.django_db
+def test_parent_child_hits_are_children_carrying_their_section(org_a):
+    """ADR 0103: the children are ranked; each hit brings the section it was cut from, and
+    two hits of one section name the same one. Sections themselves are never hits."""
+    from knowledge_base import services
+    from knowledge_base.models import DocumentChunk, DocumentSection
+    from tests.factories import local_embedding_model
+
+    with schema_context(org_a.slug):
+        collection = services.collection_create(
+            name="Manuals",
+            embedding_model=local_embedding_model(),
+            chunk_size=50,
+            chunk_overlap=0,
+            chunking="parent_child",
+            parent_size=400,
+        )
+    steps = " ".join(f"Step {i}: tighten bolt {i} of the zyxpump housing." for i in range(25))
+    add_text(org_a, collection, "Pump manual", f"# Assembly\n\n{steps}")
+    process_pending(org_a)
+
+    hits = _search(org_a, collection, "zyxpump housing", retrieval.SearchMode.HYBRID, top_k=20)
+
+    with schema_context(org_a.slug):
+        children = DocumentChunk.objects.filter(collection=collection).count()
+        sections = dict(DocumentSection.objects.values_list("id", "content"))
+    assert len(hits) == children > len(sections)  # every child once, no section among them
+    assert {hit.parent.id for hit in hits} == set(sections)
+    for hit in hits:
+        assert hit.parent.text == sections[hit.parent.id]
+        assert hit.parent.text[hit.parent.child_start : hit.parent.child_end] == hit.text
+        assert hit.context_text == hit.parent.text

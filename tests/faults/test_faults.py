@@ -19,6 +19,7 @@ import pytest
 from assistants.tests.providers.fake_server import Reply
 from knowledge_base import extraction, ingestion
 from knowledge_base.embedding_windows import embedding_window
+from knowledge_base.models import DEFAULT_CHUNKING, DEFAULT_PARENT_SIZE
 from tests.faults.harness import children_of, read_events, wait_for
 
 pytestmark = pytest.mark.faults
@@ -51,7 +52,13 @@ def _clean_run_chunks(text: str) -> int:
     the local embedder) bounded by the embedder's window, counted with its tokenizer."""
     extracted = extraction.extract(text.encode(), "text/markdown")
     local = _Model(provider="local", model_id="all-minilm-l6-v2", context_window=256)
-    collection = SimpleNamespace(chunk_size=60, chunk_overlap=10, embedding_model=local)
+    collection = SimpleNamespace(
+        chunk_size=60,
+        chunk_overlap=10,
+        chunking=DEFAULT_CHUNKING,  # the bed's collection takes the default
+        parent_size=DEFAULT_PARENT_SIZE,
+        embedding_model=local,
+    )
     return len(ingestion.chunk_for_collection(collection, extracted, embedding_window(local)))
 
 

@@ -2703,7 +2703,15 @@ export interface components {
             section: string;
             text: string;
             token_count: number;
+            /** @description The section this chunk was cut from (parent-child collections), with where the chunk sits in it: what a citation opens; null for flat chunks. */
+            readonly parent: components["schemas"]["ParentSection"] | null;
         };
+        /**
+         * @description * `flat` - Flat
+         *     * `parent_child` - Parent-child
+         * @enum {string}
+         */
+        ChunkingEnum: "flat" | "parent_child";
         CitedDocument: {
             /** Format: uuid */
             document_id: string;
@@ -2754,6 +2762,15 @@ export interface components {
             chunk_size?: number;
             chunk_overlap?: number;
             /**
+             * @description "parent_child" (default): chunks of chunk_size are searched and their parent section of up to parent_size tokens is what the model reads; "flat": the searched chunk is what it reads. Applies to documents processed from then on.
+             *
+             *     * `flat` - Flat
+             *     * `parent_child` - Parent-child
+             */
+            chunking?: components["schemas"]["ChunkingEnum"];
+            /** @description Tokens of a parent section (parent_child); larger than chunk_size. */
+            parent_size?: number;
+            /**
              * @description Text-search language of the keyword index (fixed at creation); "simple" keeps every word as written (no stemming, no stop words).
              *
              *     * `simple` - simple
@@ -2793,6 +2810,8 @@ export interface components {
             embedding_dimensions: number;
             chunk_size?: number;
             chunk_overlap?: number;
+            chunking?: components["schemas"]["ChunkingEnum"];
+            parent_size?: number;
             language?: components["schemas"]["CollectionOutputLanguageEnum"];
             unaccent?: boolean;
             document_count?: number;
@@ -3476,6 +3495,8 @@ export interface components {
              */
             rerank_score: number | null;
             snippet: string;
+            /** @description Parent-child collections: the section this chunk was cut from, which assistants read instead of the chunk; null for flat chunks. */
+            parent: components["schemas"]["ParentSection"] | null;
         };
         ImportInputRequest: {
             /** @description An export of GET /prompts/{id}/export. */
@@ -4374,6 +4395,19 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["WorkflowOutput"][];
         };
+        /** @description The section a chunk was cut from (parent-child collections): what the model reads. */
+        ParentSection: {
+            id: number;
+            text: string;
+            token_count: number;
+            page: number | null;
+            page_end: number | null;
+            section: string;
+            /** @description Where the chunk's text starts in the section's (characters). */
+            child_start: number | null;
+            /** @description Where it ends: text[child_start:child_end] is the chunk. */
+            child_end: number | null;
+        };
         PatchedActionItemsUpdateRequest: {
             /** @description Positions of the action items that are done (the others are not). */
             done?: number[];
@@ -4419,6 +4453,15 @@ export interface components {
             description?: string;
             chunk_size?: number;
             chunk_overlap?: number;
+            /**
+             * @description "parent_child" (default): chunks of chunk_size are searched and their parent section of up to parent_size tokens is what the model reads; "flat": the searched chunk is what it reads. Applies to documents processed from then on.
+             *
+             *     * `flat` - Flat
+             *     * `parent_child` - Parent-child
+             */
+            chunking?: components["schemas"]["ChunkingEnum"];
+            /** @description Tokens of a parent section (parent_child); larger than chunk_size. */
+            parent_size?: number;
         };
         PatchedConversationSettingsUpdateRequest: {
             /** @description "provider/model_id" of an embedding model; null: the platform default. */
@@ -4977,6 +5020,10 @@ export interface components {
              * @description The reranker's relevance score.
              */
             rerank_score?: number | null;
+            /** @description Set when the model read the chunk's parent section (parent-child collections): the section's id; the chunk (GET /chunks/{chunk_id}) shows it. */
+            parent_id?: number;
+            /** @description Other retrieved chunks of the same section: the model read it once. */
+            merged_chunk_ids?: number[];
         };
         /**
          * @description * `none` - none

@@ -71,9 +71,7 @@ export function SourcePanel({
         ) : chunk.error ? (
           <ErrorMessage error={chunk.error} />
         ) : chunk.data ? (
-          <div className="chunk-text" data-testid="source-chunk">
-            <CitedPassage text={chunk.data.text} answer={answer} index={source.index} />
-          </div>
+          <ChunkInSection chunk={chunk.data} answer={answer} index={source.index} />
         ) : (
           <p className="muted small">The passage's text could not be found again (the document may have been reprocessed).</p>
         )}
@@ -85,5 +83,29 @@ export function SourcePanel({
         </Link>
       </div>
     </aside>
+  );
+}
+
+/** The cited chunk; in a parent-child collection inside the section the model read
+ * (its parent), the retrieved chunk's span marked within it. */
+function ChunkInSection({ chunk, answer, index }: { chunk: Chunk; answer?: string; index: number }) {
+  const parent = chunk.parent;
+  if (!parent || parent.child_start == null || parent.child_end == null) {
+    return (
+      <div className="chunk-text" data-testid="source-chunk">
+        <CitedPassage text={parent ? parent.text : chunk.text} answer={answer} index={index} />
+      </div>
+    );
+  }
+  const before = parent.text.slice(0, parent.child_start);
+  const after = parent.text.slice(parent.child_end);
+  return (
+    <div className="chunk-text" data-testid="source-chunk">
+      {before ? <span className="muted">{before}</span> : null}
+      <mark className="retrieved-span" data-testid="source-retrieved-span">
+        <CitedPassage text={parent.text.slice(parent.child_start, parent.child_end)} answer={answer} index={index} />
+      </mark>
+      {after ? <span className="muted">{after}</span> : null}
+    </div>
   );
 }

@@ -456,7 +456,9 @@ function configText(config: EvaluationRun["config"]): string {
   const compared = reranker
     ? `compared with reranker “${String(reranker.name)}” (${String(reranker.candidates)} candidates)`
     : "no reranker";
-  return `chunks of ${String(value.chunk_size)} (overlap ${String(value.chunk_overlap)}), ${String(value.chunks)} chunks, ${compared}`;
+  // Runs from before parent-child chunking (ADR 0103) have no "chunking": they were flat.
+  const sections = value.chunking === "parent_child" ? ` in sections of ${String(value.parent_size)}` : "";
+  return `chunks of ${String(value.chunk_size)} (overlap ${String(value.chunk_overlap)})${sections}, ${String(value.chunks)} chunks, ${compared}`;
 }
 
 export default function EvaluationPage() {

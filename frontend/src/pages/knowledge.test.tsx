@@ -13,6 +13,10 @@ const COLLECTION = {
   description: "",
   language: "english",
   unaccent: false,
+  chunking: "flat",
+  chunk_size: 400,
+  chunk_overlap: 60,
+  parent_size: 1000,
   document_count: 0,
   chunk_count: 0,
   embedding_model: "all-MiniLM-L6-v2",
@@ -211,6 +215,42 @@ describe("Knowledge: adding documents", () => {
     expect(server.sent("POST", "/api/v1/collections/c1/documents/text")).toEqual([
       { title: "Refund rules", text: "" },
       { title: "Refund rules", text: "# Refunds\n\nWithin 30 days." },
+    ]);
+  });
+});
+
+describe("Knowledge: chunking settings", () => {
+  it("switches to parent-child: a refusal under the parent size keeps the form; saved, the header says it", async () => {
+    let attempts = 0;
+    let current = COLLECTION;
+    const server = fakeServer({
+      "GET /api/v1/collections/c1": async () => json(current),
+      "GET /api/v1/collections/c1/documents": async () => json(page([])),
+      "PATCH /api/v1/collections/c1": async ({ body }: { body: unknown }) => {
+        if (++attempts === 1) return invalid({ parent_size: ["Make the parent size larger than the chunk size."] });
+        current = { ...COLLECTION, ...(body as object) };
+        return json(current);
+      },
+    });
+    renderPage(<CollectionPage />, { route: "/knowledge/c1", path: "/knowledge/:collectionId" });
+    expect((await screen.findByTestId("collection-chunking")).textContent).toBe("chunks of 400 tokens");
+    fireEvent.click(screen.getByRole("button", { name: "Edit collection" }));
+    const dialog = screen.getByRole("dialog", { name: "Edit collection" });
+    fireEvent.change(within(dialog).getByLabelText("Chunking"), { target: { value: "parent_child" } });
+    fireEvent.change(within(dialog).getByLabelText("Parent size (tokens)"), { target: { value: "300" } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Save" }));
+
+    await waitFor(() => expectFieldError("Parent size (tokens)", "parent_size", "Make the parent size larger than the chunk size."));
+    fireEvent.change(within(dialog).getByLabelText("Parent size (tokens)"), { target: { value: "1200" } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Save" }));
+
+    await waitFor(() => expect(screen.queryByRole("dialog", { name: "Edit collection" })).toBeNull());
+    await waitFor(() =>
+      expect(screen.getByTestId("collection-chunking").textContent).toBe("chunks of 400 in sections of 1200 tokens"),
+    );
+    expect(server.sent("PATCH", "/api/v1/collections/c1")).toEqual([
+      { name: "Handbook", description: "", chunking: "parent_child", chunk_size: 400, parent_size: 300 },
+      { name: "Handbook", description: "", chunking: "parent_child", chunk_size: 400, parent_size: 1200 },
     ]);
   });
 });

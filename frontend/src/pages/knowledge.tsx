@@ -56,6 +56,7 @@ const LANGUAGES = [
   "turkish",
 ] as const;
 type CollectionLanguage = NonNullable<Collection["language"]>;
+type Chunking = NonNullable<Collection["chunking"]>;
 
 export function KnowledgePage() {
   const { canEdit } = usePermissions();
@@ -718,7 +719,13 @@ export function CollectionPage() {
       const updated = await unwrap(
         client.PATCH("/api/v1/collections/{collection_id}", {
           params: { path: { collection_id: collectionId } },
-          body: { name: String(form.get("name")), description: String(form.get("description") ?? "") },
+          body: {
+            name: String(form.get("name")),
+            description: String(form.get("description") ?? ""),
+            chunking: String(form.get("chunking")) as Chunking,
+            chunk_size: Number(form.get("chunk_size")),
+            parent_size: Number(form.get("parent_size")),
+          },
         }),
       );
       setEditing(false);
@@ -756,6 +763,12 @@ export function CollectionPage() {
             <span data-testid="collection-language">
               {data.language}
               {data.unaccent ? ", accents ignored" : ""}
+            </span>{" "}
+            ·{" "}
+            <span data-testid="collection-chunking">
+              {data.chunking === "parent_child"
+                ? `chunks of ${String(data.chunk_size)} in sections of ${String(data.parent_size)} tokens`
+                : `chunks of ${String(data.chunk_size)} tokens`}
             </span>
           </>
         }
@@ -862,6 +875,38 @@ export function CollectionPage() {
         <form className="stack" onSubmit={save.run} noValidate>
           <TextField label="Name" name="name" defaultValue={data.name} required error={save.error} />
           <TextAreaField label="Description" name="description" defaultValue={data.description ?? ""} rows={3} error={save.error} />
+          <SelectField
+            label="Chunking"
+            name="chunking"
+            defaultValue={data.chunking}
+            hint="Parent-child: small chunks are searched and the model reads the section around them. Applies to documents processed from now on (reprocess to apply)."
+            error={save.error}
+          >
+            <option value="parent_child">Parent-child (search small chunks, read their section)</option>
+            <option value="flat">Flat (the model reads the searched chunk)</option>
+          </SelectField>
+          <div className="row">
+            <TextField
+              label="Chunk size (tokens)"
+              name="chunk_size"
+              type="number"
+              min={50}
+              max={8000}
+              defaultValue={data.chunk_size}
+              hint="The searched chunks (bounded by the embedding model's window)."
+              error={save.error}
+            />
+            <TextField
+              label="Parent size (tokens)"
+              name="parent_size"
+              type="number"
+              min={100}
+              max={8000}
+              defaultValue={data.parent_size}
+              hint="Parent-child only: the section the model reads."
+              error={save.error}
+            />
+          </div>
           <ErrorMessage error={save.error} />
           <div className="row" style={{ justifyContent: "flex-end" }}>
             <button type="button" className="btn" onClick={() => setEditing(false)}>
@@ -1067,6 +1112,12 @@ export function SearchPage() {
                     <p className="small" style={{ marginTop: 6 }}>
                       <Highlighted text={hit.snippet} />
                     </p>
+                    {hit.parent ? (
+                      <details className="small" data-testid="search-hit-section">
+                        <summary className="muted">Section the assistant reads ({formatNumber(hit.parent.token_count)} tokens)</summary>
+                        <p className="chunk-text">{hit.parent.text}</p>
+                      </details>
+                    ) : null}
                   </article>
                 ))}
                 {!hits.length ? <p className="muted small">Nothing found.</p> : null}
