@@ -2703,7 +2703,6 @@ export interface components {
             section: string;
             text: string;
             token_count: number;
-            /** @description The section this chunk was cut from (parent-child collections), with where the chunk sits in it: what a citation opens; null for flat chunks. */
             readonly parent: components["schemas"]["ParentSection"] | null;
         };
         /**
