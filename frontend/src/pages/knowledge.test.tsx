@@ -245,9 +245,7 @@ describe("Knowledge: chunking settings", () => {
     fireEvent.click(within(dialog).getByRole("button", { name: "Save" }));
 
     await waitFor(() => expect(screen.queryByRole("dialog", { name: "Edit collection" })).toBeNull());
-    await waitFor(() =>
-      expect(screen.getByTestId("collection-chunking").textContent).toBe("chunks of 400 in sections of 1200 tokens"),
-    );
+    await waitFor(() => expect(screen.getByTestId("collection-chunking").textContent).toBe("chunks of 400 in sections of 1200 tokens"));
     expect(server.sent("PATCH", "/api/v1/collections/c1")).toEqual([
       { name: "Handbook", description: "", chunking: "parent_child", chunk_size: 400, parent_size: 300 },
       { name: "Handbook", description: "", chunking: "parent_child", chunk_size: 400, parent_size: 1200 },
