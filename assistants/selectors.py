@@ -1,7 +1,10 @@
 """Reads of assistants and credentials (organization schema)."""
 
+import json
+
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 
 from assistants.models import Assistant, ProviderCredential, Reranker
 from core.lookups import parse_uuid
@@ -15,7 +18,7 @@ def assistant_list(
     require_tenant_schema()
     assistants = Assistant.objects.select_related(
         "model", "fallback_model", "reranker"
-    ).prefetch_related("collections")
+    ).prefetch_related(_collections_with_models())
     if only_ids is not None:
         assistants = assistants.filter(id__in=only_ids)
     if is_active is not None:
@@ -25,8 +28,66 @@ def assistant_list(
     return assistants
 
 
+def _collections_with_models() -> Prefetch:
+    """The assistants' collections with each one's embedding model, in the one statement
+    that reads the collections: a chat turn's retrieval embeds the question with that
+    model, and reading it collection by collection would be another round trip before
+    the first token. (The collection model is named through the field: knowledge_base
+    is a layer above this one.)"""
+    collection = Assistant._meta.get_field("collections").related_model
+    return Prefetch("collections", queryset=collection.objects.select_related("embedding_model"))
+
+
 def assistant_get(*, assistant_id, only_ids: list | None = None) -> Assistant:
     return assistant_list(only_ids=only_ids).get(id=parse_uuid(assistant_id))
+
+
+def _credential_of(provider_field: str) -> Subquery:
+    """The organization's credential row for the provider in ``provider_field``, as JSON."""
+    rows = ProviderCredential.objects.filter(provider=OuterRef(provider_field))
+    return Subquery(
+        rows.values(
+            credential=JSONObject(
+                api_key_encrypted="api_key_encrypted",
+                base_url="base_url",
+                organization_id="organization_id",
+            )
+        )[:1]
+    )
+
+
+def _credential_row(provider: str, data) -> ProviderCredential | None:
+    if data is None:
+        return None
+    fields = json.loads(data) if isinstance(data, str) else data
+    return ProviderCredential(provider=provider, **fields)
+
+
+def assistant_with_credentials(
+    *, assistant_id, only_ids: list | None = None
+) -> tuple[Assistant, dict[str, ProviderCredential | None]]:
+    """``assistant_get`` for a chat turn, and the organization's credential rows for the
+    providers of its model and its fallback model (None: no row), read in the same
+    statement: the turn's stream plan then reads none (``gateway.Credentials``), one
+    round trip fewer before the first token. Read on every turn, never cached, so a
+    changed or deleted key applies from the next turn on."""
+    assistant = (
+        assistant_list(only_ids=only_ids)
+        .annotate(
+            model_credential=_credential_of("model__provider"),
+            fallback_credential=_credential_of("fallback_model__provider"),
+        )
+        .get(id=parse_uuid(assistant_id))
+    )
+    credentials = {
+        assistant.model.provider: _credential_row(
+            assistant.model.provider, assistant.model_credential
+        )
+    }
+    if assistant.fallback_model is not None:
+        provider = assistant.fallback_model.provider
+        credentials[provider] = _credential_row(provider, assistant.fallback_credential)
+    return assistant, credentials
 
 
 def credential_list() -> QuerySet[ProviderCredential]:
