@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -95,27 +95,17 @@ class StreamOutcome:
 # -- credentials --------------------------------------------------------------
 
 
-# The organization's credential rows by provider, as read already (with a turn's
-# assistant: assistants.selectors.assistant_with_credentials). None: no row, the platform
-# default applies. A provider missing from it is read from the database.
-Credentials = Mapping[str, ProviderCredential | None]
-
-
 def provider_config_for(
     *, provider: str, credential: ProviderCredential | None = None
 ) -> ProviderConfig:
-    """The organization's credential for ``provider``, else the platform default."""
-    if provider != Provider.LOCAL and credential is None:
-        require_tenant_schema()
-        credential = ProviderCredential.objects.filter(provider=provider).first()
-    return _config(provider, credential)
-
-
-def _config(provider: str, credential: ProviderCredential | None) -> ProviderConfig:
-    """``credential`` (None: the platform default) as a provider configuration."""
+    """The organization's credential for ``provider``, else the platform default. The row
+    is read on every call, never cached: a changed or deleted key applies at once."""
     timeout, retries = settings.AI_REQUEST_TIMEOUT, settings.AI_MAX_RETRIES
     if provider == Provider.LOCAL:
         return ProviderConfig(provider=provider, timeout=timeout, max_retries=retries)
+    if credential is None:
+        require_tenant_schema()
+        credential = ProviderCredential.objects.filter(provider=provider).first()
     if credential is not None:
         return ProviderConfig(
             provider=provider,
@@ -146,11 +136,7 @@ def _config(provider: str, credential: ProviderCredential | None) -> ProviderCon
     )
 
 
-def provider_for(model: AIModel, credentials: Credentials | None = None) -> ChatProvider:
-    """The adapter for ``model``, with the credential in ``credentials`` when it names the
-    model's provider (read already), else read now."""
-    if credentials is not None and model.provider in credentials:
-        return _provider(_config(model.provider, credentials[model.provider]))
+def provider_for(model: AIModel) -> ChatProvider:
     return _provider(provider_config_for(provider=model.provider))
 
 
@@ -241,23 +227,14 @@ class StreamPlan:
 
 
 def ai_stream_plan(
-    *,
-    model: AIModel,
-    request: ChatRequest,
-    context: UsageContext,
-    fallback: AIModel | None = None,
-    credentials: Credentials | None = None,
+    *, model: AIModel, request: ChatRequest, context: UsageContext, fallback: AIModel | None = None
 ) -> StreamPlan:
-    """Checks the quotas of ``context``'s organization: refused before any call.
-    ``credentials``: the organization's credential rows, when read already."""
+    """Checks the quotas of ``context``'s organization: refused before any call."""
     quotas.quota_check_ai(context.organization, api_key=context.caller_key)
-    primary = Target(provider_for(model, credentials), _with_model(request, model))
-    plan = StreamPlan(model=model, primary=primary)
+    plan = StreamPlan(model=model, primary=Target(provider_for(model), _with_model(request, model)))
     if fallback is not None:
         try:
-            plan.fallback = Target(
-                provider_for(fallback, credentials), _with_model(request, fallback)
-            )
+            plan.fallback = Target(provider_for(fallback), _with_model(request, fallback))
             plan.fallback_model = fallback
         except AuthenticationFailed:
             logger.warning(

@@ -1,10 +1,7 @@
 """Reads of assistants and credentials (organization schema)."""
 
-import json
-
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import JSONObject
+from django.db.models import Prefetch, Q, QuerySet
 
 from assistants.models import Assistant, ProviderCredential, Reranker
 from core.lookups import parse_uuid
@@ -40,54 +37,6 @@ def _collections_with_models() -> Prefetch:
 
 def assistant_get(*, assistant_id, only_ids: list | None = None) -> Assistant:
     return assistant_list(only_ids=only_ids).get(id=parse_uuid(assistant_id))
-
-
-def _credential_of(provider_field: str) -> Subquery:
-    """The organization's credential row for the provider in ``provider_field``, as JSON."""
-    rows = ProviderCredential.objects.filter(provider=OuterRef(provider_field))
-    return Subquery(
-        rows.values(
-            credential=JSONObject(
-                api_key_encrypted="api_key_encrypted",
-                base_url="base_url",
-                organization_id="organization_id",
-            )
-        )[:1]
-    )
-
-
-def _credential_row(provider: str, data) -> ProviderCredential | None:
-    if data is None:
-        return None
-    fields = json.loads(data) if isinstance(data, str) else data
-    return ProviderCredential(provider=provider, **fields)
-
-
-def assistant_with_credentials(
-    *, assistant_id, only_ids: list | None = None
-) -> tuple[Assistant, dict[str, ProviderCredential | None]]:
-    """``assistant_get`` for a chat turn, and the organization's credential rows for the
-    providers of its model and its fallback model (None: no row), read in the same
-    statement: the turn's stream plan then reads none (``gateway.Credentials``), one
-    round trip fewer before the first token. Read on every turn, never cached, so a
-    changed or deleted key applies from the next turn on."""
-    assistant = (
-        assistant_list(only_ids=only_ids)
-        .annotate(
-            model_credential=_credential_of("model__provider"),
-            fallback_credential=_credential_of("fallback_model__provider"),
-        )
-        .get(id=parse_uuid(assistant_id))
-    )
-    credentials = {
-        assistant.model.provider: _credential_row(
-            assistant.model.provider, assistant.model_credential
-        )
-    }
-    if assistant.fallback_model is not None:
-        provider = assistant.fallback_model.provider
-        credentials[provider] = _credential_row(provider, assistant.fallback_credential)
-    return assistant, credentials
 
 
 def credential_list() -> QuerySet[ProviderCredential]:

@@ -64,9 +64,6 @@ class TurnInputs:
     attachments: tuple = ()  # files.File the question carries (chat/attachments.py)
     prompt_version_id: object = None  # written from this template version (the picker)
     external_user_id: str = ""  # who asked outside the platform (a widget's visitor)
-    # The organization's credential rows for the assistant's providers, read with it
-    # (gateway.Credentials); None: the stream plan reads them.
-    credentials: dict | None = None
 
     def usage_context(self) -> gateway.UsageContext:
         """Who the turn's provider calls are recorded for (retrieval's and the answer's)."""
@@ -147,18 +144,15 @@ def check_message(message: str | None) -> str:
     return message
 
 
-def _active_assistant(assistant_id, only_ids: list | None = None) -> tuple[Assistant, dict]:
-    """The assistant and the credentials its providers use (one statement for both)."""
+def _active_assistant(assistant_id, only_ids: list | None = None) -> Assistant:
     try:
         # ``only_ids``: an API key restricted to some assistants sees no others.
-        assistant, credentials = assistant_selectors.assistant_with_credentials(
-            assistant_id=assistant_id, only_ids=only_ids
-        )
+        assistant = assistant_selectors.assistant_get(assistant_id=assistant_id, only_ids=only_ids)
     except ObjectDoesNotExist:
         raise _field_error("assistant", "Unknown assistant.") from None
     if not assistant.is_active:
         raise _field_error("assistant", "This assistant is inactive.")
-    return assistant, credentials
+    return assistant
 
 
 def turn_inputs(
@@ -184,7 +178,7 @@ def turn_inputs(
     require_tenant_schema()
     started = time.perf_counter()
     text = existing_user_message.content if existing_user_message else check_message(message)
-    assistant, credentials = _active_assistant(str(assistant_id), caller.allowed_assistant_ids)
+    assistant = _active_assistant(str(assistant_id), caller.allowed_assistant_ids)
     if top_k is not None and not 1 <= top_k <= 20:
         raise _field_error("top_k", "Use 1 to 20.")
     session = None
@@ -223,7 +217,6 @@ def turn_inputs(
         attachments=tuple(files),
         prompt_version_id=prompt_version_id,
         external_user_id=external_user_id[:200],
-        credentials=credentials,
     )
 
 
@@ -410,7 +403,6 @@ def turn_context(inputs: TurnInputs) -> TurnContext:
         request=request,
         context=usage,
         fallback=inputs.assistant.fallback_model,
-        credentials=inputs.credentials,
     )
     return TurnContext(
         query=query,
