@@ -8,8 +8,12 @@ integrations call these functions, never an SDK.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -94,7 +98,8 @@ class StreamOutcome:
 def provider_config_for(
     *, provider: str, credential: ProviderCredential | None = None
 ) -> ProviderConfig:
-    """The organization's credential for ``provider``, else the platform default."""
+    """The organization's credential for ``provider``, else the platform default. The row
+    is read on every call, never cached: a changed or deleted key applies at once."""
     timeout, retries = settings.AI_REQUEST_TIMEOUT, settings.AI_MAX_RETRIES
     if provider == Provider.LOCAL:
         return ProviderConfig(provider=provider, timeout=timeout, max_retries=retries)
@@ -104,7 +109,8 @@ def provider_config_for(
     if credential is not None:
         return ProviderConfig(
             provider=provider,
-            api_key=crypto.decrypt(credential.api_key_encrypted)
+            # Remembered per ciphertext: a changed key is another ciphertext.
+            api_key=crypto.decrypt_cached(credential.api_key_encrypted)
             if credential.api_key_encrypted
             else None,
             base_url=credential.base_url or None,
@@ -289,6 +295,78 @@ def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> Embe
         result = provider_for(model).embed(model.model_id, texts)
     _record_usage(model=model, usage=result.usage, kind=UsageKind.EMBEDDING, context=context)
     return result
+
+
+# Helper threads for embeddings started ahead of their use (``ai_embed_start``): a query's
+# embedding is a short call, and a web worker prepares at most CHAT_PREPARING_MAX turns at
+# once; more threads than that would wait for the cores anyway.
+EMBED_AHEAD_THREADS = 4
+_embed_ahead: ThreadPoolExecutor | None = None
+_embed_ahead_lock = threading.Lock()
+
+
+def _embed_ahead_pool() -> ThreadPoolExecutor:
+    global _embed_ahead
+    with _embed_ahead_lock:
+        if _embed_ahead is None:
+            _embed_ahead = ThreadPoolExecutor(
+                max_workers=EMBED_AHEAD_THREADS, thread_name_prefix="embed-ahead"
+            )
+        return _embed_ahead
+
+
+def _forget_embed_ahead_in_child() -> None:
+    # A forked child has none of its parent's threads: it starts a pool of its own.
+    global _embed_ahead, _embed_ahead_lock
+    _embed_ahead, _embed_ahead_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_embed_ahead_in_child)
+
+
+class PendingEmbedding:
+    """An embedding being computed in a helper thread (``ai_embed_start``). ``result()``
+    waits for it and records it in the ledger, once, on the caller's thread and database
+    connection (and transaction), as ``ai_embed`` does."""
+
+    def __init__(self, future: Future, model: AIModel, context: UsageContext) -> None:
+        self._future, self._model, self._context = future, model, context
+        self._result: EmbeddingResult | None = None
+
+    def result(self) -> EmbeddingResult:
+        if self._result is None:
+            result = self._future.result()  # the provider's error, if it failed
+            _record_usage(
+                model=self._model,
+                usage=result.usage,
+                kind=UsageKind.EMBEDDING,
+                context=self._context,
+            )
+            self._result = result
+        return self._result
+
+    def settle(self) -> None:
+        """For a caller giving up (its own work failed): the call was made, so it is
+        still recorded when it succeeded; nothing is raised from here."""
+        with contextlib.suppress(Exception):
+            self.result()
+
+
+def ai_embed_start(*, model: AIModel, texts: list[str], context: UsageContext) -> PendingEmbedding:
+    """``ai_embed`` in two halves, for a caller with other work to do meanwhile (a hybrid
+    search runs its keyword half while the query is embedded): the quota is checked, the
+    credential read and the provider called (in a helper thread) now; ``result()`` waits
+    for the vectors and writes the ledger row. Only the provider call leaves this thread.
+    A caller that does not reach ``result()`` must call ``settle()``."""
+    quotas.quota_check_ai(context.organization, api_key=context.caller_key)
+    provider = provider_for(model)
+
+    def call() -> EmbeddingResult:
+        with metrics.provider_call(model.provider, "embedding"):
+            return provider.embed(model.model_id, texts)
+
+    return PendingEmbedding(_embed_ahead_pool().submit(call), model, context)
 
 
 def ai_embed_batches(

@@ -499,13 +499,37 @@ def service_call(mode: str, collection: Any, query: Query, organization: Any) ->
 
 
 def precomputed_embeddings(collection: Any, queries: list[Query]) -> Any:
-    """Replace search()'s query embedding by a lookup: embedding time is excluded."""
+    """Replace search()'s query embedding by a lookup: embedding time is excluded (hybrid
+    search starts it with ``embed_query_start``, the other modes call ``embed_query``)."""
+    from contextlib import ExitStack
+
     by_text = {q.text: q.vector for q in queries}
     model_id = collection.embedding_model_id
-    return mock.patch(
-        "knowledge_base.retrieval.vector.embed_query",
-        lambda query, collections, *args, **kwargs: {model_id: by_text[query]},
+
+    class Ready:
+        def __init__(self, query: str) -> None:
+            self.vectors = {model_id: by_text[query]}
+
+        def result(self) -> dict:
+            return self.vectors
+
+        def settle(self) -> None:
+            pass
+
+    stack = ExitStack()
+    stack.enter_context(
+        mock.patch(
+            "knowledge_base.retrieval.vector.embed_query",
+            lambda query, collections, *args, **kwargs: {model_id: by_text[query]},
+        )
     )
+    stack.enter_context(
+        mock.patch(
+            "knowledge_base.retrieval.vector.embed_query_start",
+            lambda query, collections, *args, **kwargs: Ready(query),
+        )
+    )
+    return stack
 
 
 def capture(call: Callable[[], Any]) -> list[Statement]:

@@ -178,16 +178,18 @@ def tokens_count(organization, tokens: int, api_key=None) -> None:
 
 
 def _tokens_add(organization, tokens: int, api_key) -> None:
+    """One Redis round trip for every window (the cache's ``add`` then ``incr`` cost three
+    per window): each key is created at 0 with its expiry if missing, then incremented.
+    The values are the cache's integers, which ``_tokens_used`` reads back."""
     start, _ = _window()
     cache, ttl = caches["shared"], settings.RATE_LIMIT_WINDOW_SECONDS + 5
     subjects = [_org_subject(organization)] + ([_key_subject(api_key)] if api_key else [])
-    for subject in subjects:
-        key = _token_key(subject, start)
-        if not cache.add(key, tokens, ttl):
-            try:
-                cache.incr(key, tokens)
-            except ValueError:  # expired between add and incr
-                cache.add(key, tokens, ttl)
+    keys = [cache.make_and_validate_key(_token_key(subject, start)) for subject in subjects]
+    pipeline = cache._cache.get_client(keys[0], write=True).pipeline(transaction=False)
+    for key in keys:
+        pipeline.set(key, 0, ex=ttl, nx=True)
+        pipeline.incrby(key, tokens)
+    pipeline.execute()
 
 
 # -- messages, documents, storage (organization schema) ------------------------

@@ -41,8 +41,9 @@ def chat_prepare(**arguments) -> turn_module.TurnPlan:
 
 
 def _estimated_usage(plan: turn_module.TurnPlan, text: str) -> Usage:
+    # The prompt's estimate as the placeholder stored it (counted once, while preparing).
     return Usage.of(
-        turn_module.estimated_prompt_tokens(plan.request), count_tokens(text), estimated=True
+        plan.assistant_message.estimated_prompt_tokens, count_tokens(text), estimated=True
     )
 
 

@@ -85,6 +85,9 @@ class TurnContext:
     request: ChatRequest
     stream: gateway.StreamPlan
     omitted: tuple[dict, ...] = ()  # attachments (or parts) the context could not hold
+    # The prompt's tokens, counted while the request was built (the system prompt with
+    # its sources is most of them): the placeholder's estimate, without a second count.
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,7 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
         rerank=retrieval.Rerank(assistant.reranker, assistant.rerank_candidates)
         if assistant.reranker_id
         else None,
+        snippets=False,  # the prompt carries the chunks' text; no highlight is shown
     )
     result = retrieval.search_with_outcome(
         params, organization=inputs.organization, usage=inputs.usage_context()
@@ -362,22 +366,24 @@ def _attachments(inputs: TurnInputs) -> attachment_context.AttachmentContext:
     )
 
 
-def _request(inputs: TurnInputs, history, sources, images=()) -> ChatRequest:
+def _request(inputs: TurnInputs, history, sources, images=()) -> tuple[ChatRequest, int]:
     """The provider request: system prompt with the sources, then as much history as
-    the model's context window leaves room for, then the question."""
+    the model's context window leaves room for, then the question; and the prompt's
+    estimated tokens (``estimated_prompt_tokens``, the system prompt counted once)."""
     assistant, model, text = inputs.assistant, inputs.assistant.model, inputs.text
     system = conversation.system_prompt(assistant.system_instructions, list(sources))
+    system_tokens = count_tokens(system)
     budget = (
         (model.context_window or 8000)
         - assistant.max_output_tokens
-        - count_tokens(system)
+        - system_tokens
         - count_tokens(text)
     )
     messages = [
         *conversation.history_within_budget(history, max(budget, 0)),
         ChatMessage("user", text, tuple(images)),
     ]
-    return ChatRequest(
+    request = ChatRequest(
         model=model.model_id,
         messages=messages,
         system=system,
@@ -386,6 +392,7 @@ def _request(inputs: TurnInputs, history, sources, images=()) -> ChatRequest:
         max_tokens=assistant.max_output_tokens,
         sources=[s.as_provider_source() for s in sources],
     )
+    return request, estimated_prompt_tokens(request, system_tokens=system_tokens)
 
 
 def turn_context(inputs: TurnInputs) -> TurnContext:
@@ -405,7 +412,7 @@ def turn_context(inputs: TurnInputs) -> TurnContext:
         dataclasses.replace(s, index=s.index + offset) for s in _retrieve(inputs, query)
     )
     sources = attached.sources + retrieved
-    request = _request(inputs, history, sources, attached.images)
+    request, prompt_tokens = _request(inputs, history, sources, attached.images)
     usage = inputs.usage_context()
     stream = gateway.ai_stream_plan(
         model=inputs.assistant.model,
@@ -420,6 +427,7 @@ def turn_context(inputs: TurnInputs) -> TurnContext:
         request=request,
         stream=stream,
         omitted=attached.omitted,
+        prompt_tokens=prompt_tokens,
     )
 
 
@@ -479,17 +487,24 @@ def session_add_totals(
     )
 
 
-def estimated_prompt_tokens(request: ChatRequest) -> int:
-    return count_tokens((request.system or "") + "\n".join(m.content for m in request.messages))
+def estimated_prompt_tokens(request: ChatRequest, *, system_tokens: int | None = None) -> int:
+    """The prompt's tokens as we count them (the system prompt, then the messages), for
+    an answer whose provider reported no usage. ``system_tokens``: the system prompt's,
+    when counted already (with its sources it is most of the text)."""
+    if system_tokens is None:
+        system_tokens = count_tokens(request.system or "")
+    return system_tokens + count_tokens("\n".join(m.content for m in request.messages))
 
 
-def _placeholder_usage(request: ChatRequest, rewrite: gateway.PricedResult | None) -> dict:
+def _placeholder_usage(context: TurnContext) -> dict:
     """What the streaming row carries before the answer is finished: the query rewrite's
     usage (already in the ledger) and the answer prompt's estimate, so an answer
-    orphaned by a crash is charged consistently by the recovery sweep (chat/recovery.py)."""
+    orphaned by a crash is charged consistently by the recovery sweep (chat/recovery.py),
+    and one whose stream reports no usage by ``chat_finish``."""
+    rewrite = context.rewrite
     extra = rewrite.result.usage if rewrite else Usage.of(0, 0)
     return {
-        "estimated_prompt_tokens": estimated_prompt_tokens(request),
+        "estimated_prompt_tokens": context.prompt_tokens,
         "prompt_tokens": extra.prompt_tokens,
         "completion_tokens": extra.completion_tokens,
         "total_tokens": extra.total_tokens,
@@ -542,7 +557,7 @@ def turn_rows(inputs: TurnInputs, context: TurnContext) -> TurnPlan:
             retrieval_query=context.query,
             sources=source_rows(context.sources),
             context_omitted=list(context.omitted),
-            **_placeholder_usage(context.request, context.rewrite),
+            **_placeholder_usage(context),
         )
         # One INSERT for both (ids are made here; the question is first, as before).
         Message.objects.bulk_create([user_message, answer] if asking else [answer])

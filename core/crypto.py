@@ -7,7 +7,7 @@ first, run ``manage.py rotate_credentials_key``, then drop the old key.
 
 import base64
 import hashlib
-from functools import cache
+from functools import cache, lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -42,6 +42,7 @@ def _fernet() -> MultiFernet:
 
 def reset_keys_cache() -> None:
     _fernet.cache_clear()
+    decrypt_cached.cache_clear()
 
 
 def encrypt(plaintext: str) -> str:
@@ -55,6 +56,15 @@ def decrypt(token: str) -> str:
         raise DecryptionError(
             "Stored credential cannot be decrypted with the configured keys."
         ) from exc
+
+
+@lru_cache(maxsize=256)
+def decrypt_cached(token: str) -> str:
+    """``decrypt``, remembered per token for this process (cleared with the keys): a
+    token always decrypts to the same text, and a changed secret is a new token. For
+    values read on hot paths (a provider key per chat turn); the plain text is held no
+    longer than the SDK client built from it, which is cached per key anyway."""
+    return decrypt(token)
 
 
 def rotate(token: str) -> str:

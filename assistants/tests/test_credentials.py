@@ -129,6 +129,21 @@ def test_key_rotation_reencrypts_with_the_newest_key(org_a, client_for, fresh_ke
         crypto.decrypt(before)
 
 
+def test_a_remembered_decryption_is_forgotten_with_the_keys(fresh_keys):
+    # given: a key decrypted once, and so remembered (a chat turn's provider key, ADR 0104)
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    fresh_keys(old)
+    token = crypto.encrypt("sk-remembered-7777")
+    assert crypto.decrypt_cached(token) == "sk-remembered-7777"
+
+    # when: the key that made it is dropped
+    fresh_keys(new)
+
+    # then: the remembered plain text is gone with it
+    with pytest.raises(crypto.DecryptionError):
+        crypto.decrypt_cached(token)
+
+
 @pytest.mark.django_db
 class TestCredentialCheck:
     def _create(self, client, server, key):

@@ -43,6 +43,9 @@ class SearchParams:
     collapse: bool = False
     # Reorder the best ``rerank.candidates`` by a cross-encoder (ADR 0100); None: no.
     rerank: Rerank | None = None
+    # Highlighted snippets (ts_headline, one more statement): for people reading results;
+    # a chat turn puts the chunks' text in the prompt and shows no snippet.
+    snippets: bool = True
 
     @property
     def pool(self) -> int:
@@ -135,16 +138,39 @@ def _collapsed(hits: list[Hit]) -> list[Hit]:
     return kept
 
 
+def _embeddings_and_keyword_hits(
+    params: SearchParams, organization, user, usage
+) -> tuple[dict, list[Hit] | None]:
+    """The query's embeddings (when the mode or the score floor needs them) and the
+    keyword candidates (unless the mode is vector). When both are needed the query is
+    embedded in a helper thread while the keyword search runs here: the two take
+    similar times (docs/benchmarks.md), and neither needs the other."""
+    wants_vectors = params.mode != SearchMode.KEYWORD or params.min_score > 0
+    if params.mode == SearchMode.VECTOR or not wants_vectors:
+        embeddings = (
+            vector.embed_query(params.query, params.collections, organization, user, usage)
+            if wants_vectors
+            else {}
+        )
+        keyword_hits = None if params.mode == SearchMode.VECTOR else _keyword_candidates(params)
+        return embeddings, keyword_hits
+    pending = vector.embed_query_start(params.query, params.collections, organization, user, usage)
+    try:
+        keyword_hits = _keyword_candidates(params)
+    except BaseException:
+        pending.settle()  # an embedding that was made is still recorded
+        raise
+    return pending.result(), keyword_hits
+
+
 def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
-    embeddings: dict = {}
-    if params.mode != SearchMode.KEYWORD or params.min_score > 0:
-        embeddings = vector.embed_query(params.query, params.collections, organization, user, usage)
+    embeddings, sparse = _embeddings_and_keyword_hits(params, organization, user, usage)
     if params.mode == SearchMode.VECTOR:
         hits = _vector_candidates(params, embeddings)
     elif params.mode == SearchMode.KEYWORD:
-        hits = _keyword_candidates(params)
+        hits = sparse
     else:
-        dense, sparse = _vector_candidates(params, embeddings), _keyword_candidates(params)
+        dense = _vector_candidates(params, embeddings)
         if params.collapse:
             # Documents are ranked: each list by its best chunk per document, then a
             # document's two ranks fused, whichever chunks they came from.
@@ -181,7 +207,8 @@ def search_with_outcome(
     if not params.collections or not params.query.strip():
         return SearchResult([])
     result = _ranked(params, organization, user, usage)
-    add_snippets(result.hits, params.query)
+    if params.snippets:
+        add_snippets(result.hits, params.query)
     add_parents(result.hits)
     return result
 

@@ -112,7 +112,7 @@ def embed_query(
         model = collection.embedding_model
         if model.pk in vectors:
             continue
-        key = (connection.schema_name, model.pk, model.updated_at, query)
+        key = _cache_key(model, query)
         cached = query_embedding_cache.get(key)
         if cached is None:
             context = usage or gateway.UsageContext(
@@ -123,3 +123,66 @@ def embed_query(
             query_embedding_cache.put(key, cached)
         vectors[model.pk] = cached
     return vectors
+
+
+def _cache_key(model, query: str) -> tuple:
+    return (connection.schema_name, model.pk, model.updated_at, query)
+
+
+class PendingQueryEmbeddings:
+    """``embed_query``'s result, being computed (``embed_query_start``)."""
+
+    def __init__(self, ready: dict, pending: dict) -> None:
+        self._ready = ready  # model pk -> vector (cached)
+        self._pending = pending  # model pk -> (cache key, gateway.PendingEmbedding)
+
+    def result(self) -> dict:
+        """{model pk: vector}; each new embedding recorded in the ledger (this thread)."""
+        for model_pk, (key, pending) in list(self._pending.items()):
+            del self._pending[model_pk]
+            try:
+                vector = list(pending.result().vectors[0])
+            except BaseException:
+                self.settle()  # the other models' embeddings are still recorded
+                raise
+            query_embedding_cache.put(key, vector)
+            self._ready[model_pk] = vector
+        return dict(self._ready)
+
+    def settle(self) -> None:
+        """The caller's own work failed: record what was embedded, raise nothing."""
+        for _, pending in self._pending.values():
+            pending.settle()
+        self._pending.clear()
+
+
+def embed_query_start(
+    query: str,
+    collections: list[Collection],
+    organization,
+    user,
+    usage: gateway.UsageContext | None = None,
+) -> PendingQueryEmbeddings:
+    """``embed_query`` started: the embeddings not cached are computed in helper threads
+    while the caller works (``gateway.ai_embed_start``); ``result()`` returns the same
+    dict as ``embed_query``. Call ``settle()`` instead when giving up."""
+    ready, pending = {}, {}
+    for collection in collections:
+        model = collection.embedding_model
+        if model.pk in ready or model.pk in pending:
+            continue
+        key = _cache_key(model, query)
+        cached = query_embedding_cache.get(key)
+        if cached is not None:
+            ready[model.pk] = cached
+            continue
+        context = usage or gateway.UsageContext(
+            organization=organization, user=user, channel=Channel.WEB
+        )
+        try:
+            started = gateway.ai_embed_start(model=model, texts=[query], context=context)
+        except BaseException:
+            PendingQueryEmbeddings({}, pending).settle()
+            raise
+        pending[model.pk] = (key, started)
+    return PendingQueryEmbeddings(ready, pending)

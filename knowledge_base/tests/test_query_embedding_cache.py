@@ -96,3 +96,25 @@ def test_the_cache_never_serves_another_model(org_a, provider_server):
     local_model = local_embedding_model()
     assert both[local_model.pk] == vectors[local_model.pk]
     assert len(both[remote_model.pk]) != len(vectors[local_model.pk])
+
+
+@pytest.mark.django_db
+def test_a_query_embedded_beside_a_failed_keyword_search_is_still_billed(org_a, monkeypatch):
+    # given: a hybrid search embeds its query in a helper thread while the keyword half
+    # runs (ADR 0104), and the keyword half fails
+    from knowledge_base.retrieval import hybrid
+
+    collection = _handbook(org_a)
+    before = _embeddings(org_a)
+
+    def failing(params):
+        raise RuntimeError("the keyword search failed")
+
+    monkeypatch.setattr(hybrid, "_keyword_candidates", failing)
+
+    # when
+    with pytest.raises(RuntimeError, match="keyword search failed"):
+        _search(org_a, [collection])
+
+    # then: the embedding was made, so it is in the ledger (once, in this transaction)
+    assert _embeddings(org_a) == before + 1
