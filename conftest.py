@@ -246,10 +246,10 @@ def public_client(db) -> HostClient:
 XDIST_GROUPS = {
     "tests/browser/": "browser",  # one platform and one Chromium
     "tests/faults/": "faults",  # one fault bed
-    "tests/test_outages.py::test_postgres_down_is_503": "outages-postgres",  # one cluster copy
     # One bot worker process (integrations/tests/conftest.py), started once.
     "integrations/tests/test_slack.py": "bots",
     "integrations/tests/test_teams.py": "bots",
+    "tests/test_outages.py::test_postgres_down_is_503": "outages-postgres",  # one cluster copy
 }
 
 
