@@ -241,15 +241,15 @@ def public_client(db) -> HostClient:
 # -- parallel runs (pytest-xdist, `make test`) -----------------------------------------
 
 # Tests that share one expensive bed run on one worker (docs/adr/0019): node id prefix ->
-# group. pytest-xdist's own `xdist_group` marks rename node ids, which pytest 9 no longer
+# group; the groups are handed out in this order (the longest first). pytest-xdist's own `xdist_group` marks rename node ids, which pytest 9 no longer
 # lets a plugin do, so the groups are named here, by path.
 XDIST_GROUPS = {
     "tests/browser/": "browser",  # one platform and one Chromium
     "tests/faults/": "faults",  # one fault bed
-    "tests/test_outages.py::test_postgres_down_is_503": "outages-postgres",  # one cluster copy
     # One bot worker process (integrations/tests/conftest.py), started once.
     "integrations/tests/test_slack.py": "bots",
     "integrations/tests/test_teams.py": "bots",
+    "tests/test_outages.py::test_postgres_down_is_503": "outages-postgres",  # one cluster copy
 }
 
 
@@ -260,39 +260,32 @@ def _xdist_group(nodeid: str) -> str | None:
     return None
 
 
+# The longest files outside the groups (docs/testing.md, "Where the time goes"), longest
+# first: each goes whole to the next worker that asks for work, before the ordinary tests,
+# so that none starts near the end and holds the run up.
+# Not schemathesis's module: its 126 cases took minutes on one worker in a run at load
+# 5 to 12; handed out in chunks, they spread over the workers.
+SLOW_FILES = (
+    "tests/test_runtime_image.py",
+    "tests/security/test_extraction_limits.py",
+    "tests/test_outages.py",
+)
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup`: each group above goes whole to one worker, largest first, as
-    that worker's first tests (so the beds start at once and their waits overlap the
-    rest); every other test is handed out as by `--dist load`. Built on xdist's index-
-    based load scheduler: schemathesis gives all its cases one node id, which xdist's
-    scope schedulers (keyed by node id) would run once."""
+    """`--dist loadgroup`: the groups above, each whole on one worker, then the slow
+    files, then every other test as by `--dist load` (tests/scheduling.py)."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScheduling
+    from tests.scheduling import GroupScheduling
 
-    class GroupScheduling(LoadScheduling):
-        groups: list | None = None
-
-        def _send_tests(self, node, num: int) -> None:
-            if self.groups is None:
-                found: dict[str, list[int]] = {}
-                for index, nodeid in enumerate(self.collection):
-                    group = _xdist_group(nodeid)
-                    if group:
-                        found.setdefault(group, []).append(index)
-                grouped = {index for indices in found.values() for index in indices}
-                self.pending[:] = [index for index in self.pending if index not in grouped]
-                self.groups = sorted(found.values(), key=len, reverse=True)
-                self.given = set()
-            if self.groups and node not in self.given:
-                indices = self.groups.pop(0)
-                self.given.add(node)
-                self.node2pending[node].extend(indices)
-                node.send_runtest_some(indices)
-                return
-            super()._send_tests(node, num)
-
-    return GroupScheduling(config, log)
+    return GroupScheduling(
+        config,
+        log,
+        group_of=_xdist_group,
+        group_order=list(dict.fromkeys(XDIST_GROUPS.values())),
+        slow_files=SLOW_FILES,
+    )
 
 
 # -- every test file runs -----------------------------------------------------------

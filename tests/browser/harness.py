@@ -27,6 +27,8 @@ from urllib.parse import quote, urlsplit
 
 import psycopg
 
+from tests.shell import Shell
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PYTHON = sys.executable
@@ -76,6 +78,7 @@ class Platform:
     name: str = field(default_factory=lambda: f"browser_{os.getpid()}")
     mail_dir: Path = field(default_factory=lambda: ARTIFACTS / f"mail{SUFFIX}")
     processes: dict = field(default_factory=dict)
+    _shell: Shell | None = field(default=None, repr=False)
 
     @property
     def public_url(self) -> str:
@@ -136,27 +139,15 @@ class Platform:
         finally:
             client.close()
 
-    def manage(self, *args: str, timeout: float = 300) -> str:
-        """Run ``manage.py`` against the platform's database; returns its output."""
-        result = subprocess.run(
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
-        return result.stdout
-
     def shell(self, code: str) -> str:
-        """Run Python in ``manage.py shell`` (ORM access to the platform's data)."""
-        return self.manage("shell", "-c", code)
+        """Run Python as ``manage.py shell -c`` would (ORM access to the platform's data),
+        in one process kept for the run (tests/browser/shell.py); returns its output."""
+        return self.shell_process().run(code)
+
+    def shell_process(self) -> Shell:
+        if self._shell is None:
+            self._shell = Shell(self.env, ARTIFACTS / f"shell{SUFFIX}.log")
+        return self._shell
 
     def _spawn(self, name: str, command: list[str]) -> None:
         log = open(ARTIFACTS / f"{name}{SUFFIX}.log", "w")  # noqa: SIM115 - closed in stop()
@@ -179,8 +170,8 @@ class Platform:
             old.unlink()
         self.create_database()
         self.clear_redis()
-        self.manage("migrate_schemas", "--executor=standard", "-v", "0")
-        self.manage("sync_ai_models")
+        self.shell_process().call_command("migrate_schemas", "--executor=standard", "-v", "0")
+        self.shell_process().call_command("sync_ai_models")
         self._spawn(
             "uvicorn",
             [
@@ -236,6 +227,9 @@ class Platform:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def stop(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
         for process, _ in self.processes.values():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -11,6 +11,7 @@ import pytest
 from assistants.tests.providers.fake_server import FakeProviderServer
 from tests.faults.harness import SLUG, FaultBed
 from tests.helpers import GOOD_KEY
+from tests.shell import Shell
 
 SETUP = """
 import json
@@ -81,13 +82,14 @@ def bed(provider, slack):
     bed = FaultBed(workdir)
     try:
         bed.start_services()
-        bed.manage("migrate_schemas", "--executor=standard", "-v", "0")
-        bed.manage("sync_ai_models")
-        out = bed.manage(
-            "shell",
-            "-c",
-            SETUP.format(slug=SLUG, key=GOOD_KEY, base_url=f"{provider.url}/v1"),
-        )
+        # One Django process for the three set-up steps (tests/shell.py).
+        shell = Shell(bed.env, workdir / "logs" / "shell.log")
+        try:
+            shell.call_command("migrate_schemas", "--executor=standard", "-v", "0")
+            shell.call_command("sync_ai_models")
+            out = shell.run(SETUP.format(slug=SLUG, key=GOOD_KEY, base_url=f"{provider.url}/v1"))
+        finally:
+            shell.close()
         line = next(line for line in out.splitlines() if line.startswith("IDS="))
         bed.ids.update(json.loads(line[4:]))
         for name in ("web", "worker", "beat"):
