@@ -1,4 +1,5 @@
-"""The search entry point: vector, keyword or both fused, then snippets."""
+"""The search entry point: vector, keyword or both fused, then the hits shown read once
+(text, title, page, snippet: hydration.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from knowledge_base.models import Collection
 from knowledge_base.retrieval import vector
 from knowledge_base.retrieval.fusion import reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
+from knowledge_base.retrieval.hydration import hydrate
 from knowledge_base.retrieval.keyword import keyword_search
 from knowledge_base.retrieval.rerank import Rerank, RerankOutcome, rerank_hits, usage_context
-from knowledge_base.retrieval.snippets import add_snippets
 
 MAX_TOP_K = 100  # evaluation runs read deep lists; assistants use at most 50
 # With collapse=document, candidate lists this many times deeper (documents have chunks).
@@ -81,18 +82,21 @@ def _vector_candidates(params: SearchParams, embeddings: dict) -> list[Hit]:
             collection_ids=[c.id for c in group],
             limit=params.pool,
             filters=params.filters,
+            with_text=False,
         )
     for hit in hits:
         hit.similarity = hit.score
     return sorted(hits, key=lambda h: h.score, reverse=True)[: params.pool]
 
 
-def _keyword_candidates(params: SearchParams) -> list[Hit]:
+def _keyword_candidates(params: SearchParams, seeds: list[Hit] = ()) -> list[Hit]:
     return keyword_search(
         query=params.query,
         collection_ids=[c.id for c in params.collections],
         limit=params.pool,
         filters=params.filters,
+        with_text=False,
+        seeds=[h.chunk_id for h in seeds],
     )
 
 
@@ -143,7 +147,9 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
     elif params.mode == SearchMode.KEYWORD:
         hits = _keyword_candidates(params)
     else:
-        dense, sparse = _vector_candidates(params, embeddings), _keyword_candidates(params)
+        # The vector candidates seed the keyword search's first floor: it reads less.
+        dense = _vector_candidates(params, embeddings)
+        sparse = _keyword_candidates(params, seeds=dense)
         if params.collapse:
             # Documents are ranked: each list by its best chunk per document, then a
             # document's two ranks fused, whichever chunks they came from.
@@ -157,7 +163,7 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
     outcome = None
     if params.rerank is not None:
         hits, outcome = rerank_hits(
-            hits[: params.rerank_depth],
+            hydrate(hits[: params.rerank_depth]),
             query=params.query,
             rerank=params.rerank,
             top_n=params.top_k * (COLLAPSE_DEPTH if params.collapse else 1),
@@ -165,7 +171,19 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
         )
     if params.collapse:
         hits = _collapsed(hits)
-    return SearchResult(hits[: params.top_k], outcome)
+    return SearchResult(_shown(hits, params.top_k, params.query), outcome)
+
+
+def _shown(hits: list[Hit], top_k: int, query: str) -> list[Hit]:
+    """The first ``top_k`` hits with their text and snippets, read in one statement (a
+    chunk deleted since it was ranked is skipped and the next one takes its place)."""
+    shown: list[Hit] = []
+    position = 0
+    while len(shown) < top_k and position < len(hits):
+        batch = hits[position : position + top_k - len(shown)]
+        position += len(batch)
+        shown += hydrate(batch, snippets_for=query)
+    return shown
 
 
 def search_with_outcome(
@@ -179,9 +197,7 @@ def search_with_outcome(
         raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}")
     if not params.collections or not params.query.strip():
         return SearchResult([])
-    result = _ranked(params, organization, user, usage)
-    add_snippets(result.hits, params.query)
-    return result
+    return _ranked(params, organization, user, usage)
 
 
 def search(params: SearchParams, *, organization, user=None, usage=None) -> list[Hit]:
