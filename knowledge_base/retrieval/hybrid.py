@@ -13,7 +13,7 @@ from knowledge_base.retrieval import vector
 from knowledge_base.retrieval.fusion import reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
 from knowledge_base.retrieval.hydration import hydrate
-from knowledge_base.retrieval.keyword import keyword_search
+from knowledge_base.retrieval.keyword import keyword_ranking, keyword_search
 from knowledge_base.retrieval.rerank import Rerank, RerankOutcome, rerank_hits, usage_context
 
 MAX_TOP_K = 100  # evaluation runs read deep lists; assistants use at most 50
@@ -90,14 +90,30 @@ def _vector_candidates(params: SearchParams, embeddings: dict) -> list[Hit]:
 
 
 def _keyword_candidates(params: SearchParams, seeds: list[Hit] = ()) -> list[Hit]:
-    return keyword_search(
-        query=params.query,
-        collection_ids=[c.id for c in params.collections],
-        limit=params.pool,
-        filters=params.filters,
-        with_text=False,
-        seeds=[h.chunk_id for h in seeds],
-    )
+    """The best ``pool`` chunks by BM25. Located (document, collection) only when
+    collapsing or the score floor needs it before the hits shown are read."""
+    arguments = {
+        "query": params.query,
+        "collection_ids": [c.id for c in params.collections],
+        "limit": params.pool,
+        "filters": params.filters,
+        "seeds": [h.chunk_id for h in seeds],
+    }
+    if params.collapse or params.min_score > 0:
+        return keyword_search(**arguments, with_text=False)
+    return [
+        Hit(
+            chunk_id=chunk_id,
+            document_id="",
+            document_title="",
+            collection_id="",
+            text="",
+            page=None,
+            section="",
+            score=score,
+        )
+        for chunk_id, score in keyword_ranking(**arguments)
+    ]
 
 
 def _above_floor(params: SearchParams, hits: list[Hit], embeddings: dict) -> list[Hit]:

@@ -479,19 +479,18 @@ def _vector_scores(
     return scores
 
 
-def keyword_search(
+def keyword_ranking(
     *,
     query: str,
     collection_ids: list,
     limit: int,
     filters: SearchFilters,
-    with_text: bool = True,
     seeds: list[int] | None = None,
-) -> list[Hit]:
-    """The ``limit`` best chunks by BM25 (see the module docstring); ``with_text=False``:
-    located and scored only (hydration.py reads the rest for the hits shown). ``seeds``:
-    chunk ids likely to rank well (hybrid's vector candidates), which only make the
-    search read less; the result is the same."""
+) -> list[tuple[int, float]]:
+    """The ``limit`` best (chunk id, BM25 score), best first (see the module docstring).
+    ``seeds``: chunk ids likely to rank well (hybrid's vector candidates), which only
+    make the search read less; the result is the same. Chunks of unfinished documents
+    are never ranked (the statistics name them)."""
     ids = [str(c) for c in collection_ids]
     if not ids or not query.strip():
         return []
@@ -506,17 +505,39 @@ def keyword_search(
                 scores.update(_posting_scores(cursor, group, limit, seeds))
             else:
                 scores.update(_vector_scores(cursor, group, query, limit, filters))
-        # Equal scores (to float noise: sums run in different orders) go by chunk id.
-        best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
-        if not best:
-            return []
-        select = BASE_SELECT if with_text else CANDIDATE_SELECT
-        cursor.execute(select.format(score="0", filters="") + " AND c.id = ANY(%s)", [ids, best])
+    # Equal scores (to float noise: sums run in different orders) go by chunk id.
+    best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
+    return [(chunk_id, round(scores[chunk_id], 6)) for chunk_id in best]
+
+
+def keyword_search(
+    *,
+    query: str,
+    collection_ids: list,
+    limit: int,
+    filters: SearchFilters,
+    with_text: bool = True,
+    seeds: list[int] | None = None,
+) -> list[Hit]:
+    """``keyword_ranking``'s chunks as hits of completed documents; ``with_text=False``:
+    located and scored only (hydration.py reads the rest for the hits shown)."""
+    ranking = keyword_ranking(
+        query=query, collection_ids=collection_ids, limit=limit, filters=filters, seeds=seeds
+    )
+    if not ranking:
+        return []
+    ids = [str(c) for c in collection_ids]
+    select = BASE_SELECT if with_text else CANDIDATE_SELECT
+    with connection.cursor() as cursor:
+        cursor.execute(
+            select.format(score="0", filters="") + " AND c.id = ANY(%s)",
+            [ids, [chunk_id for chunk_id, _ in ranking]],
+        )
         rows = cursor.fetchall()
-        hits = {
-            h.chunk_id: h for h in (rows_to_hits(rows) if with_text else rows_to_candidates(rows))
-        }
-    ordered = [hits[chunk_id] for chunk_id in best if chunk_id in hits]
-    for hit in ordered:
-        hit.score = round(scores[hit.chunk_id], 6)
+    hits = {h.chunk_id: h for h in (rows_to_hits(rows) if with_text else rows_to_candidates(rows))}
+    ordered = []
+    for chunk_id, score in ranking:
+        if chunk_id in hits:
+            hits[chunk_id].score = score
+            ordered.append(hits[chunk_id])
     return ordered
