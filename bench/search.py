@@ -30,9 +30,9 @@ excluded from both sides. Per collection and mode:
   keyword_search with a pool of 40, reciprocal rank fusion, snippets (ts_headline).
 
 Raw baseline: the very statements the service sent for that query (captured with
-``connection.execute_wrapper``: same SQL text, same parameters, same SET LOCAL
-hnsw.iterative_scan / hnsw.ef_search inside the same transaction), executed directly on
-the psycopg connection, rows fetched, nothing else. The capturing pass doubles as warm-up;
+``connection.execute_wrapper``: same SQL text, same parameters, the same local
+hnsw.iterative_scan / hnsw.ef_search settings sent with the search in one message),
+executed directly on the psycopg connection, rows fetched, nothing else. The capturing pass doubles as warm-up;
 then service and raw calls alternate per query (ABBA). Target: service p50 / raw p50 <= 1.3.
 
 Recall@10: the service's vector top 10 against the exact top 10 of the collection
@@ -576,8 +576,11 @@ def raw_call(statements: list[Statement]) -> Callable[[], None]:
 def _execute_all(cursor: Any, statements: list[Statement]) -> None:
     for statement in statements:
         cursor.execute(statement.sql, statement.params)
-        if cursor.description is not None:
-            cursor.fetchall()
+        while True:  # a statement may be several in one message (vector search's)
+            if cursor.description is not None:
+                cursor.fetchall()
+            if not cursor.nextset():
+                break
 
 
 def time_mode(mode: str, collection: Any, queries: list[Query], organization: Any) -> ModeResult:
@@ -659,22 +662,20 @@ def ef_sweep(collection: Any, queries: list[Query], exact: list[set[int]]) -> li
     for ef in EF_SWEEP:
         found, seconds = [], []
         for statements in templates:
-            # The service sets both hnsw settings in one set_config statement.
+            # The service sends its hnsw settings and the search in one message; the
+            # settings' one parameter is ef_search.
             sql = [
-                Statement(
-                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                    f"set_config('hnsw.ef_search', '{ef}', true)",
-                    None,
-                    True,
-                )
+                Statement(s.sql, [str(ef), *s.params[1:]], s.in_transaction)
                 if "set_config('hnsw.ef_search'" in s.sql
                 else s
                 for s in statements
             ]
-            with connection.connection.transaction(), connection.connection.cursor() as cursor:
+            with connection.connection.cursor() as cursor:
                 started = time.perf_counter()
                 for statement in sql:
                     cursor.execute(statement.sql, statement.params)
+                    while cursor.nextset():
+                        pass
                 ids = [row[0] for row in cursor.fetchall()]
                 seconds.append(time.perf_counter() - started)
             found.append(ids)
@@ -688,12 +689,12 @@ def vector_plan(collection: Any, query: Query) -> str:
     """EXPLAIN of the service's vector statement: which index answers it."""
     from django.db import connection
 
-    statements = capture(service_call("vector", collection, query, None))
-    select = statements[-1]
+    [statement] = capture(service_call("vector", collection, query, None))
+    # The hnsw settings (one parameter), then the search, in one message.
+    settings_sql, select_sql = statement.sql.split("; ", 1)
     with connection.connection.transaction(), connection.connection.cursor() as cursor:
-        for statement in statements[:-1]:
-            cursor.execute(statement.sql, statement.params)
-        cursor.execute("EXPLAIN (COSTS OFF) " + select.sql, select.params)
+        cursor.execute(settings_sql, statement.params[:1])
+        cursor.execute("EXPLAIN (COSTS OFF) " + select_sql, statement.params[1:])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     return re.sub(r"'\[[^\]]*\]'", "'<query vector>'", plan)
 

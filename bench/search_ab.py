@@ -1,4 +1,4 @@
-"""Keyword and hybrid search, this checkout against an earlier commit's keyword search, A/B.
+"""Keyword and hybrid search, this checkout against an earlier commit's, A/B.
 
 Run from the repository root after ``bench/search.py`` has built its collections:
 ``python bench/search_ab.py --ref 58f513d`` (``--size 100k``, ``--queries 50``).
@@ -6,11 +6,13 @@ Run from the repository root after ``bench/search.py`` has built its collections
 On a shared machine the load changes from minute to minute, so two runs of
 ``bench/search.py`` minutes apart compare the load as much as the code. Here both versions
 run in one process on the same collection and the same SciFact test queries, alternating
-per query (ABBA): the reference is ``knowledge_base/retrieval/keyword.py`` as it was at
-``--ref`` (read with ``git show``, loaded as a module beside the current one), and hybrid
-swaps only its keyword side. The query embedding is precomputed (as in bench/search.py),
-so embedding time is on neither side. Each query's results are compared too: the chunk
-ids, in order, must be equal (both are exact BM25).
+per query (ABBA): the reference is the package ``knowledge_base/retrieval/`` as it was at
+``--ref`` (read with ``git show``, imported beside the current one as
+``retrieval_reference``). Modes: keyword (``keyword_search``, limit 10) and hybrid
+(``search``, top 10, snippets included). The query embedding is precomputed (as in
+bench/search.py), so embedding time is on neither side. Each query's results are compared
+too and must be identical: chunk ids in order, scores, vector and keyword ranks, text,
+title, pages, section and snippet.
 
 Results: bench/results/search-ab-<UTC stamp>.json and search-ab-latest.json.
 """
@@ -18,9 +20,10 @@ Results: bench/results/search-ab-<UTC stamp>.json and search-ab-latest.json.
 from __future__ import annotations
 
 import argparse
+import importlib.abc
+import importlib.util
 import subprocess
 import sys
-import types
 from pathlib import Path
 from unittest import mock
 
@@ -29,19 +32,74 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, ben
 import common
 import search
 
+REFERENCE = "retrieval_reference"
+PACKAGE = "knowledge_base.retrieval"
 
-def reference_keyword(ref: str) -> types.ModuleType:
-    source = subprocess.run(
-        ["git", "show", f"{ref}:knowledge_base/retrieval/keyword.py"],
-        cwd=common.ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    module = types.ModuleType("keyword_reference")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(source, f"{ref}:keyword.py", "exec"), module.__dict__)
-    return module
+
+class _GitSource(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports ``retrieval_reference[.module]`` from the package's files at a commit, with
+    its imports of itself renamed, so both versions live in one process."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def _source(self, name: str) -> tuple[str, bool] | None:
+        relative = name[len(REFERENCE) :].lstrip(".").replace(".", "/")
+        folder = "knowledge_base/retrieval" + (f"/{relative}" if relative else "")
+        for path, package in ((f"{folder}/__init__.py", True), (f"{folder}.py", False)):
+            shown = subprocess.run(
+                ["git", "show", f"{self.ref}:{path}"],
+                cwd=common.ROOT,
+                capture_output=True,
+                text=True,
+            )
+            if shown.returncode == 0:
+                return shown.stdout.replace(PACKAGE, REFERENCE), package
+        return None
+
+    def find_spec(self, name, path=None, target=None):
+        if name != REFERENCE and not name.startswith(REFERENCE + "."):
+            return None
+        found = self._source(name)
+        if found is None:
+            return None
+        source, package = found
+        spec = importlib.util.spec_from_loader(name, self, is_package=package)
+        spec.loader_state = source
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        source = module.__spec__.loader_state
+        exec(compile(source, f"{self.ref}:{module.__name__}", "exec"), module.__dict__)
+
+
+def reference_package(ref: str):
+    sys.meta_path.insert(0, _GitSource(ref))
+    return importlib.import_module(REFERENCE)
+
+
+def shown(hits) -> list[tuple]:
+    """Everything a caller sees of the hits."""
+    return [
+        (
+            h.chunk_id,
+            h.document_id,
+            h.collection_id,
+            round(h.score, 6),
+            h.vector_rank,
+            h.keyword_rank,
+            h.document_title,
+            h.text,
+            h.page,
+            h.page_end,
+            h.section,
+            h.snippet,
+        )
+        for h in hits
+    ]
 
 
 def main() -> int:
@@ -56,55 +114,54 @@ def main() -> int:
 
     from core.tenancy import current_organization
     from knowledge_base import retrieval
-    from knowledge_base.retrieval import hybrid
 
-    reference = reference_keyword(args.ref)
+    reference = reference_package(args.ref)
     queries = search.load_queries(args.queries)
     with schema_context(search.ORG_SLUG):
         organization = current_organization()
         collection = search.collection_ready(f"search-{args.size}", search.SIZES[args.size])
         if collection is None:
             raise SystemExit(f"build the {args.size} collection first: bench/search.py")
-        filters = retrieval.SearchFilters()
 
-        def keyword_call(function, query):
-            return lambda: function(
+        def keyword_call(package, query):
+            return lambda: package.keyword_search(
                 query=query.text,
                 collection_ids=[collection.id],
                 limit=search.TOP_K,
-                filters=filters,
+                filters=package.SearchFilters(),
             )
 
-        def hybrid_call(function, query):
-            params = retrieval.SearchParams(
+        def hybrid_call(package, query):
+            params = package.SearchParams(
                 query=query.text,
                 collections=[collection],
-                mode=retrieval.SearchMode.HYBRID,
+                mode=package.SearchMode.HYBRID,
                 top_k=search.TOP_K,
             )
-
-            def call():
-                with mock.patch.object(hybrid, "keyword_search", function):
-                    return retrieval.search(params, organization=organization)
-
-            return call
+            return lambda: package.search(params, organization=organization)
 
         modes = {}
-        with search.precomputed_embeddings(collection, queries):
+        by_text = {q.text: q.vector for q in queries}
+        model_id = collection.embedding_model_id
+        embedded = mock.patch(
+            f"{REFERENCE}.vector.embed_query",
+            lambda query, collections, *args, **kwargs: {model_id: by_text[query]},
+        )
+        with search.precomputed_embeddings(collection, queries), embedded:
             for mode, make in (("keyword", keyword_call), ("hybrid", hybrid_call)):
                 times = {"reference": [], "current": []}
                 differ = 0
                 for i, query in enumerate(queries):
                     pair = [
-                        ("reference", make(reference.keyword_search, query)),
-                        ("current", make(retrieval.keyword_search, query)),
+                        ("reference", make(reference, query)),
+                        ("current", make(retrieval, query)),
                     ]
                     pair[0][1](), pair[1][1]()  # warm-up: buffers, code paths
                     found = {}
                     for side, call in pair if i % 2 == 0 else reversed(pair):
                         seconds, hits = common.timed(call)
                         times[side].append(seconds)
-                        found[side] = [h.chunk_id for h in hits]
+                        found[side] = shown(hits)
                     differ += found["reference"] != found["current"]
                 summary = {side: common.latency_summary(t) for side, t in times.items()}
                 summary["speedup_p50"] = (

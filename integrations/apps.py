@@ -28,3 +28,20 @@ class IntegrationsConfig(AppConfig):
         from integrations import notify
 
         notify.register()
+
+        # Verified keys are kept per process (api_key_cache.py): any change to a key or
+        # an organization, however it is made (services, admin, deletion cascades),
+        # makes every process read its keys again.
+        from django.db.models.signals import post_delete, post_save
+
+        from integrations import api_key_cache
+        from integrations.models import APIKey
+        from users.models import Organization
+
+        for model in (APIKey, Organization):
+            for name, signal in (("save", post_save), ("delete", post_delete)):
+                signal.connect(
+                    api_key_cache.invalidate_on_commit,
+                    sender=model,
+                    dispatch_uid=f"integrations.api-key-cache.{name}.{model.__name__}",
+                )

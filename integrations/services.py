@@ -22,6 +22,7 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import Actor, audit_record
 from core import socket_groups
+from integrations import api_key_cache
 from integrations.models import APIKey, Scope
 
 KEY_PREFIX = "apk_"
@@ -83,7 +84,8 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, api_key: APIKey, actor: Actor) -> APIKey:
-    """Revoke at once: verification reads the row on every request (no cache)."""
+    """Revoke at once: once committed, every process reads the key's row again at its
+    next request (api_key_cache.py)."""
     api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
@@ -97,12 +99,18 @@ def api_key_revoke(*, api_key: APIKey, actor: Actor) -> APIKey:
     return api_key
 
 
-def api_key_verify(key: str) -> APIKey | None:
-    """The active key matching ``key``, or None (unknown, wrong secret, revoked, expired)."""
+def api_key_verify(key: str, *, generation: str | None = None) -> APIKey | None:
+    """The active key matching ``key``, or None (unknown, wrong secret, revoked, expired).
+    ``generation``: the key cache's token read for this request (api_key_cache.py); the
+    row is then served from this process's cache when it was read under that token."""
     prefix = _split(key)
     if prefix is None:
         return None
-    api_key = APIKey.objects.select_related("organization").filter(prefix=prefix).first()
+    api_key = api_key_cache.cached_key(prefix, generation)
+    if api_key is None:
+        api_key = APIKey.objects.select_related("organization").filter(prefix=prefix).first()
+        if api_key is not None:
+            api_key_cache.keep(api_key, generation)
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(key)):
         return None
     return api_key if api_key.is_active else None
@@ -129,9 +137,11 @@ def api_key_authenticate(key: str, *, client_address: str | None) -> APIKey | No
     is refused unchecked until the window ends (checking would answer the guess)."""
     cache = caches["shared"]
     name, window, remaining = _failures_key(client_address)
-    if int(cache.get(name, 0)) >= settings.API_KEY_FAILURES_PER_WINDOW:
+    # One round trip: the address's failures and the key cache's generation.
+    values = cache.get_many([name, api_key_cache.GENERATION_KEY])
+    if int(values.get(name, 0)) >= settings.API_KEY_FAILURES_PER_WINDOW:
         raise TooManyKeyFailures(max(remaining, 1))
-    api_key = api_key_verify(key)
+    api_key = api_key_verify(key, generation=api_key_cache.generation_read(values))
     if api_key is None:
         cache.add(name, 0, timeout=window + 5)
         cache.incr(name)
@@ -149,3 +159,4 @@ def api_key_touch(*, api_key: APIKey, ip_address: str | None) -> None:
         return
     APIKey.objects.filter(pk=api_key.pk).update(last_used_at=now, last_used_ip=ip_address)
     api_key.last_used_at, api_key.last_used_ip = now, ip_address
+    api_key_cache.touched(api_key)

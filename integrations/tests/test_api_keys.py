@@ -263,3 +263,82 @@ class TestAProgramWithAKey:
         ledger = UsageRecord.objects.filter(organization=org_a.organization, kind="chat")
         assert ledger.exists() and set(ledger.values_list("api_key", flat=True)) == {api_key.pk}
         assert set(ledger.values_list("channel", flat=True)) == {"api"}
+
+
+class TestKeyCache:
+    """Verified keys are kept per process (integrations/api_key_cache.py)."""
+
+    def test_a_known_key_is_not_read_from_the_database_again(self, org_a, client_for):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        _, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
+        program = client_for(org_a.host, api_key=key)
+        assert program.get("/api/v1/assistants").status_code == 200
+
+        with CaptureQueriesContext(connection) as statements:
+            assert program.get("/api/v1/assistants").status_code == 200
+
+        assert not [s for s in statements.captured_queries if "integrations_apikey" in s["sql"]]
+
+    def test_a_key_revoked_by_another_process_is_refused_at_once(self, org_a, client_for):
+        from django.core.cache import caches
+
+        from integrations import api_key_cache
+
+        # given: this process has verified the key
+        api_key, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
+        for host in (org_a.host, PLATFORM_HOST):
+            assert client_for(host, api_key=key).get("/api/v1/assistants").status_code == 200
+        # when: another process revokes it (its row, then a new generation token)
+        APIKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
+        caches["shared"].set(api_key_cache.GENERATION_KEY, "another-process", timeout=None)
+        # then
+        for host in (org_a.host, PLATFORM_HOST):
+            assert_error(client_for(host, api_key=key).get("/api/v1/assistants"), 401)
+
+    def test_revoking_in_this_process_refuses_the_key_before_the_commit_too(
+        self, org_a, client_for
+    ):
+        # The test's transaction never commits: this process must not wait for it.
+        api_key, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
+        program = client_for(org_a.host, api_key=key)
+        assert program.get("/api/v1/assistants").status_code == 200
+
+        client_for(org_a, "admin").post(f"/api/v1/api-keys/{api_key.pk}/revoke")
+
+        assert_error(program.get("/api/v1/assistants"), 401)
+
+    def test_a_revocation_replaces_the_generation_once_committed(
+        self, org_a, client_for, django_capture_on_commit_callbacks
+    ):
+        from django.core.cache import caches
+
+        from integrations import api_key_cache
+
+        api_key, _ = api_key_for(org_a, Scope.ASSISTANTS_READ)
+        before = caches["shared"].get(api_key_cache.GENERATION_KEY)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            client_for(org_a, "admin").post(f"/api/v1/api-keys/{api_key.pk}/revoke")
+
+        after = caches["shared"].get(api_key_cache.GENERATION_KEY)
+        assert after is not None and after != before
+
+    def test_each_request_gets_its_own_copy_of_the_kept_key(self, org_a):
+        from django.core.cache import caches
+
+        from integrations import api_key_cache
+        from integrations.services import api_key_verify
+
+        _, key = api_key_for(org_a, Scope.ASSISTANTS_READ)
+        generation = "g1"
+        caches["shared"].set(api_key_cache.GENERATION_KEY, generation, timeout=None)
+        first = api_key_verify(key, generation=generation)
+        first.scopes.append(Scope.ADMIN)
+        first.organization.plan = "changed"
+
+        second = api_key_verify(key, generation=generation)
+
+        assert second is not first and second.scopes == [Scope.ASSISTANTS_READ]
+        assert second.organization.plan != "changed"

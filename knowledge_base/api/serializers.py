@@ -344,6 +344,32 @@ class SearchOutputSerializer(serializers.Serializer):
     )
 
 
+def search_output(*, mode: str, hits, rerank) -> dict:
+    """``SearchOutputSerializer(...).data`` built directly: the same keys in the same
+    order and the same values (a test compares them), without DRF's per-field calls,
+    which cost a search answer more than its statements did (ADR 0102, addendum)."""
+    return {
+        "mode": mode,
+        "results": [
+            {
+                "chunk_id": hit.chunk_id,
+                "document_id": str(hit.document_id),
+                "document_title": str(hit.document_title),
+                "collection_id": str(hit.collection_id),
+                "text": str(hit.text),
+                "page": hit.page,
+                "page_end": hit.page_end,
+                "section": str(hit.section),
+                "score": float(hit.score),
+                "rerank_score": None if hit.rerank_score is None else float(hit.rerank_score),
+                "snippet": str(hit.snippet),
+            }
+            for hit in hits
+        ],
+        "rerank": None if rerank is None else RerankOutcomeSerializer(rerank).data,
+    }
+
+
 class ChunkOutputSerializer(serializers.ModelSerializer):
     """One passage of a document, as retrieval and citations see it."""
 

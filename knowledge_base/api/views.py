@@ -329,7 +329,5 @@ class SearchView(OrganizationAPIView):
         except ProviderError as error:
             raise as_domain_error(error) from error
         return Response(
-            s.SearchOutputSerializer(
-                {"mode": params.mode.value, "results": result.hits, "rerank": result.rerank}
-            ).data
+            s.search_output(mode=params.mode.value, hits=result.hits, rerank=result.rerank)
         )

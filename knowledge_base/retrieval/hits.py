@@ -1,5 +1,10 @@
 """What a search returns (``Hit``), how it is narrowed (``SearchFilters``), and the
-SQL every search mode shares to read chunks of completed documents."""
+SQL every search mode shares to read chunks of completed documents.
+
+Candidates are ranked on ids and scores only (``CANDIDATE_SELECT``); the text, title,
+page and snippet are read once, for the hits actually returned (hydration.py): a hybrid
+search ranks 80 candidates to return 10, and reading every candidate's text cost more
+than ranking them (ADR 0102, addendum)."""
 
 from __future__ import annotations
 
@@ -61,6 +66,15 @@ BASE_SELECT = """
 """
 
 
+# Ranking only: which chunk, where, how good.
+CANDIDATE_SELECT = """
+    SELECT c.id, c.document_id, c.collection_id, {score} AS score
+    FROM knowledge_base_documentchunk c
+    JOIN knowledge_base_document d ON d.id = c.document_id
+    WHERE d.status = 'completed' AND c.collection_id = ANY(%s::uuid[]) {filters}
+"""
+
+
 def filter_sql(filters: SearchFilters) -> tuple[str, list]:
     sql, params = [], []
     if filters.documents:
@@ -84,6 +98,23 @@ def rows_to_hits(rows) -> list[Hit]:
             section=r[6] or "",
             score=float(r[7]),
             page_end=r[8] if r[8] is not None else r[5],
+        )
+        for r in rows
+    ]
+
+
+def rows_to_candidates(rows) -> list[Hit]:
+    """Hits from ``CANDIDATE_SELECT`` rows: located and scored, their text not read yet."""
+    return [
+        Hit(
+            chunk_id=r[0],
+            document_id=str(r[1]),
+            document_title="",
+            collection_id=str(r[2]),
+            text="",
+            page=None,
+            section="",
+            score=float(r[3]),
         )
         for r in rows
     ]

@@ -1,4 +1,5 @@
-"""The search entry point: vector, keyword or both fused, then snippets."""
+"""The search entry point: vector, keyword or both fused, then the hits shown read once
+(text, title, page, snippet: hydration.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from knowledge_base.models import Collection
 from knowledge_base.retrieval import vector
 from knowledge_base.retrieval.fusion import reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
-from knowledge_base.retrieval.keyword import keyword_search
+from knowledge_base.retrieval.hydration import hydrate
+from knowledge_base.retrieval.keyword import keyword_ranking, keyword_search
 from knowledge_base.retrieval.parents import add_parents
 from knowledge_base.retrieval.rerank import Rerank, RerankOutcome, rerank_hits, usage_context
-from knowledge_base.retrieval.snippets import add_snippets
 
 MAX_TOP_K = 100  # evaluation runs read deep lists; assistants use at most 50
 # With collapse=document, candidate lists this many times deeper (documents have chunks).
@@ -43,7 +44,7 @@ class SearchParams:
     collapse: bool = False
     # Reorder the best ``rerank.candidates`` by a cross-encoder (ADR 0100); None: no.
     rerank: Rerank | None = None
-    # Highlighted snippets (ts_headline, one more statement): for people reading results;
+    # Highlighted snippets (ts_headline, in the statement that reads the hits shown): for people reading results;
     # a chat turn puts the chunks' text in the prompt and shows no snippet.
     snippets: bool = True
 
@@ -85,19 +86,38 @@ def _vector_candidates(params: SearchParams, embeddings: dict) -> list[Hit]:
             collection_ids=[c.id for c in group],
             limit=params.pool,
             filters=params.filters,
+            with_text=False,
         )
     for hit in hits:
         hit.similarity = hit.score
     return sorted(hits, key=lambda h: h.score, reverse=True)[: params.pool]
 
 
-def _keyword_candidates(params: SearchParams) -> list[Hit]:
-    return keyword_search(
-        query=params.query,
-        collection_ids=[c.id for c in params.collections],
-        limit=params.pool,
-        filters=params.filters,
-    )
+def _keyword_candidates(params: SearchParams, seeds: list[Hit] = ()) -> list[Hit]:
+    """The best ``pool`` chunks by BM25. Located (document, collection) only when
+    collapsing or the score floor needs it before the hits shown are read."""
+    arguments = {
+        "query": params.query,
+        "collection_ids": [c.id for c in params.collections],
+        "limit": params.pool,
+        "filters": params.filters,
+        "seeds": [h.chunk_id for h in seeds],
+    }
+    if params.collapse or params.min_score > 0:
+        return keyword_search(**arguments, with_text=False)
+    return [
+        Hit(
+            chunk_id=chunk_id,
+            document_id="",
+            document_title="",
+            collection_id="",
+            text="",
+            page=None,
+            section="",
+            score=score,
+        )
+        for chunk_id, score in keyword_ranking(**arguments)
+    ]
 
 
 def _above_floor(params: SearchParams, hits: list[Hit], embeddings: dict) -> list[Hit]:
@@ -170,6 +190,8 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
     elif params.mode == SearchMode.KEYWORD:
         hits = sparse
     else:
+        # The keyword half ran while the query was embedded (ADR 0104), so it is not
+        # seeded with the vector candidates (ADR 0102's seeds: no gain at 100k either).
         dense = _vector_candidates(params, embeddings)
         if params.collapse:
             # Documents are ranked: each list by its best chunk per document, then a
@@ -184,7 +206,7 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
     outcome = None
     if params.rerank is not None:
         hits, outcome = rerank_hits(
-            hits[: params.rerank_depth],
+            hydrate(hits[: params.rerank_depth]),
             query=params.query,
             rerank=params.rerank,
             top_n=params.top_k * (COLLAPSE_DEPTH if params.collapse else 1),
@@ -192,7 +214,22 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
         )
     if params.collapse:
         hits = _collapsed(hits)
-    return SearchResult(hits[: params.top_k], outcome)
+    shown = _shown(hits, params.top_k, params.query if params.snippets else None)
+    add_parents(shown)
+    return SearchResult(shown, outcome)
+
+
+def _shown(hits: list[Hit], top_k: int, query: str | None) -> list[Hit]:
+    """The first ``top_k`` hits with their text (and, given the query, snippets), read in
+    one statement (a chunk deleted since it was ranked is skipped and the next one takes
+    its place)."""
+    shown: list[Hit] = []
+    position = 0
+    while len(shown) < top_k and position < len(hits):
+        batch = hits[position : position + top_k - len(shown)]
+        position += len(batch)
+        shown += hydrate(batch, snippets_for=query)
+    return shown
 
 
 def search_with_outcome(
@@ -206,11 +243,7 @@ def search_with_outcome(
         raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}")
     if not params.collections or not params.query.strip():
         return SearchResult([])
-    result = _ranked(params, organization, user, usage)
-    if params.snippets:
-        add_snippets(result.hits, params.query)
-    add_parents(result.hits)
-    return result
+    return _ranked(params, organization, user, usage)
 
 
 def search(params: SearchParams, *, organization, user=None, usage=None) -> list[Hit]:

@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from knowledge_base.models import TEXT_SEARCH_CONFIG
-from knowledge_base.retrieval.hits import BASE_SELECT, Hit, SearchFilters, filter_sql, rows_to_hits
+from knowledge_base.retrieval.hits import (
+    BASE_SELECT,
+    CANDIDATE_SELECT,
+    Hit,
+    SearchFilters,
+    filter_sql,
+    rows_to_candidates,
+    rows_to_hits,
+)
 from knowledge_base.retrieval.text_index import HEADER_BOOST
 
 # Explicit syntax only: a quoted phrase, "-word" at the start or after a space (a letter
@@ -221,14 +229,15 @@ def _kth(scores: dict[int, float], k: int) -> float:
     return sorted(scores.values(), reverse=True)[k - 1]
 
 
-# BM25 of a posting in SQL: %(k1)s etc. are the constants, the collection's mean length
-# is %(mean)s, and the word's IDF is looked up by its id in parallel arrays.
-def _impact_sql(prefix: str) -> str:
+# BM25 of a posting ``p`` of a query word ``w`` in SQL: %(k1)s etc. are the constants,
+# the collection's mean length is %(mean)s, and the word's IDF is the column ``w.idf`` of
+# the round's words, joined to their postings (a lookup per posting in parallel arrays
+# cost as much as the sum: ADR 0102, addendum).
+def _impact_sql(word: str = "w") -> str:
     # float8 throughout: Python floats arrive as numeric, and numeric arithmetic on every
     # posting costs several times more than the sum itself.
-    idf = f"(%({prefix}idf)s::float8[])[array_position(%({prefix}terms)s::bigint[], p.term_id)]"
     return (
-        f"{idf} * p.frequency * %(k1_1)s::float8 / (p.frequency + %(k1)s::float8 * "
+        f"{word}.idf * p.frequency * %(k1_1)s::float8 / (p.frequency + %(k1)s::float8 * "
         "(1 - %(b)s::float8 + %(b)s::float8 * "
         "(CASE WHEN p.length > 0 THEN p.length ELSE %(mean)s::float8 END) / %(mean)s::float8))"
     )
@@ -238,8 +247,9 @@ def _impact_sql(prefix: str) -> str:
 # one of this round's words and not scored yet that can still reach the ``limit``-th
 # score, with their score from those words, then the same chunks' score from the words
 # not read yet (they contain none of the words read before). Both are index-only scans
-# of the postings' primary key; the second one advances through the sorted chunk ids
-# inside each word's postings.
+# of the postings' primary key, one per word (words in term id order, so each chunk's
+# sum adds its postings in the same order whatever the plan); the second one advances
+# through the sorted chunk ids inside each word's postings.
 #
 # What can no longer reach the top is never summed or completed (ADR 0102): a chunk
 # scores at most its score from this round's words plus ``rest_bound`` (the bounds of
@@ -249,21 +259,52 @@ def _impact_sql(prefix: str) -> str:
 # score is below its word's ``cutoff`` (the floor less every other word's bound): a
 # chunk that can reach the floor keeps all its postings, so the kept sums are exact.
 _EPSILON = 1e-9
-_CUTOFF_SQL = f"""AND {_impact_sql("")} >= (%(cutoffs)s::float8[])[
-              array_position(%(terms)s::bigint[], p.term_id)]"""
+_CUTOFF_SQL = f"AND {_impact_sql()} >= w.cutoff"
 # The first round's floor is its own best chunks' (there is none before it); a later
 # round's best chunks are weaker than the earlier rounds' top, so its floor is theirs.
 _FIRST_ROUND_FLOOR = """
             SELECT CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END FROM best"""
+# With seeds (chunks another ranking found, e.g. hybrid search's vector candidates), the
+# first round's floor is the ``limit``-th of its best chunks and the seeds together,
+# all scored in full: a higher floor, less to read, the same exact result.
+_SEEDED_FLOOR = """
+            SELECT coalesce((SELECT score FROM floor_candidates
+                             ORDER BY score DESC OFFSET %(limit)s - 1 LIMIT 1), 0)"""
+_SEEDED_SQL = f"""
+    seeded AS MATERIALIZED (
+        SELECT p.chunk_id, sum({_impact_sql()}) AS score
+        FROM unnest(%(terms)s::bigint[] || %(rest_terms)s::bigint[],
+                    %(idf)s::float8[] || %(rest_idf)s::float8[]) AS w (term_id, idf)
+        JOIN knowledge_base_chunkterm p
+          ON p.term_id = w.term_id AND p.chunk_id = ANY(%(seeds)s::bigint[])
+        WHERE NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
+        GROUP BY p.chunk_id
+    ),
+    floor_candidates AS (
+        SELECT chunk_id, score FROM best
+        UNION ALL
+        SELECT chunk_id, score FROM seeded WHERE chunk_id NOT IN (SELECT chunk_id FROM top)
+    ),"""  # noqa: S608 - constants only
+# The seeds found by no word of the round are scored in full already: returned as such.
+_SEEDED_ROWS = """
+    UNION ALL
+    SELECT chunk_id, score FROM seeded WHERE chunk_id NOT IN (SELECT chunk_id FROM found)"""
 _ROUND_SQL = f"""
-    WITH found AS MATERIALIZED (
-        SELECT p.chunk_id, sum({_impact_sql("")}) AS score
-        FROM knowledge_base_chunkterm p
-        WHERE p.term_id = ANY(%(terms)s::bigint[])
-          AND NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
+    WITH words AS (
+        SELECT * FROM unnest(%(terms)s::bigint[], %(idf)s::float8[], %(cutoffs)s::float8[])
+            AS w (term_id, idf, cutoff)
+    ),
+    rest_words AS (
+        SELECT * FROM unnest(%(rest_terms)s::bigint[], %(rest_idf)s::float8[]) AS w (term_id, idf)
+    ),
+    found AS MATERIALIZED (
+        SELECT p.chunk_id, sum({_impact_sql()}) AS score
+        FROM words w
+        JOIN knowledge_base_chunkterm p ON p.term_id = w.term_id
+        WHERE NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
           {{cutoff}}
         GROUP BY p.chunk_id
-        HAVING sum({_impact_sql("")}) + %(rest_bound)s::float8 >= %(floor)s::float8 - {_EPSILON}
+        HAVING sum({_impact_sql()}) + %(rest_bound)s::float8 >= %(floor)s::float8 - {_EPSILON}
     ),
     top AS MATERIALIZED (
         SELECT chunk_id, score FROM found ORDER BY score DESC, chunk_id LIMIT %(limit)s
@@ -271,26 +312,32 @@ _ROUND_SQL = f"""
     best AS (
         SELECT top.chunk_id, top.score + rest.score AS score
         FROM top CROSS JOIN LATERAL (
-            SELECT coalesce(sum({_impact_sql("rest_")}), 0) AS score
-            FROM knowledge_base_chunkterm p
-            WHERE p.term_id = ANY(%(rest_terms)s::bigint[]) AND p.chunk_id = top.chunk_id
+            SELECT coalesce(sum({_impact_sql("r")}), 0) AS score
+            FROM rest_words r
+            JOIN knowledge_base_chunkterm p ON p.term_id = r.term_id AND p.chunk_id = top.chunk_id
         ) rest
     ),
+    {{seeded}}
     kept AS MATERIALIZED (
         SELECT found.chunk_id, found.score FROM found
         WHERE found.score + %(rest_bound)s::float8 >= ({{round_floor}}) - {_EPSILON}
     )
     SELECT chunk_id, score FROM kept
     UNION ALL
-    SELECT p.chunk_id, {_impact_sql("rest_")}
-    FROM knowledge_base_chunkterm p
-    WHERE p.term_id = ANY(%(rest_terms)s::bigint[])
-      AND p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM kept ORDER BY chunk_id))
+    SELECT p.chunk_id, {_impact_sql("r")}
+    FROM rest_words r
+    JOIN knowledge_base_chunkterm p ON p.term_id = r.term_id
+    WHERE p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM kept ORDER BY chunk_id))
+    {{seeded_rows}}
 """  # noqa: S608 - constants only
 
 
-def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
+def _posting_scores(
+    cursor, group: _Group, limit: int, seeds: list[int] | None = None
+) -> dict[int, float]:
     """Exact BM25 from the postings table, rarest words first (see the module docstring).
+    ``seeds``: chunks likely to score well, scored in full by the first round to raise
+    its floor (they may be in ``scores`` although not in the top ``limit``).
 
     ``scores`` holds the exact score of every chunk that can be in the top ``limit``;
     a chunk dropped by a round's floor may come back in a later round with part of its
@@ -306,9 +353,15 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
         term_ids[word].append(term_id)
     constants = {"k1": BM25_K1, "k1_1": BM25_K1 + 1, "b": BM25_B, "mean": group.mean_length}
 
-    def arrays(words: list[str], prefix: str = "") -> dict:
-        pairs = [(t, idf[w]) for w in words for t in term_ids[w]]
-        return {f"{prefix}terms": [t for t, _ in pairs], f"{prefix}idf": [i for _, i in pairs]}
+    def arrays(words: list[str], prefix: str = "", cutoffs: dict | None = None) -> dict:
+        pairs = sorted((t, w) for w in words for t in term_ids[w])  # term id order
+        found = {
+            f"{prefix}terms": [t for t, _ in pairs],
+            f"{prefix}idf": [idf[w] for _, w in pairs],
+        }
+        if cutoffs is not None:
+            found["cutoffs"] = [cutoffs[w] for _, w in pairs]
+        return found
 
     scores: dict[int, float] = {}
     skip = set(group.excluded)
@@ -325,22 +378,28 @@ def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
         floor = _kth(scores, limit)
         rest_bound = sum(bound[w] for w in rest)
         round_bound = sum(bound[w] for w in words)
-        cutoffs = [
-            floor - rest_bound - (round_bound - bound[w]) - _EPSILON
-            for w in words
-            for _ in term_ids[w]
-        ]
+        cutoffs = {w: floor - rest_bound - (round_bound - bound[w]) - _EPSILON for w in words}
         # The cutoffs filter postings only once some can be below them.
-        cutoff = _CUTOFF_SQL if max(cutoffs, default=0) > 0 else ""
-        round_floor = _FIRST_ROUND_FLOOR if floor <= 0 else "%(floor)s::float8"
+        cutoff = _CUTOFF_SQL if max(cutoffs.values(), default=0) > 0 else ""
+        seeded = bool(seeds) and floor <= 0
+        if floor > 0:
+            round_floor = "%(floor)s::float8"
+        else:
+            round_floor = _SEEDED_FLOOR if seeded else _FIRST_ROUND_FLOOR
+        sql = (
+            _ROUND_SQL.replace("{cutoff}", cutoff)
+            .replace("{round_floor}", round_floor)
+            .replace("{seeded}", _SEEDED_SQL if seeded else "")
+            .replace("{seeded_rows}", _SEEDED_ROWS if seeded else "")
+        )
         cursor.execute(
-            _ROUND_SQL.replace("{cutoff}", cutoff).replace("{round_floor}", round_floor),
+            sql,
             {
-                **arrays(words),
+                "seeds": sorted(seeds or []),
+                **arrays(words, cutoffs=cutoffs),
                 **arrays(rest, "rest_"),
                 **constants,
                 "skip": sorted(skip),
-                "cutoffs": cutoffs,
                 "rest_bound": rest_bound,
                 "floor": floor,
                 "limit": limit,
@@ -420,10 +479,18 @@ def _vector_scores(
     return scores
 
 
-def keyword_search(
-    *, query: str, collection_ids: list, limit: int, filters: SearchFilters
-) -> list[Hit]:
-    """The ``limit`` best chunks by BM25 (see the module docstring)."""
+def keyword_ranking(
+    *,
+    query: str,
+    collection_ids: list,
+    limit: int,
+    filters: SearchFilters,
+    seeds: list[int] | None = None,
+) -> list[tuple[int, float]]:
+    """The ``limit`` best (chunk id, BM25 score), best first (see the module docstring).
+    ``seeds``: chunk ids likely to rank well (hybrid's vector candidates), which only
+    make the search read less; the result is the same. Chunks of unfinished documents
+    are never ranked (the statistics name them)."""
     ids = [str(c) for c in collection_ids]
     if not ids or not query.strip():
         return []
@@ -435,18 +502,42 @@ def keyword_search(
             if not group.chunks:
                 continue
             if plain:
-                scores.update(_posting_scores(cursor, group, limit))
+                scores.update(_posting_scores(cursor, group, limit, seeds))
             else:
                 scores.update(_vector_scores(cursor, group, query, limit, filters))
-        # Equal scores (to float noise: sums run in different orders) go by chunk id.
-        best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
-        if not best:
-            return []
+    # Equal scores (to float noise: sums run in different orders) go by chunk id.
+    best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
+    return [(chunk_id, round(scores[chunk_id], 6)) for chunk_id in best]
+
+
+def keyword_search(
+    *,
+    query: str,
+    collection_ids: list,
+    limit: int,
+    filters: SearchFilters,
+    with_text: bool = True,
+    seeds: list[int] | None = None,
+) -> list[Hit]:
+    """``keyword_ranking``'s chunks as hits of completed documents; ``with_text=False``:
+    located and scored only (hydration.py reads the rest for the hits shown)."""
+    ranking = keyword_ranking(
+        query=query, collection_ids=collection_ids, limit=limit, filters=filters, seeds=seeds
+    )
+    if not ranking:
+        return []
+    ids = [str(c) for c in collection_ids]
+    select = BASE_SELECT if with_text else CANDIDATE_SELECT
+    with connection.cursor() as cursor:
         cursor.execute(
-            BASE_SELECT.format(score="0", filters="") + " AND c.id = ANY(%s)", [ids, best]
+            select.format(score="0", filters="") + " AND c.id = ANY(%s)",
+            [ids, [chunk_id for chunk_id, _ in ranking]],
         )
-        hits = {hit.chunk_id: hit for hit in rows_to_hits(cursor.fetchall())}
-    ordered = [hits[chunk_id] for chunk_id in best if chunk_id in hits]
-    for hit in ordered:
-        hit.score = round(scores[hit.chunk_id], 6)
+        rows = cursor.fetchall()
+    hits = {h.chunk_id: h for h in (rows_to_hits(rows) if with_text else rows_to_candidates(rows))}
+    ordered = []
+    for chunk_id, score in ranking:
+        if chunk_id in hits:
+            hits[chunk_id].score = score
+            ordered.append(hits[chunk_id])
     return ordered

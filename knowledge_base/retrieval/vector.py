@@ -6,12 +6,20 @@ import threading
 from collections import OrderedDict
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from assistants import gateway
 from billing.models import Channel
 from knowledge_base.models import Collection
-from knowledge_base.retrieval.hits import BASE_SELECT, Hit, SearchFilters, filter_sql, rows_to_hits
+from knowledge_base.retrieval.hits import (
+    BASE_SELECT,
+    CANDIDATE_SELECT,
+    Hit,
+    SearchFilters,
+    filter_sql,
+    rows_to_candidates,
+    rows_to_hits,
+)
 from knowledge_base.vector_indexes import vector_distance_sql
 
 # HNSW candidate list: 200 gives recall@10 >= 0.95 against exact search at 10k-100k
@@ -26,24 +34,33 @@ def vector_search(
     collection_ids: list,
     limit: int,
     filters: SearchFilters,
+    with_text: bool = True,
 ) -> list[Hit]:
+    """The ``limit`` chunks nearest to ``embedding``; ``with_text=False``: located and
+    scored only (hydration.py reads the rest for the hits shown)."""
     distance = vector_distance_sql(dimensions)
     filters_sql, filter_params = filter_sql(filters)
-    sql = BASE_SELECT.format(score=f"1 - {distance}", filters=filters_sql)
+    select = BASE_SELECT if with_text else CANDIDATE_SELECT
+    sql = select.format(score=f"1 - {distance}", filters=filters_sql)
     sql += f" AND c.embedding_dimensions = {int(dimensions)} ORDER BY {distance} LIMIT %s"
     vector = str(list(embedding))
     params = [vector, [str(c) for c in collection_ids], *filter_params, vector, limit]
-    # SET LOCAL lasts until the end of the transaction, so give it one.
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Iterative scans keep reading the HNSW graph until enough rows pass the
-        # filters; ef_search bounds the candidate list per step. One statement for both.
-        cursor.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.ef_search', %s, true)",
-            [str(max(HNSW_EF_SEARCH, min(1000, limit * 4)))],
-        )
-        cursor.execute(sql, params)
-        hits = rows_to_hits(cursor.fetchall())
+    # Iterative scans keep reading the HNSW graph until enough rows pass the filters;
+    # ef_search bounds the candidate list per step. Both are set for this search only
+    # (set_config's is_local): the two statements go in one message, which PostgreSQL
+    # runs as one transaction (one round trip; a transaction of its own around them
+    # cost three more: BEGIN, the settings, COMMIT). Inside a caller's transaction the
+    # settings last until its end, as SET LOCAL always did.
+    settings_sql = (
+        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+        "set_config('hnsw.ef_search', %s, true); "
+    )
+    ef_search = str(max(HNSW_EF_SEARCH, min(1000, limit * 4)))
+    with connection.cursor() as cursor:
+        cursor.execute(settings_sql + sql, [ef_search, *params])
+        cursor.nextset()
+        rows = cursor.fetchall()
+    hits = rows_to_hits(rows) if with_text else rows_to_candidates(rows)
     # relaxed_order may return rows slightly out of order: restore it.
     return sorted(hits, key=lambda h: h.score, reverse=True)
 

@@ -361,3 +361,36 @@ class TestParentChildChunking:
         with schema_context(org_a.slug):
             chunk_id = DocumentChunk.objects.values_list("id", flat=True).first()
         assert_error(client_for(org_b, "admin").get(f"/api/v1/chunks/{chunk_id}"), 404)
+
+
+@pytest.mark.django_db
+def test_search_answer_is_what_the_output_serializer_gives(org_a, collection):
+    import json
+
+    from knowledge_base import retrieval
+    from knowledge_base.api import serializers as s
+    from knowledge_base.retrieval.rerank import RerankOutcome
+
+    # given: hits with and without pages and reranker scores, and a reranking outcome
+    hits = [
+        retrieval.Hit(
+            chunk_id=7, document_id="8f0e6a4c-0d39-4c41-a0a4-2a6c3b3c9b11", document_title="FAQ",
+            collection_id=str(collection.id), text="Refunds are paid.", page=None, section="",
+            score=0.0327, snippet="<mark>Refunds</mark> are paid.", vector_rank=1,
+        ),
+        retrieval.Hit(
+            chunk_id=9, document_id="8f0e6a4c-0d39-4c41-a0a4-2a6c3b3c9b12", document_title="Guide",
+            collection_id=str(collection.id), text="Page two.", page=2, section="Returns",
+            score=1, page_end=3, rerank_score=0.91, snippet="Page two.",
+        ),
+    ]  # fmt: skip
+    outcome = RerankOutcome(
+        applied=True, reranker_id="8f0e6a4c-0d39-4c41-a0a4-2a6c3b3c9b13", candidates=30,
+        latency_ms=12, skipped_reason="",
+    )  # fmt: skip
+    for rerank in (None, outcome):
+        # when
+        direct = s.search_output(mode="hybrid", hits=hits, rerank=rerank)
+        drf = s.SearchOutputSerializer({"mode": "hybrid", "results": hits, "rerank": rerank}).data
+        # then: the same JSON, byte for byte
+        assert json.dumps(direct) == json.dumps(drf)

@@ -120,3 +120,42 @@ def test_pruned_rounds_still_rank_exactly_as_bm25_at_any_depth(
             hits = _search(org_a, collection, query, KEYWORD, top_k=limit)
             expected = _exact_bm25(org_a, collection, query, limit)
             assert [h.chunk_id for h in hits] == expected, (query, limit)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("first_round", [1, 10, 2_000])
+def test_seeds_make_the_first_floor_higher_and_change_nothing(
+    org_a, collection, monkeypatch, first_round
+):
+    # Hybrid search seeds the keyword search with its vector candidates (ADR 0102,
+    # addendum): scored in full, they raise the first round's floor. Seeds that rank
+    # well, badly, or contain none of the query's words: the ranking stays BM25's.
+    import random
+
+    from knowledge_base.models import DocumentChunk
+
+    monkeypatch.setattr(keyword, "FIRST_ROUND_POSTINGS", first_round)
+    rng = random.Random(7)
+    vocabulary = ["pump", "valve", "seal", "oil", "grease", "filter", "gasket", "rotor"]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    for i in range(40):
+        body = " ".join(rng.choices(vocabulary, weights, k=rng.randint(3, 20)))
+        add_text(org_a, collection, f"Log {i}", f"Entry {i}: {body}.")
+    add_text(org_a, collection, "Other", "Nothing about machines here at all.")
+    process_pending(org_a)
+    with schema_context(org_a.slug):
+        chunk_ids = list(
+            DocumentChunk.objects.filter(collection=collection).values_list("id", flat=True)
+        )
+        for query in ["pump gasket rotor", "seal oil", "grease valve filter pump"]:
+            for limit in (5, 20):
+                expected = _exact_bm25(org_a, collection, query, limit)
+                for seeds in (expected[:3], rng.sample(chunk_ids, 10), chunk_ids):
+                    hits = keyword.keyword_search(
+                        query=query,
+                        collection_ids=[collection.id],
+                        limit=limit,
+                        filters=retrieval.SearchFilters(),
+                        seeds=seeds,
+                    )
+                    assert [h.chunk_id for h in hits] == expected, (query, limit, seeds)

@@ -222,3 +222,83 @@ def test_parent_child_hits_are_children_carrying_their_section(org_a):
         assert hit.parent.text == sections[hit.parent.id]
         assert hit.parent.text[hit.parent.child_start : hit.parent.child_end] == hit.text
         assert hit.context_text == hit.parent.text
+
+
+def test_hybrid_search_reads_the_text_of_the_hits_it_returns_only(org_a, collection, corpus):
+    # given: a hybrid search ranks up to 40 candidates per list to return top_k
+    from django.test.utils import CaptureQueriesContext
+
+    with schema_context(org_a.slug), CaptureQueriesContext(connection) as statements:
+        params = retrieval.SearchParams(
+            query="refund delivery password", collections=[collection], top_k=1
+        )
+        [hit] = retrieval.search(params, organization=org_a.organization)
+    # then: one statement reads chunk text, for the one hit returned, with its snippet
+    reading = [s["sql"] for s in statements.captured_queries if "c.content" in s["sql"]]
+    assert len(reading) == 1 and "ts_headline" in reading[0], reading
+    assert hit.text and hit.document_title and hit.section and hit.snippet
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", list(retrieval.SearchMode))
+def test_every_mode_shows_each_hit_as_stored(org_a, collection, corpus, mode):
+    from knowledge_base.models import DocumentChunk
+
+    hits = _search(org_a, collection, "refund delivery password", mode, top_k=5)
+    assert hits
+    with schema_context(org_a.slug):
+        for hit in hits:
+            chunk = DocumentChunk.objects.select_related("document").get(pk=hit.chunk_id)
+            assert (hit.document_id, hit.collection_id) == (
+                str(chunk.document_id),
+                str(chunk.collection_id),
+            )
+            assert (hit.document_title, hit.text, hit.section, hit.page) == (
+                chunk.document.title,
+                chunk.content,
+                chunk.section_title,
+                chunk.page_number,
+            )
+            assert hit.snippet
+
+
+@pytest.mark.django_db
+def test_a_chunk_deleted_after_ranking_is_not_shown(org_a, collection, corpus):
+    from knowledge_base.retrieval.hits import Hit
+    from knowledge_base.retrieval.hydration import hydrate
+
+    # given: a ranked candidate whose chunk is gone, between two that exist
+    hits = _search(org_a, collection, "refund delivery password", "hybrid", top_k=2)
+    ghost = Hit(
+        chunk_id=10**12, document_id="", document_title="", collection_id="", text="",
+        page=None, section="", score=1.0,
+    )  # fmt: skip
+    with schema_context(org_a.slug):
+        shown = hydrate([hits[0], ghost, hits[1]], snippets_for="refund")
+    # then: it is skipped, the others keep their order
+    assert [h.chunk_id for h in shown] == [hits[0].chunk_id, hits[1].chunk_id]
+
+
+@pytest.mark.django_db
+def test_vector_search_sets_its_hnsw_settings_in_the_same_message(org_a, collection, corpus):
+    from django.test.utils import CaptureQueriesContext
+
+    with schema_context(org_a.slug), CaptureQueriesContext(connection) as statements:
+        hits = retrieval.vector_search(
+            embedding=[0.05] * 384,
+            dimensions=384,
+            collection_ids=[collection.id],
+            limit=3,
+            filters=retrieval.SearchFilters(),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')"
+            )
+            settings_now = cursor.fetchone()
+    # one round trip: the settings, then the search, which therefore ran with them
+    sent = [s["sql"] for s in statements.captured_queries if "search_path" not in s["sql"]]
+    assert "set_config('hnsw.ef_search'" in sent[0] and "ORDER BY" in sent[0], sent
+    assert len(hits) == 3
+    # inside a caller's transaction (the test's) they last until its end, as SET LOCAL
+    assert settings_now == ("200", "relaxed_order")
