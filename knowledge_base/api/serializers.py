@@ -344,6 +344,22 @@ class SearchOutputSerializer(serializers.Serializer):
     )
 
 
+def _parent_output(parent) -> dict | None:
+    """``ParentSectionSerializer(parent).data``, built directly (see search_output)."""
+    if parent is None:
+        return None
+    return {
+        "id": parent.id,
+        "text": str(parent.text),
+        "token_count": parent.token_count,
+        "page": parent.page,
+        "page_end": parent.page_end,
+        "section": str(parent.section),
+        "child_start": parent.child_start,
+        "child_end": parent.child_end,
+    }
+
+
 def search_output(*, mode: str, hits, rerank) -> dict:
     """``SearchOutputSerializer(...).data`` built directly: the same keys in the same
     order and the same values (a test compares them), without DRF's per-field calls,
@@ -363,6 +379,7 @@ def search_output(*, mode: str, hits, rerank) -> dict:
                 "score": float(hit.score),
                 "rerank_score": None if hit.rerank_score is None else float(hit.rerank_score),
                 "snippet": str(hit.snippet),
+                "parent": _parent_output(hit.parent),
             }
             for hit in hits
         ],

@@ -382,6 +382,10 @@ def test_search_answer_is_what_the_output_serializer_gives(org_a, collection):
             chunk_id=9, document_id="8f0e6a4c-0d39-4c41-a0a4-2a6c3b3c9b12", document_title="Guide",
             collection_id=str(collection.id), text="Page two.", page=2, section="Returns",
             score=1, page_end=3, rerank_score=0.91, snippet="Page two.",
+            parent=retrieval.hits.ParentSection(
+                id=4, text="Intro. Page two.", token_count=5, page=2, page_end=3,
+                section="Returns", child_start=7, child_end=16,
+            ),
         ),
     ]  # fmt: skip
     outcome = RerankOutcome(
