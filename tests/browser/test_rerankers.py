@@ -45,7 +45,9 @@ def _search(page, *, rerank: bool, note: str | None = None) -> list[str]:
     if note:
         expect(results.get_by_test_id(note)).to_be_visible()
     expect(results.get_by_test_id("search-hit")).to_have_count(3)
-    return results.get_by_test_id("search-hit").locator("p").all_inner_texts()
+    # The snippet is the hit's own paragraph (a parent-child hit also holds its section's
+    # text, folded, in a paragraph of its own).
+    return results.get_by_test_id("search-hit").locator(":scope > p").all_inner_texts()
 
 
 def test_admin_adds_a_reranker_that_reorders_search_and_an_assistant_uses(
