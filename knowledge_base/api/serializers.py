@@ -21,6 +21,26 @@ from knowledge_base.retrieval import MAX_TOP_K, SearchMode
 from knowledge_base.retrieval.rerank import DEFAULT_CANDIDATES, MAX_CANDIDATES
 
 
+def _chunking_field() -> serializers.ChoiceField:
+    """A collection's chunking, as created and as changed (one definition for both)."""
+    return serializers.ChoiceField(
+        choices=Chunking.choices,
+        required=False,
+        help_text='"parent_child" (default): chunks of chunk_size are searched and their '
+        'parent section of up to parent_size tokens is what the model reads; "flat": the '
+        "searched chunk is what it reads. Applies to documents processed from then on.",
+    )
+
+
+def _parent_size_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=MIN_PARENT_SIZE,
+        max_value=8000,
+        required=False,
+        help_text="Tokens of a parent section (parent_child); larger than chunk_size.",
+    )
+
+
 class CollectionInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
@@ -31,19 +51,8 @@ class CollectionInputSerializer(serializers.Serializer):
     )
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
-    chunking = serializers.ChoiceField(
-        choices=Chunking.choices,
-        required=False,
-        help_text='"parent_child" (default): chunks of chunk_size are searched and their '
-        'parent section of up to parent_size tokens is what the model reads; "flat": the '
-        "searched chunk is what it reads. Applies to documents processed from then on.",
-    )
-    parent_size = serializers.IntegerField(
-        min_value=MIN_PARENT_SIZE,
-        max_value=8000,
-        required=False,
-        help_text="Tokens of a parent section (parent_child); larger than chunk_size.",
-    )
+    chunking = _chunking_field()
+    parent_size = _parent_size_field()
     language = serializers.ChoiceField(
         choices=TEXT_SEARCH_LANGUAGES,
         required=False,
@@ -60,19 +69,8 @@ class CollectionUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     chunk_size = serializers.IntegerField(min_value=50, max_value=8000, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=3999, required=False)
-    chunking = serializers.ChoiceField(
-        choices=Chunking.choices,
-        required=False,
-        help_text='"parent_child" (default): chunks of chunk_size are searched and their '
-        'parent section of up to parent_size tokens is what the model reads; "flat": the '
-        "searched chunk is what it reads. Applies to documents processed from then on.",
-    )
-    parent_size = serializers.IntegerField(
-        min_value=MIN_PARENT_SIZE,
-        max_value=8000,
-        required=False,
-        help_text="Tokens of a parent section (parent_child); larger than chunk_size.",
-    )
+    chunking = _chunking_field()
+    parent_size = _parent_size_field()
 
 
 class CollectionOutputSerializer(serializers.ModelSerializer):
