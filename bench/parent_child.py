@@ -193,18 +193,7 @@ def context_of(hits: list, sections: bool = True) -> list:
     from chat import conversation
 
     sources = [
-        conversation.RetrievedSource(
-            index=n,
-            chunk_id=hit.chunk_id,
-            document_id=hit.document_id,
-            document_title=hit.document_title,
-            page=hit.page,
-            section=hit.section,
-            score=hit.score,
-            text=hit.text,
-            parent_id=hit.parent.id if hit.parent is not None and sections else None,
-            parent_text=hit.parent.text if hit.parent is not None and sections else "",
-        )
+        conversation.RetrievedSource.of_hit(n, hit, sections=sections)
         for n, hit in enumerate(hits, start=1)
     ]
     return conversation.with_parent_sections(sources, BUDGET)

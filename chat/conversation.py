@@ -175,6 +175,26 @@ class RetrievedSource:
     parent_used: bool = False
     merged_chunk_ids: tuple[int, ...] = ()
 
+    @classmethod
+    def of_hit(cls, index: int, hit, *, reranked: bool | None = None, sections: bool = True):
+        """A knowledge-base hit as the turn's source ``index``; ``sections=False`` leaves
+        out its parent section (the chunk alone)."""
+        parent = hit.parent if sections else None
+        return cls(
+            index=index,
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            document_title=hit.document_title,
+            page=hit.page,
+            section=hit.section,
+            score=hit.score,
+            text=hit.text,
+            reranked=reranked,
+            rerank_score=hit.rerank_score,
+            parent_id=parent.id if parent is not None else None,
+            parent_text=parent.text if parent is not None else "",
+        )
+
     def as_provider_source(self) -> Source:
         return Source(index=self.index, title=self.document_title, text=self.text, page=self.page)
 

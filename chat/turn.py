@@ -313,20 +313,7 @@ def _retrieve(inputs: TurnInputs, query: str) -> tuple[conversation.RetrievedSou
     )
     reranked = result.rerank.applied if result.rerank is not None else None
     sources = [
-        conversation.RetrievedSource(
-            index=number,
-            chunk_id=hit.chunk_id,
-            document_id=hit.document_id,
-            document_title=hit.document_title,
-            page=hit.page,
-            section=hit.section,
-            score=hit.score,
-            text=hit.text,
-            reranked=reranked,
-            rerank_score=hit.rerank_score,
-            parent_id=hit.parent.id if hit.parent is not None else None,
-            parent_text=hit.parent.text if hit.parent is not None else "",
-        )
+        conversation.RetrievedSource.of_hit(number, hit, reranked=reranked)
         for number, hit in enumerate(result.hits, start=1)
     ]
     return tuple(conversation.with_parent_sections(sources, _knowledge_budget(inputs)))
