@@ -55,6 +55,11 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 200_000  # longer imported messages are cut (and reported)
 MAX_RESULTS = 1_000  # per-conversation results kept on the job (the counts are exact)
 PROGRESS_SECONDS = 1.0
+# While an import runs, the indexing task is sent once the first messages are committed
+# and again at most this often, so another worker embeds them meanwhile (and they are
+# searchable before the import ends); the indexing claims with SKIP LOCKED, so two runs
+# never embed the same messages. The import's end sends it once more, as before.
+INDEX_DURING_IMPORT_SECONDS = 5.0
 
 
 def export_limits() -> ExportLimits:
@@ -261,6 +266,8 @@ def conversation_import_run(
             )
             outcome = None
         _progress(job, conversation, outcome)
+        if outcome is not None and outcome.added:
+            _index_soon(job)
         if on_progress is not None:
             on_progress(job)
     _finish(job, status=ImportStatus.COMPLETED)
@@ -274,6 +281,17 @@ def _after_import(job: ConversationImport):
         queue.enqueue(queue.ANALYZE_IMPORT, str(job.pk))
 
     return run
+
+
+def _index_soon(job: ConversationImport) -> None:
+    """Send the indexing task for the messages committed so far (INDEX_DURING_IMPORT_SECONDS)."""
+    now = time.monotonic()
+    if (
+        now - getattr(job, "_indexed_at", -INDEX_DURING_IMPORT_SECONDS)
+        >= INDEX_DURING_IMPORT_SECONDS
+    ):
+        job._indexed_at = now
+        transaction.on_commit(lambda: queue.enqueue(queue.INDEX))
 
 
 def _owner(job: ConversationImport) -> dict:

@@ -6,12 +6,14 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django_tenants.utils import schema_context
 
 from billing.models import UsageRecord
 from chat import access
-from chat.conversations import analysis, ask, importing, indexing, organize, search
+from chat.conversations import analysis, ask, importing, indexing, organize, queue, search
 from chat.models import (
     ChatSession,
     ConversationAnalysis,
@@ -194,6 +196,64 @@ class TestImport:
         assert imported_events[0].payload == {
             "import_id": str(job.pk), "source": "json", "conversations": 1, "messages": 2,
         }  # fmt: skip
+
+
+@pytest.mark.django_db
+class TestIndexing:
+    def conversations(self, count):
+        return json.dumps(
+            [
+                {
+                    "id": f"c{n}",
+                    "title": f"Trip {n}",
+                    "create_time": 1748779230 + n,
+                    "turns": [
+                        {"role": "user", "text": f"Where should I go in spring {n}?"},
+                        {"role": "assistant", "text": f"Kyoto, for the blossoms {n}."},
+                    ],
+                }
+                for n in range(count)
+            ]
+        ).encode()
+
+    def test_indexing_is_sent_once_the_first_messages_are_committed(
+        self, org_a, assistant, django_capture_on_commit_callbacks
+    ):
+        """A second worker embeds the first conversations while the import goes on;
+        within INDEX_DURING_IMPORT_SECONDS the task is not sent again, and the import's
+        end sends it once more (with the analysis)."""
+        sent, pending_after = [], []
+        with (
+            schema_context(org_a.slug),
+            mock.patch("chat.conversations.queue.enqueue", lambda name, *a, **k: sent.append(name)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            job = importing.conversations_import_create(
+                caller=caller(org_a),
+                name="trips.json",
+                data=self.conversations(3),
+                source=None,
+                enqueue=False,
+            )
+            waiting = transaction.get_connection().run_on_commit  # the test's transaction
+            before = len(waiting)
+            importing.conversation_import_run(
+                import_id=job.pk, on_progress=lambda j: pending_after.append(len(waiting) - before)
+            )
+        assert pending_after == [1, 1, 1]  # sent after the first conversation, not again
+        assert sent == [queue.INDEX, queue.INDEX, queue.ANALYZE_IMPORT]
+
+    def test_stored_vectors_are_the_embedders_own(self, org_a, imported):
+        """Entries are written in pgvector's binary form: the same float32 values."""
+        entry = MessageSearchEntry.objects.select_related("message").get(message__source_id="a1")
+        text = indexing.searchable_text(entry.message)
+        expected = np.asarray(
+            indexing.gateway.provider_for(indexing.embedding_model())
+            .embed("all-minilm-l6-v2", [text[: settings.CONVERSATIONS_EMBED_MAX_CHARS]])
+            .vectors[0],
+            dtype=np.float32,
+        )
+        assert np.array_equal(np.asarray(entry.embedding, dtype=np.float32), expected)
 
 
 @pytest.mark.django_db
