@@ -248,3 +248,40 @@ class PerEventLoop(Generic[T]):
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+class SSEDecoder:
+    """Server-sent events, line by line (the WHATWG rules the SDKs' decoders follow):
+    ``feed`` returns the ``data`` of each event a blank line completes, ``feed_events``
+    the ``(event, data)`` pairs (``event`` is None when the event named none). Comments
+    and other fields are skipped; ``[DONE]`` (OpenAI's end marker) ends the stream's
+    events (the rest of the body is still read, so the connection can be reused).
+
+    The adapters read streamed chunks as JSON with it rather than through the SDKs'
+    per-chunk models (ADR 0110); the SDKs still send the requests."""
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.event: str | None = None
+        self.done = False
+
+    def feed(self, line: str) -> list[str]:
+        return [data for _, data in self.feed_events(line)]
+
+    def feed_events(self, line: str) -> list[tuple[str | None, str]]:
+        if not line:
+            if not self.data:
+                self.event = None
+                return []
+            data, self.data = "\n".join(self.data), []
+            event, self.event = self.event, None
+            if data.startswith("[DONE]"):
+                self.done = True
+            return [] if self.done else [(event, data)]
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            self.data.append(value)
+        elif field == "event":
+            self.event = value
+        return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from typing import Any
@@ -13,6 +14,7 @@ from core import outbound
 
 from ._common import (
     PerEventLoop,
+    SSEDecoder,
     alternating_user_first,
     models_listed,
     normalize_finish,
@@ -50,12 +52,19 @@ DEFAULT_MAX_TOKENS = 1024
 MODELS_PAGE_LIMIT = 1000
 
 
+_CACHE_TOKENS = ("cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def _input_tokens(usage: Any) -> int | None:
-    """Billable input = uncached + cache writes + cache reads (Anthropic splits them)."""
-    if usage is None or usage.input_tokens is None:
+    """Billable input = uncached + cache writes + cache reads (Anthropic splits them).
+    ``usage``: the SDK's model (answers) or the API's JSON object (streams)."""
+    if isinstance(usage, dict):
+        counts = [_tokens(usage.get(k)) for k in ("input_tokens", *_CACHE_TOKENS)]
+    else:
+        counts = [getattr(usage, k, None) for k in ("input_tokens", *_CACHE_TOKENS)]
+    if counts[0] is None:
         return None
-    cached = (usage.cache_creation_input_tokens or 0) + (usage.cache_read_input_tokens or 0)
-    return usage.input_tokens + cached
+    return counts[0] + sum(c or 0 for c in counts[1:])
 
 
 # Anthropic error types -> the HTTP status they stand for (used for in-stream errors).
@@ -164,21 +173,30 @@ class AnthropicProvider(ChatProvider):
             provider=self.name,
         )
 
+    # Streams: the SDK sends the request (authentication, the outbound transport, and a
+    # non-2xx answer raised as APIStatusError before the body is read); the events are
+    # read as JSON, not as the SDK's pydantic models, as the OpenAI adapter does (ADR 0110:
+    # the models were most of the CPU a relayed delta cost).
+
     def _stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
-        stream = self.client.messages.create(**self.build_params(request), stream=True)
         fold = _StreamFold(self.name, request)
-        with stream:
-            for event in stream:
-                yield from fold.feed(event)
+        create = self.client.messages.with_streaming_response.create
+        with create(**self.build_params(request), stream=True) as response:
+            decoder = SSEDecoder()
+            for line in response.iter_lines():
+                for event, data in decoder.feed_events(line):
+                    yield from fold.feed(event, data)
         yield from fold.end()
 
     async def _astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        stream = await self.async_client.messages.create(**self.build_params(request), stream=True)
         fold = _StreamFold(self.name, request)
-        async with stream:
-            async for event in stream:
-                for normalized in fold.feed(event):
-                    yield normalized
+        create = self.async_client.messages.with_streaming_response.create
+        async with create(**self.build_params(request), stream=True) as response:
+            decoder = SSEDecoder()
+            async for line in response.iter_lines():
+                for event, data in decoder.feed_events(line):
+                    for normalized in fold.feed(event, data):
+                        yield normalized
         for normalized in fold.end():
             yield normalized
 
@@ -220,8 +238,9 @@ class AnthropicProvider(ChatProvider):
 
 
 class _StreamFold:
-    """Messages-API stream events -> normalized events (shared by the sync and async
-    streams)."""
+    """Messages-API stream events (SSE name and JSON data) -> normalized events (shared
+    by the sync and async streams). Read as the SDK reads them: events without a name and
+    ``ping`` are skipped, an ``error`` event is the error it carries."""
 
     def __init__(self, provider: str, request: ChatRequest) -> None:
         self.provider, self.request = provider, request
@@ -231,18 +250,32 @@ class _StreamFold:
         self.stop_reason: str | None = None
         self.finished = False
 
-    def feed(self, event: Any) -> list[StreamEvent]:
-        if event.type == "message_start":
-            self.input_tokens = _input_tokens(event.message.usage)
-        elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-            self.texts.append(event.delta.text)
-            return [TextDelta(event.delta.text)]
-        elif event.type == "message_delta":
-            self.stop_reason = event.delta.stop_reason or self.stop_reason
+    def feed(self, name: str | None, data: str) -> list[StreamEvent]:
+        if name is None or name == "ping" or (not data and name != "error"):
+            return []
+        if name == "error":
+            raise _stream_error(data)
+        event = _object(data)
+        kind = event.get("type")
+        if kind == "message_start":
+            self.input_tokens = _input_tokens(_field(event, "message").get("usage"))
+        elif kind == "content_block_delta":
+            delta = _field(event, "delta")
+            if delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if not isinstance(text, str):
+                    raise MalformedResponse("Anthropic stream delta's text was not text")
+                self.texts.append(text)
+                return [TextDelta(text)]
+        elif kind == "message_delta":
+            stop_reason = _field(event, "delta").get("stop_reason")
+            self.stop_reason = stop_reason if isinstance(stop_reason, str) else self.stop_reason
             # message_delta carries the cumulative output count (and may restate input).
-            self.output_tokens = event.usage.output_tokens
-            self.input_tokens = _input_tokens(event.usage) or self.input_tokens
-        elif event.type == "message_stop":
+            usage = event.get("usage")
+            if isinstance(usage, dict):
+                self.output_tokens = _tokens(usage.get("output_tokens"))
+                self.input_tokens = _input_tokens(usage) or self.input_tokens
+        elif kind == "message_stop":
             self.finished = True
         return []
 
@@ -252,6 +285,39 @@ class _StreamFold:
         text = "".join(self.texts)
         usage = usage_or_estimate(self.input_tokens, self.output_tokens, self.request, text)
         return [UsageEvent(usage), Finish(normalize_finish(self.stop_reason))]
+
+
+def _object(data: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise MalformedResponse("Anthropic stream event was not JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedResponse("Anthropic stream event was not a JSON object")
+    return value
+
+
+def _field(event: dict[str, Any], name: str) -> dict[str, Any]:
+    value = event.get(name)
+    if not isinstance(value, dict):
+        raise MalformedResponse(f"Anthropic stream event's {name} was not an object")
+    return value
+
+
+def _tokens(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _stream_error(data: str) -> ProviderError:
+    """An ``error`` event inside a 200 stream: the status its type stands for (what
+    ``translate_error`` makes of the SDK's APIStatusError for it)."""
+    try:
+        body: Any = json.loads(data)
+    except ValueError:
+        body = None
+    status = _status_of(body)
+    message = f"{body}" if body is not None else (data or "Error code: 200")
+    return error_for_status(status, f"HTTP {status}: {message}")
 
 
 def _content(message: ChatMessage) -> str | list[dict[str, Any]]:

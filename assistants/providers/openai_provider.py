@@ -16,6 +16,7 @@ from core import outbound
 
 from ._common import (
     PerEventLoop,
+    SSEDecoder,
     estimate_usage,
     models_listed,
     normalize_finish,
@@ -235,30 +236,6 @@ class OpenAIProvider(ChatProvider):
             # e.g. an error object sent inside an SSE stream
             return ProviderUnavailable(f"OpenAI stream error: {exc.message}")
         return translate_transport(exc)
-
-
-class SSEDecoder:
-    """Server-sent events, line by line (the WHATWG rules the SDK's decoder follows):
-    ``feed`` returns the ``data`` of each event a blank line completes. Comments and
-    fields other than ``data`` are skipped; ``[DONE]`` ends the stream's events (the
-    rest of the body is still read, so the connection can be reused)."""
-
-    def __init__(self) -> None:
-        self.data: list[str] = []
-        self.done = False
-
-    def feed(self, line: str) -> list[str]:
-        if not line:
-            if not self.data:
-                return []
-            data, self.data = "\n".join(self.data), []
-            if data.startswith("[DONE]"):
-                self.done = True
-            return [] if self.done else [data]
-        field, _, value = line.partition(":")
-        if field == "data":
-            self.data.append(value[1:] if value.startswith(" ") else value)
-        return []
 
 
 class _StreamFold:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from contextlib import aclosing
+
 import pytest
 
 from assistants.providers.anthropic_provider import DEFAULT_MAX_TOKENS
@@ -13,10 +17,15 @@ from assistants.providers.base import (
     Usage,
     UsageEvent,
 )
-from assistants.providers.errors import InvalidRequest
+from assistants.providers.errors import (
+    InvalidRequest,
+    MalformedResponse,
+    ProviderUnavailable,
+    RateLimited,
+)
 
 from .conftest import chat
-from .fake_server import Reply
+from .fake_server import Reply, raw
 
 
 def test_system_prompt_goes_in_the_system_parameter(server, make_provider):
@@ -99,3 +108,95 @@ def test_stream_events_and_usage(server, make_provider):
 def test_embeddings_are_not_offered(make_provider):
     with pytest.raises(InvalidRequest):
         make_provider("anthropic").embed("any", ["text"])
+
+
+# --- the stream read as server-sent events (ADR 0110) -----------------------------------
+
+
+def _sse(*events: tuple[str | None, str]) -> bytes:
+    return b"".join(
+        (f"event: {name}\n".encode() if name else b"") + f"data: {data}\n\n".encode()
+        for name, data in events
+    )
+
+
+def _astream(provider) -> list:
+    async def run():
+        async with aclosing(provider.astream(chat())) as events:
+            return [event async for event in events]
+
+    return asyncio.run(run())
+
+
+START = (
+    "message_start",
+    '{"type": "message_start", "message": {"usage": {"input_tokens": 10, '
+    '"cache_creation_input_tokens": 2, "cache_read_input_tokens": 3, "output_tokens": 1}}}',
+)
+STOP = ("message_stop", '{"type": "message_stop"}')
+
+
+def _delta(text: str, kind: str = "text_delta", field: str = "text") -> tuple[str, str]:
+    data = {"type": "content_block_delta", "index": 0, "delta": {"type": kind, field: text}}
+    return ("content_block_delta", json.dumps(data))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_stream_skips_pings_thinking_and_unnamed_events_and_counts_cached_input(
+    server, make_provider, mode
+):
+    body = _sse(
+        START,
+        ("ping", '{"type": "ping"}'),
+        _delta("pondering", kind="thinking_delta", field="thinking"),
+        _delta("Refunds "),
+        (None, '{"type": "content_block_delta", "delta": {"type": "text_delta", "text": "x"}}'),
+        _delta("take five days."),
+        (
+            "message_delta",
+            '{"type": "message_delta", "delta": {"stop_reason": "end_turn"}, '
+            '"usage": {"output_tokens": 6}}',
+        ),
+        STOP,
+    )
+    server.enqueue(raw(body, content_type="text/event-stream"))
+    provider = make_provider("anthropic")
+    events = list(provider.stream(chat())) if mode == "sync" else _astream(provider)
+
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Refunds ", "take five days."]
+    # input: 10 uncached + 2 written to the cache + 3 read from it
+    assert events[-2:] == [UsageEvent(Usage(15, 6, 21)), Finish("stop")]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        ("content_block_delta", "{not json"),
+        ("content_block_delta", '["a list"]'),
+        ("message_start", '{"type": "message_start", "message": "no object"}'),
+        (
+            "content_block_delta",
+            '{"type": "content_block_delta", "delta": {"type": "text_delta", "text": 42}}',
+        ),
+    ],
+    ids=["not-json", "not-an-object", "message-not-an-object", "text-not-text"],
+)
+def test_a_malformed_event_is_a_malformed_response(server, make_provider, mode, event):
+    server.enqueue(raw(_sse(START, event, STOP), content_type="text/event-stream"))
+    provider = make_provider("anthropic", max_attempts=1)
+    with pytest.raises(MalformedResponse):
+        list(provider.stream(chat())) if mode == "sync" else _astream(provider)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("overloaded_error", ProviderUnavailable), ("rate_limit_error", RateLimited)],
+)
+def test_an_error_event_is_the_error_its_type_stands_for(server, make_provider, kind, error):
+    data = json.dumps({"type": "error", "error": {"type": kind, "message": "Try later"}})
+    server.enqueue(
+        raw(_sse(START, _delta("Hal"), ("error", data)), content_type="text/event-stream")
+    )
+    with pytest.raises(error, match="Try later"):
+        _astream(make_provider("anthropic", max_attempts=1))
