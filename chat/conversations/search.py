@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 
 from assistants import gateway
 from assistants.providers.errors import ProviderError, as_domain_error
@@ -102,69 +102,179 @@ def _visible_sql(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
     return sql, list(params)
 
 
-def _filters(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
+@dataclass(frozen=True)
+class Filters:
+    """A search's filters as SQL (compiled by the ORM, values as parameters): the
+    sessions the searcher may see (with the session filters), and the conditions on
+    the entries themselves (``e``); ``where`` is both, for the ranking statements."""
+
+    sessions: str
+    sessions_params: list
+    entries: list[str]
+    entries_params: list
+
+    @property
+    def where(self) -> str:
+        return " AND ".join([f"e.session_id IN ({self.sessions})", *self.entries])
+
+    @property
+    def params(self) -> list:
+        return [*self.sessions_params, *self.entries_params]
+
+
+def filters_sql(caller: Caller, query: HistoryQuery) -> Filters:
     visible, params = _visible_sql(caller, query)
-    clauses = [f"e.session_id IN ({visible})"]
+    clauses: list[str] = []
+    entry_params: list = []
     if query.role:
         clauses.append("e.role = %s")
-        params.append(query.role)
+        entry_params.append(query.role)
     if query.date_from:
         clauses.append("e.created_at >= %s")
-        params.append(query.date_from)
+        entry_params.append(query.date_from)
     if query.date_to:
         clauses.append("e.created_at <= %s")
-        params.append(query.date_to)
+        entry_params.append(query.date_to)
     if query.bookmarked:
         marked = MessageBookmark.objects.filter(user=person(caller.user)).values("message_id")
         marked_sql, marked_params = marked.query.sql_with_params()
         clauses.append(f"e.message_id IN ({marked_sql})")
-        params.extend(marked_params)
-    return " AND ".join(clauses), params
+        entry_params.extend(marked_params)
+    return Filters(visible, params, clauses, entry_params)
 
 
-def vector_candidates(
-    *, embedding: list[float], dimensions: int, model_key: str, where: str, params: list, limit: int
-) -> list[HistoryHit]:
+def _vector_sql(
+    *, embedding: list[float], dimensions: int, model_key: str, filters: Filters, limit: int
+) -> tuple[list[str], list[str], list]:
+    """The vector half: named subqueries, the selects of their rows, and the parameters.
+
+    Exact or graph is decided inside the statement: ``few`` counts the searcher's
+    matching entries up to ``EXACT_SCAN_BELOW``, session by session through the
+    entries' session index (a sequential scan would read ten rows for each one counted
+    when a person sees a tenth of the organization, and all of them when a date filter
+    leaves few), and each branch is gated on it: PostgreSQL runs only the branch whose
+    one-time condition holds. The query vector is written once (``qv``) and read by
+    both branches; HNSW index scans accept it from a subquery.
+    """
     cast = indexing.vector_cast(dimensions)
-    distance = f"(e.embedding::{cast} <=> %s::{cast})"
-    vector = indexing.vector_text(list(embedding))
+    distance = f"(e.embedding::{cast} <=> (SELECT v FROM qv))"  # noqa: S608
     # Interpolated: an int, the cast made from it, and the filters' SQL (compiled by
     # the ORM, values as parameters).
-    matching = (
-        "FROM chat_messagesearchentry e "
-        f"WHERE e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s "
-        f"AND {where}"
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT %s) few",  # noqa: S608
-            [model_key, *params, EXACT_SCAN_BELOW],
-        )
-        exact = cursor.fetchone()[0] < EXACT_SCAN_BELOW
+    model = f"e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s"
+    matching = " AND ".join([model, *filters.entries])
+    ranked_from = f"FROM chat_messagesearchentry e WHERE {model} AND {filters.where}"
+    ctes = [
+        f"qv AS (SELECT %s::{cast} AS v)",
+        f"few AS (SELECT count(*) AS n FROM (SELECT 1 FROM ({filters.sessions}) s (id) "  # noqa: S608
+        "CROSS JOIN LATERAL (SELECT 1 FROM chat_messagesearchentry e "
+        f"WHERE e.session_id = s.id AND {matching}) x LIMIT %s) f)",
         # "+ 0" keeps the planner off the HNSW index: an exact sort of the few rows.
-        order = f"{distance} + 0" if exact else distance
-        sql = f"SELECT e.message_id, 1 - {distance} {matching} ORDER BY {order} LIMIT %s"
-        if not exact:
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            ef_search = max(HNSW_EF_SEARCH, min(1000, limit * 4))
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-        cursor.execute(sql, [vector, model_key, *params, vector, limit])
-        rows = cursor.fetchall()
-    hits = [HistoryHit(str(mid), float(score), similarity=float(score)) for mid, score in rows]
-    return sorted(hits, key=lambda h: h.score, reverse=True)
+        f"v_exact AS (SELECT e.message_id, 1 - {distance} AS score {ranked_from} "  # noqa: S608
+        f"AND (SELECT n FROM few) < %s ORDER BY {distance} + 0 LIMIT %s)",
+        f"v_graph AS (SELECT e.message_id, 1 - {distance} AS score {ranked_from} "  # noqa: S608
+        f"AND (SELECT n FROM few) >= %s ORDER BY {distance} LIMIT %s)",
+    ]
+    ranked_params = [model_key, *filters.params]
+    ctes_params = [
+        indexing.vector_text(list(embedding)),
+        *filters.sessions_params, model_key, *filters.entries_params, EXACT_SCAN_BELOW,
+        *ranked_params, EXACT_SCAN_BELOW, limit,
+        *ranked_params, EXACT_SCAN_BELOW, limit,
+    ]  # fmt: skip
+    selects = [
+        "SELECT 'v', message_id, score, NULL::timestamptz FROM v_exact",
+        "SELECT 'v', message_id, score, NULL::timestamptz FROM v_graph",
+    ]
+    return ctes, selects, ctes_params
 
 
-def keyword_candidates(*, text: str, where: str, params: list, limit: int) -> list[HistoryHit]:
+def _keyword_sql(*, text: str, filters: Filters, limit: int):
     # The filters' SQL is the ORM's, values are parameters.
-    sql = (
-        "SELECT e.message_id, ts_rank_cd(e.search_vector, q) AS rank "  # noqa: S608
+    ctes = [
+        "k AS (SELECT e.message_id, ts_rank_cd(e.search_vector, q) AS score, e.created_at "  # noqa: S608
         "FROM chat_messagesearchentry e, websearch_to_tsquery(%s::regconfig, %s) q "
-        f"WHERE e.search_vector @@ q AND {where} ORDER BY rank DESC, e.created_at DESC LIMIT %s"
+        f"WHERE e.search_vector @@ q AND {filters.where} "
+        "ORDER BY score DESC, e.created_at DESC LIMIT %s)"
+    ]
+    selects = ["SELECT 'k', message_id, score, created_at FROM k"]
+    return ctes, selects, [indexing.TEXT_SEARCH_CONFIG, text, *filters.params, limit]
+
+
+def candidates(
+    *,
+    filters: Filters,
+    limit: int,
+    text: str | None = None,
+    embedding: list[float] | None = None,
+    dimensions: int = 0,
+    model_key: str = "",
+) -> tuple[list[HistoryHit], list[HistoryHit]]:
+    """The ``limit`` best entries by meaning (with ``embedding``) and by keyword (with
+    ``text``), each best first, in one round trip: the HNSW settings, then one
+    statement holding both halves (one message, which PostgreSQL runs as one implicit
+    transaction: the settings hold for this search only; inside a caller's transaction,
+    until its end)."""
+    sql, args, settings = candidates_statement(
+        filters=filters,
+        limit=limit,
+        text=text,
+        embedding=embedding,
+        dimensions=dimensions,
+        model_key=model_key,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [indexing.TEXT_SEARCH_CONFIG, text, *params, limit])
+        cursor.execute(sql, args)
+        if settings:
+            cursor.nextset()
         rows = cursor.fetchall()
-    return [HistoryHit(str(mid), float(score)) for mid, score in rows]
+    vector = [
+        HistoryHit(str(mid), float(score), similarity=float(score))
+        for kind, mid, score, _ in rows
+        if kind == "v"
+    ]
+    keyword = [(str(mid), float(score), when) for kind, mid, score, when in rows if kind == "k"]
+    # relaxed_order may return rows slightly out of order: restore it (stable sorts).
+    vector.sort(key=lambda h: h.score, reverse=True)
+    keyword.sort(key=lambda row: row[2], reverse=True)
+    keyword.sort(key=lambda row: row[1], reverse=True)
+    return vector, [HistoryHit(mid, score) for mid, score, _ in keyword]
+
+
+def candidates_statement(
+    *,
+    filters: Filters,
+    limit: int,
+    text: str | None = None,
+    embedding: list[float] | None = None,
+    dimensions: int = 0,
+    model_key: str = "",
+) -> tuple[str, list, bool]:
+    """``candidates``' SQL, its parameters, and whether it starts with the settings."""
+    ctes: list[str] = []
+    selects: list[str] = []
+    args: list = []
+    prefix, prefix_args = "", []
+    if embedding is not None:
+        v_ctes, v_selects, v_args = _vector_sql(
+            embedding=embedding,
+            dimensions=dimensions,
+            model_key=model_key,
+            filters=filters,
+            limit=limit,
+        )
+        ctes, selects, args = ctes + v_ctes, selects + v_selects, args + v_args
+        # Iterative scans keep reading the graph until enough rows pass the filters
+        # (visibility among them); ef_search bounds the candidate list per step.
+        prefix = (
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true); "
+        )
+        prefix_args = [str(max(HNSW_EF_SEARCH, min(1000, limit * 4)))]
+    if text is not None:
+        k_ctes, k_selects, k_args = _keyword_sql(text=text, filters=filters, limit=limit)
+        ctes, selects, args = ctes + k_ctes, selects + k_selects, args + k_args
+    sql = prefix + "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects)
+    return sql, [*prefix_args, *args], bool(prefix)
 
 
 def fuse(vector: list[HistoryHit], keyword: list[HistoryHit], *, limit: int) -> list[HistoryHit]:
@@ -197,23 +307,23 @@ def embed_query(text: str, *, organization, user, channel: str = Channel.WEB):
 def ranked(
     *, caller: Caller, query: HistoryQuery, organization, limit: int, channel: str = Channel.WEB
 ) -> list[HistoryHit]:
-    where, params = _filters(caller, query)
-    vector_hits: list[HistoryHit] = []
-    keyword_hits: list[HistoryHit] = []
+    filters = filters_sql(caller, query)
+    vector_side: dict = {}
     if query.mode in ("vector", "hybrid"):
         model, embedding = embed_query(
             query.query, organization=organization, user=caller.user, channel=channel
         )
-        vector_hits = vector_candidates(
-            embedding=embedding,
-            dimensions=model.embedding_dimensions,
-            model_key=indexing.model_key(model),
-            where=where,
-            params=params,
-            limit=limit,
-        )
-    if query.mode in ("keyword", "hybrid"):
-        keyword_hits = keyword_candidates(text=query.query, where=where, params=params, limit=limit)
+        vector_side = {
+            "embedding": embedding,
+            "dimensions": model.embedding_dimensions,
+            "model_key": indexing.model_key(model),
+        }
+    vector_hits, keyword_hits = candidates(
+        filters=filters,
+        limit=limit,
+        text=query.query if query.mode in ("keyword", "hybrid") else None,
+        **vector_side,
+    )
     if query.mode == "vector":
         for rank, hit in enumerate(vector_hits, start=1):
             hit.vector_rank = rank
