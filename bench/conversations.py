@@ -641,6 +641,9 @@ def main() -> int:
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--import-only", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="build the search data only")
+    parser.add_argument(
+        "--org", default=ORG_SLUG, help="the organization (one per size keeps each size's data)"
+    )
     args = parser.parse_args()
     sizes = [] if args.import_only else args.sizes or (["10k"] if args.quick else ["100k"])
     messages = args.import_messages or (600 if args.quick else 2000)
@@ -650,9 +653,9 @@ def main() -> int:
 
     from core.tenancy import current_organization
 
-    common.benchmark_organization(ORG_SLUG, "Benchmark: conversations")
+    common.benchmark_organization(args.org, "Benchmark: conversations")
     report: dict = {"quick": args.quick}
-    with schema_context(ORG_SLUG):
+    with schema_context(args.org):
         organization = current_organization()
         bench_assistant()
         if not args.skip_import:

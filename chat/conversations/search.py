@@ -3,15 +3,17 @@ organization's) by meaning, by keyword, or both fused.
 
 - vector: cosine distance on the per-dimension HNSW index of the message entries
   (iterative scan, so filters still fill the page), or an exact scan when the
-  searcher's visible entries are few;
+  searcher's matching entries are few;
 - keyword: PostgreSQL full-text search (``websearch_to_tsquery``: quotes, -word, OR)
   over the GIN index, ranked by ``ts_rank_cd``;
 - hybrid: reciprocal rank fusion of both lists (the knowledge base's constant).
 
-Visibility is ``chat.access.sessions_visible``, applied inside the SQL as a subquery,
-never after the ranking (so a page is always full of visible results). Each result
-carries its session's title and source, a snippet with the matched words' positions,
-the turns before and after it, its score and its link.
+Both halves, the choice between exact and graph, and the HNSW settings go to
+PostgreSQL in one message (ADR 0113). Visibility is ``chat.access.sessions_visible``,
+applied inside the SQL as a subquery, never after the ranking (so a page is always full
+of visible results). Each result carries its session's title and source, a snippet
+with the matched words' positions, the turns before and after it, its score and its
+link.
 """
 
 from __future__ import annotations
@@ -106,12 +108,16 @@ def _visible_sql(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
 class Filters:
     """A search's filters as SQL (compiled by the ORM, values as parameters): the
     sessions the searcher may see (with the session filters), and the conditions on
-    the entries themselves (``e``); ``where`` is both, for the ranking statements."""
+    the entries themselves (``e``); ``where`` is both, for the ranking statements.
+    ``counted`` are the entry conditions the exact-or-graph count applies (see
+    ``_vector_sql``)."""
 
     sessions: str
     sessions_params: list
     entries: list[str]
     entries_params: list
+    counted: list[str]
+    counted_params: list
 
     @property
     def where(self) -> str:
@@ -124,23 +130,25 @@ class Filters:
 
 def filters_sql(caller: Caller, query: HistoryQuery) -> Filters:
     visible, params = _visible_sql(caller, query)
-    clauses: list[str] = []
-    entry_params: list = []
+    entries: list[tuple[str, list, bool]] = []  # (condition, parameters, counted)
     if query.role:
-        clauses.append("e.role = %s")
-        entry_params.append(query.role)
+        entries.append(("e.role = %s", [query.role], False))
     if query.date_from:
-        clauses.append("e.created_at >= %s")
-        entry_params.append(query.date_from)
+        entries.append(("e.created_at >= %s", [query.date_from], True))
     if query.date_to:
-        clauses.append("e.created_at <= %s")
-        entry_params.append(query.date_to)
+        entries.append(("e.created_at <= %s", [query.date_to], True))
     if query.bookmarked:
         marked = MessageBookmark.objects.filter(user=person(caller.user)).values("message_id")
         marked_sql, marked_params = marked.query.sql_with_params()
-        clauses.append(f"e.message_id IN ({marked_sql})")
-        entry_params.extend(marked_params)
-    return Filters(visible, params, clauses, entry_params)
+        entries.append((f"e.message_id IN ({marked_sql})", list(marked_params), True))
+    return Filters(
+        sessions=visible,
+        sessions_params=params,
+        entries=[sql for sql, _, _ in entries],
+        entries_params=[p for _, ps, _ in entries for p in ps],
+        counted=[sql for sql, _, counted in entries if counted],
+        counted_params=[p for _, ps, counted in entries if counted for p in ps],
+    )
 
 
 def _vector_sql(
@@ -152,8 +160,14 @@ def _vector_sql(
     matching entries up to ``EXACT_SCAN_BELOW``, session by session through the
     entries' session index (a sequential scan would read ten rows for each one counted
     when a person sees a tenth of the organization, and all of them when a date filter
-    leaves few), and each branch is gated on it: PostgreSQL runs only the branch whose
-    one-time condition holds. The query vector is written once (``qv``) and read by
+    leaves few; the inner LIMIT keeps the planner from flattening the lateral subquery
+    into such a join), and each branch is gated on it: PostgreSQL runs only the branch
+    whose one-time condition holds. The count reads only the index on (session, time)
+    (an index-only scan, which the ``ORDER BY`` asks for): it applies the date filters and the bookmarks (which can leave
+    a handful of entries), not the role (at most halves the count: the graph's
+    iterative scan still fills a page) nor the embedding model (other models' entries
+    exist only while a model change is being indexed again). It may count more than
+    match, never fewer: few entries are always ranked exactly. The query vector is written once (``qv``) and read by
     both branches; HNSW index scans accept it from a subquery.
     """
     cast = indexing.vector_cast(dimensions)
@@ -161,13 +175,13 @@ def _vector_sql(
     # Interpolated: an int, the cast made from it, and the filters' SQL (compiled by
     # the ORM, values as parameters).
     model = f"e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s"
-    matching = " AND ".join([model, *filters.entries])
+    counted = "".join(f" AND {condition}" for condition in filters.counted)
     ranked_from = f"FROM chat_messagesearchentry e WHERE {model} AND {filters.where}"
     ctes = [
         f"qv AS (SELECT %s::{cast} AS v)",
         f"few AS (SELECT count(*) AS n FROM (SELECT 1 FROM ({filters.sessions}) s (id) "  # noqa: S608
         "CROSS JOIN LATERAL (SELECT 1 FROM chat_messagesearchentry e "
-        f"WHERE e.session_id = s.id AND {matching}) x LIMIT %s) f)",
+        f"WHERE e.session_id = s.id{counted} ORDER BY e.created_at LIMIT %s) x LIMIT %s) f)",
         # "+ 0" keeps the planner off the HNSW index: an exact sort of the few rows.
         f"v_exact AS (SELECT e.message_id, 1 - {distance} AS score {ranked_from} "  # noqa: S608
         f"AND (SELECT n FROM few) < %s ORDER BY {distance} + 0 LIMIT %s)",
@@ -177,7 +191,7 @@ def _vector_sql(
     ranked_params = [model_key, *filters.params]
     ctes_params = [
         indexing.vector_text(list(embedding)),
-        *filters.sessions_params, model_key, *filters.entries_params, EXACT_SCAN_BELOW,
+        *filters.sessions_params, *filters.counted_params, EXACT_SCAN_BELOW, EXACT_SCAN_BELOW,
         *ranked_params, EXACT_SCAN_BELOW, limit,
         *ranked_params, EXACT_SCAN_BELOW, limit,
     ]  # fmt: skip
@@ -265,9 +279,12 @@ def candidates_statement(
         ctes, selects, args = ctes + v_ctes, selects + v_selects, args + v_args
         # Iterative scans keep reading the graph until enough rows pass the filters
         # (visibility among them); ef_search bounds the candidate list per step.
+        # No parallel workers: the gated branch that is not run would start them anyway
+        # (its one-time filter sits below the Gather), ~20 ms under load for nothing.
         prefix = (
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.ef_search', %s, true); "
+            "set_config('hnsw.ef_search', %s, true), "
+            "set_config('max_parallel_workers_per_gather', '0', true); "
         )
         prefix_args = [str(max(HNSW_EF_SEARCH, min(1000, limit * 4)))]
     if text is not None:

@@ -3,6 +3,8 @@ against an exact scan, in both of its branches (an exact sort when the searcher'
 entries are few, the HNSW graph otherwise), visibility inside the graph's walk, and both
 halves in one statement."""
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 from django.contrib.postgres.search import SearchVector
@@ -69,8 +71,10 @@ class Conversations:
         ranked = sorted(ids, key=lambda mid: -float(self.vectors[mid] @ query))
         return ranked[:k]
 
-    def vector_ids(self, who: str, query: np.ndarray, limit: int = 10) -> list[str]:
-        filters = search.filters_sql(caller(self.org, who), search.HistoryQuery(query="q"))
+    def vector_ids(self, who: str, query: np.ndarray, limit: int = 10, **fields) -> list[str]:
+        filters = search.filters_sql(
+            caller(self.org, who), search.HistoryQuery(query="q", **fields)
+        )
         hits, _ = search.candidates(
             filters=filters,
             limit=limit,
@@ -134,6 +138,27 @@ class TestVectorHalf:
         monkeypatch.setattr(search, "EXACT_SCAN_BELOW", 1)
         graph = conversations.vector_ids("member", centres[0], limit=5)
         assert graph == exact
+
+    def test_a_date_filter_leaving_few_messages_ranks_them_exactly(
+        self, conversations, monkeypatch
+    ):
+        """The exact-or-graph count applies the dates: 8 old messages among 60 are
+        fewer than the threshold, so they are ranked exactly, all of them."""
+        monkeypatch.setattr(search, "EXACT_SCAN_BELOW", 20)
+        rng = np.random.default_rng(13)
+        query = unit(rng.normal(size=DIMENSIONS))
+        old = conversations.session("member", clustered(rng, query, 8, 0.08))
+        MessageSearchEntry.objects.filter(session=old).update(
+            created_at=datetime(2020, 6, 1, tzinfo=UTC)
+        )
+        recent = conversations.session("member", clustered(rng, query, 52, 0.02))
+
+        found = conversations.vector_ids(
+            "member", query, date_to=datetime(2020, 12, 31, tzinfo=UTC)
+        )
+
+        assert found == conversations.exact(query, [old], 10)
+        assert len(found) == 8 and recent.pk
 
 
 @pytest.mark.django_db
