@@ -3,15 +3,17 @@ organization's) by meaning, by keyword, or both fused.
 
 - vector: cosine distance on the per-dimension HNSW index of the message entries
   (iterative scan, so filters still fill the page), or an exact scan when the
-  searcher's visible entries are few;
+  searcher's matching entries are few;
 - keyword: PostgreSQL full-text search (``websearch_to_tsquery``: quotes, -word, OR)
   over the GIN index, ranked by ``ts_rank_cd``;
 - hybrid: reciprocal rank fusion of both lists (the knowledge base's constant).
 
-Visibility is ``chat.access.sessions_visible``, applied inside the SQL as a subquery,
-never after the ranking (so a page is always full of visible results). Each result
-carries its session's title and source, a snippet with the matched words' positions,
-the turns before and after it, its score and its link.
+Both halves, the choice between exact and graph, and the HNSW settings go to
+PostgreSQL in one message (ADR 0113). Visibility is ``chat.access.sessions_visible``,
+applied inside the SQL as a subquery, never after the ranking (so a page is always full
+of visible results). Each result carries its session's title and source, a snippet
+with the matched words' positions, the turns before and after it, its score and its
+link.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 
 from assistants import gateway
 from assistants.providers.errors import ProviderError, as_domain_error
@@ -102,69 +104,194 @@ def _visible_sql(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
     return sql, list(params)
 
 
-def _filters(caller: Caller, query: HistoryQuery) -> tuple[str, list]:
+@dataclass(frozen=True)
+class Filters:
+    """A search's filters as SQL (compiled by the ORM, values as parameters): the
+    sessions the searcher may see (with the session filters), and the conditions on
+    the entries themselves (``e``); ``where`` is both, for the ranking statements.
+    ``counted`` are the entry conditions the exact-or-graph count applies (see
+    ``_vector_sql``)."""
+
+    sessions: str
+    sessions_params: list
+    entries: list[str]
+    entries_params: list
+    counted: list[str]
+    counted_params: list
+
+    @property
+    def where(self) -> str:
+        return " AND ".join([f"e.session_id IN ({self.sessions})", *self.entries])
+
+    @property
+    def params(self) -> list:
+        return [*self.sessions_params, *self.entries_params]
+
+
+def filters_sql(caller: Caller, query: HistoryQuery) -> Filters:
     visible, params = _visible_sql(caller, query)
-    clauses = [f"e.session_id IN ({visible})"]
+    entries: list[tuple[str, list, bool]] = []  # (condition, parameters, counted)
     if query.role:
-        clauses.append("e.role = %s")
-        params.append(query.role)
+        entries.append(("e.role = %s", [query.role], False))
     if query.date_from:
-        clauses.append("e.created_at >= %s")
-        params.append(query.date_from)
+        entries.append(("e.created_at >= %s", [query.date_from], True))
     if query.date_to:
-        clauses.append("e.created_at <= %s")
-        params.append(query.date_to)
+        entries.append(("e.created_at <= %s", [query.date_to], True))
     if query.bookmarked:
         marked = MessageBookmark.objects.filter(user=person(caller.user)).values("message_id")
         marked_sql, marked_params = marked.query.sql_with_params()
-        clauses.append(f"e.message_id IN ({marked_sql})")
-        params.extend(marked_params)
-    return " AND ".join(clauses), params
+        entries.append((f"e.message_id IN ({marked_sql})", list(marked_params), True))
+    return Filters(
+        sessions=visible,
+        sessions_params=params,
+        entries=[sql for sql, _, _ in entries],
+        entries_params=[p for _, ps, _ in entries for p in ps],
+        counted=[sql for sql, _, counted in entries if counted],
+        counted_params=[p for _, ps, counted in entries if counted for p in ps],
+    )
 
 
-def vector_candidates(
-    *, embedding: list[float], dimensions: int, model_key: str, where: str, params: list, limit: int
-) -> list[HistoryHit]:
+def _vector_sql(
+    *, embedding: list[float], dimensions: int, model_key: str, filters: Filters, limit: int
+) -> tuple[list[str], list[str], list]:
+    """The vector half: named subqueries, the selects of their rows, and the parameters.
+
+    Exact or graph is decided inside the statement: ``few`` counts the searcher's
+    matching entries up to ``EXACT_SCAN_BELOW``, session by session through the
+    entries' session index (a sequential scan would read ten rows for each one counted
+    when a person sees a tenth of the organization, and all of them when a date filter
+    leaves few; the inner LIMIT keeps the planner from flattening the lateral subquery
+    into such a join), and each branch is gated on it: PostgreSQL runs only the branch
+    whose one-time condition holds. The count reads only the index on (session, time)
+    (an index-only scan, which the ``ORDER BY`` asks for): it applies the date filters and the bookmarks (which can leave
+    a handful of entries), not the role (at most halves the count: the graph's
+    iterative scan still fills a page) nor the embedding model (other models' entries
+    exist only while a model change is being indexed again). It may count more than
+    match, never fewer: few entries are always ranked exactly. The query vector is written once (``qv``) and read by
+    both branches; HNSW index scans accept it from a subquery.
+    """
     cast = indexing.vector_cast(dimensions)
-    distance = f"(e.embedding::{cast} <=> %s::{cast})"
-    vector = indexing.vector_text(list(embedding))
+    distance = f"(e.embedding::{cast} <=> (SELECT v FROM qv))"  # noqa: S608
     # Interpolated: an int, the cast made from it, and the filters' SQL (compiled by
     # the ORM, values as parameters).
-    matching = (
-        "FROM chat_messagesearchentry e "
-        f"WHERE e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s "
-        f"AND {where}"
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 {matching} LIMIT %s) few",  # noqa: S608
-            [model_key, *params, EXACT_SCAN_BELOW],
-        )
-        exact = cursor.fetchone()[0] < EXACT_SCAN_BELOW
+    model = f"e.embedding_dimensions = {int(dimensions)} AND e.embedding_model = %s"
+    counted = "".join(f" AND {condition}" for condition in filters.counted)
+    ranked_from = f"FROM chat_messagesearchentry e WHERE {model} AND {filters.where}"
+    ctes = [
+        f"qv AS (SELECT %s::{cast} AS v)",
+        f"few AS (SELECT count(*) AS n FROM (SELECT 1 FROM ({filters.sessions}) s (id) "  # noqa: S608
+        "CROSS JOIN LATERAL (SELECT 1 FROM chat_messagesearchentry e "
+        f"WHERE e.session_id = s.id{counted} ORDER BY e.created_at LIMIT %s) x LIMIT %s) f)",
         # "+ 0" keeps the planner off the HNSW index: an exact sort of the few rows.
-        order = f"{distance} + 0" if exact else distance
-        sql = f"SELECT e.message_id, 1 - {distance} {matching} ORDER BY {order} LIMIT %s"
-        if not exact:
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            ef_search = max(HNSW_EF_SEARCH, min(1000, limit * 4))
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-        cursor.execute(sql, [vector, model_key, *params, vector, limit])
-        rows = cursor.fetchall()
-    hits = [HistoryHit(str(mid), float(score), similarity=float(score)) for mid, score in rows]
-    return sorted(hits, key=lambda h: h.score, reverse=True)
+        f"v_exact AS (SELECT e.message_id, 1 - {distance} AS score {ranked_from} "  # noqa: S608
+        f"AND (SELECT n FROM few) < %s ORDER BY {distance} + 0 LIMIT %s)",
+        f"v_graph AS (SELECT e.message_id, 1 - {distance} AS score {ranked_from} "  # noqa: S608
+        f"AND (SELECT n FROM few) >= %s ORDER BY {distance} LIMIT %s)",
+    ]
+    ranked_params = [model_key, *filters.params]
+    ctes_params = [
+        indexing.vector_text(list(embedding)),
+        *filters.sessions_params, *filters.counted_params, EXACT_SCAN_BELOW, EXACT_SCAN_BELOW,
+        *ranked_params, EXACT_SCAN_BELOW, limit,
+        *ranked_params, EXACT_SCAN_BELOW, limit,
+    ]  # fmt: skip
+    selects = [
+        "SELECT 'v', message_id, score, NULL::timestamptz FROM v_exact",
+        "SELECT 'v', message_id, score, NULL::timestamptz FROM v_graph",
+    ]
+    return ctes, selects, ctes_params
 
 
-def keyword_candidates(*, text: str, where: str, params: list, limit: int) -> list[HistoryHit]:
+def _keyword_sql(*, text: str, filters: Filters, limit: int):
     # The filters' SQL is the ORM's, values are parameters.
-    sql = (
-        "SELECT e.message_id, ts_rank_cd(e.search_vector, q) AS rank "  # noqa: S608
+    ctes = [
+        "k AS (SELECT e.message_id, ts_rank_cd(e.search_vector, q) AS score, e.created_at "  # noqa: S608
         "FROM chat_messagesearchentry e, websearch_to_tsquery(%s::regconfig, %s) q "
-        f"WHERE e.search_vector @@ q AND {where} ORDER BY rank DESC, e.created_at DESC LIMIT %s"
+        f"WHERE e.search_vector @@ q AND {filters.where} "
+        "ORDER BY score DESC, e.created_at DESC LIMIT %s)"
+    ]
+    selects = ["SELECT 'k', message_id, score, created_at FROM k"]
+    return ctes, selects, [indexing.TEXT_SEARCH_CONFIG, text, *filters.params, limit]
+
+
+def candidates(
+    *,
+    filters: Filters,
+    limit: int,
+    text: str | None = None,
+    embedding: list[float] | None = None,
+    dimensions: int = 0,
+    model_key: str = "",
+) -> tuple[list[HistoryHit], list[HistoryHit]]:
+    """The ``limit`` best entries by meaning (with ``embedding``) and by keyword (with
+    ``text``), each best first, in one round trip: the HNSW settings, then one
+    statement holding both halves (one message, which PostgreSQL runs as one implicit
+    transaction: the settings hold for this search only; inside a caller's transaction,
+    until its end)."""
+    sql, args, settings = candidates_statement(
+        filters=filters,
+        limit=limit,
+        text=text,
+        embedding=embedding,
+        dimensions=dimensions,
+        model_key=model_key,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [indexing.TEXT_SEARCH_CONFIG, text, *params, limit])
+        cursor.execute(sql, args)
+        if settings:
+            cursor.nextset()
         rows = cursor.fetchall()
-    return [HistoryHit(str(mid), float(score)) for mid, score in rows]
+    vector = [
+        HistoryHit(str(mid), float(score), similarity=float(score))
+        for kind, mid, score, _ in rows
+        if kind == "v"
+    ]
+    keyword = [(str(mid), float(score), when) for kind, mid, score, when in rows if kind == "k"]
+    # relaxed_order may return rows slightly out of order: restore it (stable sorts).
+    vector.sort(key=lambda h: h.score, reverse=True)
+    keyword.sort(key=lambda row: row[2], reverse=True)
+    keyword.sort(key=lambda row: row[1], reverse=True)
+    return vector, [HistoryHit(mid, score) for mid, score, _ in keyword]
+
+
+def candidates_statement(
+    *,
+    filters: Filters,
+    limit: int,
+    text: str | None = None,
+    embedding: list[float] | None = None,
+    dimensions: int = 0,
+    model_key: str = "",
+) -> tuple[str, list, bool]:
+    """``candidates``' SQL, its parameters, and whether it starts with the settings."""
+    ctes: list[str] = []
+    selects: list[str] = []
+    args: list = []
+    prefix, prefix_args = "", []
+    if embedding is not None:
+        v_ctes, v_selects, v_args = _vector_sql(
+            embedding=embedding,
+            dimensions=dimensions,
+            model_key=model_key,
+            filters=filters,
+            limit=limit,
+        )
+        ctes, selects, args = ctes + v_ctes, selects + v_selects, args + v_args
+        # Iterative scans keep reading the graph until enough rows pass the filters
+        # (visibility among them); ef_search bounds the candidate list per step.
+        # No parallel workers: the gated branch that is not run would start them anyway
+        # (its one-time filter sits below the Gather), ~20 ms under load for nothing.
+        prefix = (
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true), "
+            "set_config('max_parallel_workers_per_gather', '0', true); "
+        )
+        prefix_args = [str(max(HNSW_EF_SEARCH, min(1000, limit * 4)))]
+    if text is not None:
+        k_ctes, k_selects, k_args = _keyword_sql(text=text, filters=filters, limit=limit)
+        ctes, selects, args = ctes + k_ctes, selects + k_selects, args + k_args
+    sql = prefix + "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects)
+    return sql, [*prefix_args, *args], bool(prefix)
 
 
 def fuse(vector: list[HistoryHit], keyword: list[HistoryHit], *, limit: int) -> list[HistoryHit]:
@@ -197,23 +324,23 @@ def embed_query(text: str, *, organization, user, channel: str = Channel.WEB):
 def ranked(
     *, caller: Caller, query: HistoryQuery, organization, limit: int, channel: str = Channel.WEB
 ) -> list[HistoryHit]:
-    where, params = _filters(caller, query)
-    vector_hits: list[HistoryHit] = []
-    keyword_hits: list[HistoryHit] = []
+    filters = filters_sql(caller, query)
+    vector_side: dict = {}
     if query.mode in ("vector", "hybrid"):
         model, embedding = embed_query(
             query.query, organization=organization, user=caller.user, channel=channel
         )
-        vector_hits = vector_candidates(
-            embedding=embedding,
-            dimensions=model.embedding_dimensions,
-            model_key=indexing.model_key(model),
-            where=where,
-            params=params,
-            limit=limit,
-        )
-    if query.mode in ("keyword", "hybrid"):
-        keyword_hits = keyword_candidates(text=query.query, where=where, params=params, limit=limit)
+        vector_side = {
+            "embedding": embedding,
+            "dimensions": model.embedding_dimensions,
+            "model_key": indexing.model_key(model),
+        }
+    vector_hits, keyword_hits = candidates(
+        filters=filters,
+        limit=limit,
+        text=query.query if query.mode in ("keyword", "hybrid") else None,
+        **vector_side,
+    )
     if query.mode == "vector":
         for rank, hit in enumerate(vector_hits, start=1):
             hit.vector_rank = rank
