@@ -61,8 +61,8 @@ class AnswerEnd:
     ttft_ms: int | None = None
     outcome: gateway.StreamOutcome | None = None
     # When the stream ended (perf_counter): the answer's latency ends here, not when a
-    # batch stored it.
-    ended: float = dataclasses.field(default_factory=time.perf_counter)
+    # batch stored it. Read when called (a test's frozen clock patches the module's).
+    ended: float = dataclasses.field(default_factory=lambda: time.perf_counter())
 
 
 def chat_finish(
