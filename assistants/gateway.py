@@ -152,10 +152,9 @@ def _provider(config: ProviderConfig) -> ChatProvider:
 # -- accounting ---------------------------------------------------------------
 
 
-def _record_usage(*, model: AIModel, usage: Usage, kind: str, context: UsageContext) -> UsageRecord:
-    cost = cost_for(usage, model.input_price_per_million, model.output_price_per_million)
-    quotas.tokens_count(context.organization, usage.total_tokens, api_key=context.caller_key)
-    return UsageRecord.objects.create(
+def _usage_row(*, model: AIModel, usage: Usage, kind: str, context: UsageContext) -> UsageRecord:
+    """A call's ledger row, priced from the catalog, not yet stored."""
+    return UsageRecord(
         organization=context.organization,
         assistant_id=context.assistant_id,
         user=context.user if getattr(context.user, "pk", None) else None,
@@ -171,8 +170,15 @@ def _record_usage(*, model: AIModel, usage: Usage, kind: str, context: UsageCont
         input_price_per_million=model.input_price_per_million,
         output_price_per_million=model.output_price_per_million,
         currency=model.currency,
-        cost=cost,
+        cost=cost_for(usage, model.input_price_per_million, model.output_price_per_million),
     )
+
+
+def _record_usage(*, model: AIModel, usage: Usage, kind: str, context: UsageContext) -> UsageRecord:
+    quotas.tokens_count(context.organization, usage.total_tokens, api_key=context.caller_key)
+    row = _usage_row(model=model, usage=usage, kind=kind, context=context)
+    row.save(force_insert=True)
+    return row
 
 
 def _with_model(request: ChatRequest, model: AIModel) -> ChatRequest:
@@ -279,13 +285,41 @@ async def ai_chat_astream(
 
 def ai_record_stream_usage(*, outcome: StreamOutcome, context: UsageContext) -> UsageRecord | None:
     """Write the ledger row of a finished (or cut short) stream."""
-    if outcome.usage is None:
-        return None
-    outcome.usage_record = _record_usage(
-        model=outcome.model, usage=outcome.usage, kind=UsageKind.CHAT, context=context
-    )
-    outcome.cost = outcome.usage_record.cost
+    ai_record_stream_usages(finished=[(outcome, context)])
     return outcome.usage_record
+
+
+def ai_record_stream_usages(*, finished: list[tuple[StreamOutcome, UsageContext]]) -> None:
+    """The ledger rows of many finished streams: ``ai_stream_usage_rows`` then
+    ``ai_usage_rows_store``."""
+    ai_usage_rows_store(rows=ai_stream_usage_rows(finished=finished))
+
+
+def ai_stream_usage_rows(*, finished: list[tuple[StreamOutcome, UsageContext]]) -> list:
+    """Price finished (or cut short) streams from the catalog: each outcome learns its cost
+    and its ledger row, not stored yet (``ai_usage_rows_store``); one without usage (the
+    stream never started) gets none. Chat prices the answers that ended together, stores
+    them, then their ledger rows, in one transaction (chat/finishing.py)."""
+    rows = []
+    for outcome, context in finished:
+        if outcome.usage is None:
+            continue
+        row = _usage_row(
+            model=outcome.model, usage=outcome.usage, kind=UsageKind.CHAT, context=context
+        )
+        outcome.usage_record, outcome.cost = row, row.cost
+        rows.append(row)
+    return rows
+
+
+def ai_usage_rows_store(*, rows: list[UsageRecord]) -> None:
+    """Ledger rows in one INSERT, then their tokens in this minute's windows in one Redis
+    round trip. Last in the caller's transaction: a batch that failed before it counted no
+    tokens (it is stored again, and counted then)."""
+    if not rows:
+        return
+    UsageRecord.objects.bulk_create(rows)
+    quotas.tokens_count_many([(row.organization, row.total_tokens, row.api_key) for row in rows])
 
 
 def ai_embed(*, model: AIModel, texts: list[str], context: UsageContext) -> EmbeddingResult:

@@ -980,6 +980,8 @@ class Stream:
     ended: float | None = None
     done: bool = False
     error: str = ""
+    last_delta: float | None = None
+    done_at: float | None = None
 
 
 @dataclass
@@ -1112,12 +1114,13 @@ def on_event(name: str, body: str, record: Stream, gauge: Gauge, state: str) -> 
         return "open"
     if name == "delta":
         gauge.deltas += 1
+        record.last_delta = now
         if record.first_delta is None:
             record.first_delta = now
             gauge.move(state, "streaming")
             return "streaming"
     if name == "done":
-        record.done = True
+        record.done, record.done_at = True, now
     elif name == "error":
         record.error = f"error event: {body}"[:160]
     return state
@@ -1286,6 +1289,7 @@ def summarise_step(target: Target, run: StepRun) -> dict:
         "threads_peak": sampler.peak("threads"),
         "pg_connections_peak": sampler.peak("pg_connections"),
         "hold_window": hold_window(run),
+        "drain": drain_summary(run),
         "opening_window": opening_window(run),
         "timeline": sampler.samples,
     }
@@ -1293,6 +1297,28 @@ def summarise_step(target: Target, run: StepRun) -> dict:
         result["peak_streaming"] >= run.n and result["done"] == run.n and not result["error_count"]
     )
     return result
+
+
+def drain_summary(run: StepRun) -> dict | None:
+    """After the release: how fast the worker ended streams with ``done`` (the answers
+    stored), and how long a stream waited between its last delta and its ``done`` (the
+    finishing write, batched or queued), as the client saw them."""
+    if not run.released:
+        return None
+    dones = sorted(r.done_at for r in run.records if r.done_at and r.done_at >= run.released)
+    waits = [r.done_at - r.last_delta for r in run.records if r.done_at and r.last_delta]
+    if not dones:
+        return {"done_after_release": 0}
+    window = dones[-1] - run.released
+    rates = Counter(int(t - run.released) // 10 for t in dones)
+    return {
+        "done_after_release": len(dones),
+        "last_done_after_release_s": round(window, 1),
+        "done_per_s": round(len(dones) / window, 1) if window > 0 else None,
+        "done_per_s_peak_10s": max(rates.values()) / 10,
+        "last_delta_to_done": _summary(waits),
+        "last_delta_to_done_max_ms": round(max(waits) * 1000, 1) if waits else None,
+    }
 
 
 def hold_window(run: StepRun) -> dict | None:
@@ -1355,6 +1381,7 @@ async def ladder(target: Target, steps: tuple[int, ...]) -> list[dict]:
         print(
             f"    opened {result['opened']}, streaming at once {result['peak_streaming']}, "
             f"done {result['done']}, errors {result['error_count']}, "
+            f"drain {result['drain']}, "
             f"provider peak {result['provider_peak_concurrent']}, RSS {result['rss_before_mb']:.0f}"
             f" -> {result['rss_peak_mb']:.0f} MB",
             flush=True,

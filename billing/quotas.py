@@ -169,24 +169,39 @@ def tokens_count(organization, tokens: int, api_key=None) -> None:
 
     Skipped while Redis is down: this counter only feeds the per-minute limit, the
     call's tokens are in its ledger row (PostgreSQL), which is written regardless."""
-    if tokens <= 0:
+    tokens_count_many([(organization, tokens, api_key)])
+
+
+def tokens_count_many(calls: list[tuple[object, int, object | None]]) -> None:
+    """``tokens_count`` for many finished calls ((organization, tokens, api key)), in one
+    Redis round trip: the tokens of each subject (organization, key) are added once."""
+    totals: dict[str, int] = {}
+    for organization, tokens, api_key in calls:
+        if tokens <= 0:
+            continue
+        subjects = [_org_subject(organization)] + ([_key_subject(api_key)] if api_key else [])
+        for subject in subjects:
+            totals[subject] = totals.get(subject, 0) + tokens
+    if not totals:
         return
     try:
-        _tokens_add(organization, tokens, api_key)
+        _tokens_add(totals)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         logger.warning("AI tokens per minute not counted, Redis unavailable: %s", exc)
 
 
-def _tokens_add(organization, tokens: int, api_key) -> None:
+def _tokens_add(totals: dict[str, int]) -> None:
     """One Redis round trip for every window (the cache's ``add`` then ``incr`` cost three
     per window): each key is created at 0 with its expiry if missing, then incremented.
     The values are the cache's integers, which ``_tokens_used`` reads back."""
     start, _ = _window()
     cache, ttl = caches["shared"], settings.RATE_LIMIT_WINDOW_SECONDS + 5
-    subjects = [_org_subject(organization)] + ([_key_subject(api_key)] if api_key else [])
-    keys = [cache.make_and_validate_key(_token_key(subject, start)) for subject in subjects]
-    pipeline = cache._cache.get_client(keys[0], write=True).pipeline(transaction=False)
-    for key in keys:
+    keys = {
+        cache.make_and_validate_key(_token_key(subject, start)): tokens
+        for subject, tokens in totals.items()
+    }
+    pipeline = cache._cache.get_client(next(iter(keys)), write=True).pipeline(transaction=False)
+    for key, tokens in keys.items():
         pipeline.set(key, 0, ex=ttl, nx=True)
         pipeline.incrby(key, tokens)
     pipeline.execute()

@@ -14,7 +14,7 @@ class ChatConfig(AppConfig):
         sources.register_counter("messages_since", lambda since: user_messages_since(since=since))
 
         # Every answer (and its question) becomes searchable: indexed in batches by a task.
-        from chat.conversations.events import index_after_answer
+        from chat.conversations.events import index_after_answers
         from core import events
 
-        events.subscribe(index_after_answer)
+        events.subscribe_batches(index_after_answers)

@@ -8,7 +8,9 @@ away mid-stream, or a server shutting down (uvicorn cancels open streams after i
 graceful timeout), leaves the answer stored as ``cancelled`` with the text so far.
 While it streams, the text so far is stored every ``CHAT_STREAM_HEARTBEAT_SECONDS``
 (by the process's one heartbeat writer for all its streams, chat/heartbeats.py): that
-heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py).
+heartbeat tells a live answer from one orphaned by a crash (chat/recovery.py). When it
+ends, the answer is stored with the others that ended about then (the process's one
+finishing writer, chat/finishing.py), and ``done`` is sent once that batch committed.
 """
 
 from __future__ import annotations
@@ -17,19 +19,17 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync
 from django.conf import settings
-from django_tenants.utils import tenant_context
 
 from assistants import gateway
 from assistants.providers.base import TextDelta
 from assistants.providers.errors import ProviderError, as_domain_error
-from chat import heartbeats, recovery, services
+from chat import finishing, heartbeats, recovery, services
 from chat.models import MessageStatus
 from chat.turn import TurnPlan
 from core import metrics
@@ -126,56 +126,13 @@ def provider_deltas_sync(turn: TurnPlan, outcome: gateway.StreamOutcome) -> Iter
         events.close()  # closes the SDK's HTTP stream when we stop early
 
 
-_FINISHING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _finishing() -> asyncio.Semaphore:
-    """At most ``CHAT_FINISHING_MAX`` answers of this event loop stored at once.
-
-    Each store takes a thread and a pooled connection (20 per worker): thousands of
-    streams released together would otherwise start thousands of threads that wait for
-    the pool and fail after ``DB_POOL_TIMEOUT``, leaving their rows to the orphan sweep.
-    Waiting here costs a coroutine."""
-    loop = asyncio.get_running_loop()
-    semaphore = _FINISHING.get(loop)
-    if semaphore is None:
-        semaphore = _FINISHING[loop] = asyncio.Semaphore(settings.CHAT_FINISHING_MAX)
-    return semaphore
-
-
 async def _store(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms):
-    async with _finishing():
-        return await sync_to_async(_finish, thread_sensitive=True)(
-            turn, outcome, text, status, error, ttft_ms
-        )
-
-
-def _finish(turn: TurnPlan, outcome, text: str, status: str, error: str, ttft_ms: int | None):
-    """Database work after the stream, in the organization's schema; the connection
-    is released at once so idle streams never pin one."""
-    try:
-        with tenant_context(turn.organization):
-            return services.chat_finish(
-                turn=turn, outcome=outcome, text=text, status=status, error=error, ttft_ms=ttft_ms
-            )
-    finally:
-        release_connection()
-
-
-async def _finish_cancelled(turn: TurnPlan, outcome, text: str, ttft_ms: int | None):
-    try:
-        return await _store(turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms)
-    except RuntimeError:
-        # uvicorn shutting down cancels a stream after Django's request handler (and its
-        # thread-sensitive context) is gone; asgiref then refuses that thread. Store the
-        # answer from a thread of its own (chat_finish writes a given answer only once).
-        logger.info(
-            "storing cancelled answer %s after its request ended", turn.assistant_message.pk
-        )
-        async with _finishing():
-            return await sync_to_async(_finish, thread_sensitive=False)(
-                turn, outcome, text, MessageStatus.CANCELLED, "", ttft_ms
-            )
+    """The answer stored with the others that ended about now (chat/finishing.py): returns
+    its row once their transaction committed."""
+    end = services.AnswerEnd(
+        turn=turn, text=text, status=status, error=error, ttft_ms=ttft_ms, outcome=outcome
+    )
+    return await finishing.answer_finish(end)
 
 
 # The tasks streaming an answer in this process, for a graceful shutdown to close.
@@ -234,7 +191,9 @@ async def turn_events(turn: TurnPlan) -> AsyncIterator[Event]:
             await deltas.aclose()
         except Exception:  # a provider connection already torn down: nothing to close
             logger.warning("closing the provider stream failed", exc_info=True)
-        await asyncio.shield(_finish_cancelled(turn, outcome, "".join(parts), ttft_ms))
+        await asyncio.shield(
+            _store(turn, outcome, "".join(parts), MessageStatus.CANCELLED, "", ttft_ms)
+        )
         raise
     except Exception:
         logger.exception("chat stream failed")

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -472,6 +472,32 @@ def session_add_totals(
         last_message_at=timezone.now(),
         **({"assistant": assistant} if assistant is not None else {}),
     )
+
+
+def sessions_add_totals(*, totals: dict) -> None:
+    """``session_add_totals`` for many sessions in one UPDATE: ``totals`` maps a session
+    id to (messages, tokens, cost) to add. The additions are applied by the database
+    (``total = total + added``), so none is lost to a concurrent one; the ids are sorted,
+    so two batches lock shared sessions in one order."""
+    if not totals:
+        return
+    ids = sorted(totals)
+    table = ChatSession._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET message_count = s.message_count + added.messages, "  # noqa: S608
+            "total_tokens = s.total_tokens + added.tokens, "
+            "total_cost = s.total_cost + added.cost, last_message_at = %s "
+            "FROM unnest(%s::uuid[], %s::integer[], %s::bigint[], %s::numeric[]) "
+            "AS added(id, messages, tokens, cost) WHERE s.id = added.id",
+            [
+                timezone.now(),
+                ids,
+                [totals[i][0] for i in ids],
+                [totals[i][1] for i in ids],
+                [totals[i][2] for i in ids],
+            ],
+        )
 
 
 def estimated_prompt_tokens(request: ChatRequest, *, system_tokens: int | None = None) -> int:

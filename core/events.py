@@ -6,6 +6,11 @@ imports the apps that react to it. An event is delivered to subscribers after th
 emitting transaction commits (never for work that rolled back), in the
 organization's schema. A subscriber should only enqueue work (a Celery task); one
 that raises is logged and does not stop the others or the emitter.
+
+A subscriber takes one event (``subscribe``), or the events of one commit together
+(``subscribe_batches``): work that stores many of one kind at once (chat's answers that
+ended together, chat/finishing.py) emits them with ``event_emit_many``, and a batch
+subscriber then answers them with one query and one task where it can, not one each.
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ class Event:
 
 
 Subscriber = Callable[[Event], None]
+BatchSubscriber = Callable[[list[Event]], None]
 _subscribers: list[Subscriber] = []
+_batch_subscribers: list[BatchSubscriber] = []
 
 
 def subscribe(subscriber: Subscriber) -> Subscriber:
@@ -59,9 +66,18 @@ def subscribe(subscriber: Subscriber) -> Subscriber:
     return subscriber
 
 
-def unsubscribe(subscriber: Subscriber) -> None:
-    if subscriber in _subscribers:
-        _subscribers.remove(subscriber)
+def subscribe_batches(subscriber: BatchSubscriber) -> BatchSubscriber:
+    """Register a subscriber that takes the events of one commit (one organization's)
+    as a list: one event from ``event_emit``, all of them from ``event_emit_many``."""
+    if subscriber not in _batch_subscribers:
+        _batch_subscribers.append(subscriber)
+    return subscriber
+
+
+def unsubscribe(subscriber: Subscriber | BatchSubscriber) -> None:
+    for registered in (_subscribers, _batch_subscribers):
+        if subscriber in registered:
+            registered.remove(subscriber)
 
 
 def event_emit(*, type: str, payload: dict, immediate: bool = False) -> Event:
@@ -75,21 +91,40 @@ def event_emit(*, type: str, payload: dict, immediate: bool = False) -> Event:
         raise ValueError(f"Unknown event type {type!r}: add it to core.events.CATALOGUE.")
     event = Event(type=type, schema_name=require_tenant_schema(), payload=payload)
     if immediate:
-        _deliver(event)
+        _deliver([event])
     else:
-        transaction.on_commit(lambda: _deliver(event))
+        transaction.on_commit(lambda: _deliver([event]))
     return event
 
 
-def _deliver(event: Event) -> None:
-    with schema_context(event.schema_name):
+def event_emit_many(*, type: str, payloads: list[dict]) -> list[Event]:
+    """Emit one event per payload, delivered together after commit (one call of each
+    batch subscriber)."""
+    if type not in CATALOGUE:
+        raise ValueError(f"Unknown event type {type!r}: add it to core.events.CATALOGUE.")
+    schema_name = require_tenant_schema()
+    emitted = [Event(type=type, schema_name=schema_name, payload=payload) for payload in payloads]
+    if emitted:
+        transaction.on_commit(lambda: _deliver(emitted))
+    return emitted
+
+
+def _deliver(emitted: list[Event]) -> None:
+    with schema_context(emitted[0].schema_name):
         for subscriber in list(_subscribers):
-            try:
-                subscriber(event)
-            except Exception:
-                logger.exception(
-                    "Event subscriber %s failed on %s (%s)",
-                    getattr(subscriber, "__qualname__", subscriber),
-                    event.type,
-                    connection.schema_name,
-                )
+            for event in emitted:
+                _call(subscriber, event, event.type)
+        for subscriber in list(_batch_subscribers):
+            _call(subscriber, emitted, emitted[0].type)
+
+
+def _call(subscriber, argument, type: str) -> None:
+    try:
+        subscriber(argument)
+    except Exception:
+        logger.exception(
+            "Event subscriber %s failed on %s (%s)",
+            getattr(subscriber, "__qualname__", subscriber),
+            type,
+            connection.schema_name,
+        )

@@ -19,9 +19,9 @@ class IntegrationsConfig(AppConfig):
         from core import events
         from integrations.slack import tasks as slack_tasks  # noqa: F401
         from integrations.teams import tasks as teams_tasks  # noqa: F401
-        from integrations.webhooks.subscriber import webhooks_on_event
+        from integrations.webhooks.subscriber import webhooks_on_events
 
-        events.subscribe(webhooks_on_event)
+        events.subscribe_batches(webhooks_on_events)
 
         # Slack and Teams as targets of workflows' notify steps (workflows may not
         # import this app: they look the senders up in core.notifications).

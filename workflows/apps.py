@@ -7,6 +7,6 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self):
         from core import events
-        from workflows.triggers import on_platform_event
+        from workflows.triggers import on_platform_events
 
-        events.subscribe(on_platform_event)
+        events.subscribe_batches(on_platform_events)

@@ -523,21 +523,27 @@ def schedules_start_due(now: datetime | None = None) -> int:
     return started
 
 
-def event_start_runs(*, event_type: str, event_id: str, payload: dict) -> int:
+def event_start_runs(*, event_type: str, events: list[tuple[str, dict]]) -> int:
+    """A run of each listening workflow for each event ((id, payload)); the workflows are
+    looked up once for all of them."""
     started = 0
-    for workflow in Workflow.objects.filter(
-        event_types__contains=[event_type], is_enabled=True, published_version__isnull=False
-    ).select_related("published_version"):
-        try:
-            run_start(
-                workflow=workflow,
-                trigger=Trigger.EVENT,
-                input={"event": {"type": event_type, "id": event_id, **payload}},
-                trigger_ref=f"event:{event_id}",
-            )
-            started += 1
-        except (Conflict, ValidationFailed):
-            continue
+    workflows = list(
+        Workflow.objects.filter(
+            event_types__contains=[event_type], is_enabled=True, published_version__isnull=False
+        ).select_related("published_version")
+    )
+    for workflow in workflows:
+        for event_id, payload in events:
+            try:
+                run_start(
+                    workflow=workflow,
+                    trigger=Trigger.EVENT,
+                    input={"event": {"type": event_type, "id": event_id, **payload}},
+                    trigger_ref=f"event:{event_id}",
+                )
+                started += 1
+            except (Conflict, ValidationFailed):
+                continue
     return started
 
 

@@ -144,9 +144,8 @@ def test_the_heartbeat_stores_the_text_so_far_while_the_answer_streams(
 def test_streams_open_at_once_are_beaten_together_by_one_writer(
     org_a, openai_assistant, provider_server, settings
 ):
-    # given: three answers streaming at once in one process, stored one at a time
+    # given: three answers streaming at once in one process
     settings.CHAT_STREAM_HEARTBEAT_SECONDS = 0.05
-    settings.CHAT_FINISHING_MAX = 1
     for _ in range(3):
         provider_server.enqueue(Reply(text=LONG_ANSWER, chunk_delay=0.05))
     turns = [_prepare(org_a, openai_assistant, f"Question {i}?") for i in range(3)]

@@ -33,6 +33,6 @@ CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=8000)
 # Answering requests one worker prepares at once (each holds a thread and a database
 # connection until its stream starts); the rest wait on the event loop (chat/admission.py).
 CHAT_PREPARING_MAX = env.int("CHAT_PREPARING_MAX", default=16)
-# Answers one worker stores at once when their streams end (each write takes a thread
-# and a pooled connection); the rest wait on the event loop (chat/streaming.py).
-CHAT_FINISHING_MAX = env.int("CHAT_FINISHING_MAX", default=8)
+# Answers whose streams ended are stored together by one writer per worker, in rounds at
+# least this far apart (one transaction per organization a round; chat/finishing.py).
+CHAT_FINISH_INTERVAL_SECONDS = env.float("CHAT_FINISH_INTERVAL_SECONDS", default=0.1)
