@@ -150,7 +150,9 @@ def test_a_failing_vector_half_is_raised_and_the_embedding_still_recorded(
         before = _embeddings(org)
         # given: the vector half's statement fails in PostgreSQL (a column that is not there)
         real = vector.vector_distance_sql
-        monkeypatch.setattr(vector, "vector_distance_sql", lambda dimensions: "(c.no_such_column <=> %s)")
+        monkeypatch.setattr(
+            vector, "vector_distance_sql", lambda dimensions: "(c.no_such_column <=> %s)"
+        )
         # then: the search fails with the database's error, on the caller's thread
         with pytest.raises(DatabaseError, match="no_such_column"):
             _search(org, collections, "a question asked once: pump oil")
