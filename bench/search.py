@@ -1090,7 +1090,8 @@ def main() -> int:
                 ),
             }
     rows = [row for size in sizes for row in size["rows"]]
-    print_rows(rows)
+    if rows:  # none with --api-only
+        print_rows(rows)
     if api is not None:
         print_api(api["size"], api)
     for size in sizes:
