@@ -88,10 +88,16 @@ pytest_django.fixtures._get_databases_for_test = _databases_with_setup
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database, migrated, with the AI model catalog loaded."""
+    """The test database, migrated, with the AI model catalog loaded. At the end, the
+    connections that searches opened beside their caller's (ADR 0114) are closed before
+    the test database is dropped."""
+    from knowledge_base.retrieval import second_connection
+
     with django_db_blocker.unblock():
         ai_models_sync()
     _cache_keys_clear()
+    yield
+    second_connection.close_connections()
 
 
 def _cache_keys_clear() -> None:

@@ -368,6 +368,12 @@ class PendingEmbedding:
         self._future, self._model, self._context = future, model, context
         self._result: EmbeddingResult | None = None
 
+    def vectors(self) -> list[list[float]]:
+        """The vectors once made, from any thread, recording nothing (the provider's
+        error if it failed): for work that needs the vectors before the caller takes
+        ``result()`` (a hybrid search's vector half on its second connection)."""
+        return self._future.result().vectors
+
     def result(self) -> EmbeddingResult:
         if self._result is None:
             result = self._future.result()  # the provider's error, if it failed

@@ -20,6 +20,7 @@ Results: bench/results/search-ab-<UTC stamp>.json and search-ab-latest.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.abc
 import importlib.util
 import subprocess
@@ -147,7 +148,18 @@ def main() -> int:
             f"{REFERENCE}.vector.embed_query",
             lambda query, collections, *args, **kwargs: {model_id: by_text[query]},
         )
-        with search.precomputed_embeddings(collection, queries), embedded:
+        # A reference since ADR 0104 starts the embedding beside its keyword half.
+        started = (
+            mock.patch(
+                f"{REFERENCE}.vector.embed_query_start",
+                lambda query, collections, *args, **kwargs: search.ReadyEmbeddings(
+                    {model_id: by_text[query]}
+                ),
+            )
+            if hasattr(reference.vector, "embed_query_start")
+            else contextlib.nullcontext()
+        )
+        with search.precomputed_embeddings(collection, queries), embedded, started:
             for mode, make in (("keyword", keyword_call), ("hybrid", hybrid_call)):
                 times = {"reference": [], "current": []}
                 differ = 0

@@ -31,6 +31,9 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=50 * 
 KNOWLEDGE_EMBED_BATCH_SIZE = env.int("KNOWLEDGE_EMBED_BATCH_SIZE", default=32)
 # Recent query embeddings kept per process (0: off): a repeated question is embedded once.
 KNOWLEDGE_QUERY_EMBEDDING_CACHE_SIZE = env.int("KNOWLEDGE_QUERY_EMBEDDING_CACHE_SIZE", default=2048)
+# A hybrid search's vector half on a second database connection, beside its keyword half
+# (knowledge_base/retrieval/second_connection.py, ADR 0114); off: one after the other.
+KNOWLEDGE_SEARCH_SECOND_CONNECTION = env.bool("KNOWLEDGE_SEARCH_SECOND_CONNECTION", default=True)
 
 # Extraction limits (knowledge_base/extraction/limits.py, docs/security.md "Extraction
 # limits"): each document is parsed in a child process held to this CPU time and memory,

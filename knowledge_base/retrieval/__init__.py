@@ -12,7 +12,8 @@
 ``search`` (hybrid.py) is the entry point. Only chunks of completed documents are
 searched. Every hit (hits.py) carries the chunk id, text, document title, page,
 section, score and a highlighted snippet (snippets.py); in a parent-child collection
-also the parent section the chunk was cut from (parents.py, ADR 0103).
+also the parent section the chunk was cut from (read with the hit: hydration.py,
+ADR 0103).
 """
 
 from knowledge_base.retrieval.fusion import RRF_K, reciprocal_rank_fusion

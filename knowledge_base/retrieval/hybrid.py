@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from core.tenancy import require_tenant_schema
 from knowledge_base.models import Collection
-from knowledge_base.retrieval import vector
+from knowledge_base.retrieval import second_connection, vector
 from knowledge_base.retrieval.fusion import reciprocal_rank_fusion
 from knowledge_base.retrieval.hits import Hit, SearchFilters
 from knowledge_base.retrieval.hydration import hydrate
 from knowledge_base.retrieval.keyword import keyword_ranking, keyword_search
-from knowledge_base.retrieval.parents import add_parents
 from knowledge_base.retrieval.rerank import Rerank, RerankOutcome, rerank_hits, usage_context
 
 MAX_TOP_K = 100  # evaluation runs read deep lists; assistants use at most 50
@@ -93,7 +93,7 @@ def _vector_candidates(params: SearchParams, embeddings: dict) -> list[Hit]:
     return sorted(hits, key=lambda h: h.score, reverse=True)[: params.pool]
 
 
-def _keyword_candidates(params: SearchParams, seeds: list[Hit] = ()) -> list[Hit]:
+def _keyword_candidates(params: SearchParams) -> list[Hit]:
     """The best ``pool`` chunks by BM25. Located (document, collection) only when
     collapsing or the score floor needs it before the hits shown are read."""
     arguments = {
@@ -101,7 +101,6 @@ def _keyword_candidates(params: SearchParams, seeds: list[Hit] = ()) -> list[Hit
         "collection_ids": [c.id for c in params.collections],
         "limit": params.pool,
         "filters": params.filters,
-        "seeds": [h.chunk_id for h in seeds],
     }
     if params.collapse or params.min_score > 0:
         return keyword_search(**arguments, with_text=False)
@@ -160,11 +159,16 @@ def _collapsed(hits: list[Hit]) -> list[Hit]:
 
 def _embeddings_and_keyword_hits(
     params: SearchParams, organization, user, usage
-) -> tuple[dict, list[Hit] | None]:
-    """The query's embeddings (when the mode or the score floor needs them) and the
-    keyword candidates (unless the mode is vector). When both are needed the query is
-    embedded in a helper thread while the keyword search runs here: the two take
-    similar times (docs/benchmarks.md), and neither needs the other."""
+) -> tuple[dict, list[Hit] | None, list[Hit] | None]:
+    """The query's embeddings (when the mode or the score floor needs them), the keyword
+    candidates (unless the mode is vector) and, in hybrid mode, the vector candidates.
+
+    When both are needed the query is embedded in a helper thread while the keyword
+    search runs here (ADR 0104); in hybrid mode the vector half (the embedding, then the
+    HNSW search) runs on a second connection meanwhile when it may (ADR 0114), else
+    after the keyword half. Either way the embedding is recorded here, on the caller's
+    connection, once the keyword half is done; when that half fails, an embedding that
+    was made is still recorded, and the keyword half's error is raised."""
     wants_vectors = params.mode != SearchMode.KEYWORD or params.min_score > 0
     if params.mode == SearchMode.VECTOR or not wants_vectors:
         embeddings = (
@@ -172,27 +176,39 @@ def _embeddings_and_keyword_hits(
             if wants_vectors
             else {}
         )
-        keyword_hits = None if params.mode == SearchMode.VECTOR else _keyword_candidates(params)
-        return embeddings, keyword_hits
+        if params.mode == SearchMode.VECTOR:
+            return embeddings, None, _vector_candidates(params, embeddings)
+        return embeddings, _keyword_candidates(params), None
     pending = vector.embed_query_start(params.query, params.collections, organization, user, usage)
+    beside = None
+    if params.mode == SearchMode.HYBRID and second_connection.available():
+        beside = second_connection.submit(lambda: _vector_candidates(params, pending.vectors()))
     try:
         keyword_hits = _keyword_candidates(params)
     except BaseException:
+        if beside is not None:
+            wait([beside])  # nothing is left running on this search's behalf
         pending.settle()  # an embedding that was made is still recorded
         raise
-    return pending.result(), keyword_hits
+    if beside is None:
+        embeddings = pending.result()
+        dense = _vector_candidates(params, embeddings) if params.mode == SearchMode.HYBRID else None
+        return embeddings, keyword_hits, dense
+    try:
+        dense = beside.result()
+    except BaseException:
+        pending.result()  # the provider's error when the embedding failed; else recorded
+        raise
+    return pending.result(), keyword_hits, dense
 
 
 def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
-    embeddings, sparse = _embeddings_and_keyword_hits(params, organization, user, usage)
+    embeddings, sparse, dense = _embeddings_and_keyword_hits(params, organization, user, usage)
     if params.mode == SearchMode.VECTOR:
-        hits = _vector_candidates(params, embeddings)
+        hits = dense
     elif params.mode == SearchMode.KEYWORD:
         hits = sparse
     else:
-        # The keyword half ran while the query was embedded (ADR 0104), so it is not
-        # seeded with the vector candidates (ADR 0102's seeds: no gain at 100k either).
-        dense = _vector_candidates(params, embeddings)
         if params.collapse:
             # Documents are ranked: each list by its best chunk per document, then a
             # document's two ranks fused, whichever chunks they came from.
@@ -215,21 +231,41 @@ def _ranked(params: SearchParams, organization, user, usage) -> SearchResult:
     if params.collapse:
         hits = _collapsed(hits)
     shown = _shown(hits, params.top_k, params.query if params.snippets else None)
-    add_parents(shown)
     return SearchResult(shown, outcome)
 
 
 def _shown(hits: list[Hit], top_k: int, query: str | None) -> list[Hit]:
-    """The first ``top_k`` hits with their text (and, given the query, snippets), read in
-    one statement (a chunk deleted since it was ranked is skipped and the next one takes
-    its place)."""
+    """The first ``top_k`` hits with their text, parent sections (and, given the query,
+    snippets), read in one statement (a chunk deleted since it was ranked is skipped and
+    the next one takes its place)."""
     shown: list[Hit] = []
     position = 0
     while len(shown) < top_k and position < len(hits):
         batch = hits[position : position + top_k - len(shown)]
         position += len(batch)
-        shown += hydrate(batch, snippets_for=query)
+        shown += _hydrated(batch, query)
     return shown
+
+
+# Hits from which the snippets are split between two connections (ADR 0114).
+SPLIT_SNIPPETS_FROM = 4
+
+
+def _hydrated(batch: list[Hit], query: str | None) -> list[Hit]:
+    """``hydrate`` with parents; with snippets (``ts_headline`` is most of that
+    statement's time), the second half of the batch on a second connection meanwhile."""
+    if query is None or len(batch) < SPLIT_SNIPPETS_FROM or not second_connection.available():
+        return hydrate(batch, snippets_for=query, parents=True)
+    half = len(batch) // 2
+    other = second_connection.submit(
+        lambda: hydrate(batch[half:], snippets_for=query, parents=True)
+    )
+    try:
+        first = hydrate(batch[:half], snippets_for=query, parents=True)
+    except BaseException:
+        wait([other])
+        raise
+    return first + other.result()
 
 
 def search_with_outcome(

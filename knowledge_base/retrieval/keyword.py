@@ -23,6 +23,7 @@ approximate.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
@@ -226,7 +227,7 @@ def _postings(
 def _kth(scores: dict[int, float], k: int) -> float:
     if len(scores) < k:
         return 0.0
-    return sorted(scores.values(), reverse=True)[k - 1]
+    return heapq.nlargest(k, scores.values())[-1]
 
 
 # BM25 of a posting ``p`` of a query word ``w`` in SQL: %(k1)s etc. are the constants,
@@ -259,36 +260,19 @@ def _impact_sql(word: str = "w") -> str:
 # score is below its word's ``cutoff`` (the floor less every other word's bound): a
 # chunk that can reach the floor keeps all its postings, so the kept sums are exact.
 _EPSILON = 1e-9
+# What a round returns (ADR 0114): each chunk once, with its full score (summed in SQL in
+# the order Python summed the rows before: its partial score, then the words not read yet
+# in term id order). ``after.floor`` is a lower bound of the ``limit``-th score once this
+# round is counted; when the words not read yet cannot lift a chunk above it
+# (``rest_bound`` <= it), this is the last round and only the chunks that can still be in
+# the top are returned (a margin keeps ties to the ranking's rounding); otherwise every
+# chunk scored, which later rounds skip.
+_LAST_MARGIN = 1e-6
 _CUTOFF_SQL = f"AND {_impact_sql()} >= w.cutoff"
 # The first round's floor is its own best chunks' (there is none before it); a later
 # round's best chunks are weaker than the earlier rounds' top, so its floor is theirs.
 _FIRST_ROUND_FLOOR = """
             SELECT CASE WHEN count(*) >= %(limit)s THEN min(score) ELSE 0 END FROM best"""
-# With seeds (chunks another ranking found, e.g. hybrid search's vector candidates), the
-# first round's floor is the ``limit``-th of its best chunks and the seeds together,
-# all scored in full: a higher floor, less to read, the same exact result.
-_SEEDED_FLOOR = """
-            SELECT coalesce((SELECT score FROM floor_candidates
-                             ORDER BY score DESC OFFSET %(limit)s - 1 LIMIT 1), 0)"""
-_SEEDED_SQL = f"""
-    seeded AS MATERIALIZED (
-        SELECT p.chunk_id, sum({_impact_sql()}) AS score
-        FROM unnest(%(terms)s::bigint[] || %(rest_terms)s::bigint[],
-                    %(idf)s::float8[] || %(rest_idf)s::float8[]) AS w (term_id, idf)
-        JOIN knowledge_base_chunkterm p
-          ON p.term_id = w.term_id AND p.chunk_id = ANY(%(seeds)s::bigint[])
-        WHERE NOT (p.chunk_id = ANY(%(skip)s::bigint[]))
-        GROUP BY p.chunk_id
-    ),
-    floor_candidates AS (
-        SELECT chunk_id, score FROM best
-        UNION ALL
-        SELECT chunk_id, score FROM seeded WHERE chunk_id NOT IN (SELECT chunk_id FROM top)
-    ),"""  # noqa: S608 - constants only
-# The seeds found by no word of the round are scored in full already: returned as such.
-_SEEDED_ROWS = """
-    UNION ALL
-    SELECT chunk_id, score FROM seeded WHERE chunk_id NOT IN (SELECT chunk_id FROM found)"""
 _ROUND_SQL = f"""
     WITH words AS (
         SELECT * FROM unnest(%(terms)s::bigint[], %(idf)s::float8[], %(cutoffs)s::float8[])
@@ -317,27 +301,32 @@ _ROUND_SQL = f"""
             JOIN knowledge_base_chunkterm p ON p.term_id = r.term_id AND p.chunk_id = top.chunk_id
         ) rest
     ),
-    {{seeded}}
     kept AS MATERIALIZED (
         SELECT found.chunk_id, found.score FROM found
         WHERE found.score + %(rest_bound)s::float8 >= ({{round_floor}}) - {_EPSILON}
+    ),
+    totals AS MATERIALIZED (
+        SELECT chunk_id, sum(score) AS score FROM (
+            SELECT chunk_id, score FROM kept
+            UNION ALL
+            SELECT p.chunk_id, {_impact_sql("r")}
+            FROM rest_words r
+            JOIN knowledge_base_chunkterm p ON p.term_id = r.term_id
+            WHERE p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM kept ORDER BY chunk_id))
+        ) posting
+        GROUP BY chunk_id
+    ),
+    after AS (
+        SELECT greatest(%(floor)s::float8, coalesce((
+            SELECT score FROM totals ORDER BY score DESC OFFSET %(limit)s - 1 LIMIT 1), 0)) AS floor
     )
-    SELECT chunk_id, score FROM kept
-    UNION ALL
-    SELECT p.chunk_id, {_impact_sql("r")}
-    FROM rest_words r
-    JOIN knowledge_base_chunkterm p ON p.term_id = r.term_id
-    WHERE p.chunk_id = ANY(ARRAY(SELECT chunk_id FROM kept ORDER BY chunk_id))
-    {{seeded_rows}}
+    SELECT chunk_id, score FROM totals, after
+    WHERE %(rest_bound)s::float8 > after.floor OR totals.score >= after.floor - {_LAST_MARGIN}
 """  # noqa: S608 - constants only
 
 
-def _posting_scores(
-    cursor, group: _Group, limit: int, seeds: list[int] | None = None
-) -> dict[int, float]:
+def _posting_scores(cursor, group: _Group, limit: int) -> dict[int, float]:
     """Exact BM25 from the postings table, rarest words first (see the module docstring).
-    ``seeds``: chunks likely to score well, scored in full by the first round to raise
-    its floor (they may be in ``scores`` although not in the top ``limit``).
 
     ``scores`` holds the exact score of every chunk that can be in the top ``limit``;
     a chunk dropped by a round's floor may come back in a later round with part of its
@@ -381,21 +370,11 @@ def _posting_scores(
         cutoffs = {w: floor - rest_bound - (round_bound - bound[w]) - _EPSILON for w in words}
         # The cutoffs filter postings only once some can be below them.
         cutoff = _CUTOFF_SQL if max(cutoffs.values(), default=0) > 0 else ""
-        seeded = bool(seeds) and floor <= 0
-        if floor > 0:
-            round_floor = "%(floor)s::float8"
-        else:
-            round_floor = _SEEDED_FLOOR if seeded else _FIRST_ROUND_FLOOR
-        sql = (
-            _ROUND_SQL.replace("{cutoff}", cutoff)
-            .replace("{round_floor}", round_floor)
-            .replace("{seeded}", _SEEDED_SQL if seeded else "")
-            .replace("{seeded_rows}", _SEEDED_ROWS if seeded else "")
-        )
+        round_floor = "%(floor)s::float8" if floor > 0 else _FIRST_ROUND_FLOOR
+        sql = _ROUND_SQL.replace("{cutoff}", cutoff).replace("{round_floor}", round_floor)
         cursor.execute(
             sql,
             {
-                "seeds": sorted(seeds or []),
                 **arrays(words, cutoffs=cutoffs),
                 **arrays(rest, "rest_"),
                 **constants,
@@ -405,9 +384,7 @@ def _posting_scores(
                 "limit": limit,
             },
         )
-        found: dict[int, float] = defaultdict(float)
-        for chunk_id, score in cursor.fetchall():
-            found[chunk_id] += score
+        found = dict(cursor.fetchall())
         scores.update(found)
         skip.update(found)
         if rest_bound <= _kth(scores, limit):
@@ -485,12 +462,9 @@ def keyword_ranking(
     collection_ids: list,
     limit: int,
     filters: SearchFilters,
-    seeds: list[int] | None = None,
 ) -> list[tuple[int, float]]:
     """The ``limit`` best (chunk id, BM25 score), best first (see the module docstring).
-    ``seeds``: chunk ids likely to rank well (hybrid's vector candidates), which only
-    make the search read less; the result is the same. Chunks of unfinished documents
-    are never ranked (the statistics name them)."""
+    Chunks of unfinished documents are never ranked (the statistics name them)."""
     ids = [str(c) for c in collection_ids]
     if not ids or not query.strip():
         return []
@@ -502,11 +476,11 @@ def keyword_ranking(
             if not group.chunks:
                 continue
             if plain:
-                scores.update(_posting_scores(cursor, group, limit, seeds))
+                scores.update(_posting_scores(cursor, group, limit))
             else:
                 scores.update(_vector_scores(cursor, group, query, limit, filters))
     # Equal scores (to float noise: sums run in different orders) go by chunk id.
-    best = sorted(scores, key=lambda c: (-round(scores[c], 9), c))[:limit]
+    best = heapq.nsmallest(limit, scores, key=lambda c: (-round(scores[c], 9), c))
     return [(chunk_id, round(scores[chunk_id], 6)) for chunk_id in best]
 
 
@@ -517,12 +491,11 @@ def keyword_search(
     limit: int,
     filters: SearchFilters,
     with_text: bool = True,
-    seeds: list[int] | None = None,
 ) -> list[Hit]:
     """``keyword_ranking``'s chunks as hits of completed documents; ``with_text=False``:
     located and scored only (hydration.py reads the rest for the hits shown)."""
     ranking = keyword_ranking(
-        query=query, collection_ids=collection_ids, limit=limit, filters=filters, seeds=seeds
+        query=query, collection_ids=collection_ids, limit=limit, filters=filters
     )
     if not ranking:
         return []

@@ -153,6 +153,15 @@ class PendingQueryEmbeddings:
         self._ready = ready  # model pk -> vector (cached)
         self._pending = pending  # model pk -> (cache key, gateway.PendingEmbedding)
 
+    def vectors(self) -> dict:
+        """The same dict as ``result()``, from any thread, recording nothing: waits for
+        the embeddings (the provider's error if one failed). The caller still takes
+        ``result()`` (or ``settle()``) on its own thread, which records them."""
+        found = dict(self._ready)
+        for model_pk, (_, pending) in list(self._pending.items()):
+            found[model_pk] = list(pending.vectors()[0])
+        return found
+
     def result(self) -> dict:
         """{model pk: vector}; each new embedding recorded in the ledger (this thread)."""
         for model_pk, (key, pending) in list(self._pending.items()):
