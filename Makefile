@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := python3 -m uv
 
-.PHONY: install dev frontend test test-fast lint format migrations-check deadcode browser services-stop clean citus-check
+.PHONY: install dev frontend frontend-test test test-fast lint format migrations-check deadcode browser services-stop clean citus-check
 
 install: .venv/.installed
 
@@ -25,7 +25,10 @@ FRONTEND_SOURCES := $(shell find frontend/src frontend/scripts -type f ! -name s
 	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
 API_SOURCES := $(wildcard */api/*.py */api/*/*.py */*/api/*.py */*/views.py config/urls*.py)
 
-frontend: install frontend/dist/index.html
+# Vitest's pass is kept as a stamp: it runs again when the dashboard was rebuilt.
+FRONTEND_TESTED := frontend/node_modules/.vitest-passed
+
+frontend: install frontend/dist/index.html $(FRONTEND_TESTED)
 
 $(FRONTEND_MODULES): frontend/package-lock.json
 	@command -v npm >/dev/null || { echo "make frontend needs Node.js 20+ and npm (https://nodejs.org)"; exit 1; }
@@ -39,7 +42,13 @@ $(FRONTEND_MODULES): frontend/package-lock.json
 	@touch $@
 
 frontend/dist/index.html: $(FRONTEND_MODULES) $(FRONTEND_SOURCES) $(API_SOURCES) .venv/.installed
-	cd frontend && PYTHON=$(CURDIR)/$(PY) npm run --silent gen:api && npm run --silent build && npm run --silent test
+	cd frontend && PYTHON=$(CURDIR)/$(PY) npm run --silent gen:api && npm run --silent build
+
+$(FRONTEND_TESTED): frontend/dist/index.html
+	cd frontend && npm run --silent test
+	@touch $@
+
+frontend-test: $(FRONTEND_TESTED)
 
 # pytest-xdist: PYTEST_WORKERS processes, each with a test database, Redis key space and
 # Celery worker of its own; `--dist loadgroup` keeps the browser tests, the fault bed and
@@ -48,10 +57,25 @@ frontend/dist/index.html: $(FRONTEND_MODULES) $(FRONTEND_SOURCES) $(API_SOURCES)
 # are written even where PYTHONDONTWRITEBYTECODE is set: every worker and every server the
 # tests start (uvicorn, Celery, manage.py) would otherwise compile the same sources again.
 PYTEST_WORKERS ?= 3
-# The checks before pytest do not depend on each other: run side by side.
+# pytest needs the built dashboard and Chromium (the browser tests, the runtime image
+# check): they come first. Lint, the migrations check and Vitest need nothing pytest
+# makes: they run beside it, niced (pytest's workers come first when the cores are
+# busy; the checks take what the beds leave idle while they wait), their output
+# printed once pytest ends. The exit status is pytest's, or the checks' when pytest
+# passed: any failure fails `make test`.
 test: install
-	$(MAKE) --no-print-directory -j3 frontend browser lint migrations-check
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(MAKE) --no-print-directory -j2 frontend/dist/index.html browser
+	@checks=$$(mktemp); \
+	nice -n 10 $(MAKE) --no-print-directory -j3 --output-sync=target \
+		lint migrations-check frontend-test >$$checks 2>&1 & checks_pid=$$!; \
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup; \
+	tests=$$?; \
+	wait $$checks_pid; checked=$$?; \
+	echo "== lint, migrations check, Vitest (run beside pytest) =="; \
+	cat $$checks; rm -f $$checks; \
+	if [ $$checked -ne 0 ]; then echo "make test: lint, the migrations check or Vitest failed"; fi; \
+	if [ $$tests -ne 0 ]; then exit $$tests; fi; \
+	exit $$checked
 
 test-fast: install
 	$(PY) -m pytest -x -q

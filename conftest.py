@@ -124,6 +124,71 @@ def organizations(django_db_setup, django_db_blocker) -> dict[str, Org]:
         }
 
 
+def _commits(request) -> bool:
+    """A test that writes outside pytest-django's rolled-back transaction: it reaches the
+    test database (``organizations``, ``celery_worker``...: ``django_db_setup``) without
+    the ``db`` fixture or mark, so what it writes is committed for the worker's later
+    tests, unless removed."""
+    names = request.fixturenames
+    return (
+        "django_db_setup" in names
+        and not {"db", "transactional_db", "django_db_reset_sequences"} & set(names)
+        and request.node.get_closest_marker("django_db") is None
+    )
+
+
+def _tenant_rows(schemas: list[str]) -> dict[str, int]:
+    """Rows per table of these schemas (``schema.table``: count)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(%s)", [schemas]
+        )
+        tables = cursor.fetchall()
+        if not tables:
+            return {}
+        counts = " UNION ALL ".join(
+            f"SELECT %s, count(*) FROM {quote(schema)}.{quote(table)}"  # noqa: S608 - catalog names
+            for schema, table in tables
+        )
+        cursor.execute(counts, [f"{schema}.{table}" for schema, table in tables])
+        return dict(cursor.fetchall())
+
+
+@pytest.fixture(autouse=True)
+def _committed_rows_removed(request):
+    """What a committing test (``_commits``) leaves in the worker's alpha and beta is
+    gone when it ends. Its own fixtures remove what it made; the audit trail its
+    services wrote (append-only, so no fixture removes it: collection.created,
+    document.added...) is removed here. Anything else left fails the test: a
+    rolled-back test later on the same worker would see those rows (an audit list once
+    counted 46 events committed by the upload bombs before it)."""
+    if not _commits(request):
+        yield
+        return
+    from django.utils import timezone
+
+    from audit.models import AuditEvent
+
+    blocker = request.getfixturevalue("django_db_blocker")
+    schemas = ["alpha", "beta"]
+    with blocker.unblock():
+        seeding = connection.in_atomic_block  # a module's seed, rolled back at its end
+        before = {} if seeding else _tenant_rows(schemas)
+    started = timezone.now()
+    yield
+    if seeding:
+        return
+    with blocker.unblock():
+        for schema in (s for s in schemas if f"{s}.audit_auditevent" in before):
+            with schema_context(schema):
+                AuditEvent.objects.filter(created_at__gte=started).delete()
+        after = _tenant_rows(schemas)
+    left = {table: after.get(table, 0) - rows for table, rows in before.items()}
+    left = {table: count for table, count in left.items() if count}
+    assert not left, f"rows the test committed and left, or removed (table: rows): {left}"
+
+
 @pytest.fixture
 def org_a(organizations, db) -> Org:
     return organizations["alpha"]

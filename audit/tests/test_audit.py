@@ -107,9 +107,6 @@ def test_changes_made_with_an_api_key_name_the_key(org_a, client_for):
 
 def test_admins_list_the_log_newest_first_with_filters(org_a, client_for):
     admin = client_for(org_a, "admin")
-    # Rows committed by tests that run live servers on this worker's database may be
-    # there already: this test counts what it adds.
-    before = admin.get("/api/v1/audit-events").json()["count"]
     for name in ("One", "Two"):
         admin.post("/api/v1/assistants", {"name": name, "model": "local/extractive"}, format="json")
     api_key_for(org_a, Scope.USAGE_READ)
@@ -117,8 +114,8 @@ def test_admins_list_the_log_newest_first_with_filters(org_a, client_for):
     everything = admin.get("/api/v1/audit-events").json()
     created = admin.get("/api/v1/audit-events", {"action": "assistant.created"}).json()
 
-    assert everything["count"] == before + 3
-    assert [e["target_label"] for e in created["results"][:2]] == ["Two", "One"]
+    assert everything["count"] == 3
+    assert [e["target_label"] for e in created["results"]] == ["Two", "One"]
     assert created["results"][0]["actor"]["email"] == org_a.admin.email
     assert (
         "action" in assert_error(admin.get("/api/v1/audit-events", {"action": "x"}), 400)["fields"]

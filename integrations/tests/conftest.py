@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -159,13 +160,14 @@ def _remove_since(organizations, started) -> None:
     it) and write a row after a pass, or while one runs (an integrity error)."""
     from django.db import IntegrityError
 
-    from chat.conversations.events import INDEX_DELAY_SECONDS
-    from chat.models import ChatSession
-
-    answered = False
     for _ in range(20):
-        answered = answered or any(
-            _exists_since(ChatSession, org, started) for org in organizations.values()
+        # An answer is indexed (and its embedding charged) by a task queued
+        # INDEX_DELAY_SECONDS after it finishes: wait for that run's writes (each
+        # answer's messages indexed, or ended otherwise) before removing.
+        wait_for(
+            lambda: not any(_unindexed_since(org, started) for org in organizations.values()),
+            timeout=60,
+            what="the answers' indexing",
         )
         try:
             removed = _remove_once(organizations, started)
@@ -173,15 +175,24 @@ def _remove_since(organizations, started) -> None:
             removed = 1
         if not removed:
             return
-        # An answer is indexed (and its embedding charged) a moment after it finishes:
-        # give that run time to write before the pass that must find nothing.
-        time.sleep(INDEX_DELAY_SECONDS + 1.5 if answered else 0.5)
+        time.sleep(0.5)
     raise AssertionError("the bot worker kept writing after the test ended")
 
 
-def _exists_since(model, org, started) -> bool:
+def _unindexed_since(org, started) -> bool:
+    """An answer of the test still streaming, or finished and not yet indexed (the
+    task queued on its completion indexes it with its question)."""
+    from chat.models import Message, MessageStatus, Role
+
     with schema_context(org.organization.schema_name):
-        return model.objects.filter(created_at__gte=started).exists()
+        return (
+            Message.objects.filter(created_at__gte=started, role=Role.ASSISTANT)
+            .filter(
+                Q(status=MessageStatus.STREAMING)
+                | Q(status=MessageStatus.COMPLETE, search_pending=True)
+            )
+            .exists()
+        )
 
 
 def _remove_once(organizations, started) -> int:
