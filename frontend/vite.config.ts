@@ -28,6 +28,10 @@ export default defineConfig({
     // A process per test file: the VM-context pool ("vmThreads", a third of the CPU)
     // crashed Node with a segmentation fault in a clean clone's run.
     pool: "forks",
+    // `make test` runs Vitest beside pytest at low priority (ADR 0112): a test starved of
+    // CPU is slow, not wrong. 5 s (Vitest's default) failed a form test in CI that way.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
   },
   server: {
     proxy: Object.fromEntries(proxied.map((path) => [path, { target: server, changeOrigin: false, ws: path === "/ws" }])),

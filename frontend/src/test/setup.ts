@@ -2,9 +2,13 @@
 // imports: the page is served as the server serves an organization's dashboard to a
 // signed-in admin (users/spa.py's #app-config), and jsdom gets the one browser API the
 // dashboard uses that it lacks (<dialog>'s showModal).
-import { cleanup } from "@testing-library/react";
+import { cleanup, configure } from "@testing-library/react";
 import { afterEach, vi } from "vitest";
 import type { AppConfig } from "../config";
+
+// findBy*/waitFor give up after 10 s, not 1 s: beside pytest (ADR 0112) a page may take
+// that long to render on a busy machine; a passing test still returns at once.
+configure({ asyncUtilTimeout: 10_000 });
 
 export const ME = {
   user: { id: "u-admin", email: "ada@acme.test", name: "Ada Admin" },
