@@ -71,6 +71,22 @@ export function useInvalidate() {
   return useCallback((...paths: ApiPath[]) => invalidatePaths(queryClient, paths), [queryClient]);
 }
 
+/** Drops the cached reads of something deleted (a path and everything under it), so a
+ * page still on screen does not fetch it again (a 404) before it navigates away. */
+export function useForget() {
+  const queryClient = useQueryClient();
+  return useCallback(
+    (path: string) =>
+      queryClient.removeQueries({
+        predicate: (query) => {
+          const cached = pathOf(query);
+          return cached !== undefined && (cached === path || cached.startsWith(path + "/"));
+        },
+      }),
+    [queryClient],
+  );
+}
+
 interface ActionOptions<R> {
   /** API paths whose cached reads this write changes (prefixes). */
   invalidates?: readonly ApiPath[];

@@ -3,13 +3,14 @@
 import { type FormEvent, useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { client, unwrap } from "../api/client";
-import { useInvalidate } from "../api/query";
+import { useForget, useInvalidate } from "../api/query";
 import type { Session } from "../api/types";
 import { Icon } from "../layout/icons";
 import { ErrorMessage } from "../ui";
 
 export function SessionItem({ session, active, mine }: { session: Session; active: boolean; mine: boolean }) {
   const invalidate = useInvalidate();
+  const forget = useForget();
   const navigate = useNavigate();
   const [renaming, setRenaming] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -18,8 +19,10 @@ export function SessionItem({ session, active, mine }: { session: Session; activ
     setError(null);
     try {
       await unwrap(client.DELETE("/api/v1/chat/sessions/{session_id}", { params: { path: { session_id: session.id } } }));
-      void invalidate("/api/v1/chat/sessions");
+      // Its reads are dropped, not refetched: the open conversation would ask for it (404).
+      forget(`/api/v1/chat/sessions/${session.id}`);
       if (active) navigate("/chat");
+      void invalidate("/api/v1/chat/sessions");
     } catch (cause) {
       setError(cause);
     }
