@@ -466,3 +466,17 @@ def seed_prompts_and_workflows(org, *, label: str, copies: int) -> None:
                 value=f"{label}-secret-value-{n}",
                 user=org.admin,
             )
+
+
+def member_turn_prepare(org, assistant, message="How do refunds work?", session=None):
+    """A member's question prepared for streaming (``chat_prepare``): the turn, its rows
+    stored, nothing sent to the provider yet."""
+    with schema_context(org.slug):
+        return chat_services.chat_prepare(
+            organization=org.organization,
+            assistant_id=assistant.id,
+            message=message,
+            user=org.member,
+            session_id=session.pk if session is not None else None,
+            caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
+        )

@@ -18,19 +18,9 @@ from billing.models import UsageRecord
 from chat import finishing, recovery, services, streaming
 from chat.models import ChatSession, Message, MessageStatus
 from core import events
-from core.api.authorization import caller_resolve
+from tests.factories import member_turn_prepare
 
-
-def _prepare(org, assistant, message="How do refunds work?", session=None):
-    with schema_context(org.slug):
-        return services.chat_prepare(
-            organization=org.organization,
-            assistant_id=assistant.id,
-            message=message,
-            user=org.member,
-            session_id=session.pk if session is not None else None,
-            caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
-        )
+_prepare = member_turn_prepare
 
 
 def _end(turn, text, status=MessageStatus.COMPLETE):

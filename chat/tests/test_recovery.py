@@ -14,20 +14,12 @@ from assistants.tests.providers.fake_server import Reply
 from billing.models import UsageRecord
 from chat import heartbeats, recovery, services, streaming
 from chat.models import ChatSession, Message, MessageStatus
-from core.api.authorization import caller_resolve
+from tests.factories import member_turn_prepare
 
 LONG_ANSWER = " ".join(f"word{i}" for i in range(40))
 
 
-def _prepare(org, assistant, message="How do refunds work?"):
-    with schema_context(org.slug):
-        return services.chat_prepare(
-            organization=org.organization,
-            assistant_id=assistant.id,
-            message=message,
-            user=org.member,
-            caller=caller_resolve(organization=org.organization, user=org.member, api_key=None),
-        )
+_prepare = member_turn_prepare
 
 
 def _orphan(turn, text: str, age=timedelta(minutes=5)) -> None:
