@@ -15,15 +15,22 @@ from tests.browser.conftest import PASSWORD, Account, Organization, login, snap
 SLUG = "freshco"
 
 
-def totp_now(secret: str) -> str:
+def totp_now(secret: str, time_left: float = 8.0) -> str:
     """The code an authenticator app shows now (RFC 6238), computed here from the secret
-    the page displayed (allauth's own helpers, as the server checks it)."""
+    the page displayed (allauth's own helpers, as the server checks it). A code with less
+    than `time_left` seconds of its 30-second step left is waited out, as a person would:
+    on a busy machine the typing and the request could carry it into the next step, where
+    the server (no tolerance, see allauth's MFA_TOTP_TOLERANCE) refuses it."""
+    import time
+
     from allauth.mfa.totp.internal.auth import (
         format_hotp_value,
         hotp_value,
         yield_hotp_counters_from_time,
     )
 
+    while 30 - time.time() % 30 < time_left:
+        time.sleep(0.25)
     return format_hotp_value(hotp_value(secret, next(iter(yield_hotp_counters_from_time()))))
 
 

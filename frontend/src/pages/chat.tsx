@@ -90,9 +90,13 @@ export function ChatPage() {
   const activeAssistants = useMemo(() => (assistants.data ?? []).filter((item) => item.is_active !== false), [assistants.data]);
   // The conversation's assistant when it loads or changes (a switch took effect); the
   // picker may then choose another one for the next question.
+  // A pick made by hand in this conversation stays, also when its detail loads after it
+  // (a slow reply would otherwise put the old assistant back in the picker).
   const sessionAssistant = current.data?.assistant;
+  const picked = useRef({ session: sessionId, byHand: false });
   useEffect(() => {
-    if (sessionAssistant) setAssistantId(sessionAssistant);
+    if (picked.current.session !== sessionId) picked.current = { session: sessionId, byHand: false };
+    if (sessionAssistant && !picked.current.byHand) setAssistantId(sessionAssistant);
   }, [sessionId, sessionAssistant]);
   useEffect(() => {
     if (!sessionId && !assistantId && activeAssistants.length) setAssistantId(activeAssistants[0].id);
@@ -325,7 +329,10 @@ export function ChatPage() {
                   style={{ width: "auto", maxWidth: "40vw" }}
                   value={assistantId}
                   title={sessionId ? "Switch assistant (and model) for the next question" : "Assistant"}
-                  onChange={(event) => setAssistantId(event.target.value)}
+                  onChange={(event) => {
+                    picked.current = { session: sessionId, byHand: true };
+                    setAssistantId(event.target.value);
+                  }}
                 >
                   {sessionId && sessionAssistant && !activeAssistants.some((item) => item.id === sessionAssistant) ? (
                     <option value={sessionAssistant} disabled>
